@@ -1,0 +1,277 @@
+//! Loading the config file: parse TOML or YAML, validate every rule, and report each
+//! problem as `FILE:LINE:COLUMN: field.path: message`.
+
+pub mod locate;
+pub mod model;
+pub mod validate;
+
+use aws_lc_rs::digest;
+use locate::{Locations, Position};
+use model::ConfigFile;
+use std::fmt;
+use std::path::{Path, PathBuf};
+pub use validate::Validated;
+
+/// How bad an [`Issue`] is: errors reject the file, warnings only inform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One problem with the config, named by field path.
+#[derive(Debug, Clone)]
+pub struct Issue {
+    pub severity: Severity,
+    pub path: String,
+    pub message: String,
+}
+
+impl Issue {
+    /// An error at `path`.
+    pub fn error(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Error,
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A warning at `path`.
+    pub fn warning(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// True for errors.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// An [`Issue`] placed in its file, ready to print.
+#[derive(Debug, Clone)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    pub position: Option<Position>,
+    pub issue: Issue,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Position { line, column } = self.position.unwrap_or(Position { line: 1, column: 1 });
+        let path = if self.issue.path.is_empty() {
+            "."
+        } else {
+            &self.issue.path
+        };
+        let kind = match self.issue.severity {
+            Severity::Error => "",
+            Severity::Warning => "warning: ",
+        };
+        write!(
+            f,
+            "{}:{line}:{column}: {path}: {kind}{}",
+            self.file.display(),
+            self.issue.message
+        )
+    }
+}
+
+/// The files (and env values) a config was built from, and a digest of their content,
+/// so that a reload can tell whether anything changed and what to watch.
+pub struct Sources {
+    files: Vec<PathBuf>,
+    digest: digest::Context,
+}
+
+impl Sources {
+    fn new() -> Self {
+        Self {
+            files: Vec::new(),
+            digest: digest::Context::new(&digest::SHA256),
+        }
+    }
+
+    /// Reads a referenced file and records it.
+    pub fn read(&mut self, path: &Path) -> std::io::Result<String> {
+        self.files.push(path.to_owned());
+        let text = std::fs::read_to_string(path)?;
+        self.note(path.as_os_str().as_encoded_bytes(), text.as_bytes());
+        Ok(text)
+    }
+
+    /// Adds a named value (an env variable) to the digest.
+    pub fn note(&mut self, name: &[u8], value: &[u8]) {
+        for part in [name, value] {
+            self.digest.update(&(part.len() as u64).to_be_bytes());
+            self.digest.update(part);
+        }
+    }
+}
+
+/// A config that passed validation, with what it was read from.
+pub struct Loaded {
+    pub config: Validated,
+    /// Warnings found while validating (the file is usable).
+    pub warnings: Vec<Diagnostic>,
+    /// The config file and every file it references: what a reload watches.
+    pub files: Vec<PathBuf>,
+    /// SHA-256 over every input, to skip reloads that change nothing.
+    pub fingerprint: [u8; 32],
+}
+
+/// A config that was rejected: every diagnostic, errors and warnings.
+#[derive(Debug)]
+pub struct Rejected {
+    pub diagnostics: Vec<Diagnostic>,
+    /// Files read before the rejection, so a watcher still sees them change.
+    pub files: Vec<PathBuf>,
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let errors: Vec<String> = self
+            .diagnostics
+            .iter()
+            .filter(|d| d.issue.is_error())
+            .map(ToString::to_string)
+            .collect();
+        f.write_str(&errors.join("\n"))
+    }
+}
+
+impl std::error::Error for Rejected {}
+
+/// The two file formats, chosen by extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Toml,
+    Yaml,
+}
+
+/// Reads, parses and validates the config file at `path`.
+pub fn load(path: &Path) -> Result<Loaded, Rejected> {
+    let reject = |issue: Issue, position: Option<Position>, files: Vec<PathBuf>| Rejected {
+        diagnostics: vec![Diagnostic {
+            file: path.to_owned(),
+            position,
+            issue,
+        }],
+        files,
+    };
+    let format = match path.extension().and_then(|e| e.to_str()) {
+        Some("toml") => Format::Toml,
+        Some("yaml" | "yml") => Format::Yaml,
+        _ => {
+            return Err(reject(
+                Issue::error(
+                    "",
+                    "unknown config format: name the file .toml, .yaml or .yml",
+                ),
+                None,
+                vec![path.to_owned()],
+            ));
+        }
+    };
+    let mut sources = Sources::new();
+    let text = match sources.read(path) {
+        Ok(t) => t,
+        Err(e) => {
+            return Err(reject(
+                Issue::error("", format!("cannot read the file: {e}")),
+                None,
+                sources.files,
+            ));
+        }
+    };
+    let locations = match format {
+        Format::Toml => Locations::toml(&text),
+        Format::Yaml => Locations::yaml(&text),
+    };
+    let file = match parse(format, &text, &locations) {
+        Ok(f) => f,
+        Err((issue, position)) => return Err(reject(issue, position, sources.files)),
+    };
+    let base_dir = path.parent().unwrap_or(Path::new("."));
+    let (validated, issues) = validate::validate(&file, base_dir, &mut sources);
+    let mut diagnostics: Vec<Diagnostic> = issues
+        .into_iter()
+        .map(|issue| Diagnostic {
+            file: path.to_owned(),
+            position: locations.find(&issue.path),
+            issue,
+        })
+        .collect();
+    diagnostics.sort_by_key(|d| d.position);
+    match validated {
+        Some(config) => {
+            let mut fingerprint = [0; 32];
+            fingerprint.copy_from_slice(sources.digest.finish().as_ref());
+            Ok(Loaded {
+                config,
+                warnings: diagnostics,
+                files: sources.files,
+                fingerprint,
+            })
+        }
+        None => Err(Rejected {
+            diagnostics,
+            files: sources.files,
+        }),
+    }
+}
+
+/// Deserializes the text; on failure, the issue with the best position the parser gives.
+fn parse(
+    format: Format,
+    text: &str,
+    locations: &Locations,
+) -> Result<ConfigFile, (Issue, Option<Position>)> {
+    match format {
+        Format::Toml => {
+            let de = toml::Deserializer::parse(text).map_err(|e| toml_issue(&e, text, ""))?;
+            serde_path_to_error::deserialize(de).map_err(|e| {
+                let path = e.path().to_string();
+                let path = if path == "." { String::new() } else { path };
+                let (issue, position) = toml_issue(e.inner(), text, &path);
+                (issue, position.or_else(|| locations.find(&path)))
+            })
+        }
+        Format::Yaml => {
+            let options = serde_saphyr::options! { with_snippet: false };
+            serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+                let position = e.location().map(|l| Position {
+                    line: l.line() as usize,
+                    column: l.column() as usize,
+                });
+                let path = position
+                    .and_then(|p| locations.path_at(p))
+                    .unwrap_or_default()
+                    .to_owned();
+                (Issue::error(path, yaml_message(&e.to_string())), position)
+            })
+        }
+    }
+}
+
+/// The YAML parser's message without the position it appends (we print it in front)
+/// or its advice to the programmer.
+fn yaml_message(raw: &str) -> String {
+    let message = match raw.rfind(" at line ") {
+        Some(i) => &raw[..i],
+        None => raw,
+    };
+    message.replace(", set DuplicateKeyPolicy in Options if acceptable", "")
+}
+
+fn toml_issue(e: &toml::de::Error, text: &str, path: &str) -> (Issue, Option<Position>) {
+    let position = e.span().map(|s| locate::position_of(text, s.start));
+    (
+        Issue::error(path, e.message().trim_end().to_owned()),
+        position,
+    )
+}

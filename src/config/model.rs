@@ -1,0 +1,206 @@
+//! The config file as written by an operator: plain serde types, unknown keys refused.
+//!
+//! Nothing here is checked beyond its shape; `validate` turns a [`ConfigFile`] into a
+//! `Registry` and reports every rule it breaks.
+
+use serde::Deserialize;
+use std::time::Duration;
+
+/// The whole config file, TOML or YAML.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// The issuer identifier (`iss`): an absolute https URL, http only on loopback hosts.
+    pub issuer: String,
+    #[serde(default)]
+    pub server: ServerSection,
+    #[serde(default)]
+    pub tokens: TokensSection,
+    #[serde(default)]
+    pub keys: Vec<KeyEntry>,
+    #[serde(default)]
+    pub scopes: Vec<ScopeEntry>,
+    #[serde(default)]
+    pub clients: Vec<ClientEntry>,
+    #[serde(default)]
+    pub users: Vec<UserEntry>,
+}
+
+/// `[server]`: where the HTTP listener binds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Socket address of the listener; read at start only.
+    #[serde(default = "default_bind")]
+    pub bind: String,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            bind: default_bind(),
+        }
+    }
+}
+
+fn default_bind() -> String {
+    "127.0.0.1:8080".to_owned()
+}
+
+/// `[tokens]`: lifetimes of what the server issues, as human durations ("60s", "10m", "30d").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokensSection {
+    #[serde(default = "default_access_ttl", with = "humantime_serde")]
+    pub access_token_ttl: Duration,
+    #[serde(default = "default_access_ttl", with = "humantime_serde")]
+    pub id_token_ttl: Duration,
+    #[serde(default = "default_refresh_ttl", with = "humantime_serde")]
+    pub refresh_token_ttl: Duration,
+    #[serde(default = "default_code_ttl", with = "humantime_serde")]
+    pub authorization_code_ttl: Duration,
+}
+
+impl Default for TokensSection {
+    fn default() -> Self {
+        Self {
+            access_token_ttl: default_access_ttl(),
+            id_token_ttl: default_access_ttl(),
+            refresh_token_ttl: default_refresh_ttl(),
+            authorization_code_ttl: default_code_ttl(),
+        }
+    }
+}
+
+fn default_access_ttl() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_refresh_ttl() -> Duration {
+    Duration::from_secs(30 * 24 * 3600)
+}
+fn default_code_ttl() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// Serde glue for human-readable durations, through the `humantime` parser.
+mod humantime_serde {
+    use serde::{Deserialize, Deserializer, de::Error};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(|e| {
+            D::Error::custom(format!(
+                "invalid duration {text:?} ({e}); write it like \"60s\", \"10m\" or \"30d\""
+            ))
+        })
+    }
+}
+
+/// Signature algorithms gatehouse signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum Algorithm {
+    #[default]
+    ES256,
+    EdDSA,
+    RS256,
+}
+
+impl Algorithm {
+    /// The JOSE `alg` name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ES256 => "ES256",
+            Self::EdDSA => "EdDSA",
+            Self::RS256 => "RS256",
+        }
+    }
+}
+
+/// `[[keys]]`: a signing key in a PKCS#8 PEM file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyEntry {
+    /// The JWK `kid`; the RFC 7638 thumbprint of the public key when absent.
+    pub id: Option<String>,
+    #[serde(default)]
+    pub algorithm: Algorithm,
+    /// Path of the PEM file, relative to the config file's directory.
+    pub private_key_file: String,
+}
+
+/// `[[scopes]]`: a custom scope a client may be allowed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeEntry {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// OAuth grant types a client may be allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    /// The grant type's name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+fn default_grant_types() -> Vec<GrantType> {
+    vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+}
+
+/// `[[clients]]`: one OAuth client.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientEntry {
+    pub id: String,
+    /// Display name, shown on consent pages; the id when absent.
+    pub name: Option<String>,
+    #[serde(default)]
+    pub public: bool,
+    /// argon2 PHC string of the secret.
+    pub secret_hash: Option<String>,
+    /// The secret itself: `${env:NAME}` or a literal (warned about).
+    pub secret: Option<String>,
+    /// A file whose content is the secret (trailing newline trimmed).
+    pub secret_file: Option<String>,
+    #[serde(default = "default_grant_types")]
+    pub grant_types: Vec<GrantType>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub audience: Vec<String>,
+    #[serde(default)]
+    pub first_party: bool,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+}
+
+/// `[[users]]`: an end user who can log in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserEntry {
+    /// The stable subject (`sub`); the username when absent.
+    pub id: Option<String>,
+    pub username: String,
+    pub password_hash: String,
+    pub email: Option<String>,
+    #[serde(default)]
+    pub email_verified: bool,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}

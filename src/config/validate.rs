@@ -1,0 +1,479 @@
+//! The rules that define a valid config, applied all at once so that every problem is
+//! reported together. Produces the resolved pieces a `Registry` is built from: secrets
+//! read from env and files, key files parsed, hashes checked as PHC strings.
+
+use super::model::{ConfigFile, GrantType};
+use super::{Issue, Sources};
+use crate::oauth::redirect_uri::{check_issuer, check_registered};
+use crate::registry::{BUILTIN_SCOPES, Client, ClientSecret, User};
+use crate::tokens::keys::SigningKey;
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// Everything a registry needs, resolved and checked.
+pub struct Validated {
+    pub issuer: String,
+    pub bind: SocketAddr,
+    pub tokens: super::model::TokensSection,
+    pub keys: Vec<SigningKey>,
+    /// Custom scopes by name, with their descriptions.
+    pub scopes: BTreeMap<String, String>,
+    pub clients: Vec<Client>,
+    pub users: Vec<User>,
+}
+
+/// Collects issues while walking the config.
+#[derive(Default)]
+struct Report(Vec<Issue>);
+
+impl Report {
+    fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Issue::error(path, message));
+    }
+    fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Issue::warning(path, message));
+    }
+}
+
+/// Checks `file` and resolves what it references (relative to `base_dir`). Returns the
+/// resolved config when there is no error, and every issue found either way.
+pub fn validate(
+    file: &ConfigFile,
+    base_dir: &Path,
+    sources: &mut Sources,
+) -> (Option<Validated>, Vec<Issue>) {
+    let mut r = Report::default();
+
+    if let Err(e) = check_issuer(&file.issuer) {
+        r.error("issuer", e);
+    }
+    let bind = file.server.bind.parse::<SocketAddr>().map_err(|e| {
+        r.error(
+            "server.bind",
+            format!(
+                "{:?} is not a socket address like 127.0.0.1:8080 ({e})",
+                file.server.bind
+            ),
+        )
+    });
+    check_ttls(file, &mut r);
+    let keys = load_keys(file, base_dir, sources, &mut r);
+    let scopes = check_scopes(file, &mut r);
+    let clients = check_clients(file, &scopes, base_dir, sources, &mut r);
+    let users = check_users(file, &mut r);
+
+    let has_error = r.0.iter().any(Issue::is_error);
+    let validated = match bind {
+        Ok(bind) if !has_error => Some(Validated {
+            issuer: file.issuer.clone(),
+            bind,
+            tokens: file.tokens.clone(),
+            keys,
+            scopes,
+            clients,
+            users,
+        }),
+        _ => None,
+    };
+    (validated, r.0)
+}
+
+fn check_ttls(file: &ConfigFile, r: &mut Report) {
+    let t = &file.tokens;
+    for (name, ttl) in [
+        ("access_token_ttl", t.access_token_ttl),
+        ("id_token_ttl", t.id_token_ttl),
+        ("refresh_token_ttl", t.refresh_token_ttl),
+        ("authorization_code_ttl", t.authorization_code_ttl),
+    ] {
+        if ttl.as_secs() == 0 {
+            r.error(format!("tokens.{name}"), "must be at least one second");
+        }
+    }
+    if t.authorization_code_ttl.as_secs() > 600 {
+        r.warn(
+            "tokens.authorization_code_ttl",
+            "longer than 10 minutes; authorization codes should be short-lived (RFC 6749 4.1.2)",
+        );
+    }
+}
+
+fn load_keys(
+    file: &ConfigFile,
+    base_dir: &Path,
+    sources: &mut Sources,
+    r: &mut Report,
+) -> Vec<SigningKey> {
+    let mut keys: Vec<SigningKey> = Vec::new();
+    for (i, entry) in file.keys.iter().enumerate() {
+        let path = format!("keys[{i}]");
+        if entry.id.as_deref().is_some_and(|id| id.trim().is_empty()) {
+            r.error(
+                format!("{path}.id"),
+                "may not be empty (leave it out to use the key's thumbprint)",
+            );
+            continue;
+        }
+        let key_path = base_dir.join(&entry.private_key_file);
+        let text = match sources.read(&key_path) {
+            Ok(t) => t,
+            Err(e) => {
+                r.error(
+                    format!("{path}.private_key_file"),
+                    format!("cannot read {}: {e}", key_path.display()),
+                );
+                continue;
+            }
+        };
+        match SigningKey::from_pem(&text, entry.algorithm, entry.id.as_deref()) {
+            Ok(key) => {
+                if keys.iter().any(|k| k.kid() == key.kid()) {
+                    r.error(
+                        format!("{path}.id"),
+                        format!("duplicate key id {:?}", key.kid()),
+                    );
+                } else {
+                    keys.push(key);
+                }
+            }
+            Err(e) => r.error(
+                format!("{path}.private_key_file"),
+                format!("{}: {e}", key_path.display()),
+            ),
+        }
+    }
+    keys
+}
+
+/// RFC 6749 3.3 scope-token: printable ASCII except space, `"` and `\`.
+fn is_scope_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+fn check_scopes(file: &ConfigFile, r: &mut Report) -> BTreeMap<String, String> {
+    let mut scopes = BTreeMap::new();
+    for (i, s) in file.scopes.iter().enumerate() {
+        let path = format!("scopes[{i}].name");
+        if !is_scope_token(&s.name) {
+            r.error(path, format!("{:?} is not a valid scope name (printable ASCII, no spaces, quotes or backslashes)", s.name));
+        } else if BUILTIN_SCOPES.contains(&s.name.as_str()) {
+            r.error(
+                path,
+                format!("{:?} is built in and cannot be redefined", s.name),
+            );
+        } else if scopes
+            .insert(s.name.clone(), s.description.clone())
+            .is_some()
+        {
+            r.error(path, format!("duplicate scope {:?}", s.name));
+        }
+    }
+    scopes
+}
+
+fn check_clients(
+    file: &ConfigFile,
+    scopes: &BTreeMap<String, String>,
+    base_dir: &Path,
+    sources: &mut Sources,
+    r: &mut Report,
+) -> Vec<Client> {
+    let mut seen = HashSet::new();
+    let mut clients = Vec::new();
+    for (i, c) in file.clients.iter().enumerate() {
+        let path = format!("clients[{i}]");
+        if c.id.is_empty() {
+            r.error(format!("{path}.id"), "may not be empty");
+        } else if c.id.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
+            r.error(
+                format!("{path}.id"),
+                format!("{:?} contains whitespace or control characters", c.id),
+            );
+        } else if !seen.insert(c.id.as_str()) {
+            r.error(
+                format!("{path}.id"),
+                format!("duplicate client id {:?}", c.id),
+            );
+        }
+
+        let grants: HashSet<GrantType> = c.grant_types.iter().copied().collect();
+        if grants.is_empty() {
+            r.error(
+                format!("{path}.grant_types"),
+                "must list at least one grant type",
+            );
+        }
+        if grants.len() != c.grant_types.len() {
+            r.error(format!("{path}.grant_types"), "lists a grant type twice");
+        }
+        if c.public && grants.contains(&GrantType::ClientCredentials) {
+            r.error(
+                format!("{path}.grant_types"),
+                "a public client may not use client_credentials (it has no secret to authenticate with)",
+            );
+        }
+        if grants.contains(&GrantType::RefreshToken)
+            && !grants.contains(&GrantType::AuthorizationCode)
+        {
+            r.error(
+                format!("{path}.grant_types"),
+                "refresh_token needs authorization_code: refresh tokens are only issued by that grant",
+            );
+        }
+        if grants.contains(&GrantType::AuthorizationCode) && c.redirect_uris.is_empty() {
+            r.error(
+                format!("{path}.redirect_uris"),
+                "a client with the authorization_code grant needs at least one redirect URI",
+            );
+        }
+        for (j, uri) in c.redirect_uris.iter().enumerate() {
+            if let Err(e) = check_registered(uri) {
+                r.error(format!("{path}.redirect_uris[{j}]"), e);
+            }
+        }
+        for (j, scope) in c.scopes.iter().enumerate() {
+            if !BUILTIN_SCOPES.contains(&scope.as_str()) && !scopes.contains_key(scope) {
+                r.error(
+                    format!("{path}.scopes[{j}]"),
+                    format!("unknown scope {scope:?}; declare it in [[scopes]]"),
+                );
+            }
+        }
+        for (j, aud) in c.audience.iter().enumerate() {
+            if aud.trim().is_empty() {
+                r.error(format!("{path}.audience[{j}]"), "may not be empty");
+            }
+        }
+        let secret = resolve_secret(c, &path, base_dir, sources, r);
+        let mut allowed_scopes = c.scopes.clone();
+        if grants.contains(&GrantType::AuthorizationCode)
+            && !allowed_scopes.iter().any(|s| s == "openid")
+        {
+            allowed_scopes.push("openid".to_owned());
+        }
+        clients.push(Client {
+            id: c.id.clone(),
+            name: c.name.clone().unwrap_or_else(|| c.id.clone()),
+            public: c.public,
+            secret,
+            grant_types: c.grant_types.clone(),
+            default_scopes: c.scopes.clone(),
+            allowed_scopes,
+            audience: c.audience.clone(),
+            first_party: c.first_party,
+            redirect_uris: c.redirect_uris.clone(),
+        });
+    }
+    clients
+}
+
+/// Resolves the one secret source of a confidential client; public clients have none.
+fn resolve_secret(
+    c: &super::model::ClientEntry,
+    path: &str,
+    base_dir: &Path,
+    sources: &mut Sources,
+    r: &mut Report,
+) -> Option<ClientSecret> {
+    let given: Vec<&str> = [
+        c.secret_hash.as_ref().map(|_| "secret_hash"),
+        c.secret.as_ref().map(|_| "secret"),
+        c.secret_file.as_ref().map(|_| "secret_file"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if c.public {
+        if let Some(field) = given.first() {
+            r.error(
+                format!("{path}.{field}"),
+                "a public client has no secret; remove it or set public = false",
+            );
+        }
+        return None;
+    }
+    match given.as_slice() {
+        [] => {
+            r.error(
+                format!("{path}.secret_hash"),
+                "a confidential client needs one of secret_hash, secret or secret_file (or set public = true)",
+            );
+            return None;
+        }
+        [_] => {}
+        [_, second, ..] => {
+            r.error(
+                format!("{path}.{second}"),
+                format!(
+                    "give exactly one of secret_hash, secret, secret_file; found {}",
+                    given.join(", ")
+                ),
+            );
+            return None;
+        }
+    }
+    if let Some(hash) = &c.secret_hash {
+        return match check_phc(hash) {
+            Ok(()) => Some(ClientSecret::Hash(hash.clone())),
+            Err(e) => {
+                r.error(format!("{path}.secret_hash"), e);
+                None
+            }
+        };
+    }
+    let (field, plain) = if let Some(value) = &c.secret {
+        let field = format!("{path}.secret");
+        match parse_env_ref(value) {
+            EnvRef::Name(name) => match std::env::var(name) {
+                Ok(v) => {
+                    sources.note(name.as_bytes(), v.as_bytes());
+                    (field, v)
+                }
+                Err(_) => {
+                    r.error(field, format!("environment variable {name} is not set"));
+                    return None;
+                }
+            },
+            EnvRef::Malformed => {
+                r.error(field, "malformed reference; write \"${env:NAME}\"");
+                return None;
+            }
+            EnvRef::Literal => {
+                r.warn(
+                    field.clone(),
+                    "a literal secret in the config file; store its hash (gatehouse hash-secret) or use \"${env:NAME}\"",
+                );
+                (field, value.clone())
+            }
+        }
+    } else {
+        let file_name = c.secret_file.as_deref().unwrap_or_default();
+        let field = format!("{path}.secret_file");
+        let full = base_dir.join(file_name);
+        match sources.read(&full) {
+            Ok(text) => (
+                field,
+                text.strip_suffix('\n')
+                    .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                    .unwrap_or(&text)
+                    .to_owned(),
+            ),
+            Err(e) => {
+                r.error(field, format!("cannot read {}: {e}", full.display()));
+                return None;
+            }
+        }
+    };
+    if plain.is_empty() {
+        r.error(field, "the secret is empty");
+        return None;
+    }
+    Some(ClientSecret::plain(&plain))
+}
+
+enum EnvRef<'a> {
+    Name(&'a str),
+    Malformed,
+    Literal,
+}
+
+fn parse_env_ref(value: &str) -> EnvRef<'_> {
+    let Some(rest) = value.strip_prefix("${") else {
+        return EnvRef::Literal;
+    };
+    match rest.strip_prefix("env:").and_then(|r| r.strip_suffix('}')) {
+        Some(name)
+            if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+        {
+            EnvRef::Name(name)
+        }
+        _ => EnvRef::Malformed,
+    }
+}
+
+/// Checks that `hash` is an argon2 PHC string (`$argon2id$v=19$m=...,t=...,p=...$salt$hash`).
+pub fn check_phc(hash: &str) -> Result<(), String> {
+    let parsed = argon2::PasswordHash::new(hash).map_err(|e| {
+        format!("not a PHC hash string ({e}); make one with `gatehouse hash-secret`")
+    })?;
+    let alg = parsed.algorithm.as_str();
+    if !matches!(alg, "argon2id" | "argon2i" | "argon2d") {
+        return Err(format!(
+            "hash algorithm {alg:?} is not argon2; make one with `gatehouse hash-secret`"
+        ));
+    }
+    argon2::Params::try_from(&parsed)
+        .map_err(|e| format!("argon2 parameters are invalid ({e})"))?;
+    Ok(())
+}
+
+fn check_users(file: &ConfigFile, r: &mut Report) -> Vec<User> {
+    let mut names = HashSet::new();
+    let mut ids = HashSet::new();
+    let mut users = Vec::new();
+    for (i, u) in file.users.iter().enumerate() {
+        let path = format!("users[{i}]");
+        if u.username.trim().is_empty() {
+            r.error(format!("{path}.username"), "may not be empty");
+        } else if !names.insert(u.username.as_str()) {
+            r.error(
+                format!("{path}.username"),
+                format!("duplicate username {:?}", u.username),
+            );
+        }
+        let id = u.id.clone().unwrap_or_else(|| u.username.clone());
+        if id.trim().is_empty() {
+            r.error(format!("{path}.id"), "may not be empty");
+        } else if !ids.insert(id.clone()) {
+            r.error(format!("{path}.id"), format!("duplicate user id {id:?}"));
+        }
+        if let Err(e) = check_phc(&u.password_hash) {
+            r.error(format!("{path}.password_hash"), e);
+        }
+        users.push(User {
+            id,
+            username: u.username.clone(),
+            password_hash: u.password_hash.clone(),
+            email: u.email.clone(),
+            email_verified: u.email_verified,
+            name: u.name.clone(),
+            groups: u.groups.clone(),
+        });
+    }
+    users
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_references() {
+        assert!(matches!(
+            parse_env_ref("${env:BILLING_SECRET}"),
+            EnvRef::Name("BILLING_SECRET")
+        ));
+        assert!(matches!(parse_env_ref("${env:}"), EnvRef::Malformed));
+        assert!(matches!(parse_env_ref("${BILLING}"), EnvRef::Malformed));
+        assert!(matches!(parse_env_ref("${env:A-B}"), EnvRef::Malformed));
+        assert!(matches!(parse_env_ref("plain-secret"), EnvRef::Literal));
+    }
+
+    #[test]
+    fn scope_tokens() {
+        assert!(is_scope_token("invoices:read"));
+        assert!(!is_scope_token("two words"));
+        assert!(!is_scope_token(""));
+        assert!(!is_scope_token("quote\""));
+    }
+
+    #[test]
+    fn phc_strings() {
+        assert!(check_phc("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$0hBjGbGFQ1ZnTgiTvtFVmAyG5mPMVYVC0QPcXkmOqQc").is_ok());
+        assert!(check_phc("$2b$12$abcdefghijklmnopqrstuv").is_err());
+        assert!(check_phc("not a hash").is_err());
+    }
+}

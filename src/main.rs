@@ -1,0 +1,214 @@
+//! The `gatehouse` command: serve, check a config, hash a secret, make a signing key.
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use gatehouse::config::model::Algorithm;
+use gatehouse::config::{self, Severity};
+use gatehouse::tokens::keys::SigningKey;
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "An OAuth 2.1 / OpenID Connect server driven by one config file"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the config file, reloading it when it changes or on SIGHUP.
+    Serve {
+        /// The config file (.toml, .yaml or .yml).
+        #[arg(long, env = "GATEHOUSE_CONFIG", default_value = "gatehouse.toml")]
+        config: PathBuf,
+        /// Log format.
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+    },
+    /// Validate config files; print every problem as FILE:LINE:COLUMN: field.path: message.
+    Check {
+        /// The files to check.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Read a secret from stdin and print its argon2id hash for `secret_hash`.
+    HashSecret {
+        /// Make a random 256-bit secret instead; print it once, then its hash.
+        #[arg(long)]
+        generate: bool,
+    },
+    /// Make a new PKCS#8 PEM signing key.
+    Keygen {
+        #[arg(long, value_enum, default_value_t = KeyAlg::Es256)]
+        algorithm: KeyAlg,
+        /// Write the key here (mode 0600) instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum KeyAlg {
+    #[value(name = "ES256")]
+    Es256,
+    #[value(name = "EdDSA")]
+    EdDsa,
+    #[value(name = "RS256")]
+    Rs256,
+}
+
+impl From<KeyAlg> for Algorithm {
+    fn from(a: KeyAlg) -> Self {
+        match a {
+            KeyAlg::Es256 => Self::ES256,
+            KeyAlg::EdDsa => Self::EdDSA,
+            KeyAlg::Rs256 => Self::RS256,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { config, log_format } => serve(config, log_format),
+        Command::Check { paths } => return check(&paths),
+        Command::HashSecret { generate } => hash_secret(generate),
+        Command::Keygen { algorithm, out } => keygen(algorithm.into(), out),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gatehouse: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config: PathBuf, log_format: LogFormat) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let running = gatehouse::server::start(config.clone())
+            .await
+            .with_context(|| format!("cannot serve {}", config.display()))?;
+        running.wait().await
+    })
+}
+
+fn check(paths: &[PathBuf]) -> ExitCode {
+    let mut failed = false;
+    for path in paths {
+        match config::load(path) {
+            Ok(loaded) => {
+                for warning in &loaded.warnings {
+                    println!("{warning}");
+                }
+                let c = &loaded.config;
+                println!(
+                    "{}: ok: {} clients, {} users, {} keys, {} custom scopes, {} warnings",
+                    path.display(),
+                    c.clients.len(),
+                    c.users.len(),
+                    c.keys.len(),
+                    c.scopes.len(),
+                    loaded.warnings.len()
+                );
+            }
+            Err(rejected) => {
+                failed = true;
+                for d in &rejected.diagnostics {
+                    println!("{d}");
+                }
+                let errors = rejected
+                    .diagnostics
+                    .iter()
+                    .filter(|d| d.issue.severity == Severity::Error)
+                    .count();
+                println!("{}: {errors} error(s)", path.display());
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn hash_secret(generate: bool) -> anyhow::Result<()> {
+    let secret = if generate {
+        let mut bytes = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("the system RNG failed"))?;
+        let secret =
+            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
+        println!("secret: {secret}");
+        secret
+    } else if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("secret: ").context("reading the secret")?
+    } else {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading the secret from stdin")?;
+        text.strip_suffix('\n')
+            .map(|t| t.strip_suffix('\r').unwrap_or(t))
+            .unwrap_or(&text)
+            .to_owned()
+    };
+    if secret.is_empty() {
+        bail!("the secret is empty");
+    }
+    let hash = gatehouse::secret::hash_secret(&secret)
+        .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
+    if generate {
+        println!("secret_hash: {hash}");
+    } else {
+        println!("{hash}");
+    }
+    Ok(())
+}
+
+fn keygen(algorithm: Algorithm, out: Option<PathBuf>) -> anyhow::Result<()> {
+    let (key, pem) = SigningKey::generate(algorithm, None).context("generating the key")?;
+    match out {
+        Some(path) => {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
+            file.write_all(pem.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "wrote {} {} key, kid {}",
+                path.display(),
+                algorithm.as_str(),
+                key.kid()
+            );
+        }
+        None => print!("{pem}"),
+    }
+    Ok(())
+}

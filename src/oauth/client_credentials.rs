@@ -1,0 +1,65 @@
+//! The client-credentials grant (RFC 6749 4.4): a confidential client gets an access
+//! token for itself.
+
+use super::client_auth;
+use super::error::{ErrorCode, OAuthError};
+use super::form::Form;
+use super::scope;
+use super::token::TokenResponse;
+use crate::config::model::GrantType;
+use crate::registry::Registry;
+use crate::secret::SecretVerifier;
+use crate::tokens::access;
+use actix_web::HttpResponse;
+use actix_web::http::header::HeaderMap;
+
+/// Runs the grant for an already-parsed token request.
+pub async fn grant(
+    headers: &HeaderMap,
+    form: &Form,
+    registry: &Registry,
+    verifier: &SecretVerifier,
+) -> Result<HttpResponse, OAuthError> {
+    let presented = client_auth::presented(headers, form)?;
+    if let Some(client) = registry.client(&presented.client_id).filter(|c| c.public) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            format!(
+                "{} is a public client and cannot use client_credentials",
+                client.id
+            ),
+        ));
+    }
+    let client = client_auth::authenticate(registry, verifier, &presented).await?;
+    if !client.allows_grant(GrantType::ClientCredentials) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client is not allowed the client_credentials grant",
+        ));
+    }
+    let scopes: Vec<&str> = match form.get("scope") {
+        Some(requested) => scope::narrow(requested, &client.allowed_scopes).map_err(|bad| {
+            OAuthError::new(
+                ErrorCode::InvalidScope,
+                format!("scope {bad:?} is not allowed for this client"),
+            )
+        })?,
+        None => client.default_scopes.iter().map(String::as_str).collect(),
+    };
+    let scope = scopes.join(" ");
+    let audience: &[String] = if client.audience.is_empty() {
+        std::slice::from_ref(&client.id)
+    } else {
+        &client.audience
+    };
+    let issued = access::issue(registry, &client.id, &client.id, audience, &scope)
+        .map_err(|e| OAuthError::new(ErrorCode::ServerError, e.to_string()))?;
+    tracing::info!(event = "token_issued", grant = "client_credentials", client_id = %client.id, scope = %scope);
+    Ok(TokenResponse {
+        access_token: issued.token,
+        token_type: "Bearer",
+        expires_in: issued.expires_in,
+        scope,
+    }
+    .into_response())
+}

@@ -1,0 +1,93 @@
+//! OAuth error responses (RFC 6749 section 5.2): a JSON body with `error` and
+//! `error_description`, the status the RFC gives, and never a cacheable response.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use std::fmt;
+
+/// The RFC 6749 error codes the token endpoint answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    InvalidScope,
+    ServerError,
+}
+
+/// An OAuth error: its code, a human description, and whether to ask for Basic auth.
+#[derive(Debug)]
+pub struct OAuthError {
+    pub code: ErrorCode,
+    pub description: String,
+    /// Set when the client tried HTTP Basic: a 401 then carries `WWW-Authenticate: Basic`.
+    pub basic_challenge: bool,
+}
+
+impl OAuthError {
+    /// An error with `code` and a description for the client developer.
+    pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+            basic_challenge: false,
+        }
+    }
+
+    /// `invalid_request`.
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, description)
+    }
+
+    /// `invalid_client`, challenging for Basic when the client used it.
+    pub fn invalid_client(description: impl Into<String>, used_basic: bool) -> Self {
+        Self {
+            basic_challenge: used_basic,
+            ..Self::new(ErrorCode::InvalidClient, description)
+        }
+    }
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {}", self.code, self.description)
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: ErrorCode,
+    error_description: &'a str,
+}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        match self.code {
+            ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+            ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response
+            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
+        if self.code == ErrorCode::InvalidClient && self.basic_challenge {
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"gatehouse\""),
+            ));
+        }
+        response.json(Body {
+            error: self.code,
+            error_description: &self.description,
+        })
+    }
+}

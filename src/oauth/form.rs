@@ -1,0 +1,101 @@
+//! Strict `application/x-www-form-urlencoded` parsing for OAuth requests.
+//!
+//! RFC 6749 3.1: a parameter sent without a value is treated as omitted, and no parameter
+//! may appear twice. Values must decode to UTF-8; anything else is `invalid_request`.
+
+use super::error::OAuthError;
+use percent_encoding::percent_decode;
+
+/// Most parameters a request may carry: OAuth requests need a dozen at most.
+pub const MAX_PARAMS: usize = 64;
+
+/// The decoded parameters of one request, in order, each name at most once.
+#[derive(Debug, Default)]
+pub struct Form {
+    params: Vec<(String, String)>,
+}
+
+impl Form {
+    /// Parses a urlencoded body or query string.
+    pub fn parse(input: &[u8]) -> Result<Self, OAuthError> {
+        let mut params: Vec<(String, String)> = Vec::new();
+        for pair in input.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+            let (name, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &b""[..]),
+            };
+            let name = decode_component(name).ok_or_else(|| {
+                OAuthError::invalid_request("a parameter name is not valid UTF-8 after decoding")
+            })?;
+            let value = decode_component(value).ok_or_else(|| {
+                OAuthError::invalid_request(format!(
+                    "parameter {name} is not valid UTF-8 after decoding"
+                ))
+            })?;
+            if params.iter().any(|(n, _)| *n == name) {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter {name} is repeated"
+                )));
+            }
+            if params.len() == MAX_PARAMS {
+                return Err(OAuthError::invalid_request("too many parameters"));
+            }
+            // Empty values are kept so that a later duplicate is still caught;
+            // `get` treats them as absent.
+            params.push((name, value));
+        }
+        Ok(Self { params })
+    }
+
+    /// The value of `name`, if present and not empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, v)| n == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Decodes one urlencoded component (`+` is a space), or `None` if it is not UTF-8.
+pub fn decode_component(raw: &[u8]) -> Option<String> {
+    let plus_as_space: Vec<u8> = raw
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    percent_decode(&plus_as_space)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_and_treats_empty_as_absent() {
+        let f = Form::parse(b"grant_type=client_credentials&scope=a+b%3Ac&state=").expect("parse");
+        assert_eq!(f.get("grant_type"), Some("client_credentials"));
+        assert_eq!(f.get("scope"), Some("a b:c"));
+        assert_eq!(f.get("state"), None);
+        assert_eq!(f.get("missing"), None);
+    }
+
+    #[test]
+    fn refuses_duplicates_even_when_one_is_empty() {
+        assert!(Form::parse(b"scope=a&scope=b").is_err());
+        assert!(Form::parse(b"scope=&scope=b").is_err());
+    }
+
+    #[test]
+    fn refuses_invalid_utf8() {
+        assert!(Form::parse(b"scope=%FF%FE").is_err());
+        assert!(Form::parse(b"%C3%28=x").is_err());
+    }
+
+    #[test]
+    fn refuses_too_many_parameters() {
+        let body: Vec<String> = (0..=MAX_PARAMS).map(|i| format!("p{i}=x")).collect();
+        assert!(Form::parse(body.join("&").as_bytes()).is_err());
+    }
+}

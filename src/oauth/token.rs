@@ -1,0 +1,66 @@
+//! The token endpoint (RFC 6749 section 3.2): form POST only, dispatched by grant type.
+
+use super::client_credentials;
+use super::error::{ErrorCode, OAuthError};
+use super::form::Form;
+use crate::state::AppState;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+/// Largest request body the token endpoint reads.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// A successful token response (RFC 6749 5.1).
+#[derive(Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    pub scope: String,
+}
+
+impl TokenResponse {
+    /// The response, never cached.
+    pub fn into_response(self) -> HttpResponse {
+        HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")))
+            .json(self)
+    }
+}
+
+/// `POST /token`.
+pub async fn token(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OAuthError> {
+    require_form_content_type(&req)?;
+    let form = Form::parse(&body)?;
+    let registry = state.snapshot();
+    match form.get("grant_type") {
+        None => Err(OAuthError::invalid_request("grant_type is missing")),
+        Some("client_credentials") => {
+            client_credentials::grant(req.headers(), &form, &registry, &state.verifier).await
+        }
+        Some(other) => Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            format!("grant type {other:?} is not supported"),
+        )),
+    }
+}
+
+fn require_form_content_type(req: &HttpRequest) -> Result<(), OAuthError> {
+    let essence = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().trim());
+    match essence {
+        Some(t) if t.eq_ignore_ascii_case("application/x-www-form-urlencoded") => Ok(()),
+        _ => Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        )),
+    }
+}

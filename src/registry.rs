@@ -1,0 +1,179 @@
+//! The validated, indexed, immutable view of one config generation. Every request takes
+//! one `Arc<Registry>` snapshot and uses only it, so a reload never mixes two configs.
+
+use crate::config::Validated;
+use crate::config::model::{GrantType, TokensSection};
+use crate::secret::VerifiedSecrets;
+use crate::tokens::keys::SigningKey;
+use actix_web::web::Bytes;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// Scopes every server knows without declaring them.
+pub const BUILTIN_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
+/// How a confidential client proves itself. Holds no plaintext: a PHC hash, or the
+/// SHA-256 of a secret read from env or a file.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ClientSecret {
+    /// An argon2 PHC string, verified (slowly) then cached.
+    Hash(String),
+    /// SHA-256 of the secret, compared in constant time.
+    Digest([u8; 32]),
+}
+
+impl ClientSecret {
+    /// Keeps only the digest of a plaintext secret.
+    pub fn plain(secret: &str) -> Self {
+        Self::Digest(crate::secret::sha256(secret.as_bytes()))
+    }
+}
+
+impl std::fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Hash(_) => "ClientSecret::Hash(<redacted>)",
+            Self::Digest(_) => "ClientSecret::Digest(<redacted>)",
+        })
+    }
+}
+
+/// A registered client, as validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    pub public: bool,
+    /// `None` exactly when the client is public.
+    pub secret: Option<ClientSecret>,
+    pub grant_types: Vec<GrantType>,
+    /// The scopes the config lists: granted by client credentials when none are asked for.
+    pub default_scopes: Vec<String>,
+    /// The scopes the client may ask for (the listed ones, plus openid for login clients).
+    pub allowed_scopes: Vec<String>,
+    pub audience: Vec<String>,
+    pub first_party: bool,
+    pub redirect_uris: Vec<String>,
+}
+
+impl Client {
+    /// True when the client may use `grant`.
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+}
+
+/// A user who can log in.
+#[derive(Clone, PartialEq)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub password_hash: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub groups: Vec<String>,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One config generation, indexed for lookups and with its public documents pre-rendered.
+pub struct Registry {
+    pub issuer: String,
+    pub bind: SocketAddr,
+    pub tokens: TokensSection,
+    /// Which load this is (1 for the first), and when it was made.
+    pub generation: u64,
+    pub loaded_at: SystemTime,
+    /// Signing keys; the first signs, all are published.
+    pub keys: Vec<Arc<SigningKey>>,
+    pub scopes: BTreeMap<String, String>,
+    clients: HashMap<String, Client>,
+    users: HashMap<String, User>,
+    /// Client secrets verified under this generation (cleared by a reload).
+    pub verified: VerifiedSecrets,
+    /// The JWKS document, rendered once.
+    pub jwks_json: Bytes,
+    /// The RFC 8414 / OIDC discovery document, rendered once.
+    pub discovery_json: Bytes,
+}
+
+impl Registry {
+    /// Indexes a validated config. `fallback_key` signs when the config lists no keys.
+    pub fn new(config: Validated, generation: u64, fallback_key: Option<Arc<SigningKey>>) -> Self {
+        let mut keys: Vec<Arc<SigningKey>> = config.keys.into_iter().map(Arc::new).collect();
+        if keys.is_empty() {
+            keys.extend(fallback_key);
+        }
+        let jwks = serde_json::json!({
+            "keys": keys.iter().map(|k| k.public_jwk()).collect::<Vec<_>>()
+        });
+        let discovery = crate::oauth::discovery::document(&config.issuer, &config.scopes, &keys);
+        Self {
+            jwks_json: Bytes::from(jwks.to_string()),
+            discovery_json: Bytes::from(discovery.to_string()),
+            issuer: config.issuer,
+            bind: config.bind,
+            tokens: config.tokens,
+            generation,
+            loaded_at: SystemTime::now(),
+            keys,
+            scopes: config.scopes,
+            clients: config
+                .clients
+                .into_iter()
+                .map(|c| (c.id.clone(), c))
+                .collect(),
+            users: config
+                .users
+                .into_iter()
+                .map(|u| (u.username.clone(), u))
+                .collect(),
+            verified: VerifiedSecrets::default(),
+        }
+    }
+
+    /// The key that signs new tokens.
+    pub fn signing_key(&self) -> Option<&SigningKey> {
+        self.keys.first().map(Arc::as_ref)
+    }
+
+    /// The client registered as `id`.
+    pub fn client(&self, id: &str) -> Option<&Client> {
+        self.clients.get(id)
+    }
+
+    /// All clients, by id.
+    pub fn clients(&self) -> &HashMap<String, Client> {
+        &self.clients
+    }
+
+    /// The user with login name `username`.
+    pub fn user(&self, username: &str) -> Option<&User> {
+        self.users.get(username)
+    }
+
+    /// The number of users.
+    pub fn user_count(&self) -> usize {
+        self.users.len()
+    }
+
+    /// The URL of an endpoint served at `path` under the issuer.
+    pub fn endpoint(&self, path: &str) -> String {
+        endpoint(&self.issuer, path)
+    }
+}
+
+/// The URL of an endpoint at `path` (starting with `/`) under `issuer`.
+pub fn endpoint(issuer: &str, path: &str) -> String {
+    format!("{}{path}", issuer.trim_end_matches('/'))
+}

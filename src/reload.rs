@@ -1,0 +1,215 @@
+//! Hot reload: watch the config file and every file it references, debounce bursts,
+//! reload on SIGHUP too; swap in a new registry only when the whole file is valid, and
+//! otherwise keep serving the last good one.
+//!
+//! Watching the parent directories (not the files) is what lets editors that save by
+//! rename, and Kubernetes ConfigMap updates (an atomic `..data` symlink swap), be seen.
+
+use crate::registry::Registry;
+use crate::server::{FallbackKey, load_config};
+use crate::state::AppState;
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Quiet time after the last file event before reloading: long enough to merge an
+/// editor's burst of writes, short enough that a change applies well within 2 s.
+const DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// Starts the reloader task for `state`.
+pub fn spawn(
+    state: Arc<AppState>,
+    config_path: PathBuf,
+    files: Vec<PathBuf>,
+    fingerprint: [u8; 32],
+    fallback: FallbackKey,
+) {
+    tokio::spawn(async move {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if event.is_ok_and(|e| !e.kind.is_access()) {
+                let _ = tx.send(());
+            }
+        });
+        let watcher = match watcher {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot watch the config file; reload with SIGHUP");
+                None
+            }
+        };
+        let mut reloader = Reloader {
+            state,
+            config_path,
+            fingerprint,
+            fallback,
+            watcher,
+            watched: BTreeSet::new(),
+        };
+        reloader.watch(&files);
+        reloader.run(rx).await;
+    });
+}
+
+struct Reloader {
+    state: Arc<AppState>,
+    config_path: PathBuf,
+    fingerprint: [u8; 32],
+    fallback: FallbackKey,
+    watcher: Option<RecommendedWatcher>,
+    watched: BTreeSet<PathBuf>,
+}
+
+impl Reloader {
+    async fn run(&mut self, mut events: mpsc::UnboundedReceiver<()>) {
+        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGHUP");
+                None
+            }
+        };
+        loop {
+            let forced = tokio::select! {
+                event = events.recv() => {
+                    if event.is_none() {
+                        // The watcher is gone; only SIGHUP can reload from here on.
+                        if let Some(h) = hangup.as_mut() { h.recv().await; } else { return; }
+                        true
+                    } else {
+                        // Merge the burst: wait until the files have been quiet a moment.
+                        while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, events.recv()).await {}
+                        false
+                    }
+                }
+                Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                    tracing::info!("SIGHUP: reloading the configuration");
+                    true
+                }
+            };
+            self.reload(forced).await;
+        }
+    }
+
+    /// Loads the file again; swaps it in when valid and changed (or when `forced`).
+    async fn reload(&mut self, forced: bool) {
+        let path = self.config_path.clone();
+        let loaded = match tokio::task::spawn_blocking(move || load_config(&path)).await {
+            Ok(result) => result,
+            Err(e) => {
+                tracing::error!(error = %e, "config reload task failed");
+                return;
+            }
+        };
+        let loaded = match loaded {
+            Ok(loaded) => loaded,
+            Err(rejected) => {
+                for d in rejected.diagnostics.iter().filter(|d| d.issue.is_error()) {
+                    tracing::error!("{d}");
+                }
+                tracing::error!(
+                    event = "config_reloaded",
+                    result = "rejected",
+                    "the new configuration is invalid; still serving generation {}",
+                    self.state.snapshot().generation
+                );
+                *self
+                    .state
+                    .last_reload_error
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(rejected.to_string());
+                self.watch(&rejected.files);
+                return;
+            }
+        };
+        *self
+            .state
+            .last_reload_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
+        self.watch(&loaded.files);
+        if loaded.fingerprint == self.fingerprint && !forced {
+            return;
+        }
+        let fallback = match self.fallback.for_config(&loaded) {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot apply the new configuration");
+                return;
+            }
+        };
+        self.fingerprint = loaded.fingerprint;
+        let old = self.state.snapshot();
+        let new = Registry::new(loaded.config, old.generation + 1, fallback);
+        let changes = summarize(&old, &new);
+        if new.bind != old.bind {
+            tracing::warn!(old = %old.bind, new = %new.bind, "[server] bind changed; it takes effect at the next restart");
+        }
+        tracing::info!(
+            event = "config_reloaded",
+            result = "applied",
+            generation = new.generation,
+            clients = new.clients().len(),
+            users = new.user_count(),
+            keys = new.keys.len(),
+            "configuration reloaded: {changes}"
+        );
+        self.state.registry.store(Arc::new(new));
+    }
+
+    /// Watches the directories holding `files` (adding any new ones).
+    fn watch(&mut self, files: &[PathBuf]) {
+        let Some(watcher) = self.watcher.as_mut() else {
+            return;
+        };
+        for file in files {
+            let dir = file
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            if self.watched.contains(dir) {
+                continue;
+            }
+            match watcher.watch(dir, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    self.watched.insert(dir.to_owned());
+                }
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), error = %e, "cannot watch directory")
+                }
+            }
+        }
+    }
+}
+
+/// Which clients were added, removed or changed (ids only, never their secrets).
+fn summarize(old: &Registry, new: &Registry) -> String {
+    let mut added: Vec<&str> = Vec::new();
+    let mut changed: Vec<&str> = Vec::new();
+    for (id, client) in new.clients() {
+        match old.client(id) {
+            None => added.push(id),
+            Some(before) if before != client => changed.push(id),
+            Some(_) => {}
+        }
+    }
+    let mut removed: Vec<&str> = old
+        .clients()
+        .keys()
+        .filter(|id| new.client(id).is_none())
+        .map(String::as_str)
+        .collect();
+    added.sort_unstable();
+    changed.sort_unstable();
+    removed.sort_unstable();
+    format!(
+        "clients added [{}], removed [{}], changed [{}]",
+        added.join(", "),
+        removed.join(", "),
+        changed.join(", ")
+    )
+}
