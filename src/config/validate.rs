@@ -416,19 +416,26 @@ fn check_users(file: &ConfigFile, r: &mut Report) -> Vec<User> {
     let mut users = Vec::new();
     for (i, u) in file.users.iter().enumerate() {
         let path = format!("users[{i}]");
-        if u.username.trim().is_empty() {
+        let username_ok = if u.username.trim().is_empty() {
             r.error(format!("{path}.username"), "may not be empty");
+            false
         } else if !names.insert(u.username.as_str()) {
             r.error(
                 format!("{path}.username"),
                 format!("duplicate username {:?}", u.username),
             );
-        }
+            false
+        } else {
+            true
+        };
         let id = u.id.clone().unwrap_or_else(|| u.username.clone());
-        if id.trim().is_empty() {
-            r.error(format!("{path}.id"), "may not be empty");
-        } else if !ids.insert(id.clone()) {
-            r.error(format!("{path}.id"), format!("duplicate user id {id:?}"));
+        // An id defaulted from a bad username repeats that problem: report it once.
+        if u.id.is_some() || username_ok {
+            if id.trim().is_empty() {
+                r.error(format!("{path}.id"), "may not be empty");
+            } else if !ids.insert(id.clone()) {
+                r.error(format!("{path}.id"), format!("duplicate user id {id:?}"));
+            }
         }
         if let Err(e) = check_phc(&u.password_hash) {
             r.error(format!("{path}.password_hash"), e);

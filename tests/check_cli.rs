@@ -1,0 +1,173 @@
+//! `gatehouse check`: every error as FILE:LINE:COLUMN: field.path: message, warnings
+//! too, exit 1 on any error and 0 otherwise.
+
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+
+fn check(name: &str, text: &str) -> (i32, Vec<String>, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).expect("write");
+    let out = Command::new(BIN)
+        .arg("check")
+        .arg(&path)
+        .output()
+        .expect("check runs");
+    let prefix = format!("{}:", path.display());
+    let stdout = String::from_utf8(out.stdout).expect("utf8");
+    let lines = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix).map(str::to_owned))
+        .collect();
+    (out.status.code().unwrap_or(-1), lines, stdout)
+}
+
+const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$wAAo5/DFEiVnZ8vmHGRgUg$s4AnLZrkvdbf3DYedBaibN1NmuvfqJHnN2UpW7gb+6M";
+
+#[test]
+fn toml_with_several_errors_reports_them_all_with_positions() {
+    let text = format!(
+        r#"issuer = "http://id.example.com"
+
+[[clients]]
+id = "svc"
+secret = "literal-secret"
+grant_types = ["client_credentials"]
+scopes = ["nope"]
+
+[[clients]]
+id = "spa"
+public = true
+secret_hash = "{HASH}"
+grant_types = ["authorization_code", "client_credentials"]
+
+[[clients]]
+id = "svc"
+secret_hash = "not-a-hash"
+redirect_uris = ["http://evil.example.com/cb"]
+
+[[users]]
+username = "a"
+password_hash = "{HASH}"
+
+[[users]]
+username = "a"
+password_hash = "{HASH}"
+"#
+    );
+    let (code, lines, stdout) = check("bad.toml", &text);
+    assert_eq!(code, 1, "{stdout}");
+    let expected = [
+        "1:1: issuer: ",
+        "5:1: clients[0].secret: warning: a literal secret",
+        "7:11: clients[0].scopes[0]: unknown scope \"nope\"",
+        "9:1: clients[1].redirect_uris: a client with the authorization_code grant needs at least one redirect URI",
+        "12:1: clients[1].secret_hash: a public client has no secret",
+        "13:1: clients[1].grant_types: a public client may not use client_credentials",
+        "16:1: clients[2].id: duplicate client id \"svc\"",
+        "17:1: clients[2].secret_hash: not a PHC hash string",
+        "18:18: clients[2].redirect_uris[0]: \"http://evil.example.com/cb\" uses http",
+        "25:1: users[1].username: duplicate username \"a\"",
+    ];
+    for want in expected {
+        assert!(
+            lines.iter().any(|l| l.starts_with(want)),
+            "missing {want:?} in:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("9 error(s)"), "{stdout}");
+}
+
+#[test]
+fn yaml_with_several_errors_reports_them_all_with_positions() {
+    let text = r#"issuer: "https://id.example.com"
+clients:
+  - id: svc
+    grant_types: [client_credentials]
+    scopes: [nope]
+  - id: cli
+    public: true
+    redirect_uris: ["http://127.0.0.1/cb", "ftp://x/cb"]
+keys:
+  - private_key_file: missing.pem
+"#;
+    let (code, lines, stdout) = check("bad.yaml", text);
+    assert_eq!(code, 1, "{stdout}");
+    let expected = [
+        "3:5: clients[0].secret_hash: a confidential client needs one of",
+        "5:14: clients[0].scopes[0]: unknown scope",
+        "8:44: clients[1].redirect_uris[1]: \"ftp://x/cb\" uses scheme \"ftp\"",
+        "10:5: keys[0].private_key_file: cannot read",
+    ];
+    for want in expected {
+        assert!(
+            lines.iter().any(|l| l.starts_with(want)),
+            "missing {want:?} in:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn unknown_keys_and_wrong_types_are_errors_with_their_path() {
+    let toml = "issuer = \"http://127.0.0.1:8080\"\n[[clients]]\nid = \"x\"\npublic = true\nredirect_uri = [\"http://127.0.0.1/cb\"]\n";
+    let (code, lines, stdout) = check("typo.toml", toml);
+    assert_eq!(code, 1);
+    assert!(
+        lines[0].starts_with("5:1: clients[0].redirect_uri: unknown field `redirect_uri`"),
+        "{stdout}"
+    );
+
+    let yaml = "issuer: http://127.0.0.1:8080\nclients:\n  - id: x\n    public: true\n    redirect_uri: [http://127.0.0.1/cb]\n";
+    let (code, lines, stdout) = check("typo.yaml", yaml);
+    assert_eq!(code, 1);
+    assert!(
+        lines[0].starts_with("5:5: clients[0].redirect_uri: unknown field `redirect_uri`"),
+        "{stdout}"
+    );
+
+    let (code, lines, stdout) = check(
+        "type.toml",
+        "issuer = \"http://127.0.0.1:8080\"\n[tokens]\naccess_token_ttl = \"ten minutes\"\n",
+    );
+    assert_eq!(code, 1);
+    assert!(
+        lines[0].starts_with("3:20: tokens.access_token_ttl: invalid duration"),
+        "{stdout}"
+    );
+
+    let (code, lines, stdout) = check(
+        "dup.yaml",
+        "issuer: http://127.0.0.1:8080\nissuer: http://127.0.0.1:8081\n",
+    );
+    assert_eq!(code, 1);
+    assert!(
+        lines[0].starts_with("2:1: issuer: duplicate mapping key"),
+        "{stdout}"
+    );
+
+    let (code, _, _) = check("cfg.json", "{}");
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn the_example_config_passes_and_warnings_do_not_fail() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml");
+    let out = Command::new(BIN)
+        .args(["check", example])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("ok: 3 clients, 1 users"), "{stdout}");
+
+    let (code, lines, stdout) = check(
+        "warn.toml",
+        "issuer = \"http://127.0.0.1:8080\"\n[[clients]]\nid = \"svc\"\nsecret = \"plain\"\ngrant_types = [\"client_credentials\"]\n",
+    );
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        lines[0].starts_with("4:1: clients[0].secret: warning:"),
+        "{stdout}"
+    );
+}

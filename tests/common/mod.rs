@@ -1,0 +1,199 @@
+//! Test harness: writes a config into a temporary directory, starts the real server on
+//! 127.0.0.1:0 in-process, and talks HTTP to it like any client would.
+#![allow(dead_code)] // each test binary uses its own subset of these helpers
+
+use gatehouse::server::{self, Running};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{DecodingKey, Validation};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The issuer every test config uses.
+pub const ISSUER: &str = "http://127.0.0.1:9";
+
+/// The plaintext secret behind [`service_hash`].
+pub const SERVICE_SECRET: &str = "service-secret-0123456789";
+
+/// An argon2id hash of [`SERVICE_SECRET`], made once per test binary.
+pub fn service_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| gatehouse::secret::hash_secret(SERVICE_SECRET).expect("hash"))
+}
+
+/// A config file head (issuer, listener on a free port) followed by `body`.
+pub fn config_with(body: &str) -> String {
+    format!("issuer = \"{ISSUER}\"\n[server]\nbind = \"127.0.0.1:0\"\n\n{body}")
+}
+
+/// A config with a confidential service client `svc` (hashed secret), allowed two scopes.
+pub fn service_config() -> String {
+    config_with(&format!(
+        r#"
+[[scopes]]
+name = "invoices:read"
+[[scopes]]
+name = "invoices:write"
+
+[[clients]]
+id = "svc"
+secret_hash = "{}"
+grant_types = ["client_credentials"]
+scopes = ["invoices:read", "invoices:write"]
+audience = ["https://api.example.com"]
+"#,
+        service_hash()
+    ))
+}
+
+/// A server running on a config file in its own temporary directory.
+pub struct TestServer {
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub http: reqwest::Client,
+    running: Option<Running>,
+}
+
+impl TestServer {
+    /// Writes `config` as `gatehouse.toml` and starts the server on it.
+    pub async fn start(config: &str) -> Self {
+        Self::start_named("gatehouse.toml", config).await
+    }
+
+    /// Writes `config` under `name` (the extension picks the format) and starts on it.
+    pub async fn start_named(name: &str, config: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(name);
+        std::fs::write(&path, config).expect("write config");
+        Self::start_at(dir, path).await
+    }
+
+    /// Starts on an existing config file inside `dir`.
+    pub async fn start_at(dir: tempfile::TempDir, config: PathBuf) -> Self {
+        let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+        let running = server::start(config.clone()).await.expect("server starts");
+        Self {
+            base: format!("http://{}", running.addr),
+            dir,
+            config,
+            http: reqwest::Client::new(),
+            running: Some(running),
+        }
+    }
+
+    /// The absolute URL of `path` on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// POSTs a raw urlencoded body to /token.
+    pub async fn token_raw(&self, body: &str) -> reqwest::Response {
+        self.http
+            .post(self.url("/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Client credentials with HTTP Basic; returns status and JSON body.
+    pub async fn client_credentials(
+        &self,
+        id: &str,
+        secret: &str,
+        extra: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut form = vec![("grant_type", "client_credentials")];
+        form.extend_from_slice(extra);
+        let response = self
+            .http
+            .post(self.url("/token"))
+            .basic_auth(id, Some(secret))
+            .form(&form)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("json body"))
+    }
+
+    /// Replaces the config file atomically (write, then rename over it).
+    pub fn rewrite_config(&self, text: &str) {
+        replace_file(&self.config, text);
+    }
+
+    /// The `/readyz` document.
+    pub async fn readyz(&self) -> Value {
+        self.http
+            .get(self.url("/readyz"))
+            .send()
+            .await
+            .expect("readyz")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// Verifies `token` against the served JWKS and returns its header and claims.
+    pub async fn verify(&self, token: &str, audience: &str) -> (jsonwebtoken::Header, Value) {
+        let jwks: JwkSet = self
+            .http
+            .get(self.url("/jwks"))
+            .send()
+            .await
+            .expect("jwks")
+            .json()
+            .await
+            .expect("jwks json");
+        verify_with(&jwks, token, audience)
+    }
+
+    /// Stops the server.
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+    }
+}
+
+/// Verifies `token` with the key its `kid` names in `jwks`, checking iss, aud and exp.
+pub fn verify_with(jwks: &JwkSet, token: &str, audience: &str) -> (jsonwebtoken::Header, Value) {
+    let header = jsonwebtoken::decode_header(token).expect("header");
+    let kid = header.kid.clone().expect("kid");
+    let jwk = jwks.find(&kid).expect("kid is published");
+    let key = DecodingKey::from_jwk(jwk).expect("decoding key");
+    let mut validation = Validation::new(header.alg);
+    validation.set_issuer(&[ISSUER]);
+    validation.set_audience(&[audience]);
+    let data = jsonwebtoken::decode::<Value>(token, &key, &validation).expect("token verifies");
+    (header, data.claims)
+}
+
+/// Writes `text` to a sibling temp file and renames it over `path`, as editors and
+/// deploy tools do.
+pub fn replace_file(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp-write");
+    std::fs::write(&tmp, text).expect("write temp");
+    std::fs::rename(&tmp, path).expect("rename");
+}
+
+/// Polls `check` every 50 ms until it is true or `limit` passes; returns whether it held.
+pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

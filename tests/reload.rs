@@ -1,0 +1,272 @@
+//! Hot reload against a running server: clients added, removed and rotated; an invalid
+//! file keeps the last good config serving; a Kubernetes ConfigMap-style symlink swap;
+//! SIGHUP on the real binary.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// How long a test waits for a reload to show. The requirement is 2 s; the wait is
+/// longer so a loaded CI machine does not turn latency into a failure.
+const WAIT: Duration = Duration::from_secs(10);
+
+fn service_client(id: &str, hash: &str) -> String {
+    format!(
+        "\n[[clients]]\nid = \"{id}\"\nsecret_hash = \"{hash}\"\ngrant_types = [\"client_credentials\"]\n"
+    )
+}
+
+async fn status_for(server: &TestServer, id: &str, secret: &str) -> u16 {
+    server.client_credentials(id, secret, &[]).await.0
+}
+
+#[tokio::test]
+async fn clients_added_removed_and_rotated() {
+    let server = TestServer::start(&config_with(&service_client("svc", service_hash()))).await;
+    assert_eq!(status_for(&server, "svc", SERVICE_SECRET).await, 200);
+    assert_eq!(status_for(&server, "new", SERVICE_SECRET).await, 401);
+    assert_eq!(server.readyz().await["config_generation"], 1);
+
+    // Add a client.
+    server.rewrite_config(&config_with(
+        &(service_client("svc", service_hash()) + &service_client("new", service_hash())),
+    ));
+    assert!(
+        eventually(WAIT, || async {
+            status_for(&server, "new", SERVICE_SECRET).await == 200
+        })
+        .await
+    );
+    assert_eq!(server.readyz().await["config_generation"], 2);
+
+    // Rotate svc's secret: the old one stops working at once (the cache went with the
+    // old generation), the new one works.
+    let rotated = gatehouse::secret::hash_secret("rotated-secret").expect("hash");
+    server.rewrite_config(&config_with(
+        &(service_client("svc", &rotated) + &service_client("new", service_hash())),
+    ));
+    assert!(
+        eventually(WAIT, || async {
+            status_for(&server, "svc", "rotated-secret").await == 200
+        })
+        .await
+    );
+    assert_eq!(status_for(&server, "svc", SERVICE_SECRET).await, 401);
+
+    // Remove a client, writing in place this time (no rename).
+    std::fs::write(
+        &server.config,
+        config_with(&service_client("svc", &rotated)),
+    )
+    .expect("write");
+    assert!(
+        eventually(WAIT, || async {
+            status_for(&server, "new", SERVICE_SECRET).await == 401
+        })
+        .await
+    );
+    assert_eq!(status_for(&server, "svc", "rotated-secret").await, 200);
+    assert_eq!(
+        server.readyz().await["last_reload_error"],
+        serde_json::Value::Null
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_file_is_rejected_and_the_last_good_config_keeps_serving() {
+    let server = TestServer::start(&config_with(&service_client("svc", service_hash()))).await;
+    assert_eq!(status_for(&server, "svc", SERVICE_SECRET).await, 200);
+
+    // Valid TOML, invalid config: a public client with client_credentials.
+    server.rewrite_config(&config_with(
+        "[[clients]]\nid = \"svc\"\npublic = true\ngrant_types = [\"client_credentials\"]\n",
+    ));
+    assert!(
+        eventually(WAIT, || async {
+            server.readyz().await["last_reload_error"].is_string()
+        })
+        .await
+    );
+    let ready = server.readyz().await;
+    let error = ready["last_reload_error"].as_str().expect("error");
+    assert!(
+        error.contains("gatehouse.toml:8:1: clients[0].grant_types: a public client"),
+        "{error}"
+    );
+    assert_eq!(ready["config_generation"], 1);
+    assert_eq!(
+        status_for(&server, "svc", SERVICE_SECRET).await,
+        200,
+        "last good config still serves"
+    );
+
+    // Broken syntax: same.
+    server.rewrite_config("issuer = \"http://127.0.0.1:9\"\n[[clients]\n");
+    assert!(
+        eventually(WAIT, || async {
+            server.readyz().await["last_reload_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("gatehouse.toml:2:"))
+        })
+        .await
+    );
+    assert_eq!(status_for(&server, "svc", SERVICE_SECRET).await, 200);
+
+    // The file is fixed: the error clears and the new config applies.
+    server.rewrite_config(&config_with(&service_client("svc2", service_hash())));
+    assert!(
+        eventually(WAIT, || async {
+            status_for(&server, "svc2", SERVICE_SECRET).await == 200
+        })
+        .await
+    );
+    let ready = server.readyz().await;
+    assert_eq!(ready["last_reload_error"], serde_json::Value::Null);
+    assert_eq!(ready["config_generation"], 2);
+    assert!(
+        ready["config_loaded_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
+}
+
+/// Lays out `dir` as the kubelet does a ConfigMap volume: the file is a symlink through
+/// `..data`, a symlink to a timestamped directory, swapped atomically by rename.
+fn configmap_publish(dir: &std::path::Path, version: u32, text: &str) {
+    let versioned = dir.join(format!("..2026_11_23_v{version}"));
+    std::fs::create_dir(&versioned).expect("mkdir");
+    std::fs::write(versioned.join("gatehouse.toml"), text).expect("write");
+    let tmp = dir.join("..data_tmp");
+    std::os::unix::fs::symlink(versioned.file_name().expect("name"), &tmp).expect("symlink");
+    std::fs::rename(&tmp, dir.join("..data")).expect("swap ..data");
+    let link = dir.join("gatehouse.toml");
+    if !link.exists() {
+        std::os::unix::fs::symlink("..data/gatehouse.toml", &link).expect("symlink file");
+    }
+}
+
+#[tokio::test]
+async fn a_configmap_symlink_swap_is_seen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    configmap_publish(
+        dir.path(),
+        1,
+        &config_with(&service_client("svc", service_hash())),
+    );
+    let path = dir.path().join("gatehouse.toml");
+    let server = TestServer::start_at(dir, path).await;
+    assert_eq!(status_for(&server, "svc", SERVICE_SECRET).await, 200);
+
+    configmap_publish(
+        server.dir.path(),
+        2,
+        &config_with(&service_client("svc-v2", service_hash())),
+    );
+    assert!(
+        eventually(WAIT, || async {
+            status_for(&server, "svc-v2", SERVICE_SECRET).await == 200
+        })
+        .await
+    );
+    assert_eq!(status_for(&server, "svc", SERVICE_SECRET).await, 401);
+}
+
+#[tokio::test]
+async fn a_rotated_secret_file_is_seen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secrets = dir.path().join("secrets");
+    std::fs::create_dir(&secrets).expect("mkdir");
+    std::fs::write(secrets.join("svc"), "first\n").expect("write");
+    let path = dir.path().join("gatehouse.toml");
+    let client = "[[clients]]\nid = \"svc\"\nsecret_file = \"secrets/svc\"\ngrant_types = [\"client_credentials\"]\n";
+    std::fs::write(&path, config_with(client)).expect("write");
+    let server = TestServer::start_at(dir, path).await;
+    assert_eq!(status_for(&server, "svc", "first").await, 200);
+
+    replace_file(&server.dir.path().join("secrets/svc"), "second\n");
+    assert!(
+        eventually(WAIT, || async {
+            status_for(&server, "svc", "second").await == 200
+        })
+        .await
+    );
+    assert_eq!(status_for(&server, "svc", "first").await, 401);
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_running_binary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("gatehouse.toml");
+    std::fs::write(&path, config_with(&service_client("svc", service_hash()))).expect("write");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["serve", "--log-format", "json", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (log_tx, log_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && v["fields"]["message"] == "listening"
+            {
+                let _ = addr_tx.send(v["fields"]["addr"].as_str().unwrap_or_default().to_owned());
+            }
+            let _ = log_tx.send(line);
+        }
+    });
+    let addr = addr_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("server logs its address");
+    let http = reqwest::Client::new();
+    let ready = || async {
+        http.get(format!("http://{addr}/readyz"))
+            .send()
+            .await
+            .expect("readyz")
+            .json::<serde_json::Value>()
+            .await
+            .expect("json")
+    };
+    assert_eq!(ready().await["config_generation"], 1);
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    assert!(eventually(WAIT, || async { ready().await["config_generation"] == 2 }).await);
+
+    // SIGTERM stops it cleanly.
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let status = child.wait().expect("wait");
+    assert!(status.success() || status.code().is_none(), "{status}");
+
+    // Nothing logged carries the secret or its hash.
+    let logs: Vec<String> = log_rx.try_iter().collect();
+    assert!(
+        logs.iter().any(|l| l.contains("config_reloaded")),
+        "{logs:?}"
+    );
+    for line in &logs {
+        assert!(
+            !line.contains(SERVICE_SECRET) && !line.contains(service_hash()),
+            "{line}"
+        );
+    }
+}
