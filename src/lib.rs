@@ -10,4 +10,6 @@ pub mod reload;
 pub mod secret;
 pub mod server;
 pub mod state;
+pub mod store;
 pub mod tokens;
+pub mod web;

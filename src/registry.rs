@@ -2,9 +2,10 @@
 //! one `Arc<Registry>` snapshot and uses only it, so a reload never mixes two configs.
 
 use crate::config::Validated;
-use crate::config::model::{GrantType, TokensSection};
+use crate::config::model::{GrantType, LimitsSection, TokensSection};
 use crate::secret::VerifiedSecrets;
 use crate::tokens::keys::SigningKey;
+use crate::web::templates::Templates;
 use actix_web::web::Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -56,6 +57,7 @@ pub struct Client {
     pub audience: Vec<String>,
     pub first_party: bool,
     pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 impl Client {
@@ -91,6 +93,11 @@ pub struct Registry {
     pub issuer: String,
     pub bind: SocketAddr,
     pub tokens: TokensSection,
+    /// How long a browser login lasts.
+    pub session_ttl: std::time::Duration,
+    pub limits: LimitsSection,
+    pub product_name: String,
+    pub templates: Templates,
     /// Which load this is (1 for the first), and when it was made.
     pub generation: u64,
     pub loaded_at: SystemTime,
@@ -99,6 +106,10 @@ pub struct Registry {
     pub scopes: BTreeMap<String, String>,
     clients: HashMap<String, Client>,
     users: HashMap<String, User>,
+    /// Username by user id (`sub`).
+    user_ids: HashMap<String, String>,
+    /// Verification keys by kid, for tokens this server issued.
+    verifiers: HashMap<String, (jsonwebtoken::DecodingKey, jsonwebtoken::Algorithm)>,
     /// Client secrets verified under this generation (cleared by a reload).
     pub verified: VerifiedSecrets,
     /// The JWKS document, rendered once.
@@ -118,12 +129,20 @@ impl Registry {
             "keys": keys.iter().map(|k| k.public_jwk()).collect::<Vec<_>>()
         });
         let discovery = crate::oauth::discovery::document(&config.issuer, &config.scopes, &keys);
+        let verifiers = keys
+            .iter()
+            .filter_map(|k| verifier_of(k).map(|v| (k.kid().to_owned(), v)))
+            .collect();
         Self {
             jwks_json: Bytes::from(jwks.to_string()),
             discovery_json: Bytes::from(discovery.to_string()),
             issuer: config.issuer,
             bind: config.bind,
             tokens: config.tokens,
+            session_ttl: config.session.ttl,
+            limits: config.limits,
+            product_name: config.product_name,
+            templates: config.templates,
             generation,
             loaded_at: SystemTime::now(),
             keys,
@@ -133,11 +152,17 @@ impl Registry {
                 .into_iter()
                 .map(|c| (c.id.clone(), c))
                 .collect(),
+            user_ids: config
+                .users
+                .iter()
+                .map(|u| (u.id.clone(), u.username.clone()))
+                .collect(),
             users: config
                 .users
                 .into_iter()
                 .map(|u| (u.username.clone(), u))
                 .collect(),
+            verifiers,
             verified: VerifiedSecrets::default(),
         }
     }
@@ -162,6 +187,19 @@ impl Registry {
         self.users.get(username)
     }
 
+    /// The user whose stable id (`sub`) is `id`.
+    pub fn user_by_id(&self, id: &str) -> Option<&User> {
+        self.user_ids.get(id).and_then(|name| self.users.get(name))
+    }
+
+    /// The key that verifies tokens signed under `kid`, with its algorithm.
+    pub fn verifier(
+        &self,
+        kid: &str,
+    ) -> Option<&(jsonwebtoken::DecodingKey, jsonwebtoken::Algorithm)> {
+        self.verifiers.get(kid)
+    }
+
     /// The number of users.
     pub fn user_count(&self) -> usize {
         self.users.len()
@@ -171,6 +209,18 @@ impl Registry {
     pub fn endpoint(&self, path: &str) -> String {
         endpoint(&self.issuer, path)
     }
+}
+
+/// A jsonwebtoken verification key for one of our signing keys.
+fn verifier_of(key: &SigningKey) -> Option<(jsonwebtoken::DecodingKey, jsonwebtoken::Algorithm)> {
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(key.public_jwk().clone()).ok()?;
+    let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).ok()?;
+    let alg = match key.algorithm() {
+        crate::config::model::Algorithm::ES256 => jsonwebtoken::Algorithm::ES256,
+        crate::config::model::Algorithm::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+        crate::config::model::Algorithm::RS256 => jsonwebtoken::Algorithm::RS256,
+    };
+    Some((decoding, alg))
 }
 
 /// The URL of an endpoint at `path` (starting with `/`) under `issuer`.

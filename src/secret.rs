@@ -58,14 +58,7 @@ impl SecretVerifier {
                 if cache.contains(&client.id, &digest) {
                     return true;
                 }
-                let Ok(_permit) = self.permits.acquire().await else {
-                    return false;
-                };
-                let phc = phc.clone();
-                let presented = presented.to_owned();
-                let ok = tokio::task::spawn_blocking(move || verify_phc(&phc, &presented))
-                    .await
-                    .unwrap_or(false);
+                let ok = self.verify_password(phc, presented).await;
                 if ok {
                     cache.insert(&client.id, digest);
                 }
@@ -74,6 +67,25 @@ impl SecretVerifier {
         }
     }
 }
+
+impl SecretVerifier {
+    /// Verifies `password` against an argon2 PHC string on the blocking pool, waiting
+    /// for a permit first. Nothing is cached: used for user passwords.
+    pub async fn verify_password(&self, phc: &str, password: &str) -> bool {
+        let Ok(_permit) = self.permits.acquire().await else {
+            return false;
+        };
+        let phc = phc.to_owned();
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || verify_phc(&phc, &password))
+            .await
+            .unwrap_or(false)
+    }
+}
+
+/// A valid argon2id hash (default parameters) that no password matches: verified
+/// instead of a user's hash when the username is unknown, so both take the same time.
+pub const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$26TcdsG5wC/tTpMYqojSkg$bSIfA831Q2G6Vf3SG9hl+mL/d7XKSnuEnHACnwBA4DI";
 
 /// Verifies `password` against an argon2 PHC string (slow by design).
 pub fn verify_phc(phc: &str, password: &str) -> bool {

@@ -2,11 +2,13 @@
 //! start the reloader. Used by `gatehouse serve` and by the tests alike.
 
 use crate::config::{self, Loaded};
-use crate::oauth::{discovery, jwks, token};
+use crate::oauth::{authorize, discovery, jwks, token, userinfo};
 use crate::registry::Registry;
 use crate::secret::SecretVerifier;
 use crate::state::AppState;
+use crate::store::memory::MemoryStore;
 use crate::tokens::keys::SigningKey;
+use crate::web::{consent, login, logout, templates};
 use crate::{health, reload};
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpResponse, HttpServer, web};
@@ -73,8 +75,24 @@ pub fn load_config(config_path: &Path) -> Result<Loaded, config::Rejected> {
     Ok(loaded)
 }
 
+/// How often expired entries are freed from the in-memory store.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn spawn_sweeper(store: Arc<MemoryStore>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        loop {
+            tick.tick().await;
+            store.sweep();
+        }
+    });
+}
+
 /// Loads the config, binds its `[server] bind` address and starts serving.
 pub async fn start(config_path: PathBuf) -> anyhow::Result<Running> {
+    // jsonwebtoken verifies our tokens (userinfo, logout hints) with aws-lc; an Err
+    // means a provider is installed already, which is as good.
+    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
     let loaded = load_config(&config_path)?;
     let mut fallback = FallbackKey::default();
     let fallback_key = fallback.for_config(&loaded)?;
@@ -97,7 +115,9 @@ pub async fn start(config_path: PathBuf) -> anyhow::Result<Running> {
         .with_context(|| format!("binding {}", registry.bind))?;
     let addr = listener.local_addr().context("reading the bound address")?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let state = web::Data::new(AppState::new(registry, SecretVerifier::new(cores)));
+    let store = Arc::new(MemoryStore::default());
+    spawn_sweeper(Arc::clone(&store));
+    let state = web::Data::new(AppState::new(registry, SecretVerifier::new(cores), store));
     let app_state = state.clone();
     let server = HttpServer::new(move || App::new().app_data(app_state.clone()).configure(routes))
         .listen(listener)
@@ -121,10 +141,36 @@ pub async fn start(config_path: PathBuf) -> anyhow::Result<Running> {
     })
 }
 
+/// `GET /assets/gatehouse.css`: the pages' only stylesheet.
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("cache-control", "public, max-age=3600"))
+        .body(templates::STYLESHEET)
+}
+
 /// Every route the server answers.
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(token::MAX_BODY))
+        .service(
+            web::resource("/authorize")
+                .route(web::get().to(authorize::get))
+                .route(web::post().to(authorize::post)),
+        )
+        .service(web::resource("/login").route(web::post().to(login::submit)))
+        .service(web::resource("/consent").route(web::post().to(consent::submit)))
+        .service(
+            web::resource("/logout")
+                .route(web::get().to(logout::confirm))
+                .route(web::post().to(logout::submit)),
+        )
         .service(web::resource("/token").route(web::post().to(token::token)))
+        .service(
+            web::resource("/userinfo")
+                .route(web::get().to(userinfo::userinfo))
+                .route(web::post().to(userinfo::userinfo)),
+        )
+        .service(web::resource("/assets/gatehouse.css").route(web::get().to(stylesheet)))
         .service(web::resource("/jwks").route(web::get().to(jwks::jwks)))
         .service(
             web::resource("/.well-known/oauth-authorization-server")

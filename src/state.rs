@@ -3,6 +3,7 @@
 
 use crate::registry::Registry;
 use crate::secret::SecretVerifier;
+use crate::store::Store;
 use arc_swap::ArcSwap;
 use std::sync::{Arc, Mutex};
 
@@ -11,16 +12,19 @@ pub struct AppState {
     /// The config generation now serving; swapped whole on reload.
     pub registry: ArcSwap<Registry>,
     pub verifier: SecretVerifier,
+    /// Codes, refresh tokens, sessions and counters.
+    pub store: Arc<dyn Store>,
     /// The error of the last reload attempt, cleared by the next good one.
     pub last_reload_error: Mutex<Option<String>>,
 }
 
 impl AppState {
     /// State serving `registry`.
-    pub fn new(registry: Registry, verifier: SecretVerifier) -> Self {
+    pub fn new(registry: Registry, verifier: SecretVerifier, store: Arc<dyn Store>) -> Self {
         Self {
             registry: ArcSwap::from_pointee(registry),
             verifier,
+            store,
             last_reload_error: Mutex::new(None),
         }
     }

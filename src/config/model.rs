@@ -17,6 +17,12 @@ pub struct ConfigFile {
     #[serde(default)]
     pub tokens: TokensSection,
     #[serde(default)]
+    pub session: SessionSection,
+    #[serde(default)]
+    pub ui: UiSection,
+    #[serde(default)]
+    pub limits: LimitsSection,
+    #[serde(default)]
     pub keys: Vec<KeyEntry>,
     #[serde(default)]
     pub scopes: Vec<ScopeEntry>,
@@ -80,6 +86,81 @@ fn default_refresh_ttl() -> Duration {
 }
 fn default_code_ttl() -> Duration {
     Duration::from_secs(60)
+}
+
+/// `[session]`: browser login sessions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSection {
+    /// How long a login lasts before the password is asked again.
+    #[serde(default = "default_session_ttl", with = "humantime_serde")]
+    pub ttl: Duration,
+}
+
+impl Default for SessionSection {
+    fn default() -> Self {
+        Self {
+            ttl: default_session_ttl(),
+        }
+    }
+}
+
+fn default_session_ttl() -> Duration {
+    Duration::from_secs(12 * 3600)
+}
+
+/// `[ui]`: what the login, consent and error pages look like.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UiSection {
+    /// The product name shown on every page.
+    #[serde(default = "default_product_name")]
+    pub product_name: String,
+    /// A directory whose templates replace the built-in ones of the same name.
+    pub templates_dir: Option<String>,
+}
+
+impl Default for UiSection {
+    fn default() -> Self {
+        Self {
+            product_name: default_product_name(),
+            templates_dir: None,
+        }
+    }
+}
+
+fn default_product_name() -> String {
+    "gatehouse".to_owned()
+}
+
+/// `[limits]`: how hard the server pushes back on guessing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Failed logins for one username, or from one address, before further attempts
+    /// are refused with 429 until the window ends. Half as many start slowing down.
+    #[serde(default = "default_login_max_failures")]
+    pub login_max_failures: u32,
+    /// The window in which failed logins are counted, from the first failure.
+    #[serde(default = "default_login_failure_window", with = "humantime_serde")]
+    pub login_failure_window: Duration,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        Self {
+            login_max_failures: default_login_max_failures(),
+            login_failure_window: default_login_failure_window(),
+        }
+    }
+}
+
+fn default_login_max_failures() -> u32 {
+    10
+}
+
+fn default_login_failure_window() -> Duration {
+    Duration::from_secs(15 * 60)
 }
 
 /// Serde glue for human-readable durations, through the `humantime` parser.
@@ -187,6 +268,9 @@ pub struct ClientEntry {
     pub first_party: bool,
     #[serde(default)]
     pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser back to.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 /// `[[users]]`: an end user who can log in.

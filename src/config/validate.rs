@@ -7,6 +7,7 @@ use super::{Issue, Sources};
 use crate::oauth::redirect_uri::{check_issuer, check_registered};
 use crate::registry::{BUILTIN_SCOPES, Client, ClientSecret, User};
 use crate::tokens::keys::SigningKey;
+use crate::web::templates::Templates;
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -16,6 +17,10 @@ pub struct Validated {
     pub issuer: String,
     pub bind: SocketAddr,
     pub tokens: super::model::TokensSection,
+    pub session: super::model::SessionSection,
+    pub limits: super::model::LimitsSection,
+    pub product_name: String,
+    pub templates: Templates,
     pub keys: Vec<SigningKey>,
     /// Custom scopes by name, with their descriptions.
     pub scopes: BTreeMap<String, String>,
@@ -58,17 +63,23 @@ pub fn validate(
         )
     });
     check_ttls(file, &mut r);
+    check_session_and_limits(file, &mut r);
+    let templates = load_templates(file, base_dir, sources, &mut r);
     let keys = load_keys(file, base_dir, sources, &mut r);
     let scopes = check_scopes(file, &mut r);
     let clients = check_clients(file, &scopes, base_dir, sources, &mut r);
     let users = check_users(file, &mut r);
 
     let has_error = r.0.iter().any(Issue::is_error);
-    let validated = match bind {
-        Ok(bind) if !has_error => Some(Validated {
+    let validated = match (bind, templates) {
+        (Ok(bind), Some(templates)) if !has_error => Some(Validated {
             issuer: file.issuer.clone(),
             bind,
             tokens: file.tokens.clone(),
+            session: file.session.clone(),
+            limits: file.limits.clone(),
+            product_name: file.ui.product_name.clone(),
+            templates,
             keys,
             scopes,
             clients,
@@ -96,6 +107,40 @@ fn check_ttls(file: &ConfigFile, r: &mut Report) {
             "tokens.authorization_code_ttl",
             "longer than 10 minutes; authorization codes should be short-lived (RFC 6749 4.1.2)",
         );
+    }
+}
+
+fn check_session_and_limits(file: &ConfigFile, r: &mut Report) {
+    if file.session.ttl.as_secs() == 0 {
+        r.error("session.ttl", "must be at least one second");
+    }
+    if file.limits.login_max_failures == 0 {
+        r.error("limits.login_max_failures", "must be at least 1");
+    }
+    if file.limits.login_failure_window.as_secs() == 0 {
+        r.error("limits.login_failure_window", "must be at least one second");
+    }
+    if file.ui.product_name.trim().is_empty() {
+        r.error("ui.product_name", "may not be empty");
+    }
+}
+
+/// The built-in page templates, with any of the same name from `[ui] templates_dir`.
+fn load_templates(
+    file: &ConfigFile,
+    base_dir: &Path,
+    sources: &mut Sources,
+    r: &mut Report,
+) -> Option<Templates> {
+    let dir = file.ui.templates_dir.as_ref().map(|d| base_dir.join(d));
+    match Templates::load(dir.as_deref(), |path| sources.read(path)) {
+        Ok(t) => Some(t),
+        Err(problems) => {
+            for problem in problems {
+                r.error("ui.templates_dir", problem);
+            }
+            None
+        }
     }
 }
 
@@ -234,6 +279,11 @@ fn check_clients(
                 r.error(format!("{path}.redirect_uris[{j}]"), e);
             }
         }
+        for (j, uri) in c.post_logout_redirect_uris.iter().enumerate() {
+            if let Err(e) = check_registered(uri) {
+                r.error(format!("{path}.post_logout_redirect_uris[{j}]"), e);
+            }
+        }
         for (j, scope) in c.scopes.iter().enumerate() {
             if !BUILTIN_SCOPES.contains(&scope.as_str()) && !scopes.contains_key(scope) {
                 r.error(
@@ -265,6 +315,7 @@ fn check_clients(
             audience: c.audience.clone(),
             first_party: c.first_party,
             redirect_uris: c.redirect_uris.clone(),
+            post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
         });
     }
     clients

@@ -10,6 +10,7 @@ use crate::config::model::GrantType;
 use crate::registry::Registry;
 use crate::secret::SecretVerifier;
 use crate::tokens::access;
+use crate::tokens::jwt::random_id;
 use actix_web::HttpResponse;
 use actix_web::http::header::HeaderMap;
 
@@ -52,14 +53,17 @@ pub async fn grant(
     } else {
         &client.audience
     };
-    let issued = access::issue(registry, &client.id, &client.id, audience, &scope)
-        .map_err(|e| OAuthError::new(ErrorCode::ServerError, e.to_string()))?;
+    let jti = random_id().map_err(OAuthError::server)?;
+    let issued = access::issue(registry, &client.id, &client.id, audience, &scope, jti)
+        .map_err(OAuthError::server)?;
     tracing::info!(event = "token_issued", grant = "client_credentials", client_id = %client.id, scope = %scope);
     Ok(TokenResponse {
         access_token: issued.token,
         token_type: "Bearer",
         expires_in: issued.expires_in,
         scope,
+        id_token: None,
+        refresh_token: None,
     }
     .into_response())
 }

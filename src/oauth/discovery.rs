@@ -17,16 +17,38 @@ pub fn document(
     keys: &[Arc<SigningKey>],
 ) -> Value {
     let mut algs: Vec<&str> = keys.iter().map(|k| k.algorithm().as_str()).collect();
+    algs.sort_unstable();
     algs.dedup();
+    let scopes_supported: Vec<&str> = crate::registry::BUILTIN_SCOPES
+        .iter()
+        .copied()
+        .chain(scopes.keys().map(String::as_str))
+        .collect();
     json!({
         "issuer": issuer,
+        "authorization_endpoint": endpoint(issuer, "/authorize"),
         "token_endpoint": endpoint(issuer, "/token"),
+        "userinfo_endpoint": endpoint(issuer, "/userinfo"),
+        "end_session_endpoint": endpoint(issuer, "/logout"),
         "jwks_uri": endpoint(issuer, "/jwks"),
-        "grant_types_supported": ["client_credentials"],
-        "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "scopes_supported": scopes.keys().collect::<Vec<_>>(),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": algs,
         "access_token_signing_alg_values_supported": algs,
+        "scopes_supported": scopes_supported,
+        "claims_supported": [
+            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",
+            "name", "preferred_username", "groups", "email", "email_verified"
+        ],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "authorization_response_iss_parameter_supported": true,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "claims_parameter_supported": false,
     })
 }
 

@@ -44,6 +44,20 @@ impl OAuthError {
         Self::new(ErrorCode::InvalidRequest, description)
     }
 
+    /// `invalid_grant`.
+    pub fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, description)
+    }
+
+    /// `server_error` for a fault on our side; the detail goes to the log, not the client.
+    pub fn server(e: impl fmt::Display) -> Self {
+        tracing::error!(error = %e, "token endpoint failure");
+        Self::new(
+            ErrorCode::ServerError,
+            "the server could not complete the request",
+        )
+    }
+
     /// `invalid_client`, challenging for Basic when the client used it.
     pub fn invalid_client(description: impl Into<String>, used_basic: bool) -> Self {
         Self {

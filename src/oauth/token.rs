@@ -1,8 +1,8 @@
 //! The token endpoint (RFC 6749 section 3.2): form POST only, dispatched by grant type.
 
-use super::client_credentials;
 use super::error::{ErrorCode, OAuthError};
 use super::form::Form;
+use super::{authorization_code, client_credentials, refresh_token};
 use crate::state::AppState;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -18,6 +18,10 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     pub expires_in: u64,
     pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
 impl TokenResponse {
@@ -43,6 +47,12 @@ pub async fn token(
         None => Err(OAuthError::invalid_request("grant_type is missing")),
         Some("client_credentials") => {
             client_credentials::grant(req.headers(), &form, &registry, &state.verifier).await
+        }
+        Some("authorization_code") => {
+            authorization_code::grant(req.headers(), &form, &registry, &state).await
+        }
+        Some("refresh_token") => {
+            refresh_token::grant(req.headers(), &form, &registry, &state).await
         }
         Some(other) => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,

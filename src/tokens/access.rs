@@ -50,13 +50,14 @@ pub fn now() -> u64 {
 }
 
 /// Mints an access token for `sub`, issued to `client_id`, valid for the registry's
-/// `access_token_ttl`.
+/// `access_token_ttl`, with the token id `jti`.
 pub fn issue(
     registry: &Registry,
     sub: &str,
     client_id: &str,
     audience: &[String],
     scope: &str,
+    jti: String,
 ) -> Result<Issued, IssueError> {
     let key = registry.signing_key().ok_or(IssueError::NoKey)?;
     let iat = now();
@@ -72,7 +73,7 @@ pub fn issue(
         aud,
         exp: iat + expires_in,
         iat,
-        jti: jwt::random_id()?,
+        jti,
         scope,
     };
     Ok(Issued {

@@ -1,0 +1,121 @@
+//! The refresh-token grant (OAuth 2.1 4.3): only the client the token was issued to may
+//! use it, it may narrow the scope, and it is rotated on every use. Using a rotated
+//! token again revokes its whole family.
+
+use super::client_auth;
+use super::error::{ErrorCode, OAuthError};
+use super::form::Form;
+use super::scope;
+use super::user_tokens::{self, UserGrant};
+use crate::config::model::GrantType;
+use crate::registry::Registry;
+use crate::secret::sha256;
+use crate::state::AppState;
+use crate::store::Redeemed;
+use crate::tokens::jwt::random_id;
+use actix_web::HttpResponse;
+use actix_web::http::header::HeaderMap;
+
+/// Runs the grant for a parsed token request.
+pub async fn grant(
+    headers: &HeaderMap,
+    form: &Form,
+    registry: &Registry,
+    state: &AppState,
+) -> Result<HttpResponse, OAuthError> {
+    let presented = client_auth::presented(headers, form)?;
+    let client = client_auth::authenticate(registry, &state.verifier, &presented).await?;
+    if !client.allows_grant(GrantType::RefreshToken) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the refresh_token grant",
+        ));
+    }
+    let token = form
+        .get("refresh_token")
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+    let revoke = |family: String| async move {
+        state
+            .store
+            .revoke_family(&family, registry.tokens.refresh_token_ttl)
+            .await
+            .map_err(OAuthError::server)
+    };
+    let grant = match state
+        .store
+        .use_refresh(sha256(token.as_bytes()))
+        .await
+        .map_err(OAuthError::server)?
+    {
+        Redeemed::Fresh(grant) => grant,
+        Redeemed::Unknown => {
+            return Err(OAuthError::invalid_grant(
+                "the refresh token is invalid or has expired",
+            ));
+        }
+        Redeemed::Replayed(grant) => {
+            tracing::warn!(event = "refresh_reuse_detected", client_id = %grant.client_id, user_id = %grant.user_id);
+            revoke(grant.family).await?;
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was already used; its family is revoked",
+            ));
+        }
+    };
+    if grant.client_id != client.id {
+        tracing::warn!(event = "refresh_wrong_client", client_id = %client.id, owner = %grant.client_id);
+        revoke(grant.family).await?;
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    if state
+        .store
+        .family_revoked(&grant.family)
+        .await
+        .map_err(OAuthError::server)?
+    {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token has been revoked",
+        ));
+    }
+    let user = registry
+        .user_by_id(&grant.user_id)
+        .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
+    // The client may have lost scopes in a reload since: never give more than it has now.
+    let still_allowed: Vec<String> = grant
+        .scopes
+        .iter()
+        .filter(|s| client.allowed_scopes.contains(s))
+        .cloned()
+        .collect();
+    let scopes: Vec<String> = match form.get("scope") {
+        Some(requested) => scope::narrow(requested, &still_allowed)
+            .map_err(|bad| {
+                OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    format!("scope {bad:?} was not granted"),
+                )
+            })?
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        None => still_allowed.clone(),
+    };
+    let response = user_tokens::issue(
+        state,
+        registry,
+        UserGrant {
+            client,
+            user,
+            scopes: &scopes,
+            refresh_scopes: &still_allowed,
+            auth_time: grant.auth_time,
+            nonce: None,
+            jti: random_id().map_err(OAuthError::server)?,
+            family: Some(grant.family),
+        },
+    )
+    .await?;
+    tracing::info!(event = "refresh_rotated", client_id = %client.id, user_id = %user.id);
+    Ok(response.into_response())
+}

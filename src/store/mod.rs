@@ -1,0 +1,126 @@
+//! The ephemeral store: what a running server creates and must remember for a while
+//! (authorization codes, refresh tokens, login sessions, pending logins, revoked token
+//! ids, failure counters). Nothing of record: losing it logs users out, nothing more.
+//!
+//! Secrets (codes, refresh tokens, session ids) are stored under the SHA-256 of their
+//! value, never as themselves. Operations that must be atomic (redeeming a code,
+//! rotating a refresh token) are single store calls so that a shared store can make
+//! them atomic too.
+
+pub mod memory;
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+/// The key of a secret value: its SHA-256.
+pub type Key = [u8; 32];
+
+/// A store operation in flight.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// The store could not be reached or answered nonsense.
+#[derive(Debug, thiserror::Error)]
+#[error("store unavailable: {0}")]
+pub struct StoreError(pub String);
+
+/// What an authorization code stands for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CodeGrant {
+    pub client_id: String,
+    /// The `redirect_uri` parameter of the authorization request, if it had one.
+    pub redirect_uri: Option<String>,
+    pub code_challenge: String,
+    pub scopes: Vec<String>,
+    pub nonce: Option<String>,
+    pub user_id: String,
+    pub auth_time: u64,
+    /// What was issued at the first redemption, so a replay can revoke it.
+    pub issued: Option<IssuedIds>,
+}
+
+/// Identifiers of the tokens issued for one code redemption.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IssuedIds {
+    pub access_jti: String,
+    /// When that access token expires (Unix seconds): how long to deny it.
+    pub access_exp: u64,
+    pub refresh_family: Option<String>,
+}
+
+/// What a refresh token stands for. Every rotation keeps the family.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshGrant {
+    pub family: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub scopes: Vec<String>,
+    pub auth_time: u64,
+}
+
+/// The outcome of using a single-use value.
+#[derive(Debug)]
+pub enum Redeemed<T> {
+    /// First use: here is what it stands for.
+    Fresh(T),
+    /// Used before: here is what it stood for, so its offspring can be revoked.
+    Replayed(T),
+    /// Never issued, or expired.
+    Unknown,
+}
+
+/// A browser's login session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    pub user_id: String,
+    /// When the user last entered their password (Unix seconds).
+    pub auth_time: u64,
+    /// Scopes the user has granted each client in this session.
+    pub consents: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// The ephemeral store.
+pub trait Store: Send + Sync {
+    /// Remembers a code for `ttl`.
+    fn put_code(&self, key: Key, grant: CodeGrant, ttl: Duration) -> StoreFuture<'_, ()>;
+    /// Uses a code: the first call gets it (recording `issued`), later ones see a replay.
+    fn redeem_code(&self, key: Key, issued: IssuedIds) -> StoreFuture<'_, Redeemed<CodeGrant>>;
+
+    /// Remembers a refresh token for `ttl`.
+    fn put_refresh(&self, key: Key, grant: RefreshGrant, ttl: Duration) -> StoreFuture<'_, ()>;
+    /// Uses a refresh token: the first call gets it, later ones see a reuse.
+    fn use_refresh(&self, key: Key) -> StoreFuture<'_, Redeemed<RefreshGrant>>;
+    /// Revokes a whole refresh token family for `ttl` (the longest a member can live).
+    fn revoke_family(&self, family: &str, ttl: Duration) -> StoreFuture<'_, ()>;
+    /// True when the family was revoked.
+    fn family_revoked(&self, family: &str) -> StoreFuture<'_, bool>;
+
+    /// Denies an access token id until it would have expired anyway.
+    fn deny_jti(&self, jti: &str, ttl: Duration) -> StoreFuture<'_, ()>;
+    /// True when the access token id is denied.
+    fn jti_denied(&self, jti: &str) -> StoreFuture<'_, bool>;
+
+    /// Stores (or replaces) a session for `ttl`.
+    fn put_session(&self, key: Key, session: Session, ttl: Duration) -> StoreFuture<'_, ()>;
+    /// The live session under `key`.
+    fn get_session(&self, key: Key) -> StoreFuture<'_, Option<Session>>;
+    /// Ends a session.
+    fn delete_session(&self, key: Key) -> StoreFuture<'_, ()>;
+
+    /// Stores a pending authorization request (JSON) while the user logs in or consents.
+    fn put_pending(&self, key: Key, request: String, ttl: Duration) -> StoreFuture<'_, ()>;
+    /// The pending request under `key`.
+    fn get_pending(&self, key: Key) -> StoreFuture<'_, Option<String>>;
+    /// Forgets a pending request once it is answered.
+    fn delete_pending(&self, key: Key) -> StoreFuture<'_, ()>;
+
+    /// Counts one failure under `name` in a window of `window` that starts at the first
+    /// failure; returns the count and the time left in the window.
+    fn add_failure(&self, name: &str, window: Duration) -> StoreFuture<'_, (u32, Duration)>;
+    /// The failures counted under `name` and the time left in their window.
+    fn failures(&self, name: &str) -> StoreFuture<'_, (u32, Duration)>;
+    /// Forgets the failures under `name` (after a success).
+    fn clear_failures(&self, name: &str) -> StoreFuture<'_, ()>;
+}

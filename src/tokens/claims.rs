@@ -1,0 +1,27 @@
+//! The user claims each OpenID scope releases (OIDC Core 5.4), shared by the ID token
+//! and the userinfo endpoint.
+
+use crate::registry::User;
+use serde_json::{Map, Value, json};
+
+/// The claims about `user` that `scopes` allow, without `sub`.
+pub fn for_scopes(user: &User, scopes: &[String]) -> Map<String, Value> {
+    let mut claims = Map::new();
+    let has = |s: &str| scopes.iter().any(|g| g == s);
+    if has("profile") {
+        claims.insert("preferred_username".into(), json!(user.username));
+        if let Some(name) = &user.name {
+            claims.insert("name".into(), json!(name));
+        }
+        if !user.groups.is_empty() {
+            claims.insert("groups".into(), json!(user.groups));
+        }
+    }
+    if has("email")
+        && let Some(email) = &user.email
+    {
+        claims.insert("email".into(), json!(email));
+        claims.insert("email_verified".into(), json!(user.email_verified));
+    }
+    claims
+}

@@ -1,0 +1,75 @@
+//! OpenID Connect ID tokens (OIDC Core 2), issued when `openid` was granted.
+
+use super::access::{IssueError, now};
+use super::claims;
+use super::jwt;
+use crate::config::model::Algorithm;
+use crate::registry::{Registry, User};
+use aws_lc_rs::digest;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use serde_json::{Value, json};
+
+/// What an ID token is minted from.
+pub struct IdTokenInput<'a> {
+    pub client_id: &'a str,
+    pub user: &'a User,
+    pub scopes: &'a [String],
+    pub nonce: Option<&'a str>,
+    pub auth_time: u64,
+    /// The access token issued with it, for `at_hash`.
+    pub access_token: &'a str,
+}
+
+/// `at_hash`: the left half of the hash of the access token, with the hash that the
+/// signing algorithm uses (SHA-256 for ES256 and RS256, SHA-512 for Ed25519).
+pub fn at_hash(algorithm: Algorithm, access_token: &str) -> String {
+    let alg = match algorithm {
+        Algorithm::EdDSA => &digest::SHA512,
+        Algorithm::ES256 | Algorithm::RS256 => &digest::SHA256,
+    };
+    let hash = digest::digest(alg, access_token.as_bytes());
+    let bytes = hash.as_ref();
+    B64.encode(&bytes[..bytes.len() / 2])
+}
+
+/// Mints an ID token.
+pub fn issue(registry: &Registry, input: &IdTokenInput<'_>) -> Result<String, IssueError> {
+    let key = registry.signing_key().ok_or(IssueError::NoKey)?;
+    let iat = now();
+    let mut claims = claims::for_scopes(input.user, input.scopes);
+    let mut set = |k: &str, v: Value| {
+        claims.insert(k.to_owned(), v);
+    };
+    set("iss", json!(registry.issuer));
+    set("sub", json!(input.user.id));
+    set("aud", json!(input.client_id));
+    set("exp", json!(iat + registry.tokens.id_token_ttl.as_secs()));
+    set("iat", json!(iat));
+    set("auth_time", json!(input.auth_time));
+    set(
+        "at_hash",
+        json!(at_hash(key.algorithm(), input.access_token)),
+    );
+    if let Some(nonce) = input.nonce {
+        set("nonce", json!(nonce));
+    }
+    Ok(jwt::mint(key, "JWT", &claims)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_hash_example() {
+        // OIDC Core A.3: the access token of the example and its at_hash (RS256).
+        assert_eq!(
+            at_hash(
+                Algorithm::RS256,
+                "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"
+            ),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
+    }
+}

@@ -1,0 +1,72 @@
+//! Verifying tokens this server issued: signature under a published key (the `kid`
+//! picks it, and only that key's algorithm is accepted), `typ`, issuer and expiry.
+
+use crate::registry::Registry;
+use jsonwebtoken::Validation;
+use serde::Deserialize;
+
+/// Why a token is not accepted. The variants are for logs; clients only learn "invalid".
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("not a JWT")]
+    Malformed,
+    #[error("wrong token type")]
+    WrongType,
+    #[error("signed by a key this server does not publish")]
+    UnknownKey,
+    #[error("{0}")]
+    Invalid(jsonwebtoken::errors::Error),
+}
+
+/// The claims of one of our access tokens.
+#[derive(Debug, Deserialize)]
+pub struct AccessClaims {
+    pub sub: String,
+    pub client_id: String,
+    #[serde(default)]
+    pub scope: String,
+    pub jti: String,
+    pub exp: u64,
+    pub iat: u64,
+}
+
+/// The claims of one of our ID tokens that logout reads from `id_token_hint`.
+#[derive(Debug, Deserialize)]
+pub struct IdHintClaims {
+    pub sub: String,
+    pub aud: String,
+}
+
+fn verify<T: for<'de> Deserialize<'de>>(
+    registry: &Registry,
+    token: &str,
+    typ: &str,
+    check_expiry: bool,
+) -> Result<T, VerifyError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
+    if header.typ.as_deref() != Some(typ) {
+        return Err(VerifyError::WrongType);
+    }
+    let kid = header.kid.ok_or(VerifyError::UnknownKey)?;
+    let (key, algorithm) = registry.verifier(&kid).ok_or(VerifyError::UnknownKey)?;
+    let mut validation = Validation::new(*algorithm);
+    validation.set_issuer(&[&registry.issuer]);
+    validation.validate_aud = false;
+    validation.validate_exp = check_expiry;
+    validation.leeway = 5;
+    validation.set_required_spec_claims(&["exp", "iat", "iss", "sub"]);
+    jsonwebtoken::decode::<T>(token, key, &validation)
+        .map(|d| d.claims)
+        .map_err(VerifyError::Invalid)
+}
+
+/// Verifies an access token (`typ: at+jwt`) and returns its claims.
+pub fn access_token(registry: &Registry, token: &str) -> Result<AccessClaims, VerifyError> {
+    verify(registry, token, super::jwt::ACCESS_TOKEN_TYP, true)
+}
+
+/// Verifies an ID token passed back as `id_token_hint`; an expired one is accepted, as
+/// OIDC RP-initiated logout allows.
+pub fn id_token_hint(registry: &Registry, token: &str) -> Result<IdHintClaims, VerifyError> {
+    verify(registry, token, "JWT", false)
+}

@@ -1,0 +1,137 @@
+//! `POST /login`: the login form. Every wrong username or password gets the same message
+//! after the same work (an unknown username is checked against a decoy hash), and
+//! repeated failures are slowed down, then refused.
+
+use super::cookies::{self, Kind};
+use super::interaction::{self, login_page, unavailable};
+use super::session::Current;
+use super::throttle::{self, Verdict};
+use super::{csrf, page};
+use crate::oauth::form::Form;
+use crate::secret::{DECOY_HASH, sha256};
+use crate::state::AppState;
+use crate::store::{Session, StoreError};
+use crate::tokens::access::now;
+use crate::tokens::jwt::random_secret;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+
+/// The message for any failed login: it never says which half was wrong.
+const BAD_CREDENTIALS: &str = "Incorrect username or password.";
+
+/// `POST /login`.
+pub async fn submit(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let registry = state.snapshot();
+    let Ok(form) = Form::parse(&body) else {
+        return page::error(
+            &registry,
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "The form could not be read.",
+        );
+    };
+    if !csrf::check(&req, &registry, form.get("csrf_token")) {
+        return expired_form(&registry);
+    }
+    match attempt(&req, &state, &registry, &form).await {
+        Ok(response) => response,
+        Err(e) => unavailable(&registry, &e),
+    }
+}
+
+/// The page for a form whose CSRF token is missing or wrong.
+pub fn expired_form(registry: &crate::registry::Registry) -> HttpResponse {
+    page::error(
+        registry,
+        StatusCode::FORBIDDEN,
+        "Form expired",
+        "This form has expired or was not sent from this site. Start again from the application.",
+    )
+}
+
+/// The page for a form whose pending request has expired.
+pub fn expired_request(registry: &crate::registry::Registry) -> HttpResponse {
+    page::error(
+        registry,
+        StatusCode::BAD_REQUEST,
+        "Sign-in expired",
+        "This sign-in request has expired. Return to the application and start again.",
+    )
+}
+
+async fn attempt(
+    req: &HttpRequest,
+    state: &AppState,
+    registry: &crate::registry::Registry,
+    form: &Form,
+) -> Result<HttpResponse, StoreError> {
+    let Some((pending_id, request)) = interaction::recall(state, form.get("request")).await? else {
+        return Ok(expired_request(registry));
+    };
+    let username = form.get("username").unwrap_or_default();
+    let password = form.get("password").unwrap_or_default();
+    let address = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    let store = state.store.as_ref();
+    match throttle::check(store, &registry.limits, username, &address).await? {
+        Verdict::Allow => {}
+        Verdict::Delay(wait) => tokio::time::sleep(wait).await,
+        Verdict::Refuse(left) => {
+            tracing::warn!(event = "login_refused", reason = "too_many_failures", client_id = %request.client_id, remote = %address);
+            let mut response = page::error(
+                registry,
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts",
+                "Too many failed sign-in attempts. Wait a while, then try again.",
+            );
+            if let Ok(v) = HeaderValue::from_str(&left.as_secs().max(1).to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return Ok(response);
+        }
+    }
+    let user = registry.user(username);
+    let hash = user.map_or(DECOY_HASH, |u| u.password_hash.as_str());
+    let verified = state.verifier.verify_password(hash, password).await;
+    let Some(user) = user.filter(|_| verified) else {
+        throttle::failed(store, &registry.limits, username, &address).await?;
+        tracing::info!(event = "login_failed", client_id = %request.client_id, remote = %address);
+        let error = Some((BAD_CREDENTIALS, username));
+        return login_page(req, state, registry, &request, Some(pending_id), error).await;
+    };
+    throttle::succeeded(store, username).await?;
+    tracing::info!(event = "login_succeeded", client_id = %request.client_id, user_id = %user.id, remote = %address);
+
+    // A new session id at every login, so a planted cookie never becomes a session.
+    if let Some(old) = cookies::read(req, registry, Kind::Session) {
+        state.store.delete_session(sha256(old.as_bytes())).await?;
+    }
+    let id = random_secret().map_err(|e| StoreError(e.to_string()))?;
+    let key = sha256(id.as_bytes());
+    let session = Session {
+        user_id: user.id.clone(),
+        auth_time: now(),
+        consents: Default::default(),
+    };
+    state
+        .store
+        .put_session(key, session.clone(), registry.session_ttl)
+        .await?;
+    let fresh = Current { key, session };
+    let mut response =
+        interaction::proceed(req, state, registry, request, Some(pending_id), Some(fresh)).await;
+    let _ = response.add_cookie(&cookies::make(
+        registry,
+        Kind::Session,
+        id,
+        registry.session_ttl,
+    ));
+    Ok(response)
+}

@@ -1,0 +1,173 @@
+//! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0). `GET /logout` asks the
+//! user to confirm (a cross-site link alone cannot end a session); the confirming
+//! `POST /logout` ends the session and returns to `post_logout_redirect_uri` when it is
+//! registered for the client, or shows a signed-out page.
+
+use super::cookies::{self, Kind};
+use super::login::expired_form;
+use super::{csrf, page, session};
+use crate::oauth::authorize::{see_other, with_params};
+use crate::oauth::form::Form;
+use crate::registry::Registry;
+use crate::state::AppState;
+use crate::tokens::verify;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+/// Where to send the browser afterwards, checked against the client's registration.
+struct Return {
+    client_id: Option<String>,
+    uri: Option<String>,
+    state: Option<String>,
+}
+
+/// Reads and checks the logout parameters; the error is shown as a page.
+fn read_return(registry: &Registry, form: &Form) -> Result<Return, String> {
+    let hinted = match form.get("id_token_hint") {
+        Some(hint) => Some(
+            verify::id_token_hint(registry, hint)
+                .map_err(|_| "The id_token_hint was not issued by this server.".to_owned())?
+                .aud,
+        ),
+        None => None,
+    };
+    let client_id = match (form.get("client_id"), hinted) {
+        (Some(given), Some(hinted)) if given != hinted => {
+            return Err("client_id does not match the id_token_hint.".into());
+        }
+        (Some(given), _) => Some(given.to_owned()),
+        (None, hinted) => hinted,
+    };
+    let uri = match form.get("post_logout_redirect_uri") {
+        Some(uri) => {
+            let client = client_id
+                .as_deref()
+                .and_then(|id| registry.client(id))
+                .ok_or("post_logout_redirect_uri needs a known client_id or id_token_hint.")?;
+            if !client.post_logout_redirect_uris.iter().any(|r| r == uri) {
+                return Err(
+                    "The post_logout_redirect_uri is not registered for this application.".into(),
+                );
+            }
+            Some(uri.to_owned())
+        }
+        None => None,
+    };
+    Ok(Return {
+        client_id,
+        uri,
+        state: form.get("state").map(str::to_owned),
+    })
+}
+
+fn finish(registry: &Registry, back: &Return) -> HttpResponse {
+    match &back.uri {
+        Some(uri) => {
+            let params: Vec<(&str, &str)> =
+                back.state.iter().map(|s| ("state", s.as_str())).collect();
+            see_other(&with_params(uri, &params))
+        }
+        None => page::render(registry, StatusCode::OK, "logged_out.html", json!({}), None),
+    }
+}
+
+/// `GET /logout`: the confirmation page (or straight back when there is no session).
+pub async fn confirm(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let registry = state.snapshot();
+    let back = match Form::parse(req.query_string().as_bytes())
+        .map_err(|e| e.description)
+        .and_then(|f| read_return(&registry, &f))
+    {
+        Ok(b) => b,
+        Err(message) => {
+            return page::error(
+                &registry,
+                StatusCode::BAD_REQUEST,
+                "Invalid request",
+                &message,
+            );
+        }
+    };
+    let current = match session::current(&req, &state, &registry).await {
+        Ok(c) => c,
+        Err(e) => return super::interaction::unavailable(&registry, &e),
+    };
+    let Some(current) = current else {
+        return finish(&registry, &back);
+    };
+    let Ok((csrf_token, csrf_cookie)) = csrf::token(&req, &registry) else {
+        return page::error(
+            &registry,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Error",
+            "Try again.",
+        );
+    };
+    let user = registry.user_by_id(&current.session.user_id);
+    let context = json!({
+        "user_name": user.map(|u| u.name.as_deref().unwrap_or(&u.username)),
+        "csrf_token": csrf_token,
+        "post_logout_redirect_uri": back.uri,
+        "client_id": back.client_id,
+        "state": back.state,
+    });
+    let mut response = page::render(
+        &registry,
+        StatusCode::OK,
+        "logout.html",
+        context,
+        back.uri.as_deref(),
+    );
+    if let Some(cookie) = csrf_cookie {
+        let _ = response.add_cookie(&cookie);
+    }
+    response
+}
+
+/// `POST /logout`: ends the session.
+pub async fn submit(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let registry = state.snapshot();
+    let form = match Form::parse(&body) {
+        Ok(f) => f,
+        Err(e) => {
+            return page::error(
+                &registry,
+                StatusCode::BAD_REQUEST,
+                "Invalid request",
+                &e.description,
+            );
+        }
+    };
+    if !csrf::check(&req, &registry, form.get("csrf_token")) {
+        return expired_form(&registry);
+    }
+    let back = match read_return(&registry, &form) {
+        Ok(b) => b,
+        Err(message) => {
+            return page::error(
+                &registry,
+                StatusCode::BAD_REQUEST,
+                "Invalid request",
+                &message,
+            );
+        }
+    };
+    match session::current(&req, &state, &registry).await {
+        Ok(Some(current)) => {
+            if let Err(e) = state.store.delete_session(current.key).await {
+                return super::interaction::unavailable(&registry, &e);
+            }
+            tracing::info!(event = "logout", user_id = %current.session.user_id);
+        }
+        Ok(None) => {}
+        Err(e) => return super::interaction::unavailable(&registry, &e),
+    }
+    let mut response = finish(&registry, &back);
+    let _ = response.add_cookie(&cookies::removal(&registry, Kind::Session));
+    response
+}

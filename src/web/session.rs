@@ -1,0 +1,32 @@
+//! Login sessions: a random id in a cookie, the session itself in the store under the
+//! id's SHA-256.
+
+use super::cookies::{self, Kind};
+use crate::registry::Registry;
+use crate::secret::sha256;
+use crate::state::AppState;
+use crate::store::{Key, Session, StoreError};
+use actix_web::HttpRequest;
+
+/// The browser's live session, with its store key.
+pub struct Current {
+    pub key: Key,
+    pub session: Session,
+}
+
+/// The session of the browser making `req`, if it has a live one whose user still
+/// exists in the config.
+pub async fn current(
+    req: &HttpRequest,
+    state: &AppState,
+    registry: &Registry,
+) -> Result<Option<Current>, StoreError> {
+    let Some(id) = cookies::read(req, registry, Kind::Session) else {
+        return Ok(None);
+    };
+    let key = sha256(id.as_bytes());
+    let session = state.store.get_session(key).await?;
+    Ok(session
+        .filter(|s| registry.user_by_id(&s.user_id).is_some())
+        .map(|session| Current { key, session }))
+}
