@@ -34,16 +34,49 @@ async fn discovery_lists_what_is_implemented() {
     assert_eq!(oauth["token_endpoint"], format!("{ISSUER}/token"));
     assert_eq!(oauth["jwks_uri"], format!("{ISSUER}/jwks"));
     assert_eq!(
+        oauth["authorization_endpoint"],
+        format!("{ISSUER}/authorize")
+    );
+    assert_eq!(oauth["userinfo_endpoint"], format!("{ISSUER}/userinfo"));
+    assert_eq!(oauth["end_session_endpoint"], format!("{ISSUER}/logout"));
+    assert_eq!(
         oauth["grant_types_supported"],
-        serde_json::json!(["client_credentials"])
+        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+    );
+    assert_eq!(
+        oauth["response_types_supported"],
+        serde_json::json!(["code"])
+    );
+    assert_eq!(
+        oauth["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(
+        oauth["subject_types_supported"],
+        serde_json::json!(["public"])
+    );
+    assert_eq!(
+        oauth["id_token_signing_alg_values_supported"],
+        serde_json::json!(["ES256"])
+    );
+    assert_eq!(
+        oauth["authorization_response_iss_parameter_supported"],
+        true
     );
     assert_eq!(
         oauth["token_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post"])
+        serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
     );
     assert_eq!(
         oauth["scopes_supported"],
-        serde_json::json!(["invoices:read", "invoices:write"])
+        serde_json::json!([
+            "openid",
+            "profile",
+            "email",
+            "offline_access",
+            "invoices:read",
+            "invoices:write"
+        ])
     );
 
     let jwks = get("/jwks").await;

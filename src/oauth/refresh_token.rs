@@ -11,7 +11,7 @@ use crate::config::model::GrantType;
 use crate::registry::Registry;
 use crate::secret::sha256;
 use crate::state::AppState;
-use crate::store::Redeemed;
+use crate::store::{Redeemed, RefreshGrant};
 use crate::tokens::jwt::random_id;
 use actix_web::HttpResponse;
 use actix_web::http::header::HeaderMap;
@@ -34,16 +34,13 @@ pub async fn grant(
     let token = form
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
-    let revoke = |family: String| async move {
-        state
-            .store
-            .revoke_family(&family, registry.tokens.refresh_token_ttl)
-            .await
-            .map_err(OAuthError::server)
-    };
+    let key = sha256(token.as_bytes());
+
+    // Every check runs before the token is used, so a refused request (a wider scope,
+    // say) leaves it valid for a corrected retry.
     let grant = match state
         .store
-        .use_refresh(sha256(token.as_bytes()))
+        .peek_refresh(key)
         .await
         .map_err(OAuthError::server)?
     {
@@ -53,17 +50,11 @@ pub async fn grant(
                 "the refresh token is invalid or has expired",
             ));
         }
-        Redeemed::Replayed(grant) => {
-            tracing::warn!(event = "refresh_reuse_detected", client_id = %grant.client_id, user_id = %grant.user_id);
-            revoke(grant.family).await?;
-            return Err(OAuthError::invalid_grant(
-                "the refresh token was already used; its family is revoked",
-            ));
-        }
+        Redeemed::Replayed(grant) => return Err(reuse_detected(state, registry, grant).await),
     };
     if grant.client_id != client.id {
         tracing::warn!(event = "refresh_wrong_client", client_id = %client.id, owner = %grant.client_id);
-        revoke(grant.family).await?;
+        revoke(state, registry, &grant.family).await?;
         return Err(OAuthError::invalid_grant(
             "the refresh token was issued to another client",
         ));
@@ -101,6 +92,22 @@ pub async fn grant(
             .collect(),
         None => still_allowed.clone(),
     };
+
+    // Rotate: the atomic use decides between two racing requests with the same token.
+    match state
+        .store
+        .use_refresh(key)
+        .await
+        .map_err(OAuthError::server)?
+    {
+        Redeemed::Fresh(_) => {}
+        Redeemed::Unknown => {
+            return Err(OAuthError::invalid_grant(
+                "the refresh token is invalid or has expired",
+            ));
+        }
+        Redeemed::Replayed(grant) => return Err(reuse_detected(state, registry, grant).await),
+    }
     let response = user_tokens::issue(
         state,
         registry,
@@ -118,4 +125,23 @@ pub async fn grant(
     .await?;
     tracing::info!(event = "refresh_rotated", client_id = %client.id, user_id = %user.id);
     Ok(response.into_response())
+}
+
+async fn revoke(state: &AppState, registry: &Registry, family: &str) -> Result<(), OAuthError> {
+    state
+        .store
+        .revoke_family(family, registry.tokens.refresh_token_ttl)
+        .await
+        .map_err(OAuthError::server)
+}
+
+/// A rotated token came back: someone holds a copy. Revoke the family.
+async fn reuse_detected(state: &AppState, registry: &Registry, grant: RefreshGrant) -> OAuthError {
+    tracing::warn!(event = "refresh_reuse_detected", client_id = %grant.client_id, user_id = %grant.user_id);
+    match revoke(state, registry, &grant.family).await {
+        Ok(()) => {
+            OAuthError::invalid_grant("the refresh token was already used; its family is revoked")
+        }
+        Err(e) => e,
+    }
 }

@@ -104,6 +104,15 @@ impl Store for MemoryStore {
         done(())
     }
 
+    fn peek_refresh(&self, key: Key) -> StoreFuture<'_, Redeemed<RefreshGrant>> {
+        let seen = match self.refresh.get(&key) {
+            Some(e) if e.live(Instant::now()) && e.used => Redeemed::Replayed(e.value.clone()),
+            Some(e) if e.live(Instant::now()) => Redeemed::Fresh(e.value.clone()),
+            _ => Redeemed::Unknown,
+        };
+        done(seen)
+    }
+
     fn use_refresh(&self, key: Key) -> StoreFuture<'_, Redeemed<RefreshGrant>> {
         done(redeem(&self.refresh, key, |_| {}))
     }

@@ -90,6 +90,8 @@ pub trait Store: Send + Sync {
 
     /// Remembers a refresh token for `ttl`.
     fn put_refresh(&self, key: Key, grant: RefreshGrant, ttl: Duration) -> StoreFuture<'_, ()>;
+    /// Looks at a refresh token without using it: fresh, already used, or unknown.
+    fn peek_refresh(&self, key: Key) -> StoreFuture<'_, Redeemed<RefreshGrant>>;
     /// Uses a refresh token: the first call gets it, later ones see a reuse.
     fn use_refresh(&self, key: Key) -> StoreFuture<'_, Redeemed<RefreshGrant>>;
     /// Revokes a whole refresh token family for `ttl` (the longest a member can live).

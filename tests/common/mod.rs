@@ -2,6 +2,8 @@
 //! 127.0.0.1:0 in-process, and talks HTTP to it like any client would.
 #![allow(dead_code)] // each test binary uses its own subset of these helpers
 
+pub mod browser;
+
 use gatehouse::server::{self, Running};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
