@@ -6,15 +6,22 @@ mod common;
 
 use common::browser::Browser;
 use common::*;
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
+};
 use openidconnect::{
-    AuthorizationCode, ClientId, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl,
-    Scope, TokenResponse, http,
+    AuthorizationCode, ClientId, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, RedirectUrl, Scope, TokenResponse, http,
 };
 
 /// The library's HTTP calls, made with reqwest.
-async fn send(http_client: &reqwest::Client, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, reqwest::Error> {
-    let response = http_client.execute(reqwest::Request::try_from(request)?).await?;
+async fn send(
+    http_client: &reqwest::Client,
+    request: http::Request<Vec<u8>>,
+) -> Result<http::Response<Vec<u8>>, reqwest::Error> {
+    let response = http_client
+        .execute(reqwest::Request::try_from(request)?)
+        .await?;
     let mut builder = http::Response::builder().status(response.status());
     for (name, value) in response.headers() {
         builder = builder.header(name, value);
@@ -56,19 +63,31 @@ name = "Bob"
         hash = service_hash()
     );
     let server = TestServer::start(&config).await;
-    let http_client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let http_client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
     let http = |request| send(&http_client, request);
 
-    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(issuer.clone()).expect("issuer"), &http)
-        .await
-        .expect("discovery");
+    let metadata = CoreProviderMetadata::discover_async(
+        IssuerUrl::new(issuer.clone()).expect("issuer"),
+        &http,
+    )
+    .await
+    .expect("discovery");
     let client = CoreClient::from_provider_metadata(metadata, ClientId::new("rp".into()), None)
-        .set_redirect_uri(RedirectUrl::new("https://rp.example.com/callback".into()).expect("redirect"));
+        .set_redirect_uri(
+            RedirectUrl::new("https://rp.example.com/callback".into()).expect("redirect"),
+        );
     let userinfo_client = client.clone();
 
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (auth_url, csrf_state, nonce) = client
-        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
         .add_scope(Scope::new("email".into()))
         .add_scope(Scope::new("profile".into()))
         .set_pkce_challenge(challenge)
@@ -76,7 +95,12 @@ name = "Bob"
 
     // The user's browser opens the URL the library built and logs in.
     let mut browser = Browser::new(&server);
-    let page = browser.http.get(auth_url.as_str()).send().await.expect("authorize");
+    let page = browser
+        .http
+        .get(auth_url.as_str())
+        .send()
+        .await
+        .expect("authorize");
     assert_eq!(page.status(), 200);
     browser.last_page = page.text().await.expect("login page");
     let redirect = browser.login("bob", SERVICE_SECRET).await;
@@ -93,12 +117,20 @@ name = "Bob"
         .await
         .expect("code exchange");
     let id_token = tokens.id_token().expect("an ID token");
-    let claims = id_token.claims(&client.id_token_verifier(), &nonce).expect("ID token validates");
+    let claims = id_token
+        .claims(&client.id_token_verifier(), &nonce)
+        .expect("ID token validates");
     assert_eq!(claims.subject().as_str(), "u-bob");
     assert_eq!(claims.email().map(|e| e.as_str()), Some("bob@example.com"));
     let signer = id_token.signing_alg().expect("alg");
-    let at_hash = openidconnect::AccessTokenHash::from_token(tokens.access_token(), signer, id_token.signing_key(&client.id_token_verifier()).expect("key"))
-        .expect("at_hash");
+    let at_hash = openidconnect::AccessTokenHash::from_token(
+        tokens.access_token(),
+        signer,
+        id_token
+            .signing_key(&client.id_token_verifier())
+            .expect("key"),
+    )
+    .expect("at_hash");
     assert_eq!(claims.access_token_hash(), Some(&at_hash));
 
     let info: CoreUserInfoClaims = userinfo_client
