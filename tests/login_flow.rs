@@ -124,6 +124,17 @@ async fn redeem(
     (status, response.json().await.expect("json"))
 }
 
+/// Redeems a code of the web client (Basic auth, its first redirect URI, `pkce`).
+async fn redeem_web(server: &TestServer, code: &str, pkce: &Pkce) -> (u16, Value) {
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", "https://web.example.com/cb"),
+        ("code_verifier", pkce.verifier.as_str()),
+    ];
+    redeem(server, &form, Some(("web", SERVICE_SECRET))).await
+}
+
 async fn userinfo(server: &TestServer, token: &str) -> (u16, reqwest::header::HeaderMap, String) {
     let r = server
         .http
@@ -817,17 +828,7 @@ async fn an_expired_code_is_refused() {
     let pkce = Pkce::new("expiry");
     let code = code_for_web(&mut browser, &pkce, "openid").await;
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
-    let (status, body) = redeem(
-        &server,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", "https://web.example.com/cb"),
-            ("code_verifier", &pkce.verifier),
-        ],
-        Some(("web", SERVICE_SECRET)),
-    )
-    .await;
+    let (status, body) = redeem_web(&server, &code, &pkce).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_grant"))
@@ -840,17 +841,7 @@ async fn refresh_tokens_rotate_narrow_and_detect_reuse() {
     let mut browser = Browser::new(&server);
     let pkce = Pkce::new("refresh");
     let code = code_for_web(&mut browser, &pkce, "openid profile offline_access").await;
-    let (_, tokens) = redeem(
-        &server,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", "https://web.example.com/cb"),
-            ("code_verifier", &pkce.verifier),
-        ],
-        Some(("web", SERVICE_SECRET)),
-    )
-    .await;
+    let (_, tokens) = redeem_web(&server, &code, &pkce).await;
     let first = tokens["refresh_token"]
         .as_str()
         .expect("refresh")
@@ -916,17 +907,7 @@ async fn refresh_tokens_rotate_narrow_and_detect_reuse() {
 
     // Only the client it was issued to may use a refresh token.
     let code = code_for_web(&mut browser, &pkce, "openid offline_access").await;
-    let (_, tokens) = redeem(
-        &server,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", "https://web.example.com/cb"),
-            ("code_verifier", &pkce.verifier),
-        ],
-        Some(("web", SERVICE_SECRET)),
-    )
-    .await;
+    let (_, tokens) = redeem_web(&server, &code, &pkce).await;
     let r = server
         .http
         .post(server.url("/token"))
@@ -990,17 +971,7 @@ async fn userinfo_refuses_bad_tokens() {
     let mut browser = Browser::new(&server);
     let pkce = Pkce::new("userinfo");
     let code = code_for_web(&mut browser, &pkce, "openid").await;
-    let (_, tokens) = redeem(
-        &server,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", "https://web.example.com/cb"),
-            ("code_verifier", &pkce.verifier),
-        ],
-        Some(("web", SERVICE_SECRET)),
-    )
-    .await;
+    let (_, tokens) = redeem_web(&server, &code, &pkce).await;
     assert_eq!(
         userinfo(&server, tokens["id_token"].as_str().expect("id"))
             .await

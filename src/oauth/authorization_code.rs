@@ -3,7 +3,7 @@
 //! of its challenge. A replayed code revokes what its first redemption issued.
 
 use super::client_auth;
-use super::error::{ErrorCode, OAuthError};
+use super::error::OAuthError;
 use super::form::Form;
 use super::pkce;
 use super::user_tokens::{self, UserGrant};
@@ -25,14 +25,14 @@ pub async fn grant(
     registry: &Registry,
     state: &AppState,
 ) -> Result<HttpResponse, OAuthError> {
-    let presented = client_auth::presented(headers, form)?;
-    let client = client_auth::authenticate(registry, &state.verifier, &presented).await?;
-    if !client.allows_grant(GrantType::AuthorizationCode) {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this client may not use the authorization_code grant",
-        ));
-    }
+    let client = client_auth::authenticate_for(
+        headers,
+        form,
+        registry,
+        &state.verifier,
+        GrantType::AuthorizationCode,
+    )
+    .await?;
     let code = form
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;

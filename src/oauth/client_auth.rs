@@ -2,8 +2,9 @@
 //! 2.3.1 form-decoding of id and secret), `client_secret_post`, or a bare `client_id` for
 //! public clients. Using two methods in one request is `invalid_request`.
 
-use super::error::OAuthError;
+use super::error::{ErrorCode, OAuthError};
 use super::form::{Form, decode_component};
+use crate::config::model::GrantType;
 use crate::registry::{Client, Registry};
 use crate::secret::SecretVerifier;
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
@@ -131,6 +132,25 @@ pub async fn authenticate<'r>(
                 Err(fail())
             }
         }
+    }
+}
+
+/// Authenticates the client of a token request and checks that it may use `grant`.
+pub async fn authenticate_for<'r>(
+    headers: &HeaderMap,
+    form: &Form,
+    registry: &'r Registry,
+    verifier: &SecretVerifier,
+    grant: GrantType,
+) -> Result<&'r Client, OAuthError> {
+    let client = authenticate(registry, verifier, &presented(headers, form)?).await?;
+    if client.allows_grant(grant) {
+        Ok(client)
+    } else {
+        Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            format!("this client may not use the {} grant", grant.as_str()),
+        ))
     }
 }
 

@@ -21,23 +21,14 @@ pub async fn grant(
     registry: &Registry,
     verifier: &SecretVerifier,
 ) -> Result<HttpResponse, OAuthError> {
-    let presented = client_auth::presented(headers, form)?;
-    if let Some(client) = registry.client(&presented.client_id).filter(|c| c.public) {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            format!(
-                "{} is a public client and cannot use client_credentials",
-                client.id
-            ),
-        ));
-    }
-    let client = client_auth::authenticate(registry, verifier, &presented).await?;
-    if !client.allows_grant(GrantType::ClientCredentials) {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this client is not allowed the client_credentials grant",
-        ));
-    }
+    let client = client_auth::authenticate_for(
+        headers,
+        form,
+        registry,
+        verifier,
+        GrantType::ClientCredentials,
+    )
+    .await?;
     let scopes: Vec<&str> = match form.get("scope") {
         Some(requested) => scope::narrow(requested, &client.allowed_scopes).map_err(|bad| {
             OAuthError::new(

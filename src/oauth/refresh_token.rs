@@ -23,14 +23,14 @@ pub async fn grant(
     registry: &Registry,
     state: &AppState,
 ) -> Result<HttpResponse, OAuthError> {
-    let presented = client_auth::presented(headers, form)?;
-    let client = client_auth::authenticate(registry, &state.verifier, &presented).await?;
-    if !client.allows_grant(GrantType::RefreshToken) {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this client may not use the refresh_token grant",
-        ));
-    }
+    let client = client_auth::authenticate_for(
+        headers,
+        form,
+        registry,
+        &state.verifier,
+        GrantType::RefreshToken,
+    )
+    .await?;
     let token = form
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;

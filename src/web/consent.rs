@@ -3,8 +3,8 @@
 //! again.
 
 use super::interaction::{self, login_page, unavailable};
-use super::login::{expired_form, expired_request};
-use super::{csrf, page, session};
+use super::login::expired_request;
+use super::{page, session};
 use crate::oauth::authorize::ErrorRedirect;
 use crate::oauth::form::Form;
 use crate::registry::Registry;
@@ -22,17 +22,10 @@ pub async fn submit(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let registry = state.snapshot();
-    let Ok(form) = Form::parse(&body) else {
-        return page::error(
-            &registry,
-            StatusCode::BAD_REQUEST,
-            "Invalid request",
-            "The form could not be read.",
-        );
+    let form = match super::posted_form(&req, &registry, &body) {
+        Ok(f) => f,
+        Err(page) => return page,
     };
-    if !csrf::check(&req, &registry, form.get("csrf_token")) {
-        return expired_form(&registry);
-    }
     match decide(&req, &state, &registry, &form).await {
         Ok(response) => response,
         Err(e) => unavailable(&registry, &e),

@@ -2,8 +2,8 @@
 //! must, ask for consent if the client needs it, then issue the code. A request waiting
 //! on the user is kept in the store under a random id carried by the page's form.
 
+use super::page;
 use super::session::{self, Current};
-use super::{csrf, page};
 use crate::oauth::authorize::{AuthRequest, ErrorRedirect, see_other, with_params};
 use crate::registry::{BUILTIN_SCOPES, Registry};
 use crate::secret::sha256;
@@ -166,6 +166,32 @@ pub async fn recall(
         .map(|r| (id.to_owned(), r)))
 }
 
+/// Renders a page whose form continues `request`: keeps the request in the store and
+/// puts its id, the client's name and a CSRF token in the page.
+async fn pending_page(
+    req: &HttpRequest,
+    state: &AppState,
+    registry: &Registry,
+    request: &AuthRequest,
+    pending_id: Option<String>,
+    template: &str,
+    mut context: serde_json::Value,
+) -> Result<HttpResponse, StoreError> {
+    context["request_id"] = json!(remember(state, request, pending_id).await?);
+    context["client_name"] = json!(
+        registry
+            .client(&request.client_id)
+            .map_or("", |c| c.name.as_str())
+    );
+    Ok(page::render_form(
+        req,
+        registry,
+        template,
+        context,
+        Some(&request.redirect_uri),
+    ))
+}
+
 /// The login form for `request`, with `error` shown when a previous try failed.
 pub async fn login_page(
     req: &HttpRequest,
@@ -175,34 +201,21 @@ pub async fn login_page(
     pending_id: Option<String>,
     error: Option<(&str, &str)>,
 ) -> Result<HttpResponse, StoreError> {
-    let id = remember(state, request, pending_id).await?;
-    let (csrf_token, csrf_cookie) =
-        csrf::token(req, registry).map_err(|e| StoreError(e.to_string()))?;
-    let client_name = registry
-        .client(&request.client_id)
-        .map_or("", |c| c.name.as_str());
     let (message, username) = match error {
         Some((message, username)) => (Some(message), username),
         None => (None, request.login_hint.as_deref().unwrap_or_default()),
     };
-    let context = json!({
-        "client_name": client_name,
-        "csrf_token": csrf_token,
-        "request_id": id,
-        "username": username,
-        "error": message,
-    });
-    let mut response = page::render(
+    let context = json!({"username": username, "error": message});
+    pending_page(
+        req,
+        state,
         registry,
-        StatusCode::OK,
+        request,
+        pending_id,
         "login.html",
         context,
-        Some(&request.redirect_uri),
-    );
-    if let Some(cookie) = csrf_cookie {
-        let _ = response.add_cookie(&cookie);
-    }
-    Ok(response)
+    )
+    .await
 }
 
 async fn consent_page(
@@ -213,12 +226,6 @@ async fn consent_page(
     session: &Session,
     pending_id: Option<String>,
 ) -> Result<HttpResponse, StoreError> {
-    let id = remember(state, request, pending_id).await?;
-    let (csrf_token, csrf_cookie) =
-        csrf::token(req, registry).map_err(|e| StoreError(e.to_string()))?;
-    let client_name = registry
-        .client(&request.client_id)
-        .map_or("", |c| c.name.as_str());
     let user = registry.user_by_id(&session.user_id);
     let scopes: Vec<_> = request
         .scopes
@@ -226,23 +233,19 @@ async fn consent_page(
         .map(|s| json!({"name": s, "description": scope_description(registry, s)}))
         .collect();
     let context = json!({
-        "client_name": client_name,
         "user_name": user.map(|u| u.name.as_deref().unwrap_or(&u.username)),
         "scopes": scopes,
-        "csrf_token": csrf_token,
-        "request_id": id,
     });
-    let mut response = page::render(
+    pending_page(
+        req,
+        state,
         registry,
-        StatusCode::OK,
+        request,
+        pending_id,
         "consent.html",
         context,
-        Some(&request.redirect_uri),
-    );
-    if let Some(cookie) = csrf_cookie {
-        let _ = response.add_cookie(&cookie);
-    }
-    Ok(response)
+    )
+    .await
 }
 
 /// What granting `scope` means, in words for the consent page.

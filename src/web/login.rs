@@ -4,9 +4,9 @@
 
 use super::cookies::{self, Kind};
 use super::interaction::{self, login_page, unavailable};
+use super::page;
 use super::session::Current;
 use super::throttle::{self, Verdict};
-use super::{csrf, page};
 use crate::oauth::form::Form;
 use crate::secret::{DECOY_HASH, sha256};
 use crate::state::AppState;
@@ -27,31 +27,14 @@ pub async fn submit(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let registry = state.snapshot();
-    let Ok(form) = Form::parse(&body) else {
-        return page::error(
-            &registry,
-            StatusCode::BAD_REQUEST,
-            "Invalid request",
-            "The form could not be read.",
-        );
+    let form = match super::posted_form(&req, &registry, &body) {
+        Ok(f) => f,
+        Err(page) => return page,
     };
-    if !csrf::check(&req, &registry, form.get("csrf_token")) {
-        return expired_form(&registry);
-    }
     match attempt(&req, &state, &registry, &form).await {
         Ok(response) => response,
         Err(e) => unavailable(&registry, &e),
     }
-}
-
-/// The page for a form whose CSRF token is missing or wrong.
-pub fn expired_form(registry: &crate::registry::Registry) -> HttpResponse {
-    page::error(
-        registry,
-        StatusCode::FORBIDDEN,
-        "Form expired",
-        "This form has expired or was not sent from this site. Start again from the application.",
-    )
 }
 
 /// The page for a form whose pending request has expired.

@@ -4,8 +4,7 @@
 //! registered for the client, or shows a signed-out page.
 
 use super::cookies::{self, Kind};
-use super::login::expired_form;
-use super::{csrf, page, session};
+use super::{page, session};
 use crate::oauth::authorize::{see_other, with_params};
 use crate::oauth::form::Form;
 use crate::registry::Registry;
@@ -96,33 +95,14 @@ pub async fn confirm(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
     let Some(current) = current else {
         return finish(&registry, &back);
     };
-    let Ok((csrf_token, csrf_cookie)) = csrf::token(&req, &registry) else {
-        return page::error(
-            &registry,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Error",
-            "Try again.",
-        );
-    };
     let user = registry.user_by_id(&current.session.user_id);
     let context = json!({
         "user_name": user.map(|u| u.name.as_deref().unwrap_or(&u.username)),
-        "csrf_token": csrf_token,
         "post_logout_redirect_uri": back.uri,
         "client_id": back.client_id,
         "state": back.state,
     });
-    let mut response = page::render(
-        &registry,
-        StatusCode::OK,
-        "logout.html",
-        context,
-        back.uri.as_deref(),
-    );
-    if let Some(cookie) = csrf_cookie {
-        let _ = response.add_cookie(&cookie);
-    }
-    response
+    page::render_form(&req, &registry, "logout.html", context, back.uri.as_deref())
 }
 
 /// `POST /logout`: ends the session.
@@ -132,20 +112,10 @@ pub async fn submit(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let registry = state.snapshot();
-    let form = match Form::parse(&body) {
+    let form = match super::posted_form(&req, &registry, &body) {
         Ok(f) => f,
-        Err(e) => {
-            return page::error(
-                &registry,
-                StatusCode::BAD_REQUEST,
-                "Invalid request",
-                &e.description,
-            );
-        }
+        Err(page) => return page,
     };
-    if !csrf::check(&req, &registry, form.get("csrf_token")) {
-        return expired_form(&registry);
-    }
     let back = match read_return(&registry, &form) {
         Ok(b) => b,
         Err(message) => {

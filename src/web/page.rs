@@ -4,7 +4,7 @@
 use crate::registry::Registry;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpResponse, HttpResponseBuilder};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
 use serde_json::{Value, json};
 use url::Url;
 
@@ -29,6 +29,35 @@ pub fn render(
                 .body("This page could not be rendered; the server log says why.\n")
         }
     }
+}
+
+/// Renders a page that holds a form: puts the CSRF token in the context and sets the
+/// CSRF cookie when the browser has none yet.
+pub fn render_form(
+    req: &HttpRequest,
+    registry: &Registry,
+    template: &str,
+    mut context: Value,
+    form_target: Option<&str>,
+) -> HttpResponse {
+    let (token, cookie) = match super::csrf::token(req, registry) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot make a CSRF token");
+            return error(
+                registry,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Error",
+                "Try again in a moment.",
+            );
+        }
+    };
+    context["csrf_token"] = json!(token);
+    let mut response = render(registry, StatusCode::OK, template, context, form_target);
+    if let Some(cookie) = cookie {
+        let _ = response.add_cookie(&cookie);
+    }
+    response
 }
 
 /// An error page: never a redirect, for requests that cannot be sent back to a client.
