@@ -77,7 +77,7 @@ pub async fn grant(
     let redirect_ok = match (&grant.redirect_uri, form.get("redirect_uri")) {
         (Some(expected), Some(given)) => expected == given,
         (Some(_), None) => false,
-        (None, Some(given)) => client.redirect_uris.len() == 1 && client.redirect_uris[0] == given,
+        (None, Some(given)) => matches!(client.redirect_uris.as_slice(), [only] if only == given),
         (None, None) => true,
     };
     if !redirect_ok {
