@@ -58,9 +58,22 @@ pub struct Client {
     pub first_party: bool,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
+    /// May introspect any token (a resource server), not only its own.
+    pub introspect: bool,
 }
 
 impl Client {
+    /// A fingerprint of the client's secret, `None` for public clients.
+    pub fn credential_id(&self) -> Option<crate::store::CredentialId> {
+        let digest = match self.secret.as_ref()? {
+            ClientSecret::Hash(phc) => crate::secret::sha256(phc.as_bytes()),
+            ClientSecret::Digest(d) => crate::secret::sha256(d),
+        };
+        let mut id = [0; 16];
+        id.copy_from_slice(&digest[..16]);
+        Some(id)
+    }
+
     /// True when the client may use `grant`.
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
@@ -110,6 +123,9 @@ pub struct Registry {
     user_ids: HashMap<String, String>,
     /// Verification keys by kid, for tokens this server issued.
     verifiers: HashMap<String, (jsonwebtoken::DecodingKey, jsonwebtoken::Algorithm)>,
+    /// When each client's secret last changed while this process ran (Unix seconds):
+    /// access tokens issued to it before then are no longer active.
+    pub secrets_rotated_at: HashMap<String, u64>,
     /// Client secrets verified under this generation (cleared by a reload).
     pub verified: VerifiedSecrets,
     /// The JWKS document, rendered once.
@@ -163,8 +179,38 @@ impl Registry {
                 .map(|u| (u.username.clone(), u))
                 .collect(),
             verifiers,
+            secrets_rotated_at: HashMap::new(),
             verified: VerifiedSecrets::default(),
         }
+    }
+
+    /// Carries the secret rotation times over from the generation before, and records
+    /// `now` for every client whose secret differs from it.
+    pub fn note_rotations(&mut self, previous: &Registry, now: u64) {
+        for (id, client) in &self.clients {
+            match previous.client(id) {
+                Some(before) if before.credential_id() != client.credential_id() => {
+                    self.secrets_rotated_at.insert(id.clone(), now);
+                }
+                Some(_) => {
+                    if let Some(at) = previous.secrets_rotated_at.get(id) {
+                        self.secrets_rotated_at.insert(id.clone(), *at);
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// True when `client_id`'s tokens issued at `iat` still stand: the client exists
+    /// and its secret has not been rotated since. Times are whole seconds, so a token
+    /// issued in the second of a rotation counts as older than it.
+    pub fn client_tokens_stand(&self, client_id: &str, iat: u64) -> bool {
+        self.client(client_id).is_some()
+            && self
+                .secrets_rotated_at
+                .get(client_id)
+                .is_none_or(|at| iat > *at)
     }
 
     /// The key that signs new tokens.

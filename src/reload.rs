@@ -144,7 +144,8 @@ impl Reloader {
         };
         self.fingerprint = loaded.fingerprint;
         let old = self.state.snapshot();
-        let new = Registry::new(loaded.config, old.generation + 1, fallback);
+        let mut new = Registry::new(loaded.config, old.generation + 1, fallback);
+        new.note_rotations(&old, crate::tokens::access::now());
         let changes = summarize(&old, &new);
         if new.bind != old.bind {
             tracing::warn!(old = %old.bind, new = %new.bind, "[server] bind changed; it takes effect at the next restart");

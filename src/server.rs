@@ -2,7 +2,7 @@
 //! start the reloader. Used by `gatehouse serve` and by the tests alike.
 
 use crate::config::{self, Loaded};
-use crate::oauth::{authorize, discovery, jwks, token, userinfo};
+use crate::oauth::{authorize, discovery, introspect, jwks, revoke, token, userinfo};
 use crate::registry::Registry;
 use crate::secret::SecretVerifier;
 use crate::state::AppState;
@@ -165,6 +165,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(logout::submit)),
         )
         .service(web::resource("/token").route(web::post().to(token::token)))
+        .service(web::resource("/introspect").route(web::post().to(introspect::introspect)))
+        .service(web::resource("/revoke").route(web::post().to(revoke::revoke)))
         .service(
             web::resource("/userinfo")
                 .route(web::get().to(userinfo::userinfo))

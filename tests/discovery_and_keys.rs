@@ -40,6 +40,11 @@ async fn discovery_lists_what_is_implemented() {
     assert_eq!(oauth["userinfo_endpoint"], format!("{ISSUER}/userinfo"));
     assert_eq!(oauth["end_session_endpoint"], format!("{ISSUER}/logout"));
     assert_eq!(
+        oauth["introspection_endpoint"],
+        format!("{ISSUER}/introspect")
+    );
+    assert_eq!(oauth["revocation_endpoint"], format!("{ISSUER}/revoke"));
+    assert_eq!(
         oauth["grant_types_supported"],
         serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
     );

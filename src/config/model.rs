@@ -208,6 +208,9 @@ pub struct KeyEntry {
     pub algorithm: Algorithm,
     /// Path of the PEM file, relative to the config file's directory.
     pub private_key_file: String,
+    /// Signs new tokens. At most one key is active; without one, the first listed is.
+    #[serde(default)]
+    pub active: bool,
 }
 
 /// `[[scopes]]`: a custom scope a client may be allowed.
@@ -268,6 +271,9 @@ pub struct ClientEntry {
     pub first_party: bool,
     #[serde(default)]
     pub redirect_uris: Vec<String>,
+    /// May introspect every token, not only those issued to it or naming it in `aud`.
+    #[serde(default)]
+    pub introspect: bool,
     /// Where RP-initiated logout may send the browser back to.
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,

@@ -144,6 +144,7 @@ fn load_templates(
     }
 }
 
+/// Parses every key; the signing key (the `active` one, else the first) comes first.
 fn load_keys(
     file: &ConfigFile,
     base_dir: &Path,
@@ -151,8 +152,15 @@ fn load_keys(
     r: &mut Report,
 ) -> Vec<SigningKey> {
     let mut keys: Vec<SigningKey> = Vec::new();
+    let mut active: Option<String> = None;
     for (i, entry) in file.keys.iter().enumerate() {
         let path = format!("keys[{i}]");
+        if entry.active && active.is_some() {
+            r.error(
+                format!("{path}.active"),
+                "only one key may be active (the one that signs)",
+            );
+        }
         if entry.id.as_deref().is_some_and(|id| id.trim().is_empty()) {
             r.error(
                 format!("{path}.id"),
@@ -179,6 +187,9 @@ fn load_keys(
                         format!("duplicate key id {:?}", key.kid()),
                     );
                 } else {
+                    if entry.active && active.is_none() {
+                        active = Some(key.kid().to_owned());
+                    }
                     keys.push(key);
                 }
             }
@@ -187,6 +198,11 @@ fn load_keys(
                 format!("{}: {e}", key_path.display()),
             ),
         }
+    }
+    if let Some(kid) = active
+        && let Some(at) = keys.iter().position(|k| k.kid() == kid)
+    {
+        keys[..=at].rotate_right(1);
     }
     keys
 }
@@ -316,6 +332,7 @@ fn check_clients(
             first_party: c.first_party,
             redirect_uris: c.redirect_uris.clone(),
             post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+            introspect: c.introspect,
         });
     }
     clients

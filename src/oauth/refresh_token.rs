@@ -59,6 +59,11 @@ pub async fn grant(
             "the refresh token was issued to another client",
         ));
     }
+    if grant.credential != client.credential_id() {
+        return Err(OAuthError::invalid_grant(
+            "the client's secret has changed since the refresh token was issued",
+        ));
+    }
     if state
         .store
         .family_revoked(&grant.family)

@@ -61,7 +61,8 @@ pub async fn token(
     }
 }
 
-fn require_form_content_type(req: &HttpRequest) -> Result<(), OAuthError> {
+/// Refuses a body that is not `application/x-www-form-urlencoded` (RFC 6749 3.2).
+pub fn require_form_content_type(req: &HttpRequest) -> Result<(), OAuthError> {
     let essence = req
         .headers()
         .get(header::CONTENT_TYPE)

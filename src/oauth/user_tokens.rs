@@ -9,7 +9,7 @@ use crate::registry::{Client, Registry, User};
 use crate::secret::sha256;
 use crate::state::AppState;
 use crate::store::RefreshGrant;
-use crate::tokens::access;
+use crate::tokens::access::{self, now};
 use crate::tokens::id_token::{self, IdTokenInput};
 use crate::tokens::jwt::random_secret;
 
@@ -76,6 +76,9 @@ pub async fn issue(
                 user_id: grant.user.id.clone(),
                 scopes: grant.refresh_scopes.to_vec(),
                 auth_time: grant.auth_time,
+                issued_at: now(),
+                expires_at: now() + registry.tokens.refresh_token_ttl.as_secs(),
+                credential: grant.client.credential_id(),
             };
             state
                 .store

@@ -58,7 +58,16 @@ pub struct RefreshGrant {
     pub user_id: String,
     pub scopes: Vec<String>,
     pub auth_time: u64,
+    /// When this token was issued and when it expires (Unix seconds).
+    pub issued_at: u64,
+    pub expires_at: u64,
+    /// The client's credential when it was issued: a rotated secret ends the token.
+    pub credential: Option<CredentialId>,
 }
+
+/// A short fingerprint of a client's secret (never the secret): tells whether a
+/// client's credential has changed since a token was issued.
+pub type CredentialId = [u8; 16];
 
 /// The outcome of using a single-use value.
 #[derive(Debug)]

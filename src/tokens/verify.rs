@@ -28,6 +28,20 @@ pub struct AccessClaims {
     pub jti: String,
     pub exp: u64,
     pub iat: u64,
+    pub iss: String,
+    /// A string or an array of strings.
+    pub aud: serde_json::Value,
+}
+
+impl AccessClaims {
+    /// True when `aud` names `audience`.
+    pub fn has_audience(&self, audience: &str) -> bool {
+        match &self.aud {
+            serde_json::Value::String(one) => one == audience,
+            serde_json::Value::Array(many) => many.iter().any(|a| a == audience),
+            _ => false,
+        }
+    }
 }
 
 /// The claims of one of our ID tokens that logout reads from `id_token_hint`.

@@ -1,0 +1,494 @@
+//! Token lifecycle over HTTP: introspection (RFC 7662) and who may ask, revocation
+//! (RFC 7009), what a replayed code, a removed client and a rotated secret do to
+//! issued tokens, and signing-key rotation walked through reloads.
+
+mod common;
+
+use common::browser::{Browser, Pkce};
+use common::*;
+use serde_json::Value;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn clients(hash: &str, extra: &str) -> String {
+    config_with(&format!(
+        r#"
+[[clients]]
+id = "svc"
+secret_hash = "{hash}"
+grant_types = ["client_credentials"]
+audience = ["api"]
+
+[[clients]]
+id = "api"
+secret_hash = "{hash}"
+grant_types = ["client_credentials"]
+
+[[clients]]
+id = "other"
+secret_hash = "{hash}"
+grant_types = ["client_credentials"]
+
+[[clients]]
+id = "gateway"
+secret_hash = "{hash}"
+grant_types = ["client_credentials"]
+introspect = true
+
+[[clients]]
+id = "web"
+secret_hash = "{hash}"
+redirect_uris = ["https://web.example.com/cb"]
+scopes = ["openid", "offline_access"]
+first_party = true
+
+[[clients]]
+id = "spa"
+public = true
+redirect_uris = ["https://spa.example.com/cb"]
+first_party = true
+
+[[users]]
+id = "u-alice"
+username = "alice"
+password_hash = "{hash}"
+{extra}
+"#
+    ))
+}
+
+async fn post(
+    server: &TestServer,
+    path: &str,
+    client: (&str, &str),
+    form: &[(&str, &str)],
+) -> (u16, Value) {
+    let r = server
+        .http
+        .post(server.url(path))
+        .basic_auth(client.0, Some(client.1))
+        .form(form)
+        .send()
+        .await
+        .expect("post");
+    let status = r.status().as_u16();
+    let text = r.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn introspect(server: &TestServer, caller: &str, token: &str) -> Value {
+    let (status, body) = post(
+        server,
+        "/introspect",
+        (caller, SERVICE_SECRET),
+        &[("token", token)],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+async fn service_token(server: &TestServer, id: &str) -> String {
+    let (status, body) = server.client_credentials(id, SERVICE_SECRET, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().expect("token").to_owned()
+}
+
+/// Logs alice in through the first-party web client; returns its token response.
+async fn web_tokens(server: &TestServer) -> Value {
+    let mut browser = Browser::new(server);
+    let pkce = Pkce::new("lifecycle");
+    browser
+        .authorize(&[
+            ("response_type", "code"),
+            ("client_id", "web"),
+            ("scope", "openid offline_access"),
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+        ])
+        .await;
+    let seen = browser.login("alice", SERVICE_SECRET).await;
+    let code = seen.redirect_params()["code"].clone();
+    let (status, tokens) = post(
+        server,
+        "/token",
+        ("web", SERVICE_SECRET),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("code_verifier", &pkce.verifier),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    tokens
+}
+
+#[tokio::test]
+async fn introspection_answers_only_those_entitled() {
+    let server = TestServer::start(&clients(service_hash(), "")).await;
+    let token = service_token(&server, "svc").await;
+
+    let own = introspect(&server, "svc", &token).await;
+    assert_eq!(own["active"], true);
+    assert_eq!(own["client_id"], "svc");
+    assert_eq!(own["sub"], "svc");
+    assert_eq!(own["iss"], ISSUER);
+    assert_eq!(own["aud"], "api");
+    assert_eq!(own["token_type"], "Bearer");
+    for field in ["exp", "iat", "jti", "scope"] {
+        assert!(own.get(field).is_some(), "{field}");
+    }
+    assert_eq!(
+        introspect(&server, "api", &token).await["active"],
+        true,
+        "the audience may ask"
+    );
+    assert_eq!(
+        introspect(&server, "gateway", &token).await["active"],
+        true,
+        "introspect = true may ask"
+    );
+    assert_eq!(
+        introspect(&server, "other", &token).await,
+        serde_json::json!({"active": false}),
+        "a stranger may not"
+    );
+
+    for junk in [
+        "",
+        "garbage",
+        "a.b.c",
+        "eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0.eyJzdWIiOiJzdmMifQ.",
+    ] {
+        let (status, body) = post(
+            &server,
+            "/introspect",
+            ("svc", SERVICE_SECRET),
+            &[("token", junk)],
+        )
+        .await;
+        if junk.is_empty() {
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (400, Some("invalid_request"))
+            );
+        } else {
+            assert_eq!(
+                (status, body),
+                (200, serde_json::json!({"active": false})),
+                "{junk}"
+            );
+        }
+    }
+    // Public clients and bad credentials cannot introspect.
+    let r = server
+        .http
+        .post(server.url("/introspect"))
+        .form(&[("client_id", "spa"), ("token", &token)])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 401);
+    let (status, _) = post(
+        &server,
+        "/introspect",
+        ("svc", "wrong"),
+        &[("token", &token)],
+    )
+    .await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn expired_access_tokens_are_inactive() {
+    let config = clients(service_hash(), "")
+        .replace("[server]", "[tokens]\naccess_token_ttl = \"1s\"\n[server]");
+    let server = TestServer::start(&config).await;
+    let token = service_token(&server, "svc").await;
+    assert_eq!(introspect(&server, "svc", &token).await["active"], true);
+    tokio::time::sleep(Duration::from_millis(7_000)).await; // past exp and the 5 s leeway
+    assert_eq!(introspect(&server, "svc", &token).await["active"], false);
+}
+
+#[tokio::test]
+async fn revocation_of_access_and_refresh_tokens() {
+    let server = TestServer::start(&clients(service_hash(), "")).await;
+    let access = service_token(&server, "svc").await;
+
+    // Another client may not revoke it.
+    let (status, body) = post(
+        &server,
+        "/revoke",
+        ("other", SERVICE_SECRET),
+        &[("token", &access)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    assert_eq!(introspect(&server, "svc", &access).await["active"], true);
+
+    let (status, _) = post(
+        &server,
+        "/revoke",
+        ("svc", SERVICE_SECRET),
+        &[("token", &access)],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(introspect(&server, "svc", &access).await["active"], false);
+    // Revoking again, or revoking nonsense, is still 200.
+    assert_eq!(
+        post(
+            &server,
+            "/revoke",
+            ("svc", SERVICE_SECRET),
+            &[("token", &access)]
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        post(
+            &server,
+            "/revoke",
+            ("svc", SERVICE_SECRET),
+            &[("token", "never-issued")]
+        )
+        .await
+        .0,
+        200
+    );
+
+    // A refresh token: revoking it revokes the family, the access token stays until exp.
+    let tokens = web_tokens(&server).await;
+    let refresh = tokens["refresh_token"].as_str().expect("refresh");
+    let introspected = introspect(&server, "web", refresh).await;
+    assert_eq!(introspected["active"], true);
+    assert_eq!(introspected["token_type"], "refresh_token");
+    assert_eq!(introspected["sub"], "u-alice");
+    let (status, _) = post(
+        &server,
+        "/revoke",
+        ("web", SERVICE_SECRET),
+        &[("token", refresh), ("token_type_hint", "refresh_token")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(introspect(&server, "web", refresh).await["active"], false);
+    let (status, body) = post(
+        &server,
+        "/token",
+        ("web", SERVICE_SECRET),
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_code_deactivates_what_it_issued() {
+    let server = TestServer::start(&clients(service_hash(), "")).await;
+    let mut browser = Browser::new(&server);
+    let pkce = Pkce::new("replay-introspect");
+    browser
+        .authorize(&[
+            ("response_type", "code"),
+            ("client_id", "web"),
+            ("scope", "openid offline_access"),
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+        ])
+        .await;
+    let code = browser
+        .login("alice", SERVICE_SECRET)
+        .await
+        .redirect_params()["code"]
+        .clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("code_verifier", pkce.verifier.as_str()),
+    ];
+    let (_, tokens) = post(&server, "/token", ("web", SERVICE_SECRET), &form).await;
+    let access = tokens["access_token"].as_str().expect("access");
+    let refresh = tokens["refresh_token"].as_str().expect("refresh");
+    assert_eq!(introspect(&server, "web", access).await["active"], true);
+    assert_eq!(introspect(&server, "web", refresh).await["active"], true);
+
+    assert_eq!(
+        post(&server, "/token", ("web", SERVICE_SECRET), &form)
+            .await
+            .0,
+        400
+    );
+    assert_eq!(introspect(&server, "web", access).await["active"], false);
+    assert_eq!(introspect(&server, "web", refresh).await["active"], false);
+}
+
+#[tokio::test]
+async fn removing_a_client_or_rotating_its_secret_ends_its_tokens() {
+    let server = TestServer::start(&clients(service_hash(), "")).await;
+    let svc_token = service_token(&server, "svc").await;
+    let other_token = service_token(&server, "other").await;
+    let tokens = web_tokens(&server).await;
+    let web_access = tokens["access_token"].as_str().expect("access").to_owned();
+    let web_refresh = tokens["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+
+    // Rotate web's secret (and drop svc): web's refresh token and access token end.
+    let rotated = gatehouse::secret::hash_secret("rotated").expect("hash");
+    let config = clients(service_hash(), "")
+        .replacen(&format!("id = \"web\"\nsecret_hash = \"{}\"", service_hash()), &format!("id = \"web\"\nsecret_hash = \"{rotated}\""), 1)
+        .replacen(&format!("[[clients]]\nid = \"svc\"\nsecret_hash = \"{}\"\ngrant_types = [\"client_credentials\"]\naudience = [\"api\"]\n", service_hash()), "", 1);
+    server.rewrite_config(&config);
+    assert!(
+        eventually(WAIT, || async {
+            server.readyz().await["config_generation"] == 2
+        })
+        .await
+    );
+
+    assert_eq!(
+        introspect(&server, "gateway", &svc_token).await["active"],
+        false,
+        "client removed"
+    );
+    assert_eq!(
+        introspect(&server, "gateway", &web_access).await["active"],
+        false,
+        "secret rotated"
+    );
+    assert_eq!(
+        introspect(&server, "gateway", &web_refresh).await["active"],
+        false,
+        "secret rotated"
+    );
+    let (status, body) = post(
+        &server,
+        "/token",
+        ("web", "rotated"),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &web_refresh),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(
+        introspect(&server, "gateway", &other_token).await["active"],
+        true,
+        "other clients are untouched"
+    );
+}
+
+#[tokio::test]
+async fn signing_key_rotation_through_reloads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in ["old.pem", "new.pem"] {
+        let (_, pem) = gatehouse::tokens::keys::SigningKey::generate(
+            gatehouse::config::model::Algorithm::ES256,
+            None,
+        )
+        .expect("key");
+        std::fs::write(dir.path().join(name), pem).expect("write");
+    }
+    let with_keys = |keys: &str| {
+        format!(
+            "{keys}\n{}",
+            clients(service_hash(), "")
+                .split_once("\n\n")
+                .map(|(_, rest)| rest)
+                .unwrap_or_default()
+        )
+    };
+    let head = |keys: &str| {
+        format!(
+            "issuer = \"{ISSUER}\"\n[server]\nbind = \"127.0.0.1:0\"\n\n{}",
+            with_keys(keys)
+        )
+    };
+    let old_only = "[[keys]]\nid = \"old\"\nprivate_key_file = \"old.pem\"\n";
+    let path = dir.path().join("gatehouse.toml");
+    std::fs::write(&path, head(old_only)).expect("write");
+    let server = TestServer::start_at(dir, path).await;
+    let kid_of = |token: &str| {
+        jsonwebtoken::decode_header(token)
+            .expect("header")
+            .kid
+            .expect("kid")
+    };
+
+    let t1 = service_token(&server, "svc").await;
+    assert_eq!(kid_of(&t1), "old");
+
+    // 1. Publish the new key, not yet signing.
+    server.rewrite_config(&head(&format!(
+        "{old_only}[[keys]]\nid = \"new\"\nprivate_key_file = \"new.pem\"\n"
+    )));
+    assert!(
+        eventually(WAIT, || async {
+            server.readyz().await["config_generation"] == 2
+        })
+        .await
+    );
+    let jwks: Value = server
+        .http
+        .get(server.url("/jwks"))
+        .send()
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        kid_of(&service_token(&server, "svc").await),
+        "old",
+        "still signing with the old key"
+    );
+
+    // 2. Switch the active key.
+    server.rewrite_config(&head(&format!(
+        "{old_only}[[keys]]\nid = \"new\"\nprivate_key_file = \"new.pem\"\nactive = true\n"
+    )));
+    assert!(
+        eventually(WAIT, || async {
+            server.readyz().await["config_generation"] == 3
+        })
+        .await
+    );
+    let t2 = service_token(&server, "svc").await;
+    assert_eq!(kid_of(&t2), "new");
+    assert_eq!(
+        introspect(&server, "svc", &t1).await["active"],
+        true,
+        "old tokens stay valid"
+    );
+    assert_eq!(introspect(&server, "svc", &t2).await["active"], true);
+
+    // 3. Retire the old key (after the longest token lifetime): its tokens end.
+    server.rewrite_config(&head(
+        "[[keys]]\nid = \"new\"\nprivate_key_file = \"new.pem\"\n",
+    ));
+    assert!(
+        eventually(WAIT, || async {
+            server.readyz().await["config_generation"] == 4
+        })
+        .await
+    );
+    assert_eq!(introspect(&server, "svc", &t1).await["active"], false);
+    assert_eq!(introspect(&server, "svc", &t2).await["active"], true);
+}
