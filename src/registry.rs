@@ -105,6 +105,10 @@ impl std::fmt::Debug for User {
 pub struct Registry {
     pub issuer: String,
     pub bind: SocketAddr,
+    /// The admin listener (read at start only).
+    pub admin_bind: Option<SocketAddr>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<crate::client_ip::Cidr>,
     pub tokens: TokensSection,
     /// How long a browser login lasts.
     pub session_ttl: std::time::Duration,
@@ -154,6 +158,8 @@ impl Registry {
             discovery_json: Bytes::from(discovery.to_string()),
             issuer: config.issuer,
             bind: config.bind,
+            admin_bind: config.admin_bind,
+            trusted_proxies: config.trusted_proxies,
             tokens: config.tokens,
             session_ttl: config.session.ttl,
             limits: config.limits,
@@ -249,6 +255,18 @@ impl Registry {
     /// The number of users.
     pub fn user_count(&self) -> usize {
         self.users.len()
+    }
+
+    /// The address `req` comes from, believing `X-Forwarded-For` only from trusted proxies.
+    pub fn client_ip(&self, req: &actix_web::HttpRequest) -> std::net::IpAddr {
+        let peer = req
+            .peer_addr()
+            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+        let forwarded = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        crate::client_ip::resolve(peer, forwarded, &self.trusted_proxies)
     }
 
     /// The URL of an endpoint served at `path` under the issuer.

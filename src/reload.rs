@@ -111,6 +111,8 @@ impl Reloader {
                 for d in rejected.diagnostics.iter().filter(|d| d.issue.is_error()) {
                     tracing::error!("{d}");
                 }
+                metrics::counter!("gatehouse_config_reloads_total", "result" => "rejected")
+                    .increment(1);
                 tracing::error!(
                     event = "config_reloaded",
                     result = "rejected",
@@ -150,6 +152,7 @@ impl Reloader {
         if new.bind != old.bind {
             tracing::warn!(old = %old.bind, new = %new.bind, "[server] bind changed; it takes effect at the next restart");
         }
+        metrics::counter!("gatehouse_config_reloads_total", "result" => "applied").increment(1);
         tracing::info!(
             event = "config_reloaded",
             result = "applied",

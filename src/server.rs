@@ -7,37 +7,47 @@ use crate::registry::Registry;
 use crate::secret::SecretVerifier;
 use crate::state::AppState;
 use crate::store::memory::MemoryStore;
+use crate::telemetry;
 use crate::tokens::keys::SigningKey;
-use crate::web::{consent, login, logout, templates};
+use crate::web::{consent, flood, login, logout, templates};
 use crate::{health, reload};
 use actix_web::dev::ServerHandle;
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A running server.
 pub struct Running {
     /// The address the listener is bound to (useful with port 0).
     pub addr: SocketAddr,
+    /// The admin listener's address, when `[server] admin_bind` moves /metrics there.
+    pub admin_addr: Option<SocketAddr>,
     pub state: web::Data<AppState>,
-    handle: ServerHandle,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    handles: Vec<ServerHandle>,
+    servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Running {
     /// Waits until the server stops (on SIGINT/SIGTERM, or `stop`).
     pub async fn wait(self) -> anyhow::Result<()> {
-        self.server
-            .await
-            .context("server task failed")?
-            .context("server failed")
+        for server in self.servers {
+            server
+                .await
+                .context("server task failed")?
+                .context("server failed")?;
+        }
+        Ok(())
     }
 
     /// Stops accepting, lets in-flight requests finish, and waits.
     pub async fn stop(self) {
-        self.handle.stop(true).await;
+        for handle in &self.handles {
+            handle.stop(true).await;
+        }
     }
 }
 
@@ -75,24 +85,61 @@ pub fn load_config(config_path: &Path) -> Result<Loaded, config::Rejected> {
     Ok(loaded)
 }
 
-/// How often expired entries are freed from the in-memory store.
-const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+/// How often expired entries are freed from the in-memory store and idle addresses
+/// from the page limiter.
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
-fn spawn_sweeper(store: Arc<MemoryStore>) {
+/// How long a client has to send its request head and body (slow-loris guard).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long in-flight requests may take to finish at shutdown.
+const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
+
+fn spawn_sweeper(store: Arc<MemoryStore>, state: web::Data<AppState>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SWEEP_EVERY);
         loop {
             tick.tick().await;
             store.sweep();
+            state.pages.retain_recent();
         }
     });
 }
 
-/// Loads the config, binds its `[server] bind` address and starts serving.
+/// Starts an HTTP server on `listener` with the routes `configure` adds.
+fn serve(
+    listener: std::net::TcpListener,
+    state: &web::Data<AppState>,
+    configure: fn(&mut web::ServiceConfig),
+) -> anyhow::Result<(ServerHandle, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    let app_state = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(app_state.clone())
+            .wrap(from_fn(telemetry::count_requests))
+            .configure(configure)
+    })
+    .client_request_timeout(REQUEST_TIMEOUT)
+    .client_disconnect_timeout(Duration::from_secs(2))
+    .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+    .listen(listener)
+    .context("starting the HTTP server")?
+    .run();
+    Ok((server.handle(), tokio::spawn(server)))
+}
+
+fn bind(addr: SocketAddr) -> anyhow::Result<(std::net::TcpListener, SocketAddr)> {
+    let listener = std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
+    let bound = listener.local_addr().context("reading the bound address")?;
+    Ok((listener, bound))
+}
+
+/// Loads the config, binds its `[server] bind` address (and `admin_bind`) and serves.
 pub async fn start(config_path: PathBuf) -> anyhow::Result<Running> {
     // jsonwebtoken verifies our tokens (userinfo, logout hints) with aws-lc; an Err
     // means a provider is installed already, which is as good.
     let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+    telemetry::handle();
     let loaded = load_config(&config_path)?;
     let mut fallback = FallbackKey::default();
     let fallback_key = fallback.for_config(&loaded)?;
@@ -111,20 +158,37 @@ pub async fn start(config_path: PathBuf) -> anyhow::Result<Running> {
         keys = registry.keys.len(),
         "configuration loaded"
     );
-    let listener = std::net::TcpListener::bind(registry.bind)
-        .with_context(|| format!("binding {}", registry.bind))?;
-    let addr = listener.local_addr().context("reading the bound address")?;
+    let (listener, addr) = bind(registry.bind)?;
+    let admin = registry.admin_bind.map(bind).transpose()?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let store = Arc::new(MemoryStore::default());
-    spawn_sweeper(Arc::clone(&store));
-    let state = web::Data::new(AppState::new(registry, SecretVerifier::new(cores), store));
-    let app_state = state.clone();
-    let server = HttpServer::new(move || App::new().app_data(app_state.clone()).configure(routes))
-        .listen(listener)
-        .context("starting the HTTP server")?
-        .run();
-    let handle = server.handle();
-    let server = tokio::spawn(server);
+    let state = web::Data::new(AppState::new(
+        registry,
+        SecretVerifier::new(cores),
+        store.clone(),
+    ));
+    spawn_sweeper(store, state.clone());
+
+    let mut handles = Vec::new();
+    let mut servers = Vec::new();
+    let admin_addr = match admin {
+        Some((admin_listener, admin_addr)) => {
+            let (handle, server) = serve(listener, &state, public_routes)?;
+            handles.push(handle);
+            servers.push(server);
+            let (handle, server) = serve(admin_listener, &state, admin_routes)?;
+            handles.push(handle);
+            servers.push(server);
+            tracing::info!(addr = %admin_addr, "admin listener (/metrics, /healthz, /readyz)");
+            Some(admin_addr)
+        }
+        None => {
+            let (handle, server) = serve(listener, &state, all_routes)?;
+            handles.push(handle);
+            servers.push(server);
+            None
+        }
+    };
     reload::spawn(
         state.clone().into_inner(),
         config_path,
@@ -135,9 +199,10 @@ pub async fn start(config_path: PathBuf) -> anyhow::Result<Running> {
     tracing::info!(%addr, "listening");
     Ok(Running {
         addr,
+        admin_addr,
         state,
-        handle,
-        server,
+        handles,
+        servers,
     })
 }
 
@@ -149,21 +214,22 @@ async fn stylesheet() -> HttpResponse {
         .body(templates::STYLESHEET)
 }
 
-/// Every route the server answers.
-fn routes(cfg: &mut web::ServiceConfig) {
+/// The operator's routes: metrics and probes.
+fn admin_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/metrics").route(web::get().to(telemetry::metrics_page)))
+        .service(web::resource("/healthz").route(web::get().to(health::healthz)))
+        .service(web::resource("/readyz").route(web::get().to(health::readyz)));
+}
+
+/// Every route on one listener.
+fn all_routes(cfg: &mut web::ServiceConfig) {
+    admin_routes(cfg);
+    public_routes(cfg);
+}
+
+/// The routes clients and browsers use.
+fn public_routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(token::MAX_BODY))
-        .service(
-            web::resource("/authorize")
-                .route(web::get().to(authorize::get))
-                .route(web::post().to(authorize::post)),
-        )
-        .service(web::resource("/login").route(web::post().to(login::submit)))
-        .service(web::resource("/consent").route(web::post().to(consent::submit)))
-        .service(
-            web::resource("/logout")
-                .route(web::get().to(logout::confirm))
-                .route(web::post().to(logout::submit)),
-        )
         .service(web::resource("/token").route(web::post().to(token::token)))
         .service(web::resource("/introspect").route(web::post().to(introspect::introspect)))
         .service(web::resource("/revoke").route(web::post().to(revoke::revoke)))
@@ -182,9 +248,25 @@ fn routes(cfg: &mut web::ServiceConfig) {
             web::resource("/.well-known/openid-configuration")
                 .route(web::get().to(discovery::metadata)),
         )
-        .service(web::resource("/healthz").route(web::get().to(health::healthz)))
-        .service(web::resource("/readyz").route(web::get().to(health::readyz)))
-        .default_service(web::to(|| async {
-            HttpResponse::NotFound().body("not found\n")
-        }));
+        // The pages, behind the per-address rate cap. An empty-prefix scope matches
+        // every path, so it comes last; unknown paths get its 404.
+        .service(
+            web::scope("")
+                .wrap(from_fn(flood::limit_pages))
+                .service(
+                    web::resource("/authorize")
+                        .route(web::get().to(authorize::get))
+                        .route(web::post().to(authorize::post)),
+                )
+                .service(web::resource("/login").route(web::post().to(login::submit)))
+                .service(web::resource("/consent").route(web::post().to(consent::submit)))
+                .service(
+                    web::resource("/logout")
+                        .route(web::get().to(logout::confirm))
+                        .route(web::post().to(logout::submit)),
+                )
+                .default_service(web::to(|| async {
+                    HttpResponse::NotFound().body("not found\n")
+                })),
+        );
 }

@@ -4,6 +4,7 @@
 use crate::registry::Registry;
 use crate::secret::SecretVerifier;
 use crate::store::Store;
+use crate::web::flood::{PageLimiter, page_limiter};
 use arc_swap::ArcSwap;
 use std::sync::{Arc, Mutex};
 
@@ -14,6 +15,8 @@ pub struct AppState {
     pub verifier: SecretVerifier,
     /// Codes, refresh tokens, sessions and counters.
     pub store: Arc<dyn Store>,
+    /// Request rate per address on the HTML endpoints (limits read at start).
+    pub pages: PageLimiter,
     /// The error of the last reload attempt, cleared by the next good one.
     pub last_reload_error: Mutex<Option<String>>,
 }
@@ -22,6 +25,7 @@ impl AppState {
     /// State serving `registry`.
     pub fn new(registry: Registry, verifier: SecretVerifier, store: Arc<dyn Store>) -> Self {
         Self {
+            pages: page_limiter(&registry.limits),
             registry: ArcSwap::from_pointee(registry),
             verifier,
             store,

@@ -39,12 +39,19 @@ pub struct ServerSection {
     /// Socket address of the listener; read at start only.
     #[serde(default = "default_bind")]
     pub bind: String,
+    /// A separate listener for /metrics, /healthz and /readyz; read at start only.
+    pub admin_bind: Option<String>,
+    /// Proxies (addresses or CIDR networks) whose `X-Forwarded-For` is believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerSection {
     fn default() -> Self {
         Self {
             bind: default_bind(),
+            admin_bind: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -133,7 +140,7 @@ fn default_product_name() -> String {
     "gatehouse".to_owned()
 }
 
-/// `[limits]`: how hard the server pushes back on guessing.
+/// `[limits]`: how hard the server pushes back on guessing and flooding.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsSection {
@@ -142,15 +149,33 @@ pub struct LimitsSection {
     #[serde(default = "default_login_max_failures")]
     pub login_max_failures: u32,
     /// The window in which failed logins are counted, from the first failure.
-    #[serde(default = "default_login_failure_window", with = "humantime_serde")]
+    #[serde(default = "default_failure_window", with = "humantime_serde")]
     pub login_failure_window: Duration,
+    /// Failed client authentications (token, introspection, revocation) for one client
+    /// id, or from one address, before further attempts are refused with 429 until the
+    /// window ends; refused before the secret is hashed.
+    #[serde(default = "default_token_max_failures")]
+    pub token_max_failures: u32,
+    /// The window in which failed client authentications are counted.
+    #[serde(default = "default_failure_window", with = "humantime_serde")]
+    pub token_failure_window: Duration,
+    /// Requests per second one address may make to the HTML endpoints (authorize,
+    /// login, consent, logout), with bursts up to `pages_burst`. Read at start only.
+    #[serde(default = "default_pages_per_second")]
+    pub pages_per_second: u32,
+    #[serde(default = "default_pages_burst")]
+    pub pages_burst: u32,
 }
 
 impl Default for LimitsSection {
     fn default() -> Self {
         Self {
             login_max_failures: default_login_max_failures(),
-            login_failure_window: default_login_failure_window(),
+            login_failure_window: default_failure_window(),
+            token_max_failures: default_token_max_failures(),
+            token_failure_window: default_failure_window(),
+            pages_per_second: default_pages_per_second(),
+            pages_burst: default_pages_burst(),
         }
     }
 }
@@ -159,8 +184,20 @@ fn default_login_max_failures() -> u32 {
     10
 }
 
-fn default_login_failure_window() -> Duration {
+fn default_token_max_failures() -> u32 {
+    20
+}
+
+fn default_failure_window() -> Duration {
     Duration::from_secs(15 * 60)
+}
+
+fn default_pages_per_second() -> u32 {
+    10
+}
+
+fn default_pages_burst() -> u32 {
+    30
 }
 
 /// Serde glue for human-readable durations, through the `humantime` parser.

@@ -4,6 +4,7 @@
 
 use super::model::{ConfigFile, GrantType};
 use super::{Issue, Sources};
+use crate::client_ip::Cidr;
 use crate::oauth::redirect_uri::{check_issuer, check_registered};
 use crate::registry::{BUILTIN_SCOPES, Client, ClientSecret, User};
 use crate::tokens::keys::SigningKey;
@@ -16,6 +17,8 @@ use std::path::Path;
 pub struct Validated {
     pub issuer: String,
     pub bind: SocketAddr,
+    pub admin_bind: Option<SocketAddr>,
+    pub trusted_proxies: Vec<Cidr>,
     pub tokens: super::model::TokensSection,
     pub session: super::model::SessionSection,
     pub limits: super::model::LimitsSection,
@@ -62,6 +65,26 @@ pub fn validate(
             ),
         )
     });
+    let admin_bind = match &file.server.admin_bind {
+        Some(addr) => match addr.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(e) => {
+                r.error(
+                    "server.admin_bind",
+                    format!("{addr:?} is not a socket address ({e})"),
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    let mut trusted_proxies = Vec::new();
+    for (i, proxy) in file.server.trusted_proxies.iter().enumerate() {
+        match proxy.parse::<Cidr>() {
+            Ok(c) => trusted_proxies.push(c),
+            Err(e) => r.error(format!("server.trusted_proxies[{i}]"), e),
+        }
+    }
     check_ttls(file, &mut r);
     check_session_and_limits(file, &mut r);
     let templates = load_templates(file, base_dir, sources, &mut r);
@@ -75,6 +98,8 @@ pub fn validate(
         (Ok(bind), Some(templates)) if !has_error => Some(Validated {
             issuer: file.issuer.clone(),
             bind,
+            admin_bind,
+            trusted_proxies,
             tokens: file.tokens.clone(),
             session: file.session.clone(),
             limits: file.limits.clone(),
@@ -114,11 +139,24 @@ fn check_session_and_limits(file: &ConfigFile, r: &mut Report) {
     if file.session.ttl.as_secs() == 0 {
         r.error("session.ttl", "must be at least one second");
     }
-    if file.limits.login_max_failures == 0 {
-        r.error("limits.login_max_failures", "must be at least 1");
+    let limits = &file.limits;
+    for (name, value) in [
+        ("login_max_failures", limits.login_max_failures),
+        ("token_max_failures", limits.token_max_failures),
+        ("pages_per_second", limits.pages_per_second),
+        ("pages_burst", limits.pages_burst),
+    ] {
+        if value == 0 {
+            r.error(format!("limits.{name}"), "must be at least 1");
+        }
     }
-    if file.limits.login_failure_window.as_secs() == 0 {
-        r.error("limits.login_failure_window", "must be at least one second");
+    for (name, window) in [
+        ("login_failure_window", limits.login_failure_window),
+        ("token_failure_window", limits.token_failure_window),
+    ] {
+        if window.as_secs() == 0 {
+            r.error(format!("limits.{name}"), "must be at least one second");
+        }
     }
     if file.ui.product_name.trim().is_empty() {
         r.error("ui.product_name", "may not be empty");

@@ -14,25 +14,19 @@ use crate::state::AppState;
 use crate::store::{CodeGrant, IssuedIds, Redeemed};
 use crate::tokens::access::now;
 use crate::tokens::jwt::random_id;
-use actix_web::HttpResponse;
-use actix_web::http::header::HeaderMap;
+use actix_web::{HttpRequest, HttpResponse};
 use std::time::Duration;
 
 /// Runs the grant for a parsed token request.
 pub async fn grant(
-    headers: &HeaderMap,
+    req: &HttpRequest,
     form: &Form,
     registry: &Registry,
     state: &AppState,
 ) -> Result<HttpResponse, OAuthError> {
-    let client = client_auth::authenticate_for(
-        headers,
-        form,
-        registry,
-        &state.verifier,
-        GrantType::AuthorizationCode,
-    )
-    .await?;
+    let client =
+        client_auth::authenticate_for(req, form, state, registry, GrantType::AuthorizationCode)
+            .await?;
     let code = form
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
@@ -109,6 +103,7 @@ pub async fn grant(
     )
     .await?;
     tracing::info!(event = "token_issued", grant = "authorization_code", client_id = %client.id, user_id = %user.id);
+    metrics::counter!("gatehouse_tokens_issued_total", "grant" => "authorization_code", "client_id" => client.id.clone()).increment(1);
     Ok(response.into_response())
 }
 

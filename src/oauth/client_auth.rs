@@ -6,10 +6,13 @@ use super::error::{ErrorCode, OAuthError};
 use super::form::{Form, decode_component};
 use crate::config::model::GrantType;
 use crate::registry::{Client, Registry};
-use crate::secret::SecretVerifier;
+use crate::state::AppState;
+use crate::throttle::{self, Policy, Verdict};
+use actix_web::HttpRequest;
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use std::net::IpAddr;
 
 /// How the client presented itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,11 +111,40 @@ fn parse_basic(value: &[u8]) -> Result<(String, String), OAuthError> {
     Ok((id, secret))
 }
 
-/// Checks the presented credentials against the registry. Public clients pass with their
-/// id alone; confidential ones must prove their secret.
+/// Checks the presented credentials against the registry. Public clients pass with
+/// their id alone; confidential ones must prove their secret. Failures are counted per
+/// client id and per address, and past the limit refused before any hashing.
 pub async fn authenticate<'r>(
+    state: &AppState,
     registry: &'r Registry,
-    verifier: &SecretVerifier,
+    address: IpAddr,
+    presented: &Presented,
+) -> Result<&'r Client, OAuthError> {
+    let store = state.store.as_ref();
+    let policy = Policy::client(&registry.limits, &presented.client_id, &address.to_string());
+    if let Verdict::Refuse(left) = throttle::check(store, &policy)
+        .await
+        .map_err(OAuthError::server)?
+    {
+        tracing::warn!(event = "client_auth_refused", reason = "too_many_failures", client_id = %presented.client_id, remote = %address);
+        metrics::counter!("gatehouse_rate_limited_total", "limit" => "client_auth").increment(1);
+        return Err(OAuthError::too_many(left.as_secs().max(1)));
+    }
+    match check(state, registry, presented).await {
+        Ok(client) => Ok(client),
+        Err(e) => {
+            throttle::failed(store, &policy)
+                .await
+                .map_err(OAuthError::server)?;
+            tracing::info!(event = "client_auth_failed", client_id = %presented.client_id, remote = %address);
+            Err(e)
+        }
+    }
+}
+
+async fn check<'r>(
+    state: &AppState,
+    registry: &'r Registry,
     presented: &Presented,
 ) -> Result<&'r Client, OAuthError> {
     let used_basic = presented.method == Method::Basic;
@@ -126,7 +158,11 @@ pub async fn authenticate<'r>(
         )),
         (None, false) => Err(fail()),
         (Some(secret), false) => {
-            if verifier.verify(&registry.verified, client, secret).await {
+            if state
+                .verifier
+                .verify(&registry.verified, client, secret)
+                .await
+            {
                 Ok(client)
             } else {
                 Err(fail())
@@ -137,13 +173,14 @@ pub async fn authenticate<'r>(
 
 /// Authenticates the client of a token request and checks that it may use `grant`.
 pub async fn authenticate_for<'r>(
-    headers: &HeaderMap,
+    req: &HttpRequest,
     form: &Form,
+    state: &AppState,
     registry: &'r Registry,
-    verifier: &SecretVerifier,
     grant: GrantType,
 ) -> Result<&'r Client, OAuthError> {
-    let client = authenticate(registry, verifier, &presented(headers, form)?).await?;
+    let presented = presented(req.headers(), form)?;
+    let client = authenticate(state, registry, registry.client_ip(req), &presented).await?;
     if client.allows_grant(grant) {
         Ok(client)
     } else {

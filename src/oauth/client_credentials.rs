@@ -8,27 +8,21 @@ use super::scope;
 use super::token::TokenResponse;
 use crate::config::model::GrantType;
 use crate::registry::Registry;
-use crate::secret::SecretVerifier;
+use crate::state::AppState;
 use crate::tokens::access;
 use crate::tokens::jwt::random_id;
-use actix_web::HttpResponse;
-use actix_web::http::header::HeaderMap;
+use actix_web::{HttpRequest, HttpResponse};
 
 /// Runs the grant for an already-parsed token request.
 pub async fn grant(
-    headers: &HeaderMap,
+    req: &HttpRequest,
     form: &Form,
     registry: &Registry,
-    verifier: &SecretVerifier,
+    state: &AppState,
 ) -> Result<HttpResponse, OAuthError> {
-    let client = client_auth::authenticate_for(
-        headers,
-        form,
-        registry,
-        verifier,
-        GrantType::ClientCredentials,
-    )
-    .await?;
+    let client =
+        client_auth::authenticate_for(req, form, state, registry, GrantType::ClientCredentials)
+            .await?;
     let scopes: Vec<&str> = match form.get("scope") {
         Some(requested) => scope::narrow(requested, &client.allowed_scopes).map_err(|bad| {
             OAuthError::new(
@@ -48,6 +42,7 @@ pub async fn grant(
     let issued = access::issue(registry, &client.id, &client.id, audience, &scope, jti)
         .map_err(OAuthError::server)?;
     tracing::info!(event = "token_issued", grant = "client_credentials", client_id = %client.id, scope = %scope);
+    metrics::counter!("gatehouse_tokens_issued_total", "grant" => "client_credentials", "client_id" => client.id.clone()).increment(1);
     Ok(TokenResponse {
         access_token: issued.token,
         token_type: "Bearer",

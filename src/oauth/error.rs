@@ -18,6 +18,9 @@ pub enum ErrorCode {
     UnsupportedGrantType,
     InvalidScope,
     ServerError,
+    /// Too many failures: answered with 429 and `Retry-After`.
+    #[serde(rename = "temporarily_unavailable")]
+    TooManyRequests,
 }
 
 /// An OAuth error: its code, a human description, and whether to ask for Basic auth.
@@ -27,6 +30,8 @@ pub struct OAuthError {
     pub description: String,
     /// Set when the client tried HTTP Basic: a 401 then carries `WWW-Authenticate: Basic`.
     pub basic_challenge: bool,
+    /// Seconds until a refused client may try again (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -36,12 +41,24 @@ impl OAuthError {
             code,
             description: description.into(),
             basic_challenge: false,
+            retry_after: None,
         }
     }
 
     /// `invalid_request`.
     pub fn invalid_request(description: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidRequest, description)
+    }
+
+    /// A 429: too many failures; try again after `retry_after` seconds.
+    pub fn too_many(retry_after: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                ErrorCode::TooManyRequests,
+                "too many failed attempts; try again later",
+            )
+        }
     }
 
     /// `invalid_grant`.
@@ -84,6 +101,7 @@ impl ResponseError for OAuthError {
         match self.code {
             ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -98,6 +116,9 @@ impl ResponseError for OAuthError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"gatehouse\""),
             ));
+        }
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds));
         }
         response.json(Body {
             error: self.code,

@@ -26,7 +26,8 @@ pub async fn introspect(
     let form = Form::parse(&body)?;
     let registry = state.snapshot();
     let presented = client_auth::presented(req.headers(), &form)?;
-    let caller = client_auth::authenticate(&registry, &state.verifier, &presented).await?;
+    let caller =
+        client_auth::authenticate(&state, &registry, registry.client_ip(&req), &presented).await?;
     if caller.public {
         return Err(OAuthError::invalid_client(
             "public clients cannot introspect tokens",

@@ -13,24 +13,17 @@ use crate::secret::sha256;
 use crate::state::AppState;
 use crate::store::{Redeemed, RefreshGrant};
 use crate::tokens::jwt::random_id;
-use actix_web::HttpResponse;
-use actix_web::http::header::HeaderMap;
+use actix_web::{HttpRequest, HttpResponse};
 
 /// Runs the grant for a parsed token request.
 pub async fn grant(
-    headers: &HeaderMap,
+    req: &HttpRequest,
     form: &Form,
     registry: &Registry,
     state: &AppState,
 ) -> Result<HttpResponse, OAuthError> {
-    let client = client_auth::authenticate_for(
-        headers,
-        form,
-        registry,
-        &state.verifier,
-        GrantType::RefreshToken,
-    )
-    .await?;
+    let client =
+        client_auth::authenticate_for(req, form, state, registry, GrantType::RefreshToken).await?;
     let token = form
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
@@ -129,6 +122,7 @@ pub async fn grant(
     )
     .await?;
     tracing::info!(event = "refresh_rotated", client_id = %client.id, user_id = %user.id);
+    metrics::counter!("gatehouse_tokens_issued_total", "grant" => "refresh_token", "client_id" => client.id.clone()).increment(1);
     Ok(response.into_response())
 }
 

@@ -24,7 +24,8 @@ pub async fn revoke(
     let form = Form::parse(&body)?;
     let registry = state.snapshot();
     let presented = client_auth::presented(req.headers(), &form)?;
-    let caller = client_auth::authenticate(&registry, &state.verifier, &presented).await?;
+    let caller =
+        client_auth::authenticate(&state, &registry, registry.client_ip(&req), &presented).await?;
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;

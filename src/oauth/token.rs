@@ -46,14 +46,12 @@ pub async fn token(
     match form.get("grant_type") {
         None => Err(OAuthError::invalid_request("grant_type is missing")),
         Some("client_credentials") => {
-            client_credentials::grant(req.headers(), &form, &registry, &state.verifier).await
+            client_credentials::grant(&req, &form, &registry, &state).await
         }
         Some("authorization_code") => {
-            authorization_code::grant(req.headers(), &form, &registry, &state).await
+            authorization_code::grant(&req, &form, &registry, &state).await
         }
-        Some("refresh_token") => {
-            refresh_token::grant(req.headers(), &form, &registry, &state).await
-        }
+        Some("refresh_token") => refresh_token::grant(&req, &form, &registry, &state).await,
         Some(other) => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
             format!("grant type {other:?} is not supported"),

@@ -196,6 +196,18 @@ impl Store for MemoryStore {
         done(result)
     }
 
+    fn sizes(&self) -> StoreFuture<'_, Vec<(&'static str, usize)>> {
+        done(vec![
+            ("codes", self.codes.len()),
+            ("refresh_tokens", self.refresh.len()),
+            ("revoked_families", self.revoked_families.len()),
+            ("denied_jtis", self.denied_jtis.len()),
+            ("sessions", self.sessions.len()),
+            ("pending_logins", self.pending.len()),
+            ("failure_counters", self.failures.len()),
+        ])
+    }
+
     fn clear_failures(&self, name: &str) -> StoreFuture<'_, ()> {
         self.failures.remove(name);
         done(())

@@ -134,4 +134,7 @@ pub trait Store: Send + Sync {
     fn failures(&self, name: &str) -> StoreFuture<'_, (u32, Duration)>;
     /// Forgets the failures under `name` (after a success).
     fn clear_failures(&self, name: &str) -> StoreFuture<'_, ()>;
+
+    /// How many entries of each kind the store holds, for metrics.
+    fn sizes(&self) -> StoreFuture<'_, Vec<(&'static str, usize)>>;
 }

@@ -6,11 +6,11 @@ use super::cookies::{self, Kind};
 use super::interaction::{self, login_page, unavailable};
 use super::page;
 use super::session::Current;
-use super::throttle::{self, Verdict};
 use crate::oauth::form::Form;
 use crate::secret::{DECOY_HASH, sha256};
 use crate::state::AppState;
 use crate::store::{Session, StoreError};
+use crate::throttle::{self, Policy, Verdict};
 use crate::tokens::access::now;
 use crate::tokens::jwt::random_secret;
 use actix_web::http::StatusCode;
@@ -58,16 +58,15 @@ async fn attempt(
     };
     let username = form.get("username").unwrap_or_default();
     let password = form.get("password").unwrap_or_default();
-    let address = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
+    let address = registry.client_ip(req).to_string();
     let store = state.store.as_ref();
-    match throttle::check(store, &registry.limits, username, &address).await? {
+    let policy = Policy::login(&registry.limits, username, &address);
+    match throttle::check(store, &policy).await? {
         Verdict::Allow => {}
         Verdict::Delay(wait) => tokio::time::sleep(wait).await,
         Verdict::Refuse(left) => {
             tracing::warn!(event = "login_refused", reason = "too_many_failures", client_id = %request.client_id, remote = %address);
+            metrics::counter!("gatehouse_rate_limited_total", "limit" => "login").increment(1);
             let mut response = page::error(
                 registry,
                 StatusCode::TOO_MANY_REQUESTS,
@@ -84,13 +83,15 @@ async fn attempt(
     let hash = user.map_or(DECOY_HASH, |u| u.password_hash.as_str());
     let verified = state.verifier.verify_password(hash, password).await;
     let Some(user) = user.filter(|_| verified) else {
-        throttle::failed(store, &registry.limits, username, &address).await?;
+        throttle::failed(store, &policy).await?;
         tracing::info!(event = "login_failed", client_id = %request.client_id, remote = %address);
+        metrics::counter!("gatehouse_logins_total", "result" => "failure").increment(1);
         let error = Some((BAD_CREDENTIALS, username));
         return login_page(req, state, registry, &request, Some(pending_id), error).await;
     };
-    throttle::succeeded(store, username).await?;
+    throttle::succeeded(store, &policy).await?;
     tracing::info!(event = "login_succeeded", client_id = %request.client_id, user_id = %user.id, remote = %address);
+    metrics::counter!("gatehouse_logins_total", "result" => "success").increment(1);
 
     // A new session id at every login, so a planted cookie never becomes a session.
     if let Some(old) = cookies::read(req, registry, Kind::Session) {

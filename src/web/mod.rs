@@ -4,13 +4,13 @@
 pub mod consent;
 pub mod cookies;
 pub mod csrf;
+pub mod flood;
 pub mod interaction;
 pub mod login;
 pub mod logout;
 pub mod page;
 pub mod session;
 pub mod templates;
-pub mod throttle;
 
 use crate::oauth::form::Form;
 use crate::registry::Registry;

@@ -1,0 +1,59 @@
+//! Prometheus metrics: the process-wide recorder, the request-counting middleware, and
+//! `GET /metrics`. Counters are named `gatehouse_*`; label values are endpoint patterns,
+//! status codes, grant types and configured client ids, never anything a client makes up.
+
+use crate::state::AppState;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{HttpResponse, web};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+
+/// The recorder's handle. The recorder is global to the process, so it is installed
+/// once however many servers the process starts (tests start many).
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
+        }
+        handle
+    })
+}
+
+/// Middleware: counts every request by route pattern and status.
+pub async fn count_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let response = next.call(req).await?;
+    let endpoint = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("gatehouse_http_requests_total", "endpoint" => endpoint, "status" => status)
+        .increment(1);
+    Ok(response)
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics_page(state: web::Data<AppState>) -> HttpResponse {
+    let registry = state.snapshot();
+    metrics::gauge!("gatehouse_config_generation").set(registry.generation as f64);
+    metrics::gauge!("gatehouse_clients").set(registry.clients().len() as f64);
+    match state.store.sizes().await {
+        Ok(sizes) => {
+            for (kind, count) in sizes {
+                metrics::gauge!("gatehouse_store_entries", "kind" => kind).set(count as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read store sizes for /metrics"),
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(handle().render())
+}
