@@ -243,6 +243,18 @@ async fn confidential_client_full_flow() {
         .await
         .expect("post");
     assert_eq!(post.status(), 200, "userinfo answers POST too");
+    let in_body = server
+        .http
+        .post(server.url("/userinfo"))
+        .form(&[("access_token", access)])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(
+        in_body.status(),
+        200,
+        "RFC 6750 2.2: the token as a form parameter"
+    );
 }
 
 #[tokio::test]

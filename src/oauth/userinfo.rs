@@ -1,6 +1,7 @@
 //! The userinfo endpoint (OIDC Core 5.3), GET or POST with a Bearer access token:
 //! the claims the token's scopes allow. Token errors follow RFC 6750 3.1.
 
+use super::form::Form;
 use crate::state::AppState;
 use crate::tokens::{claims, verify};
 use actix_web::http::StatusCode;
@@ -36,25 +37,49 @@ fn invalid_token(description: &str) -> HttpResponse {
     )
 }
 
-/// `GET` or `POST /userinfo`.
-pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+/// The bearer token of a request (RFC 6750): the Authorization header, or for a POST
+/// without one, an `access_token` form parameter. `Err` is the response to send.
+fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<String, HttpResponse> {
+    let malformed = || {
+        challenge(
+            StatusCode::BAD_REQUEST,
+            Some(("invalid_request", "use Authorization: Bearer <token>")),
+        )
+    };
+    if let Some(auth) = req.headers().get(header::AUTHORIZATION) {
+        return match auth.to_str().ok().and_then(|v| v.split_once(' ')) {
+            Some((scheme, token))
+                if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+            {
+                Ok(token.trim().to_owned())
+            }
+            _ => Err(malformed()),
+        };
+    }
+    if req.method() == actix_web::http::Method::POST
+        && super::token::require_form_content_type(req).is_ok()
+    {
+        let form = Form::parse(body).map_err(|_| malformed())?;
+        if let Some(token) = form.get("access_token") {
+            return Ok(token.to_owned());
+        }
+    }
+    Err(challenge(StatusCode::UNAUTHORIZED, None))
+}
+
+/// `GET` or `POST /userinfo`. The body is read (and bounded) even when unused, so the
+/// connection stays usable for the client's next request.
+pub async fn userinfo(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let registry = state.snapshot();
-    let Some(auth) = req.headers().get(header::AUTHORIZATION) else {
-        return challenge(StatusCode::UNAUTHORIZED, None);
+    let token = match bearer_token(&req, &body) {
+        Ok(t) => t,
+        Err(response) => return response,
     };
-    let token = match auth.to_str().ok().and_then(|v| v.split_once(' ')) {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-        {
-            token.trim()
-        }
-        _ => {
-            return challenge(
-                StatusCode::BAD_REQUEST,
-                Some(("invalid_request", "use Authorization: Bearer <token>")),
-            );
-        }
-    };
+    let token = token.as_str();
     let claims = match verify::access_token(&registry, token) {
         Ok(c) => c,
         Err(e) => {
