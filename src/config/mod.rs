@@ -155,46 +155,62 @@ enum Format {
 
 /// Reads, parses and validates the config file at `path`.
 pub fn load(path: &Path) -> Result<Loaded, Rejected> {
-    let reject = |issue: Issue, position: Option<Position>, files: Vec<PathBuf>| Rejected {
+    let mut sources = Sources::new();
+    match sources.read(path) {
+        Ok(text) => check(path, &text, sources),
+        Err(e) => Err(rejected(
+            path,
+            Issue::error("", format!("cannot read the file: {e}")),
+            None,
+            sources.files,
+        )),
+    }
+}
+
+/// Parses and validates `text` as if it were the file at `path`: the name picks the
+/// format and the directory anchors relative paths. For tools and fuzzing.
+pub fn check_text(path: &Path, text: &str) -> Result<Loaded, Rejected> {
+    let mut sources = Sources::new();
+    sources.files.push(path.to_owned());
+    sources.note(path.as_os_str().as_encoded_bytes(), text.as_bytes());
+    check(path, text, sources)
+}
+
+fn rejected(
+    path: &Path,
+    issue: Issue,
+    position: Option<Position>,
+    files: Vec<PathBuf>,
+) -> Rejected {
+    Rejected {
         diagnostics: vec![Diagnostic {
             file: path.to_owned(),
             position,
             issue,
         }],
         files,
-    };
+    }
+}
+
+fn check(path: &Path, text: &str, mut sources: Sources) -> Result<Loaded, Rejected> {
     let format = match path.extension().and_then(|e| e.to_str()) {
         Some("toml") => Format::Toml,
         Some("yaml" | "yml") => Format::Yaml,
         _ => {
-            return Err(reject(
-                Issue::error(
-                    "",
-                    "unknown config format: name the file .toml, .yaml or .yml",
-                ),
-                None,
-                vec![path.to_owned()],
-            ));
-        }
-    };
-    let mut sources = Sources::new();
-    let text = match sources.read(path) {
-        Ok(t) => t,
-        Err(e) => {
-            return Err(reject(
-                Issue::error("", format!("cannot read the file: {e}")),
-                None,
-                sources.files,
-            ));
+            let issue = Issue::error(
+                "",
+                "unknown config format: name the file .toml, .yaml or .yml",
+            );
+            return Err(rejected(path, issue, None, sources.files));
         }
     };
     let locations = match format {
-        Format::Toml => Locations::toml(&text),
-        Format::Yaml => Locations::yaml(&text),
+        Format::Toml => Locations::toml(text),
+        Format::Yaml => Locations::yaml(text),
     };
-    let file = match parse(format, &text, &locations) {
+    let file = match parse(format, text, &locations) {
         Ok(f) => f,
-        Err((issue, position)) => return Err(reject(issue, position, sources.files)),
+        Err((issue, position)) => return Err(rejected(path, issue, position, sources.files)),
     };
     let base_dir = path.parent().unwrap_or(Path::new("."));
     let (validated, issues) = validate::validate(&file, base_dir, &mut sources);

@@ -1,0 +1,27 @@
+//! Token verification: any string presented as an access token or an ID token hint is
+//! refused or accepted without panicking, and nothing unsigned by us is accepted.
+#![no_main]
+
+use gatehouse::registry::Registry;
+use gatehouse::tokens::verify;
+use libfuzzer_sys::fuzz_target;
+use std::sync::OnceLock;
+
+fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+        let text = "issuer = \"http://127.0.0.1:8080\"\n";
+        let loaded = gatehouse::config::check_text(std::path::Path::new("/fuzz/c.toml"), text).expect("valid config");
+        let (key, _) = gatehouse::tokens::keys::SigningKey::generate(gatehouse::config::model::Algorithm::ES256, None)
+            .expect("key");
+        Registry::new(loaded.config, 1, Some(std::sync::Arc::new(key)))
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(token) = std::str::from_utf8(data) else { return };
+    // The key was made in this process and signs nothing here: nothing may verify.
+    assert!(verify::access_token(registry(), token).is_err());
+    assert!(verify::id_token_hint(registry(), token).is_err());
+});
