@@ -57,7 +57,7 @@ pub async fn grant(
         }
         Redeemed::Replayed(grant) => {
             revoke_first_use(state, registry, &grant).await?;
-            tracing::warn!(event = "code_replayed", client_id = %client.id, user_id = %grant.user_id);
+            tracing::warn!(event = "code_replayed", remote = %registry.client_ip(req), client_id = %client.id, user_id = %grant.user_id);
             return Err(OAuthError::invalid_grant(
                 "the code was already used; the tokens it gave are revoked",
             ));
@@ -102,7 +102,7 @@ pub async fn grant(
         },
     )
     .await?;
-    tracing::info!(event = "token_issued", grant = "authorization_code", client_id = %client.id, user_id = %user.id);
+    tracing::info!(event = "token_issued", remote = %registry.client_ip(req), grant = "authorization_code", client_id = %client.id, user_id = %user.id);
     metrics::counter!("gatehouse_tokens_issued_total", "grant" => "authorization_code", "client_id" => client.id.clone()).increment(1);
     Ok(response.into_response())
 }

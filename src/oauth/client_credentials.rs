@@ -41,7 +41,7 @@ pub async fn grant(
     let jti = random_id().map_err(OAuthError::server)?;
     let issued = access::issue(registry, &client.id, &client.id, audience, &scope, jti)
         .map_err(OAuthError::server)?;
-    tracing::info!(event = "token_issued", grant = "client_credentials", client_id = %client.id, scope = %scope);
+    tracing::info!(event = "token_issued", remote = %registry.client_ip(req), grant = "client_credentials", client_id = %client.id, scope = %scope);
     metrics::counter!("gatehouse_tokens_issued_total", "grant" => "client_credentials", "client_id" => client.id.clone()).increment(1);
     Ok(TokenResponse {
         access_token: issued.token,

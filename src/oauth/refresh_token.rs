@@ -43,10 +43,12 @@ pub async fn grant(
                 "the refresh token is invalid or has expired",
             ));
         }
-        Redeemed::Replayed(grant) => return Err(reuse_detected(state, registry, grant).await),
+        Redeemed::Replayed(grant) => {
+            return Err(reuse_detected(state, registry, grant, registry.client_ip(req)).await);
+        }
     };
     if grant.client_id != client.id {
-        tracing::warn!(event = "refresh_wrong_client", client_id = %client.id, owner = %grant.client_id);
+        tracing::warn!(event = "refresh_wrong_client", remote = %registry.client_ip(req), client_id = %client.id, owner = %grant.client_id);
         revoke(state, registry, &grant.family).await?;
         return Err(OAuthError::invalid_grant(
             "the refresh token was issued to another client",
@@ -104,7 +106,9 @@ pub async fn grant(
                 "the refresh token is invalid or has expired",
             ));
         }
-        Redeemed::Replayed(grant) => return Err(reuse_detected(state, registry, grant).await),
+        Redeemed::Replayed(grant) => {
+            return Err(reuse_detected(state, registry, grant, registry.client_ip(req)).await);
+        }
     }
     let response = user_tokens::issue(
         state,
@@ -121,7 +125,7 @@ pub async fn grant(
         },
     )
     .await?;
-    tracing::info!(event = "refresh_rotated", client_id = %client.id, user_id = %user.id);
+    tracing::info!(event = "refresh_rotated", remote = %registry.client_ip(req), client_id = %client.id, user_id = %user.id);
     metrics::counter!("gatehouse_tokens_issued_total", "grant" => "refresh_token", "client_id" => client.id.clone()).increment(1);
     Ok(response.into_response())
 }
@@ -135,8 +139,13 @@ async fn revoke(state: &AppState, registry: &Registry, family: &str) -> Result<(
 }
 
 /// A rotated token came back: someone holds a copy. Revoke the family.
-async fn reuse_detected(state: &AppState, registry: &Registry, grant: RefreshGrant) -> OAuthError {
-    tracing::warn!(event = "refresh_reuse_detected", client_id = %grant.client_id, user_id = %grant.user_id);
+async fn reuse_detected(
+    state: &AppState,
+    registry: &Registry,
+    grant: RefreshGrant,
+    remote: std::net::IpAddr,
+) -> OAuthError {
+    tracing::warn!(event = "refresh_reuse_detected", remote = %remote, client_id = %grant.client_id, user_id = %grant.user_id);
     match revoke(state, registry, &grant.family).await {
         Ok(()) => {
             OAuthError::invalid_grant("the refresh token was already used; its family is revoked")

@@ -62,7 +62,7 @@ async fn decide(
                     Duration::from_secs(left),
                 )
                 .await?;
-            tracing::info!(event = "consent_granted", client_id = %request.client_id, user_id = %current.session.user_id, scope = %request.scopes.join(" "));
+            tracing::info!(event = "consent_granted", remote = %registry.client_ip(req), client_id = %request.client_id, user_id = %current.session.user_id, scope = %request.scopes.join(" "));
             interaction::issue_code(
                 state,
                 registry,
@@ -77,7 +77,7 @@ async fn decide(
                 .store
                 .delete_pending(crate::secret::sha256(pending_id.as_bytes()))
                 .await?;
-            tracing::info!(event = "consent_denied", client_id = %request.client_id, user_id = %current.session.user_id);
+            tracing::info!(event = "consent_denied", remote = %registry.client_ip(req), client_id = %request.client_id, user_id = %current.session.user_id);
             Ok(ErrorRedirect {
                 redirect_uri: request.redirect_uri.clone(),
                 error: "access_denied",
