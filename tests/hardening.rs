@@ -206,6 +206,58 @@ async fn admin_bind_moves_metrics_and_probes_off_the_main_listener() {
     running.stop().await;
 }
 
+#[tokio::test]
+async fn shutdown_lets_an_in_flight_request_finish() {
+    // One failure makes the next login attempt wait 250 ms in the server: in flight.
+    let config = with_section(
+        &svc("").replace("[[clients]]\nid = \"spa\"", "[[users]]\nusername = \"u\"\npassword_hash = \"HASH\"\n\n[[clients]]\nid = \"spa\"").replace("HASH", service_hash()),
+        "[limits]\nlogin_max_failures = 2",
+    );
+    let server = TestServer::start(&config).await;
+    let pkce = common::browser::Pkce::new("shutdown");
+    let mut browser = common::browser::Browser::new(&server);
+    browser
+        .authorize(&[
+            ("response_type", "code"),
+            ("client_id", "spa"),
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+        ])
+        .await;
+    assert!(browser.login("u", "wrong").await.body.contains("Incorrect"));
+    let url = server.url("/login");
+    let form = vec![
+        (
+            "csrf_token".to_owned(),
+            browser.hidden("csrf_token").expect("csrf"),
+        ),
+        (
+            "request".to_owned(),
+            browser.hidden("request").expect("request"),
+        ),
+        ("username".to_owned(), "u".to_owned()),
+        ("password".to_owned(), "wrong".to_owned()),
+    ];
+    let in_flight = tokio::spawn({
+        let http = browser.http.clone();
+        async move { http.post(url).form(&form).send().await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    server.stop().await;
+    let response = in_flight
+        .await
+        .expect("task")
+        .expect("the in-flight request is answered");
+    assert_eq!(response.status(), 200);
+    assert!(
+        response
+            .text()
+            .await
+            .expect("body")
+            .contains("Incorrect username or password.")
+    );
+}
+
 /// One malformed request, and what any answer to it must satisfy.
 struct Case {
     method: &'static str,

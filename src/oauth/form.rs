@@ -9,6 +9,9 @@ use percent_encoding::percent_decode;
 /// Most parameters a request may carry: OAuth requests need a dozen at most.
 pub const MAX_PARAMS: usize = 64;
 
+/// Longest decoded value: a signed token or a long `state` fits many times over.
+pub const MAX_VALUE: usize = 8 * 1024;
+
 /// The decoded parameters of one request, in order, each name at most once.
 #[derive(Debug, Default)]
 pub struct Form {
@@ -32,6 +35,11 @@ impl Form {
                     "parameter {name} is not valid UTF-8 after decoding"
                 ))
             })?;
+            if value.len() > MAX_VALUE {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter {name} is too long"
+                )));
+            }
             if params.iter().any(|(n, _)| *n == name) {
                 return Err(OAuthError::invalid_request(format!(
                     "parameter {name} is repeated"
@@ -91,6 +99,14 @@ mod tests {
     fn refuses_invalid_utf8() {
         assert!(Form::parse(b"scope=%FF%FE").is_err());
         assert!(Form::parse(b"%C3%28=x").is_err());
+    }
+
+    #[test]
+    fn refuses_overlong_values() {
+        let ok = format!("state={}", "s".repeat(MAX_VALUE));
+        assert!(Form::parse(ok.as_bytes()).is_ok());
+        let long = format!("state={}", "s".repeat(MAX_VALUE + 1));
+        assert!(Form::parse(long.as_bytes()).is_err());
     }
 
     #[test]
