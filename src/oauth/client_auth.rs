@@ -171,6 +171,17 @@ async fn check<'r>(
     }
 }
 
+/// Authenticates the client that sent `req` with `form`.
+pub async fn authenticate_request<'r>(
+    req: &HttpRequest,
+    form: &Form,
+    state: &AppState,
+    registry: &'r Registry,
+) -> Result<&'r Client, OAuthError> {
+    let presented = presented(req.headers(), form)?;
+    authenticate(state, registry, registry.client_ip(req), &presented).await
+}
+
 /// Authenticates the client of a token request and checks that it may use `grant`.
 pub async fn authenticate_for<'r>(
     req: &HttpRequest,
@@ -179,8 +190,7 @@ pub async fn authenticate_for<'r>(
     registry: &'r Registry,
     grant: GrantType,
 ) -> Result<&'r Client, OAuthError> {
-    let presented = presented(req.headers(), form)?;
-    let client = authenticate(state, registry, registry.client_ip(req), &presented).await?;
+    let client = authenticate_request(req, form, state, registry).await?;
     if client.allows_grant(grant) {
         Ok(client)
     } else {

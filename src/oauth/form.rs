@@ -4,6 +4,8 @@
 //! may appear twice. Values must decode to UTF-8; anything else is `invalid_request`.
 
 use super::error::OAuthError;
+use actix_web::HttpRequest;
+use actix_web::http::header;
 use percent_encoding::percent_decode;
 
 /// Most parameters a request may carry: OAuth requests need a dozen at most.
@@ -55,12 +57,33 @@ impl Form {
         Ok(Self { params })
     }
 
+    /// The form body of a POST: refused unless it is `application/x-www-form-urlencoded`.
+    pub fn posted(req: &HttpRequest, body: &[u8]) -> Result<Self, OAuthError> {
+        require_form_content_type(req)?;
+        Self::parse(body)
+    }
+
     /// The value of `name`, if present and not empty.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.params
             .iter()
             .find(|(n, v)| n == name && !v.is_empty())
             .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Refuses a body that is not `application/x-www-form-urlencoded` (RFC 6749 3.2).
+pub fn require_form_content_type(req: &HttpRequest) -> Result<(), OAuthError> {
+    let essence = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().trim());
+    match essence {
+        Some(t) if t.eq_ignore_ascii_case("application/x-www-form-urlencoded") => Ok(()),
+        _ => Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        )),
     }
 }
 

@@ -7,7 +7,6 @@ use super::client_auth;
 use super::error::OAuthError;
 use super::form::Form;
 use super::inspect::{Identified, identify};
-use super::token::require_form_content_type;
 use crate::state::AppState;
 use crate::tokens::access::now;
 use actix_web::http::header::{self, HeaderValue};
@@ -20,12 +19,9 @@ pub async fn revoke(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
-    require_form_content_type(&req)?;
-    let form = Form::parse(&body)?;
+    let form = Form::posted(&req, &body)?;
     let registry = state.snapshot();
-    let presented = client_auth::presented(req.headers(), &form)?;
-    let caller =
-        client_auth::authenticate(&state, &registry, registry.client_ip(&req), &presented).await?;
+    let caller = client_auth::authenticate_request(&req, &form, &state, &registry).await?;
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;

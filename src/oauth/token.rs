@@ -40,8 +40,7 @@ pub async fn token(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
-    require_form_content_type(&req)?;
-    let form = Form::parse(&body)?;
+    let form = Form::posted(&req, &body)?;
     let registry = state.snapshot();
     match form.get("grant_type") {
         None => Err(OAuthError::invalid_request("grant_type is missing")),
@@ -55,21 +54,6 @@ pub async fn token(
         Some(other) => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
             format!("grant type {other:?} is not supported"),
-        )),
-    }
-}
-
-/// Refuses a body that is not `application/x-www-form-urlencoded` (RFC 6749 3.2).
-pub fn require_form_content_type(req: &HttpRequest) -> Result<(), OAuthError> {
-    let essence = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().trim());
-    match essence {
-        Some(t) if t.eq_ignore_ascii_case("application/x-www-form-urlencoded") => Ok(()),
-        _ => Err(OAuthError::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
         )),
     }
 }

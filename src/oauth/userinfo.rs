@@ -57,7 +57,7 @@ fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<String, HttpResponse> 
         };
     }
     if req.method() == actix_web::http::Method::POST
-        && super::token::require_form_content_type(req).is_ok()
+        && super::form::require_form_content_type(req).is_ok()
     {
         let form = Form::parse(body).map_err(|_| malformed())?;
         if let Some(token) = form.get("access_token") {
