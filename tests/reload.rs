@@ -236,6 +236,16 @@ async fn sighup_reloads_the_running_binary() {
     };
     assert_eq!(ready().await["config_generation"], 1);
 
+    // Audit events: a token issued and a failed authentication.
+    for secret in [SERVICE_SECRET, "wrong-secret"] {
+        http.post(format!("http://{addr}/token"))
+            .basic_auth("svc", Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .expect("token request");
+    }
+
     let pid = child.id().to_string();
     assert!(
         Command::new("kill")
@@ -262,6 +272,25 @@ async fn sighup_reloads_the_running_binary() {
     assert!(
         logs.iter().any(|l| l.contains("config_reloaded")),
         "{logs:?}"
+    );
+    let event = |name: &str| {
+        logs.iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["fields"]["event"] == name)
+            .unwrap_or_else(|| panic!("no {name} event in {logs:?}"))
+    };
+    let issued = event("token_issued");
+    assert_eq!(issued["fields"]["client_id"], "svc");
+    assert_eq!(issued["fields"]["grant"], "client_credentials");
+    assert_eq!(issued["fields"]["remote"], "127.0.0.1");
+    let failed = event("client_auth_failed");
+    assert_eq!(failed["fields"]["client_id"], "svc");
+    assert_eq!(failed["fields"]["remote"], "127.0.0.1");
+    assert!(
+        !logs
+            .iter()
+            .any(|l| l.contains("wrong-secret") || l.contains("eyJ")),
+        "no secret or token logged"
     );
     for line in &logs {
         assert!(
