@@ -510,3 +510,35 @@ async fn malformed_requests_get_a_4xx_and_never_a_5xx() {
     );
     assert!(cases.len() > 350, "the corpus has {} cases", cases.len());
 }
+
+#[tokio::test]
+async fn a_request_that_never_finishes_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start(&svc("")).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    // Half a request head, then silence: the slow-loris pattern.
+    stream
+        .write_all(b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n")
+        .await
+        .expect("write");
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        stream.read_to_end(&mut buf),
+    )
+    .await;
+    assert!(read.is_ok(), "the server closed the connection");
+    let answer = String::from_utf8_lossy(&buf);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "cut off by the request timeout"
+    );
+}
