@@ -2,7 +2,7 @@
 # Load benchmark of the release binary: gatehouse pinned to CPU 1, wrk pinned to CPU 0,
 # 64 connections, SECONDS per scenario (default 10). Prints one line per scenario:
 #   scenario  requests/s  p50 ms  p99 ms  non-2xx/3xx  socket-errors
-# Usage: bench/run.sh [SECONDS] [CONNECTIONS]
+# Usage: bench/run.sh [SECONDS] [CONNECTIONS]; BENCH_ONLY="1 7" runs only those scenarios.
 # Needs wrk (Debian: apt-get install wrk), curl, openssl, taskset (util-linux).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -92,7 +92,7 @@ start_server() {
 # get the shared reporter appended.
 run() {
     local name="$1" script="$2"; shift 2
-    local combined="$WORK/$name.lua"
+    local combined="$WORK/${name//[^A-Za-z0-9]/_}.lua"
     cat "$script" > "$combined"
     grep -q "^function done" "$script" || cat "$LUA/report.lua" >> "$combined"
     local line
@@ -101,6 +101,8 @@ run() {
     printf '%-34s %8s req/s  p50 %6s ms  p99 %6s ms  non-2xx %s  errors %s\n' "$name" "$rps" "$p50" "$p99" "$non2xx" "$errors"
 }
 
+want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
+
 basic() { printf '%s' "$1:bench-secret" | base64 -w0; }
 
 echo "gatehouse benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ${SECONDS_PER_RUN}s x ${CONNECTIONS} connections, server on CPU 1, wrk on CPU 0"
@@ -108,16 +110,16 @@ echo "gatehouse benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ${SECOND
 # 1. Client credentials, client_secret_basic, ES256 then EdDSA.
 start_server es256
 curl -sf -u svc-0:bench-secret -d grant_type=client_credentials "$BASE/token" >/dev/null  # pays the argon2 hash once
-CLIENTS=1 run "1 client_credentials ES256" "$LUA/client_credentials.lua" "$BASE"
+want 1 && CLIENTS=1 run "1 client_credentials ES256" "$LUA/client_credentials.lua" "$BASE"
 # 2. 1,000 distinct clients, round-robin.
-CLIENTS=1000 run "2 client_credentials 1000 clients" "$LUA/client_credentials.lua" "$BASE"
+want 2 && CLIENTS=1000 run "2 client_credentials 1000 clients" "$LUA/client_credentials.lua" "$BASE"
 # 3. JWKS and discovery.
-run "3 GET /jwks" "$LUA/report.lua" "$BASE/jwks"
-run "3 GET /.well-known/openid-config" "$LUA/report.lua" "$BASE/.well-known/openid-configuration"
+want 3 && run "3 GET /jwks" "$LUA/report.lua" "$BASE/jwks"
+want 3 && run "3 GET /.well-known/openid-config" "$LUA/report.lua" "$BASE/.well-known/openid-configuration"
 # 6. Introspection of a live token.
 TOKEN=$(curl -sf -u svc-0:bench-secret -d grant_type=client_credentials "$BASE/token" | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
 curl -sf -u gateway:bench-secret --data-urlencode "token=$TOKEN" "$BASE/introspect" >/dev/null
-TOKEN="$TOKEN" GATEWAY_AUTH="Basic $(basic gateway)" run "6 introspection" "$LUA/introspect.lua" "$BASE"
+want 6 && TOKEN="$TOKEN" GATEWAY_AUTH="Basic $(basic gateway)" run "6 introspection" "$LUA/introspect.lua" "$BASE"
 
 # 4. Authorization-code flows for a user with a session.
 VERIFIER="bench-verifier-0123456789-0123456789-0123456789"
@@ -129,28 +131,28 @@ CSRF=$(printf '%s' "$PAGE" | sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\
 REQUEST=$(printf '%s' "$PAGE" | sed -n 's/.*name="request" value="\([^"]*\)".*/\1/p' | head -1)
 curl -sf -c "$JAR" -b "$JAR" -o /dev/null -d "csrf_token=$CSRF&request=$REQUEST&username=bench&password=bench-secret" "$BASE/login"
 SESSION=$(awk '$6 == "gatehouse_session" {print $7}' "$JAR")
-SESSION_COOKIE="gatehouse_session=$SESSION" CHALLENGE="$CHALLENGE" run "4 code flows (flows/s)" "$LUA/code_flow.lua" "$BASE"
+want 4 && SESSION_COOKIE="gatehouse_session=$SESSION" CHALLENGE="$CHALLENGE" run "4 code flows (flows/s)" "$LUA/code_flow.lua" "$BASE"
 
 # 5. Refresh-token rotation, from a pool of refresh tokens (two per connection).
 : > "$WORK/refresh"
 for _ in $(seq 1 $((CONNECTIONS * 2))); do
     CODE=$(curl -s -o /dev/null -w '%{redirect_url}' -b "$JAR" "$AUTHZ" | sed -n 's/.*code=\([^&]*\).*/\1/p')
-    curl -sf -d "grant_type=authorization_code&client_id=spa&redirect_uri=https%3A%2F%2Fspa.example.com%2Fcb&code_verifier=$VERIFIER&code=$CODE" "$BASE/token" \
-        | sed -n 's/.*"refresh_token":"\([^"]*\)".*/\1/p' >> "$WORK/refresh"
+    ISSUED=$(curl -sf -d "grant_type=authorization_code&client_id=spa&redirect_uri=https%3A%2F%2Fspa.example.com%2Fcb&code_verifier=$VERIFIER&code=$CODE" "$BASE/token")
+    echo "$ISSUED" | sed -n 's/.*"refresh_token":"\([^"]*\)".*/\1/p' >> "$WORK/refresh"
 done
-REFRESH_FILE="$WORK/refresh" run "5 refresh rotation" "$LUA/refresh.lua" "$BASE"
+want 5 && REFRESH_FILE="$WORK/refresh" run "5 refresh rotation" "$LUA/refresh.lua" "$BASE"
 
 # 7. Client credentials while the config file is rewritten every 100 ms.
 generation() { curl -sf "$BASE/readyz" | sed -n 's/.*"config_generation":\([0-9]*\).*/\1/p'; }
 BEFORE=$(generation)
 ( n=0; while :; do n=$((n + 1)); cp "$WORK/gatehouse.toml" "$WORK/next.toml"; echo "# rewrite $n" >> "$WORK/next.toml"; mv "$WORK/next.toml" "$WORK/gatehouse.toml"; sleep 0.1; done ) &
 REWRITER=$!
-CLIENTS=1 run "7 client_credentials under reloads" "$LUA/client_credentials.lua" "$BASE"
+want 7 && CLIENTS=1 run "7 client_credentials under reloads" "$LUA/client_credentials.lua" "$BASE"
 kill "$REWRITER"; wait "$REWRITER" 2>/dev/null || true
 echo "   config generations applied during 7: $(( $(generation) - BEFORE ))"
 stop_server
 
 start_server eddsa
 curl -sf -u svc-0:bench-secret -d grant_type=client_credentials "$BASE/token" >/dev/null
-CLIENTS=1 run "1 client_credentials EdDSA" "$LUA/client_credentials.lua" "$BASE"
+want 1 && CLIENTS=1 run "1 client_credentials EdDSA" "$LUA/client_credentials.lua" "$BASE"
 stop_server

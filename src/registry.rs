@@ -190,15 +190,18 @@ impl Registry {
         }
     }
 
-    /// Carries the secret rotation times over from the generation before, and records
-    /// `now` for every client whose secret differs from it.
-    pub fn note_rotations(&mut self, previous: &Registry, now: u64) {
+    /// Carries over from the generation before what still holds: for a client whose
+    /// secret is unchanged, its verified-secret cache entry (so a reload causes no rush of
+    /// argon2 hashing) and its last rotation time; for one whose secret changed, records
+    /// `now` as its rotation time.
+    pub fn carry_over(&mut self, previous: &Registry, now: u64) {
         for (id, client) in &self.clients {
             match previous.client(id) {
                 Some(before) if before.credential_id() != client.credential_id() => {
                     self.secrets_rotated_at.insert(id.clone(), now);
                 }
                 Some(_) => {
+                    self.verified.carry_from(&previous.verified, id);
                     if let Some(at) = previous.secrets_rotated_at.get(id) {
                         self.secrets_rotated_at.insert(id.clone(), *at);
                     }

@@ -19,6 +19,10 @@ use tokio::sync::mpsc;
 /// editor's burst of writes, short enough that a change applies well within 2 s.
 const DEBOUNCE: Duration = Duration::from_millis(200);
 
+/// The longest a burst may postpone a reload: a file rewritten without pause (a
+/// generator, a sync loop) still reloads at least this often.
+const MAX_DELAY: Duration = Duration::from_secs(1);
+
 /// Starts the reloader task for `state`.
 pub fn spawn(
     state: Arc<AppState>,
@@ -54,6 +58,19 @@ pub fn spawn(
     });
 }
 
+/// Merges a burst of file events: returns after `DEBOUNCE` without one, or at the latest
+/// `MAX_DELAY` after the burst began.
+async fn settle(events: &mut mpsc::UnboundedReceiver<()>) {
+    let deadline = tokio::time::Instant::now() + MAX_DELAY;
+    loop {
+        let quiet_until = (tokio::time::Instant::now() + DEBOUNCE).min(deadline);
+        match tokio::time::timeout_at(quiet_until, events.recv()).await {
+            Ok(Some(())) if tokio::time::Instant::now() < deadline => {}
+            _ => return,
+        }
+    }
+}
+
 struct Reloader {
     state: Arc<AppState>,
     config_path: PathBuf,
@@ -81,8 +98,7 @@ impl Reloader {
                         if let Some(h) = hangup.as_mut() { h.recv().await; } else { return; }
                         true
                     } else {
-                        // Merge the burst: wait until the files have been quiet a moment.
-                        while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, events.recv()).await {}
+                        settle(&mut events).await;
                         false
                     }
                 }
@@ -147,7 +163,7 @@ impl Reloader {
         self.fingerprint = loaded.fingerprint;
         let old = self.state.snapshot();
         let mut new = Registry::new(loaded.config, old.generation + 1, fallback);
-        new.note_rotations(&old, crate::tokens::access::now());
+        new.carry_over(&old, crate::tokens::access::now());
         let changes = summarize(&old, &new);
         if new.bind != old.bind {
             tracing::warn!(old = %old.bind, new = %new.bind, "[server] bind changed; it takes effect at the next restart");

@@ -28,6 +28,19 @@ impl VerifiedSecrets {
             .is_some_and(|d| bool::from(d.ct_eq(digest)))
     }
 
+    /// Keeps `client_id`'s entry from the generation before, when its secret is unchanged.
+    pub fn carry_from(&self, previous: &VerifiedSecrets, client_id: &str) {
+        let before = previous
+            .0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(client_id)
+            .copied();
+        if let Some(digest) = before {
+            self.insert(client_id, digest);
+        }
+    }
+
     fn insert(&self, client_id: &str, digest: [u8; 32]) {
         let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
         map.insert(client_id.to_owned(), digest);
@@ -58,7 +71,15 @@ impl SecretVerifier {
                 if cache.contains(&client.id, &digest) {
                     return true;
                 }
-                let ok = self.verify_password(phc, presented).await;
+                let Ok(_permit) = self.permits.acquire().await else {
+                    return false;
+                };
+                // Requests that queued for a permit with the same secret (after a
+                // restart, say) find it verified by the first one: one hash, not many.
+                if cache.contains(&client.id, &digest) {
+                    return true;
+                }
+                let ok = argon2_off_thread(phc, presented).await;
                 if ok {
                     cache.insert(&client.id, digest);
                 }
@@ -75,12 +96,17 @@ impl SecretVerifier {
         let Ok(_permit) = self.permits.acquire().await else {
             return false;
         };
-        let phc = phc.to_owned();
-        let password = password.to_owned();
-        tokio::task::spawn_blocking(move || verify_phc(&phc, &password))
-            .await
-            .unwrap_or(false)
+        argon2_off_thread(phc, password).await
     }
+}
+
+/// Runs `verify_phc` on the blocking pool (the caller holds a permit).
+async fn argon2_off_thread(phc: &str, password: &str) -> bool {
+    let phc = phc.to_owned();
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || verify_phc(&phc, &password))
+        .await
+        .unwrap_or(false)
 }
 
 /// A valid argon2id hash (default parameters) that no password matches: verified

@@ -34,12 +34,8 @@ async fn clients_added_removed_and_rotated() {
     server.rewrite_config(&config_with(
         &(service_client("svc", service_hash()) + &service_client("new", service_hash())),
     ));
-    assert!(
-        eventually(WAIT, || async {
-            status_for(&server, "new", SERVICE_SECRET).await == 200
-        })
-        .await
-    );
+    server.wait_for_generation(2).await;
+    assert_eq!(status_for(&server, "new", SERVICE_SECRET).await, 200);
     assert_eq!(server.readyz().await["config_generation"], 2);
 
     // Rotate svc's secret: the old one stops working at once (the cache went with the
@@ -48,12 +44,8 @@ async fn clients_added_removed_and_rotated() {
     server.rewrite_config(&config_with(
         &(service_client("svc", &rotated) + &service_client("new", service_hash())),
     ));
-    assert!(
-        eventually(WAIT, || async {
-            status_for(&server, "svc", "rotated-secret").await == 200
-        })
-        .await
-    );
+    server.wait_for_generation(3).await;
+    assert_eq!(status_for(&server, "svc", "rotated-secret").await, 200);
     assert_eq!(status_for(&server, "svc", SERVICE_SECRET).await, 401);
 
     // Remove a client, writing in place this time (no rename).
@@ -62,12 +54,8 @@ async fn clients_added_removed_and_rotated() {
         config_with(&service_client("svc", &rotated)),
     )
     .expect("write");
-    assert!(
-        eventually(WAIT, || async {
-            status_for(&server, "new", SERVICE_SECRET).await == 401
-        })
-        .await
-    );
+    server.wait_for_generation(4).await;
+    assert_eq!(status_for(&server, "new", SERVICE_SECRET).await, 401);
     assert_eq!(status_for(&server, "svc", "rotated-secret").await, 200);
     assert_eq!(
         server.readyz().await["last_reload_error"],
@@ -117,12 +105,8 @@ async fn an_invalid_file_is_rejected_and_the_last_good_config_keeps_serving() {
 
     // The file is fixed: the error clears and the new config applies.
     server.rewrite_config(&config_with(&service_client("svc2", service_hash())));
-    assert!(
-        eventually(WAIT, || async {
-            status_for(&server, "svc2", SERVICE_SECRET).await == 200
-        })
-        .await
-    );
+    server.wait_for_generation(2).await;
+    assert_eq!(status_for(&server, "svc2", SERVICE_SECRET).await, 200);
     let ready = server.readyz().await;
     assert_eq!(ready["last_reload_error"], serde_json::Value::Null);
     assert_eq!(ready["config_generation"], 2);
@@ -165,12 +149,8 @@ async fn a_configmap_symlink_swap_is_seen() {
         2,
         &config_with(&service_client("svc-v2", service_hash())),
     );
-    assert!(
-        eventually(WAIT, || async {
-            status_for(&server, "svc-v2", SERVICE_SECRET).await == 200
-        })
-        .await
-    );
+    server.wait_for_generation(2).await;
+    assert_eq!(status_for(&server, "svc-v2", SERVICE_SECRET).await, 200);
     assert_eq!(status_for(&server, "svc", SERVICE_SECRET).await, 401);
 }
 
@@ -187,12 +167,8 @@ async fn a_rotated_secret_file_is_seen() {
     assert_eq!(status_for(&server, "svc", "first").await, 200);
 
     replace_file(&server.dir.path().join("secrets/svc"), "second\n");
-    assert!(
-        eventually(WAIT, || async {
-            status_for(&server, "svc", "second").await == 200
-        })
-        .await
-    );
+    server.wait_for_generation(2).await;
+    assert_eq!(status_for(&server, "svc", "second").await, 200);
     assert_eq!(status_for(&server, "svc", "first").await, 401);
 }
 
@@ -298,4 +274,33 @@ async fn sighup_reloads_the_running_binary() {
             "{line}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_file_rewritten_without_pause_still_reloads() {
+    let server = TestServer::start(&config_with(&service_client("svc", service_hash()))).await;
+    let changed = config_with(
+        &(service_client("svc", service_hash()) + &service_client("new", service_hash())),
+    );
+    // Rewrite every 100 ms for 8 s: never 200 ms of quiet.
+    let path = server.config.clone();
+    let writer = tokio::spawn(async move {
+        for n in 0..80 {
+            replace_file(&path, &format!("{changed}\n# rewrite {n}\n"));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    // Wait on the generation, not on logins: failed authentications would be throttled.
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            server.readyz().await["config_generation"] != 1
+        })
+        .await
+    );
+    assert!(
+        !writer.is_finished(),
+        "the change applied while the writes went on"
+    );
+    assert_eq!(status_for(&server, "new", SERVICE_SECRET).await, 200);
+    writer.abort();
 }

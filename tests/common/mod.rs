@@ -139,6 +139,22 @@ impl TestServer {
             .expect("json")
     }
 
+    /// Waits (up to 10 s) until config generation `n` serves. Tests wait on this rather
+    /// than on failing logins, which the server would rightly throttle.
+    pub async fn wait_for_generation(&self, n: u64) {
+        let reached = eventually(Duration::from_secs(10), || async {
+            self.readyz().await["config_generation"]
+                .as_u64()
+                .is_some_and(|g| g >= n)
+        })
+        .await;
+        assert!(
+            reached,
+            "config generation {n} never served: {}",
+            self.readyz().await
+        );
+    }
+
     /// Verifies `token` against the served JWKS and returns its header and claims.
     pub async fn verify(&self, token: &str, audience: &str) -> (jsonwebtoken::Header, Value) {
         let jwks: JwkSet = self
