@@ -95,10 +95,10 @@ async fn service_token(server: &TestServer, id: &str) -> String {
     body["access_token"].as_str().expect("token").to_owned()
 }
 
-/// Logs alice in through the first-party web client; returns its token response.
-async fn web_tokens(server: &TestServer) -> Value {
+/// Logs alice in through the first-party web client; returns the code and its PKCE pair.
+async fn web_code(server: &TestServer, seed: &str) -> (String, Pkce) {
     let mut browser = Browser::new(server);
-    let pkce = Pkce::new("lifecycle");
+    let pkce = Pkce::new(seed);
     browser
         .authorize(&[
             ("response_type", "code"),
@@ -109,7 +109,12 @@ async fn web_tokens(server: &TestServer) -> Value {
         ])
         .await;
     let seen = browser.login("alice", SERVICE_SECRET).await;
-    let code = seen.redirect_params()["code"].clone();
+    (seen.redirect_params()["code"].clone(), pkce)
+}
+
+/// Logs alice in through the first-party web client; returns its token response.
+async fn web_tokens(server: &TestServer) -> Value {
+    let (code, pkce) = web_code(server, "lifecycle").await;
     let (status, tokens) = post(
         server,
         "/token",
@@ -296,22 +301,7 @@ async fn revocation_of_access_and_refresh_tokens() {
 #[tokio::test]
 async fn a_replayed_code_deactivates_what_it_issued() {
     let server = TestServer::start(&clients(service_hash(), "")).await;
-    let mut browser = Browser::new(&server);
-    let pkce = Pkce::new("replay-introspect");
-    browser
-        .authorize(&[
-            ("response_type", "code"),
-            ("client_id", "web"),
-            ("scope", "openid offline_access"),
-            ("code_challenge", &pkce.challenge),
-            ("code_challenge_method", "S256"),
-        ])
-        .await;
-    let code = browser
-        .login("alice", SERVICE_SECRET)
-        .await
-        .redirect_params()["code"]
-        .clone();
+    let (code, pkce) = web_code(&server, "replay-introspect").await;
     let form = [
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),

@@ -125,7 +125,12 @@ fn redeem<K: Eq + std::hash::Hash, T: Clone>(
     }
 }
 
-fn get_live<K: Eq + std::hash::Hash, T: Clone>(map: &DashMap<K, Entry<T>>, key: &K) -> Option<T> {
+fn get_live<K, Q, T>(map: &DashMap<K, Entry<T>>, key: &Q) -> Option<T>
+where
+    K: Eq + std::hash::Hash + std::borrow::Borrow<Q>,
+    Q: Eq + std::hash::Hash + ?Sized,
+    T: Clone,
+{
     map.get(key)
         .filter(|e| e.live(Instant::now()))
         .map(|e| e.value.clone())
@@ -191,7 +196,7 @@ impl Store for MemoryStore {
     }
 
     fn family_revoked(&self, family: &str) -> StoreFuture<'_, bool> {
-        done(get_live(&self.revoked_families, &family.to_owned()).is_some())
+        done(get_live(&self.revoked_families, family).is_some())
     }
 
     fn deny_jti(&self, jti: &str, ttl: Duration) -> StoreFuture<'_, ()> {
@@ -200,7 +205,7 @@ impl Store for MemoryStore {
     }
 
     fn jti_denied(&self, jti: &str) -> StoreFuture<'_, bool> {
-        done(get_live(&self.denied_jtis, &jti.to_owned()).is_some())
+        done(get_live(&self.denied_jtis, jti).is_some())
     }
 
     fn put_session(&self, key: Key, session: Session, ttl: Duration) -> StoreFuture<'_, ()> {
