@@ -2,6 +2,8 @@
 //! in-memory store, and the time to load and validate a config of 10,000 clients.
 //! Run with `cargo bench --bench store_memory`; prints one line per figure.
 
+use gatehouse::clock::Clock;
+use gatehouse::model::{Identity, IdentitySource};
 use gatehouse::store::memory::MemoryStore;
 use gatehouse::store::{RefreshGrant, Session, Store};
 use std::collections::BTreeMap;
@@ -20,14 +22,14 @@ fn rss() -> usize {
 fn key(i: u64, salt: u8) -> [u8; 32] {
     let mut k = [salt; 32];
     k[..8].copy_from_slice(&i.to_le_bytes());
-    gatehouse::secret::sha256(&k)
+    gatehouse::crypto::sha256(&k)
 }
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    let store = MemoryStore::default();
+    let store = MemoryStore::new(Clock::system());
     let ttl = Duration::from_secs(3600);
 
     let before = rss();
@@ -36,7 +38,8 @@ fn main() {
         let grant = RefreshGrant {
             family: format!("fam{i:019}"),
             client_id: "demo-spa".to_owned(),
-            user_id: format!("u-{}", i % 5000),
+            source: IdentitySource::Local,
+            subject: format!("u-{}", i % 5000),
             scopes: vec!["openid".to_owned(), "offline_access".to_owned()],
             auth_time: 1_795_000_000,
             issued_at: 1_795_000_000,
@@ -57,7 +60,15 @@ fn main() {
     const SESSIONS: u64 = 100_000;
     for i in 0..SESSIONS {
         let session = Session {
-            user_id: format!("u-{i}"),
+            identity: Identity {
+                source: IdentitySource::Local,
+                subject: format!("u-{i}"),
+                username: format!("user{i}"),
+                name: Some("A User".to_owned()),
+                email: Some(format!("user{i}@example.com")),
+                email_verified: true,
+                groups: vec!["staff".to_owned()],
+            },
             auth_time: 1_795_000_000,
             consents: BTreeMap::new(),
         };
@@ -77,7 +88,7 @@ fn main() {
     );
 
     // A config of 10,000 confidential clients with argon2 hashes (parsed, not verified).
-    let hash = gatehouse::secret::hash_secret("bench-secret").expect("hash");
+    let hash = gatehouse::crypto::hash_secret("bench-secret").expect("hash");
     let mut text = String::from("issuer = \"https://id.example.com\"\n");
     for i in 0..10_000 {
         text.push_str(&format!(

@@ -2,9 +2,9 @@
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use gatehouse::config::model::Algorithm;
+use gatehouse::config::file::Algorithm;
 use gatehouse::config::{self, Severity};
-use gatehouse::tokens::keys::SigningKey;
+use gatehouse::jwt::keys::SigningKey;
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -178,7 +178,7 @@ fn hash_secret(generate: bool) -> anyhow::Result<()> {
     if secret.is_empty() {
         bail!("the secret is empty");
     }
-    let hash = gatehouse::secret::hash_secret(&secret)
+    let hash = gatehouse::crypto::hash_secret(&secret)
         .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
     if generate {
         println!("secret_hash: {hash}");

@@ -5,9 +5,11 @@
 //! Watching the parent directories (not the files) is what lets editors that save by
 //! rename, and Kubernetes ConfigMap updates (an atomic `..data` symlink swap), be seen.
 
+use crate::config::{self, Loaded};
+use crate::jwt::keys::SigningKey;
 use crate::registry::Registry;
-use crate::server::{FallbackKey, load_config};
 use crate::state::AppState;
+use anyhow::Context;
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,40 @@ const DEBOUNCE: Duration = Duration::from_millis(200);
 /// The longest a burst may postpone a reload: a file rewritten without pause (a
 /// generator, a sync loop) still reloads at least this often.
 const MAX_DELAY: Duration = Duration::from_secs(1);
+
+/// The signing key used when the config lists none: made once per process so that
+/// reloads do not invalidate tokens already issued.
+#[derive(Default)]
+pub struct FallbackKey(Option<Arc<SigningKey>>);
+
+impl FallbackKey {
+    /// The key to pass to `Registry::new` for `loaded`: none when it has keys of its own.
+    pub fn for_config(&mut self, loaded: &Loaded) -> anyhow::Result<Option<Arc<SigningKey>>> {
+        if !loaded.config.keys.is_empty() {
+            return Ok(None);
+        }
+        if self.0.is_none() {
+            let (key, _) = SigningKey::generate(crate::config::file::Algorithm::ES256, None)
+                .context("generating an ephemeral signing key")?;
+            tracing::warn!(
+                kid = key.kid(),
+                "no [[keys]] configured: signing with an ephemeral ES256 key; tokens will not \
+                 survive a restart (make one with `gatehouse keygen`)"
+            );
+            self.0 = Some(Arc::new(key));
+        }
+        Ok(self.0.clone())
+    }
+}
+
+/// Loads `config_path` and logs its warnings; the error lists every problem.
+pub fn load_config(config_path: &Path) -> Result<Loaded, config::Rejected> {
+    let loaded = config::load(config_path)?;
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(loaded)
+}
 
 /// Starts the reloader task for `state`.
 pub fn spawn(
@@ -162,11 +198,18 @@ impl Reloader {
         };
         self.fingerprint = loaded.fingerprint;
         let old = self.state.snapshot();
-        let mut new = Registry::new(loaded.config, old.generation + 1, fallback);
-        new.carry_over(&old, crate::tokens::access::now());
+        let clock = &self.state.clock;
+        let new = Registry::new(
+            loaded.config,
+            old.generation + 1,
+            clock.system_time(),
+            fallback,
+        );
+        self.state.rotations.record(&old, &new, clock.now());
+        self.state.verifier.retain_current(&new);
         let changes = summarize(&old, &new);
-        if new.bind != old.bind {
-            tracing::warn!(old = %old.bind, new = %new.bind, "[server] bind changed; it takes effect at the next restart");
+        if new.server.bind != old.server.bind {
+            tracing::warn!(old = %old.server.bind, new = %new.server.bind, "[server] bind changed; it takes effect at the next restart");
         }
         metrics::counter!("gatehouse_config_reloads_total", "result" => "applied").increment(1);
         tracing::info!(
@@ -175,7 +218,7 @@ impl Reloader {
             generation = new.generation,
             clients = new.clients().len(),
             users = new.user_count(),
-            keys = new.keys.len(),
+            keys = new.keys.all().len(),
             "configuration reloaded: {changes}"
         );
         self.state.registry.store(Arc::new(new));

@@ -1,56 +1,56 @@
-//! Client secret verification: constant-time comparison, argon2id off the async workers
-//! with bounded concurrency, and a per-generation cache of successful verifications so a
-//! service asking for a token per request pays the slow hash once.
+//! Client secrets at run time: constant-time comparison, argon2id off the async workers
+//! with bounded concurrency, a cache of successful verifications so a service asking
+//! for a token per request pays the slow hash once, and the log of when each client's
+//! secret last changed. Both are runtime state, kept beside the registry, not in it.
 
-use crate::registry::{Client, ClientSecret};
-use argon2::{Argon2, PasswordHash, PasswordVerifier};
+use crate::crypto::{sha256, verify_phc};
+use crate::model::{Client, ClientAuth, ClientSecret, CredentialId};
+use crate::registry::Registry;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
-/// SHA-256 of `data`.
-pub fn sha256(data: &[u8]) -> [u8; 32] {
-    let mut out = [0; 32];
-    out.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data).as_ref());
-    out
-}
-
-/// Client id to the SHA-256 of the secret that last verified against its hash.
-/// Lives in a `Registry`, so a reload (or a rotated secret) starts it empty.
+/// Per client id: the credential a secret was verified against, and the SHA-256 of
+/// that secret. An entry counts only while the client's credential is the same, so a
+/// rotated secret needs no cache flush.
 #[derive(Default)]
-pub struct VerifiedSecrets(RwLock<HashMap<String, [u8; 32]>>);
+struct VerifiedSecrets(RwLock<HashMap<String, (CredentialId, [u8; 32])>>);
 
 impl VerifiedSecrets {
-    fn contains(&self, client_id: &str, digest: &[u8; 32]) -> bool {
+    fn contains(&self, client: &Client, digest: &[u8; 32]) -> bool {
+        let Some(credential) = client.credential_id() else {
+            return false;
+        };
         let map = self.0.read().unwrap_or_else(|e| e.into_inner());
-        map.get(client_id)
-            .is_some_and(|d| bool::from(d.ct_eq(digest)))
+        map.get(&client.id)
+            .is_some_and(|(c, d)| *c == credential && bool::from(d.ct_eq(digest)))
     }
 
-    /// Keeps `client_id`'s entry from the generation before, when its secret is unchanged.
-    pub fn carry_from(&self, previous: &VerifiedSecrets, client_id: &str) {
-        let before = previous
-            .0
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(client_id)
-            .copied();
-        if let Some(digest) = before {
-            self.insert(client_id, digest);
+    fn insert(&self, client: &Client, digest: [u8; 32]) {
+        if let Some(credential) = client.credential_id() {
+            let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+            map.insert(client.id.clone(), (credential, digest));
         }
     }
 
-    fn insert(&self, client_id: &str, digest: [u8; 32]) {
+    /// Forgets clients that `registry` no longer has, or whose credential changed.
+    fn retain_current(&self, registry: &Registry) {
         let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
-        map.insert(client_id.to_owned(), digest);
+        map.retain(|id, (credential, _)| {
+            registry
+                .client(id)
+                .is_some_and(|c| c.credential_id() == Some(*credential))
+        });
     }
 }
 
-/// Runs argon2 verifications on the blocking pool, at most `permits` at a time.
+/// Verifies client secrets and passwords: argon2 on the blocking pool, at most
+/// `concurrency` at a time, with successful client verifications cached.
 #[derive(Clone)]
 pub struct SecretVerifier {
     permits: Arc<Semaphore>,
+    verified: Arc<VerifiedSecrets>,
 }
 
 impl SecretVerifier {
@@ -58,17 +58,20 @@ impl SecretVerifier {
     pub fn new(concurrency: usize) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            verified: Arc::default(),
         }
     }
 
-    /// True when `presented` is `client`'s secret. `cache` is the registry's.
-    pub async fn verify(&self, cache: &VerifiedSecrets, client: &Client, presented: &str) -> bool {
+    /// True when `presented` is `client`'s secret.
+    pub async fn verify(&self, client: &Client, presented: &str) -> bool {
         let digest = sha256(presented.as_bytes());
-        match &client.secret {
-            None => false,
-            Some(ClientSecret::Digest(expected)) => bool::from(expected.ct_eq(&digest)),
-            Some(ClientSecret::Hash(phc)) => {
-                if cache.contains(&client.id, &digest) {
+        match &client.auth {
+            ClientAuth::None => false,
+            ClientAuth::SharedSecret(ClientSecret::Digest(expected)) => {
+                bool::from(expected.ct_eq(&digest))
+            }
+            ClientAuth::SharedSecret(ClientSecret::Hash(phc)) => {
+                if self.verified.contains(client, &digest) {
                     return true;
                 }
                 let Ok(_permit) = self.permits.acquire().await else {
@@ -76,20 +79,18 @@ impl SecretVerifier {
                 };
                 // Requests that queued for a permit with the same secret (after a
                 // restart, say) find it verified by the first one: one hash, not many.
-                if cache.contains(&client.id, &digest) {
+                if self.verified.contains(client, &digest) {
                     return true;
                 }
                 let ok = argon2_off_thread(phc, presented).await;
                 if ok {
-                    cache.insert(&client.id, digest);
+                    self.verified.insert(client, digest);
                 }
                 ok
             }
         }
     }
-}
 
-impl SecretVerifier {
     /// Verifies `password` against an argon2 PHC string on the blocking pool, waiting
     /// for a permit first. Nothing is cached: used for user passwords.
     pub async fn verify_password(&self, phc: &str, password: &str) -> bool {
@@ -97,6 +98,11 @@ impl SecretVerifier {
             return false;
         };
         argon2_off_thread(phc, password).await
+    }
+
+    /// Drops cached verifications that `registry` makes stale (after a reload).
+    pub fn retain_current(&self, registry: &Registry) {
+        self.verified.retain_current(registry);
     }
 }
 
@@ -109,39 +115,30 @@ async fn argon2_off_thread(phc: &str, password: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// A valid argon2id hash (default parameters) that no password matches: verified
-/// instead of a user's hash when the username is unknown, so both take the same time.
-pub const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$26TcdsG5wC/tTpMYqojSkg$bSIfA831Q2G6Vf3SG9hl+mL/d7XKSnuEnHACnwBA4DI";
+/// When each client's secret last changed while this process ran (Unix seconds):
+/// access tokens issued to it before then are no longer active.
+#[derive(Default)]
+pub struct Rotations(RwLock<HashMap<String, u64>>);
 
-/// Verifies `password` against an argon2 PHC string (slow by design).
-pub fn verify_phc(phc: &str, password: &str) -> bool {
-    PasswordHash::new(phc)
-        .map(|hash| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &hash)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
+impl Rotations {
+    /// Records, at `now`, every client whose credential differs between `old` and `new`.
+    pub fn record(&self, old: &Registry, new: &Registry, now: u64) {
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        for (id, client) in new.clients() {
+            if let Some(before) = old.client(id)
+                && before.credential_id() != client.credential_id()
+            {
+                map.insert(id.clone(), now);
+            }
+        }
+        map.retain(|id, _| new.client(id).is_some());
+    }
 
-/// Hashes `secret` as an argon2id PHC string with a random salt and default parameters.
-pub fn hash_secret(secret: &str) -> Result<String, argon2::password_hash::Error> {
-    use argon2::PasswordHasher;
-    Argon2::default()
-        .hash_password(secret.as_bytes())
-        .map(|h| h.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hash_then_verify() {
-        let phc = hash_secret("s3cret").expect("hash");
-        assert!(phc.starts_with("$argon2id$"));
-        assert!(verify_phc(&phc, "s3cret"));
-        assert!(!verify_phc(&phc, "s3cret "));
-        assert!(!verify_phc("garbage", "s3cret"));
+    /// True when `client_id`'s tokens issued at `iat` still stand: the client exists in
+    /// `registry` and its secret has not been rotated since. Times are whole seconds,
+    /// so a token issued in the second of a rotation counts as older than it.
+    pub fn tokens_stand(&self, registry: &Registry, client_id: &str, iat: u64) -> bool {
+        let map = self.0.read().unwrap_or_else(|e| e.into_inner());
+        registry.client(client_id).is_some() && map.get(client_id).is_none_or(|at| iat > *at)
     }
 }

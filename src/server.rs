@@ -1,23 +1,22 @@
 //! Starting the server: load the config, build the first registry, bind, route, and
 //! start the reloader. Used by `gatehouse serve` and by the tests alike.
 
-use crate::config::{self, Loaded};
-use crate::oauth::{authorize, discovery, introspect, jwks, revoke, token, userinfo};
+use crate::clock::Clock;
+use crate::http::client_ip::ClientIp;
+use crate::oauth::{discovery, introspect, jwks, revoke, token_endpoint, userinfo};
 use crate::registry::Registry;
+use crate::reload::{FallbackKey, load_config};
 use crate::secret::SecretVerifier;
 use crate::state::AppState;
-use crate::store::memory::MemoryStore;
-use crate::telemetry;
-use crate::tokens::keys::SigningKey;
-use crate::web::{consent, flood, login, logout, templates};
-use crate::{health, reload};
-use actix_web::dev::ServerHandle;
-use actix_web::middleware::from_fn;
+use crate::web::{authorize, consent, flood, login, logout};
+use crate::{config, health, reload, store, telemetry, templates};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// A running server.
@@ -51,42 +50,7 @@ impl Running {
     }
 }
 
-/// The signing key used when the config lists none: made once per process so that
-/// reloads do not invalidate tokens already issued.
-#[derive(Default)]
-pub struct FallbackKey(Option<Arc<SigningKey>>);
-
-impl FallbackKey {
-    /// The key to pass to `Registry::new` for `loaded`: none when it has keys of its own.
-    pub fn for_config(&mut self, loaded: &Loaded) -> anyhow::Result<Option<Arc<SigningKey>>> {
-        if !loaded.config.keys.is_empty() {
-            return Ok(None);
-        }
-        if self.0.is_none() {
-            let (key, _) = SigningKey::generate(crate::config::model::Algorithm::ES256, None)
-                .context("generating an ephemeral signing key")?;
-            tracing::warn!(
-                kid = key.kid(),
-                "no [[keys]] configured: signing with an ephemeral ES256 key; tokens will not \
-                 survive a restart (make one with `gatehouse keygen`)"
-            );
-            self.0 = Some(Arc::new(key));
-        }
-        Ok(self.0.clone())
-    }
-}
-
-/// Loads `config_path` and logs its warnings; the error lists every problem.
-pub fn load_config(config_path: &Path) -> Result<Loaded, config::Rejected> {
-    let loaded = config::load(config_path)?;
-    for warning in &loaded.warnings {
-        tracing::warn!("{warning}");
-    }
-    Ok(loaded)
-}
-
-/// How often expired entries are freed from the in-memory store and idle addresses
-/// from the page limiter.
+/// How often idle addresses are freed from the page limiter.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 /// How long a client has to send its request head and body (slow-loris guard).
@@ -95,15 +59,27 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long in-flight requests may take to finish at shutdown.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 
-fn spawn_sweeper(store: Arc<MemoryStore>, state: web::Data<AppState>) {
+fn spawn_sweeper(state: web::Data<AppState>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SWEEP_EVERY);
         loop {
             tick.tick().await;
-            store.sweep();
             state.pages.retain_recent();
         }
     });
+}
+
+/// Middleware on every route: works out the caller's address once (believing
+/// `X-Forwarded-For` only from trusted proxies) for handlers to read as `ClientIp`.
+async fn resolve_client_ip(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if let Some(state) = req.app_data::<web::Data<AppState>>() {
+        let registry = state.snapshot();
+        ClientIp::resolve_into(req.request(), &registry.server.trusted_proxies);
+    }
+    next.call(req).await
 }
 
 /// Starts an HTTP server on `listener` with the routes `configure` adds.
@@ -116,6 +92,7 @@ fn serve(
     let server = HttpServer::new(move || {
         App::new()
             .app_data(app_state.clone())
+            .wrap(from_fn(resolve_client_ip))
             .wrap(from_fn(telemetry::count_requests))
             .configure(configure)
     })
@@ -143,31 +120,33 @@ pub async fn start(config_path: PathBuf) -> anyhow::Result<Running> {
     let loaded = load_config(&config_path)?;
     let mut fallback = FallbackKey::default();
     let fallback_key = fallback.for_config(&loaded)?;
-    let Loaded {
+    let config::Loaded {
         config,
         files,
         fingerprint,
         ..
     } = loaded;
-    let registry = Registry::new(config, 1, fallback_key);
+    let clock = Clock::system();
+    let registry = Registry::new(config, 1, clock.system_time(), fallback_key);
     tracing::info!(
         issuer = %registry.issuer,
-        bind = %registry.bind,
+        bind = %registry.server.bind,
         clients = registry.clients().len(),
         users = registry.user_count(),
-        keys = registry.keys.len(),
+        keys = registry.keys.all().len(),
         "configuration loaded"
     );
-    let (listener, addr) = bind(registry.bind)?;
-    let admin = registry.admin_bind.map(bind).transpose()?;
+    let (listener, addr) = bind(registry.server.bind)?;
+    let admin = registry.server.admin_bind.map(bind).transpose()?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let store = Arc::new(MemoryStore::default());
+    let store = store::open(&clock);
     let state = web::Data::new(AppState::new(
         registry,
+        clock,
         SecretVerifier::new(cores),
-        store.clone(),
+        store,
     ));
-    spawn_sweeper(store, state.clone());
+    spawn_sweeper(state.clone());
 
     let mut handles = Vec::new();
     let mut servers = Vec::new();
@@ -229,8 +208,8 @@ fn all_routes(cfg: &mut web::ServiceConfig) {
 
 /// The routes clients and browsers use.
 fn public_routes(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::PayloadConfig::new(token::MAX_BODY))
-        .service(web::resource("/token").route(web::post().to(token::token)))
+    cfg.app_data(web::PayloadConfig::new(token_endpoint::MAX_BODY))
+        .service(web::resource("/token").route(web::post().to(token_endpoint::token)))
         .service(web::resource("/introspect").route(web::post().to(introspect::introspect)))
         .service(web::resource("/revoke").route(web::post().to(revoke::revoke)))
         .service(

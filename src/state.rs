@@ -1,34 +1,51 @@
-//! What every request handler shares: the current registry, the secret verifier, and
-//! the outcome of the last reload.
+//! What every request handler shares: the current registry, the store, the clock, the
+//! secret verifier and rotation log, the page limiter, and the outcome of the last
+//! reload. Runtime state lives here; the registry holds only the config.
 
+use crate::clock::Clock;
 use crate::registry::Registry;
-use crate::secret::SecretVerifier;
+use crate::secret::{Rotations, SecretVerifier};
 use crate::store::Store;
-use crate::web::flood::{PageLimiter, page_limiter};
-use arc_swap::ArcSwap;
+use crate::throttle::{PageLimiter, page_limiter};
+use actix_web::web::Bytes;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use std::sync::{Arc, Mutex};
 
 /// Shared server state, held in `web::Data`.
 pub struct AppState {
     /// The config generation now serving; swapped whole on reload.
     pub registry: ArcSwap<Registry>,
+    /// The time every expiry is judged by.
+    pub clock: Clock,
     pub verifier: SecretVerifier,
+    /// When each client's secret last changed.
+    pub rotations: Rotations,
     /// Codes, refresh tokens, sessions and counters.
     pub store: Arc<dyn Store>,
     /// Request rate per address on the HTML endpoints (limits read at start).
     pub pages: PageLimiter,
+    /// The discovery document, rendered once per generation by its module.
+    pub discovery: PerGeneration<Bytes>,
     /// The error of the last reload attempt, cleared by the next good one.
     pub last_reload_error: Mutex<Option<String>>,
 }
 
 impl AppState {
     /// State serving `registry`.
-    pub fn new(registry: Registry, verifier: SecretVerifier, store: Arc<dyn Store>) -> Self {
+    pub fn new(
+        registry: Registry,
+        clock: Clock,
+        verifier: SecretVerifier,
+        store: Arc<dyn Store>,
+    ) -> Self {
         Self {
             pages: page_limiter(&registry.limits),
             registry: ArcSwap::from_pointee(registry),
+            clock,
             verifier,
+            rotations: Rotations::default(),
             store,
+            discovery: PerGeneration::default(),
             last_reload_error: Mutex::new(None),
         }
     }
@@ -36,5 +53,25 @@ impl AppState {
     /// One consistent snapshot of the config, for the whole of a request.
     pub fn snapshot(&self) -> Arc<Registry> {
         self.registry.load_full()
+    }
+}
+
+/// A value derived from one config generation and made on first use: the module that
+/// owns it renders it, this only remembers it until the generation changes.
+#[derive(Default)]
+pub struct PerGeneration<T>(ArcSwapOption<(u64, T)>);
+
+impl<T: Clone> PerGeneration<T> {
+    /// The value for `registry`'s generation, made by `make` when there is none yet.
+    pub fn get_or(&self, registry: &Registry, make: impl FnOnce() -> T) -> T {
+        if let Some(held) = self.0.load().as_ref()
+            && held.0 == registry.generation
+        {
+            return held.1.clone();
+        }
+        let value = make();
+        self.0
+            .store(Some(Arc::new((registry.generation, value.clone()))));
+        value
     }
 }

@@ -3,10 +3,26 @@
 //! client id and per address. Logins past half the limit are slowed down; at the limit,
 //! attempts are refused with 429 until the window (which starts at the first failure)
 //! ends. A success clears the account's count, never the address's.
+//!
+//! Also the per-address request rate of the HTML pages ([`PageLimiter`]), which is
+//! kept per process.
 
-use crate::config::model::LimitsSection;
+use crate::config::file::LimitsSection;
 use crate::store::{Store, StoreError};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::time::Duration;
+
+/// Requests per address to the HTML endpoints, in a token bucket.
+pub type PageLimiter = DefaultKeyedRateLimiter<IpAddr>;
+
+/// The page limiter for `limits` (zero values are refused by validation; 1 is the floor).
+pub fn page_limiter(limits: &LimitsSection) -> PageLimiter {
+    let rate = NonZeroU32::new(limits.pages_per_second).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(limits.pages_burst).unwrap_or(NonZeroU32::MIN);
+    RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+}
 
 /// What to do with an attempt.
 #[derive(Debug, PartialEq, Eq)]

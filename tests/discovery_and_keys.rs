@@ -217,7 +217,7 @@ fn hash_secret_reads_stdin_and_generate_prints_a_usable_pair() {
     assert!(out.status.success());
     let hash = String::from_utf8(out.stdout).expect("utf8");
     assert!(
-        gatehouse::secret::verify_phc(hash.trim(), "hunter2"),
+        gatehouse::crypto::verify_phc(hash.trim(), "hunter2"),
         "{hash}"
     );
 
@@ -236,5 +236,5 @@ fn hash_secret_reads_stdin_and_generate_prints_a_usable_pair() {
         .find_map(|l| l.strip_prefix("secret_hash: "))
         .expect("hash line");
     assert_eq!(secret.len(), 43, "256 bits, base64url");
-    assert!(gatehouse::secret::verify_phc(hash, secret));
+    assert!(gatehouse::crypto::verify_phc(hash, secret));
 }

@@ -302,13 +302,11 @@ async fn malformed_requests_get_a_4xx_and_never_a_5xx() {
         "/authorize",
         "/userinfo",
     ];
-    let other_key = gatehouse::tokens::keys::SigningKey::generate(
-        gatehouse::config::model::Algorithm::ES256,
-        None,
-    )
-    .expect("key")
-    .0;
-    let foreign_jwt = gatehouse::tokens::jwt::mint(&other_key, "at+jwt", &serde_json::json!({"iss": ISSUER, "sub": "svc", "client_id": "svc", "exp": 4102444800u64, "iat": 1, "jti": "x", "aud": "svc"})).expect("mint");
+    let other_key =
+        gatehouse::jwt::keys::SigningKey::generate(gatehouse::config::file::Algorithm::ES256, None)
+            .expect("key")
+            .0;
+    let foreign_jwt = gatehouse::jwt::mint::mint(&other_key, "at+jwt", &serde_json::json!({"iss": ISSUER, "sub": "svc", "client_id": "svc", "exp": 4102444800u64, "iat": 1, "jti": "x", "aud": "svc"})).expect("mint");
     let (_, real) = server.client_credentials("svc", SERVICE_SECRET, &[]).await;
     let real = real["access_token"].as_str().expect("token").to_owned();
     let mut parts: Vec<&str> = real.split('.').collect();

@@ -1,9 +1,9 @@
 //! Properties of the pure protocol rules, checked on generated inputs: redirect URI
 //! matching, PKCE, and form parsing.
 
-use gatehouse::oauth::form::Form;
-use gatehouse::oauth::pkce;
-use gatehouse::oauth::redirect_uri::find_match;
+use gatehouse::http::form::Form;
+use gatehouse::protocol::pkce;
+use gatehouse::protocol::redirect_uri::find_match;
 use proptest::prelude::*;
 
 fn segment() -> impl Strategy<Value = String> {

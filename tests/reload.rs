@@ -40,7 +40,7 @@ async fn clients_added_removed_and_rotated() {
 
     // Rotate svc's secret: the old one stops working at once (the cache went with the
     // old generation), the new one works.
-    let rotated = gatehouse::secret::hash_secret("rotated-secret").expect("hash");
+    let rotated = gatehouse::crypto::hash_secret("rotated-secret").expect("hash");
     server.rewrite_config(&config_with(
         &(service_client("svc", &rotated) + &service_client("new", service_hash())),
     ));

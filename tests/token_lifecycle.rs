@@ -336,7 +336,7 @@ async fn removing_a_client_or_rotating_its_secret_ends_its_tokens() {
         .to_owned();
 
     // Rotate web's secret (and drop svc): web's refresh token and access token end.
-    let rotated = gatehouse::secret::hash_secret("rotated").expect("hash");
+    let rotated = gatehouse::crypto::hash_secret("rotated").expect("hash");
     let config = clients(service_hash(), "")
         .replacen(&format!("id = \"web\"\nsecret_hash = \"{}\"", service_hash()), &format!("id = \"web\"\nsecret_hash = \"{rotated}\""), 1)
         .replacen(&format!("[[clients]]\nid = \"svc\"\nsecret_hash = \"{}\"\ngrant_types = [\"client_credentials\"]\naudience = [\"api\"]\n", service_hash()), "", 1);
@@ -388,8 +388,8 @@ async fn removing_a_client_or_rotating_its_secret_ends_its_tokens() {
 async fn signing_key_rotation_through_reloads() {
     let dir = tempfile::tempdir().expect("tempdir");
     for name in ["old.pem", "new.pem"] {
-        let (_, pem) = gatehouse::tokens::keys::SigningKey::generate(
-            gatehouse::config::model::Algorithm::ES256,
+        let (_, pem) = gatehouse::jwt::keys::SigningKey::generate(
+            gatehouse::config::file::Algorithm::ES256,
             None,
         )
         .expect("key");

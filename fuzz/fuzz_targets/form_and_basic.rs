@@ -4,7 +4,7 @@
 
 use actix_web::http::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use gatehouse::oauth::client_auth::presented;
-use gatehouse::oauth::form::Form;
+use gatehouse::http::form::Form;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

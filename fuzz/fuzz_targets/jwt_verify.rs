@@ -3,7 +3,7 @@
 #![no_main]
 
 use gatehouse::registry::Registry;
-use gatehouse::tokens::verify;
+use gatehouse::jwt::verify;
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
@@ -13,7 +13,7 @@ fn registry() -> &'static Registry {
         let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
         let text = "issuer = \"http://127.0.0.1:8080\"\n";
         let loaded = gatehouse::config::check_text(std::path::Path::new("/fuzz/c.toml"), text).expect("valid config");
-        let (key, _) = gatehouse::tokens::keys::SigningKey::generate(gatehouse::config::model::Algorithm::ES256, None)
+        let (key, _) = gatehouse::jwt::keys::SigningKey::generate(gatehouse::config::file::Algorithm::ES256, None)
             .expect("key");
         Registry::new(loaded.config, 1, Some(std::sync::Arc::new(key)))
     })

@@ -2,7 +2,7 @@
 //! always one of the registered URIs.
 #![no_main]
 
-use gatehouse::oauth::redirect_uri::{check_issuer, check_registered, find_match};
+use gatehouse::protocol::redirect_uri::{check_issuer, check_registered, find_match};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

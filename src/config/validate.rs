@@ -2,28 +2,42 @@
 //! reported together. Produces the resolved pieces a `Registry` is built from: secrets
 //! read from env and files, key files parsed, hashes checked as PHC strings.
 
-use super::model::{ConfigFile, GrantType};
-use super::{Issue, Sources};
-use crate::client_ip::Cidr;
-use crate::oauth::redirect_uri::{check_issuer, check_registered};
-use crate::registry::{BUILTIN_SCOPES, Client, ClientSecret, User};
-use crate::tokens::keys::SigningKey;
-use crate::web::templates::Templates;
+use super::file::{ConfigFile, GrantType, LimitsSection, SessionSection, TokensSection};
+use super::report::{Issue, Sources};
+use crate::http::client_ip::Cidr;
+use crate::jwt::keys::SigningKey;
+use crate::model::{BUILTIN_SCOPES, Client, ClientAuth, ClientSecret, User};
+use crate::protocol::redirect_uri::{check_issuer, check_registered};
+use crate::templates::Templates;
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
 
+/// `[server]`, resolved: where to listen and whom to believe about addresses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerSettings {
+    pub bind: SocketAddr,
+    /// The admin listener for /metrics and the probes (read at start only).
+    pub admin_bind: Option<SocketAddr>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<Cidr>,
+}
+
+/// `[ui]`, resolved: the product name and the compiled page templates.
+pub struct UiSettings {
+    pub product_name: String,
+    pub templates: Templates,
+}
+
 /// Everything a registry needs, resolved and checked.
 pub struct Validated {
     pub issuer: String,
-    pub bind: SocketAddr,
-    pub admin_bind: Option<SocketAddr>,
-    pub trusted_proxies: Vec<Cidr>,
-    pub tokens: super::model::TokensSection,
-    pub session: super::model::SessionSection,
-    pub limits: super::model::LimitsSection,
-    pub product_name: String,
-    pub templates: Templates,
+    pub server: ServerSettings,
+    pub tokens: TokensSection,
+    pub session: SessionSection,
+    pub limits: LimitsSection,
+    pub ui: UiSettings,
+    /// Signing keys; the one that signs comes first.
     pub keys: Vec<SigningKey>,
     /// Custom scopes by name, with their descriptions.
     pub scopes: BTreeMap<String, String>,
@@ -97,14 +111,18 @@ pub fn validate(
     let validated = match (bind, templates) {
         (Ok(bind), Some(templates)) if !has_error => Some(Validated {
             issuer: file.issuer.clone(),
-            bind,
-            admin_bind,
-            trusted_proxies,
+            server: ServerSettings {
+                bind,
+                admin_bind,
+                trusted_proxies,
+            },
             tokens: file.tokens.clone(),
             session: file.session.clone(),
             limits: file.limits.clone(),
-            product_name: file.ui.product_name.clone(),
-            templates,
+            ui: UiSettings {
+                product_name: file.ui.product_name.clone(),
+                templates,
+            },
             keys,
             scopes,
             clients,
@@ -351,7 +369,12 @@ fn check_clients(
                 r.error(format!("{path}.audience[{j}]"), "may not be empty");
             }
         }
-        let secret = resolve_secret(c, &path, base_dir, sources, r);
+        // A confidential client without a usable secret has an error reported, so the
+        // config is rejected and this `None` never serves.
+        let auth = match resolve_secret(c, &path, base_dir, sources, r) {
+            Some(secret) => ClientAuth::SharedSecret(secret),
+            None => ClientAuth::None,
+        };
         let mut allowed_scopes = c.scopes.clone();
         if grants.contains(&GrantType::AuthorizationCode)
             && !allowed_scopes.iter().any(|s| s == "openid")
@@ -361,8 +384,7 @@ fn check_clients(
         clients.push(Client {
             id: c.id.clone(),
             name: c.name.clone().unwrap_or_else(|| c.id.clone()),
-            public: c.public,
-            secret,
+            auth,
             grant_types: c.grant_types.clone(),
             default_scopes: c.scopes.clone(),
             allowed_scopes,
@@ -378,7 +400,7 @@ fn check_clients(
 
 /// Resolves the one secret source of a confidential client; public clients have none.
 fn resolve_secret(
-    c: &super::model::ClientEntry,
+    c: &super::file::ClientEntry,
     path: &str,
     base_dir: &Path,
     sources: &mut Sources,
@@ -561,7 +583,7 @@ fn check_users(file: &ConfigFile, r: &mut Report) -> Vec<User> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::config::validate::*;
 
     #[test]
     fn env_references() {

@@ -1,81 +1,89 @@
-//! Client authentication at the token endpoint: `client_secret_basic` (with the RFC 6749
-//! 2.3.1 form-decoding of id and secret), `client_secret_post`, or a bare `client_id` for
-//! public clients. Using two methods in one request is `invalid_request`.
+//! Client authentication at the token, introspection, revocation endpoints:
+//! `client_secret_basic` (with the RFC 6749 2.3.1 form-decoding of id and secret),
+//! `client_secret_post`, or a bare `client_id` for public clients (`none`). Using two
+//! methods in one request is `invalid_request`. Which methods a client may use comes
+//! from its `ClientAuth`; failures are counted and throttled here.
 
-use super::error::{ErrorCode, OAuthError};
-use super::form::{Form, decode_component};
-use crate::config::model::GrantType;
-use crate::registry::{Client, Registry};
+use crate::error::OAuthError;
+use crate::http::form::{Form, decode_component};
+use crate::model::{Client, ClientAuth};
+use crate::registry::Registry;
 use crate::state::AppState;
 use crate::throttle::{self, Policy, Verdict};
-use actix_web::HttpRequest;
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use std::net::IpAddr;
 
-/// How the client presented itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    /// HTTP Basic with id and secret.
-    Basic,
-    /// `client_id` and `client_secret` in the form body.
-    Post,
-    /// `client_id` only: a public client.
-    None,
+/// The credentials a request carries, not yet checked.
+#[derive(Debug)]
+pub enum Credentials {
+    /// A client id and a shared secret, by HTTP Basic (`via_basic`) or in the form.
+    Secret {
+        client_id: String,
+        secret: String,
+        via_basic: bool,
+    },
+    /// A `client_id` alone: a public client.
+    IdOnly { client_id: String },
 }
 
-/// The credentials a request carries, not yet checked.
-pub struct Presented {
-    pub client_id: String,
-    pub secret: Option<String>,
-    pub method: Method,
+impl Credentials {
+    /// The client the request claims to be.
+    pub fn client_id(&self) -> &str {
+        match self {
+            Self::Secret { client_id, .. } | Self::IdOnly { client_id } => client_id,
+        }
+    }
+
+    /// True when the client used HTTP Basic: a 401 must then challenge for it.
+    pub fn via_basic(&self) -> bool {
+        matches!(
+            self,
+            Self::Secret {
+                via_basic: true,
+                ..
+            }
+        )
+    }
 }
 
 /// Reads the client's credentials from the Authorization header and the form.
-pub fn presented(headers: &HeaderMap, form: &Form) -> Result<Presented, OAuthError> {
-    let basic = match headers.get(AUTHORIZATION) {
-        Some(value) => Some(parse_basic(value.as_bytes())?),
-        None => None,
-    };
-    match basic {
-        Some((id, secret)) => {
-            if form.get("client_secret").is_some() {
-                return Err(OAuthError::invalid_request(
-                    "use one client authentication method: both Basic and client_secret were sent",
-                ));
-            }
-            if form.get("client_id").is_some_and(|body_id| body_id != id) {
-                return Err(OAuthError::invalid_request(
-                    "client_id differs from the Basic credentials",
-                ));
-            }
-            Ok(Presented {
-                client_id: id,
-                secret: Some(secret),
-                method: Method::Basic,
-            })
+pub fn presented(headers: &HeaderMap, form: &Form) -> Result<Credentials, OAuthError> {
+    if let Some(value) = headers.get(AUTHORIZATION) {
+        let (id, secret) = parse_basic(value.as_bytes())?;
+        if form.get("client_secret").is_some() {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method: both Basic and client_secret were sent",
+            ));
         }
-        None => {
-            let Some(id) = form.get("client_id") else {
-                return Err(OAuthError::invalid_client(
-                    "no client authentication was included",
-                    false,
-                ));
-            };
-            let secret = form.get("client_secret").map(str::to_owned);
-            let method = if secret.is_some() {
-                Method::Post
-            } else {
-                Method::None
-            };
-            Ok(Presented {
-                client_id: id.to_owned(),
-                secret,
-                method,
-            })
+        if form.get("client_id").is_some_and(|body_id| body_id != id) {
+            return Err(OAuthError::invalid_request(
+                "client_id differs from the Basic credentials",
+            ));
         }
+        return Ok(Credentials::Secret {
+            client_id: id,
+            secret,
+            via_basic: true,
+        });
     }
+    let Some(id) = form.get("client_id") else {
+        return Err(OAuthError::invalid_client(
+            "no client authentication was included",
+            false,
+        ));
+    };
+    Ok(match form.get("client_secret") {
+        Some(secret) => Credentials::Secret {
+            client_id: id.to_owned(),
+            secret: secret.to_owned(),
+            via_basic: false,
+        },
+        None => Credentials::IdOnly {
+            client_id: id.to_owned(),
+        },
+    })
 }
 
 /// Parses `Basic base64(urlencode(id):urlencode(secret))`.
@@ -118,25 +126,24 @@ pub async fn authenticate<'r>(
     state: &AppState,
     registry: &'r Registry,
     address: IpAddr,
-    presented: &Presented,
+    presented: &Credentials,
 ) -> Result<&'r Client, OAuthError> {
     let store = state.store.as_ref();
-    let policy = Policy::client(&registry.limits, &presented.client_id, &address.to_string());
-    if let Verdict::Refuse(left) = throttle::check(store, &policy)
-        .await
-        .map_err(OAuthError::server)?
-    {
-        tracing::warn!(event = "client_auth_refused", reason = "too_many_failures", client_id = %presented.client_id, remote = %address);
+    let policy = Policy::client(
+        &registry.limits,
+        presented.client_id(),
+        &address.to_string(),
+    );
+    if let Verdict::Refuse(left) = throttle::check(store, &policy).await? {
+        tracing::warn!(event = "client_auth_refused", reason = "too_many_failures", client_id = %presented.client_id(), remote = %address);
         metrics::counter!("gatehouse_rate_limited_total", "limit" => "client_auth").increment(1);
         return Err(OAuthError::too_many(left.as_secs().max(1)));
     }
     match check(state, registry, presented).await {
         Ok(client) => Ok(client),
         Err(e) => {
-            throttle::failed(store, &policy)
-                .await
-                .map_err(OAuthError::server)?;
-            tracing::info!(event = "client_auth_failed", client_id = %presented.client_id, remote = %address);
+            throttle::failed(store, &policy).await?;
+            tracing::info!(event = "client_auth_failed", client_id = %presented.client_id(), remote = %address);
             Err(e)
         }
     }
@@ -145,24 +152,20 @@ pub async fn authenticate<'r>(
 async fn check<'r>(
     state: &AppState,
     registry: &'r Registry,
-    presented: &Presented,
+    presented: &Credentials,
 ) -> Result<&'r Client, OAuthError> {
-    let used_basic = presented.method == Method::Basic;
+    let used_basic = presented.via_basic();
     let fail = || OAuthError::invalid_client("client authentication failed", used_basic);
-    let client = registry.client(&presented.client_id).ok_or_else(fail)?;
-    match (&presented.secret, client.public) {
-        (None, true) => Ok(client),
-        (Some(_), true) => Err(OAuthError::invalid_client(
+    let client = registry.client(presented.client_id()).ok_or_else(fail)?;
+    match (presented, &client.auth) {
+        (Credentials::IdOnly { .. }, ClientAuth::None) => Ok(client),
+        (Credentials::Secret { .. }, ClientAuth::None) => Err(OAuthError::invalid_client(
             "this is a public client: send client_id without a secret",
             used_basic,
         )),
-        (None, false) => Err(fail()),
-        (Some(secret), false) => {
-            if state
-                .verifier
-                .verify(&registry.verified, client, secret)
-                .await
-            {
+        (Credentials::IdOnly { .. }, ClientAuth::SharedSecret(_)) => Err(fail()),
+        (Credentials::Secret { secret, .. }, ClientAuth::SharedSecret(_)) => {
+            if state.verifier.verify(client, secret).await {
                 Ok(client)
             } else {
                 Err(fail())
@@ -171,34 +174,16 @@ async fn check<'r>(
     }
 }
 
-/// Authenticates the client that sent `req` with `form`.
+/// Authenticates the client of a request from `address` with headers and `form`.
 pub async fn authenticate_request<'r>(
-    req: &HttpRequest,
+    headers: &HeaderMap,
     form: &Form,
     state: &AppState,
     registry: &'r Registry,
+    address: IpAddr,
 ) -> Result<&'r Client, OAuthError> {
-    let presented = presented(req.headers(), form)?;
-    authenticate(state, registry, registry.client_ip(req), &presented).await
-}
-
-/// Authenticates the client of a token request and checks that it may use `grant`.
-pub async fn authenticate_for<'r>(
-    req: &HttpRequest,
-    form: &Form,
-    state: &AppState,
-    registry: &'r Registry,
-    grant: GrantType,
-) -> Result<&'r Client, OAuthError> {
-    let client = authenticate_request(req, form, state, registry).await?;
-    if client.allows_grant(grant) {
-        Ok(client)
-    } else {
-        Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            format!("this client may not use the {} grant", grant.as_str()),
-        ))
-    }
+    let presented = presented(headers, form)?;
+    authenticate(state, registry, address, &presented).await
 }
 
 #[cfg(test)]

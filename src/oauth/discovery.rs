@@ -1,29 +1,26 @@
 //! Authorization server metadata (RFC 8414) and OpenID provider configuration, listing
-//! only what gatehouse implements. Rendered once per registry, served as bytes.
+//! only what gatehouse implements: grant types and authentication methods come from the
+//! enums that define them. Rendered once per config generation, served as bytes.
 
+use crate::config::file::GrantType;
+use crate::model::{AuthMethod, BUILTIN_SCOPES, ClientAuth};
 use crate::registry::{Registry, endpoint};
 use crate::state::AppState;
-use crate::tokens::keys::SigningKey;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
-use std::sync::Arc;
 
-/// The metadata document for `issuer`.
-pub fn document(
-    issuer: &str,
-    scopes: &BTreeMap<String, String>,
-    keys: &[Arc<SigningKey>],
-) -> Value {
-    let mut algs: Vec<&str> = keys.iter().map(|k| k.algorithm().as_str()).collect();
-    algs.sort_unstable();
-    algs.dedup();
-    let scopes_supported: Vec<&str> = crate::registry::BUILTIN_SCOPES
+/// The metadata document of `registry`.
+pub fn document(registry: &Registry) -> Value {
+    let issuer = registry.issuer.as_str();
+    let algs = registry.keys.algorithms();
+    let scopes_supported: Vec<&str> = BUILTIN_SCOPES
         .iter()
         .copied()
-        .chain(scopes.keys().map(String::as_str))
+        .chain(registry.scopes.keys().map(String::as_str))
         .collect();
+    let names = |methods: &[AuthMethod]| methods.iter().map(|m| m.as_str()).collect::<Vec<_>>();
+    let all_methods = names(&AuthMethod::ALL);
     json!({
         "issuer": issuer,
         "authorization_endpoint": endpoint(issuer, "/authorize"),
@@ -31,15 +28,15 @@ pub fn document(
         "userinfo_endpoint": endpoint(issuer, "/userinfo"),
         "introspection_endpoint": endpoint(issuer, "/introspect"),
         "revocation_endpoint": endpoint(issuer, "/revoke"),
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": names(ClientAuth::confidential_methods()),
+        "revocation_endpoint_auth_methods_supported": all_methods,
         "end_session_endpoint": endpoint(issuer, "/logout"),
         "jwks_uri": endpoint(issuer, "/jwks"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": GrantType::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": all_methods,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
         "access_token_signing_alg_values_supported": algs,
@@ -58,8 +55,11 @@ pub fn document(
 
 /// `GET /.well-known/oauth-authorization-server` and `/.well-known/openid-configuration`.
 pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
-    let registry: Arc<Registry> = state.snapshot();
-    public_json(registry.discovery_json.clone())
+    let registry = state.snapshot();
+    let body = state.discovery.get_or(&registry, || {
+        web::Bytes::from(document(&registry).to_string())
+    });
+    public_json(body)
 }
 
 /// A JSON document that caches may keep for five minutes.

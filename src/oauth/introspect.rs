@@ -5,26 +5,29 @@
 //! whose client is gone or has a rotated secret, is `{"active": false}`.
 
 use super::client_auth;
-use super::error::OAuthError;
-use super::form::Form;
-use super::inspect::{Identified, identify};
-use crate::registry::{Client, Registry};
+use super::identify::{Identified, identify};
+use super::standing;
+use crate::error::OAuthError;
+use crate::http::client_ip::ClientIp;
+use crate::http::form::Form;
+use crate::model::Client;
+use crate::registry::Registry;
 use crate::state::AppState;
-use crate::tokens::access::now;
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 /// `POST /introspect`.
 pub async fn introspect(
     req: HttpRequest,
+    ip: ClientIp,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
     let form = Form::posted(&req, &body)?;
     let registry = state.snapshot();
-    let caller = client_auth::authenticate_request(&req, &form, &state, &registry).await?;
-    if caller.public {
+    let caller =
+        client_auth::authenticate_request(req.headers(), &form, &state, &registry, ip.0).await?;
+    if caller.is_public() {
         return Err(OAuthError::invalid_client(
             "public clients cannot introspect tokens",
             false,
@@ -34,9 +37,7 @@ pub async fn introspect(
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
     let body = answer(&state, &registry, caller, token).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .json(body))
+    Ok(crate::http::no_store(&mut HttpResponse::Ok()).json(body))
 }
 
 async fn answer(
@@ -51,12 +52,7 @@ async fn answer(
             let allowed = caller.introspect
                 || caller.id == claims.client_id
                 || claims.has_audience(&caller.id);
-            let denied = state
-                .store
-                .jti_denied(&claims.jti)
-                .await
-                .map_err(OAuthError::server)?;
-            if !allowed || denied || !registry.client_tokens_stand(&claims.client_id, claims.iat) {
+            if !allowed || !standing::access_stands(state, registry, &claims).await? {
                 return Ok(inactive);
             }
             Ok(json!({
@@ -72,26 +68,16 @@ async fn answer(
                 "token_type": "Bearer",
             }))
         }
-        Identified::Refresh { grant, used, .. } => {
+        Identified::Refresh { grant, used } => {
             let allowed = caller.introspect || caller.id == grant.client_id;
-            let live = !used
-                && grant.expires_at > now()
-                && registry
-                    .client(&grant.client_id)
-                    .is_some_and(|c| c.credential_id() == grant.credential)
-                && !state
-                    .store
-                    .family_revoked(&grant.family)
-                    .await
-                    .map_err(OAuthError::server)?;
-            if !allowed || !live {
+            if !allowed || used || !standing::refresh_stands(state, registry, &grant).await? {
                 return Ok(inactive);
             }
             Ok(json!({
                 "active": true,
                 "scope": grant.scopes.join(" "),
                 "client_id": grant.client_id,
-                "sub": grant.user_id,
+                "sub": grant.subject,
                 "exp": grant.expires_at,
                 "iat": grant.issued_at,
                 "iss": registry.issuer,

@@ -6,5 +6,5 @@ use actix_web::{HttpResponse, web};
 
 /// `GET /jwks`.
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
-    public_json(state.snapshot().jwks_json.clone())
+    public_json(state.snapshot().keys.jwks())
 }

@@ -1,21 +1,16 @@
-//! OAuth 2.1 / OpenID Connect endpoints, one module per endpoint or grant, and the
-//! protocol rules they share.
+//! OAuth 2.1 / OpenID Connect protocol logic and its JSON endpoints: the token endpoint
+//! and its grants, client authentication, introspection, revocation, userinfo,
+//! discovery and JWKS, and the checked authorization request that the pages in `web`
+//! carry through login and consent.
 
-pub mod authorization_code;
-pub mod authorize;
+pub mod authorize_request;
 pub mod client_auth;
-pub mod client_credentials;
 pub mod discovery;
-pub mod error;
-pub mod form;
-pub mod inspect;
+pub mod grants;
+pub mod identify;
 pub mod introspect;
 pub mod jwks;
-pub mod pkce;
-pub mod redirect_uri;
-pub mod refresh_token;
 pub mod revoke;
-pub mod scope;
-pub mod token;
-pub mod user_tokens;
+pub mod standing;
+pub mod token_endpoint;
 pub mod userinfo;

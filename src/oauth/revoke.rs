@@ -4,24 +4,25 @@
 //! tokens answer 200 as if revoked; another client's token is refused.
 
 use super::client_auth;
-use super::error::OAuthError;
-use super::form::Form;
-use super::inspect::{Identified, identify};
+use super::identify::{Identified, identify};
+use super::standing;
+use crate::error::OAuthError;
+use crate::http::client_ip::ClientIp;
+use crate::http::form::Form;
 use crate::state::AppState;
-use crate::tokens::access::now;
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
-use std::time::Duration;
 
 /// `POST /revoke`.
 pub async fn revoke(
     req: HttpRequest,
+    ip: ClientIp,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
     let form = Form::posted(&req, &body)?;
     let registry = state.snapshot();
-    let caller = client_auth::authenticate_request(&req, &form, &state, &registry).await?;
+    let caller =
+        client_auth::authenticate_request(req.headers(), &form, &state, &registry, ip.0).await?;
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
@@ -31,28 +32,17 @@ pub async fn revoke(
             if claims.client_id != caller.id {
                 return Err(not_yours());
             }
-            let left = Duration::from_secs(claims.exp.saturating_sub(now()).max(1));
-            state
-                .store
-                .deny_jti(&claims.jti, left)
-                .await
-                .map_err(OAuthError::server)?;
-            tracing::info!(event = "token_revoked", kind = "access", client_id = %caller.id, user_id = %claims.sub);
+            standing::deny_access(&state, &claims.jti, claims.exp).await?;
+            tracing::info!(event = "token_revoked", kind = "access", remote = %ip, client_id = %caller.id, user_id = %claims.sub);
         }
         Identified::Refresh { grant, .. } => {
             if grant.client_id != caller.id {
                 return Err(not_yours());
             }
-            state
-                .store
-                .revoke_family(&grant.family, registry.tokens.refresh_token_ttl)
-                .await
-                .map_err(OAuthError::server)?;
-            tracing::info!(event = "token_revoked", kind = "refresh", client_id = %caller.id, user_id = %grant.user_id);
+            standing::revoke_family(&state, &registry, &grant.family).await?;
+            tracing::info!(event = "token_revoked", kind = "refresh", remote = %ip, client_id = %caller.id, user_id = %grant.subject);
         }
         Identified::Unknown => {}
     }
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .finish())
+    Ok(crate::http::no_store(&mut HttpResponse::Ok()).finish())
 }

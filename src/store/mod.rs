@@ -7,8 +7,12 @@
 //! rotating a refresh token) are single store calls so that a shared store can make
 //! them atomic too.
 
+pub mod conformance;
 pub mod memory;
 
+use crate::clock::Clock;
+use crate::error::OAuthError;
+use crate::model::{CredentialId, Identity, IdentitySource};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -26,6 +30,23 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 #[error("store unavailable: {0}")]
 pub struct StoreError(pub String);
 
+/// A request that needs the store while it is unavailable is `temporarily_unavailable`
+/// (503): nothing was changed, and the client may retry.
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> Self {
+        OAuthError::unavailable(e)
+    }
+}
+
+/// Opens the store the server keeps its runtime state in, reading time from `clock`.
+/// The one place a store is chosen: today the in-process memory store, whose expired
+/// entries a background task frees (it needs a Tokio runtime).
+pub fn open(clock: &Clock) -> std::sync::Arc<dyn Store> {
+    let store = std::sync::Arc::new(memory::MemoryStore::new(clock.clone()));
+    memory::spawn_sweeper(&store);
+    store
+}
+
 /// What an authorization code stands for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CodeGrant {
@@ -35,7 +56,8 @@ pub struct CodeGrant {
     pub code_challenge: String,
     pub scopes: Vec<String>,
     pub nonce: Option<String>,
-    pub user_id: String,
+    /// Who logged in, as of the login.
+    pub identity: Identity,
     pub auth_time: u64,
     /// What was issued at the first redemption, so a replay can revoke it.
     pub issued: Option<IssuedIds>,
@@ -50,12 +72,16 @@ pub struct IssuedIds {
     pub refresh_family: Option<String>,
 }
 
-/// What a refresh token stands for. Every rotation keeps the family.
+/// What a refresh token stands for. Every rotation keeps the family. Refresh tokens are
+/// the store's bulk, so a grant names its user (source and subject) rather than
+/// carrying a claims snapshot: `identity::by_subject` resolves it at each refresh.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RefreshGrant {
     pub family: String,
     pub client_id: String,
-    pub user_id: String,
+    pub source: IdentitySource,
+    /// The user's subject (`sub`).
+    pub subject: String,
     pub scopes: Vec<String>,
     pub auth_time: u64,
     /// When this token was issued and when it expires (Unix seconds).
@@ -64,10 +90,6 @@ pub struct RefreshGrant {
     /// The client's credential when it was issued: a rotated secret ends the token.
     pub credential: Option<CredentialId>,
 }
-
-/// A short fingerprint of a client's secret (never the secret): tells whether a
-/// client's credential has changed since a token was issued.
-pub type CredentialId = [u8; 16];
 
 /// The outcome of using a single-use value.
 #[derive(Debug)]
@@ -83,14 +105,16 @@ pub enum Redeemed<T> {
 /// A browser's login session.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Session {
-    pub user_id: String,
+    /// Who logged in, as of the login.
+    pub identity: Identity,
     /// When the user last entered their password (Unix seconds).
     pub auth_time: u64,
     /// Scopes the user has granted each client in this session.
     pub consents: BTreeMap<String, BTreeSet<String>>,
 }
 
-/// The ephemeral store.
+/// The ephemeral store. Every implementation runs `conformance::run`. Expiry follows
+/// the clock the store was opened with.
 pub trait Store: Send + Sync {
     /// Remembers a code for `ttl`.
     fn put_code(&self, key: Key, grant: CodeGrant, ttl: Duration) -> StoreFuture<'_, ()>;

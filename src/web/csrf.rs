@@ -3,8 +3,8 @@
 //! the cookie, so it cannot put the matching token in the form.
 
 use super::cookies::{self, Kind};
+use crate::crypto::{RngError, random_id};
 use crate::registry::Registry;
-use crate::tokens::jwt::{MintError, random_id};
 use actix_web::HttpRequest;
 use actix_web::cookie::Cookie;
 use std::time::Duration;
@@ -17,7 +17,7 @@ const LIFETIME: Duration = Duration::from_secs(12 * 3600);
 pub fn token(
     req: &HttpRequest,
     registry: &Registry,
-) -> Result<(String, Option<Cookie<'static>>), MintError> {
+) -> Result<(String, Option<Cookie<'static>>), RngError> {
     match cookies::read(req, registry, Kind::Csrf).filter(|t| t.len() >= 22) {
         Some(existing) => Ok((existing, None)),
         None => {

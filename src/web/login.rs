@@ -3,16 +3,15 @@
 //! repeated failures are slowed down, then refused.
 
 use super::cookies::{self, Kind};
-use super::interaction::{self, login_page, unavailable};
+use super::interaction::Step;
 use super::page;
 use super::session::Current;
-use crate::oauth::form::Form;
-use crate::secret::{DECOY_HASH, sha256};
+use crate::crypto::{DECOY_HASH, random_secret, sha256};
+use crate::http::client_ip::ClientIp;
+use crate::http::form::Form;
 use crate::state::AppState;
-use crate::store::{Session, StoreError};
+use crate::store::Session;
 use crate::throttle::{self, Policy, Verdict};
-use crate::tokens::access::now;
-use crate::tokens::jwt::random_secret;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -23,45 +22,32 @@ const BAD_CREDENTIALS: &str = "Incorrect username or password.";
 /// `POST /login`.
 pub async fn submit(
     req: HttpRequest,
+    ip: ClientIp,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let registry = state.snapshot();
-    let form = match super::posted_form(&req, &registry, &body) {
-        Ok(f) => f,
-        Err(page) => return page,
-    };
-    match attempt(&req, &state, &registry, &form).await {
-        Ok(response) => response,
-        Err(e) => unavailable(&registry, &e),
-    }
+    super::on_posted_form(&req, ip, &body, &state, attempt).await
 }
 
-/// The page for a form whose pending request has expired.
-pub fn expired_request(registry: &crate::registry::Registry) -> HttpResponse {
-    page::error(
+async fn attempt(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpResponse> {
+    let Step {
+        req,
+        ip,
+        state,
         registry,
-        StatusCode::BAD_REQUEST,
-        "Sign-in expired",
-        "This sign-in request has expired. Return to the application and start again.",
-    )
-}
-
-async fn attempt(
-    req: &HttpRequest,
-    state: &AppState,
-    registry: &crate::registry::Registry,
-    form: &Form,
-) -> Result<HttpResponse, StoreError> {
-    let Some((pending_id, request)) = interaction::recall(state, form.get("request")).await? else {
-        return Ok(expired_request(registry));
+    } = *step;
+    let Some((pending_id, request)) = step.recall(form.get("request")).await? else {
+        return Ok(page::expired_request(registry));
     };
     let username = form.get("username").unwrap_or_default();
     let password = form.get("password").unwrap_or_default();
-    let address = registry.client_ip(req).to_string();
+    let address = ip.to_string();
     let store = state.store.as_ref();
     let policy = Policy::login(&registry.limits, username, &address);
-    match throttle::check(store, &policy).await? {
+    match throttle::check(store, &policy)
+        .await
+        .map_err(|e| step.unavailable(e))?
+    {
         Verdict::Allow => {}
         Verdict::Delay(wait) => tokio::time::sleep(wait).await,
         Verdict::Refuse(left) => {
@@ -83,39 +69,47 @@ async fn attempt(
     let hash = user.map_or(DECOY_HASH, |u| u.password_hash.as_str());
     let verified = state.verifier.verify_password(hash, password).await;
     let Some(user) = user.filter(|_| verified) else {
-        throttle::failed(store, &policy).await?;
+        throttle::failed(store, &policy)
+            .await
+            .map_err(|e| step.unavailable(e))?;
         tracing::info!(event = "login_failed", client_id = %request.client_id, remote = %address);
         metrics::counter!("gatehouse_logins_total", "result" => "failure").increment(1);
         let error = Some((BAD_CREDENTIALS, username));
-        return login_page(req, state, registry, &request, Some(pending_id), error).await;
+        return step.login_page(&request, Some(pending_id), error).await;
     };
-    throttle::succeeded(store, &policy).await?;
+    throttle::succeeded(store, &policy)
+        .await
+        .map_err(|e| step.unavailable(e))?;
     tracing::info!(event = "login_succeeded", client_id = %request.client_id, user_id = %user.id, remote = %address);
     metrics::counter!("gatehouse_logins_total", "result" => "success").increment(1);
 
     // A new session id at every login, so a planted cookie never becomes a session.
     if let Some(old) = cookies::read(req, registry, Kind::Session) {
-        state.store.delete_session(sha256(old.as_bytes())).await?;
+        state
+            .store
+            .delete_session(sha256(old.as_bytes()))
+            .await
+            .map_err(|e| step.unavailable(e))?;
     }
-    let id = random_secret().map_err(|e| StoreError(e.to_string()))?;
+    let id = random_secret().map_err(|e| step.unavailable(e))?;
     let key = sha256(id.as_bytes());
     let session = Session {
-        user_id: user.id.clone(),
-        auth_time: now(),
+        identity: user.identity(),
+        auth_time: state.clock.now(),
         consents: Default::default(),
     };
     state
         .store
-        .put_session(key, session.clone(), registry.session_ttl)
-        .await?;
+        .put_session(key, session.clone(), registry.session.ttl)
+        .await
+        .map_err(|e| step.unavailable(e))?;
     let fresh = Current { key, session };
-    let mut response =
-        interaction::proceed(req, state, registry, request, Some(pending_id), Some(fresh)).await;
+    let mut response = step.proceed(request, Some(pending_id), Some(fresh)).await;
     let _ = response.add_cookie(&cookies::make(
         registry,
         Kind::Session,
         id,
-        registry.session_ttl,
+        registry.session.ttl,
     ));
     Ok(response)
 }

@@ -5,11 +5,12 @@
 
 use super::cookies::{self, Kind};
 use super::{page, session};
-use crate::oauth::authorize::{see_other, with_params};
-use crate::oauth::form::Form;
+use crate::http::client_ip::ClientIp;
+use crate::http::form::Form;
+use crate::http::{see_other, with_params};
+use crate::jwt::verify;
 use crate::registry::Registry;
 use crate::state::AppState;
-use crate::tokens::verify;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
@@ -79,25 +80,17 @@ pub async fn confirm(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
         .and_then(|f| read_return(&registry, &f))
     {
         Ok(b) => b,
-        Err(message) => {
-            return page::error(
-                &registry,
-                StatusCode::BAD_REQUEST,
-                "Invalid request",
-                &message,
-            );
-        }
+        Err(message) => return page::invalid_request(&registry, message.as_str()),
     };
     let current = match session::current(&req, &state, &registry).await {
         Ok(c) => c,
-        Err(e) => return super::interaction::unavailable(&registry, &e),
+        Err(e) => return page::unavailable(&registry, e),
     };
     let Some(current) = current else {
         return finish(&registry, &back);
     };
-    let user = registry.user_by_id(&current.session.user_id);
     let context = json!({
-        "user_name": user.map(|u| u.name.as_deref().unwrap_or(&u.username)),
+        "user_name": current.session.identity.display_name(),
         "post_logout_redirect_uri": back.uri,
         "client_id": back.client_id,
         "state": back.state,
@@ -108,6 +101,7 @@ pub async fn confirm(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
 /// `POST /logout`: ends the session.
 pub async fn submit(
     req: HttpRequest,
+    ip: ClientIp,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
@@ -118,24 +112,17 @@ pub async fn submit(
     };
     let back = match read_return(&registry, &form) {
         Ok(b) => b,
-        Err(message) => {
-            return page::error(
-                &registry,
-                StatusCode::BAD_REQUEST,
-                "Invalid request",
-                &message,
-            );
-        }
+        Err(message) => return page::invalid_request(&registry, &message),
     };
     match session::current(&req, &state, &registry).await {
         Ok(Some(current)) => {
             if let Err(e) = state.store.delete_session(current.key).await {
-                return super::interaction::unavailable(&registry, &e);
+                return page::unavailable(&registry, e);
             }
-            tracing::info!(event = "logout", user_id = %current.session.user_id);
+            tracing::info!(event = "logout", remote = %ip, user_id = %current.session.identity.subject);
         }
         Ok(None) => {}
-        Err(e) => return super::interaction::unavailable(&registry, &e),
+        Err(e) => return page::unavailable(&registry, e),
     }
     let mut response = finish(&registry, &back);
     let _ = response.add_cookie(&cookies::removal(&registry, Kind::Session));

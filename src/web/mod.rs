@@ -1,6 +1,9 @@
-//! The pages a person sees: login, consent, logout and errors, with their cookies,
-//! CSRF protection and security headers.
+//! The pages a person sees and the browser side of the authorization-code flow:
+//! `/authorize`, login, consent, logout and errors, with their cookies, CSRF protection
+//! and the page rate limit. Handlers here call into `oauth` for protocol rules and the
+//! code itself; nothing in `oauth` calls back.
 
+pub mod authorize;
 pub mod consent;
 pub mod cookies;
 pub mod csrf;
@@ -10,12 +13,14 @@ pub mod login;
 pub mod logout;
 pub mod page;
 pub mod session;
-pub mod templates;
 
-use crate::oauth::form::Form;
+use crate::http::client_ip::ClientIp;
+use crate::http::form::Form;
 use crate::registry::Registry;
+use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
+use interaction::Step;
 
 /// Reads a form posted from one of our pages and checks its CSRF token; the error is
 /// the page to answer with.
@@ -41,5 +46,30 @@ pub fn posted_form(
             "Form expired",
             "This form has expired or was not sent from this site. Start again from the application.",
         ))
+    }
+}
+
+/// Runs `then` for a form posted to a page of the login flow: reads the form and checks
+/// its CSRF token under one registry snapshot, then answers with whatever `then` does.
+pub async fn on_posted_form(
+    req: &HttpRequest,
+    ip: ClientIp,
+    body: &[u8],
+    state: &AppState,
+    then: impl AsyncFnOnce(&Step<'_>, &Form) -> Result<HttpResponse, HttpResponse>,
+) -> HttpResponse {
+    let registry = state.snapshot();
+    let form = match posted_form(req, &registry, body) {
+        Ok(f) => f,
+        Err(page) => return page,
+    };
+    let step = Step {
+        req,
+        ip,
+        state,
+        registry: &registry,
+    };
+    match then(&step, &form).await {
+        Ok(response) | Err(response) => response,
     }
 }

@@ -1,12 +1,11 @@
-//! Rendering pages with the headers every page carries: a strict Content-Security-Policy
-//! (no script at all, styles only from this server), no framing, no referrer, no caching.
+//! Rendering pages from the registry's templates, with the security headers every page
+//! carries (`http::secured`), and the error pages of the login flow.
 
+use crate::http::secured;
 use crate::registry::Registry;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Value, json};
-use url::Url;
 
 /// Renders `template` with `context` (plus `product_name`). `form_target` is where a form
 /// on the page ends up after the server's redirect, which CSP `form-action` must allow.
@@ -17,8 +16,8 @@ pub fn render(
     mut context: Value,
     form_target: Option<&str>,
 ) -> HttpResponse {
-    context["product_name"] = json!(registry.product_name);
-    match registry.templates.render(template, &context) {
+    context["product_name"] = json!(registry.ui.product_name);
+    match registry.ui.templates.render(template, &context) {
         Ok(html) => secured(HttpResponse::build(status), form_target)
             .content_type("text/html; charset=utf-8")
             .body(html),
@@ -42,15 +41,7 @@ pub fn render_form(
 ) -> HttpResponse {
     let (token, cookie) = match super::csrf::token(req, registry) {
         Ok(t) => t,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot make a CSRF token");
-            return error(
-                registry,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Error",
-                "Try again in a moment.",
-            );
-        }
+        Err(e) => return unavailable(registry, e),
     };
     context["csrf_token"] = json!(token);
     let mut response = render(registry, StatusCode::OK, template, context, form_target);
@@ -71,61 +62,34 @@ pub fn error(registry: &Registry, status: StatusCode, title: &str, message: &str
     )
 }
 
-/// Adds the page security headers to `builder`.
-pub fn secured(mut builder: HttpResponseBuilder, form_target: Option<&str>) -> HttpResponseBuilder {
-    let form_action = match form_target.and_then(csp_source) {
-        Some(extra) => format!("'self' {extra}"),
-        None => "'self'".to_owned(),
-    };
-    let csp = format!(
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action {form_action}; \
-         frame-ancestors 'none'; base-uri 'none'"
-    );
-    if let Ok(value) = HeaderValue::from_str(&csp) {
-        builder.insert_header((header::CONTENT_SECURITY_POLICY, value));
-    }
-    builder
-        .insert_header((header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
-        .insert_header((
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .insert_header((
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ));
-    builder
+/// The 400 page for a request that cannot go on, saying why.
+pub fn invalid_request(registry: &Registry, message: &str) -> HttpResponse {
+    error(
+        registry,
+        StatusCode::BAD_REQUEST,
+        "Invalid request",
+        message,
+    )
 }
 
-/// The CSP source expression for a redirect target: its origin, or its scheme for
-/// private-use schemes of native apps.
-fn csp_source(uri: &str) -> Option<String> {
-    let url = Url::parse(uri).ok()?;
-    match url.scheme() {
-        "http" | "https" => Some(url.origin().ascii_serialization()),
-        scheme => Some(format!("{scheme}:")),
-    }
+/// The 503 page for a failure on our side (the store, the random number generator):
+/// the request cannot go on, nothing was half done, and a retry may work.
+pub fn unavailable(registry: &Registry, e: impl std::fmt::Display) -> HttpResponse {
+    tracing::error!(error = %e, "a page request failed on the server's side");
+    error(
+        registry,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable",
+        "The sign-in service cannot complete this right now. Try again in a moment.",
+    )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csp_sources() {
-        assert_eq!(
-            csp_source("https://app.example.com/cb?x=1").as_deref(),
-            Some("https://app.example.com")
-        );
-        assert_eq!(
-            csp_source("http://127.0.0.1:5123/cb").as_deref(),
-            Some("http://127.0.0.1:5123")
-        );
-        assert_eq!(
-            csp_source("com.example.app:/cb").as_deref(),
-            Some("com.example.app:")
-        );
-        assert_eq!(csp_source("not a url"), None);
-    }
+/// The page for a form whose pending request has expired.
+pub fn expired_request(registry: &Registry) -> HttpResponse {
+    error(
+        registry,
+        StatusCode::BAD_REQUEST,
+        "Sign-in expired",
+        "This sign-in request has expired. Return to the application and start again.",
+    )
 }

@@ -2,8 +2,9 @@
 //! id's SHA-256.
 
 use super::cookies::{self, Kind};
+use crate::crypto::sha256;
+use crate::identity;
 use crate::registry::Registry;
-use crate::secret::sha256;
 use crate::state::AppState;
 use crate::store::{Key, Session, StoreError};
 use actix_web::HttpRequest;
@@ -27,6 +28,6 @@ pub async fn current(
     let key = sha256(id.as_bytes());
     let session = state.store.get_session(key).await?;
     Ok(session
-        .filter(|s| registry.user_by_id(&s.user_id).is_some())
+        .filter(|s| identity::current(registry, &s.identity).is_some())
         .map(|session| Current { key, session }))
 }

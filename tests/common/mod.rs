@@ -21,7 +21,7 @@ pub const SERVICE_SECRET: &str = "service-secret-0123456789";
 /// An argon2id hash of [`SERVICE_SECRET`], made once per test binary.
 pub fn service_hash() -> &'static str {
     static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| gatehouse::secret::hash_secret(SERVICE_SECRET).expect("hash"))
+    HASH.get_or_init(|| gatehouse::crypto::hash_secret(SERVICE_SECRET).expect("hash"))
 }
 
 /// A config file head (issuer, listener on a free port) followed by `body`.

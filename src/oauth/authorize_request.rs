@@ -1,15 +1,14 @@
-//! The authorization endpoint (OAuth 2.1 4.1.1, OIDC Core 3.1.2): GET with a query, or a
-//! POSTed form. An unknown client or an unregistered redirect URI is shown to the user as
-//! an error page and never redirected; every other error goes back to the client.
+//! The authorization request (OAuth 2.1 4.1.1, OIDC Core 3.1.2), checked: pure rules
+//! from parameters and the registry to an [`AuthRequest`] or a [`Rejection`]. An unknown
+//! client or an unregistered redirect URI is shown to the user as an error page and
+//! never redirected; every other error goes back to the client. The `/authorize`
+//! handlers and the pages that continue a request are in `web`.
 
-use super::form::Form;
-use super::{pkce, redirect_uri, scope};
-use crate::config::model::GrantType;
+use crate::config::file::GrantType;
+use crate::error::{ErrorCode, OAuthError, ReturnTo};
+use crate::http::form::Form;
+use crate::protocol::{pkce, redirect_uri, scope};
 use crate::registry::Registry;
-use crate::state::AppState;
-use crate::web::{interaction, page};
-use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 /// A validated authorization request, kept while the user logs in and consents.
@@ -37,22 +36,27 @@ pub struct Prompt {
     pub consent: bool,
 }
 
+impl AuthRequest {
+    /// Where an error for this request goes back to.
+    pub fn return_to(&self) -> ReturnTo<'_> {
+        ReturnTo {
+            redirect_uri: &self.redirect_uri,
+            state: self.state.as_deref(),
+        }
+    }
+}
+
 /// Why a request was refused, and how to tell.
 #[derive(Debug)]
 pub enum Rejection {
     /// Shown to the user: the client or redirect URI cannot be trusted with a redirect.
     Page(String),
-    /// Sent back to the client's redirect URI.
-    Redirect(ErrorRedirect),
-}
-
-/// An error response for the client (RFC 6749 4.1.2.1, with `iss` per RFC 9207).
-#[derive(Debug)]
-pub struct ErrorRedirect {
-    pub redirect_uri: String,
-    pub error: &'static str,
-    pub description: String,
-    pub state: Option<String>,
+    /// Sent back to the client's redirect URI (with `state`).
+    Redirect {
+        redirect_uri: String,
+        state: Option<String>,
+        error: OAuthError,
+    },
 }
 
 /// Checks an authorization request against the registry.
@@ -87,51 +91,48 @@ pub fn validate(registry: &Registry, params: &Form) -> Result<AuthRequest, Rejec
         },
     };
     let state = params.get("state").map(str::to_owned);
-    let fail = |error: &'static str, description: &str| {
-        Rejection::Redirect(ErrorRedirect {
-            redirect_uri: redirect_uri.clone(),
-            error,
-            description: description.to_owned(),
-            state: state.clone(),
-        })
+    let fail = |code: ErrorCode, description: &str| Rejection::Redirect {
+        redirect_uri: redirect_uri.clone(),
+        state: state.clone(),
+        error: OAuthError::new(code, description),
     };
     if params.get("request").is_some() {
         return Err(fail(
-            "request_not_supported",
+            ErrorCode::RequestNotSupported,
             "request objects are not supported",
         ));
     }
     if params.get("request_uri").is_some() {
         return Err(fail(
-            "request_uri_not_supported",
+            ErrorCode::RequestUriNotSupported,
             "request_uri is not supported",
         ));
     }
     match params.get("response_type") {
-        None => return Err(fail("invalid_request", "response_type is missing")),
+        None => return Err(fail(ErrorCode::InvalidRequest, "response_type is missing")),
         Some("code") => {}
         Some(_) => {
             return Err(fail(
-                "unsupported_response_type",
+                ErrorCode::UnsupportedResponseType,
                 "only response_type=code is supported",
             ));
         }
     }
     if params.get("response_mode").is_some_and(|m| m != "query") {
         return Err(fail(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "only response_mode=query is supported",
         ));
     }
     if !client.allows_grant(GrantType::AuthorizationCode) {
         return Err(fail(
-            "unauthorized_client",
+            ErrorCode::UnauthorizedClient,
             "this client may not use the authorization code flow",
         ));
     }
     let challenge = params.get("code_challenge").ok_or_else(|| {
         fail(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "PKCE is required: code_challenge is missing",
         )
     })?;
@@ -139,20 +140,20 @@ pub fn validate(registry: &Registry, params: &Form) -> Result<AuthRequest, Rejec
         Some("S256") => {}
         Some("plain") | None => {
             return Err(fail(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "code_challenge_method must be S256 (plain is not allowed)",
             ));
         }
         Some(_) => {
             return Err(fail(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "unsupported code_challenge_method; use S256",
             ));
         }
     }
     if !pkce::is_challenge_syntax(challenge) {
         return Err(fail(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "code_challenge is not a base64url SHA-256 (43 characters)",
         ));
     }
@@ -160,7 +161,7 @@ pub fn validate(registry: &Registry, params: &Form) -> Result<AuthRequest, Rejec
         Some(requested) => scope::narrow(requested, &client.allowed_scopes)
             .map_err(|bad| {
                 fail(
-                    "invalid_scope",
+                    ErrorCode::InvalidScope,
                     &format!("scope {bad:?} is not allowed for this client"),
                 )
             })?
@@ -183,7 +184,7 @@ pub fn validate(registry: &Registry, params: &Form) -> Result<AuthRequest, Rejec
             "select_account" => {}
             _ => {
                 return Err(fail(
-                    "invalid_request",
+                    ErrorCode::InvalidRequest,
                     &format!("unsupported prompt value {value:?}"),
                 ));
             }
@@ -191,15 +192,17 @@ pub fn validate(registry: &Registry, params: &Form) -> Result<AuthRequest, Rejec
     }
     if prompt.none && (prompt.login || prompt.consent) {
         return Err(fail(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "prompt=none cannot be combined with other values",
         ));
     }
     let max_age = match params.get("max_age") {
-        Some(v) => Some(
-            v.parse::<u64>()
-                .map_err(|_| fail("invalid_request", "max_age must be a number of seconds"))?,
-        ),
+        Some(v) => Some(v.parse::<u64>().map_err(|_| {
+            fail(
+                ErrorCode::InvalidRequest,
+                "max_age must be a number of seconds",
+            )
+        })?),
         None => None,
     };
     Ok(AuthRequest {
@@ -214,77 +217,4 @@ pub fn validate(registry: &Registry, params: &Form) -> Result<AuthRequest, Rejec
         max_age,
         login_hint: params.get("login_hint").map(str::to_owned),
     })
-}
-
-/// `uri` with `params` added to its query (keeping any query it has).
-pub fn with_params(uri: &str, params: &[(&str, &str)]) -> String {
-    match url::Url::parse(uri) {
-        Ok(mut url) => {
-            url.query_pairs_mut().extend_pairs(params);
-            url.into()
-        }
-        Err(_) => uri.to_owned(),
-    }
-}
-
-/// A 303 to `location`.
-pub fn see_other(location: &str) -> HttpResponse {
-    page::secured(HttpResponse::SeeOther(), None)
-        .insert_header((actix_web::http::header::LOCATION, location))
-        .finish()
-}
-
-impl ErrorRedirect {
-    /// The redirect carrying this error, `state` and `iss`.
-    pub fn response(&self, issuer: &str) -> HttpResponse {
-        let mut params = vec![
-            ("error", self.error),
-            ("error_description", self.description.as_str()),
-        ];
-        if let Some(state) = &self.state {
-            params.push(("state", state));
-        }
-        params.push(("iss", issuer));
-        see_other(&with_params(&self.redirect_uri, &params))
-    }
-}
-
-/// `GET /authorize`.
-pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let form = Form::parse(req.query_string().as_bytes());
-    handle(&req, form, &state).await
-}
-
-/// `POST /authorize` (a form, OIDC Core 3.1.2.1).
-pub async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    handle(&req, Form::parse(&body), &state).await
-}
-
-async fn handle(
-    req: &HttpRequest,
-    form: Result<Form, super::error::OAuthError>,
-    state: &AppState,
-) -> HttpResponse {
-    let registry = state.snapshot();
-    let form = match form {
-        Ok(f) => f,
-        Err(e) => {
-            return page::error(
-                &registry,
-                StatusCode::BAD_REQUEST,
-                "Invalid request",
-                &e.description,
-            );
-        }
-    };
-    match validate(&registry, &form) {
-        Ok(request) => interaction::proceed(req, state, &registry, request, None, None).await,
-        Err(Rejection::Page(message)) => page::error(
-            &registry,
-            StatusCode::BAD_REQUEST,
-            "Invalid request",
-            &message,
-        ),
-        Err(Rejection::Redirect(r)) => r.response(&registry.issuer),
-    }
 }

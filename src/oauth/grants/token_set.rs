@@ -3,20 +3,18 @@
 //! client has the `refresh_token` grant (public clients too: OAuth 2.1 4.3.1 allows it
 //! with rotation and reuse detection, which gatehouse always does).
 
-use super::error::OAuthError;
-use super::token::TokenResponse;
-use crate::registry::{Client, Registry, User};
-use crate::secret::sha256;
-use crate::state::AppState;
+use super::{TokenRequest, TokenResponse};
+use crate::crypto::{random_secret, sha256};
+use crate::error::OAuthError;
+use crate::jwt::access::{self, AccessToken, Issued};
+use crate::jwt::id_token::{self, IdTokenInput};
+use crate::model::{Client, Identity};
+use crate::registry::Registry;
 use crate::store::RefreshGrant;
-use crate::tokens::access::{self, now};
-use crate::tokens::id_token::{self, IdTokenInput};
-use crate::tokens::jwt::random_secret;
 
 /// What the tokens are for.
 pub struct UserGrant<'a> {
-    pub client: &'a Client,
-    pub user: &'a User,
+    pub identity: &'a Identity,
     /// Scopes of the access and ID token.
     pub scopes: &'a [String],
     /// Scopes the refresh token keeps (RFC 6749 6: the original grant's).
@@ -29,41 +27,70 @@ pub struct UserGrant<'a> {
     pub family: Option<String>,
 }
 
-/// The audience of a client's user tokens: its configured audience, or itself.
-pub fn audience(client: &Client) -> &[String] {
-    if client.audience.is_empty() {
-        std::slice::from_ref(&client.id)
-    } else {
-        &client.audience
+impl TokenResponse {
+    /// A response carrying `access` alone, for `scope`.
+    pub fn bearer(access: Issued, scope: String) -> Self {
+        Self {
+            access_token: access.token,
+            token_type: "Bearer",
+            expires_in: access.expires_in,
+            scope,
+            id_token: None,
+            refresh_token: None,
+        }
     }
 }
 
-/// Mints and stores the tokens of `grant`.
-pub async fn issue(
-    state: &AppState,
+/// Mints an access token for `sub` from `client` (a user's, or the client's own).
+pub fn access_token(
     registry: &Registry,
+    client: &Client,
+    sub: &str,
+    scope: &str,
+    jti: String,
+    now: u64,
+) -> Result<Issued, OAuthError> {
+    let token = AccessToken {
+        sub,
+        client_id: &client.id,
+        audience: client.audience(),
+        scope,
+        jti,
+    };
+    access::issue(registry, token, now).map_err(OAuthError::server)
+}
+
+/// Mints and stores the tokens of `grant` for the request's client.
+pub async fn issue(
+    request: &TokenRequest<'_>,
     grant: UserGrant<'_>,
 ) -> Result<TokenResponse, OAuthError> {
-    let scope = grant.scopes.join(" ");
-    let access = access::issue(
+    let TokenRequest {
+        state,
         registry,
-        &grant.user.id,
-        &grant.client.id,
-        audience(grant.client),
+        client,
+        ..
+    } = *request;
+    let now = state.clock.now();
+    let scope = grant.scopes.join(" ");
+    let access = access_token(
+        registry,
+        client,
+        &grant.identity.subject,
         &scope,
         grant.jti,
-    )
-    .map_err(OAuthError::server)?;
+        now,
+    )?;
     let id_token = if grant.scopes.iter().any(|s| s == "openid") {
         let input = IdTokenInput {
-            client_id: &grant.client.id,
-            user: grant.user,
+            client_id: &client.id,
+            user: grant.identity,
             scopes: grant.scopes,
             nonce: grant.nonce,
             auth_time: grant.auth_time,
             access_token: &access.token,
         };
-        Some(id_token::issue(registry, &input).map_err(OAuthError::server)?)
+        Some(id_token::issue(registry, &input, now).map_err(OAuthError::server)?)
     } else {
         None
     };
@@ -72,13 +99,14 @@ pub async fn issue(
             let token = random_secret().map_err(OAuthError::server)?;
             let stored = RefreshGrant {
                 family,
-                client_id: grant.client.id.clone(),
-                user_id: grant.user.id.clone(),
+                client_id: client.id.clone(),
+                source: grant.identity.source,
+                subject: grant.identity.subject.clone(),
                 scopes: grant.refresh_scopes.to_vec(),
                 auth_time: grant.auth_time,
-                issued_at: now(),
-                expires_at: now() + registry.tokens.refresh_token_ttl.as_secs(),
-                credential: grant.client.credential_id(),
+                issued_at: now,
+                expires_at: now + registry.tokens.refresh_token_ttl.as_secs(),
+                credential: client.credential_id(),
             };
             state
                 .store
@@ -87,18 +115,14 @@ pub async fn issue(
                     stored,
                     registry.tokens.refresh_token_ttl,
                 )
-                .await
-                .map_err(OAuthError::server)?;
+                .await?;
             Some(token)
         }
         None => None,
     };
     Ok(TokenResponse {
-        access_token: access.token,
-        token_type: "Bearer",
-        expires_in: access.expires_in,
-        scope,
         id_token,
         refresh_token,
+        ..TokenResponse::bearer(access, scope)
     })
 }

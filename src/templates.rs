@@ -8,19 +8,19 @@ use std::path::Path;
 
 /// Every template a page is rendered from, with its built-in source.
 const BUILT_IN: [(&str, &str); 6] = [
-    ("base.html", include_str!("../../templates/base.html")),
-    ("login.html", include_str!("../../templates/login.html")),
-    ("consent.html", include_str!("../../templates/consent.html")),
-    ("error.html", include_str!("../../templates/error.html")),
-    ("logout.html", include_str!("../../templates/logout.html")),
+    ("base.html", include_str!("../templates/base.html")),
+    ("login.html", include_str!("../templates/login.html")),
+    ("consent.html", include_str!("../templates/consent.html")),
+    ("error.html", include_str!("../templates/error.html")),
+    ("logout.html", include_str!("../templates/logout.html")),
     (
         "logged_out.html",
-        include_str!("../../templates/logged_out.html"),
+        include_str!("../templates/logged_out.html"),
     ),
 ];
 
 /// The stylesheet every page links to, served from `/assets/gatehouse.css`.
-pub const STYLESHEET: &str = include_str!("../../templates/gatehouse.css");
+pub const STYLESHEET: &str = include_str!("../templates/gatehouse.css");
 
 /// The compiled templates of one config generation.
 pub struct Templates {

@@ -20,7 +20,7 @@ pub fn is_challenge_syntax(s: &str) -> bool {
 
 /// The S256 challenge of `verifier`.
 pub fn challenge_of(verifier: &str) -> String {
-    B64.encode(crate::secret::sha256(verifier.as_bytes()))
+    B64.encode(crate::crypto::sha256(verifier.as_bytes()))
 }
 
 /// True when `verifier` is well-formed and hashes to `challenge` (compared in constant time).

@@ -1,9 +1,8 @@
 //! RFC 9068 JWT access tokens.
 
-use super::jwt::{self, ACCESS_TOKEN_TYP, MintError};
+use super::mint::{self, ACCESS_TOKEN_TYP, MintError};
 use crate::registry::Registry;
 use serde::Serialize;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The claims of an access token.
 #[derive(Serialize)]
@@ -42,42 +41,37 @@ pub enum IssueError {
     Mint(#[from] MintError),
 }
 
-/// Seconds since the Unix epoch.
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+/// What an access token says.
+pub struct AccessToken<'a> {
+    /// The user's subject, or the client's id for client credentials.
+    pub sub: &'a str,
+    pub client_id: &'a str,
+    pub audience: &'a [String],
+    pub scope: &'a str,
+    /// The token's id, chosen by the caller (a code redemption records it first).
+    pub jti: String,
 }
 
-/// Mints an access token for `sub`, issued to `client_id`, valid for the registry's
-/// `access_token_ttl`, with the token id `jti`.
-pub fn issue(
-    registry: &Registry,
-    sub: &str,
-    client_id: &str,
-    audience: &[String],
-    scope: &str,
-    jti: String,
-) -> Result<Issued, IssueError> {
-    let key = registry.signing_key().ok_or(IssueError::NoKey)?;
-    let iat = now();
+/// Mints `token` at `iat` (Unix seconds), valid for the registry's `access_token_ttl`.
+pub fn issue(registry: &Registry, token: AccessToken<'_>, iat: u64) -> Result<Issued, IssueError> {
+    let key = registry.keys.signing().ok_or(IssueError::NoKey)?;
     let expires_in = registry.tokens.access_token_ttl.as_secs();
-    let aud = match audience {
+    let aud = match token.audience {
         [one] => Audience::One(one),
         many => Audience::Many(many),
     };
     let claims = Claims {
         iss: &registry.issuer,
-        sub,
-        client_id,
+        sub: token.sub,
+        client_id: token.client_id,
         aud,
         exp: iat + expires_in,
         iat,
-        jti,
-        scope,
+        jti: token.jti,
+        scope: token.scope,
     };
     Ok(Issued {
-        token: jwt::mint(key, ACCESS_TOKEN_TYP, &claims)?,
+        token: mint::mint(key, ACCESS_TOKEN_TYP, &claims)?,
         expires_in,
     })
 }

@@ -3,23 +3,18 @@
 //! nothing we know. Access tokens are JWTs and refresh tokens never contain a dot, so
 //! the shape decides and `token_type_hint` is not needed.
 
-use super::error::OAuthError;
+use crate::crypto::sha256;
+use crate::jwt::verify::{self, AccessClaims};
 use crate::registry::Registry;
-use crate::secret::sha256;
 use crate::state::AppState;
-use crate::store::{Key, Redeemed, RefreshGrant};
-use crate::tokens::verify::{self, AccessClaims};
+use crate::store::{Redeemed, RefreshGrant, StoreError};
 
 /// What a presented token turned out to be.
 pub enum Identified {
     /// A live access token (signature, issuer and expiry checked).
     Access(AccessClaims),
     /// A refresh token in the store; `used` when it was rotated already.
-    Refresh {
-        key: Key,
-        grant: RefreshGrant,
-        used: bool,
-    },
+    Refresh { grant: RefreshGrant, used: bool },
     /// Malformed, foreign, expired or unknown.
     Unknown,
 }
@@ -29,30 +24,15 @@ pub async fn identify(
     state: &AppState,
     registry: &Registry,
     token: &str,
-) -> Result<Identified, OAuthError> {
+) -> Result<Identified, StoreError> {
     if token.contains('.') {
-        return Ok(
-            verify::access_token(registry, token).map_or(Identified::Unknown, Identified::Access)
-        );
+        return Ok(verify::access_token(registry, token, state.clock.now())
+            .map_or(Identified::Unknown, Identified::Access));
     }
-    let key = sha256(token.as_bytes());
     Ok(
-        match state
-            .store
-            .peek_refresh(key)
-            .await
-            .map_err(OAuthError::server)?
-        {
-            Redeemed::Fresh(grant) => Identified::Refresh {
-                key,
-                grant,
-                used: false,
-            },
-            Redeemed::Replayed(grant) => Identified::Refresh {
-                key,
-                grant,
-                used: true,
-            },
+        match state.store.peek_refresh(sha256(token.as_bytes())).await? {
+            Redeemed::Fresh(grant) => Identified::Refresh { grant, used: false },
+            Redeemed::Replayed(grant) => Identified::Refresh { grant, used: true },
             Redeemed::Unknown => Identified::Unknown,
         },
     )

@@ -1,7 +1,7 @@
 //! The config file as written by an operator: plain serde types, unknown keys refused.
 //!
-//! Nothing here is checked beyond its shape; `validate` turns a [`ConfigFile`] into a
-//! `Registry` and reports every rule it breaks.
+//! Nothing here is checked beyond its shape; `validate` turns a [`ConfigFile`] into the
+//! model a `Registry` is built from and reports every rule it breaks.
 
 use serde::Deserialize;
 use std::time::Duration;
@@ -269,6 +269,13 @@ pub enum GrantType {
 }
 
 impl GrantType {
+    /// Every grant type, in the order discovery lists them.
+    pub const ALL: [GrantType; 3] = [
+        Self::AuthorizationCode,
+        Self::RefreshToken,
+        Self::ClientCredentials,
+    ];
+
     /// The grant type's name on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -276,6 +283,11 @@ impl GrantType {
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
         }
+    }
+
+    /// The grant type a `grant_type` parameter names, if gatehouse implements it.
+    pub fn from_param(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == value)
     }
 }
 

@@ -15,8 +15,6 @@ pub enum MintError {
     Sign(#[from] SignError),
     #[error("claims do not serialize: {0}")]
     Claims(#[from] serde_json::Error),
-    #[error("the system random number generator failed")]
-    Rng,
 }
 
 #[derive(Serialize)]
@@ -42,20 +40,4 @@ pub fn mint(key: &SigningKey, typ: &str, claims: &impl Serialize) -> Result<Stri
     token.push('.');
     B64.encode_string(&signature, &mut token);
     Ok(token)
-}
-
-/// A fresh random identifier (128 bits, base64url): `jti` values and the like.
-pub fn random_id() -> Result<String, MintError> {
-    random_b64::<16>()
-}
-
-/// A fresh random secret (256 bits, base64url): codes, refresh tokens, session ids.
-pub fn random_secret() -> Result<String, MintError> {
-    random_b64::<32>()
-}
-
-fn random_b64<const N: usize>() -> Result<String, MintError> {
-    let mut bytes = [0u8; N];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| MintError::Rng)?;
-    Ok(B64.encode(bytes))
 }

@@ -1,7 +1,8 @@
 //! Signing keys: parsed once from PKCS#8 PEM, held for the life of a registry, published
 //! as a JWKS. Holding parsed key pairs avoids re-parsing a key for every token signed.
 
-use crate::config::model::Algorithm;
+use crate::config::file::Algorithm;
+use actix_web::web::Bytes;
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
@@ -12,6 +13,8 @@ use aws_lc_rs::signature::{
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Why a key could not be loaded or made.
 #[derive(Debug, thiserror::Error)]
@@ -207,6 +210,74 @@ fn thumbprint(members: &Value) -> String {
         &aws_lc_rs::digest::SHA256,
         canonical.as_bytes(),
     ))
+}
+
+/// A key that verifies tokens signed under one `kid`, with the only algorithm accepted.
+pub type Verifier = (jsonwebtoken::DecodingKey, jsonwebtoken::Algorithm);
+
+/// The keys of one config generation: the one that signs, every one that verifies,
+/// and the JWKS document that publishes them, rendered once.
+pub struct KeySet {
+    /// Signing keys; the first signs, all are published.
+    keys: Vec<Arc<SigningKey>>,
+    verifiers: HashMap<String, Verifier>,
+    jwks: Bytes,
+}
+
+impl KeySet {
+    /// The set of `keys` (the signing one first).
+    pub fn new(keys: Vec<Arc<SigningKey>>) -> Self {
+        let jwks = json!({"keys": keys.iter().map(|k| k.public_jwk()).collect::<Vec<_>>()});
+        let verifiers = keys
+            .iter()
+            .filter_map(|k| verifier_of(k).map(|v| (k.kid().to_owned(), v)))
+            .collect();
+        Self {
+            keys,
+            verifiers,
+            jwks: Bytes::from(jwks.to_string()),
+        }
+    }
+
+    /// The key that signs new tokens.
+    pub fn signing(&self) -> Option<&SigningKey> {
+        self.keys.first().map(Arc::as_ref)
+    }
+
+    /// Every published key.
+    pub fn all(&self) -> &[Arc<SigningKey>] {
+        &self.keys
+    }
+
+    /// The verifier of tokens signed under `kid`.
+    pub fn verifier(&self, kid: &str) -> Option<&Verifier> {
+        self.verifiers.get(kid)
+    }
+
+    /// The JWKS document (RFC 7517), as served at `/jwks`.
+    pub fn jwks(&self) -> Bytes {
+        self.jwks.clone()
+    }
+
+    /// The signing algorithms in use, sorted and without repeats.
+    pub fn algorithms(&self) -> Vec<&'static str> {
+        let mut algs: Vec<&str> = self.keys.iter().map(|k| k.algorithm().as_str()).collect();
+        algs.sort_unstable();
+        algs.dedup();
+        algs
+    }
+}
+
+/// A jsonwebtoken verification key for one of our signing keys.
+fn verifier_of(key: &SigningKey) -> Option<Verifier> {
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(key.public_jwk().clone()).ok()?;
+    let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).ok()?;
+    let alg = match key.algorithm() {
+        Algorithm::ES256 => jsonwebtoken::Algorithm::ES256,
+        Algorithm::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+        Algorithm::RS256 => jsonwebtoken::Algorithm::RS256,
+    };
+    Some((decoding, alg))
 }
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
 //! OpenID Connect ID tokens (OIDC Core 2), issued when `openid` was granted.
 
-use super::access::{IssueError, now};
+use super::access::IssueError;
 use super::claims;
-use super::jwt;
-use crate::config::model::Algorithm;
-use crate::registry::{Registry, User};
+use super::mint;
+use crate::config::file::Algorithm;
+use crate::model::Identity;
+use crate::registry::Registry;
 use aws_lc_rs::digest;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -13,7 +14,7 @@ use serde_json::{Value, json};
 /// What an ID token is minted from.
 pub struct IdTokenInput<'a> {
     pub client_id: &'a str,
-    pub user: &'a User,
+    pub user: &'a Identity,
     pub scopes: &'a [String],
     pub nonce: Option<&'a str>,
     pub auth_time: u64,
@@ -33,16 +34,19 @@ pub fn at_hash(algorithm: Algorithm, access_token: &str) -> String {
     B64.encode(&bytes[..bytes.len() / 2])
 }
 
-/// Mints an ID token.
-pub fn issue(registry: &Registry, input: &IdTokenInput<'_>) -> Result<String, IssueError> {
-    let key = registry.signing_key().ok_or(IssueError::NoKey)?;
-    let iat = now();
+/// Mints an ID token at `iat` (Unix seconds).
+pub fn issue(
+    registry: &Registry,
+    input: &IdTokenInput<'_>,
+    iat: u64,
+) -> Result<String, IssueError> {
+    let key = registry.keys.signing().ok_or(IssueError::NoKey)?;
     let mut claims = claims::for_scopes(input.user, input.scopes);
     let mut set = |k: &str, v: Value| {
         claims.insert(k.to_owned(), v);
     };
     set("iss", json!(registry.issuer));
-    set("sub", json!(input.user.id));
+    set("sub", json!(input.user.subject));
     set("aud", json!(input.client_id));
     set("exp", json!(iat + registry.tokens.id_token_ttl.as_secs()));
     set("iat", json!(iat));
@@ -54,7 +58,7 @@ pub fn issue(registry: &Registry, input: &IdTokenInput<'_>) -> Result<String, Is
     if let Some(nonce) = input.nonce {
         set("nonce", json!(nonce));
     }
-    Ok(jwt::mint(key, "JWT", &claims)?)
+    Ok(mint::mint(key, "JWT", &claims)?)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! RFC 6749 3.1: a parameter sent without a value is treated as omitted, and no parameter
 //! may appear twice. Values must decode to UTF-8; anything else is `invalid_request`.
 
-use super::error::OAuthError;
+use crate::error::OAuthError;
 use actix_web::HttpRequest;
 use actix_web::http::header;
 use percent_encoding::percent_decode;

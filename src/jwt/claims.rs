@@ -1,11 +1,11 @@
 //! The user claims each OpenID scope releases (OIDC Core 5.4), shared by the ID token
 //! and the userinfo endpoint.
 
-use crate::registry::User;
+use crate::model::Identity;
 use serde_json::{Map, Value, json};
 
 /// The claims about `user` that `scopes` allow, without `sub`.
-pub fn for_scopes(user: &User, scopes: &[String]) -> Map<String, Value> {
+pub fn for_scopes(user: &Identity, scopes: &[String]) -> Map<String, Value> {
     let mut claims = Map::new();
     let has = |s: &str| scopes.iter().any(|g| g == s);
     if has("profile") {

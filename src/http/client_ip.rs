@@ -1,9 +1,62 @@
 //! The address a request comes from: the peer, or, when the peer is one of the
 //! `[server] trusted_proxies`, the nearest address in `X-Forwarded-For` that is not a
 //! trusted proxy. Anything a client could write itself is never believed.
+//!
+//! The address is worked out once per request, by the middleware that wraps every
+//! route (`ClientIp::middleware` in the server), and read by handlers as a [`ClientIp`].
 
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use std::future::{Ready, ready};
 use std::net::IpAddr;
 use std::str::FromStr;
+
+/// The address a request comes from, as resolved for it once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+impl ClientIp {
+    /// Resolves the address of `req` and remembers it in the request.
+    pub fn resolve_into(req: &HttpRequest, trusted: &[Cidr]) -> Self {
+        let peer = req
+            .peer_addr()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+        let forwarded = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        let ip = Self(resolve(peer, forwarded, trusted));
+        req.extensions_mut().insert(ip);
+        ip
+    }
+
+    /// The address resolved for `req`, or its peer address when nothing resolved one
+    /// (a route outside the middleware: the peer is the safe answer).
+    pub fn of(req: &HttpRequest) -> Self {
+        if let Some(ip) = req.extensions().get::<ClientIp>() {
+            return *ip;
+        }
+        Self(
+            req.peer_addr()
+                .map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip()),
+        )
+    }
+}
+
+impl std::fmt::Display for ClientIp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromRequest for ClientIp {
+    type Error = std::convert::Infallible;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(Self::of(req)))
+    }
+}
 
 /// A network in CIDR notation (`10.0.0.0/8`, `::1/128`), or a single address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,110 @@
+//! What config loading reports and records: issues (errors and warnings by field
+//! path), diagnostics (an issue placed at FILE:LINE:COLUMN), and the sources a config
+//! was read from with their digest.
+
+use super::locate::Position;
+use aws_lc_rs::digest;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// How bad an [`Issue`] is: errors reject the file, warnings only inform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One problem with the config, named by field path.
+#[derive(Debug, Clone)]
+pub struct Issue {
+    pub severity: Severity,
+    pub path: String,
+    pub message: String,
+}
+
+impl Issue {
+    /// An error at `path`.
+    pub fn error(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Error,
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A warning at `path`.
+    pub fn warning(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// True for errors.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// An [`Issue`] placed in its file, ready to print.
+#[derive(Debug, Clone)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    pub position: Option<Position>,
+    pub issue: Issue,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Position { line, column } = self.position.unwrap_or(Position { line: 1, column: 1 });
+        let path = if self.issue.path.is_empty() {
+            "."
+        } else {
+            &self.issue.path
+        };
+        let kind = match self.issue.severity {
+            Severity::Error => "",
+            Severity::Warning => "warning: ",
+        };
+        write!(
+            f,
+            "{}:{line}:{column}: {path}: {kind}{}",
+            self.file.display(),
+            self.issue.message
+        )
+    }
+}
+
+/// The files (and env values) a config was built from, and a digest of their content,
+/// so that a reload can tell whether anything changed and what to watch.
+pub struct Sources {
+    pub(super) files: Vec<PathBuf>,
+    pub(super) digest: digest::Context,
+}
+
+impl Sources {
+    /// Nothing read yet.
+    pub(super) fn new() -> Self {
+        Self {
+            files: Vec::new(),
+            digest: digest::Context::new(&digest::SHA256),
+        }
+    }
+
+    /// Reads a referenced file and records it.
+    pub fn read(&mut self, path: &Path) -> std::io::Result<String> {
+        self.files.push(path.to_owned());
+        let text = std::fs::read_to_string(path)?;
+        self.note(path.as_os_str().as_encoded_bytes(), text.as_bytes());
+        Ok(text)
+    }
+
+    /// Adds a named value (an env variable) to the digest.
+    pub fn note(&mut self, name: &[u8], value: &[u8]) {
+        for part in [name, value] {
+            self.digest.update(&(part.len() as u64).to_be_bytes());
+            self.digest.update(part);
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! The model the server works with, built from a validated config: clients and how they
+//! authenticate, local users, and the identity snapshot that sessions, codes and tokens
+//! carry. Plain data with small pure methods; nothing here knows HTTP or the store.
+
+use crate::config::file::GrantType;
+use crate::crypto::sha256;
+use serde::{Deserialize, Serialize};
+
+/// Scopes every server knows without declaring them.
+pub const BUILTIN_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
+/// One secret a confidential client may present. Holds no plaintext: a PHC hash, or
+/// the SHA-256 of a secret read from env or a file.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ClientSecret {
+    /// An argon2 PHC string, verified (slowly) then cached.
+    Hash(String),
+    /// SHA-256 of the secret, compared in constant time.
+    Digest([u8; 32]),
+}
+
+impl ClientSecret {
+    /// Keeps only the digest of a plaintext secret.
+    pub fn plain(secret: &str) -> Self {
+        Self::Digest(sha256(secret.as_bytes()))
+    }
+}
+
+impl std::fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Hash(_) => "ClientSecret::Hash(<redacted>)",
+            Self::Digest(_) => "ClientSecret::Digest(<redacted>)",
+        })
+    }
+}
+
+/// A token-endpoint authentication method (RFC 7591 2 names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// HTTP Basic with the client id and a shared secret.
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+    /// `client_id` alone: a public client.
+    None,
+}
+
+impl AuthMethod {
+    /// Every method the server implements, in the order discovery lists them.
+    pub const ALL: [AuthMethod; 3] = [Self::ClientSecretBasic, Self::ClientSecretPost, Self::None];
+
+    /// The registered name (`client_secret_basic`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::None => "none",
+        }
+    }
+}
+
+/// How a client proves who it is. Adding a method (`private_key_jwt`) is one more
+/// variant here, its `methods`, and its check in `oauth::client_auth`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// A public client (SPA, CLI): its id alone, no secret.
+    None,
+    /// A confidential client with a shared secret.
+    SharedSecret(ClientSecret),
+}
+
+impl ClientAuth {
+    /// The token-endpoint methods a client authenticating this way may use.
+    pub fn methods(&self) -> &'static [AuthMethod] {
+        match self {
+            Self::None => &[AuthMethod::None],
+            Self::SharedSecret(_) => &[AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost],
+        }
+    }
+
+    /// The methods of confidential clients: what introspection accepts.
+    pub fn confidential_methods() -> &'static [AuthMethod] {
+        &[AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost]
+    }
+}
+
+/// A short fingerprint of a client's credential (never the secret): tells whether a
+/// client's credential has changed since a token was issued.
+pub type CredentialId = [u8; 16];
+
+/// A registered client, as validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    pub auth: ClientAuth,
+    pub grant_types: Vec<GrantType>,
+    /// The scopes the config lists: granted by client credentials when none are asked for.
+    pub default_scopes: Vec<String>,
+    /// The scopes the client may ask for (the listed ones, plus openid for login clients).
+    pub allowed_scopes: Vec<String>,
+    /// The configured `aud` of its tokens; empty means the client itself.
+    pub audience: Vec<String>,
+    pub first_party: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    /// May introspect any token (a resource server), not only its own.
+    pub introspect: bool,
+}
+
+impl Client {
+    /// True for a public client (no credential).
+    pub fn is_public(&self) -> bool {
+        self.auth == ClientAuth::None
+    }
+
+    /// A fingerprint of the client's credential, `None` for public clients.
+    pub fn credential_id(&self) -> Option<CredentialId> {
+        let digest = match &self.auth {
+            ClientAuth::None => return None,
+            ClientAuth::SharedSecret(ClientSecret::Hash(phc)) => sha256(phc.as_bytes()),
+            ClientAuth::SharedSecret(ClientSecret::Digest(d)) => sha256(d),
+        };
+        let mut id = [0; 16];
+        id.copy_from_slice(&digest[..16]);
+        Some(id)
+    }
+
+    /// True when the client may use `grant`.
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    /// The `aud` of the client's tokens: its configured audience, or itself.
+    pub fn audience(&self) -> &[String] {
+        if self.audience.is_empty() {
+            std::slice::from_ref(&self.id)
+        } else {
+            &self.audience
+        }
+    }
+}
+
+/// A user declared in `[[users]]`, who logs in with a password.
+#[derive(Clone, PartialEq)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub password_hash: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub groups: Vec<String>,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl User {
+    /// The identity this user logs in as.
+    pub fn identity(&self) -> Identity {
+        Identity {
+            source: IdentitySource::Local,
+            subject: self.id.clone(),
+            username: self.username.clone(),
+            name: self.name.clone(),
+            email: self.email.clone(),
+            email_verified: self.email_verified,
+            groups: self.groups.clone(),
+        }
+    }
+}
+
+/// Where an identity comes from. Adding a source (an upstream provider) is one more
+/// variant here and its arm in `identity::current`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IdentitySource {
+    /// A `[[users]]` entry of the config.
+    Local,
+}
+
+/// Who logged in: the subject and the claims about them, as of the login. Sessions and
+/// codes carry this snapshot; `identity::current` brings it up to date with the config
+/// (and ends it when the user was removed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    pub source: IdentitySource,
+    /// The stable subject: the `sub` of every token.
+    pub subject: String,
+    pub username: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub groups: Vec<String>,
+}
+
+impl Identity {
+    /// The name to greet the user by.
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.username)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(auth: ClientAuth) -> Client {
+        Client {
+            id: "c".into(),
+            name: "c".into(),
+            auth,
+            grant_types: vec![GrantType::AuthorizationCode],
+            default_scopes: vec![],
+            allowed_scopes: vec![],
+            audience: vec![],
+            first_party: false,
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            introspect: false,
+        }
+    }
+
+    #[test]
+    fn credentials_and_audience() {
+        let public = client(ClientAuth::None);
+        assert!(public.is_public() && public.credential_id().is_none());
+        assert_eq!(public.audience(), ["c".to_owned()]);
+        let a = client(ClientAuth::SharedSecret(ClientSecret::plain("a")));
+        let b = client(ClientAuth::SharedSecret(ClientSecret::plain("b")));
+        assert!(!a.is_public());
+        assert_ne!(a.credential_id(), b.credential_id());
+        assert_eq!(a.auth.methods().len(), 2);
+    }
+}

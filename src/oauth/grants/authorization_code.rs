@@ -1,0 +1,161 @@
+//! The authorization-code grant, both halves: issuing a code when the user's side of
+//! `/authorize` is done (OAuth 2.1 4.1.2), and redeeming it at the token endpoint
+//! (4.1.3). A code is redeemed once, by the client it was issued to, with the redirect
+//! URI of its request and the PKCE verifier of its challenge. A replayed code revokes
+//! what its first redemption issued.
+
+use super::token_set::{self, UserGrant};
+use super::{Granted, TokenRequest};
+use crate::config::file::GrantType;
+use crate::crypto::{random_id, random_secret, sha256};
+use crate::error::OAuthError;
+use crate::http::with_params;
+use crate::identity;
+use crate::model::Identity;
+use crate::oauth::authorize_request::AuthRequest;
+use crate::oauth::standing;
+use crate::protocol::pkce;
+use crate::registry::Registry;
+use crate::state::AppState;
+use crate::store::{CodeGrant, IssuedIds, Redeemed};
+
+/// Issues a code for `request`, approved by `identity` who logged in at `auth_time`,
+/// and returns the client's redirect URI carrying it with `state` and `iss`.
+pub async fn issue_code(
+    state: &AppState,
+    registry: &Registry,
+    request: &AuthRequest,
+    identity: &Identity,
+    auth_time: u64,
+) -> Result<String, OAuthError> {
+    let code = random_secret().map_err(OAuthError::server)?;
+    let grant = CodeGrant {
+        client_id: request.client_id.clone(),
+        redirect_uri: request
+            .redirect_uri_given
+            .then(|| request.redirect_uri.clone()),
+        code_challenge: request.code_challenge.clone(),
+        scopes: request.scopes.clone(),
+        nonce: request.nonce.clone(),
+        identity: identity.clone(),
+        auth_time,
+        issued: None,
+    };
+    state
+        .store
+        .put_code(
+            sha256(code.as_bytes()),
+            grant,
+            registry.tokens.authorization_code_ttl,
+        )
+        .await?;
+    let mut params = vec![("code", code.as_str())];
+    if let Some(s) = &request.state {
+        params.push(("state", s));
+    }
+    params.push(("iss", &registry.issuer));
+    Ok(with_params(&request.redirect_uri, &params))
+}
+
+/// Redeems a code at the token endpoint.
+pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError> {
+    let TokenRequest {
+        state,
+        registry,
+        client,
+        form,
+        remote,
+    } = *request;
+    let code = form
+        .get("code")
+        .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
+    let verifier = form
+        .get("code_verifier")
+        .ok_or_else(|| OAuthError::invalid_request("PKCE is required: code_verifier is missing"))?;
+
+    let issued = IssuedIds {
+        access_jti: random_id().map_err(OAuthError::server)?,
+        access_exp: state.clock.now() + registry.tokens.access_token_ttl.as_secs(),
+        refresh_family: if client.allows_grant(GrantType::RefreshToken) {
+            Some(random_id().map_err(OAuthError::server)?)
+        } else {
+            None
+        },
+    };
+    let grant = match state
+        .store
+        .redeem_code(sha256(code.as_bytes()), issued.clone())
+        .await?
+    {
+        Redeemed::Fresh(grant) => grant,
+        Redeemed::Unknown => {
+            return Err(OAuthError::invalid_grant(
+                "the code is invalid or has expired",
+            ));
+        }
+        Redeemed::Replayed(grant) => {
+            revoke_first_use(state, registry, &grant).await?;
+            tracing::warn!(event = "code_replayed", remote = %remote, client_id = %client.id, user_id = %grant.identity.subject);
+            return Err(OAuthError::invalid_grant(
+                "the code was already used; the tokens it gave are revoked",
+            ));
+        }
+    };
+    if grant.client_id != client.id {
+        return Err(OAuthError::invalid_grant(
+            "the code was issued to another client",
+        ));
+    }
+    let redirect_ok = match (&grant.redirect_uri, form.get("redirect_uri")) {
+        (Some(expected), Some(given)) => expected == given,
+        (Some(_), None) => false,
+        (None, Some(given)) => matches!(client.redirect_uris.as_slice(), [only] if only == given),
+        (None, None) => true,
+    };
+    if !redirect_ok {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    if !pkce::verify(verifier, &grant.code_challenge) {
+        return Err(OAuthError::invalid_grant(
+            "code_verifier does not match the code_challenge",
+        ));
+    }
+    let user = identity::current(registry, &grant.identity)
+        .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
+    let response = token_set::issue(
+        request,
+        UserGrant {
+            identity: &user,
+            scopes: &grant.scopes,
+            refresh_scopes: &grant.scopes,
+            auth_time: grant.auth_time,
+            nonce: grant.nonce.as_deref(),
+            jti: issued.access_jti,
+            family: issued.refresh_family,
+        },
+    )
+    .await?;
+    Ok(Granted {
+        response,
+        event: "token_issued",
+        user_id: Some(user.subject),
+    })
+}
+
+/// Revokes the access token and refresh family of a code's first redemption.
+async fn revoke_first_use(
+    state: &AppState,
+    registry: &Registry,
+    grant: &CodeGrant,
+) -> Result<(), OAuthError> {
+    let Some(issued) = &grant.issued else {
+        return Ok(());
+    };
+    standing::deny_access(state, &issued.access_jti, issued.access_exp).await?;
+    if let Some(family) = &issued.refresh_family {
+        standing::revoke_family(state, registry, family).await?;
+    }
+    Ok(())
+}

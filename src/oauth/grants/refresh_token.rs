@@ -1,0 +1,113 @@
+//! The refresh-token grant (OAuth 2.1 4.3): only the client the token was issued to may
+//! use it, it may narrow the scope, and it is rotated on every use. Using a rotated
+//! token again revokes its whole family.
+
+use super::token_set::{self, UserGrant};
+use super::{Granted, TokenRequest};
+use crate::crypto::{random_id, sha256};
+use crate::error::OAuthError;
+use crate::identity;
+use crate::oauth::standing;
+use crate::protocol::scope;
+use crate::store::{Redeemed, RefreshGrant};
+
+/// Runs the grant.
+pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError> {
+    let TokenRequest {
+        state,
+        registry,
+        client,
+        form,
+        remote,
+    } = *request;
+    let token = form
+        .get("refresh_token")
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+    let key = sha256(token.as_bytes());
+
+    // Every check runs before the token is used, so a refused request (a wider scope,
+    // say) leaves it valid for a corrected retry.
+    let grant = match state.store.peek_refresh(key).await? {
+        Redeemed::Fresh(grant) => grant,
+        Redeemed::Unknown => {
+            return Err(OAuthError::invalid_grant(
+                "the refresh token is invalid or has expired",
+            ));
+        }
+        Redeemed::Replayed(grant) => return Err(reuse_detected(request, grant).await),
+    };
+    if grant.client_id != client.id {
+        tracing::warn!(event = "refresh_wrong_client", remote = %remote, client_id = %client.id, owner = %grant.client_id);
+        standing::revoke_family(state, registry, &grant.family).await?;
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    if grant.credential != client.credential_id() {
+        return Err(OAuthError::invalid_grant(
+            "the client's secret has changed since the refresh token was issued",
+        ));
+    }
+    if state.store.family_revoked(&grant.family).await? {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token has been revoked",
+        ));
+    }
+    let user = identity::by_subject(registry, grant.source, &grant.subject)
+        .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
+    // The client may have lost scopes in a reload since: never give more than it has now.
+    let still_allowed: Vec<String> = grant
+        .scopes
+        .iter()
+        .filter(|s| client.allowed_scopes.contains(s))
+        .cloned()
+        .collect();
+    let scopes: Vec<String> = match form.get("scope") {
+        Some(requested) => scope::narrow(requested, &still_allowed)
+            .map_err(|bad| OAuthError::invalid_scope(format!("scope {bad:?} was not granted")))?
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        None => still_allowed.clone(),
+    };
+
+    // Rotate: the atomic use decides between two racing requests with the same token.
+    match state.store.use_refresh(key).await? {
+        Redeemed::Fresh(_) => {}
+        Redeemed::Unknown => {
+            return Err(OAuthError::invalid_grant(
+                "the refresh token is invalid or has expired",
+            ));
+        }
+        Redeemed::Replayed(grant) => return Err(reuse_detected(request, grant).await),
+    }
+    let response = token_set::issue(
+        request,
+        UserGrant {
+            identity: &user,
+            scopes: &scopes,
+            refresh_scopes: &still_allowed,
+            auth_time: grant.auth_time,
+            nonce: None,
+            jti: random_id().map_err(OAuthError::server)?,
+            family: Some(grant.family),
+        },
+    )
+    .await?;
+    Ok(Granted {
+        response,
+        event: "refresh_rotated",
+        user_id: Some(user.subject),
+    })
+}
+
+/// A rotated token came back: someone holds a copy. Revoke the family.
+async fn reuse_detected(request: &TokenRequest<'_>, grant: RefreshGrant) -> OAuthError {
+    tracing::warn!(event = "refresh_reuse_detected", remote = %request.remote, client_id = %grant.client_id, user_id = %grant.subject);
+    match standing::revoke_family(request.state, request.registry, &grant.family).await {
+        Ok(()) => {
+            OAuthError::invalid_grant("the refresh token was already used; its family is revoked")
+        }
+        Err(e) => e.into(),
+    }
+}

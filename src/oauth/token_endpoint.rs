@@ -1,0 +1,62 @@
+//! The token endpoint (RFC 6749 3.2): form POST only. Parses the request once,
+//! authenticates the client once, checks that it may use the grant it names, hands the
+//! grant a typed request, and logs, counts and writes the answer in one place.
+
+use super::client_auth;
+use super::grants::{self, TokenRequest};
+use crate::config::file::GrantType;
+use crate::error::{ErrorCode, OAuthError};
+use crate::http::client_ip::ClientIp;
+use crate::http::form::Form;
+use crate::http::no_store;
+use crate::state::AppState;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+/// Largest request body the token endpoint (and every form endpoint) reads.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// `POST /token`.
+pub async fn token(
+    req: HttpRequest,
+    ip: ClientIp,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OAuthError> {
+    let form = Form::posted(&req, &body)?;
+    let grant = match form.get("grant_type") {
+        None => return Err(OAuthError::invalid_request("grant_type is missing")),
+        Some(name) => GrantType::from_param(name).ok_or_else(|| {
+            OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                format!("grant type {name:?} is not supported"),
+            )
+        })?,
+    };
+    let registry = state.snapshot();
+    let credentials = client_auth::presented(req.headers(), &form)?;
+    let client = client_auth::authenticate(&state, &registry, ip.0, &credentials).await?;
+    if !client.allows_grant(grant) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            format!("this client may not use the {} grant", grant.as_str()),
+        ));
+    }
+    let request = TokenRequest {
+        state: &state,
+        registry: &registry,
+        client,
+        form: &form,
+        remote: ip.0,
+    };
+    let granted = grants::exchange(grant, &request).await?;
+    tracing::info!(
+        event = granted.event,
+        remote = %ip,
+        grant = grant.as_str(),
+        client_id = %client.id,
+        user_id = granted.user_id.as_deref(),
+        scope = %granted.response.scope,
+    );
+    metrics::counter!("gatehouse_tokens_issued_total", "grant" => grant.as_str(), "client_id" => client.id.clone()).increment(1);
+    Ok(no_store(&mut HttpResponse::Ok()).json(granted.response))
+}

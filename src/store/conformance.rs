@@ -1,0 +1,446 @@
+//! The store conformance suite: what every `Store` implementation must do, checked by
+//! calling one function, `run`, with a fresh store and the clock it was opened with.
+//! It covers every operation, expiry by the clock, single use under concurrency, and
+//! family revocation. The memory store runs it in its unit tests; a shared store runs
+//! it the same way (Dex's `storage/conformance` is the model).
+//!
+//! It panics on the first broken rule, naming it: it is a test suite, compiled into
+//! the library so that stores in other crates or test binaries can run it too.
+
+use super::{CodeGrant, IssuedIds, Key, Redeemed, RefreshGrant, Session, Store};
+use crate::clock::Clock;
+use crate::model::{Identity, IdentitySource};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+/// How many requests race for one single-use value.
+const RACERS: usize = 20;
+
+/// Runs every check against `store`, whose entries expire on `clock`. The suite moves
+/// `clock` forward; give it a store of its own.
+pub async fn run(store: Arc<dyn Store>, clock: &Clock) {
+    codes(store.as_ref(), clock).await;
+    refresh_tokens(store.as_ref(), clock).await;
+    families_and_denials(store.as_ref(), clock).await;
+    sessions_and_pending(store.as_ref(), clock).await;
+    failures(store.as_ref(), clock).await;
+    codes_race(&store).await;
+    refresh_race(&store).await;
+    sizes(store.as_ref()).await;
+}
+
+/// A distinct key per check, so checks never see each other's entries.
+fn key(n: u8) -> Key {
+    let mut k = [0xA5; 32];
+    k[0] = n;
+    k
+}
+
+fn identity() -> Identity {
+    Identity {
+        source: IdentitySource::Local,
+        subject: "u-1".into(),
+        username: "ünïcode user".into(),
+        name: Some("Name".into()),
+        email: Some("u@example.com".into()),
+        email_verified: true,
+        groups: vec!["a".into(), "b c".into()],
+    }
+}
+
+fn code_grant() -> CodeGrant {
+    CodeGrant {
+        client_id: "client-ç".into(),
+        redirect_uri: Some("http://127.0.0.1/cb".into()),
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        scopes: vec!["openid".into(), "profile".into()],
+        nonce: Some("n".into()),
+        identity: identity(),
+        auth_time: 7,
+        issued: None,
+    }
+}
+
+fn refresh_grant(family: &str) -> RefreshGrant {
+    RefreshGrant {
+        family: family.into(),
+        client_id: "client ç".into(),
+        source: IdentitySource::Local,
+        subject: "u 1".into(),
+        scopes: vec!["openid".into(), "offline_access".into()],
+        auth_time: 1,
+        issued_at: 2,
+        expires_at: 3,
+        credential: Some([7; 16]),
+    }
+}
+
+fn issued(jti: &str) -> IssuedIds {
+    IssuedIds {
+        access_jti: jti.into(),
+        access_exp: 99,
+        refresh_family: Some("fam".into()),
+    }
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+async fn codes(store: &dyn Store, clock: &Clock) {
+    store
+        .put_code(key(1), code_grant(), MINUTE)
+        .await
+        .expect("put_code");
+    match store.redeem_code(key(1), issued("first")).await {
+        Ok(Redeemed::Fresh(g)) => {
+            let want = code_grant();
+            assert_eq!(
+                (g.client_id, g.redirect_uri, g.code_challenge, g.scopes),
+                (
+                    want.client_id,
+                    want.redirect_uri,
+                    want.code_challenge,
+                    want.scopes
+                ),
+                "a code gives back what it was stored with"
+            );
+            assert_eq!(
+                (g.nonce, g.identity, g.auth_time),
+                (want.nonce, want.identity, 7)
+            );
+        }
+        other => panic!("first redemption of a code: expected Fresh, got {other:?}"),
+    }
+    match store.redeem_code(key(1), issued("second")).await {
+        Ok(Redeemed::Replayed(g)) => assert_eq!(
+            g.issued
+                .map(|i| (i.access_jti, i.access_exp, i.refresh_family)),
+            Some(("first".into(), 99, Some("fam".into()))),
+            "a replayed code tells what its first redemption issued"
+        ),
+        other => panic!("second redemption of a code: expected Replayed, got {other:?}"),
+    }
+    assert!(
+        matches!(
+            store.redeem_code(key(2), issued("x")).await,
+            Ok(Redeemed::Unknown)
+        ),
+        "a code never stored is unknown"
+    );
+    store
+        .put_code(key(3), code_grant(), Duration::from_secs(10))
+        .await
+        .expect("put_code");
+    clock.advance(Duration::from_secs(11));
+    assert!(
+        matches!(
+            store.redeem_code(key(3), issued("x")).await,
+            Ok(Redeemed::Unknown)
+        ),
+        "an expired code is unknown"
+    );
+}
+
+async fn refresh_tokens(store: &dyn Store, clock: &Clock) {
+    store
+        .put_refresh(key(10), refresh_grant("f1"), MINUTE)
+        .await
+        .expect("put_refresh");
+    for _ in 0..2 {
+        match store.peek_refresh(key(10)).await {
+            Ok(Redeemed::Fresh(g)) => {
+                let want = refresh_grant("f1");
+                assert_eq!(
+                    (g.family, g.client_id, g.source, g.subject, g.scopes),
+                    (
+                        want.family,
+                        want.client_id,
+                        want.source,
+                        want.subject,
+                        want.scopes
+                    ),
+                    "a refresh grant gives back what it was stored with"
+                );
+                assert_eq!(
+                    (g.auth_time, g.issued_at, g.expires_at, g.credential),
+                    (1, 2, 3, Some([7; 16]))
+                );
+            }
+            other => panic!("peeking a fresh refresh token: expected Fresh, got {other:?}"),
+        }
+    }
+    assert!(
+        matches!(store.use_refresh(key(10)).await, Ok(Redeemed::Fresh(_))),
+        "the first use of a refresh token is fresh"
+    );
+    assert!(
+        matches!(store.use_refresh(key(10)).await, Ok(Redeemed::Replayed(g)) if g.family == "f1"),
+        "a second use of a refresh token is a reuse, with its family"
+    );
+    assert!(
+        matches!(store.peek_refresh(key(10)).await, Ok(Redeemed::Replayed(_))),
+        "peeking a used refresh token shows it used"
+    );
+    assert!(matches!(
+        store.peek_refresh(key(11)).await,
+        Ok(Redeemed::Unknown)
+    ));
+    assert!(matches!(
+        store.use_refresh(key(11)).await,
+        Ok(Redeemed::Unknown)
+    ));
+    store
+        .put_refresh(key(12), refresh_grant("f2"), Duration::from_secs(10))
+        .await
+        .expect("put_refresh");
+    clock.advance(Duration::from_secs(11));
+    assert!(
+        matches!(store.peek_refresh(key(12)).await, Ok(Redeemed::Unknown)),
+        "an expired refresh token is unknown"
+    );
+    assert!(matches!(
+        store.use_refresh(key(12)).await,
+        Ok(Redeemed::Unknown)
+    ));
+}
+
+async fn families_and_denials(store: &dyn Store, clock: &Clock) {
+    assert!(!store.family_revoked("fam-a").await.expect("family_revoked"));
+    store
+        .revoke_family("fam-a", Duration::from_secs(10))
+        .await
+        .expect("revoke_family");
+    assert!(store.family_revoked("fam-a").await.expect("family_revoked"));
+    assert!(
+        !store.family_revoked("fam-b").await.expect("family_revoked"),
+        "revoking one family leaves the others"
+    );
+    assert!(!store.jti_denied("jti-a").await.expect("jti_denied"));
+    store
+        .deny_jti("jti-a", Duration::from_secs(10))
+        .await
+        .expect("deny_jti");
+    assert!(store.jti_denied("jti-a").await.expect("jti_denied"));
+    assert!(!store.jti_denied("jti-b").await.expect("jti_denied"));
+    clock.advance(Duration::from_secs(11));
+    assert!(
+        !store.family_revoked("fam-a").await.expect("family_revoked"),
+        "a family revocation lasts its ttl (the longest a member lives), no longer"
+    );
+    assert!(
+        !store.jti_denied("jti-a").await.expect("jti_denied"),
+        "a denial lasts until the token would have expired, no longer"
+    );
+}
+
+async fn sessions_and_pending(store: &dyn Store, clock: &Clock) {
+    let mut consents = BTreeMap::new();
+    consents.insert("client".to_owned(), BTreeSet::from(["openid".to_owned()]));
+    let session = Session {
+        identity: identity(),
+        auth_time: 5,
+        consents,
+    };
+    store
+        .put_session(key(20), session.clone(), Duration::from_secs(10))
+        .await
+        .expect("put_session");
+    let back = store
+        .get_session(key(20))
+        .await
+        .expect("get_session")
+        .expect("a stored session is found");
+    assert_eq!(
+        (back.identity, back.auth_time, back.consents),
+        (session.identity.clone(), 5, session.consents.clone())
+    );
+    let mut more = session.clone();
+    more.consents.insert("other".into(), BTreeSet::new());
+    store
+        .put_session(key(20), more, Duration::from_secs(10))
+        .await
+        .expect("put_session");
+    assert_eq!(
+        store
+            .get_session(key(20))
+            .await
+            .expect("get_session")
+            .map(|s| s.consents.len()),
+        Some(2),
+        "putting a session again replaces it"
+    );
+    store.delete_session(key(20)).await.expect("delete_session");
+    assert!(
+        store
+            .get_session(key(20))
+            .await
+            .expect("get_session")
+            .is_none()
+    );
+    store
+        .put_session(key(21), session, Duration::from_secs(10))
+        .await
+        .expect("put_session");
+
+    store
+        .put_pending(key(30), "{\"r\":1}".into(), Duration::from_secs(10))
+        .await
+        .expect("put_pending");
+    assert_eq!(
+        store
+            .get_pending(key(30))
+            .await
+            .expect("get_pending")
+            .as_deref(),
+        Some("{\"r\":1}")
+    );
+    assert_eq!(
+        store
+            .get_pending(key(30))
+            .await
+            .expect("get_pending")
+            .as_deref(),
+        Some("{\"r\":1}"),
+        "reading a pending request leaves it"
+    );
+    store.delete_pending(key(30)).await.expect("delete_pending");
+    assert!(
+        store
+            .get_pending(key(30))
+            .await
+            .expect("get_pending")
+            .is_none()
+    );
+    store
+        .put_pending(key(31), "x".into(), Duration::from_secs(10))
+        .await
+        .expect("put_pending");
+
+    clock.advance(Duration::from_secs(11));
+    assert!(
+        store
+            .get_session(key(21))
+            .await
+            .expect("get_session")
+            .is_none(),
+        "a session ends at its ttl"
+    );
+    assert!(
+        store
+            .get_pending(key(31))
+            .await
+            .expect("get_pending")
+            .is_none(),
+        "a pending request ends at its ttl"
+    );
+}
+
+async fn failures(store: &dyn Store, clock: &Clock) {
+    let window = Duration::from_secs(60);
+    assert_eq!(store.failures("f:a").await.expect("failures").0, 0);
+    let (count, left) = store.add_failure("f:a", window).await.expect("add_failure");
+    assert_eq!(count, 1);
+    assert!(left <= window && left > Duration::from_secs(50), "{left:?}");
+    clock.advance(Duration::from_secs(20));
+    let (count, left) = store.add_failure("f:a", window).await.expect("add_failure");
+    assert_eq!(count, 2, "failures add up within the window");
+    assert!(
+        left <= Duration::from_secs(40),
+        "the window starts at the first failure: {left:?} left"
+    );
+    assert_eq!(store.failures("f:a").await.expect("failures").0, 2);
+    assert_eq!(
+        store.failures("f:b").await.expect("failures").0,
+        0,
+        "counters are separate"
+    );
+    store.clear_failures("f:a").await.expect("clear_failures");
+    assert_eq!(store.failures("f:a").await.expect("failures").0, 0);
+    store.add_failure("f:c", window).await.expect("add_failure");
+    clock.advance(Duration::from_secs(61));
+    assert_eq!(
+        store.failures("f:c").await.expect("failures").0,
+        0,
+        "failures are forgotten when the window ends"
+    );
+    assert_eq!(
+        store
+            .add_failure("f:c", window)
+            .await
+            .expect("add_failure")
+            .0,
+        1,
+        "a failure after the window starts a new one"
+    );
+}
+
+/// Runs `use_once` from [`RACERS`] tasks at once; returns how many saw a first use.
+async fn race<F, Fut>(store: &Arc<dyn Store>, use_once: F) -> u32
+where
+    F: Fn(Arc<dyn Store>, usize) -> Fut,
+    Fut: Future<Output = bool> + Send + 'static,
+{
+    let fresh = Arc::new(AtomicU32::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..RACERS {
+        let (attempt, fresh) = (use_once(store.clone(), i), fresh.clone());
+        tasks.push(tokio::spawn(async move {
+            if attempt.await {
+                fresh.fetch_add(1, Ordering::SeqCst);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("racer");
+    }
+    fresh.load(Ordering::SeqCst)
+}
+
+async fn codes_race(store: &Arc<dyn Store>) {
+    store
+        .put_code(key(40), code_grant(), MINUTE)
+        .await
+        .expect("put_code");
+    let fresh = race(store, |store, i| async move {
+        match store.redeem_code(key(40), issued(&format!("r{i}"))).await {
+            Ok(Redeemed::Fresh(_)) => true,
+            Ok(Redeemed::Replayed(_)) => false,
+            other => panic!("a racing redemption: {other:?}"),
+        }
+    })
+    .await;
+    assert_eq!(
+        fresh, 1,
+        "{RACERS} concurrent redemptions of one code: exactly one succeeds"
+    );
+}
+
+async fn refresh_race(store: &Arc<dyn Store>) {
+    store
+        .put_refresh(key(41), refresh_grant("race"), MINUTE)
+        .await
+        .expect("put_refresh");
+    let fresh = race(store, |store, _| async move {
+        match store.use_refresh(key(41)).await {
+            Ok(Redeemed::Fresh(_)) => true,
+            Ok(Redeemed::Replayed(_)) => false,
+            other => panic!("a racing refresh: {other:?}"),
+        }
+    })
+    .await;
+    assert_eq!(
+        fresh, 1,
+        "{RACERS} concurrent uses of one refresh token: exactly one succeeds"
+    );
+}
+
+async fn sizes(store: &dyn Store) {
+    let sizes = store.sizes().await.expect("sizes");
+    for kind in ["codes", "refresh_tokens", "sessions", "pending_logins"] {
+        assert!(
+            sizes.iter().any(|(k, _)| *k == kind),
+            "sizes reports {kind}: {sizes:?}"
+        );
+    }
+}
