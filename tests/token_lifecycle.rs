@@ -209,11 +209,17 @@ async fn introspection_answers_only_those_entitled() {
 #[tokio::test]
 async fn expired_access_tokens_are_inactive() {
     let config = clients(service_hash(), "")
-        .replace("[server]", "[tokens]\naccess_token_ttl = \"1s\"\n[server]");
+        .replace("[server]", "[tokens]\naccess_token_ttl = \"60s\"\n[server]");
     let server = TestServer::start(&config).await;
     let token = service_token(&server, "svc").await;
     assert_eq!(introspect(&server, "svc", &token).await["active"], true);
-    tokio::time::sleep(Duration::from_millis(7_000)).await; // past exp and the 5 s leeway
+    server.clock().advance(Duration::from_secs(60));
+    assert_eq!(
+        introspect(&server, "svc", &token).await["active"],
+        true,
+        "within the 5 s leeway"
+    );
+    server.clock().advance(Duration::from_secs(7));
     assert_eq!(introspect(&server, "svc", &token).await["active"], false);
 }
 

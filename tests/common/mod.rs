@@ -169,6 +169,16 @@ impl TestServer {
         verify_with(&jwks, token, audience)
     }
 
+    /// The server's clock: tests move it forward instead of sleeping.
+    pub fn clock(&self) -> &gatehouse::clock::Clock {
+        &self
+            .running
+            .as_ref()
+            .expect("the server is running")
+            .state
+            .clock
+    }
+
     /// Stops the server.
     pub async fn stop(mut self) {
         if let Some(r) = self.running.take() {
