@@ -7,6 +7,7 @@
 use crate::config::file::GrantType;
 use crate::error::{ErrorCode, OAuthError, ReturnTo};
 use crate::http::form::Form;
+use crate::model::Client;
 use crate::protocol::{pkce, redirect_uri, scope};
 use crate::registry::Registry;
 use serde::{Deserialize, Serialize};
@@ -61,6 +62,35 @@ pub enum Rejection {
 
 /// Checks an authorization request against the registry.
 pub fn validate(registry: &Registry, params: &Form) -> Result<AuthRequest, Rejection> {
+    let (client, redirect_uri) = trusted_redirect(registry, params)?;
+    let state = params.get("state").map(str::to_owned);
+    match checked(client, params) {
+        Ok(checked) => Ok(AuthRequest {
+            client_id: client.id.clone(),
+            redirect_uri_given: params.get("redirect_uri").is_some(),
+            redirect_uri,
+            state,
+            nonce: params.get("nonce").map(str::to_owned),
+            scopes: checked.scopes,
+            code_challenge: checked.code_challenge,
+            prompt: checked.prompt,
+            max_age: checked.max_age,
+            login_hint: params.get("login_hint").map(str::to_owned),
+        }),
+        Err(error) => Err(Rejection::Redirect {
+            redirect_uri,
+            state,
+            error,
+        }),
+    }
+}
+
+/// The client and the redirect URI its response may go to; any doubt about either is
+/// an error page (RFC 6749 4.1.2.1: never redirect to an unverified URI).
+fn trusted_redirect<'r>(
+    registry: &'r Registry,
+    params: &Form,
+) -> Result<(&'r Client, String), Rejection> {
     let client_id = params
         .get("client_id")
         .ok_or_else(|| Rejection::Page("The request has no client_id.".into()))?;
@@ -90,86 +120,103 @@ pub fn validate(registry: &Registry, params: &Form) -> Result<AuthRequest, Rejec
             }
         },
     };
-    let state = params.get("state").map(str::to_owned);
-    let fail = |code: ErrorCode, description: &str| Rejection::Redirect {
-        redirect_uri: redirect_uri.clone(),
-        state: state.clone(),
-        error: OAuthError::new(code, description),
-    };
+    Ok((client, redirect_uri))
+}
+
+/// What the rest of the parameters ask for, once checked.
+struct Checked {
+    scopes: Vec<String>,
+    code_challenge: String,
+    prompt: Prompt,
+    max_age: Option<u64>,
+}
+
+/// Checks everything but the client and redirect URI; errors go back to the client.
+fn checked(client: &Client, params: &Form) -> Result<Checked, OAuthError> {
+    let invalid = OAuthError::invalid_request;
     if params.get("request").is_some() {
-        return Err(fail(
+        return Err(OAuthError::new(
             ErrorCode::RequestNotSupported,
             "request objects are not supported",
         ));
     }
     if params.get("request_uri").is_some() {
-        return Err(fail(
+        return Err(OAuthError::new(
             ErrorCode::RequestUriNotSupported,
             "request_uri is not supported",
         ));
     }
     match params.get("response_type") {
-        None => return Err(fail(ErrorCode::InvalidRequest, "response_type is missing")),
+        None => return Err(invalid("response_type is missing")),
         Some("code") => {}
         Some(_) => {
-            return Err(fail(
+            return Err(OAuthError::new(
                 ErrorCode::UnsupportedResponseType,
                 "only response_type=code is supported",
             ));
         }
     }
     if params.get("response_mode").is_some_and(|m| m != "query") {
-        return Err(fail(
-            ErrorCode::InvalidRequest,
-            "only response_mode=query is supported",
-        ));
+        return Err(invalid("only response_mode=query is supported"));
     }
     if !client.allows_grant(GrantType::AuthorizationCode) {
-        return Err(fail(
+        return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
             "this client may not use the authorization code flow",
         ));
     }
-    let challenge = params.get("code_challenge").ok_or_else(|| {
-        fail(
-            ErrorCode::InvalidRequest,
-            "PKCE is required: code_challenge is missing",
-        )
-    })?;
-    match params.get("code_challenge_method") {
-        Some("S256") => {}
-        Some("plain") | None => {
-            return Err(fail(
-                ErrorCode::InvalidRequest,
-                "code_challenge_method must be S256 (plain is not allowed)",
-            ));
-        }
-        Some(_) => {
-            return Err(fail(
-                ErrorCode::InvalidRequest,
-                "unsupported code_challenge_method; use S256",
-            ));
-        }
-    }
-    if !pkce::is_challenge_syntax(challenge) {
-        return Err(fail(
-            ErrorCode::InvalidRequest,
-            "code_challenge is not a base64url SHA-256 (43 characters)",
-        ));
-    }
+    let code_challenge = pkce_challenge(params)?;
     let scopes: Vec<String> = match params.get("scope") {
         Some(requested) => scope::narrow(requested, &client.allowed_scopes)
             .map_err(|bad| {
-                fail(
-                    ErrorCode::InvalidScope,
-                    &format!("scope {bad:?} is not allowed for this client"),
-                )
+                OAuthError::invalid_scope(format!("scope {bad:?} is not allowed for this client"))
             })?
             .into_iter()
             .map(str::to_owned)
             .collect(),
         None => client.default_scopes.clone(),
     };
+    let prompt = prompt(params)?;
+    let max_age = match params.get("max_age") {
+        Some(v) => Some(
+            v.parse::<u64>()
+                .map_err(|_| invalid("max_age must be a number of seconds"))?,
+        ),
+        None => None,
+    };
+    Ok(Checked {
+        scopes,
+        code_challenge,
+        prompt,
+        max_age,
+    })
+}
+
+/// The PKCE challenge: required, S256 only (OAuth 2.1 4.1.1).
+fn pkce_challenge(params: &Form) -> Result<String, OAuthError> {
+    let invalid = OAuthError::invalid_request;
+    let challenge = params
+        .get("code_challenge")
+        .ok_or_else(|| invalid("PKCE is required: code_challenge is missing"))?;
+    match params.get("code_challenge_method") {
+        Some("S256") => {}
+        Some("plain") | None => {
+            return Err(invalid(
+                "code_challenge_method must be S256 (plain is not allowed)",
+            ));
+        }
+        Some(_) => return Err(invalid("unsupported code_challenge_method; use S256")),
+    }
+    if !pkce::is_challenge_syntax(challenge) {
+        return Err(invalid(
+            "code_challenge is not a base64url SHA-256 (43 characters)",
+        ));
+    }
+    Ok(challenge.to_owned())
+}
+
+/// The `prompt` values (OIDC Core 3.1.2.1); `none` stands alone.
+fn prompt(params: &Form) -> Result<Prompt, OAuthError> {
     let mut prompt = Prompt::default();
     for value in params
         .get("prompt")
@@ -183,38 +230,16 @@ pub fn validate(registry: &Registry, params: &Form) -> Result<AuthRequest, Rejec
             "consent" => prompt.consent = true,
             "select_account" => {}
             _ => {
-                return Err(fail(
-                    ErrorCode::InvalidRequest,
-                    &format!("unsupported prompt value {value:?}"),
-                ));
+                return Err(OAuthError::invalid_request(format!(
+                    "unsupported prompt value {value:?}"
+                )));
             }
         }
     }
     if prompt.none && (prompt.login || prompt.consent) {
-        return Err(fail(
-            ErrorCode::InvalidRequest,
+        return Err(OAuthError::invalid_request(
             "prompt=none cannot be combined with other values",
         ));
     }
-    let max_age = match params.get("max_age") {
-        Some(v) => Some(v.parse::<u64>().map_err(|_| {
-            fail(
-                ErrorCode::InvalidRequest,
-                "max_age must be a number of seconds",
-            )
-        })?),
-        None => None,
-    };
-    Ok(AuthRequest {
-        client_id: client.id.clone(),
-        redirect_uri_given: params.get("redirect_uri").is_some(),
-        redirect_uri,
-        state,
-        nonce: params.get("nonce").map(str::to_owned),
-        scopes,
-        code_challenge: challenge.to_owned(),
-        prompt,
-        max_age,
-        login_hint: params.get("login_hint").map(str::to_owned),
-    })
+    Ok(prompt)
 }
