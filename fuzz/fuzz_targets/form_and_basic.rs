@@ -3,8 +3,8 @@
 #![no_main]
 
 use actix_web::http::header::{AUTHORIZATION, HeaderMap, HeaderValue};
-use gatehouse::oauth::client_auth::presented;
 use gatehouse::http::form::Form;
+use gatehouse::oauth::client_auth::presented;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
