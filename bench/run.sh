@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Load benchmark of the release binary: gatehouse pinned to CPU 1, wrk pinned to CPU 0,
-# 64 connections, SECONDS per scenario (default 10). Prints one line per scenario:
+# Load benchmark of the release binary as a user runs it: default log level (info, so
+# every audit event is written), the log going to a file; gatehouse pinned to CPU 1, wrk
+# pinned to CPU 0, 64 connections, SECONDS per scenario (default 10). Scenarios 1 and 6
+# run a second time with RUST_LOG=warn, so the cost of the audit log stays visible.
+# Prints one line per scenario:
 #   scenario  requests/s  p50 ms  p99 ms  non-2xx/3xx  socket-errors
-# Usage: bench/run.sh [SECONDS] [CONNECTIONS]; BENCH_ONLY="1 7" runs only those scenarios.
+# Usage: bench/run.sh [SECONDS] [CONNECTIONS]; BENCH_ONLY="1 7" runs only those scenarios;
+# BENCH_BIN=path runs that binary instead of building this checkout.
 # Needs wrk (Debian: apt-get install wrk), curl, openssl, taskset (util-linux).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,13 +14,14 @@ SECONDS_PER_RUN="${1:-10}"
 CONNECTIONS="${2:-64}"
 PORT=18181
 BASE="http://127.0.0.1:$PORT"
-BIN=target/release/gatehouse
+# BENCH_BIN runs another build (an older commit's, to compare) instead of building this one.
+BIN="${BENCH_BIN:-${CARGO_TARGET_DIR:-target}/release/gatehouse}"
 LUA=bench/lua
 
 for tool in wrk curl openssl taskset; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is missing" >&2; exit 1; }
 done
-cargo build --release --locked --quiet
+[ -n "${BENCH_BIN:-}" ] || cargo build --release --locked --quiet
 
 WORK=$(mktemp -d)
 SERVER_PID=""
@@ -77,9 +82,14 @@ write_config() {
     } > "$WORK/gatehouse.toml"
 }
 
+# start_server ACTIVE_KEY [RUST_LOG]: without a level, the server's default (info).
 start_server() {
     write_config "$1"
-    RUST_LOG="${BENCH_LOG:-warn}" taskset -c 1 "$BIN" serve --config "$WORK/gatehouse.toml" 2>"$WORK/server.log" &
+    if [ -n "${2:-}" ]; then
+        RUST_LOG="$2" taskset -c 1 "$BIN" serve --config "$WORK/gatehouse.toml" 2>"$WORK/server.log" &
+    else
+        env -u RUST_LOG taskset -c 1 "$BIN" serve --config "$WORK/gatehouse.toml" 2>"$WORK/server.log" &
+    fi
     SERVER_PID=$!
     for _ in $(seq 1 100); do
         curl -sf "$BASE/healthz" >/dev/null 2>&1 && return 0
@@ -162,5 +172,18 @@ if want 1; then
     start_server eddsa
     curl -sf -u svc-0:bench-secret -d grant_type=client_credentials "$BASE/token" >/dev/null
     CLIENTS=1 run "1 client_credentials EdDSA" "$LUA/client_credentials.lua" "$BASE"
+    stop_server
+fi
+
+# The same server with its audit log off, for comparison.
+if want 1 || want 6; then
+    start_server es256 warn
+    curl -sf -u svc-0:bench-secret -d grant_type=client_credentials "$BASE/token" >/dev/null
+    want 1 && CLIENTS=1 run "1 client_credentials ES256 (warn)" "$LUA/client_credentials.lua" "$BASE"
+    if want 6; then
+        TOKEN=$(curl -sf -u svc-0:bench-secret -d grant_type=client_credentials "$BASE/token" | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+        curl -sf -u gateway:bench-secret --data-urlencode "token=$TOKEN" "$BASE/introspect" >/dev/null
+        TOKEN="$TOKEN" GATEWAY_AUTH="Basic $(basic gateway)" run "6 introspection (warn)" "$LUA/introspect.lua" "$BASE"
+    fi
     stop_server
 fi

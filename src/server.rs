@@ -113,9 +113,6 @@ fn bind(addr: SocketAddr) -> anyhow::Result<(std::net::TcpListener, SocketAddr)>
 
 /// Loads the config, binds its `[server] bind` address (and `admin_bind`) and serves.
 pub async fn start(config_path: PathBuf) -> anyhow::Result<Running> {
-    // jsonwebtoken verifies our tokens (userinfo, logout hints) with aws-lc; an Err
-    // means a provider is installed already, which is as good.
-    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
     telemetry::handle();
     let loaded = load_config(&config_path)?;
     let mut fallback = FallbackKey::default();

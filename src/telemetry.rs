@@ -24,6 +24,33 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
+/// How often dropped log lines are looked for.
+const DROP_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Watches the log writer's count of dropped lines: each increase is added to
+/// `gatehouse_log_lines_dropped_total` and said in the log, so a log that cannot keep
+/// up never loses events silently. Needs a Tokio runtime.
+pub fn report_dropped_log_lines(dropped: tracing_appender::non_blocking::ErrorCounter) {
+    tokio::spawn(async move {
+        let mut seen = 0;
+        let mut tick = tokio::time::interval(DROP_CHECK_EVERY);
+        loop {
+            tick.tick().await;
+            let now = dropped.dropped_lines();
+            if now > seen {
+                let lost = now - seen;
+                metrics::counter!("gatehouse_log_lines_dropped_total").increment(lost as u64);
+                tracing::warn!(
+                    dropped = lost,
+                    total = now,
+                    "the log writer could not keep up: {lost} log lines were dropped"
+                );
+                seen = now;
+            }
+        }
+    });
+}
+
 /// Middleware: counts every request by route pattern and status.
 pub async fn count_requests(
     req: ServiceRequest,

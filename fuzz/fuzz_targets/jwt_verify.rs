@@ -10,7 +10,6 @@ use std::sync::OnceLock;
 fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
     REGISTRY.get_or_init(|| {
-        let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
         let text = "issuer = \"http://127.0.0.1:8080\"\n";
         let loaded = gatehouse::config::check_text(std::path::Path::new("/fuzz/c.toml"), text).expect("valid config");
         let (key, _) = gatehouse::jwt::keys::SigningKey::generate(gatehouse::config::file::Algorithm::ES256, None)

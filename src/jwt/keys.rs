@@ -7,7 +7,8 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256,
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ED25519, EcdsaKeyPair,
+    Ed25519KeyPair, KeyPair, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
     RsaKeyPair,
 };
 use base64::Engine;
@@ -212,8 +213,13 @@ fn thumbprint(members: &Value) -> String {
     ))
 }
 
-/// A key that verifies tokens signed under one `kid`, with the only algorithm accepted.
-pub type Verifier = (jsonwebtoken::DecodingKey, jsonwebtoken::Algorithm);
+/// A key that verifies tokens signed under one `kid`: parsed once per config
+/// generation (parsing an EC point costs about as much as a verification), with the
+/// only JOSE algorithm accepted for it.
+pub struct Verifier {
+    pub key: ParsedPublicKey,
+    pub algorithm: Algorithm,
+}
 
 /// The keys of one config generation: the one that signs, every one that verifies,
 /// and the JWKS document that publishes them, rendered once.
@@ -268,16 +274,22 @@ impl KeySet {
     }
 }
 
-/// A jsonwebtoken verification key for one of our signing keys.
+/// The verifier of tokens `key` signs.
 fn verifier_of(key: &SigningKey) -> Option<Verifier> {
-    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(key.public_jwk().clone()).ok()?;
-    let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).ok()?;
-    let alg = match key.algorithm() {
-        Algorithm::ES256 => jsonwebtoken::Algorithm::ES256,
-        Algorithm::EdDSA => jsonwebtoken::Algorithm::EdDSA,
-        Algorithm::RS256 => jsonwebtoken::Algorithm::RS256,
+    let parsed = match &key.pair {
+        Pair::Es256(k) => {
+            ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, k.public_key().as_ref().to_vec())
+        }
+        Pair::EdDsa(k) => ParsedPublicKey::new(&ED25519, k.public_key().as_ref().to_vec()),
+        Pair::Rs256(k) => ParsedPublicKey::new(
+            &RSA_PKCS1_2048_8192_SHA256,
+            k.public_key().as_ref().to_vec(),
+        ),
     };
-    Some((decoding, alg))
+    Some(Verifier {
+        key: parsed.ok()?,
+        algorithm: key.algorithm,
+    })
 }
 
 #[cfg(test)]

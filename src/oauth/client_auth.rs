@@ -143,7 +143,7 @@ pub async fn authenticate<'r>(
         Ok(client) => Ok(client),
         Err(e) => {
             throttle::failed(store, &policy).await?;
-            tracing::info!(event = "client_auth_failed", client_id = %presented.client_id(), remote = %address);
+            tracing::warn!(event = "client_auth_failed", client_id = %presented.client_id(), remote = %address);
             Err(e)
         }
     }

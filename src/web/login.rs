@@ -72,7 +72,7 @@ async fn attempt(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpRespo
         throttle::failed(store, &policy)
             .await
             .map_err(|e| step.unavailable(e))?;
-        tracing::info!(event = "login_failed", client_id = %request.client_id, remote = %address);
+        tracing::warn!(event = "login_failed", client_id = %request.client_id, remote = %address);
         metrics::counter!("gatehouse_logins_total", "result" => "failure").increment(1);
         let error = Some((BAD_CREDENTIALS, username));
         return step.login_page(&request, Some(pending_id), error).await;
