@@ -277,14 +277,11 @@ impl KeySet {
 /// The verifier of tokens `key` signs.
 fn verifier_of(key: &SigningKey) -> Option<Verifier> {
     let parsed = match &key.pair {
-        Pair::Es256(k) => {
-            ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, k.public_key().as_ref().to_vec())
+        Pair::Es256(k) => ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, k.public_key().as_ref()),
+        Pair::EdDsa(k) => ParsedPublicKey::new(&ED25519, k.public_key().as_ref()),
+        Pair::Rs256(k) => {
+            ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, k.public_key().as_ref())
         }
-        Pair::EdDsa(k) => ParsedPublicKey::new(&ED25519, k.public_key().as_ref().to_vec()),
-        Pair::Rs256(k) => ParsedPublicKey::new(
-            &RSA_PKCS1_2048_8192_SHA256,
-            k.public_key().as_ref().to_vec(),
-        ),
     };
     Some(Verifier {
         key: parsed.ok()?,
