@@ -1,6 +1,6 @@
 //! The login pages in a real browser: headless Chromium (Debian's), driven through
-//! chromedriver's WebDriver HTTP API, logs a user in, consents, and lands on the
-//! client's redirect URI. This is what proves the pages work under their own
+//! chromedriver with fantoccini, logs a user in, consents, and lands on the client's
+//! redirect URI. This is what proves the pages work under their own
 //! Content-Security-Policy (Chrome applies `form-action` to the redirect after a form).
 //!
 //! Needs `chromium` and `chromium-driver`; `.ci/run` installs them. Outside CI, the test
@@ -9,26 +9,23 @@
 mod common;
 
 use common::*;
-use serde_json::{Value, json};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
 use std::io::{Read, Write};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-struct Driver {
-    child: Child,
-    base: String,
-    session: String,
-    http: reqwest::Client,
-}
+/// How long a page may take to show what a step waits for.
+const PAGE_WAIT: Duration = Duration::from_secs(20);
 
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Says a test is skipped because `what` is missing, or fails in CI.
+fn skip_unless_ci(what: &str) {
+    assert!(std::env::var_os("CI").is_none(), "CI must provide {what}");
+    eprintln!("SKIPPED: {what} is missing");
 }
 
 fn free_port() -> u16 {
@@ -39,157 +36,142 @@ fn free_port() -> u16 {
         .port()
 }
 
-impl Driver {
+/// A headless Chromium session behind its own chromedriver.
+struct Chromium {
+    driver: Child,
+    client: Client,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Chromium {
+    fn drop(&mut self) {
+        // chromedriver runs in its own process group with the browser it started:
+        // end the group, then reap the driver.
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.driver.id())])
+            .status();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Chromium {
+    /// Starts chromedriver and a fresh browser profile; `None` (skipped) when they are
+    /// not installed outside CI.
     async fn start() -> Option<Self> {
-        if !std::path::Path::new(CHROMIUM).exists() || !std::path::Path::new(CHROMEDRIVER).exists()
-        {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must install chromium and chromium-driver"
-            );
-            eprintln!(
-                "SKIPPED: {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)"
-            );
+        if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+            skip_unless_ci(&format!(
+                "{CHROMIUM} or {CHROMEDRIVER} (apt-get install chromium chromium-driver)"
+            ));
             return None;
         }
         let port = free_port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let mut driver = Self {
-            child,
-            base,
-            session: String::new(),
-            http,
+        let driver = {
+            use std::os::unix::process::CommandExt;
+            Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .process_group(0)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver starts")
         };
-        let ready = eventually(Duration::from_secs(20), || async {
-            driver
-                .http
-                .get(format!("{}/status", driver.base))
-                .send()
-                .await
-                .is_ok()
+        let webdriver = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let ready = eventually(PAGE_WAIT, || async {
+            http.get(format!("{webdriver}/status")).send().await.is_ok()
         })
         .await;
         assert!(ready, "chromedriver answers");
-        let profile = tempfile::tempdir().expect("profile dir").keep();
-        let caps = json!({"capabilities": {"alwaysMatch": {
+        let profile = tempfile::tempdir().expect("profile dir");
+        let caps = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
                 "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                         "--disable-dev-shm-usage", format!("--user-data-dir={}", profile.display())]
+                         "--disable-dev-shm-usage", format!("--user-data-dir={}", profile.path().display())]
             }
-        }}});
-        let created = driver.call("POST", "/session", Some(caps)).await;
-        driver.session = created["sessionId"]
-            .as_str()
-            .expect("session id")
-            .to_owned();
-        Some(driver)
-    }
-
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}{path}", self.base);
-        let request = match method {
-            "GET" => self.http.get(url),
-            "DELETE" => self.http.delete(url),
-            _ => self.http.post(url).json(&body.unwrap_or_else(|| json!({}))),
-        };
-        let response: Value = request
-            .send()
+        });
+        let caps = caps
+            .as_object()
+            .cloned()
+            .expect("capabilities are an object");
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&webdriver)
             .await
-            .expect("webdriver call")
-            .json()
-            .await
-            .expect("json");
-        response["value"].clone()
-    }
-
-    async fn session_call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        self.call(method, &format!("/session/{}{path}", self.session), body)
-            .await
+            .expect("a chromium session");
+        Some(Self {
+            driver,
+            client,
+            _profile: profile,
+        })
     }
 
     async fn goto(&self, url: &str) {
-        self.session_call("POST", "/url", Some(json!({"url": url})))
-            .await;
+        self.client.goto(url).await.expect("navigate");
     }
 
     async fn current_url(&self) -> String {
-        self.session_call("GET", "/url", None)
+        self.client
+            .current_url()
             .await
-            .as_str()
+            .map(String::from)
             .unwrap_or_default()
-            .to_owned()
-    }
-
-    async fn find(&self, css: &str) -> Option<String> {
-        let found = self
-            .session_call(
-                "POST",
-                "/element",
-                Some(json!({"using": "css selector", "value": css})),
-            )
-            .await;
-        found
-            .as_object()
-            .and_then(|o| o.values().next())
-            .and_then(Value::as_str)
-            .map(str::to_owned)
     }
 
     async fn type_into(&self, css: &str, text: &str) {
-        let id = self
-            .find(css)
-            .await
-            .unwrap_or_else(|| panic!("no {css} on the page"));
-        self.session_call(
-            "POST",
-            &format!("/element/{id}/value"),
-            Some(json!({"text": text})),
-        )
-        .await;
+        let field = self.wait_for(css).await;
+        field.clear().await.expect("clear");
+        field.send_keys(text).await.expect("type");
     }
 
     async fn click(&self, css: &str) {
-        let id = self
-            .find(css)
+        self.wait_for(css).await.click().await.expect("click");
+    }
+
+    /// The element `css` names, once the page has one.
+    async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+        match self
+            .client
+            .wait()
+            .at_most(PAGE_WAIT)
+            .for_element(Locator::Css(css))
             .await
-            .unwrap_or_else(|| panic!("no {css} on the page"));
-        self.session_call("POST", &format!("/element/{id}/click"), None)
-            .await;
+        {
+            Ok(element) => element,
+            Err(e) => panic!(
+                "no {css} on the page at {} ({e}); it shows {:?}",
+                self.current_url().await,
+                self.page_text().await
+            ),
+        }
     }
 
     /// Waits until the page shows `text` (a click's navigation may still be under way).
     async fn wait_for_text(&self, text: &str) {
-        let mut seen = String::new();
-        for _ in 0..100 {
-            seen = self.page_text().await;
-            if seen.contains(text) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!(
-            "the page never showed {text:?}; it shows {seen:?} at {}",
+        let shown = eventually(PAGE_WAIT, || async {
+            self.page_text().await.contains(text)
+        })
+        .await;
+        assert!(
+            shown,
+            "the page never showed {text:?}; it shows {:?} at {}",
+            self.page_text().await,
             self.current_url().await
         );
     }
 
     async fn page_text(&self) -> String {
-        let body = self.find("body").await.expect("a body");
-        self.session_call("GET", &format!("/element/{body}/text"), None)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        match self.client.find(Locator::Css("body")).await {
+            Ok(body) => body.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    async fn close(self) {
+        let _ = self.client.clone().close().await;
     }
 }
 
@@ -209,7 +191,7 @@ fn callback_listener() -> u16 {
 
 #[tokio::test]
 async fn chromium_logs_in_consents_and_reaches_the_client() {
-    let Some(driver) = Driver::start().await else {
+    let Some(chromium) = Chromium::start().await else {
         return;
     };
     let callback_port = callback_listener();
@@ -243,32 +225,26 @@ name = "Carol"
         ("code_challenge_method", "S256"),
     ]);
 
-    driver.goto(authorize.as_str()).await;
-    driver.wait_for_text("Browser Test CLI").await;
-    driver.type_into("#username", "carol").await;
-    driver.type_into("#password", "wrong").await;
-    driver.click("button[type=submit]").await;
-    driver
+    chromium.goto(authorize.as_str()).await;
+    chromium.wait_for_text("Browser Test CLI").await;
+    chromium.type_into("#username", "carol").await;
+    chromium.type_into("#password", "wrong").await;
+    chromium.click("button[type=submit]").await;
+    chromium
         .wait_for_text("Incorrect username or password.")
         .await;
-    driver.type_into("#password", SERVICE_SECRET).await;
-    driver.click("button[type=submit]").await;
-    driver.wait_for_text("Allow access?").await;
-    driver.click("button[value=allow]").await;
+    chromium.type_into("#password", SERVICE_SECRET).await;
+    chromium.click("button[type=submit]").await;
+    chromium.wait_for_text("Allow access?").await;
+    chromium.click("button[value=allow]").await;
 
-    let mut landed = String::new();
-    for _ in 0..100 {
-        landed = driver.current_url().await;
-        if landed.starts_with(&redirect_uri) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        landed.starts_with(&redirect_uri),
-        "the browser reached the callback, not {landed}"
-    );
-    driver.wait_for_text("callback ok").await;
+    let reached = eventually(PAGE_WAIT, || async {
+        chromium.current_url().await.starts_with(&redirect_uri)
+    })
+    .await;
+    let landed = chromium.current_url().await;
+    assert!(reached, "the browser reached the callback, not {landed}");
+    chromium.wait_for_text("callback ok").await;
     let params: std::collections::HashMap<String, String> = url::Url::parse(&landed)
         .expect("url")
         .query_pairs()
@@ -289,5 +265,5 @@ name = "Carol"
         .await
         .expect("token");
     assert_eq!(response.status(), 200);
-    driver.session_call("DELETE", "", None).await;
+    chromium.close().await;
 }
