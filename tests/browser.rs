@@ -1,18 +1,27 @@
-//! The login pages in a real browser: headless Chromium (Debian's), driven through
-//! chromedriver with fantoccini, logs a user in, consents, and lands on the client's
-//! redirect URI. This is what proves the pages work under their own
-//! Content-Security-Policy (Chrome applies `form-action` to the redirect after a form).
+//! Real browsers: headless Chromium (Debian's), driven through chromedriver with
+//! fantoccini.
 //!
-//! Needs `chromium` and `chromium-driver`; `.ci/run` installs them. Outside CI, the test
-//! says it is skipped when they are missing; in CI (`CI` set) it fails instead.
+//! - The login pages: a user logs in, consents, and lands on the client's redirect URI.
+//!   This proves the pages work under their own Content-Security-Policy (Chrome applies
+//!   `form-action` to the redirect after a form).
+//! - The example single-page app (`examples/spa`, `oidc-client-ts` from its
+//!   `node_modules`), served from another origin than gatehouse, against the example
+//!   config's `demo-spa` client: login, tokens read by the app, a refresh with the
+//!   refresh token, userinfo, logout. Every call the app makes is cross-origin, so this
+//!   is what proves the CORS answers are what a browser wants.
+//!
+//! Needs `chromium` and `chromium-driver`, and `npm ci` in `examples/spa`; `.ci/run`
+//! does both. Outside CI, a test says it is skipped when one is missing; in CI (`CI`
+//! set) it fails instead.
 
 mod common;
 
 use common::*;
+use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -55,6 +64,30 @@ impl Drop for Chromium {
     }
 }
 
+/// chromedriver's log endpoint (Selenium's `se/log`): the browser console so far.
+#[derive(Debug)]
+struct ConsoleLog;
+
+impl WebDriverCompatibleCommand for ConsoleLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (reqwest::Method, Option<String>) {
+        (
+            reqwest::Method::POST,
+            Some(json!({"type": "browser"}).to_string()),
+        )
+    }
+}
+
 impl Chromium {
     /// Starts chromedriver and a fresh browser profile; `None` (skipped) when they are
     /// not installed outside CI.
@@ -86,6 +119,7 @@ impl Chromium {
         let profile = tempfile::tempdir().expect("profile dir");
         let caps = json!({
             "browserName": "chrome",
+            "goog:loggingPrefs": {"browser": "ALL"},
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
                 "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -168,6 +202,39 @@ impl Chromium {
             Ok(body) => body.text().await.unwrap_or_default(),
             Err(_) => String::new(),
         }
+    }
+
+    /// The text of the element `css` names.
+    async fn text_of(&self, css: &str) -> String {
+        self.wait_for(css).await.text().await.expect("text")
+    }
+
+    /// The value a script returns on the current page.
+    async fn eval(&self, script: &str) -> Value {
+        self.client.execute(script, vec![]).await.expect("script")
+    }
+
+    /// The browser console since the last call, one line per message.
+    async fn console(&self) -> Vec<String> {
+        let entries = self
+            .client
+            .issue_cmd(ConsoleLog)
+            .await
+            .expect("console log");
+        entries
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .map(|e| {
+                        format!(
+                            "{} {}",
+                            e["level"].as_str().unwrap_or("?"),
+                            e["message"].as_str().unwrap_or_default()
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     async fn close(self) {
@@ -266,4 +333,191 @@ name = "Carol"
         .expect("token");
     assert_eq!(response.status(), 200);
     chromium.close().await;
+}
+
+/// Where the example SPA lives.
+fn spa_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/spa")
+}
+
+/// A static file server for `examples/spa` (its pages, its script, its
+/// `node_modules`), as `python3 -m http.server` is in the README.
+async fn spa_file(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    use actix_web::HttpResponse;
+    let path = match req.path() {
+        "/" => "/index.html",
+        p => p,
+    };
+    let relative = path.trim_start_matches('/');
+    if relative
+        .split('/')
+        .any(|s| s.is_empty() || s.starts_with('.'))
+    {
+        return HttpResponse::NotFound().finish();
+    }
+    let file = spa_dir().join(relative);
+    let content_type = match file.extension().and_then(|e| e.to_str()) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js" | "mjs") => "text/javascript; charset=utf-8",
+        Some("json" | "map") => "application/json",
+        _ => "application/octet-stream",
+    };
+    match std::fs::read(&file) {
+        Ok(bytes) => HttpResponse::Ok().content_type(content_type).body(bytes),
+        Err(_) => HttpResponse::NotFound().finish(),
+    }
+}
+
+/// Serves the SPA on 127.0.0.1 at a free port, which it returns.
+fn serve_spa() -> (u16, actix_web::dev::ServerHandle) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = actix_web::HttpServer::new(|| {
+        actix_web::App::new().default_service(actix_web::web::to(spa_file))
+    })
+    .workers(1)
+    .listen(listener)
+    .expect("listen")
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (port, handle)
+}
+
+/// The app's signed-in user as it keeps it (oidc-client-ts, in sessionStorage).
+async fn stored_user(chromium: &Chromium) -> Value {
+    let raw = chromium
+        .eval("return sessionStorage.getItem('oidc.user:' + sessionStorage.getItem('demo-spa:issuer') + ':demo-spa');")
+        .await;
+    match raw.as_str() {
+        Some(text) => serde_json::from_str(text).expect("the stored user is JSON"),
+        None => Value::Null,
+    }
+}
+
+#[tokio::test]
+async fn the_example_spa_logs_in_refreshes_calls_userinfo_and_logs_out_from_another_origin() {
+    if !spa_dir()
+        .join("node_modules/oidc-client-ts/dist/browser/oidc-client-ts.min.js")
+        .exists()
+    {
+        skip_unless_ci("examples/spa/node_modules (cd examples/spa && npm ci)");
+        return;
+    }
+    let Some(chromium) = Chromium::start().await else {
+        return;
+    };
+    let (spa_port, spa_server) = serve_spa();
+    // The SPA on localhost, gatehouse on 127.0.0.1: two origins, as in the README.
+    let spa = format!("http://localhost:{spa_port}");
+    let gatehouse_port = free_port();
+    let example =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml"))
+            .expect("the example config");
+    let config = example
+        .replace("127.0.0.1:8080", &format!("127.0.0.1:{gatehouse_port}"))
+        .replace("http://localhost:5173", &spa);
+    let server = TestServer::start(&config).await;
+    let issuer = server.base.clone();
+    assert_eq!(issuer, format!("http://127.0.0.1:{gatehouse_port}"));
+
+    chromium.goto(&format!("{spa}/?issuer={issuer}")).await;
+    chromium.wait_for_text("Signed out.").await;
+    chromium.click("#login:enabled").await;
+
+    // gatehouse's login page; demo-spa is first-party, so no consent page follows.
+    chromium.wait_for_text("Demo single-page app").await;
+    assert!(chromium.current_url().await.starts_with(&issuer));
+    chromium.type_into("#username", "demo").await;
+    chromium.type_into("#password", "demo-password").await;
+    chromium.click("button[type=submit]").await;
+
+    // Back at the app: the code was redeemed across origins, userinfo merged in.
+    chromium
+        .wait_for_text("Signed in as Demo User (sub u-1001)")
+        .await;
+    assert!(chromium.current_url().await.starts_with(&spa));
+    let claims: Value =
+        serde_json::from_str(&chromium.text_of("#claims").await).expect("claims are JSON");
+    assert_eq!(claims["sub"], "u-1001");
+    assert_eq!(claims["preferred_username"], "demo");
+    assert_eq!(claims["email"], "demo@example.com");
+    assert_eq!(claims["groups"], json!(["finance"]));
+    let first = stored_user(&chromium).await;
+    assert!(first["access_token"].is_string(), "{first}");
+    assert!(first["refresh_token"].is_string(), "{first}");
+    assert!(first["id_token"].is_string(), "{first}");
+
+    // A silent refresh with the refresh token (no iframe, no page change).
+    chromium.click("#refresh:enabled").await;
+    chromium.wait_for_text("refresh token rotated: true").await;
+    chromium.wait_for("body[data-state=signed-in]").await;
+    let second = stored_user(&chromium).await;
+    assert_ne!(second["access_token"], first["access_token"]);
+    assert_ne!(second["refresh_token"], first["refresh_token"]);
+
+    // Userinfo with the new access token: a preflighted GET with Authorization.
+    chromium.click("#userinfo:enabled").await;
+    chromium
+        .wait_for_text("\"preferred_username\": \"demo\"")
+        .await;
+    let userinfo: Value = serde_json::from_str(&chromium.text_of("#userinfo-result").await)
+        .expect("userinfo is JSON");
+    assert_eq!(userinfo["sub"], "u-1001");
+    assert_eq!(userinfo["name"], "Demo User");
+
+    // Logout: the app revokes its tokens, then gatehouse asks to confirm and returns.
+    let last_refresh = second["refresh_token"]
+        .as_str()
+        .expect("refresh token")
+        .to_owned();
+    chromium.wait_for("body[data-state=signed-in]").await;
+    chromium.click("#logout:enabled").await;
+    chromium.wait_for_text("Sign out?").await;
+    assert!(chromium.current_url().await.starts_with(&issuer));
+    chromium.click("button[type=submit]").await;
+    chromium
+        .wait_for_text("signed out at gatehouse and back")
+        .await;
+    chromium.wait_for("body[data-state=signed-out]").await;
+    assert_eq!(chromium.current_url().await, format!("{spa}/"));
+    assert_eq!(stored_user(&chromium).await, Value::Null);
+
+    let page_log = chromium.text_of("#log").await;
+    let console = chromium.console().await;
+    eprintln!("---- the SPA's log, as the page shows it ----\n{page_log}");
+    eprintln!("---- the browser console ----\n{}", console.join("\n"));
+    assert!(
+        !console.iter().any(|l| l.contains("CORS")),
+        "the browser blocked nothing: {console:#?}"
+    );
+    assert!(
+        page_log.contains("refresh_token revoked successfully"),
+        "{page_log}"
+    );
+
+    // The app's last refresh token was revoked, and the gatehouse session is over:
+    // the next login asks for the password again.
+    let response = server
+        .http
+        .post(server.url("/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", "demo-spa"),
+            ("refresh_token", last_refresh.as_str()),
+        ])
+        .send()
+        .await
+        .expect("refresh");
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    assert_eq!(
+        body["error_description"],
+        "the refresh token has been revoked"
+    );
+    chromium.click("#login:enabled").await;
+    chromium.wait_for("#password").await;
+
+    chromium.close().await;
+    spa_server.stop(true).await;
 }
