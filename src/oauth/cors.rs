@@ -143,49 +143,32 @@ async fn per_client<B: MessageBody>(
     next: Next<B>,
     methods: &'static str,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    let registry = req
-        .app_data::<web::Data<AppState>>()
-        .map(|state| state.snapshot());
     let origin = origin_of(req.headers()).map(str::to_owned);
-    let Some(registry) = registry else {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body);
-    };
-    let allowed_for_any = origin
-        .as_deref()
-        .is_some_and(|o| registry.is_own_origin(o) || registry.origin_allowed_for_any(o));
     if req.method() == Method::OPTIONS {
         let is_preflight = req
             .headers()
             .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
         let response = match origin.as_deref() {
-            Some(o) if is_preflight && allowed_for_any => preflight(o, methods),
-            Some(_) if is_preflight => {
-                let mut refused =
-                    OAuthError::invalid_request("origin not allowed for any client of this server")
-                        .error_response();
-                refused
-                    .headers_mut()
-                    .append(header::VARY, HeaderValue::from_static("Origin"));
-                refused
-            }
+            Some(o) if is_preflight && allowed_for_any(req.request(), o) => preflight(o, methods),
+            Some(_) if is_preflight => refused_preflight(),
             _ => plain_options(methods),
         };
         return Ok(req.into_response(response).map_into_right_body());
     }
     let mut response = next.call(req).await?;
-    let verdict = response.request().extensions().get::<Verdict>().copied();
-    let headers = response.headers_mut();
-    headers.append(header::VARY, HeaderValue::from_static("Origin"));
-    let readable = match verdict {
-        Some(v) => v == Verdict::Allowed,
-        None => allowed_for_any,
+    response
+        .headers_mut()
+        .append(header::VARY, HeaderValue::from_static("Origin"));
+    let Some(origin) = origin else {
+        return Ok(response.map_into_left_body());
     };
-    if let Some(o) = origin.as_deref().filter(|_| readable)
-        && let Ok(value) = HeaderValue::from_str(o)
-    {
+    let readable = match response.request().extensions().get::<Verdict>() {
+        Some(verdict) => *verdict == Verdict::Allowed,
+        // Answered before any client was known (a bad form, a failed authentication).
+        None => allowed_for_any(response.request(), &origin),
+    };
+    if readable && let Ok(value) = HeaderValue::from_str(&origin) {
+        let headers = response.headers_mut();
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
         headers.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
@@ -193,6 +176,27 @@ async fn per_client<B: MessageBody>(
         );
     }
     Ok(response.map_into_left_body())
+}
+
+/// True when `origin` is the issuer's own or allowed for at least one client, in the
+/// registry snapshot serving now.
+fn allowed_for_any(req: &HttpRequest, origin: &str) -> bool {
+    req.app_data::<web::Data<AppState>>().is_some_and(|state| {
+        let registry = state.snapshot();
+        registry.is_own_origin(origin) || registry.origin_allowed_for_any(origin)
+    })
+}
+
+/// The answer to a preflight from an origin no client allows: no CORS header, so the
+/// browser stops there.
+fn refused_preflight() -> HttpResponse {
+    let mut refused =
+        OAuthError::invalid_request("origin not allowed for any client of this server")
+            .error_response();
+    refused
+        .headers_mut()
+        .append(header::VARY, HeaderValue::from_static("Origin"));
+    refused
 }
 
 /// The 204 answer to a preflight from an allowed `origin`.
