@@ -4,6 +4,7 @@
 
 use crate::config::file::GrantType;
 use crate::crypto::sha256;
+use crate::protocol::origin;
 use serde::{Deserialize, Serialize};
 
 /// Scopes every server knows without declaring them.
@@ -105,6 +106,9 @@ pub struct Client {
     pub first_party: bool,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
+    /// The web origins whose pages may call the token, userinfo and revocation
+    /// endpoints for this client (CORS), as browsers write them; defaults resolved.
+    pub allowed_origins: Vec<String>,
     /// May introspect any token (a resource server), not only its own.
     pub introspect: bool,
 }
@@ -130,6 +134,12 @@ impl Client {
     /// True when the client may use `grant`.
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
+    }
+
+    /// True when a page on `origin` (a request's `Origin` header) may call the token,
+    /// userinfo and revocation endpoints for this client.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        origin::is_allowed(origin, &self.allowed_origins)
     }
 
     /// The `aud` of the client's tokens: its configured audience, or itself.
@@ -224,6 +234,7 @@ mod tests {
             first_party: false,
             redirect_uris: vec![],
             post_logout_redirect_uris: vec![],
+            allowed_origins: vec!["https://app.example.com".into()],
             introspect: false,
         }
     }
@@ -238,5 +249,13 @@ mod tests {
         assert!(!a.is_public());
         assert_ne!(a.credential_id(), b.credential_id());
         assert_eq!(a.auth.methods().len(), 2);
+    }
+
+    #[test]
+    fn origins() {
+        let c = client(ClientAuth::None);
+        assert!(c.allows_origin("https://app.example.com"));
+        assert!(!c.allows_origin("https://app.example.com:8443"));
+        assert!(!c.allows_origin("null"));
     }
 }

@@ -9,7 +9,8 @@ use crate::config::file::{LimitsSection, SessionSection, TokensSection};
 use crate::config::{ServerSettings, UiSettings, Validated};
 use crate::jwt::keys::{KeySet, SigningKey};
 use crate::model::{Client, User};
-use std::collections::{BTreeMap, HashMap};
+use crate::protocol::origin;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -27,6 +28,10 @@ pub struct Registry {
     pub keys: KeySet,
     /// Custom scopes by name, with their descriptions.
     pub scopes: BTreeMap<String, String>,
+    /// The issuer's own web origin: its pages and scripts may always call the endpoints.
+    issuer_origin: String,
+    /// Every client's allowed origins: the origins a CORS preflight is answered for.
+    origins: HashSet<String>,
     clients: HashMap<String, Client>,
     /// Users by username.
     users: HashMap<String, User>,
@@ -46,9 +51,17 @@ impl Registry {
         if keys.is_empty() {
             keys.extend(fallback_key);
         }
+        let origins = config
+            .clients
+            .iter()
+            .flat_map(|c| c.allowed_origins.iter().cloned())
+            .collect();
         Self {
             generation,
             loaded_at,
+            // A validated issuer is an http(s) URL, so it has an origin.
+            issuer_origin: origin::of_url(&config.issuer).unwrap_or_default(),
+            origins,
             issuer: config.issuer,
             server: config.server,
             tokens: config.tokens,
@@ -98,6 +111,17 @@ impl Registry {
     /// The number of users.
     pub fn user_count(&self) -> usize {
         self.users.len()
+    }
+
+    /// True when `origin` (a request's `Origin` header) is the issuer's own.
+    pub fn is_own_origin(&self, origin: &str) -> bool {
+        !self.issuer_origin.is_empty() && origin == self.issuer_origin
+    }
+
+    /// True when `origin` is allowed for at least one client: whether a CORS preflight,
+    /// which names no client, is answered.
+    pub fn origin_allowed_for_any(&self, origin: &str) -> bool {
+        origin != "null" && self.origins.contains(origin)
     }
 }
 

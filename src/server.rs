@@ -3,7 +3,7 @@
 
 use crate::clock::Clock;
 use crate::http::client_ip::ClientIp;
-use crate::oauth::{discovery, introspect, jwks, revoke, token_endpoint, userinfo};
+use crate::oauth::{cors, discovery, introspect, jwks, revoke, token_endpoint, userinfo};
 use crate::registry::Registry;
 use crate::reload::{FallbackKey, load_config};
 use crate::secret::SecretVerifier;
@@ -206,11 +206,22 @@ fn all_routes(cfg: &mut web::ServiceConfig) {
 /// The routes clients and browsers use.
 fn public_routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(token_endpoint::MAX_BODY))
-        .service(web::resource("/token").route(web::post().to(token_endpoint::token)))
+        // Browser apps call these from their own origins: CORS per client.
+        // `/introspect` is server-to-server and has none.
+        .service(
+            web::resource("/token")
+                .wrap(from_fn(cors::for_token))
+                .route(web::post().to(token_endpoint::token)),
+        )
         .service(web::resource("/introspect").route(web::post().to(introspect::introspect)))
-        .service(web::resource("/revoke").route(web::post().to(revoke::revoke)))
+        .service(
+            web::resource("/revoke")
+                .wrap(from_fn(cors::for_revoke))
+                .route(web::post().to(revoke::revoke)),
+        )
         .service(
             web::resource("/userinfo")
+                .wrap(from_fn(cors::for_userinfo))
                 .route(web::get().to(userinfo::userinfo))
                 .route(web::post().to(userinfo::userinfo)),
         )

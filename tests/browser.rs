@@ -1,34 +1,40 @@
-//! The login pages in a real browser: headless Chromium (Debian's), driven through
-//! chromedriver's WebDriver HTTP API, logs a user in, consents, and lands on the
-//! client's redirect URI. This is what proves the pages work under their own
-//! Content-Security-Policy (Chrome applies `form-action` to the redirect after a form).
+//! Real browsers: headless Chromium (Debian's), driven through chromedriver with
+//! fantoccini.
 //!
-//! Needs `chromium` and `chromium-driver`; `.ci/run` installs them. Outside CI, the test
-//! says it is skipped when they are missing; in CI (`CI` set) it fails instead.
+//! - The login pages: a user logs in, consents, and lands on the client's redirect URI.
+//!   This proves the pages work under their own Content-Security-Policy (Chrome applies
+//!   `form-action` to the redirect after a form).
+//! - The example single-page app (`examples/spa`, `oidc-client-ts` from its
+//!   `node_modules`), served from another origin than gatehouse, against the example
+//!   config's `demo-spa` client: login, tokens read by the app, a refresh with the
+//!   refresh token, userinfo, logout. Every call the app makes is cross-origin, so this
+//!   is what proves the CORS answers are what a browser wants.
+//!
+//! Needs `chromium` and `chromium-driver`, and `npm ci` in `examples/spa`; `.ci/run`
+//! does both. Outside CI, a test says it is skipped when one is missing; in CI (`CI`
+//! set) it fails instead.
 
 mod common;
 
 use common::*;
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-struct Driver {
-    child: Child,
-    base: String,
-    session: String,
-    http: reqwest::Client,
-}
+/// How long a page may take to show what a step waits for.
+const PAGE_WAIT: Duration = Duration::from_secs(20);
 
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Says a test is skipped because `what` is missing, or fails in CI.
+fn skip_unless_ci(what: &str) {
+    assert!(std::env::var_os("CI").is_none(), "CI must provide {what}");
+    eprintln!("SKIPPED: {what} is missing");
 }
 
 fn free_port() -> u16 {
@@ -39,157 +45,200 @@ fn free_port() -> u16 {
         .port()
 }
 
-impl Driver {
+/// A headless Chromium session behind its own chromedriver.
+struct Chromium {
+    driver: Child,
+    client: Client,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Chromium {
+    fn drop(&mut self) {
+        // chromedriver runs in its own process group with the browser it started:
+        // end the group, then reap the driver.
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.driver.id())])
+            .status();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// chromedriver's log endpoint (Selenium's `se/log`): the browser console so far.
+#[derive(Debug)]
+struct ConsoleLog;
+
+impl WebDriverCompatibleCommand for ConsoleLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (reqwest::Method, Option<String>) {
+        (
+            reqwest::Method::POST,
+            Some(json!({"type": "browser"}).to_string()),
+        )
+    }
+}
+
+impl Chromium {
+    /// Starts chromedriver and a fresh browser profile; `None` (skipped) when they are
+    /// not installed outside CI.
     async fn start() -> Option<Self> {
-        if !std::path::Path::new(CHROMIUM).exists() || !std::path::Path::new(CHROMEDRIVER).exists()
-        {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must install chromium and chromium-driver"
-            );
-            eprintln!(
-                "SKIPPED: {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)"
-            );
+        if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+            skip_unless_ci(&format!(
+                "{CHROMIUM} or {CHROMEDRIVER} (apt-get install chromium chromium-driver)"
+            ));
             return None;
         }
         let port = free_port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let mut driver = Self {
-            child,
-            base,
-            session: String::new(),
-            http,
+        let driver = {
+            use std::os::unix::process::CommandExt;
+            Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .process_group(0)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver starts")
         };
-        let ready = eventually(Duration::from_secs(20), || async {
-            driver
-                .http
-                .get(format!("{}/status", driver.base))
-                .send()
-                .await
-                .is_ok()
+        let webdriver = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let ready = eventually(PAGE_WAIT, || async {
+            http.get(format!("{webdriver}/status")).send().await.is_ok()
         })
         .await;
         assert!(ready, "chromedriver answers");
-        let profile = tempfile::tempdir().expect("profile dir").keep();
-        let caps = json!({"capabilities": {"alwaysMatch": {
+        let profile = tempfile::tempdir().expect("profile dir");
+        let caps = json!({
             "browserName": "chrome",
+            "goog:loggingPrefs": {"browser": "ALL"},
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
                 "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                         "--disable-dev-shm-usage", format!("--user-data-dir={}", profile.display())]
+                         "--disable-dev-shm-usage", format!("--user-data-dir={}", profile.path().display())]
             }
-        }}});
-        let created = driver.call("POST", "/session", Some(caps)).await;
-        driver.session = created["sessionId"]
-            .as_str()
-            .expect("session id")
-            .to_owned();
-        Some(driver)
-    }
-
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}{path}", self.base);
-        let request = match method {
-            "GET" => self.http.get(url),
-            "DELETE" => self.http.delete(url),
-            _ => self.http.post(url).json(&body.unwrap_or_else(|| json!({}))),
-        };
-        let response: Value = request
-            .send()
+        });
+        let caps = caps
+            .as_object()
+            .cloned()
+            .expect("capabilities are an object");
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&webdriver)
             .await
-            .expect("webdriver call")
-            .json()
-            .await
-            .expect("json");
-        response["value"].clone()
-    }
-
-    async fn session_call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        self.call(method, &format!("/session/{}{path}", self.session), body)
-            .await
+            .expect("a chromium session");
+        Some(Self {
+            driver,
+            client,
+            _profile: profile,
+        })
     }
 
     async fn goto(&self, url: &str) {
-        self.session_call("POST", "/url", Some(json!({"url": url})))
-            .await;
+        self.client.goto(url).await.expect("navigate");
     }
 
     async fn current_url(&self) -> String {
-        self.session_call("GET", "/url", None)
+        self.client
+            .current_url()
             .await
-            .as_str()
+            .map(String::from)
             .unwrap_or_default()
-            .to_owned()
-    }
-
-    async fn find(&self, css: &str) -> Option<String> {
-        let found = self
-            .session_call(
-                "POST",
-                "/element",
-                Some(json!({"using": "css selector", "value": css})),
-            )
-            .await;
-        found
-            .as_object()
-            .and_then(|o| o.values().next())
-            .and_then(Value::as_str)
-            .map(str::to_owned)
     }
 
     async fn type_into(&self, css: &str, text: &str) {
-        let id = self
-            .find(css)
-            .await
-            .unwrap_or_else(|| panic!("no {css} on the page"));
-        self.session_call(
-            "POST",
-            &format!("/element/{id}/value"),
-            Some(json!({"text": text})),
-        )
-        .await;
+        let field = self.wait_for(css).await;
+        field.clear().await.expect("clear");
+        field.send_keys(text).await.expect("type");
     }
 
     async fn click(&self, css: &str) {
-        let id = self
-            .find(css)
+        self.wait_for(css).await.click().await.expect("click");
+    }
+
+    /// The element `css` names, once the page has one.
+    async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+        match self
+            .client
+            .wait()
+            .at_most(PAGE_WAIT)
+            .for_element(Locator::Css(css))
             .await
-            .unwrap_or_else(|| panic!("no {css} on the page"));
-        self.session_call("POST", &format!("/element/{id}/click"), None)
-            .await;
+        {
+            Ok(element) => element,
+            Err(e) => panic!(
+                "no {css} on the page at {} ({e}); it shows {:?}",
+                self.current_url().await,
+                self.page_text().await
+            ),
+        }
     }
 
     /// Waits until the page shows `text` (a click's navigation may still be under way).
     async fn wait_for_text(&self, text: &str) {
-        let mut seen = String::new();
-        for _ in 0..100 {
-            seen = self.page_text().await;
-            if seen.contains(text) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!(
-            "the page never showed {text:?}; it shows {seen:?} at {}",
+        let shown = eventually(PAGE_WAIT, || async {
+            self.page_text().await.contains(text)
+        })
+        .await;
+        assert!(
+            shown,
+            "the page never showed {text:?}; it shows {:?} at {}",
+            self.page_text().await,
             self.current_url().await
         );
     }
 
     async fn page_text(&self) -> String {
-        let body = self.find("body").await.expect("a body");
-        self.session_call("GET", &format!("/element/{body}/text"), None)
+        match self.client.find(Locator::Css("body")).await {
+            Ok(body) => body.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// The text of the element `css` names.
+    async fn text_of(&self, css: &str) -> String {
+        self.wait_for(css).await.text().await.expect("text")
+    }
+
+    /// The value a script returns on the current page.
+    async fn eval(&self, script: &str) -> Value {
+        self.client.execute(script, vec![]).await.expect("script")
+    }
+
+    /// The browser console since the last call, one line per message.
+    async fn console(&self) -> Vec<String> {
+        let entries = self
+            .client
+            .issue_cmd(ConsoleLog)
             .await
-            .as_str()
+            .expect("console log");
+        entries
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .map(|e| {
+                        format!(
+                            "{} {}",
+                            e["level"].as_str().unwrap_or("?"),
+                            e["message"].as_str().unwrap_or_default()
+                        )
+                    })
+                    .collect()
+            })
             .unwrap_or_default()
-            .to_owned()
+    }
+
+    async fn close(self) {
+        let _ = self.client.clone().close().await;
     }
 }
 
@@ -209,7 +258,7 @@ fn callback_listener() -> u16 {
 
 #[tokio::test]
 async fn chromium_logs_in_consents_and_reaches_the_client() {
-    let Some(driver) = Driver::start().await else {
+    let Some(chromium) = Chromium::start().await else {
         return;
     };
     let callback_port = callback_listener();
@@ -243,32 +292,26 @@ name = "Carol"
         ("code_challenge_method", "S256"),
     ]);
 
-    driver.goto(authorize.as_str()).await;
-    driver.wait_for_text("Browser Test CLI").await;
-    driver.type_into("#username", "carol").await;
-    driver.type_into("#password", "wrong").await;
-    driver.click("button[type=submit]").await;
-    driver
+    chromium.goto(authorize.as_str()).await;
+    chromium.wait_for_text("Browser Test CLI").await;
+    chromium.type_into("#username", "carol").await;
+    chromium.type_into("#password", "wrong").await;
+    chromium.click("button[type=submit]").await;
+    chromium
         .wait_for_text("Incorrect username or password.")
         .await;
-    driver.type_into("#password", SERVICE_SECRET).await;
-    driver.click("button[type=submit]").await;
-    driver.wait_for_text("Allow access?").await;
-    driver.click("button[value=allow]").await;
+    chromium.type_into("#password", SERVICE_SECRET).await;
+    chromium.click("button[type=submit]").await;
+    chromium.wait_for_text("Allow access?").await;
+    chromium.click("button[value=allow]").await;
 
-    let mut landed = String::new();
-    for _ in 0..100 {
-        landed = driver.current_url().await;
-        if landed.starts_with(&redirect_uri) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        landed.starts_with(&redirect_uri),
-        "the browser reached the callback, not {landed}"
-    );
-    driver.wait_for_text("callback ok").await;
+    let reached = eventually(PAGE_WAIT, || async {
+        chromium.current_url().await.starts_with(&redirect_uri)
+    })
+    .await;
+    let landed = chromium.current_url().await;
+    assert!(reached, "the browser reached the callback, not {landed}");
+    chromium.wait_for_text("callback ok").await;
     let params: std::collections::HashMap<String, String> = url::Url::parse(&landed)
         .expect("url")
         .query_pairs()
@@ -289,5 +332,192 @@ name = "Carol"
         .await
         .expect("token");
     assert_eq!(response.status(), 200);
-    driver.session_call("DELETE", "", None).await;
+    chromium.close().await;
+}
+
+/// Where the example SPA lives.
+fn spa_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/spa")
+}
+
+/// A static file server for `examples/spa` (its pages, its script, its
+/// `node_modules`), as `python3 -m http.server` is in the README.
+async fn spa_file(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    use actix_web::HttpResponse;
+    let path = match req.path() {
+        "/" => "/index.html",
+        p => p,
+    };
+    let relative = path.trim_start_matches('/');
+    if relative
+        .split('/')
+        .any(|s| s.is_empty() || s.starts_with('.'))
+    {
+        return HttpResponse::NotFound().finish();
+    }
+    let file = spa_dir().join(relative);
+    let content_type = match file.extension().and_then(|e| e.to_str()) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js" | "mjs") => "text/javascript; charset=utf-8",
+        Some("json" | "map") => "application/json",
+        _ => "application/octet-stream",
+    };
+    match std::fs::read(&file) {
+        Ok(bytes) => HttpResponse::Ok().content_type(content_type).body(bytes),
+        Err(_) => HttpResponse::NotFound().finish(),
+    }
+}
+
+/// Serves the SPA on 127.0.0.1 at a free port, which it returns.
+fn serve_spa() -> (u16, actix_web::dev::ServerHandle) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = actix_web::HttpServer::new(|| {
+        actix_web::App::new().default_service(actix_web::web::to(spa_file))
+    })
+    .workers(1)
+    .listen(listener)
+    .expect("listen")
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (port, handle)
+}
+
+/// The app's signed-in user as it keeps it (oidc-client-ts, in sessionStorage).
+async fn stored_user(chromium: &Chromium) -> Value {
+    let raw = chromium
+        .eval("return sessionStorage.getItem('oidc.user:' + sessionStorage.getItem('demo-spa:issuer') + ':demo-spa');")
+        .await;
+    match raw.as_str() {
+        Some(text) => serde_json::from_str(text).expect("the stored user is JSON"),
+        None => Value::Null,
+    }
+}
+
+#[tokio::test]
+async fn the_example_spa_logs_in_refreshes_calls_userinfo_and_logs_out_from_another_origin() {
+    if !spa_dir()
+        .join("node_modules/oidc-client-ts/dist/browser/oidc-client-ts.min.js")
+        .exists()
+    {
+        skip_unless_ci("examples/spa/node_modules (cd examples/spa && npm ci)");
+        return;
+    }
+    let Some(chromium) = Chromium::start().await else {
+        return;
+    };
+    let (spa_port, spa_server) = serve_spa();
+    // The SPA on localhost, gatehouse on 127.0.0.1: two origins, as in the README.
+    let spa = format!("http://localhost:{spa_port}");
+    let gatehouse_port = free_port();
+    let example =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml"))
+            .expect("the example config");
+    let config = example
+        .replace("127.0.0.1:8080", &format!("127.0.0.1:{gatehouse_port}"))
+        .replace("http://localhost:5173", &spa);
+    let server = TestServer::start(&config).await;
+    let issuer = server.base.clone();
+    assert_eq!(issuer, format!("http://127.0.0.1:{gatehouse_port}"));
+
+    chromium.goto(&format!("{spa}/?issuer={issuer}")).await;
+    chromium.wait_for_text("Signed out.").await;
+    chromium.click("#login:enabled").await;
+
+    // gatehouse's login page; demo-spa is first-party, so no consent page follows.
+    chromium.wait_for_text("Demo single-page app").await;
+    assert!(chromium.current_url().await.starts_with(&issuer));
+    chromium.type_into("#username", "demo").await;
+    chromium.type_into("#password", "demo-password").await;
+    chromium.click("button[type=submit]").await;
+
+    // Back at the app: the code was redeemed across origins, userinfo merged in.
+    chromium
+        .wait_for_text("Signed in as Demo User (sub u-1001)")
+        .await;
+    assert!(chromium.current_url().await.starts_with(&spa));
+    let claims: Value =
+        serde_json::from_str(&chromium.text_of("#claims").await).expect("claims are JSON");
+    assert_eq!(claims["sub"], "u-1001");
+    assert_eq!(claims["preferred_username"], "demo");
+    assert_eq!(claims["email"], "demo@example.com");
+    assert_eq!(claims["groups"], json!(["finance"]));
+    let first = stored_user(&chromium).await;
+    assert!(first["access_token"].is_string(), "{first}");
+    assert!(first["refresh_token"].is_string(), "{first}");
+    assert!(first["id_token"].is_string(), "{first}");
+
+    // A silent refresh with the refresh token (no iframe, no page change).
+    chromium.click("#refresh:enabled").await;
+    chromium.wait_for_text("refresh token rotated: true").await;
+    chromium.wait_for("body[data-state=signed-in]").await;
+    let second = stored_user(&chromium).await;
+    assert_ne!(second["access_token"], first["access_token"]);
+    assert_ne!(second["refresh_token"], first["refresh_token"]);
+
+    // Userinfo with the new access token: a preflighted GET with Authorization.
+    chromium.click("#userinfo:enabled").await;
+    chromium
+        .wait_for_text("\"preferred_username\": \"demo\"")
+        .await;
+    let userinfo: Value = serde_json::from_str(&chromium.text_of("#userinfo-result").await)
+        .expect("userinfo is JSON");
+    assert_eq!(userinfo["sub"], "u-1001");
+    assert_eq!(userinfo["name"], "Demo User");
+
+    // Logout: the app revokes its tokens, then gatehouse asks to confirm and returns.
+    let last_refresh = second["refresh_token"]
+        .as_str()
+        .expect("refresh token")
+        .to_owned();
+    chromium.wait_for("body[data-state=signed-in]").await;
+    chromium.click("#logout:enabled").await;
+    chromium.wait_for_text("Sign out?").await;
+    assert!(chromium.current_url().await.starts_with(&issuer));
+    chromium.click("button[type=submit]").await;
+    chromium
+        .wait_for_text("signed out at gatehouse and back")
+        .await;
+    chromium.wait_for("body[data-state=signed-out]").await;
+    assert_eq!(chromium.current_url().await, format!("{spa}/"));
+    assert_eq!(stored_user(&chromium).await, Value::Null);
+
+    let page_log = chromium.text_of("#log").await;
+    let console = chromium.console().await;
+    eprintln!("---- the SPA's log, as the page shows it ----\n{page_log}");
+    eprintln!("---- the browser console ----\n{}", console.join("\n"));
+    assert!(
+        !console.iter().any(|l| l.contains("CORS")),
+        "the browser blocked nothing: {console:#?}"
+    );
+    assert!(
+        page_log.contains("refresh_token revoked successfully"),
+        "{page_log}"
+    );
+
+    // The app's last refresh token was revoked, and the gatehouse session is over:
+    // the next login asks for the password again.
+    let response = server
+        .http
+        .post(server.url("/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", "demo-spa"),
+            ("refresh_token", last_refresh.as_str()),
+        ])
+        .send()
+        .await
+        .expect("refresh");
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    assert_eq!(
+        body["error_description"],
+        "the refresh token has been revoked"
+    );
+    chromium.click("#login:enabled").await;
+    chromium.wait_for("#password").await;
+
+    chromium.close().await;
+    spa_server.stop(true).await;
 }

@@ -171,3 +171,49 @@ fn the_example_config_passes_and_warnings_do_not_fail() {
         "{stdout}"
     );
 }
+
+#[test]
+fn allowed_origins_are_checked_one_by_one_with_their_positions() {
+    let toml = format!(
+        r#"issuer = "http://127.0.0.1:8080"
+
+[[clients]]
+id = "spa"
+public = true
+redirect_uris = ["https://spa.example.com/cb"]
+allowed_origins = ["https://spa.example.com", "https://*.example.com", "https://spa.example.com/app",
+                   "http://spa.example.com", "https://SPA.example.com", "https://spa.example.com"]
+
+[[clients]]
+id = "svc"
+secret_hash = "{HASH}"
+grant_types = ["client_credentials"]
+allowed_origins = ["https://admin.example.com"]
+"#
+    );
+    let (code, lines, stdout) = check("origins.toml", &toml);
+    assert_eq!(code, 1, "{stdout}");
+    let expected = [
+        "7:47: clients[0].allowed_origins[1]: \"https://*.example.com\" has a wildcard",
+        "7:72: clients[0].allowed_origins[2]: \"https://spa.example.com/app\" has a path",
+        "8:20: clients[0].allowed_origins[3]: \"http://spa.example.com\" uses http; only loopback hosts",
+        "8:46: clients[0].allowed_origins[4]: \"https://SPA.example.com\" is not written as browsers send it; write \"https://spa.example.com\"",
+        "8:73: clients[0].allowed_origins[5]: \"https://spa.example.com\" is listed twice",
+        "14:1: clients[1].allowed_origins: warning: a confidential client's secret cannot be kept in a browser page",
+    ];
+    assert_eq!(lines.len(), expected.len() + 1, "{stdout}");
+    for (line, want) in lines.iter().zip(expected) {
+        assert!(
+            line.starts_with(want),
+            "{line:?} should start with {want:?}\n{stdout}"
+        );
+    }
+
+    let yaml = "issuer: http://127.0.0.1:8080\nclients:\n  - id: spa\n    public: true\n    redirect_uris: [http://localhost:5173/callback.html]\n    allowed_origins:\n      - http://localhost:5173\n      - \"null\"\n";
+    let (code, lines, stdout) = check("origins.yaml", yaml);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        lines[0].starts_with("8:9: clients[0].allowed_origins[1]: \"null\" is not an origin"),
+        "{stdout}"
+    );
+}

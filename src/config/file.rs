@@ -326,6 +326,10 @@ pub struct ClientEntry {
     /// Where RP-initiated logout may send the browser back to.
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
+    /// Web origins (`scheme://host[:port]`) whose pages may call the token, userinfo
+    /// and revocation endpoints for this client (CORS). Absent: a public client gets the
+    /// origins of its `http(s)` redirect URIs, a confidential client none; `[]` is none.
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 /// `[[users]]`: an end user who can log in.

@@ -7,6 +7,7 @@ use super::report::{Issue, Sources};
 use crate::http::client_ip::Cidr;
 use crate::jwt::keys::SigningKey;
 use crate::model::{BUILTIN_SCOPES, Client, ClientAuth, ClientSecret, User};
+use crate::protocol::origin;
 use crate::protocol::redirect_uri::{check_issuer, check_registered};
 use crate::templates::Templates;
 use std::collections::{BTreeMap, HashSet};
@@ -356,6 +357,7 @@ fn check_clients(
                 r.error(format!("{path}.post_logout_redirect_uris[{j}]"), e);
             }
         }
+        let allowed_origins = check_origins(c, &path, r);
         for (j, scope) in c.scopes.iter().enumerate() {
             if !BUILTIN_SCOPES.contains(&scope.as_str()) && !scopes.contains_key(scope) {
                 r.error(
@@ -392,10 +394,41 @@ fn check_clients(
             first_party: c.first_party,
             redirect_uris: c.redirect_uris.clone(),
             post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+            allowed_origins,
             introspect: c.introspect,
         });
     }
     clients
+}
+
+/// A client's `allowed_origins`, checked; absent, a public client's default (the
+/// origins of its `http(s)` redirect URIs) and a confidential client's (none).
+fn check_origins(c: &super::file::ClientEntry, path: &str, r: &mut Report) -> Vec<String> {
+    let Some(listed) = &c.allowed_origins else {
+        return if c.public {
+            origin::of_redirect_uris(&c.redirect_uris)
+        } else {
+            Vec::new()
+        };
+    };
+    let mut origins: Vec<String> = Vec::new();
+    for (j, o) in listed.iter().enumerate() {
+        let field = format!("{path}.allowed_origins[{j}]");
+        if let Err(e) = origin::check_allowed(o) {
+            r.error(field, e);
+        } else if origins.contains(o) {
+            r.error(field, format!("{o:?} is listed twice"));
+        } else {
+            origins.push(o.clone());
+        }
+    }
+    if !c.public && !origins.is_empty() {
+        r.warn(
+            format!("{path}.allowed_origins"),
+            "a confidential client's secret cannot be kept in a browser page; allowed_origins is for public clients",
+        );
+    }
+    origins
 }
 
 /// Resolves the one secret source of a confidential client; public clients have none.

@@ -2,6 +2,7 @@
 //! only what gatehouse implements: grant types and authentication methods come from the
 //! enums that define them. Rendered once per config generation, served as bytes.
 
+use super::cors;
 use crate::config::file::GrantType;
 use crate::model::{AuthMethod, BUILTIN_SCOPES, ClientAuth};
 use crate::registry::{Registry, endpoint};
@@ -62,9 +63,10 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     public_json(body)
 }
 
-/// A JSON document that caches may keep for five minutes.
+/// A public JSON document: any page may read it (CORS `*`), and caches may keep it for
+/// five minutes.
 pub fn public_json(body: web::Bytes) -> HttpResponse {
-    HttpResponse::Ok()
+    cors::any_origin(&mut HttpResponse::Ok())
         .content_type("application/json")
         .insert_header((
             header::CACHE_CONTROL,

@@ -1,10 +1,11 @@
 //! OAuth 2.1 / OpenID Connect protocol logic and its JSON endpoints: the token endpoint
 //! and its grants, client authentication, introspection, revocation, userinfo,
-//! discovery and JWKS, and the checked authorization request that the pages in `web`
-//! carry through login and consent.
+//! discovery and JWKS, CORS for browser apps, and the checked authorization request
+//! that the pages in `web` carry through login and consent.
 
 pub mod authorize_request;
 pub mod client_auth;
+pub mod cors;
 pub mod discovery;
 pub mod grants;
 pub mod identify;

@@ -1,11 +1,12 @@
 //! Token revocation (RFC 7009). A client, public ones included, revokes the tokens
 //! issued to it: an access token's `jti` is denied until the token would expire, a
 //! refresh token takes its whole family with it. Unknown, expired or already revoked
-//! tokens answer 200 as if revoked; another client's token is refused.
+//! tokens answer 200 as if revoked; another client's token is refused, and so is a
+//! browser page on an origin the client does not allow, before anything is revoked.
 
-use super::client_auth;
 use super::identify::{Identified, identify};
 use super::standing;
+use super::{client_auth, cors};
 use crate::error::OAuthError;
 use crate::http::client_ip::ClientIp;
 use crate::http::form::Form;
@@ -23,6 +24,7 @@ pub async fn revoke(
     let registry = state.snapshot();
     let caller =
         client_auth::authenticate_request(req.headers(), &form, &state, &registry, ip.0).await?;
+    cors::refuse_foreign_origin(&req, &registry, caller)?;
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;

@@ -1,9 +1,10 @@
 //! The token endpoint (RFC 6749 3.2): form POST only. Parses the request once,
-//! authenticates the client once, checks that it may use the grant it names, hands the
-//! grant a typed request, and logs, counts and writes the answer in one place.
+//! authenticates the client once, refuses a browser page on an origin the client does
+//! not allow, checks that it may use the grant it names, hands the grant a typed
+//! request, and logs, counts and writes the answer in one place.
 
-use super::client_auth;
 use super::grants::{self, TokenRequest};
+use super::{client_auth, cors};
 use crate::config::file::GrantType;
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::client_ip::ClientIp;
@@ -35,6 +36,7 @@ pub async fn token(
     let registry = state.snapshot();
     let credentials = client_auth::presented(req.headers(), &form)?;
     let client = client_auth::authenticate(&state, &registry, ip.0, &credentials).await?;
+    cors::refuse_foreign_origin(&req, &registry, client)?;
     if !client.allows_grant(grant) {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,

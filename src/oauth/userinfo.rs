@@ -1,6 +1,7 @@
 //! The userinfo endpoint (OIDC Core 5.3), GET or POST with a Bearer access token:
 //! the claims the token's scopes allow. Token errors are RFC 6750 3.1 challenges.
 
+use super::cors;
 use crate::error::{ErrorCode, OAuthError, bearer_required};
 use crate::http::form::{Form, require_form_content_type};
 use crate::identity;
@@ -59,6 +60,7 @@ async fn answer(
         tracing::debug!(error = %e, "userinfo token refused");
         OAuthError::invalid_token("the access token is invalid or expired")
     })?;
+    cors::note_client(req, &registry, &claims.client_id);
     if state.store.jti_denied(&claims.jti).await? {
         return Err(OAuthError::invalid_token(
             "the access token has been revoked",
