@@ -4,6 +4,9 @@
 //!
 //! Watching the parent directories (not the files) is what lets editors that save by
 //! rename, and Kubernetes ConfigMap updates (an atomic `..data` symlink swap), be seen.
+//! Events for other files in those directories (an editor's swap file, a log, anything
+//! an unrelated process writes) are ignored: only a name the config was read through
+//! (the file, or the first link of its symlink target) starts a reload.
 
 use crate::config::{self, Loaded};
 use crate::jwt::keys::SigningKey;
@@ -12,7 +15,8 @@ use crate::state::AppState;
 use anyhow::Context;
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::ffi::OsString;
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -67,44 +71,67 @@ pub fn spawn(
     fingerprint: [u8; 32],
     fallback: FallbackKey,
 ) {
-    tokio::spawn(async move {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok_and(|e| !e.kind.is_access()) {
-                let _ = tx.send(());
-            }
-        });
-        let watcher = match watcher {
-            Ok(w) => Some(w),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot watch the config file; reload with SIGHUP");
-                None
-            }
-        };
-        let mut reloader = Reloader {
-            state,
-            config_path,
-            fingerprint,
-            fallback,
-            watcher,
-            watched: BTreeSet::new(),
-        };
-        reloader.watch(&files);
-        reloader.run(rx).await;
+    // The directories are watched before this returns, so a change written right after
+    // the server starts is not missed; the task then waits for events.
+    let (tx, rx) = mpsc::unbounded_channel();
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event
+            && !event.kind.is_access()
+        {
+            let _ = tx.send(event.paths);
+        }
     });
+    let watcher = match watcher {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch the config file; reload with SIGHUP");
+            None
+        }
+    };
+    let mut reloader = Reloader {
+        state,
+        config_path,
+        fingerprint,
+        fallback,
+        watcher,
+        watched: BTreeSet::new(),
+        relevant: BTreeSet::new(),
+    };
+    reloader.watch(&files);
+    tokio::spawn(async move { reloader.run(rx).await });
 }
 
 /// Merges a burst of file events: returns after `DEBOUNCE` without one, or at the latest
 /// `MAX_DELAY` after the burst began.
-async fn settle(events: &mut mpsc::UnboundedReceiver<()>) {
+async fn settle(events: &mut mpsc::UnboundedReceiver<Vec<PathBuf>>) {
     let deadline = tokio::time::Instant::now() + MAX_DELAY;
     loop {
         let quiet_until = (tokio::time::Instant::now() + DEBOUNCE).min(deadline);
         match tokio::time::timeout_at(quiet_until, events.recv()).await {
-            Ok(Some(())) if tokio::time::Instant::now() < deadline => {}
+            Ok(Some(_)) if tokio::time::Instant::now() < deadline => {}
             _ => return,
         }
     }
+}
+
+/// The file names in the watched directories whose change can change the config: each
+/// file's own name and, when the file is a symlink, the first component of its
+/// target (`..data` in a ConfigMap volume, where `gatehouse.toml -> ..data/gatehouse.toml`
+/// and the kubelet swaps `..data`).
+fn relevant_names(files: &[PathBuf]) -> BTreeSet<OsString> {
+    let mut names = BTreeSet::new();
+    for file in files {
+        if let Some(name) = file.file_name() {
+            names.insert(name.to_owned());
+        }
+        if let Ok(target) = std::fs::read_link(file)
+            && target.is_relative()
+            && let Some(Component::Normal(first)) = target.components().next()
+        {
+            names.insert(first.to_owned());
+        }
+    }
+    names
 }
 
 struct Reloader {
@@ -114,10 +141,19 @@ struct Reloader {
     fallback: FallbackKey,
     watcher: Option<RecommendedWatcher>,
     watched: BTreeSet<PathBuf>,
+    /// See [`relevant_names`]; recomputed at every load.
+    relevant: BTreeSet<OsString>,
 }
 
 impl Reloader {
-    async fn run(&mut self, mut events: mpsc::UnboundedReceiver<()>) {
+    /// True when one of an event's paths names a file the config was read through.
+    fn concerns_us(&self, paths: &[PathBuf]) -> bool {
+        paths
+            .iter()
+            .any(|p| p.file_name().is_some_and(|n| self.relevant.contains(n)))
+    }
+
+    async fn run(&mut self, mut events: mpsc::UnboundedReceiver<Vec<PathBuf>>) {
         let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         {
             Ok(s) => Some(s),
@@ -128,16 +164,18 @@ impl Reloader {
         };
         loop {
             let forced = tokio::select! {
-                event = events.recv() => {
-                    if event.is_none() {
+                event = events.recv() => match event {
+                    None => {
                         // The watcher is gone; only SIGHUP can reload from here on.
                         if let Some(h) = hangup.as_mut() { h.recv().await; } else { return; }
                         true
-                    } else {
+                    }
+                    Some(paths) if self.concerns_us(&paths) => {
                         settle(&mut events).await;
                         false
                     }
-                }
+                    Some(_) => continue,
+                },
                 Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
                     tracing::info!("SIGHUP: reloading the configuration");
                     true
@@ -224,8 +262,10 @@ impl Reloader {
         self.state.registry.store(Arc::new(new));
     }
 
-    /// Watches the directories holding `files` (adding any new ones).
+    /// Watches the directories holding `files` (adding any new ones), and reacts from
+    /// now on to changes of these files only.
     fn watch(&mut self, files: &[PathBuf]) {
+        self.relevant = relevant_names(files);
         let Some(watcher) = self.watcher.as_mut() else {
             return;
         };

@@ -193,16 +193,21 @@ async fn stylesheet() -> HttpResponse {
         .body(templates::STYLESHEET)
 }
 
-/// The operator's routes: metrics and probes.
+/// The operator's listener (`[server] admin_bind`): metrics and probes, `/readyz` with
+/// its details.
 fn admin_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/metrics").route(web::get().to(telemetry::metrics_page)))
         .service(web::resource("/healthz").route(web::get().to(health::healthz)))
-        .service(web::resource("/readyz").route(web::get().to(health::readyz)));
+        .service(web::resource("/readyz").route(web::get().to(health::readyz_details)));
 }
 
-/// Every route on one listener.
+/// Every route on one listener (no `admin_bind`): the probes too, but `/readyz` says
+/// only its status there; `/metrics` stays public (README: set `admin_bind` or keep
+/// `/metrics` behind the proxy).
 fn all_routes(cfg: &mut web::ServiceConfig) {
-    admin_routes(cfg);
+    cfg.service(web::resource("/metrics").route(web::get().to(telemetry::metrics_page)))
+        .service(web::resource("/healthz").route(web::get().to(health::healthz)))
+        .service(web::resource("/readyz").route(web::get().to(health::readyz)));
     public_routes(cfg);
 }
 

@@ -175,6 +175,28 @@ async fn metrics_on_the_main_listener() {
 }
 
 #[tokio::test]
+async fn the_public_readyz_tells_only_its_status() {
+    let server = TestServer::start(&svc("")).await;
+    // A rejected reload leaves an error with file paths and diagnostics behind.
+    server.rewrite_config("issuer = 5\n");
+    assert!(
+        eventually(std::time::Duration::from_secs(10), || async {
+            server.ready_details().await["last_reload_error"].is_string()
+        })
+        .await
+    );
+    let response = server
+        .http
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body, serde_json::json!({"status": "ready"}));
+}
+
+#[tokio::test]
 async fn admin_bind_moves_metrics_and_probes_off_the_main_listener() {
     let config = svc("").replacen("[server]\n", "[server]\nadmin_bind = \"127.0.0.1:0\"\n", 1);
     let dir = tempfile::tempdir().expect("tempdir");
@@ -197,6 +219,17 @@ async fn admin_bind_moves_metrics_and_probes_off_the_main_listener() {
             .expect("main");
         assert_eq!(on_main.status(), 404, "{path} not on the main listener");
     }
+    // Only the admin listener tells the config generation and the last reload error.
+    let details: Value = http
+        .get(format!("http://{admin}/readyz"))
+        .send()
+        .await
+        .expect("admin readyz")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(details["config_generation"], 1);
+    assert!(details.get("last_reload_error").is_some());
     let jwks = http
         .get(format!("http://{}/jwks", running.addr))
         .send()

@@ -349,7 +349,7 @@ async fn removing_a_client_or_rotating_its_secret_ends_its_tokens() {
     server.rewrite_config(&config);
     assert!(
         eventually(WAIT, || async {
-            server.readyz().await["config_generation"] == 2
+            server.ready_details().await["config_generation"] == 2
         })
         .await
     );
@@ -436,7 +436,7 @@ async fn signing_key_rotation_through_reloads() {
     )));
     assert!(
         eventually(WAIT, || async {
-            server.readyz().await["config_generation"] == 2
+            server.ready_details().await["config_generation"] == 2
         })
         .await
     );
@@ -462,7 +462,7 @@ async fn signing_key_rotation_through_reloads() {
     )));
     assert!(
         eventually(WAIT, || async {
-            server.readyz().await["config_generation"] == 3
+            server.ready_details().await["config_generation"] == 3
         })
         .await
     );
@@ -481,7 +481,7 @@ async fn signing_key_rotation_through_reloads() {
     ));
     assert!(
         eventually(WAIT, || async {
-            server.readyz().await["config_generation"] == 4
+            server.ready_details().await["config_generation"] == 4
         })
         .await
     );

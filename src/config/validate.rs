@@ -189,6 +189,14 @@ fn load_templates(
     r: &mut Report,
 ) -> Option<Templates> {
     let dir = file.ui.templates_dir.as_ref().map(|d| base_dir.join(d));
+    if let Some(dir) = &dir {
+        for name in Templates::names() {
+            let path = dir.join(name);
+            if !path.is_file() {
+                sources.may_appear(path);
+            }
+        }
+    }
     match Templates::load(dir.as_deref(), |path| sources.read(path)) {
         Ok(t) => Some(t),
         Err(problems) => {
