@@ -10,8 +10,10 @@
 
 use crate::config::{self, Loaded};
 use crate::jwt::keys::SigningKey;
+use crate::oauth::standing;
 use crate::registry::Registry;
 use crate::state::AppState;
+use crate::store::StoreError;
 use anyhow::Context;
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use std::collections::BTreeSet;
@@ -234,7 +236,6 @@ impl Reloader {
                 return;
             }
         };
-        self.fingerprint = loaded.fingerprint;
         let old = self.state.snapshot();
         let clock = &self.state.clock;
         let new = Registry::new(
@@ -243,7 +244,22 @@ impl Reloader {
             clock.system_time(),
             fallback,
         );
-        self.state.rotations.record(&old, &new, clock.now());
+        // Before anyone is served by `new`: the tokens of removed and re-keyed clients
+        // end for good. If the store cannot record it, `new` is not applied (a token
+        // of a removed client must not outlive the removal); the next change or
+        // SIGHUP tries again.
+        if let Err(e) = reset_clients(&self.state, &old, &new).await {
+            tracing::error!(error = %e, "cannot record the clients whose tokens end; the new configuration is not applied");
+            *self
+                .state
+                .last_reload_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(format!(
+                "the new configuration is not applied: the clients it removes or re-keys could not be recorded ({e})"
+            ));
+            return;
+        }
+        self.fingerprint = loaded.fingerprint;
         self.state.verifier.retain_current(&new);
         let changes = summarize(&old, &new);
         if new.server.bind != old.server.bind {
@@ -287,6 +303,29 @@ impl Reloader {
             }
         }
     }
+}
+
+/// Records, for every client of `old` that `new` removes or gives another credential,
+/// that its tokens issued until now no longer stand, for as long as any token of
+/// either generation can live.
+async fn reset_clients(state: &AppState, old: &Registry, new: &Registry) -> Result<(), StoreError> {
+    let longest = [old, new]
+        .iter()
+        .flat_map(|r| {
+            let t = &r.tokens;
+            [t.access_token_ttl, t.id_token_ttl, t.refresh_token_ttl]
+        })
+        .max()
+        .unwrap_or_default();
+    for (id, before) in old.clients() {
+        let reset = new
+            .client(id)
+            .is_none_or(|now| now.credential_id() != before.credential_id());
+        if reset {
+            standing::reset_client(state, id, longest).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Which clients were added, removed or changed (ids only, never their secrets).

@@ -1,7 +1,7 @@
 //! Client secrets at run time: constant-time comparison, argon2id off the async workers
-//! with bounded concurrency, a cache of successful verifications so a service asking
-//! for a token per request pays the slow hash once, and the log of when each client's
-//! secret last changed. Both are runtime state, kept beside the registry, not in it.
+//! with bounded concurrency, and a cache of successful verifications so a service asking
+//! for a token per request pays the slow hash once: runtime state, kept beside the
+//! registry, not in it.
 
 use crate::crypto::{sha256, verify_phc};
 use crate::model::{Client, ClientAuth, ClientSecret, CredentialId};
@@ -113,32 +113,4 @@ async fn argon2_off_thread(phc: &str, password: &str) -> bool {
     tokio::task::spawn_blocking(move || verify_phc(&phc, &password))
         .await
         .unwrap_or(false)
-}
-
-/// When each client's secret last changed while this process ran (Unix seconds):
-/// access tokens issued to it before then are no longer active.
-#[derive(Default)]
-pub struct Rotations(RwLock<HashMap<String, u64>>);
-
-impl Rotations {
-    /// Records, at `now`, every client whose credential differs between `old` and `new`.
-    pub fn record(&self, old: &Registry, new: &Registry, now: u64) {
-        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
-        for (id, client) in new.clients() {
-            if let Some(before) = old.client(id)
-                && before.credential_id() != client.credential_id()
-            {
-                map.insert(id.clone(), now);
-            }
-        }
-        map.retain(|id, _| new.client(id).is_some());
-    }
-
-    /// True when `client_id`'s tokens issued at `iat` still stand: the client exists in
-    /// `registry` and its secret has not been rotated since. Times are whole seconds,
-    /// so a token issued in the second of a rotation counts as older than it.
-    pub fn tokens_stand(&self, registry: &Registry, client_id: &str, iat: u64) -> bool {
-        let map = self.0.read().unwrap_or_else(|e| e.into_inner());
-        registry.client(client_id).is_some() && map.get(client_id).is_none_or(|at| iat > *at)
-    }
 }

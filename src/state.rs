@@ -1,10 +1,9 @@
 //! What every request handler shares: the current registry, the store, the clock, the
-//! secret verifier and rotation log, the page limiter, and the outcome of the last
-//! reload. Runtime state lives here; the registry holds only the config.
+//! secret verifier, the page limiter, and the outcome of the last reload. Runtime state lives here; the registry holds only the config.
 
 use crate::clock::Clock;
 use crate::registry::Registry;
-use crate::secret::{Rotations, SecretVerifier};
+use crate::secret::SecretVerifier;
 use crate::store::Store;
 use crate::throttle::{PageLimiter, page_limiter};
 use actix_web::web::Bytes;
@@ -18,8 +17,6 @@ pub struct AppState {
     /// The time every expiry is judged by.
     pub clock: Clock,
     pub verifier: SecretVerifier,
-    /// When each client's secret last changed.
-    pub rotations: Rotations,
     /// Codes, refresh tokens, sessions and counters.
     pub store: Arc<dyn Store>,
     /// Request rate per address on the HTML endpoints (limits read at start).
@@ -43,7 +40,6 @@ impl AppState {
             registry: ArcSwap::from_pointee(registry),
             clock,
             verifier,
-            rotations: Rotations::default(),
             store,
             discovery: PerGeneration::default(),
             last_reload_error: Mutex::new(None),

@@ -968,9 +968,24 @@ async fn userinfo_refuses_bad_tokens() {
         );
     }
 
-    // A client-credentials token has no openid scope.
+    // A client-credentials token has no user: refused as a token, whatever its scope.
     let (_, cc) = server.client_credentials("svc", SERVICE_SECRET, &[]).await;
     let (status, headers, _) = userinfo(&server, cc["access_token"].as_str().expect("token")).await;
+    assert_eq!(status, 401);
+    assert!(
+        headers["www-authenticate"]
+            .to_str()
+            .expect("ascii")
+            .contains("invalid_token")
+    );
+
+    // A user's token without openid is short of scope.
+    let mut browser = Browser::new(&server);
+    let pkce = Pkce::new("userinfo-profile");
+    let code = code_for_web(&mut browser, &pkce, "profile").await;
+    let (_, tokens) = redeem_web(&server, &code, &pkce).await;
+    let (status, headers, _) =
+        userinfo(&server, tokens["access_token"].as_str().expect("access")).await;
     assert_eq!(status, 403);
     assert!(
         headers["www-authenticate"]
@@ -980,7 +995,6 @@ async fn userinfo_refuses_bad_tokens() {
     );
 
     // An ID token is not an access token.
-    let mut browser = Browser::new(&server);
     let pkce = Pkce::new("userinfo");
     let code = code_for_web(&mut browser, &pkce, "openid").await;
     let (_, tokens) = redeem_web(&server, &code, &pkce).await;

@@ -24,6 +24,7 @@ pub async fn run(store: Arc<dyn Store>, clock: &Clock) {
     codes(store.as_ref(), clock).await;
     refresh_tokens(store.as_ref(), clock).await;
     families_and_denials(store.as_ref(), clock).await;
+    not_before(store.as_ref(), clock).await;
     sessions_and_pending(store.as_ref(), clock).await;
     failures(store.as_ref(), clock).await;
     codes_race(&store).await;
@@ -231,6 +232,52 @@ async fn families_and_denials(store: &dyn Store, clock: &Clock) {
     assert!(
         !store.jti_denied("jti-a").await.expect("jti_denied"),
         "a denial lasts until the token would have expired, no longer"
+    );
+}
+
+async fn not_before(store: &dyn Store, clock: &Clock) {
+    assert_eq!(store.not_before("nb-a").await.expect("not_before"), None);
+    store
+        .set_not_before("nb-a", 100, Duration::from_secs(20))
+        .await
+        .expect("set_not_before");
+    assert_eq!(
+        store.not_before("nb-a").await.expect("not_before"),
+        Some(100)
+    );
+    assert_eq!(
+        store.not_before("nb-b").await.expect("not_before"),
+        None,
+        "a record is per client"
+    );
+    store
+        .set_not_before("nb-a", 90, Duration::from_secs(5))
+        .await
+        .expect("set_not_before");
+    assert_eq!(
+        store.not_before("nb-a").await.expect("not_before"),
+        Some(100),
+        "an earlier time never replaces a later one"
+    );
+    store
+        .set_not_before("nb-a", 150, Duration::from_secs(5))
+        .await
+        .expect("set_not_before");
+    assert_eq!(
+        store.not_before("nb-a").await.expect("not_before"),
+        Some(150)
+    );
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(
+        store.not_before("nb-a").await.expect("not_before"),
+        Some(150),
+        "a shorter ttl never cuts a record short"
+    );
+    clock.advance(Duration::from_secs(11));
+    assert_eq!(
+        store.not_before("nb-a").await.expect("not_before"),
+        None,
+        "a record lasts its ttl (the longest a token lives), no longer"
     );
 }
 
