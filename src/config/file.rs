@@ -144,16 +144,18 @@ fn default_product_name() -> String {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsSection {
-    /// Failed logins for one username, or from one address, before further attempts
-    /// are refused with 429 until the window ends. Half as many start slowing down.
+    /// Failed logins from one address before its further attempts are refused with 429
+    /// until the window ends. A username (or an address) with half as many starts
+    /// being slowed down; a username is never refused.
     #[serde(default = "default_login_max_failures")]
     pub login_max_failures: u32,
     /// The window in which failed logins are counted, from the first failure.
     #[serde(default = "default_failure_window", with = "humantime_serde")]
     pub login_failure_window: Duration,
-    /// Failed client authentications (token, introspection, revocation) for one client
-    /// id, or from one address, before further attempts are refused with 429 until the
-    /// window ends; refused before the secret is hashed.
+    /// Failed client authentications (token, introspection, revocation) from one
+    /// address before its further attempts are refused with 429 until the window ends,
+    /// before the secret is hashed. A client id past half of it is slowed down, never
+    /// refused.
     #[serde(default = "default_token_max_failures")]
     pub token_max_failures: u32,
     /// The window in which failed client authentications are counted.

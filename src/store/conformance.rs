@@ -28,6 +28,7 @@ pub async fn run(store: Arc<dyn Store>, clock: &Clock) {
     sessions_and_pending(store.as_ref(), clock).await;
     failures(store.as_ref(), clock).await;
     codes_race(&store).await;
+    failures_race(&store).await;
     refresh_race(&store).await;
     sizes(store.as_ref()).await;
 }
@@ -402,6 +403,30 @@ async fn failures(store: &dyn Store, clock: &Clock) {
         0,
         "counters are separate"
     );
+    store
+        .take_back_failure("f:a")
+        .await
+        .expect("take_back_failure");
+    assert_eq!(
+        store.failures("f:a").await.expect("failures").0,
+        1,
+        "taking an attempt back lowers the count by one"
+    );
+    store
+        .take_back_failure("f:a")
+        .await
+        .expect("take_back_failure");
+    store
+        .take_back_failure("f:a")
+        .await
+        .expect("take_back_failure");
+    assert_eq!(
+        store.failures("f:a").await.expect("failures").0,
+        0,
+        "never below zero"
+    );
+    store.add_failure("f:a", window).await.expect("add_failure");
+    store.add_failure("f:a", window).await.expect("add_failure");
     store.clear_failures("f:a").await.expect("clear_failures");
     assert_eq!(store.failures("f:a").await.expect("failures").0, 0);
     store.add_failure("f:c", window).await.expect("add_failure");
@@ -479,6 +504,29 @@ async fn refresh_race(store: &Arc<dyn Store>) {
     assert_eq!(
         fresh, 1,
         "{RACERS} concurrent uses of one refresh token: exactly one succeeds"
+    );
+}
+
+async fn failures_race(store: &Arc<dyn Store>) {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    race(store, |store, _| {
+        let seen = seen.clone();
+        async move {
+            let (count, _) = store
+                .add_failure("f:race", MINUTE)
+                .await
+                .expect("add_failure");
+            seen.lock().expect("lock").push(count);
+            false
+        }
+    })
+    .await;
+    let mut seen = seen.lock().expect("lock").clone();
+    seen.sort_unstable();
+    let want: Vec<u32> = (1..=RACERS as u32).collect();
+    assert_eq!(
+        seen, want,
+        "{RACERS} concurrent attempts each see a count of their own"
     );
 }
 

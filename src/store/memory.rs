@@ -334,6 +334,16 @@ impl Store for MemoryStore {
         done(result)
     }
 
+    fn take_back_failure(&self, name: &str) -> StoreFuture<'_, ()> {
+        let now = self.now();
+        if let Some(mut e) = self.failures.get_mut(name)
+            && e.live(now)
+        {
+            e.value = e.value.saturating_sub(1);
+        }
+        done(())
+    }
+
     fn failures(&self, name: &str) -> StoreFuture<'_, (u32, Duration)> {
         let now = self.now();
         let result = self

@@ -162,9 +162,15 @@ pub trait Store: Send + Sync {
     /// Forgets a pending request once it is answered.
     fn delete_pending(&self, key: Key) -> StoreFuture<'_, ()>;
 
-    /// Counts one failure under `name` in a window of `window` that starts at the first
-    /// failure; returns the count and the time left in the window.
+    /// Counts one attempt under `name` in a window of `window` that starts at the first
+    /// one; returns the new count and the time left in the window. Atomic: parallel
+    /// calls each see a different count (Redis: `INCR`, then `PEXPIRE NX`, in one
+    /// script).
     fn add_failure(&self, name: &str, window: Duration) -> StoreFuture<'_, (u32, Duration)>;
+    /// Takes one attempt back from the count under `name` (a success: it was counted
+    /// before it was checked); never below zero, and the window is left as it is.
+    /// Atomic (Redis: a script that `DECR`s only a positive value).
+    fn take_back_failure(&self, name: &str) -> StoreFuture<'_, ()>;
     /// The failures counted under `name` and the time left in their window.
     fn failures(&self, name: &str) -> StoreFuture<'_, (u32, Duration)>;
     /// Forgets the failures under `name` (after a success).
