@@ -38,6 +38,47 @@ fn random_b64<const N: usize>() -> Result<String, RngError> {
     Ok(B64.encode(random_bytes::<N>()?))
 }
 
+/// A random HMAC-SHA256 key held by this process (it never leaves it): what CSRF tokens
+/// are made and checked with.
+pub struct MacKey(aws_lc_rs::hmac::Key);
+
+impl MacKey {
+    /// A fresh random key.
+    pub fn generate() -> Result<Self, RngError> {
+        Ok(Self(aws_lc_rs::hmac::Key::new(
+            aws_lc_rs::hmac::HMAC_SHA256,
+            &random_bytes::<32>()?,
+        )))
+    }
+
+    /// The tag of `parts`, each length-prefixed so no two lists of parts collide.
+    pub fn tag(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut context = aws_lc_rs::hmac::Context::with_key(&self.0);
+        for part in parts {
+            context.update(&(part.len() as u64).to_be_bytes());
+            context.update(part);
+        }
+        let mut out = [0; 32];
+        out.copy_from_slice(context.sign().as_ref());
+        out
+    }
+
+    /// The tag of `parts`, base64url: the form of a token.
+    pub fn token(&self, parts: &[&[u8]]) -> String {
+        B64.encode(self.tag(parts))
+    }
+
+    /// True when `token` is the tag of `parts`, compared in constant time. A token that
+    /// is not 32 bytes of base64url is refused before any comparison.
+    pub fn verify_token(&self, parts: &[&[u8]], token: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        match B64.decode(token) {
+            Ok(given) if given.len() == 32 => bool::from(given.ct_eq(&self.tag(parts))),
+            _ => false,
+        }
+    }
+}
+
 /// A valid argon2id hash (default parameters) that no password matches: verified
 /// instead of a user's hash when the username is unknown, so both take the same time.
 pub const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$26TcdsG5wC/tTpMYqojSkg$bSIfA831Q2G6Vf3SG9hl+mL/d7XKSnuEnHACnwBA4DI";

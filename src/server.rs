@@ -145,7 +145,7 @@ pub async fn start(config_path: PathBuf) -> anyhow::Result<Running> {
         clock,
         SecretVerifier::new(cores),
         store,
-    ));
+    )?);
     spawn_sweeper(state.clone());
 
     let mut handles = Vec::new();

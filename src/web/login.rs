@@ -13,8 +13,6 @@ use crate::http::form::Form;
 use crate::state::AppState;
 use crate::store::Session;
 use crate::throttle::{self, Policy};
-use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 /// The message for any failed login: it never says which half was wrong.
@@ -37,9 +35,10 @@ async fn attempt(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpRespo
         state,
         registry,
     } = *step;
-    let Some((pending_id, request)) = step.recall(form.get("request")).await? else {
+    let Some(kept) = step.recall(form.get("request")).await? else {
         return Ok(page::expired_request(registry));
     };
+    let request = kept.pending.request.clone();
     let username = form.get("username").unwrap_or_default();
     let password = form.get("password").unwrap_or_default();
     let address = ip.to_string();
@@ -51,16 +50,12 @@ async fn attempt(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpRespo
     if let Some(left) = throttle::abide(verdict).await {
         tracing::warn!(event = "login_refused", reason = "too_many_failures", client_id = %request.client_id, remote = %address);
         metrics::counter!("gatehouse_rate_limited_total", "limit" => "login").increment(1);
-        let mut response = page::error(
+        return Ok(page::too_many(
             registry,
-            StatusCode::TOO_MANY_REQUESTS,
             "Too many attempts",
             "Too many failed sign-in attempts. Wait a while, then try again.",
-        );
-        if let Ok(v) = HeaderValue::from_str(&left.as_secs().max(1).to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return Ok(response);
+            left,
+        ));
     }
     let user = registry.user(username);
     let hash = user.map_or(DECOY_HASH, |u| u.password_hash.as_str());
@@ -69,7 +64,7 @@ async fn attempt(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpRespo
         tracing::info!(event = "login_failed", client_id = %request.client_id, remote = %address);
         metrics::counter!("gatehouse_logins_total", "result" => "failure").increment(1);
         let error = Some((BAD_CREDENTIALS, username));
-        return step.login_page(&request, Some(pending_id), error).await;
+        return step.login_page(&request, Some(kept), error).await;
     };
     throttle::succeeded(store, &policy)
         .await
@@ -98,7 +93,7 @@ async fn attempt(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpRespo
         .await
         .map_err(|e| step.unavailable(e))?;
     let fresh = Current { key, session };
-    let mut response = step.proceed(request, Some(pending_id), Some(fresh)).await;
+    let mut response = step.proceed(request, Some(kept), Some(fresh)).await;
     let _ = response.add_cookie(&cookies::make(
         registry,
         Kind::Session,
