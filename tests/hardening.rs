@@ -573,3 +573,40 @@ async fn a_request_that_never_finishes_is_cut_off() {
         "cut off by the request timeout"
     );
 }
+
+#[tokio::test]
+async fn a_body_that_never_arrives_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start(&svc("")).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    for path in ["/token", "/login"] {
+        let mut stream = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        // A whole head announcing 1000 bytes of body, then none of them.
+        stream
+            .write_all(
+                format!(
+                    "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .await
+            .expect("write");
+        let started = std::time::Instant::now();
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            stream.read_to_end(&mut buf),
+        )
+        .await;
+        assert!(read.is_ok(), "{path}: the server closed the connection");
+        let answer = String::from_utf8_lossy(&buf);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        let took = started.elapsed();
+        assert!(
+            took >= std::time::Duration::from_secs(9) && took < std::time::Duration::from_secs(15),
+            "{path}: cut off by the 10 s body deadline, after {took:?}"
+        );
+    }
+}
