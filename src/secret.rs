@@ -3,12 +3,13 @@
 //! for a token per request pays the slow hash once: runtime state, kept beside the
 //! registry, not in it.
 
-use crate::crypto::{DECOY_HASH, sha256, verify_phc};
+use crate::crypto::{DECOY_HASH, sha256, verify_phc_in};
 use crate::model::{Client, ClientAuth, ClientSecret, CredentialId};
 use crate::registry::Registry;
+use argon2::Block;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
@@ -54,6 +55,8 @@ pub struct SecretVerifier {
     verified: Arc<VerifiedSecrets>,
     /// How many argon2 verifications ran: what failure throttling must bound.
     hashes: Arc<AtomicU64>,
+    /// argon2 memory, reused: one buffer per run in flight (at most `concurrency`).
+    memory: Arc<Mutex<Vec<Vec<Block>>>>,
 }
 
 impl SecretVerifier {
@@ -63,6 +66,7 @@ impl SecretVerifier {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             verified: Arc::default(),
             hashes: Arc::default(),
+            memory: Arc::default(),
         }
     }
 
@@ -137,14 +141,27 @@ impl SecretVerifier {
         self.verified.retain_current(registry);
     }
 
-    /// Runs `verify_phc` on the blocking pool (the caller holds a permit).
+    /// Runs argon2 on the blocking pool (the caller holds a permit) in a buffer taken
+    /// from the pool and given back after, so memory is allocated once per permit
+    /// rather than once per run.
     async fn argon2_off_thread(&self, phc: &str, password: &str) -> bool {
         self.hashes.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("gatehouse_argon2_verifications_total").increment(1);
         let phc = phc.to_owned();
         let password = password.to_owned();
-        tokio::task::spawn_blocking(move || verify_phc(&phc, &password))
-            .await
-            .unwrap_or(false)
+        let mut memory = self
+            .memory
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_default();
+        let pool = self.memory.clone();
+        tokio::task::spawn_blocking(move || {
+            let ok = verify_phc_in(&phc, &password, &mut memory);
+            pool.lock().unwrap_or_else(|e| e.into_inner()).push(memory);
+            ok
+        })
+        .await
+        .unwrap_or(false)
     }
 }
