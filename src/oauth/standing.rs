@@ -16,14 +16,19 @@ use std::time::Duration;
 /// Why an issued token no longer stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Fallen {
+    /// Past its expiry.
     #[error("the token has expired")]
     Expired,
+    /// Its client is not in the serving config.
     #[error("the token's client is no longer registered")]
     ClientGone,
+    /// Its client was removed or re-keyed after it was issued.
     #[error("the client was removed or its secret changed since the token was issued")]
     ClientReset,
+    /// Its user is not in the serving config.
     #[error("the token's user no longer exists")]
     UserGone,
+    /// Its id was denied or its refresh family revoked.
     #[error("the token has been revoked")]
     Revoked,
 }

@@ -42,7 +42,9 @@ pub enum Awaiting {
 /// An authorization request kept while the user logs in or consents.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Pending {
+    /// The validated request, as `/authorize` received it.
     pub request: AuthRequest,
+    /// The step it waits for: only that step's form may take it further.
     pub awaiting: Awaiting,
     /// When the request was made (Unix seconds): a fresh login it asked for must be at
     /// or after this second.
@@ -53,7 +55,9 @@ pub struct Pending {
 
 /// A pending request as read back from the store, with its id.
 pub struct Kept {
+    /// The random id the page's form carries (the store key is its SHA-256).
     pub id: String,
+    /// What was kept under it.
     pub pending: Pending,
 }
 

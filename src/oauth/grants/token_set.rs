@@ -44,10 +44,15 @@ impl TokenResponse {
 /// Whose access token: the client's own (client credentials), or a user's, who logged
 /// in at `auth_time`, with the refresh family issued beside it.
 pub enum Holder<'a> {
+    /// The client itself: `sub` is its id, and there is no `auth_time`.
     Client,
+    /// A user.
     User {
+        /// The user's `sub`.
         subject: &'a str,
+        /// When the user logged in (Unix seconds).
         auth_time: u64,
+        /// The refresh family issued with the token, if any.
         family: Option<&'a str>,
     },
 }
