@@ -4,15 +4,21 @@
 //!
 //! Watching the parent directories (not the files) is what lets editors that save by
 //! rename, and Kubernetes ConfigMap updates (an atomic `..data` symlink swap), be seen.
+//! Events for other files in those directories (an editor's swap file, a log, anything
+//! an unrelated process writes) are ignored: only a name the config was read through
+//! (the file, or the first link of its symlink target) starts a reload.
 
 use crate::config::{self, Loaded};
 use crate::jwt::keys::SigningKey;
+use crate::oauth::standing;
 use crate::registry::Registry;
 use crate::state::AppState;
+use crate::store::StoreError;
 use anyhow::Context;
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::ffi::OsString;
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -67,44 +73,67 @@ pub fn spawn(
     fingerprint: [u8; 32],
     fallback: FallbackKey,
 ) {
-    tokio::spawn(async move {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok_and(|e| !e.kind.is_access()) {
-                let _ = tx.send(());
-            }
-        });
-        let watcher = match watcher {
-            Ok(w) => Some(w),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot watch the config file; reload with SIGHUP");
-                None
-            }
-        };
-        let mut reloader = Reloader {
-            state,
-            config_path,
-            fingerprint,
-            fallback,
-            watcher,
-            watched: BTreeSet::new(),
-        };
-        reloader.watch(&files);
-        reloader.run(rx).await;
+    // The directories are watched before this returns, so a change written right after
+    // the server starts is not missed; the task then waits for events.
+    let (tx, rx) = mpsc::unbounded_channel();
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event
+            && !event.kind.is_access()
+        {
+            let _ = tx.send(event.paths);
+        }
     });
+    let watcher = match watcher {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch the config file; reload with SIGHUP");
+            None
+        }
+    };
+    let mut reloader = Reloader {
+        state,
+        config_path,
+        fingerprint,
+        fallback,
+        watcher,
+        watched: BTreeSet::new(),
+        relevant: BTreeSet::new(),
+    };
+    reloader.watch(&files);
+    tokio::spawn(async move { reloader.run(rx).await });
 }
 
 /// Merges a burst of file events: returns after `DEBOUNCE` without one, or at the latest
 /// `MAX_DELAY` after the burst began.
-async fn settle(events: &mut mpsc::UnboundedReceiver<()>) {
+async fn settle(events: &mut mpsc::UnboundedReceiver<Vec<PathBuf>>) {
     let deadline = tokio::time::Instant::now() + MAX_DELAY;
     loop {
         let quiet_until = (tokio::time::Instant::now() + DEBOUNCE).min(deadline);
         match tokio::time::timeout_at(quiet_until, events.recv()).await {
-            Ok(Some(())) if tokio::time::Instant::now() < deadline => {}
+            Ok(Some(_)) if tokio::time::Instant::now() < deadline => {}
             _ => return,
         }
     }
+}
+
+/// The file names in the watched directories whose change can change the config: each
+/// file's own name and, when the file is a symlink, the first component of its
+/// target (`..data` in a ConfigMap volume, where `gatehouse.toml -> ..data/gatehouse.toml`
+/// and the kubelet swaps `..data`).
+fn relevant_names(files: &[PathBuf]) -> BTreeSet<OsString> {
+    let mut names = BTreeSet::new();
+    for file in files {
+        if let Some(name) = file.file_name() {
+            names.insert(name.to_owned());
+        }
+        if let Ok(target) = std::fs::read_link(file)
+            && target.is_relative()
+            && let Some(Component::Normal(first)) = target.components().next()
+        {
+            names.insert(first.to_owned());
+        }
+    }
+    names
 }
 
 struct Reloader {
@@ -114,10 +143,19 @@ struct Reloader {
     fallback: FallbackKey,
     watcher: Option<RecommendedWatcher>,
     watched: BTreeSet<PathBuf>,
+    /// See [`relevant_names`]; recomputed at every load.
+    relevant: BTreeSet<OsString>,
 }
 
 impl Reloader {
-    async fn run(&mut self, mut events: mpsc::UnboundedReceiver<()>) {
+    /// True when one of an event's paths names a file the config was read through.
+    fn concerns_us(&self, paths: &[PathBuf]) -> bool {
+        paths
+            .iter()
+            .any(|p| p.file_name().is_some_and(|n| self.relevant.contains(n)))
+    }
+
+    async fn run(&mut self, mut events: mpsc::UnboundedReceiver<Vec<PathBuf>>) {
         let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         {
             Ok(s) => Some(s),
@@ -128,16 +166,18 @@ impl Reloader {
         };
         loop {
             let forced = tokio::select! {
-                event = events.recv() => {
-                    if event.is_none() {
+                event = events.recv() => match event {
+                    None => {
                         // The watcher is gone; only SIGHUP can reload from here on.
                         if let Some(h) = hangup.as_mut() { h.recv().await; } else { return; }
                         true
-                    } else {
+                    }
+                    Some(paths) if self.concerns_us(&paths) => {
                         settle(&mut events).await;
                         false
                     }
-                }
+                    Some(_) => continue,
+                },
                 Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
                     tracing::info!("SIGHUP: reloading the configuration");
                     true
@@ -196,7 +236,6 @@ impl Reloader {
                 return;
             }
         };
-        self.fingerprint = loaded.fingerprint;
         let old = self.state.snapshot();
         let clock = &self.state.clock;
         let new = Registry::new(
@@ -205,7 +244,22 @@ impl Reloader {
             clock.system_time(),
             fallback,
         );
-        self.state.rotations.record(&old, &new, clock.now());
+        // Before anyone is served by `new`: the tokens of removed and re-keyed clients
+        // end for good. If the store cannot record it, `new` is not applied (a token
+        // of a removed client must not outlive the removal); the next change or
+        // SIGHUP tries again.
+        if let Err(e) = reset_clients(&self.state, &old, &new).await {
+            tracing::error!(error = %e, "cannot record the clients whose tokens end; the new configuration is not applied");
+            *self
+                .state
+                .last_reload_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(format!(
+                "the new configuration is not applied: the clients it removes or re-keys could not be recorded ({e})"
+            ));
+            return;
+        }
+        self.fingerprint = loaded.fingerprint;
         self.state.verifier.retain_current(&new);
         let changes = summarize(&old, &new);
         if new.server.bind != old.server.bind {
@@ -224,8 +278,10 @@ impl Reloader {
         self.state.registry.store(Arc::new(new));
     }
 
-    /// Watches the directories holding `files` (adding any new ones).
+    /// Watches the directories holding `files` (adding any new ones), and reacts from
+    /// now on to changes of these files only.
     fn watch(&mut self, files: &[PathBuf]) {
+        self.relevant = relevant_names(files);
         let Some(watcher) = self.watcher.as_mut() else {
             return;
         };
@@ -247,6 +303,29 @@ impl Reloader {
             }
         }
     }
+}
+
+/// Records, for every client of `old` that `new` removes or gives another credential,
+/// that its tokens issued until now no longer stand, for as long as any token of
+/// either generation can live.
+async fn reset_clients(state: &AppState, old: &Registry, new: &Registry) -> Result<(), StoreError> {
+    let longest = [old, new]
+        .iter()
+        .flat_map(|r| {
+            let t = &r.tokens;
+            [t.access_token_ttl, t.id_token_ttl, t.refresh_token_ttl]
+        })
+        .max()
+        .unwrap_or_default();
+    for (id, before) in old.clients() {
+        let reset = new
+            .client(id)
+            .is_none_or(|now| now.credential_id() != before.credential_id());
+        if reset {
+            standing::reset_client(state, id, longest).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Which clients were added, removed or changed (ids only, never their secrets).

@@ -1,13 +1,15 @@
 //! Client secrets at run time: constant-time comparison, argon2id off the async workers
-//! with bounded concurrency, a cache of successful verifications so a service asking
-//! for a token per request pays the slow hash once, and the log of when each client's
-//! secret last changed. Both are runtime state, kept beside the registry, not in it.
+//! with bounded concurrency, and a cache of successful verifications so a service asking
+//! for a token per request pays the slow hash once: runtime state, kept beside the
+//! registry, not in it.
 
-use crate::crypto::{sha256, verify_phc};
+use crate::crypto::{DECOY_HASH, sha256, verify_phc_in};
 use crate::model::{Client, ClientAuth, ClientSecret, CredentialId};
 use crate::registry::Registry;
+use argon2::Block;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
@@ -51,6 +53,10 @@ impl VerifiedSecrets {
 pub struct SecretVerifier {
     permits: Arc<Semaphore>,
     verified: Arc<VerifiedSecrets>,
+    /// How many argon2 verifications ran: what failure throttling must bound.
+    hashes: Arc<AtomicU64>,
+    /// argon2 memory, reused: one buffer per run in flight (at most `concurrency`).
+    memory: Arc<Mutex<Vec<Vec<Block>>>>,
 }
 
 impl SecretVerifier {
@@ -59,16 +65,34 @@ impl SecretVerifier {
         Self {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             verified: Arc::default(),
+            hashes: Arc::default(),
+            memory: Arc::default(),
         }
     }
 
-    /// True when `presented` is `client`'s secret.
+    /// True when `presented` is a secret of `client` that this process has verified
+    /// already: a constant-time comparison of digests, no argon2. Only the secret's
+    /// holder can present it, so throttling never needs to refuse it.
+    pub fn known_good(&self, client: &Client, presented: &str) -> bool {
+        matches!(client.auth, ClientAuth::SharedSecret(ClientSecret::Hash(_)))
+            && self
+                .verified
+                .contains(client, &sha256(presented.as_bytes()))
+    }
+
+    /// True when `presented` is `client`'s secret. A wrong secret always costs one
+    /// argon2 run (the client's hash, or the decoy for a secret kept as a digest), so a
+    /// failure takes as long whatever the client and however its secret is kept.
     pub async fn verify(&self, client: &Client, presented: &str) -> bool {
         let digest = sha256(presented.as_bytes());
         match &client.auth {
             ClientAuth::None => false,
             ClientAuth::SharedSecret(ClientSecret::Digest(expected)) => {
-                bool::from(expected.ct_eq(&digest))
+                let ok = bool::from(expected.ct_eq(&digest));
+                if !ok {
+                    self.decoy(presented).await;
+                }
+                ok
             }
             ClientAuth::SharedSecret(ClientSecret::Hash(phc)) => {
                 if self.verified.contains(client, &digest) {
@@ -82,7 +106,7 @@ impl SecretVerifier {
                 if self.verified.contains(client, &digest) {
                     return true;
                 }
-                let ok = argon2_off_thread(phc, presented).await;
+                let ok = self.argon2_off_thread(phc, presented).await;
                 if ok {
                     self.verified.insert(client, digest);
                 }
@@ -97,48 +121,47 @@ impl SecretVerifier {
         let Ok(_permit) = self.permits.acquire().await else {
             return false;
         };
-        argon2_off_thread(phc, password).await
+        self.argon2_off_thread(phc, password).await
+    }
+
+    /// Spends one argon2 run on the decoy hash, which `presented` never matches: for a
+    /// client id that does not exist, so that it answers after the same work as one
+    /// that does.
+    pub async fn decoy(&self, presented: &str) {
+        self.verify_password(DECOY_HASH, presented).await;
+    }
+
+    /// How many argon2 verifications this verifier has run.
+    pub fn hashes_run(&self) -> u64 {
+        self.hashes.load(Ordering::Relaxed)
     }
 
     /// Drops cached verifications that `registry` makes stale (after a reload).
     pub fn retain_current(&self, registry: &Registry) {
         self.verified.retain_current(registry);
     }
-}
 
-/// Runs `verify_phc` on the blocking pool (the caller holds a permit).
-async fn argon2_off_thread(phc: &str, password: &str) -> bool {
-    let phc = phc.to_owned();
-    let password = password.to_owned();
-    tokio::task::spawn_blocking(move || verify_phc(&phc, &password))
+    /// Runs argon2 on the blocking pool (the caller holds a permit) in a buffer taken
+    /// from the pool and given back after, so memory is allocated once per permit
+    /// rather than once per run.
+    async fn argon2_off_thread(&self, phc: &str, password: &str) -> bool {
+        self.hashes.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("gatehouse_argon2_verifications_total").increment(1);
+        let phc = phc.to_owned();
+        let password = password.to_owned();
+        let mut memory = self
+            .memory
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_default();
+        let pool = self.memory.clone();
+        tokio::task::spawn_blocking(move || {
+            let ok = verify_phc_in(&phc, &password, &mut memory);
+            pool.lock().unwrap_or_else(|e| e.into_inner()).push(memory);
+            ok
+        })
         .await
         .unwrap_or(false)
-}
-
-/// When each client's secret last changed while this process ran (Unix seconds):
-/// access tokens issued to it before then are no longer active.
-#[derive(Default)]
-pub struct Rotations(RwLock<HashMap<String, u64>>);
-
-impl Rotations {
-    /// Records, at `now`, every client whose credential differs between `old` and `new`.
-    pub fn record(&self, old: &Registry, new: &Registry, now: u64) {
-        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
-        for (id, client) in new.clients() {
-            if let Some(before) = old.client(id)
-                && before.credential_id() != client.credential_id()
-            {
-                map.insert(id.clone(), now);
-            }
-        }
-        map.retain(|id, _| new.client(id).is_some());
-    }
-
-    /// True when `client_id`'s tokens issued at `iat` still stand: the client exists in
-    /// `registry` and its secret has not been rotated since. Times are whole seconds,
-    /// so a token issued in the second of a rotation counts as older than it.
-    pub fn tokens_stand(&self, registry: &Registry, client_id: &str, iat: u64) -> bool {
-        let map = self.0.read().unwrap_or_else(|e| e.into_inner());
-        registry.client(client_id).is_some() && map.get(client_id).is_none_or(|at| iat > *at)
     }
 }

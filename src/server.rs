@@ -10,7 +10,7 @@ use crate::secret::SecretVerifier;
 use crate::state::AppState;
 use crate::web::{authorize, consent, flood, login, logout};
 use crate::{config, health, reload, store, telemetry, templates};
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
@@ -53,7 +53,8 @@ impl Running {
 /// How often idle addresses are freed from the page limiter.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
-/// How long a client has to send its request head and body (slow-loris guard).
+/// How long a client has to send its request head (slow-loris guard), and then again
+/// its body: actix's own timeout covers the head only, [`read_body_in_time`] the body.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long in-flight requests may take to finish at shutdown.
@@ -82,6 +83,54 @@ async fn resolve_client_ip(
     next.call(req).await
 }
 
+/// Middleware on every route: reads the whole body (at most `MAX_BODY`) within
+/// [`REQUEST_TIMEOUT`] before the handler runs, so a client that announces a body and
+/// never sends it is answered 408 and disconnected instead of holding a connection
+/// and a handler forever. Handlers then read the body from memory.
+async fn read_body_in_time<B: MessageBody>(
+    mut req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    let payload = req.extract::<web::Payload>().await?;
+    let answer = |req: ServiceRequest, response: HttpResponse| {
+        Ok(req.into_response(response).map_into_right_body())
+    };
+    match tokio::time::timeout(
+        REQUEST_TIMEOUT,
+        payload.to_bytes_limited(token_endpoint::MAX_BODY),
+    )
+    .await
+    {
+        Ok(Ok(Ok(body))) => {
+            req.set_payload(body.into());
+            next.call(req)
+                .await
+                .map(ServiceResponse::map_into_left_body)
+        }
+        Ok(Ok(Err(e))) => answer(
+            req,
+            HttpResponse::BadRequest()
+                .force_close()
+                .body(format!("the request body could not be read: {e}\n")),
+        ),
+        Ok(Err(_too_large)) => answer(
+            req,
+            HttpResponse::PayloadTooLarge()
+                .force_close()
+                .body("request bodies are limited to 64 KiB\n"),
+        ),
+        Err(_elapsed) => {
+            tracing::info!(event = "request_timeout", path = %req.path(), "the request body did not arrive in time");
+            answer(
+                req,
+                HttpResponse::RequestTimeout()
+                    .force_close()
+                    .body("the request body did not arrive in time\n"),
+            )
+        }
+    }
+}
+
 /// Starts an HTTP server on `listener` with the routes `configure` adds.
 fn serve(
     listener: std::net::TcpListener,
@@ -92,6 +141,7 @@ fn serve(
     let server = HttpServer::new(move || {
         App::new()
             .app_data(app_state.clone())
+            .wrap(from_fn(read_body_in_time))
             .wrap(from_fn(resolve_client_ip))
             .wrap(from_fn(telemetry::count_requests))
             .configure(configure)
@@ -142,7 +192,7 @@ pub async fn start(config_path: PathBuf) -> anyhow::Result<Running> {
         clock,
         SecretVerifier::new(cores),
         store,
-    ));
+    )?);
     spawn_sweeper(state.clone());
 
     let mut handles = Vec::new();
@@ -190,16 +240,21 @@ async fn stylesheet() -> HttpResponse {
         .body(templates::STYLESHEET)
 }
 
-/// The operator's routes: metrics and probes.
+/// The operator's listener (`[server] admin_bind`): metrics and probes, `/readyz` with
+/// its details.
 fn admin_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/metrics").route(web::get().to(telemetry::metrics_page)))
         .service(web::resource("/healthz").route(web::get().to(health::healthz)))
-        .service(web::resource("/readyz").route(web::get().to(health::readyz)));
+        .service(web::resource("/readyz").route(web::get().to(health::readyz_details)));
 }
 
-/// Every route on one listener.
+/// Every route on one listener (no `admin_bind`): the probes too, but `/readyz` says
+/// only its status there; `/metrics` stays public (README: set `admin_bind` or keep
+/// `/metrics` behind the proxy).
 fn all_routes(cfg: &mut web::ServiceConfig) {
-    admin_routes(cfg);
+    cfg.service(web::resource("/metrics").route(web::get().to(telemetry::metrics_page)))
+        .service(web::resource("/healthz").route(web::get().to(health::healthz)))
+        .service(web::resource("/readyz").route(web::get().to(health::readyz)));
     public_routes(cfg);
 }
 

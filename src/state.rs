@@ -1,10 +1,10 @@
 //! What every request handler shares: the current registry, the store, the clock, the
-//! secret verifier and rotation log, the page limiter, and the outcome of the last
-//! reload. Runtime state lives here; the registry holds only the config.
+//! secret verifier, the page limiter, and the outcome of the last reload. Runtime state lives here; the registry holds only the config.
 
 use crate::clock::Clock;
+use crate::crypto::{MacKey, RngError};
 use crate::registry::Registry;
-use crate::secret::{Rotations, SecretVerifier};
+use crate::secret::SecretVerifier;
 use crate::store::Store;
 use crate::throttle::{PageLimiter, page_limiter};
 use actix_web::web::Bytes;
@@ -18,8 +18,9 @@ pub struct AppState {
     /// The time every expiry is judged by.
     pub clock: Clock,
     pub verifier: SecretVerifier,
-    /// When each client's secret last changed.
-    pub rotations: Rotations,
+    /// The key CSRF tokens are made with: random per process (README: replicas
+    /// behind a load balancer need sticky sessions until it is shared).
+    pub form_key: MacKey,
     /// Codes, refresh tokens, sessions and counters.
     pub store: Arc<dyn Store>,
     /// Request rate per address on the HTML endpoints (limits read at start).
@@ -31,23 +32,23 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State serving `registry`.
+    /// State serving `registry`; fails only when no random key can be made.
     pub fn new(
         registry: Registry,
         clock: Clock,
         verifier: SecretVerifier,
         store: Arc<dyn Store>,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, RngError> {
+        Ok(Self {
             pages: page_limiter(&registry.limits),
             registry: ArcSwap::from_pointee(registry),
             clock,
             verifier,
-            rotations: Rotations::default(),
+            form_key: MacKey::generate()?,
             store,
             discovery: PerGeneration::default(),
             last_reload_error: Mutex::new(None),
-        }
+        })
     }
 
     /// One consistent snapshot of the config, for the whole of a request.

@@ -28,6 +28,12 @@ pub struct Templates {
 }
 
 impl Templates {
+    /// The names of the page templates, each of which `[ui] templates_dir` may
+    /// override with a file of that name.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        BUILT_IN.iter().map(|(name, _)| *name)
+    }
+
     /// Compiles the built-in templates, replacing those that `dir` has a file for.
     /// `read` reads an override (so the config loader can watch it). Returns every
     /// problem found.

@@ -1,12 +1,19 @@
 //! Failure throttling, counted in the store so every replica sees the same counts:
-//! failed logins per username and per address, failed client authentications per
-//! client id and per address. Logins past half the limit are slowed down; at the limit,
-//! attempts are refused with 429 until the window (which starts at the first failure)
-//! ends. A success clears the account's count, never the address's.
+//! logins per username and per address, client authentications per client id and per
+//! address.
 //!
-//! Also the per-address request rate of the HTML pages ([`PageLimiter`]), which is
-//! kept per process.
-
+//! An attempt is counted before its secret is checked, in one atomic store operation
+//! per counter, so a burst of parallel attempts cannot all read "below the limit" and
+//! all reach argon2: past the limit, the attempt is refused before any hashing. A
+//! success takes its attempt back (the address's count) or clears the count (the
+//! account's), so only failures remain counted.
+//!
+//! The counters do not weigh the same. The address's count refuses (429) once it
+//! passes the limit: it is the attacker's own. The account's count (a username, a
+//! client id: anyone can name it) only slows attempts down, progressively and capped,
+//! so that nobody can lock a user or a service out by failing on purpose; the price is
+//! that guesses spread over many addresses are slowed, not stopped (README: Abuse).
+//!
 use crate::config::file::LimitsSection;
 use crate::store::{Store, StoreError};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -34,79 +41,90 @@ pub enum Verdict {
     Refuse(Duration),
 }
 
+/// The longest an attempt is slowed down.
+const MAX_DELAY: Duration = Duration::from_secs(2);
+
+/// How much longer each attempt past the slow-down point waits.
+const DELAY_STEP: Duration = Duration::from_millis(250);
+
 /// The counters one attempt is judged by, and the limits that apply.
 pub struct Policy {
-    /// The account's counter first, then the address's.
-    names: [String; 2],
+    /// The account's counter (slows down).
+    account: String,
+    /// The address's counter (refuses).
+    address: String,
     max: u32,
     window: Duration,
-    slow_down: bool,
 }
 
 impl Policy {
     /// Logins as `username` from `address`.
     pub fn login(limits: &LimitsSection, username: &str, address: &str) -> Self {
         Self {
-            names: [
-                format!("login:user:{username}"),
-                format!("login:addr:{address}"),
-            ],
+            account: format!("login:user:{username}"),
+            address: format!("login:addr:{address}"),
             max: limits.login_max_failures,
             window: limits.login_failure_window,
-            slow_down: true,
         }
     }
 
     /// Client authentications as `client_id` from `address`.
     pub fn client(limits: &LimitsSection, client_id: &str, address: &str) -> Self {
         Self {
-            names: [
-                format!("client:id:{client_id}"),
-                format!("client:addr:{address}"),
-            ],
+            account: format!("client:id:{client_id}"),
+            address: format!("client:addr:{address}"),
             max: limits.token_max_failures,
             window: limits.token_failure_window,
-            slow_down: false,
         }
     }
 
-    /// The verdict for `count` failures with `left` of their window to run (pure).
-    pub fn verdict(&self, count: u32, left: Duration) -> Verdict {
+    /// The verdict for an attempt counted as the `address`-th from its address and the
+    /// `account`-th for its account, with `left` of the address's window to run
+    /// (pure). Refused only past the limit of the address's count; slowed down once
+    /// either count passes half the limit.
+    pub fn verdict(&self, address: u32, account: u32, left: Duration) -> Verdict {
+        if address > self.max {
+            return Verdict::Refuse(left.max(Duration::from_secs(1)));
+        }
         let slow_from = self.max.div_ceil(2);
-        if count >= self.max {
-            Verdict::Refuse(left.max(Duration::from_secs(1)))
-        } else if self.slow_down && count >= slow_from {
-            let steps = count - slow_from + 1;
-            Verdict::Delay((Duration::from_millis(250) * steps).min(Duration::from_secs(2)))
+        let worst = address.max(account);
+        if worst > slow_from {
+            Verdict::Delay((DELAY_STEP * (worst - slow_from)).min(MAX_DELAY))
         } else {
             Verdict::Allow
         }
     }
 }
 
-/// The verdict for an attempt: the worse of the account's and the address's counts.
-pub async fn check(store: &dyn Store, policy: &Policy) -> Result<Verdict, StoreError> {
-    let mut worst = (0, Duration::ZERO);
-    for name in &policy.names {
-        let (count, left) = store.failures(name).await?;
-        if count > worst.0 {
-            worst = (count, left);
-        }
+/// Counts an attempt (before its secret is checked) and judges it. The address is
+/// counted first: an attempt it refuses leaves no account counter behind, so refused
+/// attempts with made-up usernames store nothing.
+pub async fn attempt(store: &dyn Store, policy: &Policy) -> Result<Verdict, StoreError> {
+    let (address, left) = store.add_failure(&policy.address, policy.window).await?;
+    if address > policy.max {
+        return Ok(policy.verdict(address, 0, left));
     }
-    Ok(policy.verdict(worst.0, worst.1))
+    let (account, _) = store.add_failure(&policy.account, policy.window).await?;
+    Ok(policy.verdict(address, account, left))
 }
 
-/// Counts a failed attempt.
-pub async fn failed(store: &dyn Store, policy: &Policy) -> Result<(), StoreError> {
-    for name in &policy.names {
-        store.add_failure(name, policy.window).await?;
-    }
-    Ok(())
-}
-
-/// Clears the account's failures after a success.
+/// After a success: the address's count takes the attempt back, the account's is
+/// cleared.
 pub async fn succeeded(store: &dyn Store, policy: &Policy) -> Result<(), StoreError> {
-    store.clear_failures(&policy.names[0]).await
+    store.take_back_failure(&policy.address).await?;
+    store.clear_failures(&policy.account).await
+}
+
+/// Waits out `verdict`'s delay; the refusal, if it is one.
+pub async fn abide(verdict: Verdict) -> Option<Duration> {
+    match verdict {
+        Verdict::Allow => None,
+        Verdict::Delay(wait) => {
+            tokio::time::sleep(wait).await;
+            None
+        }
+        Verdict::Refuse(left) => Some(left),
+    }
 }
 
 #[cfg(test)]
@@ -114,36 +132,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn logins_slow_down_then_are_refused() {
+    fn the_address_is_refused_past_the_limit_and_the_account_only_slowed() {
         let limits = LimitsSection {
             login_max_failures: 6,
             ..LimitsSection::default()
         };
         let policy = Policy::login(&limits, "u", "a");
         let left = Duration::from_secs(600);
-        assert_eq!(policy.verdict(0, left), Verdict::Allow);
-        assert_eq!(policy.verdict(2, left), Verdict::Allow);
+        assert_eq!(policy.verdict(1, 1, left), Verdict::Allow);
+        assert_eq!(policy.verdict(3, 3, left), Verdict::Allow);
         assert_eq!(
-            policy.verdict(3, left),
+            policy.verdict(4, 1, left),
             Verdict::Delay(Duration::from_millis(250))
         );
         assert_eq!(
-            policy.verdict(5, left),
+            policy.verdict(6, 6, left),
             Verdict::Delay(Duration::from_millis(750))
         );
-        assert_eq!(policy.verdict(6, left), Verdict::Refuse(left));
+        assert_eq!(policy.verdict(7, 1, left), Verdict::Refuse(left));
+        assert_eq!(
+            policy.verdict(1, 1000, left),
+            Verdict::Delay(MAX_DELAY),
+            "an account however failed is slowed, never refused"
+        );
     }
 
     #[test]
-    fn clients_are_refused_without_slowing_down() {
+    fn clients_follow_the_token_limits() {
         let limits = LimitsSection {
             token_max_failures: 4,
             ..LimitsSection::default()
         };
         let policy = Policy::client(&limits, "c", "a");
-        assert_eq!(policy.verdict(3, Duration::from_secs(9)), Verdict::Allow);
+        assert_eq!(policy.verdict(2, 2, Duration::from_secs(9)), Verdict::Allow);
         assert_eq!(
-            policy.verdict(4, Duration::from_secs(9)),
+            policy.verdict(5, 1, Duration::from_secs(9)),
             Verdict::Refuse(Duration::from_secs(9))
         );
     }

@@ -175,6 +175,28 @@ async fn metrics_on_the_main_listener() {
 }
 
 #[tokio::test]
+async fn the_public_readyz_tells_only_its_status() {
+    let server = TestServer::start(&svc("")).await;
+    // A rejected reload leaves an error with file paths and diagnostics behind.
+    server.rewrite_config("issuer = 5\n");
+    assert!(
+        eventually(std::time::Duration::from_secs(10), || async {
+            server.ready_details().await["last_reload_error"].is_string()
+        })
+        .await
+    );
+    let response = server
+        .http
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body, serde_json::json!({"status": "ready"}));
+}
+
+#[tokio::test]
 async fn admin_bind_moves_metrics_and_probes_off_the_main_listener() {
     let config = svc("").replacen("[server]\n", "[server]\nadmin_bind = \"127.0.0.1:0\"\n", 1);
     let dir = tempfile::tempdir().expect("tempdir");
@@ -197,6 +219,17 @@ async fn admin_bind_moves_metrics_and_probes_off_the_main_listener() {
             .expect("main");
         assert_eq!(on_main.status(), 404, "{path} not on the main listener");
     }
+    // Only the admin listener tells the config generation and the last reload error.
+    let details: Value = http
+        .get(format!("http://{admin}/readyz"))
+        .send()
+        .await
+        .expect("admin readyz")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(details["config_generation"], 1);
+    assert!(details.get("last_reload_error").is_some());
     let jwks = http
         .get(format!("http://{}/jwks", running.addr))
         .send()
@@ -539,4 +572,41 @@ async fn a_request_that_never_finishes_is_cut_off() {
         started.elapsed() < std::time::Duration::from_secs(20),
         "cut off by the request timeout"
     );
+}
+
+#[tokio::test]
+async fn a_body_that_never_arrives_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start(&svc("")).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    for path in ["/token", "/login"] {
+        let mut stream = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        // A whole head announcing 1000 bytes of body, then none of them.
+        stream
+            .write_all(
+                format!(
+                    "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .await
+            .expect("write");
+        let started = std::time::Instant::now();
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            stream.read_to_end(&mut buf),
+        )
+        .await;
+        assert!(read.is_ok(), "{path}: the server closed the connection");
+        let answer = String::from_utf8_lossy(&buf);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        let took = started.elapsed();
+        assert!(
+            took >= std::time::Duration::from_secs(9) && took < std::time::Duration::from_secs(15),
+            "{path}: cut off by the 10 s body deadline, after {took:?}"
+        );
+    }
 }

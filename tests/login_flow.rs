@@ -627,6 +627,101 @@ async fn forms_need_their_csrf_token() {
 }
 
 #[tokio::test]
+async fn csrf_tokens_are_bound_to_their_request_and_browser_and_cross_site_posts_refused() {
+    let server = TestServer::start(&login_config("")).await;
+    let pkce = Pkce::new("csrf-bound");
+    let params = authz("web", "https://web.example.com/cb", "openid", &pkce);
+    let mut browser = Browser::new(&server);
+    browser.authorize(&params).await;
+    let (first_request, first_token) = (
+        browser.hidden("request").expect("request"),
+        browser.hidden("csrf_token").expect("csrf"),
+    );
+    browser.authorize(&params).await;
+    let (second_request, second_token) = (
+        browser.hidden("request").expect("request"),
+        browser.hidden("csrf_token").expect("csrf"),
+    );
+    assert_ne!(first_token, second_token, "one token per pending request");
+    let login = |request: &str, token: &str| {
+        vec![
+            ("request".to_owned(), request.to_owned()),
+            ("csrf_token".to_owned(), token.to_owned()),
+            ("username".to_owned(), "alice".to_owned()),
+            ("password".to_owned(), "wrong".to_owned()),
+        ]
+    };
+    assert_eq!(
+        browser
+            .post_form("/login", &login(&second_request, &first_token))
+            .await
+            .status,
+        403,
+        "a token carried to another pending request"
+    );
+
+    // A cookie and token of the attacker's choosing (double submit of a short value).
+    let planted = server
+        .http
+        .post(server.url("/login"))
+        .header("cookie", "gatehouse_csrf=abc")
+        .form(&login(&first_request, "abc"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(planted.status(), 403, "a planted cookie and token");
+
+    // The right token, posted from another site.
+    let post = |headers: &[(&'static str, &'static str)]| {
+        let mut r = browser
+            .http
+            .post(server.url("/login"))
+            .form(&login(&first_request, &first_token));
+        for (name, value) in headers {
+            r = r.header(*name, *value);
+        }
+        async move { r.send().await.expect("post").status().as_u16() }
+    };
+    assert_eq!(post(&[("sec-fetch-site", "cross-site")]).await, 403);
+    assert_eq!(post(&[("sec-fetch-site", "same-site")]).await, 403);
+    assert_eq!(post(&[("origin", "https://evil.example")]).await, 403);
+    // From our own pages it goes through (a wrong password: the form again).
+    assert_eq!(post(&[("sec-fetch-site", "same-origin")]).await, 200);
+    assert_eq!(post(&[("origin", ISSUER)]).await, 200);
+    assert_eq!(
+        post(&[("sec-fetch-site", "same-origin"), ("origin", "null")]).await,
+        200
+    );
+}
+
+#[tokio::test]
+async fn the_logout_form_is_bound_to_its_session() {
+    let server = TestServer::start(&login_config("")).await;
+    let pkce = Pkce::new("logout-csrf");
+    let params = authz("spa", "https://spa.example.com/cb", "openid", &pkce);
+    let mut browser = Browser::new(&server);
+    browser.authorize(&params).await;
+    assert_eq!(browser.login("alice", ALICE_PASSWORD).await.status, 303);
+    let confirm = browser
+        .http
+        .get(server.url("/logout"))
+        .send()
+        .await
+        .expect("get");
+    browser.last_page = confirm.text().await.expect("body");
+    let token = browser.hidden("csrf_token").expect("csrf");
+    // The same browser logs in again: a new session, so the old form is stale.
+    browser.authorize(&params).await;
+    let params_login = authz("spa", "https://spa.example.com/cb", "openid", &pkce);
+    browser
+        .authorize(&[params_login.as_slice(), &[("prompt", "login")]].concat())
+        .await;
+    assert_eq!(browser.login("alice", ALICE_PASSWORD).await.status, 303);
+    let form = vec![("csrf_token".to_owned(), token)];
+    assert_eq!(browser.post_form("/logout", &form).await.status, 403);
+}
+
+#[tokio::test]
 async fn wrong_passwords_get_one_message_then_are_slowed_and_refused() {
     let server = TestServer::start(&login_config("")).await;
     let mut browser = Browser::new(&server);
@@ -968,9 +1063,24 @@ async fn userinfo_refuses_bad_tokens() {
         );
     }
 
-    // A client-credentials token has no openid scope.
+    // A client-credentials token has no user: refused as a token, whatever its scope.
     let (_, cc) = server.client_credentials("svc", SERVICE_SECRET, &[]).await;
     let (status, headers, _) = userinfo(&server, cc["access_token"].as_str().expect("token")).await;
+    assert_eq!(status, 401);
+    assert!(
+        headers["www-authenticate"]
+            .to_str()
+            .expect("ascii")
+            .contains("invalid_token")
+    );
+
+    // A user's token without openid is short of scope.
+    let mut browser = Browser::new(&server);
+    let pkce = Pkce::new("userinfo-profile");
+    let code = code_for_web(&mut browser, &pkce, "profile").await;
+    let (_, tokens) = redeem_web(&server, &code, &pkce).await;
+    let (status, headers, _) =
+        userinfo(&server, tokens["access_token"].as_str().expect("access")).await;
     assert_eq!(status, 403);
     assert!(
         headers["www-authenticate"]
@@ -980,7 +1090,6 @@ async fn userinfo_refuses_bad_tokens() {
     );
 
     // An ID token is not an access token.
-    let mut browser = Browser::new(&server);
     let pkce = Pkce::new("userinfo");
     let code = code_for_web(&mut browser, &pkce, "openid").await;
     let (_, tokens) = redeem_web(&server, &code, &pkce).await;

@@ -28,7 +28,7 @@ async fn clients_added_removed_and_rotated() {
     let server = TestServer::start(&config_with(&service_client("svc", service_hash()))).await;
     assert_eq!(status_for(&server, "svc", SERVICE_SECRET).await, 200);
     assert_eq!(status_for(&server, "new", SERVICE_SECRET).await, 401);
-    assert_eq!(server.readyz().await["config_generation"], 1);
+    assert_eq!(server.ready_details().await["config_generation"], 1);
 
     // Add a client.
     server.rewrite_config(&config_with(
@@ -36,7 +36,7 @@ async fn clients_added_removed_and_rotated() {
     ));
     server.wait_for_generation(2).await;
     assert_eq!(status_for(&server, "new", SERVICE_SECRET).await, 200);
-    assert_eq!(server.readyz().await["config_generation"], 2);
+    assert_eq!(server.ready_details().await["config_generation"], 2);
 
     // Rotate svc's secret: the old one stops working at once (the cache went with the
     // old generation), the new one works.
@@ -58,7 +58,7 @@ async fn clients_added_removed_and_rotated() {
     assert_eq!(status_for(&server, "new", SERVICE_SECRET).await, 401);
     assert_eq!(status_for(&server, "svc", "rotated-secret").await, 200);
     assert_eq!(
-        server.readyz().await["last_reload_error"],
+        server.ready_details().await["last_reload_error"],
         serde_json::Value::Null
     );
 }
@@ -74,11 +74,11 @@ async fn an_invalid_file_is_rejected_and_the_last_good_config_keeps_serving() {
     ));
     assert!(
         eventually(WAIT, || async {
-            server.readyz().await["last_reload_error"].is_string()
+            server.ready_details().await["last_reload_error"].is_string()
         })
         .await
     );
-    let ready = server.readyz().await;
+    let ready = server.ready_details().await;
     let error = ready["last_reload_error"].as_str().expect("error");
     assert!(
         error.contains("gatehouse.toml:8:1: clients[0].grant_types: a public client"),
@@ -95,7 +95,7 @@ async fn an_invalid_file_is_rejected_and_the_last_good_config_keeps_serving() {
     server.rewrite_config("issuer = \"http://127.0.0.1:9\"\n[[clients]\n");
     assert!(
         eventually(WAIT, || async {
-            server.readyz().await["last_reload_error"]
+            server.ready_details().await["last_reload_error"]
                 .as_str()
                 .is_some_and(|e| e.contains("gatehouse.toml:2:"))
         })
@@ -107,7 +107,7 @@ async fn an_invalid_file_is_rejected_and_the_last_good_config_keeps_serving() {
     server.rewrite_config(&config_with(&service_client("svc2", service_hash())));
     server.wait_for_generation(2).await;
     assert_eq!(status_for(&server, "svc2", SERVICE_SECRET).await, 200);
-    let ready = server.readyz().await;
+    let ready = server.ready_details().await;
     assert_eq!(ready["last_reload_error"], serde_json::Value::Null);
     assert_eq!(ready["config_generation"], 2);
     assert!(
@@ -176,7 +176,13 @@ async fn a_rotated_secret_file_is_seen() {
 async fn sighup_reloads_the_running_binary() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("gatehouse.toml");
-    std::fs::write(&path, config_with(&service_client("svc", service_hash()))).expect("write");
+    // The readiness details are on the admin listener only.
+    let config = config_with(&service_client("svc", service_hash())).replacen(
+        "[server]\n",
+        "[server]\nadmin_bind = \"127.0.0.1:0\"\n",
+        1,
+    );
+    std::fs::write(&path, config).expect("write");
     let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
         .args(["serve", "--log-format", "json", "--config"])
         .arg(&path)
@@ -186,6 +192,7 @@ async fn sighup_reloads_the_running_binary() {
         .expect("spawn");
     let stderr = child.stderr.take().expect("stderr");
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (admin_tx, admin_rx) = std::sync::mpsc::channel();
     let (log_tx, log_rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -194,15 +201,23 @@ async fn sighup_reloads_the_running_binary() {
             {
                 let _ = addr_tx.send(v["fields"]["addr"].as_str().unwrap_or_default().to_owned());
             }
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && v["fields"]["message"] == "admin listener (/metrics, /healthz, /readyz)"
+            {
+                let _ = admin_tx.send(v["fields"]["addr"].as_str().unwrap_or_default().to_owned());
+            }
             let _ = log_tx.send(line);
         }
     });
     let addr = addr_rx
         .recv_timeout(Duration::from_secs(30))
         .expect("server logs its address");
+    let admin = admin_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("server logs its admin address");
     let http = reqwest::Client::new();
     let ready = || async {
-        http.get(format!("http://{addr}/readyz"))
+        http.get(format!("http://{admin}/readyz"))
             .send()
             .await
             .expect("readyz")
@@ -293,7 +308,7 @@ async fn a_file_rewritten_without_pause_still_reloads() {
     // Wait on the generation, not on logins: failed authentications would be throttled.
     assert!(
         eventually(Duration::from_secs(5), || async {
-            server.readyz().await["config_generation"] != 1
+            server.ready_details().await["config_generation"] != 1
         })
         .await
     );

@@ -89,6 +89,36 @@ async fn introspect(server: &TestServer, caller: &str, token: &str) -> Value {
     body
 }
 
+/// `GET /userinfo` with `token`; the status.
+async fn userinfo_status(server: &TestServer, token: &str) -> u16 {
+    server
+        .http
+        .get(server.url("/userinfo"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("userinfo")
+        .status()
+        .as_u16()
+}
+
+/// Uses `refresh` as `client` (secret [`SERVICE_SECRET`]); status and body.
+async fn refresh(server: &TestServer, client: &str, refresh: &str) -> (u16, Value) {
+    post(
+        server,
+        "/token",
+        (client, SERVICE_SECRET),
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await
+}
+
+/// Rewrites the config and waits until generation `n` serves.
+async fn reload_to(server: &TestServer, config: &str, n: u64) {
+    server.rewrite_config(config);
+    server.wait_for_generation(n).await;
+}
+
 async fn service_token(server: &TestServer, id: &str) -> String {
     let (status, body) = server.client_credentials(id, SERVICE_SECRET, &[]).await;
     assert_eq!(status, 200, "{body}");
@@ -330,7 +360,7 @@ async fn a_replayed_code_deactivates_what_it_issued() {
 }
 
 #[tokio::test]
-async fn removing_a_client_or_rotating_its_secret_ends_its_tokens() {
+async fn removing_a_client_or_rotating_its_secret_ends_its_tokens_for_good() {
     let server = TestServer::start(&clients(service_hash(), "")).await;
     let svc_token = service_token(&server, "svc").await;
     let other_token = service_token(&server, "other").await;
@@ -340,54 +370,69 @@ async fn removing_a_client_or_rotating_its_secret_ends_its_tokens() {
         .as_str()
         .expect("refresh")
         .to_owned();
+    assert_eq!(userinfo_status(&server, &web_access).await, 200);
 
-    // Rotate web's secret (and drop svc): web's refresh token and access token end.
+    // Drop svc and rotate web's secret A -> B; then put both back as they were
+    // (B -> A). Each step ends the tokens issued before it, and undoing it revives none.
+    let original = clients(service_hash(), "");
     let rotated = gatehouse::crypto::hash_secret("rotated").expect("hash");
-    let config = clients(service_hash(), "")
-        .replacen(&format!("id = \"web\"\nsecret_hash = \"{}\"", service_hash()), &format!("id = \"web\"\nsecret_hash = \"{rotated}\""), 1)
-        .replacen(&format!("[[clients]]\nid = \"svc\"\nsecret_hash = \"{}\"\ngrant_types = [\"client_credentials\"]\naudience = [\"api\"]\n", service_hash()), "", 1);
-    server.rewrite_config(&config);
-    assert!(
-        eventually(WAIT, || async {
-            server.readyz().await["config_generation"] == 2
-        })
-        .await
+    let svc_block = format!(
+        "[[clients]]\nid = \"svc\"\nsecret_hash = \"{}\"\ngrant_types = [\"client_credentials\"]\naudience = [\"api\"]\n",
+        service_hash()
     );
+    let changed = original
+        .replacen(
+            &format!("id = \"web\"\nsecret_hash = \"{}\"", service_hash()),
+            &format!("id = \"web\"\nsecret_hash = \"{rotated}\""),
+            1,
+        )
+        .replacen(&svc_block, "", 1);
+    assert_ne!(changed, original);
+    for (generation, config, web_secret) in
+        [(2, &changed, "rotated"), (3, &original, SERVICE_SECRET)]
+    {
+        reload_to(&server, config, generation).await;
+        for (token, what) in [
+            (&svc_token, "client removed, then re-added"),
+            (&web_access, "secret rotated, then rotated back"),
+            (&web_refresh, "secret rotated, then rotated back"),
+        ] {
+            assert_eq!(
+                introspect(&server, "gateway", token).await["active"],
+                false,
+                "generation {generation}: {what}"
+            );
+        }
+        assert_eq!(userinfo_status(&server, &web_access).await, 401);
+        let (status, body) = post(
+            &server,
+            "/token",
+            ("web", web_secret),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &web_refresh),
+            ],
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "generation {generation}: {body}"
+        );
+        assert_eq!(
+            introspect(&server, "gateway", &other_token).await["active"],
+            true,
+            "other clients are untouched"
+        );
+        server.clock().advance(Duration::from_secs(1));
+    }
 
-    assert_eq!(
-        introspect(&server, "gateway", &svc_token).await["active"],
-        false,
-        "client removed"
-    );
-    assert_eq!(
-        introspect(&server, "gateway", &web_access).await["active"],
-        false,
-        "secret rotated"
-    );
-    assert_eq!(
-        introspect(&server, "gateway", &web_refresh).await["active"],
-        false,
-        "secret rotated"
-    );
-    let (status, body) = post(
-        &server,
-        "/token",
-        ("web", "rotated"),
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &web_refresh),
-        ],
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
-    assert_eq!(
-        introspect(&server, "gateway", &other_token).await["active"],
-        true,
-        "other clients are untouched"
-    );
+    // Tokens issued after the changes stand.
+    let fresh = service_token(&server, "svc").await;
+    assert_eq!(introspect(&server, "gateway", &fresh).await["active"], true);
+    let tokens = web_tokens(&server).await;
+    let access = tokens["access_token"].as_str().expect("access");
+    assert_eq!(userinfo_status(&server, access).await, 200);
 }
 
 #[tokio::test]
@@ -436,7 +481,7 @@ async fn signing_key_rotation_through_reloads() {
     )));
     assert!(
         eventually(WAIT, || async {
-            server.readyz().await["config_generation"] == 2
+            server.ready_details().await["config_generation"] == 2
         })
         .await
     );
@@ -462,7 +507,7 @@ async fn signing_key_rotation_through_reloads() {
     )));
     assert!(
         eventually(WAIT, || async {
-            server.readyz().await["config_generation"] == 3
+            server.ready_details().await["config_generation"] == 3
         })
         .await
     );
@@ -481,10 +526,115 @@ async fn signing_key_rotation_through_reloads() {
     ));
     assert!(
         eventually(WAIT, || async {
-            server.readyz().await["config_generation"] == 4
+            server.ready_details().await["config_generation"] == 4
         })
         .await
     );
     assert_eq!(introspect(&server, "svc", &t1).await["active"], false);
     assert_eq!(introspect(&server, "svc", &t2).await["active"], true);
+}
+
+#[tokio::test]
+async fn revoking_a_family_ends_the_access_tokens_it_issued() {
+    let server = TestServer::start(&clients(service_hash(), "")).await;
+    let first = web_tokens(&server).await;
+    let first_access = first["access_token"].as_str().expect("access").to_owned();
+    let first_refresh = first["refresh_token"].as_str().expect("refresh").to_owned();
+    let (status, second) = refresh(&server, "web", &first_refresh).await;
+    assert_eq!(status, 200, "{second}");
+    let second_access = second["access_token"].as_str().expect("access").to_owned();
+    assert_eq!(
+        introspect(&server, "gateway", &second_access).await["active"],
+        true
+    );
+
+    // The rotated token comes back: someone holds a copy, and the family is revoked.
+    let (status, _) = refresh(&server, "web", &first_refresh).await;
+    assert_eq!(status, 400);
+    for access in [&first_access, &second_access] {
+        assert_eq!(
+            introspect(&server, "gateway", access).await["active"],
+            false,
+            "an access token of a revoked family"
+        );
+        assert_eq!(userinfo_status(&server, access).await, 401);
+    }
+
+    // Revoking a refresh token at /revoke does the same.
+    let third = web_tokens(&server).await;
+    let access = third["access_token"].as_str().expect("access");
+    let (status, _) = post(
+        &server,
+        "/revoke",
+        ("web", SERVICE_SECRET),
+        &[("token", third["refresh_token"].as_str().expect("refresh"))],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        introspect(&server, "gateway", access).await["active"],
+        false
+    );
+}
+
+#[tokio::test]
+async fn a_removed_user_loses_every_token_at_every_endpoint() {
+    let server = TestServer::start(&clients(service_hash(), "")).await;
+    let tokens = web_tokens(&server).await;
+    let access = tokens["access_token"].as_str().expect("access").to_owned();
+    let refresh_token = tokens["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+    let without_alice = clients(service_hash(), "").replacen(
+        &format!(
+            "[[users]]\nid = \"u-alice\"\nusername = \"alice\"\npassword_hash = \"{}\"\n",
+            service_hash()
+        ),
+        "",
+        1,
+    );
+    assert!(!without_alice.contains("alice"));
+    reload_to(&server, &without_alice, 2).await;
+    assert_eq!(
+        introspect(&server, "gateway", &access).await["active"],
+        false
+    );
+    assert_eq!(
+        introspect(&server, "gateway", &refresh_token).await["active"],
+        false
+    );
+    assert_eq!(userinfo_status(&server, &access).await, 401);
+    let (status, body) = refresh(&server, "web", &refresh_token).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_credentials_token_never_reads_a_user_at_userinfo() {
+    // A service allowed openid, whose id is also a user's subject.
+    let server = TestServer::start(&clients(
+        service_hash(),
+        &format!(
+            "[[users]]\nid = \"robot\"\nusername = \"robot-user\"\npassword_hash = \"{}\"\n\n[[clients]]\nid = \"robot\"\nsecret_hash = \"{}\"\ngrant_types = [\"client_credentials\"]\nscopes = [\"openid\"]\n",
+            service_hash(),
+            service_hash()
+        ),
+    ))
+    .await;
+    let (status, body) = server
+        .client_credentials("robot", SERVICE_SECRET, &[("scope", "openid")])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().expect("access");
+    assert_eq!(userinfo_status(&server, token).await, 401);
+    // Introspection still knows it as the client's own token.
+    let seen = introspect(&server, "gateway", token).await;
+    assert_eq!(
+        (seen["active"].as_bool(), seen["sub"].as_str()),
+        (Some(true), Some("robot"))
+    );
 }

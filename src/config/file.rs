@@ -102,18 +102,27 @@ pub struct SessionSection {
     /// How long a login lasts before the password is asked again.
     #[serde(default = "default_session_ttl", with = "humantime_serde")]
     pub ttl: Duration,
+    /// How long an authorization request waits for the user to log in and consent
+    /// before it expires (and its memory is freed).
+    #[serde(default = "default_pending_ttl", with = "humantime_serde")]
+    pub pending_ttl: Duration,
 }
 
 impl Default for SessionSection {
     fn default() -> Self {
         Self {
             ttl: default_session_ttl(),
+            pending_ttl: default_pending_ttl(),
         }
     }
 }
 
 fn default_session_ttl() -> Duration {
     Duration::from_secs(12 * 3600)
+}
+
+fn default_pending_ttl() -> Duration {
+    Duration::from_secs(10 * 60)
 }
 
 /// `[ui]`: what the login, consent and error pages look like.
@@ -144,16 +153,18 @@ fn default_product_name() -> String {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsSection {
-    /// Failed logins for one username, or from one address, before further attempts
-    /// are refused with 429 until the window ends. Half as many start slowing down.
+    /// Failed logins from one address before its further attempts are refused with 429
+    /// until the window ends. A username (or an address) with half as many starts
+    /// being slowed down; a username is never refused.
     #[serde(default = "default_login_max_failures")]
     pub login_max_failures: u32,
     /// The window in which failed logins are counted, from the first failure.
     #[serde(default = "default_failure_window", with = "humantime_serde")]
     pub login_failure_window: Duration,
-    /// Failed client authentications (token, introspection, revocation) for one client
-    /// id, or from one address, before further attempts are refused with 429 until the
-    /// window ends; refused before the secret is hashed.
+    /// Failed client authentications (token, introspection, revocation) from one
+    /// address before its further attempts are refused with 429 until the window ends,
+    /// before the secret is hashed. A client id past half of it is slowed down, never
+    /// refused.
     #[serde(default = "default_token_max_failures")]
     pub token_max_failures: u32,
     /// The window in which failed client authentications are counted.
@@ -165,6 +176,14 @@ pub struct LimitsSection {
     pub pages_per_second: u32,
     #[serde(default = "default_pages_burst")]
     pub pages_burst: u32,
+    /// Authorization requests one address may have waiting for a login or consent at
+    /// once (within `[session] pending_ttl`); past it, 429.
+    #[serde(default = "default_pending_per_address")]
+    pub pending_per_address: u32,
+    /// Authorization requests all addresses together may start within one
+    /// `[session] pending_ttl`; past it, `temporarily_unavailable`.
+    #[serde(default = "default_pending_total")]
+    pub pending_total: u32,
 }
 
 impl Default for LimitsSection {
@@ -176,6 +195,8 @@ impl Default for LimitsSection {
             token_failure_window: default_failure_window(),
             pages_per_second: default_pages_per_second(),
             pages_burst: default_pages_burst(),
+            pending_per_address: default_pending_per_address(),
+            pending_total: default_pending_total(),
         }
     }
 }
@@ -198,6 +219,14 @@ fn default_pages_per_second() -> u32 {
 
 fn default_pages_burst() -> u32 {
     30
+}
+
+fn default_pending_per_address() -> u32 {
+    100
+}
+
+fn default_pending_total() -> u32 {
+    20_000
 }
 
 /// Serde glue for human-readable durations, through the `humantime` parser.

@@ -191,3 +191,24 @@ fn toml_issue(e: &toml::de::Error, text: &str, path: &str) -> (Issue, Option<Pos
         position,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::check_text;
+
+    #[test]
+    fn pending_ttl_is_bounded() {
+        for (ttl, valid) in [
+            ("10m", true),
+            ("10s", true),
+            ("1h", true),
+            ("5s", false),
+            ("2h", false),
+        ] {
+            let text =
+                format!("issuer = \"http://127.0.0.1:9\"\n[session]\npending_ttl = \"{ttl}\"\n");
+            let result = check_text(std::path::Path::new("/nonexistent/g.toml"), &text);
+            assert_eq!(result.is_ok(), valid, "pending_ttl = {ttl:?}");
+        }
+    }
+}

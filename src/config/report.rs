@@ -100,6 +100,12 @@ impl Sources {
         Ok(text)
     }
 
+    /// Records a file that is not there now but would change the config if it
+    /// appeared (a template override): the reloader watches for it.
+    pub fn may_appear(&mut self, path: PathBuf) {
+        self.files.push(path);
+    }
+
     /// Adds a named value (an env variable) to the digest.
     pub fn note(&mut self, name: &[u8], value: &[u8]) {
         for part in [name, value] {

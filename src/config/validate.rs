@@ -13,6 +13,7 @@ use crate::templates::Templates;
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 /// `[server]`, resolved: where to listen and whom to believe about addresses.
 #[derive(Debug, Clone, PartialEq)]
@@ -158,12 +159,21 @@ fn check_session_and_limits(file: &ConfigFile, r: &mut Report) {
     if file.session.ttl.as_secs() == 0 {
         r.error("session.ttl", "must be at least one second");
     }
+    let pending = file.session.pending_ttl;
+    if !(Duration::from_secs(10)..=Duration::from_secs(3600)).contains(&pending) {
+        r.error(
+            "session.pending_ttl",
+            "must be between 10 seconds and 1 hour: it bounds how long unfinished logins are kept",
+        );
+    }
     let limits = &file.limits;
     for (name, value) in [
         ("login_max_failures", limits.login_max_failures),
         ("token_max_failures", limits.token_max_failures),
         ("pages_per_second", limits.pages_per_second),
         ("pages_burst", limits.pages_burst),
+        ("pending_per_address", limits.pending_per_address),
+        ("pending_total", limits.pending_total),
     ] {
         if value == 0 {
             r.error(format!("limits.{name}"), "must be at least 1");
@@ -190,6 +200,14 @@ fn load_templates(
     r: &mut Report,
 ) -> Option<Templates> {
     let dir = file.ui.templates_dir.as_ref().map(|d| base_dir.join(d));
+    if let Some(dir) = &dir {
+        for name in Templates::names() {
+            let path = dir.join(name);
+            if !path.is_file() {
+                sources.may_appear(path);
+            }
+        }
+    }
     match Templates::load(dir.as_deref(), |path| sources.read(path)) {
         Ok(t) => Some(t),
         Err(problems) => {

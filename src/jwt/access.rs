@@ -16,6 +16,10 @@ struct Claims<'a> {
     jti: String,
     #[serde(skip_serializing_if = "str::is_empty")]
     scope: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    family: Option<&'a str>,
 }
 
 /// `aud` is a string for one audience and an array for several (RFC 7519 4.1.3).
@@ -50,6 +54,11 @@ pub struct AccessToken<'a> {
     pub scope: &'a str,
     /// The token's id, chosen by the caller (a code redemption records it first).
     pub jti: String,
+    /// When the user logged in (RFC 9068 2.2.1): present exactly in a user's tokens,
+    /// which is how `/userinfo` and introspection tell them from a client's own.
+    pub auth_time: Option<u64>,
+    /// The refresh-token family issued beside it: revoking the family ends this token.
+    pub family: Option<&'a str>,
 }
 
 /// Mints `token` at `iat` (Unix seconds), valid for the registry's `access_token_ttl`.
@@ -69,6 +78,8 @@ pub fn issue(registry: &Registry, token: AccessToken<'_>, iat: u64) -> Result<Is
         iat,
         jti: token.jti,
         scope: token.scope,
+        auth_time: token.auth_time,
+        family: token.family,
     };
     Ok(Issued {
         token: mint::mint(key, ACCESS_TOKEN_TYP, &claims)?,

@@ -72,6 +72,12 @@ pub struct AccessClaims {
     pub iss: String,
     /// A string or an array of strings.
     pub aud: serde_json::Value,
+    /// Present in a user's tokens only (a client-credentials token has none).
+    #[serde(default)]
+    pub auth_time: Option<u64>,
+    /// The refresh-token family issued with a user's token, if any.
+    #[serde(default)]
+    pub family: Option<String>,
 }
 
 impl AccessClaims {

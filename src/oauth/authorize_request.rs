@@ -60,10 +60,23 @@ pub enum Rejection {
     },
 }
 
+/// The longest `state`, `nonce` or `login_hint` accepted, in bytes: a request waiting
+/// for a login is kept in the store with them, so they are bounded like everything an
+/// unauthenticated caller can make the server keep.
+pub const MAX_ECHOED_LEN: usize = 1024;
+
 /// Checks an authorization request against the registry.
 pub fn validate(registry: &Registry, params: &Form) -> Result<AuthRequest, Rejection> {
     let (client, redirect_uri) = trusted_redirect(registry, params)?;
     let state = params.get("state").map(str::to_owned);
+    if state.as_ref().is_some_and(|s| s.len() > MAX_ECHOED_LEN) {
+        // Not echoed back: it is the very thing refused.
+        return Err(Rejection::Redirect {
+            redirect_uri,
+            state: None,
+            error: too_long("state"),
+        });
+    }
     match checked(client, params) {
         Ok(checked) => Ok(AuthRequest {
             client_id: client.id.clone(),
@@ -134,6 +147,11 @@ struct Checked {
 /// Checks everything but the client and redirect URI; errors go back to the client.
 fn checked(client: &Client, params: &Form) -> Result<Checked, OAuthError> {
     let invalid = OAuthError::invalid_request;
+    for name in ["nonce", "login_hint"] {
+        if params.get(name).is_some_and(|v| v.len() > MAX_ECHOED_LEN) {
+            return Err(too_long(name));
+        }
+    }
     if params.get("request").is_some() {
         return Err(OAuthError::new(
             ErrorCode::RequestNotSupported,
@@ -190,6 +208,10 @@ fn checked(client: &Client, params: &Form) -> Result<Checked, OAuthError> {
         prompt,
         max_age,
     })
+}
+
+fn too_long(name: &str) -> OAuthError {
+    OAuthError::invalid_request(format!("{name} is longer than {MAX_ECHOED_LEN} bytes"))
 }
 
 /// The PKCE challenge: required, S256 only (OAuth 2.1 4.1.1).

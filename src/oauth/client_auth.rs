@@ -2,14 +2,15 @@
 //! `client_secret_basic` (with the RFC 6749 2.3.1 form-decoding of id and secret),
 //! `client_secret_post`, or a bare `client_id` for public clients (`none`). Using two
 //! methods in one request is `invalid_request`. Which methods a client may use comes
-//! from its `ClientAuth`; failures are counted and throttled here.
+//! from its `ClientAuth`; attempts are counted and throttled here, and take the same
+//! time for an unknown client id as for a known one.
 
 use crate::error::OAuthError;
 use crate::http::form::{Form, decode_component};
 use crate::model::{Client, ClientAuth};
 use crate::registry::Registry;
 use crate::state::AppState;
-use crate::throttle::{self, Policy, Verdict};
+use crate::throttle::{self, Policy};
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -120,29 +121,44 @@ fn parse_basic(value: &[u8]) -> Result<(String, String), OAuthError> {
 }
 
 /// Checks the presented credentials against the registry. Public clients pass with
-/// their id alone; confidential ones must prove their secret. Failures are counted per
-/// client id and per address, and past the limit refused before any hashing.
+/// their id alone, and a secret this server has verified already passes at once: both
+/// cost nothing and are never throttled. Every other attempt is counted before it is
+/// checked (`throttle`): refused past the address's limit before any hashing, slowed
+/// down when its client id keeps failing. A wrong secret costs one argon2 run whether
+/// or not the client id exists.
 pub async fn authenticate<'r>(
     state: &AppState,
     registry: &'r Registry,
     address: IpAddr,
     presented: &Credentials,
 ) -> Result<&'r Client, OAuthError> {
+    let client = registry.client(presented.client_id());
+    if let Some(client) = client {
+        let free = match presented {
+            Credentials::IdOnly { .. } => client.is_public(),
+            Credentials::Secret { secret, .. } => state.verifier.known_good(client, secret),
+        };
+        if free {
+            return Ok(client);
+        }
+    }
     let store = state.store.as_ref();
     let policy = Policy::client(
         &registry.limits,
         presented.client_id(),
         &address.to_string(),
     );
-    if let Verdict::Refuse(left) = throttle::check(store, &policy).await? {
+    if let Some(left) = throttle::abide(throttle::attempt(store, &policy).await?).await {
         tracing::warn!(event = "client_auth_refused", reason = "too_many_failures", client_id = %presented.client_id(), remote = %address);
         metrics::counter!("gatehouse_rate_limited_total", "limit" => "client_auth").increment(1);
         return Err(OAuthError::too_many(left.as_secs().max(1)));
     }
-    match check(state, registry, presented).await {
-        Ok(client) => Ok(client),
+    match check(state, client, presented).await {
+        Ok(client) => {
+            throttle::succeeded(store, &policy).await?;
+            Ok(client)
+        }
         Err(e) => {
-            throttle::failed(store, &policy).await?;
             tracing::warn!(event = "client_auth_failed", client_id = %presented.client_id(), remote = %address);
             Err(e)
         }
@@ -151,26 +167,31 @@ pub async fn authenticate<'r>(
 
 async fn check<'r>(
     state: &AppState,
-    registry: &'r Registry,
+    client: Option<&'r Client>,
     presented: &Credentials,
 ) -> Result<&'r Client, OAuthError> {
     let used_basic = presented.via_basic();
     let fail = || OAuthError::invalid_client("client authentication failed", used_basic);
-    let client = registry.client(presented.client_id()).ok_or_else(fail)?;
-    match (presented, &client.auth) {
-        (Credentials::IdOnly { .. }, ClientAuth::None) => Ok(client),
-        (Credentials::Secret { .. }, ClientAuth::None) => Err(OAuthError::invalid_client(
-            "this is a public client: send client_id without a secret",
-            used_basic,
-        )),
-        (Credentials::IdOnly { .. }, ClientAuth::SharedSecret(_)) => Err(fail()),
-        (Credentials::Secret { secret, .. }, ClientAuth::SharedSecret(_)) => {
-            if state.verifier.verify(client, secret).await {
-                Ok(client)
-            } else {
-                Err(fail())
-            }
+    match (presented, client) {
+        (Credentials::Secret { secret, .. }, None) => {
+            state.verifier.decoy(secret).await;
+            Err(fail())
         }
+        (Credentials::IdOnly { .. }, None) => Err(fail()),
+        (Credentials::IdOnly { .. }, Some(client)) => match client.auth {
+            ClientAuth::None => Ok(client),
+            ClientAuth::SharedSecret(_) => Err(fail()),
+        },
+        (Credentials::Secret { secret, .. }, Some(client)) => match client.auth {
+            ClientAuth::None => Err(OAuthError::invalid_client(
+                "this is a public client: send client_id without a secret",
+                used_basic,
+            )),
+            ClientAuth::SharedSecret(_) if state.verifier.verify(client, secret).await => {
+                Ok(client)
+            }
+            ClientAuth::SharedSecret(_) => Err(fail()),
+        },
     }
 }
 

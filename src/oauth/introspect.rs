@@ -2,7 +2,8 @@
 //! introspect the tokens issued to it and the access tokens whose `aud` names it; a
 //! client with `introspect = true` (a resource server) may introspect any token.
 //! Everything else, and every token that is expired, revoked, malformed, unknown, or
-//! whose client is gone or has a rotated secret, is `{"active": false}`.
+//! that no longer stands (`standing`: its client removed or reset, its user removed,
+//! its family revoked), is `{"active": false}`.
 
 use super::client_auth;
 use super::identify::{Identified, identify};
@@ -52,7 +53,7 @@ async fn answer(
             let allowed = caller.introspect
                 || caller.id == claims.client_id
                 || claims.has_audience(&caller.id);
-            if !allowed || !standing::access_stands(state, registry, &claims).await? {
+            if !allowed || standing::access(state, registry, &claims).await?.is_err() {
                 return Ok(inactive);
             }
             Ok(json!({
@@ -70,7 +71,7 @@ async fn answer(
         }
         Identified::Refresh { grant, used } => {
             let allowed = caller.introspect || caller.id == grant.client_id;
-            if !allowed || used || !standing::refresh_stands(state, registry, &grant).await? {
+            if !allowed || used || standing::refresh(state, registry, &grant).await?.is_err() {
                 return Ok(inactive);
             }
             Ok(json!({

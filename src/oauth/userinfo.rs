@@ -1,12 +1,12 @@
 //! The userinfo endpoint (OIDC Core 5.3), GET or POST with a Bearer access token:
-//! the claims the token's scopes allow. Token errors are RFC 6750 3.1 challenges.
+//! the claims the token's scopes allow, for a user's token that still stands
+//! (`standing`). Token errors are RFC 6750 3.1 challenges.
 
 use super::cors;
 use crate::error::{ErrorCode, OAuthError, bearer_required};
 use crate::http::form::{Form, require_form_content_type};
-use crate::identity;
 use crate::jwt::{claims, verify};
-use crate::model::IdentitySource;
+use crate::oauth::standing::{self, Holder};
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -61,11 +61,22 @@ async fn answer(
         OAuthError::invalid_token("the access token is invalid or expired")
     })?;
     cors::note_client(req, &registry, &claims.client_id);
-    if state.store.jti_denied(&claims.jti).await? {
+    // Only a user's token (RFC 9068 2.2.1 `auth_time`) may read a user's claims: a
+    // client's own token never does, whatever its `sub` happens to equal.
+    if claims.auth_time.is_none() {
         return Err(OAuthError::invalid_token(
-            "the access token has been revoked",
+            "a client's own access token has no user",
         ));
     }
+    let user = match standing::access(state, &registry, &claims).await? {
+        Ok(Holder::User(user)) => user,
+        Ok(Holder::Client) => {
+            return Err(OAuthError::invalid_token(
+                "a client's own access token has no user",
+            ));
+        }
+        Err(fallen) => return Err(OAuthError::invalid_token(fallen.to_string())),
+    };
     let scopes: Vec<String> = claims
         .scope
         .split(' ')
@@ -78,8 +89,6 @@ async fn answer(
             "the token was not granted openid",
         ));
     }
-    let user = identity::by_subject(&registry, IdentitySource::Local, &claims.sub)
-        .ok_or_else(|| OAuthError::invalid_token("the token's user no longer exists"))?;
     let mut body = claims::for_scopes(&user, &scopes);
     body.insert("sub".into(), json!(user.subject));
     Ok(Some(

@@ -24,9 +24,11 @@ pub async fn run(store: Arc<dyn Store>, clock: &Clock) {
     codes(store.as_ref(), clock).await;
     refresh_tokens(store.as_ref(), clock).await;
     families_and_denials(store.as_ref(), clock).await;
+    not_before(store.as_ref(), clock).await;
     sessions_and_pending(store.as_ref(), clock).await;
     failures(store.as_ref(), clock).await;
     codes_race(&store).await;
+    failures_race(&store).await;
     refresh_race(&store).await;
     sizes(store.as_ref()).await;
 }
@@ -234,6 +236,52 @@ async fn families_and_denials(store: &dyn Store, clock: &Clock) {
     );
 }
 
+async fn not_before(store: &dyn Store, clock: &Clock) {
+    assert_eq!(store.not_before("nb-a").await.expect("not_before"), None);
+    store
+        .set_not_before("nb-a", 100, Duration::from_secs(20))
+        .await
+        .expect("set_not_before");
+    assert_eq!(
+        store.not_before("nb-a").await.expect("not_before"),
+        Some(100)
+    );
+    assert_eq!(
+        store.not_before("nb-b").await.expect("not_before"),
+        None,
+        "a record is per client"
+    );
+    store
+        .set_not_before("nb-a", 90, Duration::from_secs(5))
+        .await
+        .expect("set_not_before");
+    assert_eq!(
+        store.not_before("nb-a").await.expect("not_before"),
+        Some(100),
+        "an earlier time never replaces a later one"
+    );
+    store
+        .set_not_before("nb-a", 150, Duration::from_secs(5))
+        .await
+        .expect("set_not_before");
+    assert_eq!(
+        store.not_before("nb-a").await.expect("not_before"),
+        Some(150)
+    );
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(
+        store.not_before("nb-a").await.expect("not_before"),
+        Some(150),
+        "a shorter ttl never cuts a record short"
+    );
+    clock.advance(Duration::from_secs(11));
+    assert_eq!(
+        store.not_before("nb-a").await.expect("not_before"),
+        None,
+        "a record lasts its ttl (the longest a token lives), no longer"
+    );
+}
+
 async fn sessions_and_pending(store: &dyn Store, clock: &Clock) {
     let mut consents = BTreeMap::new();
     consents.insert("client".to_owned(), BTreeSet::from(["openid".to_owned()]));
@@ -355,6 +403,30 @@ async fn failures(store: &dyn Store, clock: &Clock) {
         0,
         "counters are separate"
     );
+    store
+        .take_back_failure("f:a")
+        .await
+        .expect("take_back_failure");
+    assert_eq!(
+        store.failures("f:a").await.expect("failures").0,
+        1,
+        "taking an attempt back lowers the count by one"
+    );
+    store
+        .take_back_failure("f:a")
+        .await
+        .expect("take_back_failure");
+    store
+        .take_back_failure("f:a")
+        .await
+        .expect("take_back_failure");
+    assert_eq!(
+        store.failures("f:a").await.expect("failures").0,
+        0,
+        "never below zero"
+    );
+    store.add_failure("f:a", window).await.expect("add_failure");
+    store.add_failure("f:a", window).await.expect("add_failure");
     store.clear_failures("f:a").await.expect("clear_failures");
     assert_eq!(store.failures("f:a").await.expect("failures").0, 0);
     store.add_failure("f:c", window).await.expect("add_failure");
@@ -432,6 +504,29 @@ async fn refresh_race(store: &Arc<dyn Store>) {
     assert_eq!(
         fresh, 1,
         "{RACERS} concurrent uses of one refresh token: exactly one succeeds"
+    );
+}
+
+async fn failures_race(store: &Arc<dyn Store>) {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    race(store, |store, _| {
+        let seen = seen.clone();
+        async move {
+            let (count, _) = store
+                .add_failure("f:race", MINUTE)
+                .await
+                .expect("add_failure");
+            seen.lock().expect("lock").push(count);
+            false
+        }
+    })
+    .await;
+    let mut seen = seen.lock().expect("lock").clone();
+    seen.sort_unstable();
+    let want: Vec<u32> = (1..=RACERS as u32).collect();
+    assert_eq!(
+        seen, want,
+        "{RACERS} concurrent attempts each see a count of their own"
     );
 }
 

@@ -110,6 +110,7 @@ pub struct MemoryStore {
     refresh: DashMap<Key, Entry<Box<PackedRefresh>>>,
     revoked_families: DashMap<String, Entry<()>>,
     denied_jtis: DashMap<String, Entry<()>>,
+    not_before: DashMap<String, Entry<u64>>,
     sessions: DashMap<Key, Entry<Session>>,
     pending: DashMap<Key, Entry<String>>,
     failures: DashMap<String, Entry<u32>>,
@@ -179,6 +180,7 @@ impl MemoryStore {
             refresh: DashMap::new(),
             revoked_families: DashMap::new(),
             denied_jtis: DashMap::new(),
+            not_before: DashMap::new(),
             sessions: DashMap::new(),
             pending: DashMap::new(),
             failures: DashMap::new(),
@@ -196,6 +198,7 @@ impl MemoryStore {
         self.refresh.retain(|_, e| e.live(now));
         self.revoked_families.retain(|_, e| e.live(now));
         self.denied_jtis.retain(|_, e| e.live(now));
+        self.not_before.retain(|_, e| e.live(now));
         self.sessions.retain(|_, e| e.live(now));
         self.pending.retain(|_, e| e.live(now));
         self.failures.retain(|_, e| e.live(now));
@@ -246,6 +249,29 @@ impl Store for MemoryStore {
 
     fn family_revoked(&self, family: &str) -> StoreFuture<'_, bool> {
         done(get_live(&self.revoked_families, family, self.now()).is_some())
+    }
+
+    fn set_not_before(&self, client_id: &str, at: u64, ttl: Duration) -> StoreFuture<'_, ()> {
+        let now = self.now();
+        let fresh = Entry::new(at, now, ttl);
+        match self.not_before.entry(client_id.to_owned()) {
+            MapEntry::Occupied(mut e) if e.get().live(now) => {
+                let held = e.get_mut();
+                held.value = held.value.max(at);
+                held.expires = held.expires.max(fresh.expires);
+            }
+            MapEntry::Occupied(mut e) => {
+                e.insert(fresh);
+            }
+            MapEntry::Vacant(e) => {
+                e.insert(fresh);
+            }
+        }
+        done(())
+    }
+
+    fn not_before(&self, client_id: &str) -> StoreFuture<'_, Option<u64>> {
+        done(get_live(&self.not_before, client_id, self.now()))
     }
 
     fn deny_jti(&self, jti: &str, ttl: Duration) -> StoreFuture<'_, ()> {
@@ -308,6 +334,16 @@ impl Store for MemoryStore {
         done(result)
     }
 
+    fn take_back_failure(&self, name: &str) -> StoreFuture<'_, ()> {
+        let now = self.now();
+        if let Some(mut e) = self.failures.get_mut(name)
+            && e.live(now)
+        {
+            e.value = e.value.saturating_sub(1);
+        }
+        done(())
+    }
+
     fn failures(&self, name: &str) -> StoreFuture<'_, (u32, Duration)> {
         let now = self.now();
         let result = self
@@ -326,6 +362,7 @@ impl Store for MemoryStore {
             ("refresh_tokens", self.refresh.len()),
             ("revoked_families", self.revoked_families.len()),
             ("denied_jtis", self.denied_jtis.len()),
+            ("client_not_before", self.not_before.len()),
             ("sessions", self.sessions.len()),
             ("pending_logins", self.pending.len()),
             ("failure_counters", self.failures.len()),

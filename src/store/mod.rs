@@ -132,6 +132,17 @@ pub trait Store: Send + Sync {
     /// True when the family was revoked.
     fn family_revoked(&self, family: &str) -> StoreFuture<'_, bool>;
 
+    /// Records that the tokens issued to `client_id` at or before `at` (Unix seconds) no
+    /// longer stand, for `ttl` (the longest a token lives): written when a client is
+    /// removed or its secret changes, so that re-adding it or rotating back to an old
+    /// secret revives nothing. A later `at` replaces an earlier one, never the other
+    /// way, and the record lives until the later of the two expiries. Atomic in Redis
+    /// as one script (`SET` when greater, `EXPIRE GT`).
+    fn set_not_before(&self, client_id: &str, at: u64, ttl: Duration) -> StoreFuture<'_, ()>;
+    /// The time before which (inclusive) `client_id`'s tokens are dead, if one is
+    /// recorded. A single `GET` in Redis.
+    fn not_before(&self, client_id: &str) -> StoreFuture<'_, Option<u64>>;
+
     /// Denies an access token id until it would have expired anyway.
     fn deny_jti(&self, jti: &str, ttl: Duration) -> StoreFuture<'_, ()>;
     /// True when the access token id is denied.
@@ -151,9 +162,15 @@ pub trait Store: Send + Sync {
     /// Forgets a pending request once it is answered.
     fn delete_pending(&self, key: Key) -> StoreFuture<'_, ()>;
 
-    /// Counts one failure under `name` in a window of `window` that starts at the first
-    /// failure; returns the count and the time left in the window.
+    /// Counts one attempt under `name` in a window of `window` that starts at the first
+    /// one; returns the new count and the time left in the window. Atomic: parallel
+    /// calls each see a different count (Redis: `INCR`, then `PEXPIRE NX`, in one
+    /// script).
     fn add_failure(&self, name: &str, window: Duration) -> StoreFuture<'_, (u32, Duration)>;
+    /// Takes one attempt back from the count under `name` (a success: it was counted
+    /// before it was checked); never below zero, and the window is left as it is.
+    /// Atomic (Redis: a script that `DECR`s only a positive value).
+    fn take_back_failure(&self, name: &str) -> StoreFuture<'_, ()>;
     /// The failures counted under `name` and the time left in their window.
     fn failures(&self, name: &str) -> StoreFuture<'_, (u32, Duration)>;
     /// Forgets the failures under `name` (after a success).

@@ -1,10 +1,10 @@
-//! `POST /consent`: the user allows or denies a client the scopes it asked for. An
-//! allowed consent is remembered in the session; a later request for more scopes asks
-//! again.
+//! `POST /consent`: the user allows or denies a client the scopes it asked for. Only a
+//! request waiting for consent is answered, with a session that satisfies it (a login
+//! fresh enough for its `prompt=login` or `max_age`). An allowed consent is remembered
+//! in the session; a later request for more scopes asks again.
 
-use super::interaction::Step;
-use super::{page, session};
-use crate::crypto::sha256;
+use super::interaction::{Awaiting, Step};
+use super::page;
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::client_ip::ClientIp;
 use crate::http::form::Form;
@@ -24,19 +24,25 @@ pub async fn submit(
 
 async fn decide(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpResponse> {
     let Step {
-        req,
         ip,
         state,
         registry,
+        ..
     } = *step;
-    let Some((pending_id, request)) = step.recall(form.get("request")).await? else {
+    let Some(kept) = step.recall(form.get("request")).await? else {
         return Ok(page::expired_request(registry));
     };
-    let current = session::current(req, state, registry)
-        .await
-        .map_err(|e| step.unavailable(e))?;
-    let Some(mut current) = current else {
-        return step.login_page(&request, Some(pending_id), None).await;
+    let request = kept.pending.request.clone();
+    // Consent answers only a request that is waiting for it: one still waiting for a
+    // login (prompt=login, max_age, no session yet) goes back to the login page.
+    if kept.pending.awaiting != Awaiting::Consent {
+        return step.login_page(&request, Some(kept), None).await;
+    }
+    let current = step.session().await?;
+    let made_at = Some(kept.pending.created_at);
+    let mut current = match current {
+        Some(c) if !step.needs_reauthentication(&request, made_at, &c.session) => c,
+        _ => return step.login_page(&request, Some(kept), None).await,
     };
     match form.get("decision") {
         Some("allow") => {
@@ -58,15 +64,11 @@ async fn decide(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpRespon
                 .await
                 .map_err(|e| step.unavailable(e))?;
             tracing::info!(event = "consent_granted", remote = %ip, client_id = %request.client_id, user_id = %current.session.identity.subject, scope = %request.scopes.join(" "));
-            step.issue_code(&request, &current.session, Some(&pending_id))
+            step.issue_code(&request, &current.session, Some(&kept))
                 .await
         }
         Some("deny") => {
-            state
-                .store
-                .delete_pending(sha256(pending_id.as_bytes()))
-                .await
-                .map_err(|e| step.unavailable(e))?;
+            step.forget(&kept).await?;
             tracing::info!(event = "consent_denied", remote = %ip, client_id = %request.client_id, user_id = %current.session.identity.subject);
             Ok(
                 OAuthError::new(ErrorCode::AccessDenied, "the user denied the request")

@@ -6,8 +6,6 @@ use crate::http::client_ip::ClientIp;
 use crate::state::AppState;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web;
 use governor::clock::{Clock, DefaultClock};
@@ -34,15 +32,12 @@ pub async fn limit_pages<B: MessageBody>(
             metrics::counter!("gatehouse_rate_limited_total", "limit" => "pages").increment(1);
             tracing::warn!(event = "rate_limited", limit = "pages", remote = %address);
             let registry = state.snapshot();
-            let mut response = page::error(
+            let response = page::too_many(
                 &registry,
-                StatusCode::TOO_MANY_REQUESTS,
                 "Too many requests",
                 "Too many requests from your network. Wait a moment, then try again.",
+                wait,
             );
-            if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
             Ok(req.into_response(response).map_into_right_body())
         }
     }

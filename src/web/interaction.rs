@@ -1,7 +1,14 @@
 //! The steps between an authorization request and its code: log the user in if they
 //! must, ask for consent if the client needs it, then have the authorization-code grant
-//! issue the code. A request waiting on the user is kept in the store under a random
-//! id carried by the page's form.
+//! issue the code.
+//!
+//! A request waiting on the user is kept in the store ([`Pending`]) under a random id
+//! carried by the page's form, with the step it waits for: a request that waits for a
+//! login goes on only through a login, and a request that asked for a fresh one
+//! (`prompt=login`, `max_age`) goes on only with a login made after it (so the code's
+//! `auth_time` is the login that satisfied it). How many requests wait is bounded per
+//! address and in all (`[limits] pending_per_address`, `pending_total`), and each
+//! waits `[session] pending_ttl` at most.
 
 use super::page;
 use super::session::{self, Current};
@@ -16,11 +23,43 @@ use crate::registry::Registry;
 use crate::state::AppState;
 use crate::store::Session;
 use actix_web::{HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::time::Duration;
 
-/// How long a user has to finish logging in and consenting.
-const PENDING_TTL: Duration = Duration::from_secs(15 * 60);
+/// The counter of requests waiting from all addresses together.
+const PENDING_ALL: &str = "pending:all";
+
+/// What a pending request waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Awaiting {
+    /// The user to log in (the login page was shown).
+    Login,
+    /// The user to allow or deny the client (the consent page was shown).
+    Consent,
+}
+
+/// An authorization request kept while the user logs in or consents.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pending {
+    /// The validated request, as `/authorize` received it.
+    pub request: AuthRequest,
+    /// The step it waits for: only that step's form may take it further.
+    pub awaiting: Awaiting,
+    /// When the request was made (Unix seconds): a fresh login it asked for must be at
+    /// or after this second.
+    pub created_at: u64,
+    /// The address that made it, whose pending count it is in.
+    pub address: String,
+}
+
+/// A pending request as read back from the store, with its id.
+pub struct Kept {
+    /// The random id the page's form carries (the store key is its SHA-256).
+    pub id: String,
+    /// What was kept under it.
+    pub pending: Pending,
+}
 
 /// One request to a page of the login flow, with what every step needs.
 pub struct Step<'a> {
@@ -32,14 +71,15 @@ pub struct Step<'a> {
 
 impl Step<'_> {
     /// Takes `request` as far as it can go: a login page, a consent page, or the
-    /// redirect with a code. `fresh` is a session the user has just logged in to.
+    /// redirect with a code. `kept` is the stored request a form continues (none for a
+    /// new `/authorize`); `fresh` is a session the user has just logged in to.
     pub async fn proceed(
         &self,
         request: AuthRequest,
-        pending_id: Option<String>,
+        kept: Option<Kept>,
         fresh: Option<Current>,
     ) -> HttpResponse {
-        match self.step(request, pending_id, fresh).await {
+        match self.step(request, kept, fresh).await {
             Ok(response) | Err(response) => response,
         }
     }
@@ -47,7 +87,7 @@ impl Step<'_> {
     async fn step(
         &self,
         request: AuthRequest,
-        pending_id: Option<String>,
+        kept: Option<Kept>,
         fresh: Option<Current>,
     ) -> Result<HttpResponse, HttpResponse> {
         let registry = self.registry;
@@ -57,15 +97,13 @@ impl Step<'_> {
                 "This application is no longer registered here.",
             ));
         };
-        let just_logged_in = fresh.is_some();
         let current = match fresh {
             Some(c) => Some(c),
-            None => session::current(self.req, self.state, registry)
-                .await
-                .map_err(|e| self.unavailable(e))?,
+            None => self.session().await?,
         };
+        let made_at = kept.as_ref().map(|k| k.pending.created_at);
         let current = match current {
-            Some(c) if just_logged_in || !self.needs_reauthentication(&request, &c.session) => c,
+            Some(c) if !self.needs_reauthentication(&request, made_at, &c.session) => c,
             _ => {
                 if request.prompt.none {
                     return Ok(refuse(
@@ -75,7 +113,7 @@ impl Step<'_> {
                         "the user is not logged in",
                     ));
                 }
-                return self.login_page(&request, pending_id, None).await;
+                return self.login_page(&request, kept, None).await;
             }
         };
         let granted = current.session.consents.get(&client.id);
@@ -94,20 +132,35 @@ impl Step<'_> {
                     "the user has not consented",
                 ));
             }
-            return self
-                .consent_page(&request, &current.session, pending_id)
-                .await;
+            return self.consent_page(&request, &current.session, kept).await;
         }
-        self.issue_code(&request, &current.session, pending_id.as_deref())
+        self.issue_code(&request, &current.session, kept.as_ref())
             .await
     }
 
-    /// `prompt=login`, or a `max_age` the session's login is older than.
-    fn needs_reauthentication(&self, request: &AuthRequest, session: &Session) -> bool {
-        request.prompt.login
-            || request
-                .max_age
-                .is_some_and(|max| self.state.clock.now().saturating_sub(session.auth_time) > max)
+    /// The browser's live session.
+    pub async fn session(&self) -> Result<Option<Current>, HttpResponse> {
+        session::current(self.req, self.state, self.registry)
+            .await
+            .map_err(|e| self.unavailable(e))
+    }
+
+    /// Whether `session` is too old for `request`, made at `made_at` (`None`: being
+    /// made now). `prompt=login` wants a login at or after the request's second: a new
+    /// request always asks, a kept one accepts a login made since. `max_age` wants a
+    /// login at most that many seconds old.
+    pub fn needs_reauthentication(
+        &self,
+        request: &AuthRequest,
+        made_at: Option<u64>,
+        session: &Session,
+    ) -> bool {
+        let stale_for_prompt =
+            request.prompt.login && made_at.is_none_or(|made| session.auth_time < made);
+        let too_old = request
+            .max_age
+            .is_some_and(|max| self.state.clock.now().saturating_sub(session.auth_time) > max);
+        stale_for_prompt || too_old
     }
 
     /// The page for a store (or random-number) failure: the request cannot go on, and
@@ -116,54 +169,157 @@ impl Step<'_> {
         page::unavailable(self.registry, e)
     }
 
-    /// Keeps `request` in the store (once) and returns its id.
+    /// Keeps `request` in the store, waiting for `awaiting`, and returns its id: a new
+    /// entry (within the caps) when it is not kept yet, else the kept one, updated when
+    /// it now waits for another step.
     async fn remember(
         &self,
         request: &AuthRequest,
-        pending_id: Option<String>,
+        kept: Option<Kept>,
+        awaiting: Awaiting,
     ) -> Result<String, HttpResponse> {
-        if let Some(id) = pending_id {
-            return Ok(id);
+        match kept {
+            Some(k) if k.pending.awaiting == awaiting => Ok(k.id),
+            Some(mut k) => {
+                k.pending.awaiting = awaiting;
+                self.keep(&k).await?;
+                Ok(k.id)
+            }
+            None => {
+                self.admit(request).await?;
+                let kept = Kept {
+                    id: random_secret().map_err(|e| self.unavailable(e))?,
+                    pending: Pending {
+                        request: request.clone(),
+                        awaiting,
+                        created_at: self.state.clock.now(),
+                        address: self.ip.to_string(),
+                    },
+                };
+                self.keep(&kept).await?;
+                Ok(kept.id)
+            }
         }
-        let id = random_secret().map_err(|e| self.unavailable(e))?;
-        let json = serde_json::to_string(request).map_err(|e| self.unavailable(e))?;
-        self.state
-            .store
-            .put_pending(sha256(id.as_bytes()), json, PENDING_TTL)
+    }
+
+    /// Counts a new pending request against the caps: 429 past the address's, and
+    /// `temporarily_unavailable` back to the client past the total.
+    async fn admit(&self, request: &AuthRequest) -> Result<(), HttpResponse> {
+        let store = self.state.store.as_ref();
+        let limits = &self.registry.limits;
+        let ttl = self.registry.session.pending_ttl;
+        let counter = pending_counter(&self.ip.to_string());
+        let (mine, left) = store
+            .add_failure(&counter, ttl)
             .await
             .map_err(|e| self.unavailable(e))?;
-        Ok(id)
+        if mine > limits.pending_per_address {
+            // Refused, so not pending: the count stays that of the requests kept.
+            store
+                .take_back_failure(&counter)
+                .await
+                .map_err(|e| self.unavailable(e))?;
+            tracing::warn!(event = "rate_limited", limit = "pending_per_address", remote = %self.ip);
+            metrics::counter!("gatehouse_rate_limited_total", "limit" => "pending").increment(1);
+            return Err(page::too_many(
+                self.registry,
+                "Too many sign-ins",
+                "Too many unfinished sign-ins from your network. Finish one, or wait a while, then try again.",
+                left,
+            ));
+        }
+        let (all, _) = store
+            .add_failure(PENDING_ALL, ttl)
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        if all > limits.pending_total {
+            let undo = async {
+                store.take_back_failure(&counter).await?;
+                store.take_back_failure(PENDING_ALL).await
+            };
+            undo.await.map_err(|e| self.unavailable(e))?;
+            tracing::warn!(event = "rate_limited", limit = "pending_total", remote = %self.ip);
+            metrics::counter!("gatehouse_rate_limited_total", "limit" => "pending_total")
+                .increment(1);
+            return Err(refuse(
+                self.registry,
+                request,
+                ErrorCode::TemporarilyUnavailable,
+                "too many sign-ins are in progress; try again later",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Writes `kept` to the store for what is left of its lifetime.
+    async fn keep(&self, kept: &Kept) -> Result<(), HttpResponse> {
+        let age = self
+            .state
+            .clock
+            .now()
+            .saturating_sub(kept.pending.created_at);
+        let left = self
+            .registry
+            .session
+            .pending_ttl
+            .saturating_sub(Duration::from_secs(age))
+            .max(Duration::from_secs(1));
+        let json = serde_json::to_string(&kept.pending).map_err(|e| self.unavailable(e))?;
+        self.state
+            .store
+            .put_pending(sha256(kept.id.as_bytes()), json, left)
+            .await
+            .map_err(|e| self.unavailable(e))
+    }
+
+    /// Forgets a pending request once it is answered, and takes it out of its
+    /// address's and the total count.
+    pub async fn forget(&self, kept: &Kept) -> Result<(), HttpResponse> {
+        let store = self.state.store.as_ref();
+        let done = async {
+            store.delete_pending(sha256(kept.id.as_bytes())).await?;
+            store
+                .take_back_failure(&pending_counter(&kept.pending.address))
+                .await?;
+            store.take_back_failure(PENDING_ALL).await
+        };
+        done.await.map_err(|e| self.unavailable(e))
     }
 
     /// Renders a page whose form continues `request`: keeps the request in the store
-    /// and puts its id, the client's name and a CSRF token in the page.
+    /// (waiting for `awaiting`) and puts its id, the client's name and a CSRF token
+    /// bound to it in the page.
     async fn pending_page(
         &self,
         request: &AuthRequest,
-        pending_id: Option<String>,
+        kept: Option<Kept>,
+        awaiting: Awaiting,
         template: &str,
         mut context: serde_json::Value,
     ) -> Result<HttpResponse, HttpResponse> {
-        context["request_id"] = json!(self.remember(request, pending_id).await?);
+        let id = self.remember(request, kept, awaiting).await?;
         context["client_name"] = json!(
             self.registry
                 .client(&request.client_id)
                 .map_or("", |c| c.name.as_str())
         );
-        Ok(page::render_form(
+        let response = page::render_form(
             self.req,
+            self.state,
             self.registry,
             template,
-            context,
+            &super::csrf::Binding::Pending(id.clone()),
+            context_with(context, "request_id", &id),
             Some(&request.redirect_uri),
-        ))
+        );
+        Ok(response)
     }
 
     /// The login form for `request`, with `error` shown when a previous try failed.
     pub async fn login_page(
         &self,
         request: &AuthRequest,
-        pending_id: Option<String>,
+        kept: Option<Kept>,
         error: Option<(&str, &str)>,
     ) -> Result<HttpResponse, HttpResponse> {
         let (message, username) = match error {
@@ -171,7 +327,7 @@ impl Step<'_> {
             None => (None, request.login_hint.as_deref().unwrap_or_default()),
         };
         let context = json!({"username": username, "error": message});
-        self.pending_page(request, pending_id, "login.html", context)
+        self.pending_page(request, kept, Awaiting::Login, "login.html", context)
             .await
     }
 
@@ -179,7 +335,7 @@ impl Step<'_> {
         &self,
         request: &AuthRequest,
         session: &Session,
-        pending_id: Option<String>,
+        kept: Option<Kept>,
     ) -> Result<HttpResponse, HttpResponse> {
         let scopes: Vec<_> = request
             .scopes
@@ -190,7 +346,7 @@ impl Step<'_> {
             "user_name": session.identity.display_name(),
             "scopes": scopes,
         });
-        self.pending_page(request, pending_id, "consent.html", context)
+        self.pending_page(request, kept, Awaiting::Consent, "consent.html", context)
             .await
     }
 
@@ -200,7 +356,7 @@ impl Step<'_> {
         &self,
         request: &AuthRequest,
         session: &Session,
-        pending_id: Option<&str>,
+        kept: Option<&Kept>,
     ) -> Result<HttpResponse, HttpResponse> {
         let location = authorization_code::issue_code(
             self.state,
@@ -211,22 +367,15 @@ impl Step<'_> {
         )
         .await
         .map_err(|e| self.unavailable(e))?;
-        if let Some(id) = pending_id {
-            self.state
-                .store
-                .delete_pending(sha256(id.as_bytes()))
-                .await
-                .map_err(|e| self.unavailable(e))?;
+        if let Some(kept) = kept {
+            self.forget(kept).await?;
         }
         tracing::info!(event = "code_issued", remote = %self.ip, client_id = %request.client_id, user_id = %session.identity.subject);
         Ok(see_other(&location))
     }
 
     /// The pending request a form names, if it is still live.
-    pub async fn recall(
-        &self,
-        pending_id: Option<&str>,
-    ) -> Result<Option<(String, AuthRequest)>, HttpResponse> {
+    pub async fn recall(&self, pending_id: Option<&str>) -> Result<Option<Kept>, HttpResponse> {
         let Some(id) = pending_id else {
             return Ok(None);
         };
@@ -237,9 +386,23 @@ impl Step<'_> {
             .await
             .map_err(|e| self.unavailable(e))?;
         Ok(json
-            .and_then(|j| serde_json::from_str(&j).ok())
-            .map(|r| (id.to_owned(), r)))
+            .and_then(|j| serde_json::from_str::<Pending>(&j).ok())
+            .map(|pending| Kept {
+                id: id.to_owned(),
+                pending,
+            }))
     }
+}
+
+/// `context` with `key` set to `value`.
+fn context_with(mut context: serde_json::Value, key: &str, value: &str) -> serde_json::Value {
+    context[key] = json!(value);
+    context
+}
+
+/// The counter of requests waiting from `address`.
+fn pending_counter(address: &str) -> String {
+    format!("pending:addr:{address}")
 }
 
 /// The redirect telling the client why `request` could not go on.

@@ -1,6 +1,7 @@
 //! `POST /login`: the login form. Every wrong username or password gets the same message
-//! after the same work (an unknown username is checked against a decoy hash), and
-//! repeated failures are slowed down, then refused.
+//! after the same work (an unknown username is checked against a decoy hash). Every
+//! attempt is counted before the password is hashed: an address that keeps failing is
+//! refused, a username that keeps failing is only slowed down (see `throttle`).
 
 use super::cookies::{self, Kind};
 use super::interaction::Step;
@@ -11,9 +12,7 @@ use crate::http::client_ip::ClientIp;
 use crate::http::form::Form;
 use crate::state::AppState;
 use crate::store::Session;
-use crate::throttle::{self, Policy, Verdict};
-use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use crate::throttle::{self, Policy};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 /// The message for any failed login: it never says which half was wrong.
@@ -36,46 +35,36 @@ async fn attempt(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpRespo
         state,
         registry,
     } = *step;
-    let Some((pending_id, request)) = step.recall(form.get("request")).await? else {
+    let Some(kept) = step.recall(form.get("request")).await? else {
         return Ok(page::expired_request(registry));
     };
+    let request = kept.pending.request.clone();
     let username = form.get("username").unwrap_or_default();
     let password = form.get("password").unwrap_or_default();
     let address = ip.to_string();
     let store = state.store.as_ref();
     let policy = Policy::login(&registry.limits, username, &address);
-    match throttle::check(store, &policy)
+    let verdict = throttle::attempt(store, &policy)
         .await
-        .map_err(|e| step.unavailable(e))?
-    {
-        Verdict::Allow => {}
-        Verdict::Delay(wait) => tokio::time::sleep(wait).await,
-        Verdict::Refuse(left) => {
-            tracing::warn!(event = "login_refused", reason = "too_many_failures", client_id = %request.client_id, remote = %address);
-            metrics::counter!("gatehouse_rate_limited_total", "limit" => "login").increment(1);
-            let mut response = page::error(
-                registry,
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many attempts",
-                "Too many failed sign-in attempts. Wait a while, then try again.",
-            );
-            if let Ok(v) = HeaderValue::from_str(&left.as_secs().max(1).to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            return Ok(response);
-        }
+        .map_err(|e| step.unavailable(e))?;
+    if let Some(left) = throttle::abide(verdict).await {
+        tracing::warn!(event = "login_refused", reason = "too_many_failures", client_id = %request.client_id, remote = %address);
+        metrics::counter!("gatehouse_rate_limited_total", "limit" => "login").increment(1);
+        return Ok(page::too_many(
+            registry,
+            "Too many attempts",
+            "Too many failed sign-in attempts. Wait a while, then try again.",
+            left,
+        ));
     }
     let user = registry.user(username);
     let hash = user.map_or(DECOY_HASH, |u| u.password_hash.as_str());
     let verified = state.verifier.verify_password(hash, password).await;
     let Some(user) = user.filter(|_| verified) else {
-        throttle::failed(store, &policy)
-            .await
-            .map_err(|e| step.unavailable(e))?;
         tracing::warn!(event = "login_failed", client_id = %request.client_id, remote = %address);
         metrics::counter!("gatehouse_logins_total", "result" => "failure").increment(1);
         let error = Some((BAD_CREDENTIALS, username));
-        return step.login_page(&request, Some(pending_id), error).await;
+        return step.login_page(&request, Some(kept), error).await;
     };
     throttle::succeeded(store, &policy)
         .await
@@ -104,7 +93,7 @@ async fn attempt(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpRespo
         .await
         .map_err(|e| step.unavailable(e))?;
     let fresh = Current { key, session };
-    let mut response = step.proceed(request, Some(pending_id), Some(fresh)).await;
+    let mut response = step.proceed(request, Some(kept), Some(fresh)).await;
     let _ = response.add_cookie(&cookies::make(
         registry,
         Kind::Session,

@@ -4,6 +4,7 @@
 //! registered for the client, or shows a signed-out page.
 
 use super::cookies::{self, Kind};
+use super::csrf::Binding;
 use super::{page, session};
 use crate::http::client_ip::ClientIp;
 use crate::http::form::Form;
@@ -95,7 +96,16 @@ pub async fn confirm(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
         "client_id": back.client_id,
         "state": back.state,
     });
-    page::render_form(&req, &registry, "logout.html", context, back.uri.as_deref())
+    let session_id = cookies::read(&req, &registry, Kind::Session).unwrap_or_default();
+    page::render_form(
+        &req,
+        &state,
+        &registry,
+        "logout.html",
+        &Binding::Session(session_id),
+        context,
+        back.uri.as_deref(),
+    )
 }
 
 /// `POST /logout`: ends the session.
@@ -106,7 +116,10 @@ pub async fn submit(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let registry = state.snapshot();
-    let form = match super::posted_form(&req, &registry, &body) {
+    let session_id = cookies::read(&req, &registry, Kind::Session).unwrap_or_default();
+    let form = match super::posted_form(&req, &state, &registry, &body, |_| {
+        Binding::Session(session_id)
+    }) {
         Ok(f) => f,
         Err(page) => return page,
     };

@@ -22,13 +22,28 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use interaction::Step;
 
-/// Reads a form posted from one of our pages and checks its CSRF token; the error is
-/// the page to answer with.
+/// Reads a form posted from one of our pages: refuses a post from another site, then
+/// checks its CSRF token against what the form acts on (`binding` reads it from the
+/// form); the error is the page to answer with.
 pub fn posted_form(
     req: &HttpRequest,
+    state: &AppState,
     registry: &Registry,
     body: &[u8],
+    binding: impl FnOnce(&Form) -> csrf::Binding,
 ) -> Result<Form, HttpResponse> {
+    let expired = || {
+        page::error(
+            registry,
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            "This form has expired or was not sent from this site. Start again from the application.",
+        )
+    };
+    if !csrf::same_origin(req, registry) {
+        tracing::warn!(event = "cross_site_post", path = %req.path());
+        return Err(expired());
+    }
     let form = Form::parse(body).map_err(|e| {
         page::error(
             registry,
@@ -37,20 +52,19 @@ pub fn posted_form(
             &e.description,
         )
     })?;
-    if csrf::check(req, registry, form.get("csrf_token")) {
-        Ok(form)
-    } else {
-        Err(page::error(
-            registry,
-            StatusCode::FORBIDDEN,
-            "Form expired",
-            "This form has expired or was not sent from this site. Start again from the application.",
-        ))
-    }
+    let valid = csrf::check(
+        req,
+        state,
+        registry,
+        &binding(&form),
+        form.get("csrf_token"),
+    );
+    if valid { Ok(form) } else { Err(expired()) }
 }
 
 /// Runs `then` for a form posted to a page of the login flow: reads the form and checks
-/// its CSRF token under one registry snapshot, then answers with whatever `then` does.
+/// its CSRF token (bound to the pending request the form names) under one registry
+/// snapshot, then answers with whatever `then` does.
 pub async fn on_posted_form(
     req: &HttpRequest,
     ip: ClientIp,
@@ -59,7 +73,9 @@ pub async fn on_posted_form(
     then: impl AsyncFnOnce(&Step<'_>, &Form) -> Result<HttpResponse, HttpResponse>,
 ) -> HttpResponse {
     let registry = state.snapshot();
-    let form = match posted_form(req, &registry, body) {
+    let form = match posted_form(req, state, &registry, body, |f| {
+        csrf::Binding::Pending(f.get("request").unwrap_or_default().to_owned())
+    }) {
         Ok(f) => f,
         Err(page) => return page,
     };

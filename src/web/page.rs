@@ -1,9 +1,12 @@
 //! Rendering pages from the registry's templates, with the security headers every page
 //! carries (`http::secured`), and the error pages of the login flow.
 
+use super::csrf::Binding;
 use crate::http::secured;
 use crate::registry::Registry;
+use crate::state::AppState;
 use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Value, json};
 
@@ -30,16 +33,18 @@ pub fn render(
     }
 }
 
-/// Renders a page that holds a form: puts the CSRF token in the context and sets the
-/// CSRF cookie when the browser has none yet.
+/// Renders a page that holds a form acting on `binding`: puts the CSRF token bound to
+/// it in the context and sets the CSRF cookie when the browser has none yet.
 pub fn render_form(
     req: &HttpRequest,
+    state: &AppState,
     registry: &Registry,
     template: &str,
+    binding: &Binding,
     mut context: Value,
     form_target: Option<&str>,
 ) -> HttpResponse {
-    let (token, cookie) = match super::csrf::token(req, registry) {
+    let (token, cookie) = match super::csrf::token(req, state, registry, binding) {
         Ok(t) => t,
         Err(e) => return unavailable(registry, e),
     };
@@ -60,6 +65,20 @@ pub fn error(registry: &Registry, status: StatusCode, title: &str, message: &str
         json!({"title": title, "message": message}),
         None,
     )
+}
+
+/// A 429 page saying `message`, with `Retry-After: retry_after` (at least a second).
+pub fn too_many(
+    registry: &Registry,
+    title: &str,
+    message: &str,
+    retry_after: std::time::Duration,
+) -> HttpResponse {
+    let mut response = error(registry, StatusCode::TOO_MANY_REQUESTS, title, message);
+    if let Ok(v) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
 }
 
 /// The 400 page for a request that cannot go on, saying why.

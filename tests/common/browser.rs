@@ -68,9 +68,22 @@ fn unescape(s: &str) -> String {
 impl<'s> Browser<'s> {
     /// A browser with an empty cookie jar.
     pub fn new(server: &'s TestServer) -> Self {
+        Self::with_headers(server, reqwest::header::HeaderMap::new())
+    }
+
+    /// A browser at `address` behind a proxy the server trusts: every request carries
+    /// `X-Forwarded-For: address`.
+    pub fn behind_proxy(server: &'s TestServer, address: &str) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-forwarded-for", address.parse().expect("a header value"));
+        Self::with_headers(server, headers)
+    }
+
+    fn with_headers(server: &'s TestServer, headers: reqwest::header::HeaderMap) -> Self {
         let http = reqwest::Client::builder()
             .cookie_store(true)
             .redirect(Policy::none())
+            .default_headers(headers)
             .build()
             .expect("client");
         Self {

@@ -127,23 +127,23 @@ impl TestServer {
         replace_file(&self.config, text);
     }
 
-    /// The `/readyz` document.
-    pub async fn readyz(&self) -> Value {
-        self.http
-            .get(self.url("/readyz"))
-            .send()
-            .await
-            .expect("readyz")
-            .json()
-            .await
-            .expect("json")
+    /// The readiness details (generation, load time, last reload error) that the admin
+    /// listener's `/readyz` shows; read in-process, since the public `/readyz` says only
+    /// its status.
+    pub async fn ready_details(&self) -> Value {
+        gatehouse::health::details(self.state())
+    }
+
+    /// The running server's shared state, for what a test must read in-process.
+    pub fn state(&self) -> &gatehouse::state::AppState {
+        &self.running.as_ref().expect("the server is running").state
     }
 
     /// Waits (up to 10 s) until config generation `n` serves. Tests wait on this rather
     /// than on failing logins, which the server would rightly throttle.
     pub async fn wait_for_generation(&self, n: u64) {
         let reached = eventually(Duration::from_secs(10), || async {
-            self.readyz().await["config_generation"]
+            self.ready_details().await["config_generation"]
                 .as_u64()
                 .is_some_and(|g| g >= n)
         })
@@ -151,7 +151,7 @@ impl TestServer {
         assert!(
             reached,
             "config generation {n} never served: {}",
-            self.readyz().await
+            self.ready_details().await
         );
     }
 
@@ -171,12 +171,7 @@ impl TestServer {
 
     /// The server's clock: tests move it forward instead of sleeping.
     pub fn clock(&self) -> &gatehouse::clock::Clock {
-        &self
-            .running
-            .as_ref()
-            .expect("the server is running")
-            .state
-            .clock
+        &self.state().clock
     }
 
     /// Stops the server.

@@ -1,7 +1,7 @@
 //! The client-credentials grant (RFC 6749 4.4): a confidential client gets an access
 //! token for itself.
 
-use super::token_set::access_token;
+use super::token_set::{Holder, access_token};
 use super::{Granted, TokenRequest, TokenResponse};
 use crate::crypto::random_id;
 use crate::error::OAuthError;
@@ -19,7 +19,7 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
     let scope = scopes.join(" ");
     let jti = random_id().map_err(OAuthError::server)?;
     let now = request.state.clock.now();
-    let access = access_token(request.registry, client, &client.id, &scope, jti, now)?;
+    let access = access_token(request.registry, client, Holder::Client, &scope, jti, now)?;
     Ok(Granted {
         response: TokenResponse::bearer(access, scope),
         event: "token_issued",

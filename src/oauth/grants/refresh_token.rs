@@ -6,7 +6,6 @@ use super::token_set::{self, UserGrant};
 use super::{Granted, TokenRequest};
 use crate::crypto::{random_id, sha256};
 use crate::error::OAuthError;
-use crate::identity;
 use crate::oauth::standing;
 use crate::protocol::scope;
 use crate::store::{Redeemed, RefreshGrant};
@@ -43,18 +42,9 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
             "the refresh token was issued to another client",
         ));
     }
-    if grant.credential != client.credential_id() {
-        return Err(OAuthError::invalid_grant(
-            "the client's secret has changed since the refresh token was issued",
-        ));
-    }
-    if state.store.family_revoked(&grant.family).await? {
-        return Err(OAuthError::invalid_grant(
-            "the refresh token has been revoked",
-        ));
-    }
-    let user = identity::by_subject(registry, grant.source, &grant.subject)
-        .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
+    let user = standing::refresh(state, registry, &grant)
+        .await?
+        .map_err(|fallen| OAuthError::invalid_grant(fallen.to_string()))?;
     // The client may have lost scopes in a reload since: never give more than it has now.
     let still_allowed: Vec<String> = grant
         .scopes

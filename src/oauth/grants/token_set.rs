@@ -41,21 +41,47 @@ impl TokenResponse {
     }
 }
 
-/// Mints an access token for `sub` from `client` (a user's, or the client's own).
+/// Whose access token: the client's own (client credentials), or a user's, who logged
+/// in at `auth_time`, with the refresh family issued beside it.
+pub enum Holder<'a> {
+    /// The client itself: `sub` is its id, and there is no `auth_time`.
+    Client,
+    /// A user.
+    User {
+        /// The user's `sub`.
+        subject: &'a str,
+        /// When the user logged in (Unix seconds).
+        auth_time: u64,
+        /// The refresh family issued with the token, if any.
+        family: Option<&'a str>,
+    },
+}
+
+/// Mints an access token from `client` for `holder`.
 pub fn access_token(
     registry: &Registry,
     client: &Client,
-    sub: &str,
+    holder: Holder<'_>,
     scope: &str,
     jti: String,
     now: u64,
 ) -> Result<Issued, OAuthError> {
+    let (sub, auth_time, family) = match holder {
+        Holder::Client => (client.id.as_str(), None, None),
+        Holder::User {
+            subject,
+            auth_time,
+            family,
+        } => (subject, Some(auth_time), family),
+    };
     let token = AccessToken {
         sub,
         client_id: &client.id,
         audience: client.audience(),
         scope,
         jti,
+        auth_time,
+        family,
     };
     access::issue(registry, token, now).map_err(OAuthError::server)
 }
@@ -73,14 +99,12 @@ pub async fn issue(
     } = *request;
     let now = state.clock.now();
     let scope = grant.scopes.join(" ");
-    let access = access_token(
-        registry,
-        client,
-        &grant.identity.subject,
-        &scope,
-        grant.jti,
-        now,
-    )?;
+    let holder = Holder::User {
+        subject: &grant.identity.subject,
+        auth_time: grant.auth_time,
+        family: grant.family.as_deref(),
+    };
+    let access = access_token(registry, client, holder, &scope, grant.jti, now)?;
     let id_token = if grant.scopes.iter().any(|s| s == "openid") {
         let input = IdTokenInput {
             client_id: &client.id,
