@@ -158,7 +158,7 @@ fi
 
 # 7. Client credentials while the config file is rewritten every 100 ms.
 if want 7; then
-generation() { curl -sf "$BASE/readyz" | sed -n 's/.*"config_generation":\([0-9]*\).*/\1/p'; }
+generation() { curl -sf "$BASE/metrics" | awk '$1 == "gatehouse_config_generation" {print $2; exit}'; }
 BEFORE=$(generation)
 ( n=0; while :; do n=$((n + 1)); cp "$WORK/gatehouse.toml" "$WORK/next.toml"; echo "# rewrite $n" >> "$WORK/next.toml"; mv "$WORK/next.toml" "$WORK/gatehouse.toml"; sleep 0.1; done ) &
 REWRITER=$!

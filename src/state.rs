@@ -3,6 +3,7 @@
 
 use crate::clock::Clock;
 use crate::crypto::{MacKey, RngError};
+use crate::jwt::verify::VerifiedTokens;
 use crate::registry::Registry;
 use crate::secret::SecretVerifier;
 use crate::store::Store;
@@ -25,6 +26,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Request rate per address on the HTML endpoints (limits read at start).
     pub pages: PageLimiter,
+    /// Access tokens whose signature verified, so introspection pays it once per token.
+    pub verified_tokens: VerifiedTokens,
     /// The discovery document, rendered once per generation by its module.
     pub discovery: PerGeneration<Bytes>,
     /// The error of the last reload attempt, cleared by the next good one.
@@ -46,6 +49,7 @@ impl AppState {
             verifier,
             form_key: MacKey::generate()?,
             store,
+            verified_tokens: VerifiedTokens::default(),
             discovery: PerGeneration::default(),
             last_reload_error: Mutex::new(None),
         })

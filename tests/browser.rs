@@ -511,10 +511,7 @@ async fn the_example_spa_logs_in_refreshes_calls_userinfo_and_logs_out_from_anot
         .expect("refresh");
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["error"], "invalid_grant", "{body}");
-    assert_eq!(
-        body["error_description"],
-        "the token has been revoked"
-    );
+    assert_eq!(body["error_description"], "the token has been revoked");
     chromium.click("#login:enabled").await;
     chromium.wait_for("#password").await;
 

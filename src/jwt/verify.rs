@@ -60,7 +60,7 @@ struct Registered {
 const LEEWAY: u64 = 5;
 
 /// The claims of one of our access tokens.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct AccessClaims {
     pub sub: String,
     pub client_id: String,
@@ -163,6 +163,52 @@ pub fn access_token(
 /// OIDC RP-initiated logout allows.
 pub fn id_token_hint(registry: &Registry, token: &str) -> Result<IdHintClaims, VerifyError> {
     verify(registry, token, "JWT").map(|(claims, _)| claims)
+}
+
+/// Most access tokens remembered as verified; past it the memory is started afresh.
+const MAX_REMEMBERED: usize = 16 * 1024;
+
+/// Access tokens that verified, by the SHA-256 of the token, with the config generation
+/// that verified them. A resource server introspects the same token at every request it
+/// serves; remembering the signature check makes that a hash and a lookup. Only the
+/// signature, header and issuer are remembered: expiry is checked at every use, and
+/// whether the token still stands (revoked, client reset, user removed) is asked of the
+/// store every time, so a revocation takes effect at once. Only tokens we signed get
+/// in, and the map is bounded.
+#[derive(Default)]
+pub struct VerifiedTokens(dashmap::DashMap<[u8; 32], (u64, AccessClaims)>);
+
+impl VerifiedTokens {
+    /// Like [`access_token`], remembering tokens that verify under `registry`'s generation.
+    pub fn access_token(
+        &self,
+        registry: &Registry,
+        token: &str,
+        now: u64,
+    ) -> Result<AccessClaims, VerifyError> {
+        let key = crate::crypto::sha256(token.as_bytes());
+        let remembered = self
+            .0
+            .get(&key)
+            .filter(|e| e.0 == registry.generation)
+            .map(|e| e.1.clone());
+        let claims = match remembered {
+            Some(claims) => claims,
+            None => {
+                let (claims, _): (AccessClaims, u64) =
+                    verify(registry, token, super::mint::ACCESS_TOKEN_TYP)?;
+                if self.0.len() >= MAX_REMEMBERED {
+                    self.0.clear();
+                }
+                self.0.insert(key, (registry.generation, claims.clone()));
+                claims
+            }
+        };
+        if claims.exp.saturating_add(LEEWAY) < now {
+            return Err(VerifyError::Expired);
+        }
+        Ok(claims)
+    }
 }
 
 #[cfg(test)]

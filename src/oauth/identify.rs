@@ -4,7 +4,7 @@
 //! the shape decides and `token_type_hint` is not needed.
 
 use crate::crypto::sha256;
-use crate::jwt::verify::{self, AccessClaims};
+use crate::jwt::verify::AccessClaims;
 use crate::registry::Registry;
 use crate::state::AppState;
 use crate::store::{Redeemed, RefreshGrant, StoreError};
@@ -26,7 +26,9 @@ pub async fn identify(
     token: &str,
 ) -> Result<Identified, StoreError> {
     if token.contains('.') {
-        return Ok(verify::access_token(registry, token, state.clock.now())
+        return Ok(state
+            .verified_tokens
+            .access_token(registry, token, state.clock.now())
             .map_or(Identified::Unknown, Identified::Access));
     }
     Ok(

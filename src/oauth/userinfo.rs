@@ -5,7 +5,7 @@
 use super::cors;
 use crate::error::{ErrorCode, OAuthError, bearer_required};
 use crate::http::form::{Form, require_form_content_type};
-use crate::jwt::{claims, verify};
+use crate::jwt::claims;
 use crate::oauth::standing::{self, Holder};
 use crate::state::AppState;
 use actix_web::http::header;
@@ -56,10 +56,13 @@ async fn answer(
     let Some(token) = bearer_token(req, body)? else {
         return Ok(None);
     };
-    let claims = verify::access_token(&registry, &token, state.clock.now()).map_err(|e| {
-        tracing::debug!(error = %e, "userinfo token refused");
-        OAuthError::invalid_token("the access token is invalid or expired")
-    })?;
+    let claims = state
+        .verified_tokens
+        .access_token(&registry, &token, state.clock.now())
+        .map_err(|e| {
+            tracing::debug!(error = %e, "userinfo token refused");
+            OAuthError::invalid_token("the access token is invalid or expired")
+        })?;
     cors::note_client(req, &registry, &claims.client_id);
     // Only a user's token (RFC 9068 2.2.1 `auth_time`) may read a user's claims: a
     // client's own token never does, whatever its `sub` happens to equal.
