@@ -120,7 +120,7 @@ async fn read_body_in_time<B: MessageBody>(
                 .body("request bodies are limited to 64 KiB\n"),
         ),
         Err(_elapsed) => {
-            tracing::info!(event = "request_timeout", path = %req.path(), "the request body did not arrive in time");
+            tracing::warn!(event = "request_timeout", remote = %ClientIp::of(req.request()), path = %req.path(), "the request body did not arrive in time");
             answer(
                 req,
                 HttpResponse::RequestTimeout()
