@@ -275,7 +275,17 @@ async fn shutdown_lets_an_in_flight_request_finish() {
         let http = browser.http.clone();
         async move { http.post(url).form(&form).send().await }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // Stop once the server holds the attempt: it counts it before the 250 ms wait.
+    let held = eventually(std::time::Duration::from_secs(10), || async {
+        server
+            .state()
+            .store
+            .failures("login:addr:127.0.0.1")
+            .await
+            .is_ok_and(|(count, _)| count >= 2)
+    })
+    .await;
+    assert!(held, "the second attempt reached the server");
     server.stop().await;
     let response = in_flight
         .await
