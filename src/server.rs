@@ -8,7 +8,7 @@ use crate::registry::Registry;
 use crate::reload::{FallbackKey, load_config};
 use crate::secret::SecretVerifier;
 use crate::state::AppState;
-use crate::web::{authorize, consent, flood, login, logout};
+use crate::web::{authorize, consent, device as device_page, flood, login, logout};
 use crate::{config, health, reload, store, telemetry, templates};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
@@ -307,6 +307,13 @@ fn public_routes(cfg: &mut web::ServiceConfig) {
                 )
                 .service(web::resource("/login").route(web::post().to(login::submit)))
                 .service(web::resource("/consent").route(web::post().to(consent::submit)))
+                .service(
+                    web::resource("/device")
+                        .route(web::get().to(device_page::show))
+                        .route(web::post().to(device_page::enter)),
+                )
+                .service(web::resource("/device/login").route(web::post().to(device_page::log_in)))
+                .service(web::resource("/device/decide").route(web::post().to(device_page::decide)))
                 .service(
                     web::resource("/logout")
                         .route(web::get().to(logout::confirm))
