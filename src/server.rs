@@ -3,12 +3,12 @@
 
 use crate::clock::Clock;
 use crate::http::client_ip::ClientIp;
-use crate::oauth::{cors, discovery, introspect, jwks, revoke, token_endpoint, userinfo};
+use crate::oauth::{cors, device, discovery, introspect, jwks, revoke, token_endpoint, userinfo};
 use crate::registry::Registry;
 use crate::reload::{FallbackKey, load_config};
 use crate::secret::SecretVerifier;
 use crate::state::AppState;
-use crate::web::{authorize, consent, flood, login, logout};
+use crate::web::{authorize, consent, device as device_page, flood, login, logout};
 use crate::{config, health, reload, store, telemetry, templates};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
@@ -268,6 +268,11 @@ fn public_routes(cfg: &mut web::ServiceConfig) {
                 .wrap(from_fn(cors::for_token))
                 .route(web::post().to(token_endpoint::token)),
         )
+        .service(
+            web::resource("/device_authorization")
+                .wrap(from_fn(cors::for_device_authorization))
+                .route(web::post().to(device::authorize)),
+        )
         .service(web::resource("/introspect").route(web::post().to(introspect::introspect)))
         .service(
             web::resource("/revoke")
@@ -302,6 +307,13 @@ fn public_routes(cfg: &mut web::ServiceConfig) {
                 )
                 .service(web::resource("/login").route(web::post().to(login::submit)))
                 .service(web::resource("/consent").route(web::post().to(consent::submit)))
+                .service(
+                    web::resource("/device")
+                        .route(web::get().to(device_page::show))
+                        .route(web::post().to(device_page::enter)),
+                )
+                .service(web::resource("/device/login").route(web::post().to(device_page::log_in)))
+                .service(web::resource("/device/decide").route(web::post().to(device_page::decide)))
                 .service(
                     web::resource("/logout")
                         .route(web::get().to(logout::confirm))

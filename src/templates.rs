@@ -7,7 +7,7 @@ use serde::Serialize;
 use std::path::Path;
 
 /// Every template a page is rendered from, with its built-in source.
-const BUILT_IN: [(&str, &str); 6] = [
+const BUILT_IN: [(&str, &str); 9] = [
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("consent.html", include_str!("../templates/consent.html")),
@@ -16,6 +16,15 @@ const BUILT_IN: [(&str, &str); 6] = [
     (
         "logged_out.html",
         include_str!("../templates/logged_out.html"),
+    ),
+    ("device.html", include_str!("../templates/device.html")),
+    (
+        "device_confirm.html",
+        include_str!("../templates/device_confirm.html"),
+    ),
+    (
+        "device_done.html",
+        include_str!("../templates/device_done.html"),
     ),
 ];
 

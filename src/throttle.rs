@@ -49,8 +49,8 @@ const DELAY_STEP: Duration = Duration::from_millis(250);
 
 /// The counters one attempt is judged by, and the limits that apply.
 pub struct Policy {
-    /// The account's counter (slows down).
-    account: String,
+    /// The account's counter (slows down), if the attempt names one.
+    account: Option<String>,
     /// The address's counter (refuses).
     address: String,
     max: u32,
@@ -61,7 +61,7 @@ impl Policy {
     /// Logins as `username` from `address`.
     pub fn login(limits: &LimitsSection, username: &str, address: &str) -> Self {
         Self {
-            account: format!("login:user:{username}"),
+            account: Some(format!("login:user:{username}")),
             address: format!("login:addr:{address}"),
             max: limits.login_max_failures,
             window: limits.login_failure_window,
@@ -71,10 +71,21 @@ impl Policy {
     /// Client authentications as `client_id` from `address`.
     pub fn client(limits: &LimitsSection, client_id: &str, address: &str) -> Self {
         Self {
-            account: format!("client:id:{client_id}"),
+            account: Some(format!("client:id:{client_id}")),
             address: format!("client:addr:{address}"),
             max: limits.token_max_failures,
             window: limits.token_failure_window,
+        }
+    }
+
+    /// User codes typed at `/device` from `address`: counted with the address's failed
+    /// logins (one budget for guessing either), and naming no account.
+    pub fn user_code(limits: &LimitsSection, address: &str) -> Self {
+        Self {
+            account: None,
+            address: format!("login:addr:{address}"),
+            max: limits.login_max_failures,
+            window: limits.login_failure_window,
         }
     }
 
@@ -104,7 +115,10 @@ pub async fn attempt(store: &dyn Store, policy: &Policy) -> Result<Verdict, Stor
     if address > policy.max {
         return Ok(policy.verdict(address, 0, left));
     }
-    let (account, _) = store.add_failure(&policy.account, policy.window).await?;
+    let account = match &policy.account {
+        Some(name) => store.add_failure(name, policy.window).await?.0,
+        None => 0,
+    };
     Ok(policy.verdict(address, account, left))
 }
 
@@ -112,7 +126,10 @@ pub async fn attempt(store: &dyn Store, policy: &Policy) -> Result<Verdict, Stor
 /// cleared.
 pub async fn succeeded(store: &dyn Store, policy: &Policy) -> Result<(), StoreError> {
     store.take_back_failure(&policy.address).await?;
-    store.clear_failures(&policy.account).await
+    match &policy.account {
+        Some(name) => store.clear_failures(name).await,
+        None => Ok(()),
+    }
 }
 
 /// Waits out `verdict`'s delay; the refusal, if it is one.

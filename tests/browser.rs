@@ -10,6 +10,10 @@
 //!   refresh token, userinfo, logout. Every call the app makes is cross-origin, so this
 //!   is what proves the CORS answers are what a browser wants.
 //!
+//! - The device grant's pages: the code arrives pre-filled from
+//!   `verification_uri_complete`, is confirmed by a click, the user logs in and allows
+//!   the device, and the client's next poll gets the tokens.
+//!
 //! Needs `chromium` and `chromium-driver`, and `npm ci` in `examples/spa`; `.ci/run`
 //! does both. Outside CI, a test says it is skipped when one is missing; in CI (`CI`
 //! set) it fails instead.
@@ -237,6 +241,15 @@ impl Chromium {
             .unwrap_or_default()
     }
 
+    /// Saves a screenshot as `name`.png in `$GATEHOUSE_SCREENSHOTS`, when it is set (for
+    /// showing the pages; nothing is checked).
+    async fn screenshot(&self, name: &str) {
+        if let Some(dir) = std::env::var_os("GATEHOUSE_SCREENSHOTS") {
+            let png = self.client.screenshot().await.expect("screenshot");
+            std::fs::write(Path::new(&dir).join(format!("{name}.png")), png).expect("write png");
+        }
+    }
+
     async fn close(self) {
         let _ = self.client.clone().close().await;
     }
@@ -256,22 +269,10 @@ fn callback_listener() -> u16 {
     port
 }
 
-#[tokio::test]
-async fn chromium_logs_in_consents_and_reaches_the_client() {
-    let Some(chromium) = Chromium::start().await else {
-        return;
-    };
-    let callback_port = callback_listener();
-    let redirect_uri = format!("http://127.0.0.1:{callback_port}/callback");
-    let server = TestServer::start(&config_with(&format!(
-        r#"
-[[clients]]
-id = "cli"
-name = "Browser Test CLI"
-public = true
-redirect_uris = ["http://127.0.0.1/callback"]
-scopes = ["openid", "profile"]
-
+/// A server with `clients` and the user carol (password [`SERVICE_SECRET`]).
+async fn carol_server(clients: &str) -> TestServer {
+    TestServer::start(&config_with(&format!(
+        r#"{clients}
 [[users]]
 username = "carol"
 password_hash = "{}"
@@ -279,6 +280,26 @@ name = "Carol"
 "#,
         service_hash()
     )))
+    .await
+}
+
+#[tokio::test]
+async fn chromium_logs_in_consents_and_reaches_the_client() {
+    let Some(chromium) = Chromium::start().await else {
+        return;
+    };
+    let callback_port = callback_listener();
+    let redirect_uri = format!("http://127.0.0.1:{callback_port}/callback");
+    let server = carol_server(
+        r#"
+[[clients]]
+id = "cli"
+name = "Browser Test CLI"
+public = true
+redirect_uris = ["http://127.0.0.1/callback"]
+scopes = ["openid", "profile"]
+"#,
+    )
     .await;
     let pkce = common::browser::Pkce::new("chromium");
     let mut authorize = url::Url::parse(&server.url("/authorize")).expect("url");
@@ -332,6 +353,96 @@ name = "Carol"
         .await
         .expect("token");
     assert_eq!(response.status(), 200);
+    chromium.close().await;
+}
+
+#[tokio::test]
+async fn chromium_approves_a_device_code() {
+    let Some(chromium) = Chromium::start().await else {
+        return;
+    };
+    let device_grant = "urn:ietf:params:oauth:grant-type:device_code";
+    let server = carol_server(&format!(
+        r#"
+[[clients]]
+id = "tv"
+name = "Browser Test TV"
+public = true
+first_party = true
+grant_types = ["{device_grant}"]
+scopes = ["openid", "profile"]
+"#
+    ))
+    .await;
+    let issued: Value = server
+        .http
+        .post(server.url("/device_authorization"))
+        .form(&[("client_id", "tv"), ("scope", "openid profile")])
+        .send()
+        .await
+        .expect("device authorization")
+        .json()
+        .await
+        .expect("json");
+    let user_code = issued["user_code"].as_str().expect("user_code");
+    let device_code = issued["device_code"].as_str().expect("device_code");
+    let poll = || async {
+        let answer: Value = server
+            .http
+            .post(server.url("/token"))
+            .form(&[
+                ("grant_type", device_grant),
+                ("client_id", "tv"),
+                ("device_code", device_code),
+            ])
+            .send()
+            .await
+            .expect("poll")
+            .json()
+            .await
+            .expect("json");
+        server.clock().advance(Duration::from_secs(5));
+        answer
+    };
+    assert_eq!(poll().await["error"], "authorization_pending");
+
+    // Arriving from verification_uri_complete (on the test server's own address).
+    let mut complete = url::Url::parse(&server.url("/device")).expect("url");
+    complete
+        .query_pairs_mut()
+        .append_pair("user_code", user_code);
+    chromium.goto(complete.as_str()).await;
+    chromium.wait_for_text("Connect a device").await;
+    let prefilled = chromium
+        .eval("return document.querySelector('#user_code').value")
+        .await;
+    assert_eq!(
+        prefilled,
+        json!(user_code),
+        "the code is filled in, not yet sent"
+    );
+    chromium.screenshot("device-1-code").await;
+    chromium.click("button[type=submit]").await;
+    chromium.wait_for_text("on the device showing").await;
+    chromium.screenshot("device-2-login").await;
+    chromium.type_into("#username", "carol").await;
+    chromium.type_into("#password", SERVICE_SECRET).await;
+    chromium.click("button[type=submit]").await;
+    chromium.wait_for_text("Allow this device?").await;
+    chromium.screenshot("device-3-confirm").await;
+    let confirmation = chromium.page_text().await;
+    eprintln!("device confirmation page: {confirmation:?}");
+    assert!(confirmation.contains("Browser Test TV"), "{confirmation}");
+    assert!(confirmation.contains(user_code), "{confirmation}");
+    assert!(confirmation.contains("profile"), "{confirmation}");
+    assert_eq!(poll().await["error"], "authorization_pending");
+    chromium.click("button[value=allow]").await;
+    chromium.wait_for_text("Device connected").await;
+    chromium.screenshot("device-4-done").await;
+    eprintln!("device done page: {:?}", chromium.page_text().await);
+    let tokens = poll().await;
+    assert!(tokens["access_token"].is_string(), "{tokens}");
+    assert!(tokens["id_token"].is_string(), "{tokens}");
     chromium.close().await;
 }
 

@@ -217,3 +217,31 @@ allowed_origins = ["https://admin.example.com"]
         "{stdout}"
     );
 }
+
+#[test]
+fn the_device_grant_needs_no_redirect_uri_and_carries_refresh_tokens() {
+    let ok = "issuer = \"http://127.0.0.1:8080\"\n[tokens]\ndevice_code_ttl = \"5m\"\n[[clients]]\nid = \"tv\"\npublic = true\ngrant_types = [\"urn:ietf:params:oauth:grant-type:device_code\", \"refresh_token\"]\n";
+    let (code, _, stdout) = check("device.toml", ok);
+    assert_eq!(code, 0, "{stdout}");
+
+    let bad = "issuer = \"http://127.0.0.1:8080\"\n[tokens]\ndevice_code_ttl = \"0s\"\n[[clients]]\nid = \"tv\"\npublic = true\ngrant_types = [\"refresh_token\"]\n";
+    let (code, lines, stdout) = check("device-bad.toml", bad);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("tokens.device_code_ttl: must be at least one second")),
+        "{stdout}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("refresh_token needs authorization_code or the device_code grant")),
+        "{stdout}"
+    );
+    let (code, _, stdout) = check(
+        "device-name.toml",
+        "issuer = \"http://127.0.0.1:8080\"\n[[clients]]\nid = \"tv\"\npublic = true\ngrant_types = [\"device_code\"]\n",
+    );
+    assert_eq!(code, 1, "the grant is named by its URN: {stdout}");
+}

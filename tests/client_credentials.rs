@@ -237,8 +237,13 @@ async fn request_errors() {
         ),
         (
             form,
-            b"grant_type=urn:ietf:params:oauth:grant-type:device_code".to_vec(),
+            b"grant_type=urn:ietf:params:oauth:grant-type:token-exchange".to_vec(),
             "unsupported_grant_type",
+        ),
+        (
+            form,
+            b"grant_type=urn:ietf:params:oauth:grant-type:device_code&device_code=x".to_vec(),
+            "unauthorized_client",
         ),
         (
             form,

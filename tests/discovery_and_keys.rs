@@ -46,7 +46,12 @@ async fn discovery_lists_what_is_implemented() {
     assert_eq!(oauth["revocation_endpoint"], format!("{ISSUER}/revoke"));
     assert_eq!(
         oauth["grant_types_supported"],
-        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+        serde_json::json!([
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:device_code"
+        ])
     );
     assert_eq!(
         oauth["response_types_supported"],

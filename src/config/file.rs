@@ -72,6 +72,9 @@ pub struct TokensSection {
     pub refresh_token_ttl: Duration,
     #[serde(default = "default_code_ttl", with = "humantime_serde")]
     pub authorization_code_ttl: Duration,
+    /// How long a device code (RFC 8628) waits for its user to approve it.
+    #[serde(default = "default_device_code_ttl", with = "humantime_serde")]
+    pub device_code_ttl: Duration,
 }
 
 impl Default for TokensSection {
@@ -81,6 +84,7 @@ impl Default for TokensSection {
             id_token_ttl: default_access_ttl(),
             refresh_token_ttl: default_refresh_ttl(),
             authorization_code_ttl: default_code_ttl(),
+            device_code_ttl: default_device_code_ttl(),
         }
     }
 }
@@ -93,6 +97,9 @@ fn default_refresh_ttl() -> Duration {
 }
 fn default_code_ttl() -> Duration {
     Duration::from_secs(60)
+}
+fn default_device_code_ttl() -> Duration {
+    Duration::from_secs(600)
 }
 
 /// `[session]`: browser login sessions.
@@ -295,14 +302,18 @@ pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
     ClientCredentials,
+    /// The device authorization grant (RFC 8628), by its URN.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
 }
 
 impl GrantType {
     /// Every grant type, in the order discovery lists them.
-    pub const ALL: [GrantType; 3] = [
+    pub const ALL: [GrantType; 4] = [
         Self::AuthorizationCode,
         Self::RefreshToken,
         Self::ClientCredentials,
+        Self::DeviceCode,
     ];
 
     /// The grant type's name on the wire.
@@ -311,6 +322,7 @@ impl GrantType {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 

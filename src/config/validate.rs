@@ -142,6 +142,7 @@ fn check_ttls(file: &ConfigFile, r: &mut Report) {
         ("id_token_ttl", t.id_token_ttl),
         ("refresh_token_ttl", t.refresh_token_ttl),
         ("authorization_code_ttl", t.authorization_code_ttl),
+        ("device_code_ttl", t.device_code_ttl),
     ] {
         if ttl.as_secs() == 0 {
             r.error(format!("tokens.{name}"), "must be at least one second");
@@ -351,12 +352,12 @@ fn check_clients(
                 "a public client may not use client_credentials (it has no secret to authenticate with)",
             );
         }
-        if grants.contains(&GrantType::RefreshToken)
-            && !grants.contains(&GrantType::AuthorizationCode)
-        {
+        let user_grant = grants.contains(&GrantType::AuthorizationCode)
+            || grants.contains(&GrantType::DeviceCode);
+        if grants.contains(&GrantType::RefreshToken) && !user_grant {
             r.error(
                 format!("{path}.grant_types"),
-                "refresh_token needs authorization_code: refresh tokens are only issued by that grant",
+                "refresh_token needs authorization_code or the device_code grant: refresh tokens are only issued by those",
             );
         }
         if grants.contains(&GrantType::AuthorizationCode) && c.redirect_uris.is_empty() {
@@ -396,9 +397,7 @@ fn check_clients(
             None => ClientAuth::None,
         };
         let mut allowed_scopes = c.scopes.clone();
-        if grants.contains(&GrantType::AuthorizationCode)
-            && !allowed_scopes.iter().any(|s| s == "openid")
-        {
+        if user_grant && !allowed_scopes.iter().any(|s| s == "openid") {
             allowed_scopes.push("openid".to_owned());
         }
         clients.push(Client {

@@ -184,16 +184,7 @@ fn checked(client: &Client, params: &Form) -> Result<Checked, OAuthError> {
         ));
     }
     let code_challenge = pkce_challenge(params)?;
-    let scopes: Vec<String> = match params.get("scope") {
-        Some(requested) => scope::narrow(requested, &client.allowed_scopes)
-            .map_err(|bad| {
-                OAuthError::invalid_scope(format!("scope {bad:?} is not allowed for this client"))
-            })?
-            .into_iter()
-            .map(str::to_owned)
-            .collect(),
-        None => client.default_scopes.clone(),
-    };
+    let scopes = requested_scopes(params.get("scope"), client)?;
     let prompt = prompt(params)?;
     let max_age = match params.get("max_age") {
         Some(v) => Some(
@@ -264,4 +255,22 @@ fn prompt(params: &Form) -> Result<Prompt, OAuthError> {
         ));
     }
     Ok(prompt)
+}
+
+/// The scopes a request's `scope` parameter asks of `client` (its default scopes when
+/// absent): `invalid_scope` for one the client is not allowed.
+pub fn requested_scopes(
+    requested: Option<&str>,
+    client: &Client,
+) -> Result<Vec<String>, OAuthError> {
+    match requested {
+        Some(requested) => Ok(scope::narrow(requested, &client.allowed_scopes)
+            .map_err(|bad| {
+                OAuthError::invalid_scope(format!("scope {bad:?} is not allowed for this client"))
+            })?
+            .into_iter()
+            .map(str::to_owned)
+            .collect()),
+        None => Ok(client.default_scopes.clone()),
+    }
 }

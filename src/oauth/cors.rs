@@ -120,6 +120,14 @@ pub async fn for_token<B: MessageBody>(
     per_client(req, next, "POST").await
 }
 
+/// Middleware on `POST /device_authorization`: as on `/token`.
+pub async fn for_device_authorization<B: MessageBody>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    per_client(req, next, "POST").await
+}
+
 /// Middleware on `POST /revoke`.
 pub async fn for_revoke<B: MessageBody>(
     req: ServiceRequest,

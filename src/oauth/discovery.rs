@@ -26,6 +26,7 @@ pub fn document(registry: &Registry) -> Value {
         "issuer": issuer,
         "authorization_endpoint": endpoint(issuer, "/authorize"),
         "token_endpoint": endpoint(issuer, "/token"),
+        "device_authorization_endpoint": endpoint(issuer, "/device_authorization"),
         "userinfo_endpoint": endpoint(issuer, "/userinfo"),
         "introspection_endpoint": endpoint(issuer, "/introspect"),
         "revocation_endpoint": endpoint(issuer, "/revoke"),

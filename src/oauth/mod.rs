@@ -6,6 +6,7 @@
 pub mod authorize_request;
 pub mod client_auth;
 pub mod cors;
+pub mod device;
 pub mod discovery;
 pub mod grants;
 pub mod identify;

@@ -7,7 +7,10 @@
 //! It panics on the first broken rule, naming it: it is a test suite, compiled into
 //! the library so that stores in other crates or test binaries can run it too.
 
-use super::{CodeGrant, IssuedIds, Key, Redeemed, RefreshGrant, Session, Store};
+use super::{
+    CodeGrant, DeviceDecision, DeviceGrant, IssuedIds, Key, Polled, Redeemed, RefreshGrant,
+    Session, Store,
+};
 use crate::clock::Clock;
 use crate::model::{Identity, IdentitySource};
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,6 +30,8 @@ pub async fn run(store: Arc<dyn Store>, clock: &Clock) {
     not_before(store.as_ref(), clock).await;
     sessions_and_pending(store.as_ref(), clock).await;
     failures(store.as_ref(), clock).await;
+    devices(store.as_ref(), clock).await;
+    devices_race(&store).await;
     codes_race(&store).await;
     failures_race(&store).await;
     refresh_race(&store).await;
@@ -528,6 +533,249 @@ async fn failures_race(store: &Arc<dyn Store>) {
         seen, want,
         "{RACERS} concurrent attempts each see a count of their own"
     );
+}
+
+fn device_grant() -> DeviceGrant {
+    DeviceGrant {
+        client_id: "tv ç".into(),
+        scopes: vec!["openid".into(), "offline_access".into()],
+        expires_at: 1_000,
+        interval: 5,
+        last_poll: None,
+        decision: DeviceDecision::Pending,
+    }
+}
+
+async fn devices(store: &dyn Store, clock: &Clock) {
+    let (device, user) = (key(50), key(51));
+    assert!(
+        store
+            .put_device(device, user, device_grant(), MINUTE)
+            .await
+            .expect("put_device"),
+        "a new user code is stored"
+    );
+    assert!(
+        !store
+            .put_device(key(52), user, device_grant(), MINUTE)
+            .await
+            .expect("put_device"),
+        "a user code already live is not stored again"
+    );
+    assert!(
+        matches!(
+            store
+                .poll_device(key(52), "tv ç", 0, 5)
+                .await
+                .expect("poll"),
+            Polled::Unknown
+        ),
+        "the device code of a refused put is not stored"
+    );
+    let found = store.device_by_user_code(user).await.expect("lookup");
+    assert_eq!(found.map(|g| g.client_id), Some("tv ç".to_owned()));
+    assert!(
+        store
+            .device_by_user_code(key(53))
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+
+    // Pacing: the first poll is fine, one within the interval grows it by the step.
+    assert!(
+        matches!(
+            store
+                .poll_device(device, "other", 100, 5)
+                .await
+                .expect("poll"),
+            Polled::Unknown
+        ),
+        "another client's poll finds nothing"
+    );
+    match store
+        .poll_device(device, "tv ç", 100, 5)
+        .await
+        .expect("poll")
+    {
+        Polled::Waiting(g) => assert_eq!((g.interval, g.last_poll), (5, Some(100))),
+        other => panic!("first poll: {other:?}"),
+    }
+    match store
+        .poll_device(device, "tv ç", 104, 5)
+        .await
+        .expect("poll")
+    {
+        Polled::TooFast(g) => assert_eq!(g.interval, 10, "the interval grows by the step"),
+        other => panic!("poll too fast: {other:?}"),
+    }
+    match store
+        .poll_device(device, "tv ç", 110, 5)
+        .await
+        .expect("poll")
+    {
+        Polled::TooFast(g) => assert_eq!(g.interval, 15, "measured from the last poll"),
+        other => panic!("poll too fast again: {other:?}"),
+    }
+    assert!(matches!(
+        store
+            .poll_device(device, "tv ç", 125, 5)
+            .await
+            .expect("poll"),
+        Polled::Waiting(_)
+    ));
+
+    // The decision is made once.
+    let approved = DeviceDecision::Approved {
+        identity: identity(),
+        auth_time: 9,
+    };
+    let decided = store
+        .decide_device(user, approved.clone())
+        .await
+        .expect("decide");
+    assert!(decided.is_some(), "a pending code can be approved");
+    assert!(
+        store
+            .decide_device(user, DeviceDecision::Denied)
+            .await
+            .expect("decide")
+            .is_none(),
+        "a decided code cannot be decided again"
+    );
+    match store
+        .poll_device(device, "tv ç", 126, 5)
+        .await
+        .expect("poll")
+    {
+        Polled::Fresh(g) => match g.decision {
+            DeviceDecision::Approved {
+                identity,
+                auth_time,
+            } => {
+                assert_eq!((identity, auth_time), (self::identity(), 9));
+            }
+            other => panic!("approved grant lost its decision: {other:?}"),
+        },
+        other => panic!("poll after approval: {other:?}"),
+    }
+    assert!(
+        matches!(
+            store
+                .poll_device(device, "tv ç", 200, 5)
+                .await
+                .expect("poll"),
+            Polled::Replayed(_)
+        ),
+        "an approved code is handed out once"
+    );
+
+    // A denied code stays denied; everything expires with its ttl.
+    let (device2, user2) = (key(54), key(55));
+    assert!(
+        store
+            .put_device(device2, user2, device_grant(), MINUTE)
+            .await
+            .expect("put_device")
+    );
+    assert!(
+        store
+            .decide_device(user2, DeviceDecision::Denied)
+            .await
+            .expect("decide")
+            .is_some()
+    );
+    match store
+        .poll_device(device2, "tv ç", 0, 5)
+        .await
+        .expect("poll")
+    {
+        Polled::Waiting(g) => assert!(matches!(g.decision, DeviceDecision::Denied)),
+        other => panic!("poll after denial: {other:?}"),
+    }
+    clock.advance(MINUTE + Duration::from_secs(1));
+    assert!(matches!(
+        store
+            .poll_device(device2, "tv ç", 0, 5)
+            .await
+            .expect("poll"),
+        Polled::Unknown
+    ));
+    assert!(
+        store
+            .device_by_user_code(user2)
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+    assert!(
+        store
+            .put_device(key(56), user2, device_grant(), MINUTE)
+            .await
+            .expect("put_device"),
+        "an expired user code may be drawn again"
+    );
+}
+
+async fn devices_race(store: &Arc<dyn Store>) {
+    let (device, user) = (key(57), key(58));
+    store
+        .put_device(device, user, device_grant(), MINUTE)
+        .await
+        .expect("put_device");
+    let decided = race(store, |store, i| async move {
+        let decision = if i % 2 == 0 {
+            DeviceDecision::Denied
+        } else {
+            DeviceDecision::Approved {
+                identity: identity(),
+                auth_time: 1,
+            }
+        };
+        store
+            .decide_device(user, decision)
+            .await
+            .expect("decide")
+            .is_some()
+    })
+    .await;
+    assert_eq!(
+        decided, 1,
+        "{RACERS} concurrent decisions: exactly one counts"
+    );
+    let (device2, user2) = (key(59), key(60));
+    store
+        .put_device(device2, user2, device_grant(), MINUTE)
+        .await
+        .expect("put_device");
+    store
+        .decide_device(
+            user2,
+            DeviceDecision::Approved {
+                identity: identity(),
+                auth_time: 1,
+            },
+        )
+        .await
+        .expect("decide");
+    let fresh = race(store, |store, _| async move {
+        matches!(
+            store
+                .poll_device(device2, "tv ç", 0, 5)
+                .await
+                .expect("poll"),
+            Polled::Fresh(_)
+        )
+    })
+    .await;
+    assert_eq!(
+        fresh, 1,
+        "{RACERS} concurrent polls of an approved code: one gets it"
+    );
+    assert!(matches!(
+        store.poll_device(device, "tv ç", 0, 5).await.expect("poll"),
+        Polled::Fresh(_) | Polled::Waiting(_)
+    ));
 }
 
 async fn sizes(store: &dyn Store) {

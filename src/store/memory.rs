@@ -2,7 +2,10 @@
 //! expiry on the server's clock; reads ignore expired entries and a periodic sweep
 //! frees them.
 
-use super::{CodeGrant, IssuedIds, Key, Redeemed, RefreshGrant, Session, Store, StoreFuture};
+use super::{
+    CodeGrant, DeviceDecision, DeviceGrant, IssuedIds, Key, Polled, Redeemed, RefreshGrant,
+    Session, Store, StoreFuture,
+};
 use crate::clock::Clock;
 use crate::model::{CredentialId, IdentitySource};
 use dashmap::DashMap;
@@ -114,6 +117,10 @@ pub struct MemoryStore {
     sessions: DashMap<Key, Entry<Session>>,
     pending: DashMap<Key, Entry<String>>,
     failures: DashMap<String, Entry<u32>>,
+    /// Device codes (RFC 8628); `used` once the approved tokens were handed out.
+    devices: DashMap<Key, Entry<DeviceGrant>>,
+    /// User codes, each naming its device code.
+    user_codes: DashMap<Key, Entry<Key>>,
 }
 
 fn done<'a, T: Send + 'a>(value: T) -> StoreFuture<'a, T> {
@@ -184,6 +191,8 @@ impl MemoryStore {
             sessions: DashMap::new(),
             pending: DashMap::new(),
             failures: DashMap::new(),
+            devices: DashMap::new(),
+            user_codes: DashMap::new(),
         }
     }
 
@@ -202,6 +211,8 @@ impl MemoryStore {
         self.sessions.retain(|_, e| e.live(now));
         self.pending.retain(|_, e| e.live(now));
         self.failures.retain(|_, e| e.live(now));
+        self.devices.retain(|_, e| e.live(now));
+        self.user_codes.retain(|_, e| e.live(now));
     }
 }
 
@@ -314,6 +325,88 @@ impl Store for MemoryStore {
         done(())
     }
 
+    fn put_device(
+        &self,
+        device: Key,
+        user: Key,
+        grant: DeviceGrant,
+        ttl: Duration,
+    ) -> StoreFuture<'_, bool> {
+        let now = self.now();
+        let stored = match self.user_codes.entry(user) {
+            MapEntry::Occupied(e) if e.get().live(now) => false,
+            MapEntry::Occupied(mut e) => {
+                e.insert(Entry::new(device, now, ttl));
+                true
+            }
+            MapEntry::Vacant(e) => {
+                e.insert(Entry::new(device, now, ttl));
+                true
+            }
+        };
+        if stored {
+            self.devices.insert(device, Entry::new(grant, now, ttl));
+        }
+        done(stored)
+    }
+
+    fn device_by_user_code(&self, user: Key) -> StoreFuture<'_, Option<DeviceGrant>> {
+        let now = self.now();
+        let grant = get_live(&self.user_codes, &user, now)
+            .and_then(|device| get_live(&self.devices, &device, now));
+        done(grant)
+    }
+
+    fn decide_device(
+        &self,
+        user: Key,
+        decision: DeviceDecision,
+    ) -> StoreFuture<'_, Option<DeviceGrant>> {
+        let now = self.now();
+        let decided = get_live(&self.user_codes, &user, now).and_then(|device| {
+            let mut e = self.devices.get_mut(&device).filter(|e| e.live(now))?;
+            if !matches!(e.value.decision, DeviceDecision::Pending) {
+                return None;
+            }
+            e.value.decision = decision;
+            Some(e.value.clone())
+        });
+        done(decided)
+    }
+
+    fn poll_device(
+        &self,
+        device: Key,
+        client_id: &str,
+        now: u64,
+        step: u64,
+    ) -> StoreFuture<'_, Polled> {
+        let polled = match self.devices.get_mut(&device) {
+            Some(mut e) if e.live(self.now()) && e.value.client_id == client_id => {
+                if e.used {
+                    Polled::Replayed(e.value.clone())
+                } else if matches!(e.value.decision, DeviceDecision::Approved { .. }) {
+                    e.used = true;
+                    Polled::Fresh(e.value.clone())
+                } else {
+                    let grant = &mut e.value;
+                    let too_fast = grant
+                        .last_poll
+                        .is_some_and(|last| now < last.saturating_add(grant.interval));
+                    grant.last_poll = Some(now);
+                    if too_fast {
+                        grant.interval = grant.interval.saturating_add(step);
+                        Polled::TooFast(grant.clone())
+                    } else {
+                        Polled::Waiting(grant.clone())
+                    }
+                }
+            }
+            _ => Polled::Unknown,
+        };
+        done(polled)
+    }
+
     fn add_failure(&self, name: &str, window: Duration) -> StoreFuture<'_, (u32, Duration)> {
         let now = self.now();
         let result = match self.failures.entry(name.to_owned()) {
@@ -366,6 +459,7 @@ impl Store for MemoryStore {
             ("sessions", self.sessions.len()),
             ("pending_logins", self.pending.len()),
             ("failure_counters", self.failures.len()),
+            ("device_codes", self.devices.len()),
         ])
     }
 

@@ -102,6 +102,48 @@ pub enum Redeemed<T> {
     Unknown,
 }
 
+/// What a device code (RFC 8628) stands for, from its issue to its one redemption.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceGrant {
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    /// When the codes expire (Unix seconds). The entry is kept a while longer so that a
+    /// late poll is told `expired_token` rather than `invalid_grant`.
+    pub expires_at: u64,
+    /// Seconds the client must wait between polls; grows with each poll too fast.
+    pub interval: u64,
+    /// When the client last polled (Unix seconds).
+    pub last_poll: Option<u64>,
+    /// What the user decided so far.
+    pub decision: DeviceDecision,
+}
+
+/// The user's answer to a device code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum DeviceDecision {
+    /// Nobody has approved or denied it yet.
+    Pending,
+    /// Approved by this user, who logged in at `auth_time`.
+    Approved { identity: Identity, auth_time: u64 },
+    /// Denied.
+    Denied,
+}
+
+/// The outcome of a poll with a device code.
+#[derive(Debug)]
+pub enum Polled {
+    /// Never issued, or gone.
+    Unknown,
+    /// Polled before its interval was up: the interval has grown by the step.
+    TooFast(DeviceGrant),
+    /// Not approved (pending or denied), polled at an acceptable pace.
+    Waiting(DeviceGrant),
+    /// Approved, and this is the one poll that gets it: it is used now.
+    Fresh(DeviceGrant),
+    /// Approved and already handed out.
+    Replayed(DeviceGrant),
+}
+
 /// A browser's login session.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Session {
@@ -161,6 +203,43 @@ pub trait Store: Send + Sync {
     fn get_pending(&self, key: Key) -> StoreFuture<'_, Option<String>>;
     /// Forgets a pending request once it is answered.
     fn delete_pending(&self, key: Key) -> StoreFuture<'_, ()>;
+
+    /// Stores a new device code under `device` and its user code under `user`, both for
+    /// `ttl`; false (and nothing stored) when the user code is taken already, so the
+    /// caller draws another. Redis: one script, `SET user device NX PX`, then `SET
+    /// device grant PX` only when the first succeeded.
+    fn put_device(
+        &self,
+        device: Key,
+        user: Key,
+        grant: DeviceGrant,
+        ttl: Duration,
+    ) -> StoreFuture<'_, bool>;
+    /// The device grant a user code stands for, while it lives. Redis: a script that
+    /// `GET`s the user code's device key, then that key.
+    fn device_by_user_code(&self, user: Key) -> StoreFuture<'_, Option<DeviceGrant>>;
+    /// Records the user's `decision` on the device code behind `user`, only when it is
+    /// still pending; returns the grant as decided (`None`: unknown or decided before).
+    /// Atomic, so two approvals cannot both pass (Redis: one script that reads the
+    /// grant, checks it is pending and writes it back with `KEEPTTL`).
+    fn decide_device(
+        &self,
+        user: Key,
+        decision: DeviceDecision,
+    ) -> StoreFuture<'_, Option<DeviceGrant>>;
+    /// A poll at `now` (Unix seconds) with the device code `device` by `client_id`
+    /// (another client's poll is [`Polled::Unknown`] and changes nothing): records the poll
+    /// and, when it comes before `last_poll + interval`, grows the interval by `step`
+    /// ([`Polled::TooFast`]); an approved code is handed out once ([`Polled::Fresh`]),
+    /// later polls see [`Polled::Replayed`]. Atomic (Redis: one script reading and
+    /// rewriting the grant with `KEEPTTL`).
+    fn poll_device(
+        &self,
+        device: Key,
+        client_id: &str,
+        now: u64,
+        step: u64,
+    ) -> StoreFuture<'_, Polled>;
 
     /// Counts one attempt under `name` in a window of `window` that starts at the first
     /// one; returns the new count and the time left in the window. Atomic: parallel

@@ -31,6 +31,9 @@ pub enum Binding {
     Pending(String),
     /// The browser's session (logout), by its cookie value.
     Session(String),
+    /// A device user code (the `/device` forms), canonical; empty for the form the
+    /// code is typed into.
+    Device(String),
 }
 
 impl Binding {
@@ -38,6 +41,7 @@ impl Binding {
         match self {
             Self::Pending(id) => [b"pending", id.as_bytes()],
             Self::Session(id) => [b"session", id.as_bytes()],
+            Self::Device(code) => [b"device", code.as_bytes()],
         }
     }
 }

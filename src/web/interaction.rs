@@ -415,8 +415,8 @@ pub fn refuse(
     OAuthError::new(code, description).redirect(&request.return_to(), &registry.issuer)
 }
 
-/// What granting `scope` means, in words for the consent page.
-fn scope_description<'a>(registry: &'a Registry, scope: &str) -> &'a str {
+/// What granting `scope` means, in words for the consent and device pages.
+pub fn scope_description<'a>(registry: &'a Registry, scope: &str) -> &'a str {
     match scope {
         "openid" => "Sign you in with your account",
         "profile" => "See your name and username",

@@ -10,13 +10,15 @@ use super::session::Current;
 use crate::crypto::{DECOY_HASH, random_secret, sha256};
 use crate::http::client_ip::ClientIp;
 use crate::http::form::Form;
+use crate::model::User;
 use crate::state::AppState;
 use crate::store::Session;
 use crate::throttle::{self, Policy};
+use actix_web::cookie::Cookie;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 /// The message for any failed login: it never says which half was wrong.
-const BAD_CREDENTIALS: &str = "Incorrect username or password.";
+pub const BAD_CREDENTIALS: &str = "Incorrect username or password.";
 
 /// `POST /login`.
 pub async fn submit(
@@ -29,18 +31,37 @@ pub async fn submit(
 }
 
 async fn attempt(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpResponse> {
-    let Step {
-        req,
-        ip,
-        state,
-        registry,
-    } = *step;
     let Some(kept) = step.recall(form.get("request")).await? else {
-        return Ok(page::expired_request(registry));
+        return Ok(page::expired_request(step.registry));
     };
     let request = kept.pending.request.clone();
     let username = form.get("username").unwrap_or_default();
     let password = form.get("password").unwrap_or_default();
+    let Some(user) = check_password(step, username, password, &request.client_id).await? else {
+        let error = Some((BAD_CREDENTIALS, username));
+        return step.login_page(&request, Some(kept), error).await;
+    };
+    let (fresh, cookie) = start_session(step, user).await?;
+    let mut response = step.proceed(request, Some(kept), Some(fresh)).await;
+    let _ = response.add_cookie(&cookie);
+    Ok(response)
+}
+
+/// Checks a login form's `username` and `password` for a sign-in to `client_id`,
+/// counted and throttled, logged and measured: the user, `None` when they are wrong,
+/// or the page refusing the attempt (too many failures, the store down).
+pub async fn check_password<'r>(
+    step: &Step<'r>,
+    username: &str,
+    password: &str,
+    client_id: &str,
+) -> Result<Option<&'r User>, HttpResponse> {
+    let Step {
+        ip,
+        state,
+        registry,
+        ..
+    } = *step;
     let address = ip.to_string();
     let store = state.store.as_ref();
     let policy = Policy::login(&registry.limits, username, &address);
@@ -48,9 +69,9 @@ async fn attempt(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpRespo
         .await
         .map_err(|e| step.unavailable(e))?;
     if let Some(left) = throttle::abide(verdict).await {
-        tracing::warn!(event = "login_refused", reason = "too_many_failures", client_id = %request.client_id, remote = %address);
+        tracing::warn!(event = "login_refused", reason = "too_many_failures", client_id = %client_id, remote = %address);
         metrics::counter!("gatehouse_rate_limited_total", "limit" => "login").increment(1);
-        return Ok(page::too_many(
+        return Err(page::too_many(
             registry,
             "Too many attempts",
             "Too many failed sign-in attempts. Wait a while, then try again.",
@@ -61,18 +82,31 @@ async fn attempt(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpRespo
     let hash = user.map_or(DECOY_HASH, |u| u.password_hash.as_str());
     let verified = state.verifier.verify_password(hash, password).await;
     let Some(user) = user.filter(|_| verified) else {
-        tracing::warn!(event = "login_failed", client_id = %request.client_id, remote = %address);
+        tracing::warn!(event = "login_failed", client_id = %client_id, remote = %address);
         metrics::counter!("gatehouse_logins_total", "result" => "failure").increment(1);
-        let error = Some((BAD_CREDENTIALS, username));
-        return step.login_page(&request, Some(kept), error).await;
+        return Ok(None);
     };
     throttle::succeeded(store, &policy)
         .await
         .map_err(|e| step.unavailable(e))?;
-    tracing::info!(event = "login_succeeded", client_id = %request.client_id, user_id = %user.id, remote = %address);
+    tracing::info!(event = "login_succeeded", client_id = %client_id, user_id = %user.id, remote = %address);
     metrics::counter!("gatehouse_logins_total", "result" => "success").increment(1);
+    Ok(Some(user))
+}
 
-    // A new session id at every login, so a planted cookie never becomes a session.
+/// Starts a session for `user`, who has just logged in: the session and the cookie the
+/// answer must set. A new session id at every login, so a planted cookie never becomes
+/// a session.
+pub async fn start_session(
+    step: &Step<'_>,
+    user: &User,
+) -> Result<(Current, Cookie<'static>), HttpResponse> {
+    let Step {
+        req,
+        state,
+        registry,
+        ..
+    } = *step;
     if let Some(old) = cookies::read(req, registry, Kind::Session) {
         state
             .store
@@ -92,13 +126,6 @@ async fn attempt(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpRespo
         .put_session(key, session.clone(), registry.session.ttl)
         .await
         .map_err(|e| step.unavailable(e))?;
-    let fresh = Current { key, session };
-    let mut response = step.proceed(request, Some(kept), Some(fresh)).await;
-    let _ = response.add_cookie(&cookies::make(
-        registry,
-        Kind::Session,
-        id,
-        registry.session.ttl,
-    ));
-    Ok(response)
+    let cookie = cookies::make(registry, Kind::Session, id, registry.session.ttl);
+    Ok((Current { key, session }, cookie))
 }

@@ -1,5 +1,5 @@
 //! The pages a person sees and the browser side of the authorization-code flow:
-//! `/authorize`, login, consent, logout and errors, with their cookies, CSRF protection
+//! `/authorize`, login, consent, logout, the device grant's `/device` and errors, with their cookies, CSRF protection
 //! and the page rate limit. Handlers here call into `oauth` for protocol rules and the
 //! code itself; nothing in `oauth` calls back.
 
@@ -7,6 +7,7 @@ pub mod authorize;
 pub mod consent;
 pub mod cookies;
 pub mod csrf;
+pub mod device;
 pub mod flood;
 pub mod interaction;
 pub mod login;
@@ -72,10 +73,24 @@ pub async fn on_posted_form(
     state: &AppState,
     then: impl AsyncFnOnce(&Step<'_>, &Form) -> Result<HttpResponse, HttpResponse>,
 ) -> HttpResponse {
+    let pending =
+        |f: &Form| csrf::Binding::Pending(f.get("request").unwrap_or_default().to_owned());
+    on_form_bound_to(req, ip, body, state, pending, then).await
+}
+
+/// Runs `then` for a form posted to one of our pages whose CSRF token is bound to
+/// `binding(form)`: reads and checks it under one registry snapshot, then answers with
+/// whatever `then` does.
+pub async fn on_form_bound_to(
+    req: &HttpRequest,
+    ip: ClientIp,
+    body: &[u8],
+    state: &AppState,
+    binding: impl FnOnce(&Form) -> csrf::Binding,
+    then: impl AsyncFnOnce(&Step<'_>, &Form) -> Result<HttpResponse, HttpResponse>,
+) -> HttpResponse {
     let registry = state.snapshot();
-    let form = match posted_form(req, state, &registry, body, |f| {
-        csrf::Binding::Pending(f.get("request").unwrap_or_default().to_owned())
-    }) {
+    let form = match posted_form(req, state, &registry, body, binding) {
         Ok(f) => f,
         Err(page) => return page,
     };

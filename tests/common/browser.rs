@@ -138,6 +138,7 @@ impl<'s> Browser<'s> {
             "post_logout_redirect_uri",
             "client_id",
             "state",
+            "user_code",
         ] {
             if let Some(v) = self.hidden(hidden) {
                 form.push((hidden.to_owned(), v));
@@ -167,6 +168,17 @@ impl<'s> Browser<'s> {
     pub async fn login(&mut self, username: &str, password: &str) -> Seen {
         self.submit("/login", &[("username", username), ("password", password)])
             .await
+    }
+
+    /// Opens `path` (with its query) on the server.
+    pub async fn get(&mut self, path: &str) -> Seen {
+        let response = self
+            .http
+            .get(self.server.url(path))
+            .send()
+            .await
+            .expect("get");
+        self.see(response).await
     }
 
     /// Answers the consent form.

@@ -10,6 +10,7 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod device_code;
 pub mod refresh_token;
 pub mod token_set;
 
@@ -61,5 +62,6 @@ pub async fn exchange(grant: GrantType, request: &TokenRequest<'_>) -> Result<Gr
         GrantType::AuthorizationCode => authorization_code::exchange(request).await,
         GrantType::RefreshToken => refresh_token::exchange(request).await,
         GrantType::ClientCredentials => client_credentials::exchange(request).await,
+        GrantType::DeviceCode => device_code::exchange(request).await,
     }
 }

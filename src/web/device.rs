@@ -1,0 +1,257 @@
+//! The user's side of the device grant (RFC 8628 3.3): `GET /device` shows the form to
+//! type the code (pre-filled from `verification_uri_complete`, still confirmed by a
+//! click); `POST /device` looks it up, counting a wrong code toward the address's
+//! failure limit (429 past it); then a login when the browser has no session (the
+//! login form and checks of `login`, posted to `/device/login`), then a confirmation
+//! page that always shows the client's name, the scopes and the code, first-party
+//! clients included (RFC 8628 5.4); `POST /device/decide` allows or denies. Every form
+//! carries a CSRF token bound to the code it acts on; the server makes a token for a
+//! code only once it was typed right at `POST /device`, so the later forms are no
+//! oracle for guessing codes past the failure limit.
+
+use super::csrf::Binding;
+use super::interaction::Step;
+use super::login::{self, BAD_CREDENTIALS};
+use super::session::Current;
+use super::{on_form_bound_to, page};
+use crate::http::client_ip::ClientIp;
+use crate::http::form::Form;
+use crate::oauth::device::{self, Waiting};
+use crate::protocol::user_code;
+use crate::state::AppState;
+use crate::throttle::{self, Policy};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+/// What a wrong code is told.
+const WRONG_CODE: &str =
+    "That code is not valid. Check the code your device shows, or start again on the device.";
+
+/// `GET /device`: the form to type the code, pre-filled from `?user_code=`.
+pub async fn show(req: HttpRequest, ip: ClientIp, state: web::Data<AppState>) -> HttpResponse {
+    let registry = state.snapshot();
+    let step = Step {
+        req: &req,
+        ip,
+        state: &state,
+        registry: &registry,
+    };
+    let typed = Form::parse(req.query_string().as_bytes())
+        .ok()
+        .and_then(|q| q.get("user_code").map(str::to_owned))
+        .unwrap_or_default();
+    entry_page(&step, &typed, None)
+}
+
+/// `POST /device`: the typed code.
+pub async fn enter(
+    req: HttpRequest,
+    ip: ClientIp,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    on_form(&req, ip, &body, &state, |_| String::new(), look_up).await
+}
+
+/// `POST /device/login`: the login form shown for a code.
+pub async fn log_in(
+    req: HttpRequest,
+    ip: ClientIp,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    on_form(&req, ip, &body, &state, canonical, sign_in).await
+}
+
+/// `POST /device/decide`: allow or deny.
+pub async fn decide(
+    req: HttpRequest,
+    ip: ClientIp,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    on_form(&req, ip, &body, &state, canonical, answer).await
+}
+
+/// The form's `user_code`, canonical (empty when malformed): what its token is bound to.
+fn canonical(form: &Form) -> String {
+    user_code::normalize(form.get("user_code").unwrap_or_default()).unwrap_or_default()
+}
+
+/// Reads a `/device` form (same origin, CSRF token bound to the code `bound(form)`
+/// names), then runs `then`.
+async fn on_form(
+    req: &HttpRequest,
+    ip: ClientIp,
+    body: &[u8],
+    state: &AppState,
+    bound: fn(&Form) -> String,
+    then: impl AsyncFnOnce(&Step<'_>, &Form) -> Result<HttpResponse, HttpResponse>,
+) -> HttpResponse {
+    let binding = |f: &Form| Binding::Device(bound(f));
+    on_form_bound_to(req, ip, body, state, binding, then).await
+}
+
+async fn look_up(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpResponse> {
+    let typed = form.get("user_code").unwrap_or_default();
+    let policy = Policy::user_code(&step.registry.limits, &step.ip.to_string());
+    let store = step.state.store.as_ref();
+    let verdict = throttle::attempt(store, &policy)
+        .await
+        .map_err(|e| step.unavailable(e))?;
+    if let Some(left) = throttle::abide(verdict).await {
+        tracing::warn!(event = "device_code_refused", reason = "too_many_failures", remote = %step.ip);
+        metrics::counter!("gatehouse_rate_limited_total", "limit" => "user_code").increment(1);
+        return Ok(page::too_many(
+            step.registry,
+            "Too many attempts",
+            "Too many wrong codes. Wait a while, then try again.",
+            left,
+        ));
+    }
+    let Some(waiting) = waiting(step, typed).await? else {
+        tracing::warn!(event = "device_code_wrong", remote = %step.ip);
+        metrics::counter!("gatehouse_device_codes_total", "event" => "wrong_code").increment(1);
+        return Ok(entry_page(step, typed, Some(WRONG_CODE)));
+    };
+    throttle::succeeded(store, &policy)
+        .await
+        .map_err(|e| step.unavailable(e))?;
+    match step.session().await? {
+        Some(current) => Ok(confirm_page(step, &waiting, &current)),
+        None => Ok(login_page(step, &waiting, None)),
+    }
+}
+
+async fn sign_in(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpResponse> {
+    let Some(waiting) = waiting(step, form.get("user_code").unwrap_or_default()).await? else {
+        return Ok(gone(step));
+    };
+    let username = form.get("username").unwrap_or_default();
+    let password = form.get("password").unwrap_or_default();
+    let checked = login::check_password(step, username, password, &waiting.grant.client_id).await?;
+    let Some(user) = checked else {
+        return Ok(login_page(step, &waiting, Some(username)));
+    };
+    let (current, cookie) = login::start_session(step, user).await?;
+    let mut response = confirm_page(step, &waiting, &current);
+    let _ = response.add_cookie(&cookie);
+    Ok(response)
+}
+
+async fn answer(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpResponse> {
+    let Some(waiting) = waiting(step, form.get("user_code").unwrap_or_default()).await? else {
+        return Ok(gone(step));
+    };
+    let Some(current) = step.session().await? else {
+        return Ok(login_page(step, &waiting, None));
+    };
+    let approve = match form.get("decision") {
+        Some("allow") => true,
+        Some("deny") => false,
+        _ => {
+            return Ok(page::invalid_request(
+                step.registry,
+                "Choose Allow or Deny.",
+            ));
+        }
+    };
+    let session = &current.session;
+    let decided = device::decide(
+        step.state,
+        waiting.key,
+        &session.identity,
+        session.auth_time,
+        approve,
+        &step.ip,
+    )
+    .await
+    .map_err(|e| step.unavailable(e.description))?;
+    if !decided {
+        return Ok(gone(step));
+    }
+    let context = json!({
+        "approved": approve,
+        "client_name": client_name(step, &waiting),
+        "user_code": waiting.shown,
+    });
+    Ok(page::render(
+        step.registry,
+        actix_web::http::StatusCode::OK,
+        "device_done.html",
+        context,
+        None,
+    ))
+}
+
+/// The device code waiting for `typed`.
+async fn waiting(step: &Step<'_>, typed: &str) -> Result<Option<Waiting>, HttpResponse> {
+    device::waiting(step.state, typed)
+        .await
+        .map_err(|e| step.unavailable(e.description))
+}
+
+fn client_name(step: &Step<'_>, waiting: &Waiting) -> String {
+    step.registry
+        .client(&waiting.grant.client_id)
+        .map_or_else(|| waiting.grant.client_id.clone(), |c| c.name.clone())
+}
+
+/// A code that was good a moment ago and is not any more (expired, decided).
+fn gone(step: &Step<'_>) -> HttpResponse {
+    page::error(
+        step.registry,
+        actix_web::http::StatusCode::BAD_REQUEST,
+        "Code expired",
+        "This code has expired or was already used. Start again on your device.",
+    )
+}
+
+/// Renders a `/device` page whose form acts on `code` (canonical; empty: the entry form).
+fn form_page(step: &Step<'_>, template: &str, code: &str, context: Value) -> HttpResponse {
+    page::render_form(
+        step.req,
+        step.state,
+        step.registry,
+        template,
+        &Binding::Device(code.to_owned()),
+        context,
+        None,
+    )
+}
+
+fn entry_page(step: &Step<'_>, typed: &str, error: Option<&str>) -> HttpResponse {
+    let context = json!({"user_code": typed, "error": error});
+    form_page(step, "device.html", "", context)
+}
+
+fn login_page(step: &Step<'_>, waiting: &Waiting, failed_as: Option<&str>) -> HttpResponse {
+    let context = json!({
+        "action": "/device/login",
+        "client_name": client_name(step, waiting),
+        "user_code": waiting.shown,
+        "username": failed_as.unwrap_or_default(),
+        "error": failed_as.map(|_| BAD_CREDENTIALS),
+    });
+    form_page(step, "login.html", &canonical_of(waiting), context)
+}
+
+fn confirm_page(step: &Step<'_>, waiting: &Waiting, current: &Current) -> HttpResponse {
+    let scopes: Vec<_> = waiting
+        .grant
+        .scopes
+        .iter()
+        .map(|s| json!({"name": s, "description": super::interaction::scope_description(step.registry, s)}))
+        .collect();
+    let context = json!({
+        "client_name": client_name(step, waiting),
+        "user_name": current.session.identity.display_name(),
+        "scopes": scopes,
+        "user_code": waiting.shown,
+    });
+    form_page(step, "device_confirm.html", &canonical_of(waiting), context)
+}
+
+fn canonical_of(waiting: &Waiting) -> String {
+    waiting.shown.replace('-', "")
+}
