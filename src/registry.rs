@@ -5,6 +5,7 @@
 //! JWKS). What changes while a generation serves (verified-secret caches, rotation
 //! times, rendered discovery) lives in `AppState`, never here.
 
+use crate::config::diff::Side;
 use crate::config::file::{LimitsSection, SessionSection, TokensSection};
 use crate::config::{ServerSettings, UiSettings, Validated};
 use crate::jwt::keys::{KeySet, SigningKey};
@@ -85,6 +86,19 @@ impl Registry {
                 .into_iter()
                 .map(|u| (u.username.clone(), u))
                 .collect(),
+        }
+    }
+
+    /// What `config::diff` compares: this generation's clients, users, keys (the
+    /// signing one first), scopes and lifetimes.
+    pub fn side(&self) -> Side<'_> {
+        Side {
+            clients: self.clients.values().collect(),
+            users: self.users.values().collect(),
+            keys: self.keys.all().iter().map(Arc::as_ref).collect(),
+            scopes: &self.scopes,
+            tokens: &self.tokens,
+            session: &self.session,
         }
     }
 

@@ -182,6 +182,23 @@ pub fn summary(changes: &[Change]) -> String {
     )
 }
 
+/// The changes on one log line: the [`summary`], then each change
+/// (`widens client demo-cli: redirect URI added "..."`) separated by `; `.
+pub fn one_line(changes: &[Change]) -> String {
+    let mut line = summary(changes);
+    for (i, c) in changes.iter().enumerate() {
+        line.push_str(if i == 0 { ": " } else { "; " });
+        line.push_str(&format!(
+            "{} {} {}: {}",
+            c.mark.as_str(),
+            c.subject.as_str(),
+            c.id,
+            c.what
+        ));
+    }
+    line
+}
+
 #[derive(Default)]
 struct Changes(Vec<Change>);
 
@@ -520,6 +537,59 @@ groups = ["finance"]
     fn one(edits: &[(&str, &str)], mark: Mark, line: &str) {
         let got = changes(edits);
         assert_eq!(got, vec![(mark, line.to_owned())], "{edits:?}");
+    }
+
+    #[test]
+    fn the_log_line_names_each_change_and_no_secret() {
+        let other = crate::crypto::hash_secret("another").expect("hash");
+        let edits = [
+            (
+                format!("secret_hash = \"{HASH}\""),
+                format!("secret_hash = \"{other}\""),
+            ),
+            (
+                "access_token_ttl = \"10m\"".to_owned(),
+                "access_token_ttl = \"1h\"".to_owned(),
+            ),
+        ];
+        let edits: Vec<(&str, &str)> = edits
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        let lines = changes(&edits);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let rebuilt: Vec<Change> = [
+            (Subject::Client, "svc", Mark::Neutral, "secret rotated"),
+            (
+                Subject::Tokens,
+                "access_token_ttl",
+                Mark::Widens,
+                "10m -> 1h",
+            ),
+        ]
+        .into_iter()
+        .map(|(subject, id, mark, what)| Change {
+            subject,
+            id: id.into(),
+            mark,
+            what: what.into(),
+        })
+        .collect();
+        assert_eq!(
+            rebuilt
+                .iter()
+                .map(|c| (c.mark, c.to_string()))
+                .collect::<Vec<_>>(),
+            lines
+        );
+        let line = one_line(&rebuilt);
+        assert_eq!(
+            line,
+            "2 change(s): 1 widen, 0 narrow, 1 neutral: neutral client svc: secret rotated; \
+             widens tokens access_token_ttl: 10m -> 1h"
+        );
+        assert!(!line.contains("argon2") && !line.contains(&other));
+        assert_eq!(one_line(&[]), "no security-relevant changes");
     }
 
     #[test]
