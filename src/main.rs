@@ -51,6 +51,8 @@ enum Command {
         #[arg(long, value_enum)]
         fail_on: Option<FailOn>,
     },
+    /// Print the JSON Schema of the config file, for editors and CI.
+    Schema,
     /// Read a secret from stdin and print its argon2id hash for `secret_hash`.
     HashSecret {
         /// Make a random 256-bit secret instead; print it once, then its hash.
@@ -128,6 +130,9 @@ fn main() -> ExitCode {
             Ok(code) => return code,
             Err(e) => Err(e),
         },
+        Command::Schema => config::schema_json()
+            .map(|text| print!("{text}"))
+            .context("rendering the schema"),
         Command::HashSecret { generate } => hash_secret(generate),
         Command::Keygen { algorithm, out } => keygen(algorithm.into(), out),
     };

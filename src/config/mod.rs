@@ -67,6 +67,18 @@ impl Format {
     }
 }
 
+/// The JSON Schema (draft 2020-12) of the config file, TOML or YAML, derived from the
+/// file model so that it cannot drift from what the loader accepts; pretty-printed,
+/// with a final newline. It checks shape only (names, types, unknown keys): `check`
+/// applies the rules.
+pub fn schema_json() -> Result<String, serde_json::Error> {
+    let mut schema = schemars::schema_for!(ConfigFile);
+    schema.insert("title".into(), "gatehouse config".into());
+    let mut text = serde_json::to_string_pretty(&schema)?;
+    text.push('\n');
+    Ok(text)
+}
+
 /// Reads, parses and validates the config file at `path`.
 pub fn load(path: &Path) -> Result<Loaded, Rejected> {
     let mut sources = Sources::new();
