@@ -243,7 +243,8 @@ impl Reloader {
             old.generation + 1,
             clock.system_time(),
             fallback,
-        );
+        )
+        .with_fingerprint(&loaded.fingerprint);
         // Before anyone is served by `new`: the tokens of removed and re-keyed clients
         // end for good. If the store cannot record it, `new` is not applied (a token
         // of a removed client must not outlive the removal); the next change or
@@ -270,6 +271,7 @@ impl Reloader {
             event = "config_reloaded",
             result = "applied",
             generation = new.generation,
+            config_sha256 = new.config_sha256.as_deref().unwrap_or_default(),
             clients = new.clients().len(),
             users = new.user_count(),
             keys = new.keys.all().len(),

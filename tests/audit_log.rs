@@ -284,4 +284,13 @@ async fn a_reload_logs_what_it_changes_without_secrets() {
     );
     assert!(line.contains("widens=1"), "{line}");
     assert!(!line.contains("argon2"), "no hash logged: {line}");
+    let serving = match gatehouse::config::load(&path) {
+        Ok(loaded) => gatehouse::crypto::hex(&loaded.fingerprint),
+        Err(e) => panic!("the new config is invalid: {e}"),
+    };
+    assert!(
+        line.contains(&format!("config_sha256=\"{serving}\""))
+            || line.contains(&format!("config_sha256={serving}")),
+        "the line names the serving config: {line}"
+    );
 }
