@@ -817,6 +817,109 @@ groups = ["finance"]
     }
 
     #[test]
+    fn the_other_directions_of_each_list_and_flag() {
+        // Grant type and post-logout URI added, audience removed: the reverse edits.
+        assert_eq!(
+            reversed(&[(
+                "public = true\n",
+                "public = true\ngrant_types = [\"authorization_code\"]\n"
+            )]),
+            vec![(
+                Mark::Widens,
+                "widens   client cli: grant type added \"refresh_token\"".to_owned()
+            )]
+        );
+        assert_eq!(
+            reversed(&[(
+                "post_logout_redirect_uris = [\"http://127.0.0.1/\"]",
+                "post_logout_redirect_uris = []"
+            )]),
+            vec![(
+                Mark::Widens,
+                "widens   client cli: post-logout redirect URI added \"http://127.0.0.1/\""
+                    .to_owned()
+            )]
+        );
+        let more_audience = "audience = [\"https://api.example.com\", \"https://b.example.com\"]";
+        assert_eq!(
+            reversed(&[("audience = [\"https://api.example.com\"]", more_audience)]),
+            vec![(
+                Mark::Narrows,
+                "narrows  client svc: audience removed \"https://b.example.com\"".to_owned()
+            )]
+        );
+        assert_eq!(
+            reversed(&[(
+                "grant_types = [\"client_credentials\"]",
+                "grant_types = [\"client_credentials\"]\nintrospect = true"
+            )]),
+            vec![(
+                Mark::Narrows,
+                "narrows  client svc: introspect (any token) turned off".to_owned()
+            )]
+        );
+        assert_eq!(
+            reversed(&[(
+                "scopes = [\"openid\"]",
+                "scopes = [\"openid\", \"inv:read\"]"
+            )]),
+            vec![(
+                Mark::Narrows,
+                "narrows  client cli: scope removed \"inv:read\"".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn user_details_keys_and_scope_declarations() {
+        let got = changes(&[(
+            "groups = [\"finance\"]",
+            "groups = [\"finance\"]\nemail = \"a@example.com\"\nemail_verified = true",
+        )]);
+        assert_eq!(
+            got,
+            vec![
+                (Mark::Neutral, "neutral  user u1: email changed".to_owned()),
+                (
+                    Mark::Widens,
+                    "widens   user u1: email_verified turned on".to_owned()
+                ),
+            ]
+        );
+        one(
+            &[("username = \"a\"", "username = \"b\"")],
+            Mark::Neutral,
+            "neutral  user u1: username changed \"a\" -> \"b\"",
+        );
+        one(
+            &[(
+                "private_key_file = \"k1.pem\"",
+                "algorithm = \"EdDSA\"\nprivate_key_file = \"k2.pem\"",
+            )],
+            Mark::Neutral,
+            "neutral  key k1: algorithm changed ES256 -> EdDSA",
+        );
+        one(
+            &[(
+                "[[clients]]",
+                "[[scopes]]\nname = \"inv:write\"\n[[clients]]",
+            )],
+            Mark::Neutral,
+            "neutral  scope inv:write: declared",
+        );
+        assert_eq!(
+            reversed(&[(
+                "[[clients]]",
+                "[[scopes]]\nname = \"inv:write\"\n[[clients]]"
+            )]),
+            vec![(
+                Mark::Neutral,
+                "neutral  scope inv:write: no longer declared".to_owned()
+            )]
+        );
+    }
+
+    #[test]
     fn scopes_are_neutral() {
         one(
             &[("description = \"Read\"", "description = \"Read all\"")],
