@@ -145,3 +145,54 @@ fn git_revision_against_the_working_tree() {
     assert_eq!(code, 1);
     assert!(out.contains("git show HEAD:missing.toml failed"), "{out}");
 }
+
+#[test]
+fn referenced_files_resolve_against_the_path_for_git_and_the_cwd_for_stdin() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .status()
+            .expect("git runs");
+        assert!(status.success(), "git {args:?}");
+    };
+    let with_secret = format!(
+        "{OLD}\n[[clients]]\nid = \"svc\"\nsecret_file = \"svc.secret\"\ngrant_types = [\"client_credentials\"]\n"
+    );
+    std::fs::create_dir(dir.path().join("conf")).expect("mkdir");
+    std::fs::write(dir.path().join("conf/gatehouse.toml"), &with_secret).expect("write");
+    std::fs::write(
+        dir.path().join("conf/svc.secret"),
+        "first-secret-0123456789",
+    )
+    .expect("write");
+    git(&["init", "-q"]);
+    git(&["add", "conf/gatehouse.toml"]);
+    git(&["commit", "-q", "-m", "first"]);
+    // git:REV:conf/gatehouse.toml reads conf/svc.secret from the working tree.
+    let (code, out) = diff(
+        dir.path(),
+        &["git:HEAD:conf/gatehouse.toml", "conf/gatehouse.toml"],
+        "",
+    );
+    assert_eq!((code, out.as_str()), (0, "no security-relevant changes\n"));
+    // Stdin reads it relative to the current directory: from conf/ it is found...
+    let (code, out) = diff(
+        &dir.path().join("conf"),
+        &["--format", "toml", "-", "gatehouse.toml"],
+        &with_secret,
+    );
+    assert_eq!((code, out.as_str()), (0, "no security-relevant changes\n"));
+    // ...and from the repository root it is not.
+    let (code, out) = diff(
+        dir.path(),
+        &["--format", "toml", "-", "conf/gatehouse.toml"],
+        &with_secret,
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.starts_with("-:"), "{out}");
+    assert!(out.contains("svc.secret"), "{out}");
+}
