@@ -50,6 +50,18 @@ fn diff(dir: &Path, args: &[&str], stdin: &str) -> (i32, String) {
     (out.status.code().unwrap_or(-1), format!("{stdout}{stderr}"))
 }
 
+/// Runs `git ARGS` in `dir` with a committer identity; it must succeed.
+fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .status()
+        .expect("git runs");
+    assert!(status.success(), "git {args:?}");
+}
+
 const EXPECTED: &str = "\
 widens   client cli: redirect URI added \"http://127.0.0.1/other\"
 widens   client cli: first_party (consent is skipped) turned on
@@ -120,16 +132,7 @@ fn invalid_input_is_reported_with_positions() {
 #[test]
 fn git_revision_against_the_working_tree() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let git = |args: &[&str]| {
-        let status = Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-            .args(args)
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .status()
-            .expect("git runs");
-        assert!(status.success(), "git {args:?}");
-    };
+    let git = |args: &[&str]| git(dir.path(), args);
     git(&["init", "-q"]);
     std::fs::write(dir.path().join("gatehouse.toml"), OLD).expect("write");
     git(&["add", "gatehouse.toml"]);
@@ -149,16 +152,7 @@ fn git_revision_against_the_working_tree() {
 #[test]
 fn referenced_files_resolve_against_the_path_for_git_and_the_cwd_for_stdin() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let git = |args: &[&str]| {
-        let status = Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-            .args(args)
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .status()
-            .expect("git runs");
-        assert!(status.success(), "git {args:?}");
-    };
+    let git = |args: &[&str]| git(dir.path(), args);
     let with_secret = format!(
         "{OLD}\n[[clients]]\nid = \"svc\"\nsecret_file = \"svc.secret\"\ngrant_types = [\"client_credentials\"]\n"
     );
