@@ -17,6 +17,17 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     out
 }
 
+/// `bytes` in lowercase hex: how a digest is shown (the config's SHA-256).
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+}
+
 /// A fresh random identifier (128 bits, base64url): `jti` values, families, CSRF tokens.
 pub fn random_id() -> Result<String, RngError> {
     random_b64::<16>()

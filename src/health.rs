@@ -25,7 +25,7 @@ pub async fn readyz_details(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// The readiness document operators see: the status, the config generation serving,
-/// when it was loaded, and the last reload error if the newest file was rejected (no
+/// the SHA-256 of its inputs, when it was loaded, and the last reload error if the newest file was rejected (no
 /// secrets: only diagnostics).
 pub fn details(state: &AppState) -> Value {
     let registry = state.snapshot();
@@ -37,6 +37,7 @@ pub fn details(state: &AppState) -> Value {
     json!({
         "status": "ready",
         "config_generation": registry.generation,
+        "config_sha256": registry.config_sha256,
         "config_loaded_at": humantime::format_rfc3339_seconds(registry.loaded_at).to_string(),
         "last_reload_error": last_error,
     })

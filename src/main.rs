@@ -6,7 +6,7 @@ use gatehouse::config::file::Algorithm;
 use gatehouse::config::{self, Severity};
 use gatehouse::jwt::keys::SigningKey;
 use std::io::{IsTerminal, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -37,6 +37,22 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Compare two configs and print every security-relevant change, marked widens,
+    /// narrows or neutral.
+    Diff {
+        /// The config before: a file, `-` for stdin, or `git:REV:PATH`.
+        old: String,
+        /// The config after: a file, `-` for stdin, or `git:REV:PATH`.
+        new: String,
+        /// The format of an input whose name has no .toml/.yaml/.yml extension.
+        #[arg(long, value_enum)]
+        format: Option<InputFormat>,
+        /// Exit 1 when any change is of this kind.
+        #[arg(long, value_enum)]
+        fail_on: Option<FailOn>,
+    },
+    /// Print the JSON Schema of the config file, for editors and CI.
+    Schema,
     /// Read a secret from stdin and print its argon2id hash for `secret_hash`.
     HashSecret {
         /// Make a random 256-bit secret instead; print it once, then its hash.
@@ -57,6 +73,27 @@ enum Command {
 enum LogFormat {
     Text,
     Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum InputFormat {
+    Toml,
+    Yaml,
+}
+
+impl From<InputFormat> for config::Format {
+    fn from(f: InputFormat) -> Self {
+        match f {
+            InputFormat::Toml => Self::Toml,
+            InputFormat::Yaml => Self::Yaml,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FailOn {
+    /// Any change that lets more through.
+    Widens,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -84,6 +121,18 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { config, log_format } => serve(config, log_format),
         Command::Check { paths } => return check(&paths),
+        Command::Diff {
+            old,
+            new,
+            format,
+            fail_on,
+        } => match diff(&old, &new, format.map(Into::into), fail_on) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
+        Command::Schema => config::schema_json()
+            .map(|text| print!("{text}"))
+            .context("rendering the schema"),
         Command::HashSecret { generate } => hash_secret(generate),
         Command::Keygen { algorithm, out } => keygen(algorithm.into(), out),
     };
@@ -152,15 +201,7 @@ fn check(paths: &[PathBuf]) -> ExitCode {
             }
             Err(rejected) => {
                 failed = true;
-                for d in &rejected.diagnostics {
-                    println!("{d}");
-                }
-                let errors = rejected
-                    .diagnostics
-                    .iter()
-                    .filter(|d| d.issue.severity == Severity::Error)
-                    .count();
-                println!("{}: {errors} error(s)", path.display());
+                print_rejected(&path.display().to_string(), &rejected);
             }
         }
     }
@@ -169,6 +210,100 @@ fn check(paths: &[PathBuf]) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+fn diff(
+    old: &str,
+    new: &str,
+    format: Option<config::Format>,
+    fail_on: Option<FailOn>,
+) -> anyhow::Result<ExitCode> {
+    use gatehouse::config::diff::{self, Side};
+    let (before, after) = (load_input(old, format)?, load_input(new, format)?);
+    let (Some(before), Some(after)) = (before, after) else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let changes = diff::diff(&Side::from(&before.config), &Side::from(&after.config));
+    for change in &changes {
+        println!("{change}");
+    }
+    println!("{}", diff::summary(&changes));
+    Ok(match fail_on {
+        Some(FailOn::Widens) if diff::any_widens(&changes) => ExitCode::FAILURE,
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+/// Loads one side of a diff: a file, `-` (stdin) or `git:REV:PATH`. A rejected config
+/// has its diagnostics printed and gives `None`.
+fn load_input(
+    input: &str,
+    format: Option<config::Format>,
+) -> anyhow::Result<Option<config::Loaded>> {
+    let name = PathBuf::from(input);
+    let result = if input == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading the config from stdin")?;
+        let format = format.context("the format of stdin is unknown: pass --format toml|yaml")?;
+        config::check_source(&name, Path::new("."), format, &text)
+    } else if let Some(spec) = input.strip_prefix("git:") {
+        let (rev, path) = spec
+            .split_once(':')
+            .with_context(|| format!("{input:?} is not git:REV:PATH"))?;
+        let out = std::process::Command::new("git")
+            .arg("show")
+            .arg(format!("{rev}:{path}"))
+            .output()
+            .context("running git show")?;
+        if !out.status.success() {
+            bail!(
+                "git show {rev}:{path} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        let text =
+            String::from_utf8(out.stdout).with_context(|| format!("{input} is not UTF-8"))?;
+        let path = Path::new(path);
+        let format = format
+            .or_else(|| config::Format::of_path(path))
+            .with_context(|| {
+                format!("the format of {input} is unknown: pass --format toml|yaml")
+            })?;
+        let base_dir = path.parent().unwrap_or(Path::new("."));
+        config::check_source(&name, base_dir, format, &text)
+    } else {
+        match format {
+            Some(format) => {
+                let text =
+                    std::fs::read_to_string(&name).with_context(|| format!("reading {input}"))?;
+                let base_dir = name.parent().unwrap_or(Path::new("."));
+                config::check_source(&name, base_dir, format, &text)
+            }
+            None => config::load(&name),
+        }
+    };
+    match result {
+        Ok(loaded) => Ok(Some(loaded)),
+        Err(rejected) => {
+            print_rejected(input, &rejected);
+            Ok(None)
+        }
+    }
+}
+
+/// Prints every diagnostic of a rejected config, then `NAME: N error(s)`.
+fn print_rejected(name: &str, rejected: &config::Rejected) {
+    for d in &rejected.diagnostics {
+        println!("{d}");
+    }
+    let errors = rejected
+        .diagnostics
+        .iter()
+        .filter(|d| d.issue.severity == Severity::Error)
+        .count();
+    println!("{name}: {errors} error(s)");
 }
 
 fn hash_secret(generate: bool) -> anyhow::Result<()> {

@@ -5,6 +5,7 @@
 //! JWKS). What changes while a generation serves (verified-secret caches, rotation
 //! times, rendered discovery) lives in `AppState`, never here.
 
+use crate::config::diff::Side;
 use crate::config::file::{LimitsSection, SessionSection, TokensSection};
 use crate::config::{ServerSettings, UiSettings, Validated};
 use crate::jwt::keys::{KeySet, SigningKey};
@@ -19,6 +20,10 @@ pub struct Registry {
     /// Which load this is (1 for the first), and when it was made.
     pub generation: u64,
     pub loaded_at: SystemTime,
+    /// SHA-256 (hex) of every input this generation was built from: the config file,
+    /// the files it reads and the env values it names (`config::Loaded::fingerprint`).
+    /// `None` for a registry not built from a loaded file.
+    pub config_sha256: Option<String>,
     pub issuer: String,
     pub server: ServerSettings,
     pub tokens: TokensSection,
@@ -59,6 +64,7 @@ impl Registry {
         Self {
             generation,
             loaded_at,
+            config_sha256: None,
             // A validated issuer is an http(s) URL, so it has an origin.
             issuer_origin: origin::of_url(&config.issuer).unwrap_or_default(),
             origins,
@@ -85,6 +91,25 @@ impl Registry {
                 .into_iter()
                 .map(|u| (u.username.clone(), u))
                 .collect(),
+        }
+    }
+
+    /// This registry, recorded as built from the inputs whose digest is `fingerprint`.
+    pub fn with_fingerprint(mut self, fingerprint: &[u8; 32]) -> Self {
+        self.config_sha256 = Some(crate::crypto::hex(fingerprint));
+        self
+    }
+
+    /// What `config::diff` compares: this generation's clients, users, keys (the
+    /// signing one first), scopes and lifetimes.
+    pub fn side(&self) -> Side<'_> {
+        Side {
+            clients: self.clients.values().collect(),
+            users: self.users.values().collect(),
+            keys: self.keys.all().iter().map(Arc::as_ref).collect(),
+            scopes: &self.scopes,
+            tokens: &self.tokens,
+            session: &self.session,
         }
     }
 

@@ -243,7 +243,8 @@ impl Reloader {
             old.generation + 1,
             clock.system_time(),
             fallback,
-        );
+        )
+        .with_fingerprint(&loaded.fingerprint);
         // Before anyone is served by `new`: the tokens of removed and re-keyed clients
         // end for good. If the store cannot record it, `new` is not applied (a token
         // of a removed client must not outlive the removal); the next change or
@@ -261,7 +262,7 @@ impl Reloader {
         }
         self.fingerprint = loaded.fingerprint;
         self.state.verifier.retain_current(&new);
-        let changes = summarize(&old, &new);
+        let changes = config::diff::diff(&old.side(), &new.side());
         if new.server.bind != old.server.bind {
             tracing::warn!(old = %old.server.bind, new = %new.server.bind, "[server] bind changed; it takes effect at the next restart");
         }
@@ -270,10 +271,16 @@ impl Reloader {
             event = "config_reloaded",
             result = "applied",
             generation = new.generation,
+            config_sha256 = new.config_sha256.as_deref().unwrap_or_default(),
             clients = new.clients().len(),
             users = new.user_count(),
             keys = new.keys.all().len(),
-            "configuration reloaded: {changes}"
+            widens = changes
+                .iter()
+                .filter(|c| c.mark == config::diff::Mark::Widens)
+                .count(),
+            "configuration reloaded: {}",
+            config::diff::one_line(&changes)
         );
         self.state.registry.store(Arc::new(new));
     }
@@ -326,32 +333,4 @@ async fn reset_clients(state: &AppState, old: &Registry, new: &Registry) -> Resu
         }
     }
     Ok(())
-}
-
-/// Which clients were added, removed or changed (ids only, never their secrets).
-fn summarize(old: &Registry, new: &Registry) -> String {
-    let mut added: Vec<&str> = Vec::new();
-    let mut changed: Vec<&str> = Vec::new();
-    for (id, client) in new.clients() {
-        match old.client(id) {
-            None => added.push(id),
-            Some(before) if before != client => changed.push(id),
-            Some(_) => {}
-        }
-    }
-    let mut removed: Vec<&str> = old
-        .clients()
-        .keys()
-        .filter(|id| new.client(id).is_none())
-        .map(String::as_str)
-        .collect();
-    added.sort_unstable();
-    changed.sort_unstable();
-    removed.sort_unstable();
-    format!(
-        "clients added [{}], removed [{}], changed [{}]",
-        added.join(", "),
-        removed.join(", "),
-        changed.join(", ")
-    )
 }

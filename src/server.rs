@@ -174,9 +174,11 @@ pub async fn start(config_path: PathBuf) -> anyhow::Result<Running> {
         ..
     } = loaded;
     let clock = Clock::system();
-    let registry = Registry::new(config, 1, clock.system_time(), fallback_key);
+    let registry =
+        Registry::new(config, 1, clock.system_time(), fallback_key).with_fingerprint(&fingerprint);
     tracing::info!(
         issuer = %registry.issuer,
+        config_sha256 = registry.config_sha256.as_deref().unwrap_or_default(),
         bind = %registry.server.bind,
         clients = registry.clients().len(),
         users = registry.user_count(),

@@ -2,6 +2,7 @@
 //! `GET /metrics`. Counters are named `gatehouse_*`; label values are endpoint patterns,
 //! status codes, grant types and configured client ids, never anything a client makes up.
 
+use crate::registry::Registry;
 use crate::state::AppState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -67,6 +68,19 @@ pub async fn count_requests(
     Ok(response)
 }
 
+/// `gatehouse_config_info{sha256="..."} 1`: which config serves. Rendered from the
+/// snapshot rather than recorded, so that only the serving digest is ever listed.
+fn config_info(registry: &Registry) -> String {
+    match &registry.config_sha256 {
+        Some(sha) => format!(
+            "# HELP gatehouse_config_info The SHA-256 of the config inputs that serve.\n\
+             # TYPE gatehouse_config_info gauge\n\
+             gatehouse_config_info{{sha256=\"{sha}\"}} 1\n"
+        ),
+        None => String::new(),
+    }
+}
+
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics_page(state: web::Data<AppState>) -> HttpResponse {
     let registry = state.snapshot();
@@ -80,7 +94,9 @@ pub async fn metrics_page(state: web::Data<AppState>) -> HttpResponse {
         }
         Err(e) => tracing::warn!(error = %e, "cannot read store sizes for /metrics"),
     }
+    let mut text = handle().render();
+    text.push_str(&config_info(&registry));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(handle().render())
+        .body(text)
 }

@@ -241,3 +241,56 @@ async fn at_warn_the_attacks_still_show() {
     assert!(line_with(&logs, "client_auth_failed").is_some(), "{logs:?}");
     assert!(line_with(&logs, "token_issued").is_none(), "{logs:?}");
 }
+
+#[tokio::test]
+async fn a_reload_logs_what_it_changes_without_secrets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let before = config();
+    let (child, _addr, logs) = spawn(&dir, &before, None);
+    let rotated = gatehouse::crypto::hash_secret("a-new-service-secret").expect("hash");
+    let after = before.replace(service_hash(), &rotated).replace(
+        "[\"http://127.0.0.1/cb\"]",
+        "[\"http://127.0.0.1/cb\", \"http://127.0.0.1/cb2\"]",
+    );
+    assert_ne!(before, after);
+    // Keep the bind the server was started with: rewrite the file it serves in place.
+    let path = dir.path().join("gatehouse.toml");
+    let serving = std::fs::read_to_string(&path).expect("read config");
+    let bind = serving
+        .lines()
+        .find(|l| l.starts_with("bind = "))
+        .expect("bind line")
+        .to_owned();
+    replace_file(&path, &after.replace("bind = \"127.0.0.1:0\"", &bind));
+    let mut reloaded = None;
+    for _ in 0..100 {
+        match logs.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) if line.contains("event=\"config_reloaded\"") => {
+                reloaded = Some(line);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let _ = stop(child, logs);
+    let line = reloaded.expect("a config_reloaded line");
+    assert!(
+        line.contains("neutral client svc: secret rotated"),
+        "{line}"
+    );
+    assert!(
+        line.contains("widens client web: redirect URI added \"http://127.0.0.1/cb2\""),
+        "{line}"
+    );
+    assert!(line.contains("widens=1"), "{line}");
+    assert!(!line.contains("argon2"), "no hash logged: {line}");
+    let serving = match gatehouse::config::load(&path) {
+        Ok(loaded) => gatehouse::crypto::hex(&loaded.fingerprint),
+        Err(e) => panic!("the new config is invalid: {e}"),
+    };
+    assert!(
+        line.contains(&format!("config_sha256=\"{serving}\""))
+            || line.contains(&format!("config_sha256={serving}")),
+        "the line names the serving config: {line}"
+    );
+}

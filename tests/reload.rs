@@ -319,3 +319,41 @@ async fn a_file_rewritten_without_pause_still_reloads() {
     assert_eq!(status_for(&server, "new", SERVICE_SECRET).await, 200);
     writer.abort();
 }
+
+/// The SHA-256 the loader computes over every input of the file at `path`.
+fn fingerprint_of(path: &std::path::Path) -> String {
+    match gatehouse::config::load(path) {
+        Ok(loaded) => gatehouse::crypto::hex(&loaded.fingerprint),
+        Err(e) => panic!("the test config is invalid: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn readiness_and_metrics_name_the_serving_config_by_its_digest() {
+    let server = TestServer::start(&config_with(&service_client("svc", service_hash()))).await;
+    let first = fingerprint_of(&server.config);
+    assert_eq!(first.len(), 64);
+    assert_eq!(
+        server.ready_details().await["config_sha256"],
+        first.as_str()
+    );
+    let info = |sha: &str| format!("gatehouse_config_info{{sha256=\"{sha}\"}} 1\n");
+    assert!(server.metrics().await.contains(&info(&first)));
+
+    server.rewrite_config(&config_with(
+        &(service_client("svc", service_hash()) + &service_client("new", service_hash())),
+    ));
+    server.wait_for_generation(2).await;
+    let second = fingerprint_of(&server.config);
+    assert_ne!(first, second);
+    assert_eq!(
+        server.ready_details().await["config_sha256"],
+        second.as_str()
+    );
+    let text = server.metrics().await;
+    assert!(text.contains(&info(&second)), "{text}");
+    assert!(
+        !text.contains(&first),
+        "only the serving digest is listed: {text}"
+    );
+}

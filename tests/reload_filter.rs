@@ -9,15 +9,7 @@ use std::time::Duration;
 
 /// The number of rejected reloads the server has counted.
 async fn rejected_reloads(server: &TestServer) -> u64 {
-    let text = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = server.metrics().await;
     text.lines()
         .find_map(|l| l.strip_prefix(r#"gatehouse_config_reloads_total{result="rejected"} "#))
         .map_or(0, |n| n.trim().parse().expect("a count"))

@@ -3,11 +3,12 @@
 //! Nothing here is checked beyond its shape; `validate` turns a [`ConfigFile`] into the
 //! model a `Registry` is built from and reports every rule it breaks.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use std::time::Duration;
 
 /// The whole config file, TOML or YAML.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     /// The issuer identifier (`iss`): an absolute https URL, http only on loopback hosts.
@@ -33,7 +34,7 @@ pub struct ConfigFile {
 }
 
 /// `[server]`: where the HTTP listener binds.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSection {
     /// Socket address of the listener; read at start only.
@@ -61,16 +62,32 @@ fn default_bind() -> String {
 }
 
 /// `[tokens]`: lifetimes of what the server issues, as human durations ("60s", "10m", "30d").
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokensSection {
-    #[serde(default = "default_access_ttl", with = "humantime_serde")]
+    #[serde(
+        default = "default_access_ttl",
+        deserialize_with = "humantime_serde::deserialize"
+    )]
+    #[schemars(with = "String", extend("default" = human(default_access_ttl())))]
     pub access_token_ttl: Duration,
-    #[serde(default = "default_access_ttl", with = "humantime_serde")]
+    #[serde(
+        default = "default_access_ttl",
+        deserialize_with = "humantime_serde::deserialize"
+    )]
+    #[schemars(with = "String", extend("default" = human(default_access_ttl())))]
     pub id_token_ttl: Duration,
-    #[serde(default = "default_refresh_ttl", with = "humantime_serde")]
+    #[serde(
+        default = "default_refresh_ttl",
+        deserialize_with = "humantime_serde::deserialize"
+    )]
+    #[schemars(with = "String", extend("default" = human(default_refresh_ttl())))]
     pub refresh_token_ttl: Duration,
-    #[serde(default = "default_code_ttl", with = "humantime_serde")]
+    #[serde(
+        default = "default_code_ttl",
+        deserialize_with = "humantime_serde::deserialize"
+    )]
+    #[schemars(with = "String", extend("default" = human(default_code_ttl())))]
     pub authorization_code_ttl: Duration,
     /// How long a device code (RFC 8628) waits for its user to approve it.
     #[serde(default = "default_device_code_ttl", with = "humantime_serde")]
@@ -103,15 +120,23 @@ fn default_device_code_ttl() -> Duration {
 }
 
 /// `[session]`: browser login sessions.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionSection {
     /// How long a login lasts before the password is asked again.
-    #[serde(default = "default_session_ttl", with = "humantime_serde")]
+    #[serde(
+        default = "default_session_ttl",
+        deserialize_with = "humantime_serde::deserialize"
+    )]
+    #[schemars(with = "String", extend("default" = human(default_session_ttl())))]
     pub ttl: Duration,
     /// How long an authorization request waits for the user to log in and consent
     /// before it expires (and its memory is freed).
-    #[serde(default = "default_pending_ttl", with = "humantime_serde")]
+    #[serde(
+        default = "default_pending_ttl",
+        deserialize_with = "humantime_serde::deserialize"
+    )]
+    #[schemars(with = "String", extend("default" = human(default_pending_ttl())))]
     pub pending_ttl: Duration,
 }
 
@@ -133,7 +158,7 @@ fn default_pending_ttl() -> Duration {
 }
 
 /// `[ui]`: what the login, consent and error pages look like.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UiSection {
     /// The product name shown on every page.
@@ -157,7 +182,7 @@ fn default_product_name() -> String {
 }
 
 /// `[limits]`: how hard the server pushes back on guessing and flooding.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsSection {
     /// Failed logins from one address before its further attempts are refused with 429
@@ -166,7 +191,11 @@ pub struct LimitsSection {
     #[serde(default = "default_login_max_failures")]
     pub login_max_failures: u32,
     /// The window in which failed logins are counted, from the first failure.
-    #[serde(default = "default_failure_window", with = "humantime_serde")]
+    #[serde(
+        default = "default_failure_window",
+        deserialize_with = "humantime_serde::deserialize"
+    )]
+    #[schemars(with = "String", extend("default" = human(default_failure_window())))]
     pub login_failure_window: Duration,
     /// Failed client authentications (token, introspection, revocation) from one
     /// address before its further attempts are refused with 429 until the window ends,
@@ -175,7 +204,11 @@ pub struct LimitsSection {
     #[serde(default = "default_token_max_failures")]
     pub token_max_failures: u32,
     /// The window in which failed client authentications are counted.
-    #[serde(default = "default_failure_window", with = "humantime_serde")]
+    #[serde(
+        default = "default_failure_window",
+        deserialize_with = "humantime_serde::deserialize"
+    )]
+    #[schemars(with = "String", extend("default" = human(default_failure_window())))]
     pub token_failure_window: Duration,
     /// Requests per second one address may make to the HTML endpoints (authorize,
     /// login, consent, logout), with bursts up to `pages_burst`. Read at start only.
@@ -236,6 +269,11 @@ fn default_pending_total() -> u32 {
     20_000
 }
 
+/// A default duration as the file writes it, for the schema.
+fn human(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
 /// Serde glue for human-readable durations, through the `humantime` parser.
 mod humantime_serde {
     use serde::{Deserialize, Deserializer, de::Error};
@@ -252,7 +290,7 @@ mod humantime_serde {
 }
 
 /// Signature algorithms gatehouse signs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, JsonSchema)]
 pub enum Algorithm {
     #[default]
     ES256,
@@ -272,7 +310,7 @@ impl Algorithm {
 }
 
 /// `[[keys]]`: a signing key in a PKCS#8 PEM file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyEntry {
     /// The JWK `kid`; the RFC 7638 thumbprint of the public key when absent.
@@ -287,7 +325,7 @@ pub struct KeyEntry {
 }
 
 /// `[[scopes]]`: a custom scope a client may be allowed.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeEntry {
     pub name: String,
@@ -296,7 +334,7 @@ pub struct ScopeEntry {
 }
 
 /// OAuth grant types a client may be allowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GrantType {
     AuthorizationCode,
@@ -337,7 +375,7 @@ fn default_grant_types() -> Vec<GrantType> {
 }
 
 /// `[[clients]]`: one OAuth client.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientEntry {
     pub id: String,
@@ -374,7 +412,7 @@ pub struct ClientEntry {
 }
 
 /// `[[users]]`: an end user who can log in.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserEntry {
     /// The stable subject (`sub`); the username when absent.

@@ -1,6 +1,7 @@
 //! Loading the config file: parse TOML or YAML, validate every rule, and report each
 //! problem as `FILE:LINE:COLUMN: field.path: message`.
 
+pub mod diff;
 pub mod file;
 pub mod locate;
 pub mod report;
@@ -48,9 +49,34 @@ impl std::error::Error for Rejected {}
 
 /// The two file formats, chosen by extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
+pub enum Format {
+    /// TOML (`.toml`).
     Toml,
+    /// YAML (`.yaml`, `.yml`).
     Yaml,
+}
+
+impl Format {
+    /// The format a file name's extension names: `.toml`, `.yaml` or `.yml`.
+    pub fn of_path(path: &Path) -> Option<Self> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("toml") => Some(Self::Toml),
+            Some("yaml" | "yml") => Some(Self::Yaml),
+            _ => None,
+        }
+    }
+}
+
+/// The JSON Schema (draft 2020-12) of the config file, TOML or YAML, derived from the
+/// file model so that it cannot drift from what the loader accepts; pretty-printed,
+/// with a final newline. It checks shape only (names, types, unknown keys): `check`
+/// applies the rules.
+pub fn schema_json() -> Result<String, serde_json::Error> {
+    let mut schema = schemars::schema_for!(ConfigFile);
+    schema.insert("title".into(), "gatehouse config".into());
+    let mut text = serde_json::to_string_pretty(&schema)?;
+    text.push('\n');
+    Ok(text)
 }
 
 /// Reads, parses and validates the config file at `path`.
@@ -76,6 +102,20 @@ pub fn check_text(path: &Path, text: &str) -> Result<Loaded, Rejected> {
     check(path, text, sources)
 }
 
+/// Parses and validates `text`, read from somewhere other than a file of its own (stdin,
+/// a git revision): `name` is what diagnostics call it, `format` is given, and relative
+/// paths in it resolve against `base_dir`.
+pub fn check_source(
+    name: &Path,
+    base_dir: &Path,
+    format: Format,
+    text: &str,
+) -> Result<Loaded, Rejected> {
+    let mut sources = Sources::new();
+    sources.note(name.as_os_str().as_encoded_bytes(), text.as_bytes());
+    check_as(name, base_dir, format, text, sources)
+}
+
 fn rejected(
     path: &Path,
     issue: Issue,
@@ -92,18 +132,25 @@ fn rejected(
     }
 }
 
-fn check(path: &Path, text: &str, mut sources: Sources) -> Result<Loaded, Rejected> {
-    let format = match path.extension().and_then(|e| e.to_str()) {
-        Some("toml") => Format::Toml,
-        Some("yaml" | "yml") => Format::Yaml,
-        _ => {
-            let issue = Issue::error(
-                "",
-                "unknown config format: name the file .toml, .yaml or .yml",
-            );
-            return Err(rejected(path, issue, None, sources.files));
-        }
+fn check(path: &Path, text: &str, sources: Sources) -> Result<Loaded, Rejected> {
+    let Some(format) = Format::of_path(path) else {
+        let issue = Issue::error(
+            "",
+            "unknown config format: name the file .toml, .yaml or .yml",
+        );
+        return Err(rejected(path, issue, None, sources.files));
     };
+    let base_dir = path.parent().unwrap_or(Path::new("."));
+    check_as(path, base_dir, format, text, sources)
+}
+
+fn check_as(
+    path: &Path,
+    base_dir: &Path,
+    format: Format,
+    text: &str,
+    mut sources: Sources,
+) -> Result<Loaded, Rejected> {
     let locations = match format {
         Format::Toml => Locations::toml(text),
         Format::Yaml => Locations::yaml(text),
@@ -112,7 +159,6 @@ fn check(path: &Path, text: &str, mut sources: Sources) -> Result<Loaded, Reject
         Ok(f) => f,
         Err((issue, position)) => return Err(rejected(path, issue, position, sources.files)),
     };
-    let base_dir = path.parent().unwrap_or(Path::new("."));
     let (validated, issues) = validate::validate(&file, base_dir, &mut sources);
     let mut diagnostics: Vec<Diagnostic> = issues
         .into_iter()

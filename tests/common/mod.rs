@@ -122,6 +122,18 @@ impl TestServer {
         (status, response.json().await.expect("json body"))
     }
 
+    /// The `/metrics` page, as text.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
     /// Replaces the config file atomically (write, then rename over it).
     pub fn rewrite_config(&self, text: &str) {
         replace_file(&self.config, text);

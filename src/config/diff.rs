@@ -1,0 +1,968 @@
+//! What a config change does to security: a pure comparison of two validated configs,
+//! one [`Change`] per security-relevant difference, each marked as widening, narrowing
+//! or neutral. `gatehouse diff` prints it for a review; a reload logs it.
+//!
+//! Never carries a secret or a hash: a changed secret is "secret rotated", a changed
+//! password "password changed".
+
+use super::file::{SessionSection, TokensSection};
+use super::validate::Validated;
+use crate::jwt::keys::SigningKey;
+use crate::model::{Client, User};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::Duration;
+
+/// Whether a change lets more through, less, or neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Mark {
+    /// More is allowed than before (a new redirect URI, a longer lifetime).
+    Widens,
+    /// Less is allowed than before.
+    Narrows,
+    /// Different, neither more nor less (a rotated secret, another signing key).
+    Neutral,
+}
+
+impl Mark {
+    /// The mark as printed: `widens`, `narrows` or `neutral`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Widens => "widens",
+            Self::Narrows => "narrows",
+            Self::Neutral => "neutral",
+        }
+    }
+}
+
+/// What a change is about; changes are listed grouped in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Subject {
+    /// A `[[clients]]` entry, by id.
+    Client,
+    /// A `[[users]]` entry, by id (`sub`).
+    User,
+    /// A signing key, by `kid`.
+    Key,
+    /// A custom scope, by name.
+    Scope,
+    /// A `[tokens]` lifetime, by field name.
+    Tokens,
+    /// A `[session]` lifetime, by field name.
+    Session,
+}
+
+impl Subject {
+    /// The subject as printed: `client`, `user`, `key`, `scope`, `tokens`, `session`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Client => "client",
+            Self::User => "user",
+            Self::Key => "key",
+            Self::Scope => "scope",
+            Self::Tokens => "tokens",
+            Self::Session => "session",
+        }
+    }
+}
+
+/// One security-relevant difference between two configs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// What kind of thing changed.
+    pub subject: Subject,
+    /// The client id, user id, key id, scope name or lifetime field.
+    pub id: String,
+    /// Whether the change widens, narrows or neither.
+    pub mark: Mark,
+    /// What changed, in words, without any secret: `redirect URI added "https://..."`.
+    pub what: String,
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:<8} {} {}: {}",
+            self.mark.as_str(),
+            self.subject.as_str(),
+            self.id,
+            self.what
+        )
+    }
+}
+
+/// The parts of one config that the comparison reads, borrowed from a [`Validated`]
+/// config or from a serving registry.
+pub struct Side<'a> {
+    /// The registered clients.
+    pub clients: Vec<&'a Client>,
+    /// The local users.
+    pub users: Vec<&'a User>,
+    /// The keys; the first signs.
+    pub keys: Vec<&'a SigningKey>,
+    /// Custom scopes by name, with their descriptions.
+    pub scopes: &'a BTreeMap<String, String>,
+    /// Token lifetimes.
+    pub tokens: &'a TokensSection,
+    /// Session lifetimes.
+    pub session: &'a SessionSection,
+}
+
+impl<'a> From<&'a Validated> for Side<'a> {
+    fn from(v: &'a Validated) -> Self {
+        Self {
+            clients: v.clients.iter().collect(),
+            users: v.users.iter().collect(),
+            keys: v.keys.iter().collect(),
+            scopes: &v.scopes,
+            tokens: &v.tokens,
+            session: &v.session,
+        }
+    }
+}
+
+/// Every security-relevant change from `old` to `new`, grouped by subject and sorted
+/// by id within a group.
+pub fn diff(old: &Side<'_>, new: &Side<'_>) -> Vec<Change> {
+    let mut out = Changes::default();
+    clients(&mut out, old, new);
+    users(&mut out, old, new);
+    keys(&mut out, old, new);
+    scopes(&mut out, old.scopes, new.scopes);
+    let (o, n) = (old.tokens, new.tokens);
+    for (field, before, after) in [
+        ("access_token_ttl", o.access_token_ttl, n.access_token_ttl),
+        ("id_token_ttl", o.id_token_ttl, n.id_token_ttl),
+        (
+            "refresh_token_ttl",
+            o.refresh_token_ttl,
+            n.refresh_token_ttl,
+        ),
+        (
+            "authorization_code_ttl",
+            o.authorization_code_ttl,
+            n.authorization_code_ttl,
+        ),
+    ] {
+        lifetime(&mut out, Subject::Tokens, field, before, after);
+    }
+    let (o, n) = (old.session, new.session);
+    lifetime(&mut out, Subject::Session, "ttl", o.ttl, n.ttl);
+    lifetime(
+        &mut out,
+        Subject::Session,
+        "pending_ttl",
+        o.pending_ttl,
+        n.pending_ttl,
+    );
+    // Stable within a subject and id: the order the checks ran in.
+    out.0
+        .sort_by(|a, b| (a.subject, &a.id).cmp(&(b.subject, &b.id)));
+    out.0
+}
+
+/// True when any change widens: what `--fail-on widens` refuses.
+pub fn any_widens(changes: &[Change]) -> bool {
+    changes.iter().any(|c| c.mark == Mark::Widens)
+}
+
+/// `N changes: W widen, X narrow, Y neutral`, or `no security-relevant changes`.
+pub fn summary(changes: &[Change]) -> String {
+    if changes.is_empty() {
+        return "no security-relevant changes".to_owned();
+    }
+    let count = |m: Mark| changes.iter().filter(|c| c.mark == m).count();
+    format!(
+        "{} change(s): {} widen, {} narrow, {} neutral",
+        changes.len(),
+        count(Mark::Widens),
+        count(Mark::Narrows),
+        count(Mark::Neutral)
+    )
+}
+
+/// The changes on one log line: the [`summary`], then each change
+/// (`widens client demo-cli: redirect URI added "..."`) separated by `; `.
+pub fn one_line(changes: &[Change]) -> String {
+    let mut line = summary(changes);
+    for (i, c) in changes.iter().enumerate() {
+        line.push_str(if i == 0 { ": " } else { "; " });
+        line.push_str(&format!(
+            "{} {} {}: {}",
+            c.mark.as_str(),
+            c.subject.as_str(),
+            c.id,
+            c.what
+        ));
+    }
+    line
+}
+
+#[derive(Default)]
+struct Changes(Vec<Change>);
+
+impl Changes {
+    fn push(&mut self, subject: Subject, id: &str, mark: Mark, what: impl Into<String>) {
+        self.0.push(Change {
+            subject,
+            id: id.to_owned(),
+            mark,
+            what: what.into(),
+        });
+    }
+
+    /// One line per entry of `after` not in `before` (marked `added`) and per entry of
+    /// `before` not in `after` (marked `removed`).
+    #[allow(clippy::too_many_arguments)]
+    fn list(
+        &mut self,
+        subject: Subject,
+        id: &str,
+        noun: &str,
+        before: &[String],
+        after: &[String],
+        added: Mark,
+        removed: Mark,
+    ) {
+        for item in after.iter().filter(|i| !before.contains(i)) {
+            self.push(subject, id, added, format!("{noun} added {item:?}"));
+        }
+        for item in before.iter().filter(|i| !after.contains(i)) {
+            self.push(subject, id, removed, format!("{noun} removed {item:?}"));
+        }
+    }
+
+    /// A flag turned on (`on` mark) or off (the opposite).
+    fn flag(&mut self, subject: Subject, id: &str, what: &str, before: bool, after: bool) {
+        if before != after {
+            let (mark, state) = if after {
+                (Mark::Widens, "on")
+            } else {
+                (Mark::Narrows, "off")
+            };
+            self.push(subject, id, mark, format!("{what} turned {state}"));
+        }
+    }
+}
+
+fn clients(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
+    let before: BTreeMap<&str, &Client> = old.clients.iter().map(|c| (c.id.as_str(), *c)).collect();
+    let after: BTreeMap<&str, &Client> = new.clients.iter().map(|c| (c.id.as_str(), *c)).collect();
+    let s = Subject::Client;
+    for (id, c) in &after {
+        let Some(b) = before.get(id) else {
+            let kind = if c.is_public() {
+                "public"
+            } else {
+                "confidential"
+            };
+            out.push(s, id, Mark::Widens, format!("added ({kind})"));
+            continue;
+        };
+        match (b.is_public(), c.is_public()) {
+            (false, true) => out.push(
+                s,
+                id,
+                Mark::Widens,
+                "made public: no secret is asked any more",
+            ),
+            (true, false) => out.push(s, id, Mark::Narrows, "made confidential: a secret is asked"),
+            (false, false) if b.credential_id() != c.credential_id() => {
+                out.push(s, id, Mark::Neutral, "secret rotated");
+            }
+            _ => {}
+        }
+        let grants = |c: &Client| -> Vec<String> {
+            c.grant_types
+                .iter()
+                .map(|g| g.as_str().to_owned())
+                .collect()
+        };
+        out.list(
+            s,
+            id,
+            "grant type",
+            &grants(b),
+            &grants(c),
+            Mark::Widens,
+            Mark::Narrows,
+        );
+        out.list(
+            s,
+            id,
+            "scope",
+            &b.allowed_scopes,
+            &c.allowed_scopes,
+            Mark::Widens,
+            Mark::Narrows,
+        );
+        out.list(
+            s,
+            id,
+            "redirect URI",
+            &b.redirect_uris,
+            &c.redirect_uris,
+            Mark::Widens,
+            Mark::Narrows,
+        );
+        out.list(
+            s,
+            id,
+            "post-logout redirect URI",
+            &b.post_logout_redirect_uris,
+            &c.post_logout_redirect_uris,
+            Mark::Widens,
+            Mark::Narrows,
+        );
+        out.list(
+            s,
+            id,
+            "allowed origin",
+            &b.allowed_origins,
+            &c.allowed_origins,
+            Mark::Widens,
+            Mark::Narrows,
+        );
+        out.list(
+            s,
+            id,
+            "audience",
+            b.audience(),
+            c.audience(),
+            Mark::Widens,
+            Mark::Narrows,
+        );
+        out.flag(
+            s,
+            id,
+            "first_party (consent is skipped)",
+            b.first_party,
+            c.first_party,
+        );
+        out.flag(s, id, "introspect (any token)", b.introspect, c.introspect);
+    }
+    for id in before.keys().filter(|id| !after.contains_key(*id)) {
+        out.push(s, id, Mark::Narrows, "removed");
+    }
+}
+
+fn users(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
+    let before: BTreeMap<&str, &User> = old.users.iter().map(|u| (u.id.as_str(), *u)).collect();
+    let after: BTreeMap<&str, &User> = new.users.iter().map(|u| (u.id.as_str(), *u)).collect();
+    let s = Subject::User;
+    for (id, u) in &after {
+        let Some(b) = before.get(id) else {
+            out.push(s, id, Mark::Widens, "added");
+            continue;
+        };
+        if b.username != u.username {
+            let what = format!("username changed {:?} -> {:?}", b.username, u.username);
+            out.push(s, id, Mark::Neutral, what);
+        }
+        if b.password_hash != u.password_hash {
+            out.push(s, id, Mark::Neutral, "password changed");
+        }
+        if b.email != u.email {
+            out.push(s, id, Mark::Neutral, "email changed");
+        }
+        out.flag(s, id, "email_verified", b.email_verified, u.email_verified);
+        out.list(
+            s,
+            id,
+            "group",
+            &b.groups,
+            &u.groups,
+            Mark::Widens,
+            Mark::Narrows,
+        );
+    }
+    for id in before.keys().filter(|id| !after.contains_key(*id)) {
+        out.push(s, id, Mark::Narrows, "removed");
+    }
+}
+
+fn keys(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
+    let kids = |side: &Side<'_>| -> BTreeSet<String> {
+        side.keys.iter().map(|k| k.kid().to_owned()).collect()
+    };
+    let (before, after) = (kids(old), kids(new));
+    let s = Subject::Key;
+    for kid in after.difference(&before) {
+        out.push(s, kid, Mark::Widens, "added: tokens it signs are accepted");
+    }
+    for kid in before.difference(&after) {
+        out.push(
+            s,
+            kid,
+            Mark::Narrows,
+            "removed: tokens it signed no longer verify",
+        );
+    }
+    for k in &new.keys {
+        if let Some(b) = old.keys.iter().find(|b| b.kid() == k.kid())
+            && b.algorithm() != k.algorithm()
+        {
+            let what = format!(
+                "algorithm changed {} -> {}",
+                b.algorithm().as_str(),
+                k.algorithm().as_str()
+            );
+            out.push(s, k.kid(), Mark::Neutral, what);
+        }
+    }
+    let signer = |side: &Side<'_>| side.keys.first().map(|k| k.kid().to_owned());
+    if let Some(now) = signer(new)
+        && signer(old) != Some(now.clone())
+    {
+        let what = match signer(old) {
+            Some(was) => format!("now signs new tokens (was {was})"),
+            None => "now signs new tokens".to_owned(),
+        };
+        out.push(s, &now, Mark::Neutral, what);
+    }
+}
+
+fn scopes(out: &mut Changes, old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) {
+    let s = Subject::Scope;
+    for (name, description) in new {
+        match old.get(name) {
+            None => out.push(s, name, Mark::Neutral, "declared"),
+            Some(d) if d != description => {
+                let what = format!("description changed {d:?} -> {description:?}");
+                out.push(s, name, Mark::Neutral, what);
+            }
+            Some(_) => {}
+        }
+    }
+    for name in old.keys().filter(|n| !new.contains_key(*n)) {
+        out.push(s, name, Mark::Neutral, "no longer declared");
+    }
+}
+
+fn lifetime(out: &mut Changes, subject: Subject, field: &str, before: Duration, after: Duration) {
+    if before == after {
+        return;
+    }
+    let mark = if after > before {
+        Mark::Widens
+    } else {
+        Mark::Narrows
+    };
+    let what = format!(
+        "{} -> {}",
+        humantime::format_duration(before),
+        humantime::format_duration(after)
+    );
+    out.push(subject, field, mark, what);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::check_text;
+    use crate::config::file::Algorithm;
+
+    const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$wAAo5/DFEiVnZ8vmHGRgUg$s4AnLZrkvdbf3DYedBaibN1NmuvfqJHnN2UpW7gb+6M";
+
+    const BASE: &str = r#"issuer = "http://127.0.0.1:9"
+[tokens]
+access_token_ttl = "10m"
+[session]
+ttl = "12h"
+[[keys]]
+id = "k1"
+private_key_file = "k1.pem"
+[[scopes]]
+name = "inv:read"
+description = "Read"
+[[clients]]
+id = "svc"
+secret_hash = "HASH"
+grant_types = ["client_credentials"]
+scopes = ["inv:read"]
+audience = ["https://api.example.com"]
+[[clients]]
+id = "cli"
+public = true
+first_party = false
+scopes = ["openid"]
+redirect_uris = ["http://127.0.0.1/cb"]
+post_logout_redirect_uris = ["http://127.0.0.1/"]
+allowed_origins = ["http://127.0.0.1:5173"]
+[[users]]
+id = "u1"
+username = "a"
+password_hash = "HASH"
+groups = ["finance"]
+"#;
+
+    /// The changes from BASE to BASE with each `(from, to)` replaced (each must occur).
+    fn changes(edits: &[(&str, &str)]) -> Vec<(Mark, String)> {
+        between(edits, false)
+    }
+
+    /// The changes back from the edited BASE to BASE.
+    fn reversed(edits: &[(&str, &str)]) -> Vec<(Mark, String)> {
+        between(edits, true)
+    }
+
+    fn between(edits: &[(&str, &str)], back: bool) -> Vec<(Mark, String)> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (kid, alg) in [("k1", Algorithm::ES256), ("k2", Algorithm::EdDSA)] {
+            let (_, pem) = SigningKey::generate(alg, Some(kid)).expect("key");
+            std::fs::write(dir.path().join(format!("{kid}.pem")), pem).expect("write key");
+        }
+        let base = BASE.replace("HASH", HASH);
+        let mut text = base.clone();
+        for (from, to) in edits {
+            assert!(text.contains(from), "{from:?} not in the config");
+            text = text.replacen(from, to, 1);
+        }
+        let path = dir.path().join("g.toml");
+        let load = |t: &str| match check_text(&path, t) {
+            Ok(loaded) => loaded.config,
+            Err(e) => panic!("invalid test config: {e}\n{t}"),
+        };
+        let (mut old, mut new) = (load(&base), load(&text));
+        if back {
+            std::mem::swap(&mut old, &mut new);
+        }
+        diff(&Side::from(&old), &Side::from(&new))
+            .into_iter()
+            .map(|c| (c.mark, c.to_string()))
+            .collect()
+    }
+
+    fn one(edits: &[(&str, &str)], mark: Mark, line: &str) {
+        let got = changes(edits);
+        assert_eq!(got, vec![(mark, line.to_owned())], "{edits:?}");
+    }
+
+    #[test]
+    fn the_log_line_names_each_change_and_no_secret() {
+        let other = crate::crypto::hash_secret("another").expect("hash");
+        let edits = [
+            (
+                format!("secret_hash = \"{HASH}\""),
+                format!("secret_hash = \"{other}\""),
+            ),
+            (
+                "access_token_ttl = \"10m\"".to_owned(),
+                "access_token_ttl = \"1h\"".to_owned(),
+            ),
+        ];
+        let edits: Vec<(&str, &str)> = edits
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        let lines = changes(&edits);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let rebuilt: Vec<Change> = [
+            (Subject::Client, "svc", Mark::Neutral, "secret rotated"),
+            (
+                Subject::Tokens,
+                "access_token_ttl",
+                Mark::Widens,
+                "10m -> 1h",
+            ),
+        ]
+        .into_iter()
+        .map(|(subject, id, mark, what)| Change {
+            subject,
+            id: id.into(),
+            mark,
+            what: what.into(),
+        })
+        .collect();
+        assert_eq!(
+            rebuilt
+                .iter()
+                .map(|c| (c.mark, c.to_string()))
+                .collect::<Vec<_>>(),
+            lines
+        );
+        let line = one_line(&rebuilt);
+        assert_eq!(
+            line,
+            "2 change(s): 1 widen, 0 narrow, 1 neutral: neutral client svc: secret rotated; \
+             widens tokens access_token_ttl: 10m -> 1h"
+        );
+        assert!(!line.contains("argon2") && !line.contains(&other));
+        assert_eq!(one_line(&[]), "no security-relevant changes");
+    }
+
+    #[test]
+    fn nothing_changed_is_no_change() {
+        assert_eq!(changes(&[]), vec![]);
+        assert_eq!(summary(&[]), "no security-relevant changes");
+    }
+
+    #[test]
+    fn clients_added_and_removed() {
+        one(
+            &[(
+                "[[users]]",
+                "[[clients]]\nid = \"new\"\npublic = true\nredirect_uris = [\"http://127.0.0.1/n\"]\n[[users]]",
+            )],
+            Mark::Widens,
+            "widens   client new: added (public)",
+        );
+        let got = changes(&[("id = \"cli\"", "id = \"cli2\"")]);
+        assert!(
+            got.contains(&(Mark::Narrows, "narrows  client cli: removed".to_owned())),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&(
+                Mark::Widens,
+                "widens   client cli2: added (public)".to_owned()
+            )),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn uris_and_origins() {
+        one(
+            &[(
+                "[\"http://127.0.0.1/cb\"]",
+                "[\"http://127.0.0.1/cb\", \"http://127.0.0.1/cb2\"]",
+            )],
+            Mark::Widens,
+            "widens   client cli: redirect URI added \"http://127.0.0.1/cb2\"",
+        );
+        let got = changes(&[(
+            "redirect_uris = [\"http://127.0.0.1/cb\"]",
+            "redirect_uris = [\"http://127.0.0.1/other\"]",
+        )]);
+        assert!(
+            got.contains(&(
+                Mark::Narrows,
+                "narrows  client cli: redirect URI removed \"http://127.0.0.1/cb\"".to_owned()
+            )),
+            "{got:?}"
+        );
+        one(
+            &[(
+                "post_logout_redirect_uris = [\"http://127.0.0.1/\"]",
+                "post_logout_redirect_uris = []",
+            )],
+            Mark::Narrows,
+            "narrows  client cli: post-logout redirect URI removed \"http://127.0.0.1/\"",
+        );
+        one(
+            &[(
+                "[\"http://127.0.0.1:5173\"]",
+                "[\"http://127.0.0.1:5173\", \"http://127.0.0.1:3000\"]",
+            )],
+            Mark::Widens,
+            "widens   client cli: allowed origin added \"http://127.0.0.1:3000\"",
+        );
+        one(
+            &[(
+                "allowed_origins = [\"http://127.0.0.1:5173\"]",
+                "allowed_origins = []",
+            )],
+            Mark::Narrows,
+            "narrows  client cli: allowed origin removed \"http://127.0.0.1:5173\"",
+        );
+    }
+
+    #[test]
+    fn grants_scopes_and_audience() {
+        one(
+            &[(
+                "public = true\n",
+                "public = true\ngrant_types = [\"authorization_code\"]\n",
+            )],
+            Mark::Narrows,
+            "narrows  client cli: grant type removed \"refresh_token\"",
+        );
+        one(
+            &[(
+                "scopes = [\"openid\"]",
+                "scopes = [\"openid\", \"inv:read\"]",
+            )],
+            Mark::Widens,
+            "widens   client cli: scope added \"inv:read\"",
+        );
+        one(
+            &[(
+                "audience = [\"https://api.example.com\"]",
+                "audience = [\"https://api.example.com\", \"https://b.example.com\"]",
+            )],
+            Mark::Widens,
+            "widens   client svc: audience added \"https://b.example.com\"",
+        );
+    }
+
+    #[test]
+    fn credentials_and_flags() {
+        let other = crate::crypto::hash_secret("another").expect("hash");
+        one(
+            &[(
+                &format!("secret_hash = \"{HASH}\""),
+                &format!("secret_hash = \"{other}\""),
+            )],
+            Mark::Neutral,
+            "neutral  client svc: secret rotated",
+        );
+        let confidential = format!("secret_hash = \"{HASH}\"\n");
+        let edit = [("public = true\n", confidential.as_str())];
+        one(
+            &edit,
+            Mark::Narrows,
+            "narrows  client cli: made confidential: a secret is asked",
+        );
+        let back = reversed(&edit);
+        assert_eq!(
+            back,
+            vec![(
+                Mark::Widens,
+                "widens   client cli: made public: no secret is asked any more".to_owned()
+            )]
+        );
+        one(
+            &[("first_party = false", "first_party = true")],
+            Mark::Widens,
+            "widens   client cli: first_party (consent is skipped) turned on",
+        );
+        assert_eq!(
+            reversed(&[("first_party = false", "first_party = true")]),
+            vec![(
+                Mark::Narrows,
+                "narrows  client cli: first_party (consent is skipped) turned off".to_owned()
+            )]
+        );
+        one(
+            &[(
+                "grant_types = [\"client_credentials\"]",
+                "grant_types = [\"client_credentials\"]\nintrospect = true",
+            )],
+            Mark::Widens,
+            "widens   client svc: introspect (any token) turned on",
+        );
+    }
+
+    #[test]
+    fn users() {
+        one(
+            &[(
+                "groups = [\"finance\"]",
+                "groups = [\"finance\", \"admin\"]",
+            )],
+            Mark::Widens,
+            "widens   user u1: group added \"admin\"",
+        );
+        one(
+            &[("groups = [\"finance\"]", "groups = []")],
+            Mark::Narrows,
+            "narrows  user u1: group removed \"finance\"",
+        );
+        let other = crate::crypto::hash_secret("another").expect("hash");
+        let new_password = format!("username = \"a\"\npassword_hash = \"{other}\"");
+        let got = changes(&[(
+            &format!("username = \"a\"\npassword_hash = \"{HASH}\""),
+            &new_password,
+        )]);
+        assert_eq!(
+            got,
+            vec![(
+                Mark::Neutral,
+                "neutral  user u1: password changed".to_owned()
+            )]
+        );
+        assert!(!got[0].1.contains("argon2"));
+        let got = changes(&[("id = \"u1\"", "id = \"u2\"")]);
+        assert_eq!(
+            got,
+            vec![
+                (Mark::Narrows, "narrows  user u1: removed".to_owned()),
+                (Mark::Widens, "widens   user u2: added".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn keys() {
+        let got = changes(&[(
+            "[[scopes]]",
+            "[[keys]]\nid = \"k2\"\nalgorithm = \"EdDSA\"\nprivate_key_file = \"k2.pem\"\nactive = true\n[[scopes]]",
+        )]);
+        assert_eq!(
+            got,
+            vec![
+                (
+                    Mark::Widens,
+                    "widens   key k2: added: tokens it signs are accepted".to_owned()
+                ),
+                (
+                    Mark::Neutral,
+                    "neutral  key k2: now signs new tokens (was k1)".to_owned()
+                ),
+            ]
+        );
+        let got = changes(&[(
+            "id = \"k1\"\nprivate_key_file = \"k1.pem\"",
+            "id = \"k2\"\nalgorithm = \"EdDSA\"\nprivate_key_file = \"k2.pem\"",
+        )]);
+        assert!(
+            got.contains(&(
+                Mark::Narrows,
+                "narrows  key k1: removed: tokens it signed no longer verify".to_owned()
+            )),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn the_other_directions_of_each_list_and_flag() {
+        // Grant type and post-logout URI added, audience removed: the reverse edits.
+        assert_eq!(
+            reversed(&[(
+                "public = true\n",
+                "public = true\ngrant_types = [\"authorization_code\"]\n"
+            )]),
+            vec![(
+                Mark::Widens,
+                "widens   client cli: grant type added \"refresh_token\"".to_owned()
+            )]
+        );
+        assert_eq!(
+            reversed(&[(
+                "post_logout_redirect_uris = [\"http://127.0.0.1/\"]",
+                "post_logout_redirect_uris = []"
+            )]),
+            vec![(
+                Mark::Widens,
+                "widens   client cli: post-logout redirect URI added \"http://127.0.0.1/\""
+                    .to_owned()
+            )]
+        );
+        let more_audience = "audience = [\"https://api.example.com\", \"https://b.example.com\"]";
+        assert_eq!(
+            reversed(&[("audience = [\"https://api.example.com\"]", more_audience)]),
+            vec![(
+                Mark::Narrows,
+                "narrows  client svc: audience removed \"https://b.example.com\"".to_owned()
+            )]
+        );
+        assert_eq!(
+            reversed(&[(
+                "grant_types = [\"client_credentials\"]",
+                "grant_types = [\"client_credentials\"]\nintrospect = true"
+            )]),
+            vec![(
+                Mark::Narrows,
+                "narrows  client svc: introspect (any token) turned off".to_owned()
+            )]
+        );
+        assert_eq!(
+            reversed(&[(
+                "scopes = [\"openid\"]",
+                "scopes = [\"openid\", \"inv:read\"]"
+            )]),
+            vec![(
+                Mark::Narrows,
+                "narrows  client cli: scope removed \"inv:read\"".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn user_details_keys_and_scope_declarations() {
+        let got = changes(&[(
+            "groups = [\"finance\"]",
+            "groups = [\"finance\"]\nemail = \"a@example.com\"\nemail_verified = true",
+        )]);
+        assert_eq!(
+            got,
+            vec![
+                (Mark::Neutral, "neutral  user u1: email changed".to_owned()),
+                (
+                    Mark::Widens,
+                    "widens   user u1: email_verified turned on".to_owned()
+                ),
+            ]
+        );
+        one(
+            &[("username = \"a\"", "username = \"b\"")],
+            Mark::Neutral,
+            "neutral  user u1: username changed \"a\" -> \"b\"",
+        );
+        one(
+            &[(
+                "private_key_file = \"k1.pem\"",
+                "algorithm = \"EdDSA\"\nprivate_key_file = \"k2.pem\"",
+            )],
+            Mark::Neutral,
+            "neutral  key k1: algorithm changed ES256 -> EdDSA",
+        );
+        one(
+            &[(
+                "[[clients]]",
+                "[[scopes]]\nname = \"inv:write\"\n[[clients]]",
+            )],
+            Mark::Neutral,
+            "neutral  scope inv:write: declared",
+        );
+        assert_eq!(
+            reversed(&[(
+                "[[clients]]",
+                "[[scopes]]\nname = \"inv:write\"\n[[clients]]"
+            )]),
+            vec![(
+                Mark::Neutral,
+                "neutral  scope inv:write: no longer declared".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn scopes_are_neutral() {
+        one(
+            &[("description = \"Read\"", "description = \"Read all\"")],
+            Mark::Neutral,
+            "neutral  scope inv:read: description changed \"Read\" -> \"Read all\"",
+        );
+    }
+
+    #[test]
+    fn lifetimes() {
+        one(
+            &[("access_token_ttl = \"10m\"", "access_token_ttl = \"1h\"")],
+            Mark::Widens,
+            "widens   tokens access_token_ttl: 10m -> 1h",
+        );
+        one(
+            &[("access_token_ttl = \"10m\"", "access_token_ttl = \"5m\"")],
+            Mark::Narrows,
+            "narrows  tokens access_token_ttl: 10m -> 5m",
+        );
+        one(
+            &[("ttl = \"12h\"", "ttl = \"1day\"")],
+            Mark::Widens,
+            "widens   session ttl: 12h -> 1day",
+        );
+        let widening = changes(&[("ttl = \"12h\"", "ttl = \"13h\"")]);
+        assert!(any_widens(&diff_of(&widening)));
+        assert!(!any_widens(&diff_of(&changes(&[(
+            "ttl = \"12h\"",
+            "ttl = \"1h\""
+        )]))));
+    }
+
+    /// Rebuilds `Change`s from the marks alone, for `any_widens`.
+    fn diff_of(lines: &[(Mark, String)]) -> Vec<Change> {
+        lines
+            .iter()
+            .map(|(mark, what)| Change {
+                subject: Subject::Session,
+                id: String::new(),
+                mark: *mark,
+                what: what.clone(),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,106 @@
+//! `gatehouse schema`: the committed `gatehouse.schema.json` is what the command prints,
+//! the example and test configs (TOML and YAML) validate against it, and a typo'd key,
+//! a wrong type or an unknown grant type does not.
+
+mod common;
+
+use serde_json::Value;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn printed_schema() -> String {
+    let out = Command::new(BIN)
+        .arg("schema")
+        .output()
+        .expect("schema runs");
+    assert!(out.status.success(), "gatehouse schema exits 0");
+    String::from_utf8(out.stdout).expect("utf8")
+}
+
+fn validator() -> jsonschema::Validator {
+    let schema: Value = serde_json::from_str(&printed_schema()).expect("the schema is JSON");
+    jsonschema::validator_for(&schema).expect("a valid JSON Schema")
+}
+
+fn toml_value(text: &str) -> Value {
+    let value: toml::Value = toml::from_str(text).expect("TOML");
+    serde_json::to_value(value).expect("as JSON")
+}
+
+/// Every error the schema finds, as `instance path: message`.
+fn errors(validator: &jsonschema::Validator, config: &Value) -> Vec<String> {
+    validator
+        .iter_errors(config)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect()
+}
+
+#[test]
+fn the_committed_schema_is_what_the_command_prints() {
+    let committed = std::fs::read_to_string(format!("{ROOT}/gatehouse.schema.json"))
+        .expect("gatehouse.schema.json at the repository root");
+    assert!(
+        committed == printed_schema(),
+        "gatehouse.schema.json is stale: run `gatehouse schema > gatehouse.schema.json`"
+    );
+}
+
+#[test]
+fn the_example_and_test_configs_validate() {
+    let validator = validator();
+    let example = std::fs::read_to_string(format!("{ROOT}/config.example.toml")).expect("read");
+    for (name, text) in [
+        ("config.example.toml", example),
+        ("common::service_config", common::service_config()),
+    ] {
+        let found = errors(&validator, &toml_value(&text));
+        assert!(found.is_empty(), "{name}: {found:?}");
+    }
+    // The config inside the Kubernetes ConfigMap.
+    let manifest =
+        std::fs::read_to_string(format!("{ROOT}/deploy/kubernetes/gatehouse.yaml")).expect("read");
+    let first: Value =
+        serde_saphyr::from_str(manifest.split("\n---").next().expect("a first document"))
+            .expect("YAML");
+    let embedded = first["data"]["gatehouse.toml"]
+        .as_str()
+        .expect("data.gatehouse.toml");
+    let found = errors(&validator, &toml_value(embedded));
+    assert!(found.is_empty(), "ConfigMap: {found:?}");
+    // A YAML config is checked by the same schema.
+    let yaml: Value = serde_saphyr::from_str(
+        "issuer: http://127.0.0.1:9\ntokens:\n  access_token_ttl: 5m\nclients:\n  - id: spa\n    public: true\n    redirect_uris: [\"http://127.0.0.1/cb\"]\n",
+    )
+    .expect("YAML");
+    let found = errors(&validator, &yaml);
+    assert!(found.is_empty(), "YAML: {found:?}");
+}
+
+#[test]
+fn typos_and_wrong_types_do_not_validate() {
+    let validator = validator();
+    for (text, at) in [
+        (
+            "issuer = \"http://127.0.0.1:9\"\n[[clients]]\nid = \"a\"\nredirect_uri = [\"x\"]\n",
+            "/clients/0",
+        ),
+        ("issuer = \"http://127.0.0.1:9\"\n[tokenz]\n", ""),
+        (
+            "issuer = \"http://127.0.0.1:9\"\n[tokens]\naccess_token_ttl = 600\n",
+            "/tokens/access_token_ttl",
+        ),
+        (
+            "issuer = \"http://127.0.0.1:9\"\n[[clients]]\nid = \"a\"\ngrant_types = [\"password\"]\n",
+            "/clients/0/grant_types/0",
+        ),
+        ("[server]\nbind = \"127.0.0.1:8080\"\n", ""),
+    ] {
+        let found = errors(&validator, &toml_value(text));
+        assert!(
+            found.iter().any(|e| e.starts_with(&format!("{at}: "))),
+            "{text}: {found:?}"
+        );
+    }
+}
