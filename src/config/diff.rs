@@ -144,6 +144,7 @@ pub fn diff(old: &Side<'_>, new: &Side<'_>) -> Vec<Change> {
             o.authorization_code_ttl,
             n.authorization_code_ttl,
         ),
+        ("device_code_ttl", o.device_code_ttl, n.device_code_ttl),
     ] {
         lifetime(&mut out, Subject::Tokens, field, before, after);
     }
@@ -939,6 +940,14 @@ groups = ["finance"]
             &[("access_token_ttl = \"10m\"", "access_token_ttl = \"5m\"")],
             Mark::Narrows,
             "narrows  tokens access_token_ttl: 10m -> 5m",
+        );
+        one(
+            &[(
+                "access_token_ttl = \"10m\"",
+                "access_token_ttl = \"10m\"\ndevice_code_ttl = \"1h\"",
+            )],
+            Mark::Widens,
+            "widens   tokens device_code_ttl: 10m -> 1h",
         );
         one(
             &[("ttl = \"12h\"", "ttl = \"1day\"")],

@@ -90,7 +90,11 @@ pub struct TokensSection {
     #[schemars(with = "String", extend("default" = human(default_code_ttl())))]
     pub authorization_code_ttl: Duration,
     /// How long a device code (RFC 8628) waits for its user to approve it.
-    #[serde(default = "default_device_code_ttl", with = "humantime_serde")]
+    #[serde(
+        default = "default_device_code_ttl",
+        deserialize_with = "humantime_serde::deserialize"
+    )]
+    #[schemars(with = "String", extend("default" = human(default_device_code_ttl())))]
     pub device_code_ttl: Duration,
 }
 
