@@ -521,14 +521,21 @@ fn open_browser(url: &str) -> bool {
     } else {
         ("xdg-open", &[])
     };
-    std::process::Command::new(program)
+    let spawned = std::process::Command::new(program)
         .args(args)
         .arg(url)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
-        .spawn()
-        .is_ok()
+        .spawn();
+    match spawned {
+        Ok(mut child) => {
+            // Reaped when it ends; its outcome does not matter to the login.
+            std::thread::spawn(move || child.wait());
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 async fn login_loopback(cli: &Cli, args: &LoginArgs, path: &Path) -> Result<()> {
