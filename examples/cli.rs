@@ -656,18 +656,8 @@ async fn login_device(cli: &Cli, args: &LoginArgs, path: &Path) -> Result<()> {
 
 // ---- using the tokens ----
 
-/// The stored tokens, refreshed first (and the rotated refresh token saved) when the
-/// access token would not stay valid for `min_valid`.
-async fn fresh(
-    cli: &Cli,
-    provider: &Provider,
-    path: &Path,
-    stored: Stored,
-    min_valid: Duration,
-) -> Result<Stored> {
-    if !needs_refresh(stored.expires_at, now(), min_valid) {
-        return Ok(stored);
-    }
+/// The stored tokens refreshed, the rotated refresh token saved at once.
+async fn refresh(cli: &Cli, provider: &Provider, path: &Path, stored: Stored) -> Result<Stored> {
     let refresh = stored.refresh_token.clone().ok_or_else(|| {
         anyhow!("the access token expires and there is no refresh token; log in again")
     })?;
@@ -689,9 +679,12 @@ async fn fresh(
 }
 
 async fn whoami(cli: &Cli, path: &Path) -> Result<()> {
-    let stored = load_login(cli, path)?;
+    let mut stored = load_login(cli, path)?;
     let provider = Provider::discover(&cli.issuer, &cli.client_id).await?;
-    let stored = fresh(cli, &provider, path, stored, Duration::from_secs(60)).await?;
+    // A minute to spare, as `token` by default.
+    if needs_refresh(stored.expires_at, now(), Duration::from_secs(60)) {
+        stored = refresh(cli, &provider, path, stored).await?;
+    }
     let claims: UserInfoClaims<OtherClaims, CoreGenderClaim> = provider
         .client
         .user_info(
@@ -708,9 +701,12 @@ async fn whoami(cli: &Cli, path: &Path) -> Result<()> {
 }
 
 async fn token(cli: &Cli, path: &Path, min_valid: Duration) -> Result<()> {
-    let stored = load_login(cli, path)?;
-    let provider = Provider::discover(&cli.issuer, &cli.client_id).await?;
-    let stored = fresh(cli, &provider, path, stored, min_valid).await?;
+    let mut stored = load_login(cli, path)?;
+    // No network unless the token must be refreshed: scripts call this often.
+    if needs_refresh(stored.expires_at, now(), min_valid) {
+        let provider = Provider::discover(&cli.issuer, &cli.client_id).await?;
+        stored = refresh(cli, &provider, path, stored).await?;
+    }
     println!("{}", stored.access_token);
     Ok(())
 }
