@@ -134,8 +134,10 @@ impl AdditionalClaims for OtherClaims {}
 /// What went wrong in one HTTP exchange of the library's.
 #[derive(Debug, thiserror::Error)]
 enum HttpError {
+    /// Sending or reading failed.
     #[error(transparent)]
     Request(#[from] reqwest::Error),
+    /// The answer could not be handed to the library.
     #[error(transparent)]
     Response(#[from] http::Error),
 }
@@ -164,6 +166,8 @@ struct Provider {
 }
 
 impl Provider {
+    /// Reads the issuer's discovery document and JWKS (the library checks that the
+    /// document names this very issuer) and makes the client for `client_id`.
     async fn discover(issuer: &str, client_id: &str) -> Result<Self> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -219,6 +223,7 @@ struct Stored {
     scope: Option<String>,
 }
 
+/// This machine's time in Unix seconds.
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -357,6 +362,7 @@ fn verify_id_token(
     Ok((subject, shown))
 }
 
+/// The scopes of a space-separated list, but `openid`, which the library always sends.
 fn scopes(list: &str) -> Vec<Scope> {
     list.split_whitespace()
         .filter(|s| *s != "openid") // the library always adds it
@@ -538,6 +544,8 @@ fn open_browser(url: &str) -> bool {
     }
 }
 
+/// `login`: authorization code with PKCE S256 through the browser, back to a loopback
+/// listener (RFC 8252), then the ID token verified with the login's nonce.
 async fn login_loopback(cli: &Cli, args: &LoginArgs, path: &Path) -> Result<()> {
     let provider = Provider::discover(&cli.issuer, &cli.client_id).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -592,6 +600,7 @@ async fn login_loopback(cli: &Cli, args: &LoginArgs, path: &Path) -> Result<()> 
 
 // ---- login from any device (RFC 8628) ----
 
+/// `login --device`: the device grant (RFC 8628), polling as the server says.
 async fn login_device(cli: &Cli, args: &LoginArgs, path: &Path) -> Result<()> {
     let provider = Provider::discover(&cli.issuer, &cli.client_id).await?;
     let endpoint = provider
@@ -678,6 +687,7 @@ async fn refresh(cli: &Cli, provider: &Provider, path: &Path, stored: Stored) ->
     Ok(renewed)
 }
 
+/// `whoami`: the userinfo claims, pretty-printed JSON.
 async fn whoami(cli: &Cli, path: &Path) -> Result<()> {
     let mut stored = load_login(cli, path)?;
     let provider = Provider::discover(&cli.issuer, &cli.client_id).await?;
@@ -700,6 +710,7 @@ async fn whoami(cli: &Cli, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `token`: the access token alone on stdout.
 async fn token(cli: &Cli, path: &Path, min_valid: Duration) -> Result<()> {
     let mut stored = load_login(cli, path)?;
     // No network unless the token must be refreshed: scripts call this often.
@@ -750,6 +761,7 @@ async fn revoke(
     Ok(())
 }
 
+/// `logout`: revoke, then forget.
 async fn logout(cli: &Cli, path: &Path) -> Result<()> {
     let Some(stored) = load(path)? else {
         println!("Not logged in.");
@@ -805,6 +817,7 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+/// Runs one command.
 async fn run(cli: Cli) -> Result<()> {
     let path = match &cli.token_file {
         Some(path) => path.clone(),
