@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::browser::{Browser, text};
+use common::browser::{Browser, Seen, text};
 use common::*;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -217,35 +217,13 @@ fn mode(path: &Path) -> u32 {
         & 0o777
 }
 
-#[tokio::test]
-async fn device_login_then_whoami_token_refresh_and_logout() {
-    let (server, cli, _home) = start(false).await;
-    let issuer = cli.issuer.clone();
-
-    let mut login = Running::spawn(&cli, &["login", "--device"]);
-    let verification = login.line_after("To sign in, open ").await;
-    assert_eq!(
-        verification,
-        format!("{issuer}/device on any device and enter the code")
-    );
-    let complete = login.line_after("or open ").await;
-    let user_code = complete
-        .strip_prefix(&format!("{issuer}/device?user_code="))
-        .expect("verification_uri_complete")
-        .to_owned();
-    assert!(
-        login.shown.iter().any(|l| l.trim() == user_code),
-        "the code is shown on its own line: {:?}",
-        login.shown
-    );
-
-    // The user, on another device: the pre-filled code, sign in, confirm.
-    let mut browser = Browser::new(&server);
+/// The user, on another device: opens the page with the code pre-filled, continues,
+/// signs in as alice, sees the client and the code, and answers `decision`.
+async fn decide_on_another_device(server: &TestServer, user_code: &str, decision: &str) -> Seen {
+    let mut browser = Browser::new(server);
     let entry = browser.get(&format!("/device?user_code={user_code}")).await;
     assert_eq!(entry.status, 200);
-    let sign_in = browser
-        .submit("/device", &[("user_code", &user_code)])
-        .await;
+    let sign_in = browser.submit("/device", &[("user_code", user_code)]).await;
     assert!(text(&sign_in).contains("Sign in"), "{}", text(&sign_in));
     let confirm = browser
         .submit(
@@ -255,12 +233,56 @@ async fn device_login_then_whoami_token_refresh_and_logout() {
         .await;
     let shown = text(&confirm);
     assert!(
-        shown.contains("Terminal Tool") && shown.contains(&user_code),
+        shown.contains("Terminal Tool") && shown.contains(user_code),
         "{shown}"
     );
-    let done = browser
-        .submit("/device/decide", &[("decision", "allow")])
-        .await;
+    browser
+        .submit("/device/decide", &[("decision", decision)])
+        .await
+}
+
+/// Starts `login --device`; the CLI and the user code it shows.
+async fn start_device(cli: &Cli) -> (Running, String) {
+    let mut login = Running::spawn(cli, &["login", "--device"]);
+    let verification = login.line_after("To sign in, open ").await;
+    assert_eq!(
+        verification,
+        format!("{}/device on any device and enter the code", cli.issuer)
+    );
+    let complete = login.line_after("or open ").await;
+    let user_code = complete
+        .strip_prefix(&format!("{}/device?user_code=", cli.issuer))
+        .expect("verification_uri_complete")
+        .to_owned();
+    assert!(
+        login.shown.iter().any(|l| l.trim() == user_code),
+        "the code is shown on its own line: {:?}",
+        login.shown
+    );
+    (login, user_code)
+}
+
+#[tokio::test]
+async fn a_device_login_denied_in_the_browser_fails_and_saves_nothing() {
+    let (server, cli, _home) = start(false).await;
+    let (login, user_code) = start_device(&cli).await;
+    let done = decide_on_another_device(&server, &user_code, "deny").await;
+    assert!(text(&done).contains("Device denied"), "{}", text(&done));
+    let (status, _, stderr) = login.finish().await;
+    assert!(!status.success());
+    assert!(
+        stderr.contains("the login was denied in the browser"),
+        "{stderr}"
+    );
+    assert!(!cli.token_path().exists(), "nothing saved");
+}
+
+#[tokio::test]
+async fn device_login_then_whoami_token_refresh_and_logout() {
+    let (server, cli, _home) = start(false).await;
+
+    let (login, user_code) = start_device(&cli).await;
+    let done = decide_on_another_device(&server, &user_code, "allow").await;
     assert!(text(&done).contains("Device connected"), "{}", text(&done));
 
     let (status, stdout, stderr) = login.finish().await;
