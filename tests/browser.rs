@@ -41,14 +41,6 @@ fn skip_unless_ci(what: &str) {
     eprintln!("SKIPPED: {what} is missing");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 /// A headless Chromium session behind its own chromedriver.
 struct Chromium {
     driver: Child,

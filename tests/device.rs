@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::browser::{Browser, Seen};
+use common::browser::{Browser, Seen, text};
 use common::*;
 use serde_json::Value;
 use std::time::Duration;
@@ -271,24 +271,6 @@ async fn discovery_lists_the_device_endpoint_and_grant() {
             .expect("list")
             .contains(&Value::from(DEVICE_GRANT))
     );
-}
-
-/// The text a person reads on `page`: tags dropped, whitespace collapsed.
-fn text(page: &Seen) -> String {
-    let mut out = String::new();
-    let mut in_tag = false;
-    for c in page.body.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => {
-                in_tag = false;
-                out.push(' ');
-            }
-            _ if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Opens `verification_uri_complete`, confirms the pre-filled code, logs in as alice:

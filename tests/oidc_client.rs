@@ -30,21 +30,10 @@ async fn send(
     Ok(builder.body(body).unwrap_or_default())
 }
 
-/// A port that was free a moment ago, so the issuer can name the server's real address.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
-}
-
 #[tokio::test]
 async fn the_openidconnect_crate_logs_in_by_discovery_alone() {
-    let port = free_port();
-    let issuer = format!("http://127.0.0.1:{port}");
-    let config = format!(
-        r#"issuer = "{issuer}"
-[server]
-bind = "127.0.0.1:{port}"
-
+    let (issuer, config) = discoverable_config(&format!(
+        r#"
 [[clients]]
 id = "rp"
 public = true
@@ -61,7 +50,7 @@ email_verified = true
 name = "Bob"
 "#,
         hash = service_hash()
-    );
+    ));
     let server = TestServer::start(&config).await;
     let http_client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -89,19 +89,6 @@ async fn introspect(server: &TestServer, caller: &str, token: &str) -> Value {
     body
 }
 
-/// `GET /userinfo` with `token`; the status.
-async fn userinfo_status(server: &TestServer, token: &str) -> u16 {
-    server
-        .http
-        .get(server.url("/userinfo"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("userinfo")
-        .status()
-        .as_u16()
-}
-
 /// Uses `refresh` as `client` (secret [`SERVICE_SECRET`]); status and body.
 async fn refresh(server: &TestServer, client: &str, refresh: &str) -> (u16, Value) {
     post(

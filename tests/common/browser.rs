@@ -55,6 +55,24 @@ impl Seen {
     }
 }
 
+/// The text a person reads on `page`: tags dropped, whitespace collapsed.
+pub fn text(page: &Seen) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in page.body.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Decodes the HTML escapes the server's templates produce, as a browser does.
 fn unescape(s: &str) -> String {
     s.replace("&#x2f;", "/")

@@ -24,6 +24,23 @@ pub fn service_hash() -> &'static str {
     HASH.get_or_init(|| gatehouse::crypto::hash_secret(SERVICE_SECRET).expect("hash"))
 }
 
+/// A port that was free a moment ago, so an issuer can name the server's real address
+/// (for clients that find the endpoints by discovery and check the issuer).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+/// A config whose issuer is the server's real address, on a port free a moment ago,
+/// followed by `body`; and that issuer. For clients that find the endpoints by
+/// discovery and check the issuer, as client libraries do.
+pub fn discoverable_config(body: &str) -> (String, String) {
+    let port = free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let config = format!("issuer = \"{issuer}\"\n[server]\nbind = \"127.0.0.1:{port}\"\n{body}");
+    (issuer, config)
+}
+
 /// A config file head (issuer, listener on a free port) followed by `body`.
 pub fn config_with(body: &str) -> String {
     format!("issuer = \"{ISSUER}\"\n[server]\nbind = \"127.0.0.1:0\"\n\n{body}")
@@ -192,6 +209,19 @@ impl TestServer {
             r.stop().await;
         }
     }
+}
+
+/// `GET /userinfo` with `token`; the status.
+pub async fn userinfo_status(server: &TestServer, token: &str) -> u16 {
+    server
+        .http
+        .get(server.url("/userinfo"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("userinfo")
+        .status()
+        .as_u16()
 }
 
 /// Verifies `token` with the key its `kid` names in `jwks`, checking iss, aud and exp.
