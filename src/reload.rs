@@ -245,8 +245,8 @@ impl Reloader {
             fallback,
         )
         .with_fingerprint(&loaded.fingerprint);
-        // Before anyone is served by `new`: the tokens of removed and re-keyed clients
-        // end for good. If the store cannot record it, `new` is not applied (a token
+        // Before anyone is served by `new`: the tokens of removed clients and of
+        // removed secrets end for good. If the store cannot record it, `new` is not applied (a token
         // of a removed client must not outlive the removal); the next change or
         // SIGHUP tries again.
         if let Err(e) = reset_clients(&self.state, &old, &new).await {
@@ -312,9 +312,10 @@ impl Reloader {
     }
 }
 
-/// Records, for every client of `old` that `new` removes or gives another credential,
-/// that its tokens issued until now no longer stand, for as long as any token of
-/// either generation can live.
+/// Records, for every credential of a client of `old` that `new` no longer lists (a
+/// secret removed from the list, the client removed, a public client made
+/// confidential), that the tokens issued under it until now no longer stand, for as
+/// long as any token of either generation can live. A secret only added ends nothing.
 async fn reset_clients(state: &AppState, old: &Registry, new: &Registry) -> Result<(), StoreError> {
     let longest = [old, new]
         .iter()
@@ -325,11 +326,11 @@ async fn reset_clients(state: &AppState, old: &Registry, new: &Registry) -> Resu
         .max()
         .unwrap_or_default();
     for (id, before) in old.clients() {
-        let reset = new
-            .client(id)
-            .is_none_or(|now| now.credential_id() != before.credential_id());
-        if reset {
-            standing::reset_client(state, id, longest).await?;
+        let now = new.client(id);
+        for credential in before.credentials() {
+            if !now.is_some_and(|c| c.accepts_credential(credential.as_ref())) {
+                standing::end_credential(state, id, credential.as_ref(), longest).await?;
+            }
         }
     }
     Ok(())
