@@ -470,7 +470,7 @@ impl<'de> Deserialize<'de> for OneOrMany {
     }
 }
 
-/// The shape [`OneOrMany`] accepts, for the schema only.
+/// One string, or a list of strings (newest first).
 #[derive(JsonSchema)]
 #[serde(untagged)]
 #[allow(dead_code)]
