@@ -31,7 +31,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
     },
-    /// Validate config files; print every problem as FILE:LINE:COLUMN: field.path: message.
+    /// Validate config files, each with the files it includes; print every problem as
+    /// FILE:LINE:COLUMN: field.path: message.
     Check {
         /// The files to check.
         #[arg(required = true)]
@@ -52,7 +53,11 @@ enum Command {
         fail_on: Option<FailOn>,
     },
     /// Print the JSON Schema of the config file, for editors and CI.
-    Schema,
+    Schema {
+        /// The schema of a file named by `include` instead (clients, users, scopes).
+        #[arg(long)]
+        included: bool,
+    },
     /// Read a secret from stdin and print its argon2id hash for `secret_hash`.
     HashSecret {
         /// Make a random 256-bit secret instead; print it once, then its hash.
@@ -130,9 +135,13 @@ fn main() -> ExitCode {
             Ok(code) => return code,
             Err(e) => Err(e),
         },
-        Command::Schema => config::schema_json()
-            .map(|text| print!("{text}"))
-            .context("rendering the schema"),
+        Command::Schema { included } => if included {
+            config::included_schema_json()
+        } else {
+            config::schema_json()
+        }
+        .map(|text| print!("{text}"))
+        .context("rendering the schema"),
         Command::HashSecret { generate } => hash_secret(generate),
         Command::Keygen { algorithm, out } => keygen(algorithm.into(), out),
     };
@@ -189,8 +198,12 @@ fn check(paths: &[PathBuf]) -> ExitCode {
                     println!("{warning}");
                 }
                 let c = &loaded.config;
+                let included = match loaded.included.len() {
+                    0 => String::new(),
+                    n => format!(", {n} included files"),
+                };
                 println!(
-                    "{}: ok: {} clients, {} users, {} keys, {} custom scopes, {} warnings",
+                    "{}: ok: {} clients, {} users, {} keys, {} custom scopes, {} warnings{included}",
                     path.display(),
                     c.clients.len(),
                     c.users.len(),

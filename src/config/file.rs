@@ -11,6 +11,12 @@ use std::time::Duration;
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
+    /// Files that add `[[clients]]`, `[[users]]` and `[[scopes]]` (and nothing else),
+    /// TOML or YAML: paths or globs relative to this file's directory, wildcards in the
+    /// file name only (`clients.d/*.toml`). A glob may match nothing; a plain path must
+    /// exist. Included files include nothing.
+    #[serde(default)]
+    pub include: Vec<String>,
     /// The issuer identifier (`iss`): an absolute https URL, http only on loopback hosts.
     pub issuer: String,
     #[serde(default)]
@@ -25,6 +31,19 @@ pub struct ConfigFile {
     pub limits: LimitsSection,
     #[serde(default)]
     pub keys: Vec<KeyEntry>,
+    #[serde(default)]
+    pub scopes: Vec<ScopeEntry>,
+    #[serde(default)]
+    pub clients: Vec<ClientEntry>,
+    #[serde(default)]
+    pub users: Vec<UserEntry>,
+}
+
+/// A file named by the main file's `include`: the lists a team may own, nothing more
+/// (everything else belongs to the main file; an unknown key here is an error).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncludedFile {
     #[serde(default)]
     pub scopes: Vec<ScopeEntry>,
     #[serde(default)]
@@ -415,6 +434,11 @@ pub struct ClientEntry {
     /// and revocation endpoints for this client (CORS). Absent: a public client gets the
     /// origins of its `http(s)` redirect URIs, a confidential client none; `[]` is none.
     pub allowed_origins: Option<Vec<String>>,
+    /// The directory its relative `secret_file` paths start from, when it is not the
+    /// main file's: that of the included file it is written in. Set by the loader.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub base_dir: Option<std::path::PathBuf>,
 }
 
 /// A string, or a list of strings: `secret_hash` and `secret_file`, which list two

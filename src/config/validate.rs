@@ -10,7 +10,7 @@ use crate::model::{BUILTIN_SCOPES, Client, ClientAuth, ClientSecret, User};
 use crate::protocol::origin;
 use crate::protocol::redirect_uri::{check_issuer, check_registered};
 use crate::templates::Templates;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -57,6 +57,10 @@ impl Report {
     }
     fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.0.push(Issue::warning(path, message));
+    }
+    /// A duplicate at `path` of what is first written at `first`.
+    fn duplicate(&mut self, path: String, message: String, first: String) {
+        self.0.push(Issue::error(path, message).also_at(first));
     }
 }
 
@@ -292,6 +296,7 @@ fn is_scope_token(s: &str) -> bool {
 
 fn check_scopes(file: &ConfigFile, r: &mut Report) -> BTreeMap<String, String> {
     let mut scopes = BTreeMap::new();
+    let mut first: HashMap<&str, String> = HashMap::new();
     for (i, s) in file.scopes.iter().enumerate() {
         let path = format!("scopes[{i}].name");
         if !is_scope_token(&s.name) {
@@ -301,11 +306,11 @@ fn check_scopes(file: &ConfigFile, r: &mut Report) -> BTreeMap<String, String> {
                 path,
                 format!("{:?} is built in and cannot be redefined", s.name),
             );
-        } else if scopes
-            .insert(s.name.clone(), s.description.clone())
-            .is_some()
-        {
-            r.error(path, format!("duplicate scope {:?}", s.name));
+        } else if let Some(at) = first.get(s.name.as_str()) {
+            r.duplicate(path, format!("duplicate scope {:?}", s.name), at.clone());
+        } else {
+            scopes.insert(s.name.clone(), s.description.clone());
+            first.insert(&s.name, path);
         }
     }
     scopes
@@ -318,7 +323,7 @@ fn check_clients(
     sources: &mut Sources,
     r: &mut Report,
 ) -> Vec<Client> {
-    let mut seen = HashSet::new();
+    let mut seen: HashMap<&str, String> = HashMap::new();
     let mut clients = Vec::new();
     for (i, c) in file.clients.iter().enumerate() {
         let path = format!("clients[{i}]");
@@ -329,11 +334,14 @@ fn check_clients(
                 format!("{path}.id"),
                 format!("{:?} contains whitespace or control characters", c.id),
             );
-        } else if !seen.insert(c.id.as_str()) {
-            r.error(
+        } else if let Some(at) = seen.get(c.id.as_str()) {
+            r.duplicate(
                 format!("{path}.id"),
                 format!("duplicate client id {:?}", c.id),
+                at.clone(),
             );
+        } else {
+            seen.insert(&c.id, format!("{path}.id"));
         }
 
         let grants: HashSet<GrantType> = c.grant_types.iter().copied().collect();
@@ -498,6 +506,7 @@ fn resolve_secret(
             return None;
         }
     }
+    let base_dir = c.base_dir.as_deref().unwrap_or(base_dir);
     let (field, secrets) = if let Some(hashes) = &c.secret_hash {
         let field = format!("{path}.secret_hash");
         let secrets = hashes.items.iter().enumerate().map(|(j, hash)| {
@@ -654,21 +663,23 @@ pub fn check_phc(hash: &str) -> Result<(), String> {
 }
 
 fn check_users(file: &ConfigFile, r: &mut Report) -> Vec<User> {
-    let mut names = HashSet::new();
-    let mut ids = HashSet::new();
+    let mut names: HashMap<&str, String> = HashMap::new();
+    let mut ids: HashMap<String, String> = HashMap::new();
     let mut users = Vec::new();
     for (i, u) in file.users.iter().enumerate() {
         let path = format!("users[{i}]");
         let username_ok = if u.username.trim().is_empty() {
             r.error(format!("{path}.username"), "may not be empty");
             false
-        } else if !names.insert(u.username.as_str()) {
-            r.error(
+        } else if let Some(at) = names.get(u.username.as_str()) {
+            r.duplicate(
                 format!("{path}.username"),
                 format!("duplicate username {:?}", u.username),
+                at.clone(),
             );
             false
         } else {
+            names.insert(&u.username, format!("{path}.username"));
             true
         };
         let id = u.id.clone().unwrap_or_else(|| u.username.clone());
@@ -676,8 +687,14 @@ fn check_users(file: &ConfigFile, r: &mut Report) -> Vec<User> {
         if u.id.is_some() || username_ok {
             if id.trim().is_empty() {
                 r.error(format!("{path}.id"), "may not be empty");
-            } else if !ids.insert(id.clone()) {
-                r.error(format!("{path}.id"), format!("duplicate user id {id:?}"));
+            } else if let Some(at) = ids.get(&id) {
+                r.duplicate(
+                    format!("{path}.id"),
+                    format!("duplicate user id {id:?}"),
+                    at.clone(),
+                );
+            } else {
+                ids.insert(id.clone(), format!("{path}.id"));
             }
         }
         if let Err(e) = check_phc(&u.password_hash) {
