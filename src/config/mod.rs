@@ -85,18 +85,20 @@ impl Format {
 /// with a final newline. It checks shape only (names, types, unknown keys): `check`
 /// applies the rules.
 pub fn schema_json() -> Result<String, serde_json::Error> {
-    let mut schema = schemars::schema_for!(ConfigFile);
-    schema.insert("title".into(), "gatehouse config".into());
-    let mut text = serde_json::to_string_pretty(&schema)?;
-    text.push('\n');
-    Ok(text)
+    rendered(schemars::schema_for!(ConfigFile), "gatehouse config")
 }
 
 /// The JSON Schema of a file named by `include`: only `clients`, `users` and
 /// `scopes`, of the same shape as in the main file.
 pub fn included_schema_json() -> Result<String, serde_json::Error> {
-    let mut schema = schemars::schema_for!(IncludedFile);
-    schema.insert("title".into(), "gatehouse included config".into());
+    rendered(
+        schemars::schema_for!(IncludedFile),
+        "gatehouse included config",
+    )
+}
+
+fn rendered(mut schema: schemars::Schema, title: &str) -> Result<String, serde_json::Error> {
+    schema.insert("title".into(), title.into());
     let mut text = serde_json::to_string_pretty(&schema)?;
     text.push('\n');
     Ok(text)
