@@ -31,6 +31,40 @@ const OPTIONS: MatchOptions = MatchOptions {
     require_literal_leading_dot: true,
 };
 
+/// Where included files are found: the file system, or (for `gatehouse diff
+/// git:REV:PATH`) a git revision, so that both sides of a review are whole trees.
+pub trait IncludeSource {
+    /// The names of the files (not directories) in `dir`.
+    fn file_names(&self, dir: &Path) -> std::io::Result<Vec<String>>;
+    /// The text of the file at `path`.
+    fn read(&self, path: &Path) -> std::io::Result<String>;
+    /// What diagnostics call the file at `path` (`git:REV:PATH` for a revision).
+    fn name(&self, path: &Path) -> PathBuf {
+        path.to_owned()
+    }
+}
+
+/// Included files read from the file system.
+pub struct FileSystem;
+
+impl IncludeSource for FileSystem {
+    fn file_names(&self, dir: &Path) -> std::io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for item in std::fs::read_dir(dir)?.flatten() {
+            if let Some(name) = item.file_name().to_str()
+                && item.path().is_file()
+            {
+                names.push(name.to_owned());
+            }
+        }
+        Ok(names)
+    }
+
+    fn read(&self, path: &Path) -> std::io::Result<String> {
+        std::fs::read_to_string(path)
+    }
+}
+
 /// A glob of `include`, as the reloader watches it: the directory it reads and the
 /// file-name pattern, so that a file added there is picked up.
 #[derive(Debug, Clone)]
@@ -62,6 +96,7 @@ fn has_wildcard(text: &str) -> bool {
 /// Resolves the `include` entries of the main file `main` (whose directory is
 /// `base_dir`); problems are issues at `include[i]` of the main file.
 pub fn resolve(
+    source: &dyn IncludeSource,
     main: &Path,
     base_dir: &Path,
     include: &[String],
@@ -104,7 +139,7 @@ pub fn resolve(
                     continue;
                 }
             };
-            let listing = match std::fs::read_dir(&dir) {
+            let listing = match source.file_names(&dir) {
                 Ok(listing) => listing,
                 Err(e) => {
                     issues.push(Issue::error(
@@ -115,12 +150,8 @@ pub fn resolve(
                 }
             };
             let glob = IncludeGlob { dir, pattern };
-            for item in listing.flatten() {
-                let file = item.path();
-                let matches = item.file_name().to_str().is_some_and(|n| glob.matches(n));
-                if matches && file.is_file() {
-                    named.push(file);
-                }
+            for name in listing.iter().filter(|n| glob.matches(n)) {
+                named.push(glob.dir.join(name));
             }
             named.sort();
             out.globs.push(glob);
@@ -194,12 +225,13 @@ impl Tree {
         }
     }
 
-    /// Appends the lists of the included file at `path` to `merged`; relative paths of
-    /// its clients then start from its own directory.
+    /// Appends the lists of the included file at `path` (called `name` in diagnostics)
+    /// to `merged`; relative paths of its clients then start from its own directory.
     pub fn merge(
         &mut self,
         merged: &mut ConfigFile,
-        path: PathBuf,
+        path: &Path,
+        name: PathBuf,
         locations: Locations,
         included: IncludedFile,
     ) {
@@ -217,7 +249,7 @@ impl Tree {
             }));
         merged.users.extend(included.users);
         merged.scopes.extend(included.scopes);
-        self.files.push((path, locations));
+        self.files.push((name, locations));
     }
 
     /// The file (its index in [`Tree::files`]) and the field path within it of the
@@ -245,7 +277,7 @@ impl Tree {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::include::{misplaced_key, resolve};
+    use crate::config::include::{FileSystem, misplaced_key, resolve};
 
     #[test]
     fn globs_match_file_names_in_order_once_and_never_dot_files() {
@@ -267,7 +299,7 @@ mod tests {
         ]
         .map(String::from);
         let mut issues = Vec::new();
-        let resolved = resolve(&d.join("main.toml"), d, &include, &mut issues);
+        let resolved = resolve(&FileSystem, &d.join("main.toml"), d, &include, &mut issues);
         assert!(issues.is_empty(), "{issues:?}");
         let names: Vec<(String, usize)> = resolved
             .files
@@ -295,7 +327,7 @@ mod tests {
         let include = ["teams/*/clients.toml", "missing.d/*.toml", "", "[.toml"].map(String::from);
         let mut issues = Vec::new();
         let main = dir.path().join("main.toml");
-        let resolved = resolve(&main, dir.path(), &include, &mut issues);
+        let resolved = resolve(&FileSystem, &main, dir.path(), &include, &mut issues);
         assert!(resolved.files.is_empty());
         let got: Vec<&str> = issues.iter().map(|i| i.path.as_str()).collect();
         assert_eq!(

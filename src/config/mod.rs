@@ -10,8 +10,8 @@ pub mod report;
 pub mod validate;
 
 use file::{ConfigFile, IncludedFile};
-pub use include::IncludeGlob;
 use include::Tree;
+pub use include::{FileSystem, IncludeGlob, IncludeSource};
 use locate::{Locations, Position};
 pub use report::{Diagnostic, Issue, Place, Severity, Sources};
 use serde::de::DeserializeOwned;
@@ -128,17 +128,19 @@ pub fn check_text(path: &Path, text: &str) -> Result<Loaded, Rejected> {
 }
 
 /// Parses and validates `text`, read from somewhere other than a file of its own (stdin,
-/// a git revision): `name` is what diagnostics call it, `format` is given, and relative
-/// paths in it resolve against `base_dir`.
+/// a git revision): `name` is what diagnostics call it, `format` is given, relative
+/// paths in it resolve against `base_dir`, and the files it includes are read from
+/// `includes` (the files they name, from the file system).
 pub fn check_source(
     name: &Path,
     base_dir: &Path,
     format: Format,
     text: &str,
+    includes: &dyn IncludeSource,
 ) -> Result<Loaded, Rejected> {
     let mut sources = Sources::new();
     sources.note(name.as_os_str().as_encoded_bytes(), text.as_bytes());
-    check_as(name, base_dir, format, text, sources)
+    check_as(name, base_dir, format, text, sources, includes)
 }
 
 fn rejected(
@@ -168,7 +170,7 @@ fn check(path: &Path, text: &str, sources: Sources) -> Result<Loaded, Rejected> 
         return Err(rejected(path, issue, None, sources.files));
     };
     let base_dir = path.parent().unwrap_or(Path::new("."));
-    check_as(path, base_dir, format, text, sources)
+    check_as(path, base_dir, format, text, sources, &FileSystem)
 }
 
 fn check_as(
@@ -177,6 +179,7 @@ fn check_as(
     format: Format,
     text: &str,
     mut sources: Sources,
+    includes: &dyn IncludeSource,
 ) -> Result<Loaded, Rejected> {
     let locations = locations(format, text);
     let mut file: ConfigFile = match parse(format, text, &locations) {
@@ -184,15 +187,16 @@ fn check_as(
         Err((issue, position)) => return Err(rejected(path, issue, position, sources.files)),
     };
     let mut issues = Vec::new();
-    let resolved = include::resolve(path, base_dir, &file.include, &mut issues);
+    let resolved = include::resolve(includes, path, base_dir, &file.include, &mut issues);
     let mut tree = Tree::new(path.to_owned(), locations, &file);
     let mut failed: Vec<Diagnostic> = Vec::new();
     let mut merged = Vec::new();
     for (included, entry) in resolved.files {
-        match read_included(&included, &mut sources) {
+        match read_included(&included, includes, &mut sources) {
             Ok((locations, lists)) => {
-                merged.push(included.clone());
-                tree.merge(&mut file, included, locations, lists);
+                let name = includes.name(&included);
+                tree.merge(&mut file, &included, name, locations, lists);
+                merged.push(included);
             }
             Err(Unread::Main(issue)) => issues.push(Issue {
                 path: format!("include[{entry}]"),
@@ -251,23 +255,30 @@ enum Unread {
     Own(Box<Diagnostic>),
 }
 
-/// Reads and parses the included file at `path`.
-fn read_included(path: &Path, sources: &mut Sources) -> Result<(Locations, IncludedFile), Unread> {
+/// Reads the included file at `path` from `source` (recording it in `sources`) and
+/// parses it.
+fn read_included(
+    path: &Path,
+    source: &dyn IncludeSource,
+    sources: &mut Sources,
+) -> Result<(Locations, IncludedFile), Unread> {
     let Some(format) = Format::of_path(path) else {
         return Err(Unread::Main(Issue::error(
             "",
             format!(
                 "{} is not named .toml, .yaml or .yml: its format is unknown",
-                path.display()
+                source.name(path).display()
             ),
         )));
     };
-    let text = sources.read(path).map_err(|e| {
+    sources.files.push(path.to_owned());
+    let text = source.read(path).map_err(|e| {
         Unread::Main(Issue::error(
             "",
-            format!("cannot read {}: {e}", path.display()),
+            format!("cannot read {}: {e}", source.name(path).display()),
         ))
     })?;
+    sources.note(path.as_os_str().as_encoded_bytes(), text.as_bytes());
     let locations = locations(format, &text);
     if text.trim().is_empty() {
         return Ok((locations, IncludedFile::default()));
@@ -279,7 +290,7 @@ fn read_included(path: &Path, sources: &mut Sources) -> Result<(Locations, Inclu
                 issue.message = message;
             }
             Err(Unread::Own(Box::new(Diagnostic {
-                file: path.to_owned(),
+                file: source.name(path),
                 position,
                 issue,
                 also: None,
