@@ -277,7 +277,7 @@ impl Tree {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::include::{FileSystem, misplaced_key, resolve};
+    use crate::config::include::{FileSystem, MAX_FILES, misplaced_key, resolve};
 
     #[test]
     fn globs_match_file_names_in_order_once_and_never_dot_files() {
@@ -336,6 +336,24 @@ mod tests {
         );
         assert!(issues[0].message.contains("only be in the file name"));
         assert!(issues[1].message.contains("cannot read the directory"));
+    }
+
+    #[test]
+    fn no_more_than_the_cap_of_files_is_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for i in 0..=MAX_FILES {
+            std::fs::write(dir.path().join(format!("{i:04}.toml")), "").expect("write");
+        }
+        let mut issues = Vec::new();
+        let main = dir.path().join("main.yaml");
+        let include = ["*.toml".to_owned()];
+        let resolved = resolve(&FileSystem, &main, dir.path(), &include, &mut issues);
+        assert_eq!(resolved.files.len(), MAX_FILES);
+        assert_eq!(issues.len(), 1);
+        assert!(
+            issues[0].message.contains("more than 256 files"),
+            "{issues:?}"
+        );
     }
 
     #[test]
