@@ -325,7 +325,7 @@ impl Reloader {
                     .filter(|d| !d.as_os_str().is_empty())
                     .unwrap_or(Path::new("."))
             })
-            .chain(self.globs.iter().map(|g| g.dir.as_path()));
+            .chain(self.globs.iter().map(IncludeGlob::dir));
         for dir in dirs {
             if self.watched.contains(dir) {
                 continue;

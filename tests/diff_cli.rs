@@ -196,7 +196,8 @@ fn a_git_revision_brings_its_own_included_files() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let git = |args: &[&str]| git(d, args);
-    let main = "include = [\"clients.d/*.toml\"]\nissuer = \"http://127.0.0.1:9\"\n";
+    // `*.toml` also names the main file, which is never included in itself.
+    let main = "include = [\"clients.d/*.toml\", \"*.toml\"]\nissuer = \"http://127.0.0.1:9\"\n";
     let web = |uris: &str| {
         format!("[[clients]]\nid = \"web\"\npublic = true\nredirect_uris = [{uris}]\n")
     };

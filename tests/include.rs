@@ -301,3 +301,37 @@ async fn a_file_added_to_an_included_directory_is_picked_up_by_a_running_server(
         serde_json::Value::Null
     );
 }
+
+#[test]
+fn a_glob_beside_a_main_file_named_from_its_own_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    put(
+        d,
+        "gatehouse.toml",
+        "include = [\"*.toml\"]\nissuer = \"http://127.0.0.1:9\"\n",
+    );
+    put(d, "team.toml", &service("team"));
+    put(d, "broken.toml", "[tokens]\n");
+    let out = Command::new(BIN)
+        .args(["check", "gatehouse.toml"])
+        .current_dir(d)
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8(out.stdout).expect("utf8");
+    assert!(
+        stdout.starts_with("broken.toml:1:2: tokens: an included file holds only"),
+        "{stdout}"
+    );
+    std::fs::remove_file(d.join("broken.toml")).expect("remove");
+    let out = Command::new(BIN)
+        .args(["check", "gatehouse.toml"])
+        .current_dir(d)
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8(out.stdout).expect("utf8");
+    assert!(
+        stdout.starts_with("gatehouse.toml: ok: 1 clients") && stdout.contains("1 included files"),
+        "the main file is not included in itself: {stdout}"
+    );
+}

@@ -50,6 +50,11 @@ pub struct FileSystem;
 impl IncludeSource for FileSystem {
     fn file_names(&self, dir: &Path) -> std::io::Result<Vec<String>> {
         let mut names = Vec::new();
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
         for item in std::fs::read_dir(dir)?.flatten() {
             if let Some(name) = item.file_name().to_str()
                 && item.path().is_file()
@@ -69,12 +74,20 @@ impl IncludeSource for FileSystem {
 /// file-name pattern, so that a file added there is picked up.
 #[derive(Debug, Clone)]
 pub struct IncludeGlob {
-    /// The directory the glob reads.
-    pub dir: PathBuf,
+    dir: PathBuf,
     pattern: Pattern,
 }
 
 impl IncludeGlob {
+    /// The directory the glob reads (`.` for the current one).
+    pub fn dir(&self) -> &Path {
+        if self.dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            &self.dir
+        }
+    }
+
     /// True when a file named `name` in [`IncludeGlob::dir`] would be included.
     pub fn matches(&self, name: &str) -> bool {
         self.pattern.matches_with(name, OPTIONS)
@@ -105,6 +118,11 @@ pub fn resolve(
     let mut out = Resolved::default();
     let mut seen: HashSet<PathBuf> = HashSet::new();
     seen.insert(canonical(main));
+    // Read from a revision or stdin, `main` is a name (`git:REV:PATH`); the file it
+    // stands for is its name in `base_dir`, which a glob there would match.
+    if let Some(name) = main.file_name() {
+        seen.insert(canonical(&base_dir.join(name)));
+    }
     for (i, entry) in include.iter().enumerate() {
         let path = format!("include[{i}]");
         let relative = Path::new(entry);

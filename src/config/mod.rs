@@ -280,11 +280,9 @@ fn read_included(
     })?;
     sources.note(path.as_os_str().as_encoded_bytes(), text.as_bytes());
     let locations = locations(format, &text);
-    if text.trim().is_empty() {
-        return Ok((locations, IncludedFile::default()));
-    }
-    match parse::<IncludedFile>(format, &text, &locations) {
-        Ok(lists) => Ok((locations, lists)),
+    // A file just created, or a YAML document with nothing in it, adds nothing.
+    match parse::<Option<IncludedFile>>(format, &text, &locations) {
+        Ok(lists) => Ok((locations, lists.unwrap_or_default())),
         Err((mut issue, position)) => {
             if let Some(message) = include::misplaced_key(&issue.path, &issue.message) {
                 issue.message = message;
