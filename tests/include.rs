@@ -39,12 +39,22 @@ fn service(id: &str) -> String {
 
 const MAIN_HEAD: &str = "include = [\"clients.d/*.toml\", \"clients.d/*.yaml\", \"users.yaml\", \"empty.d/*.toml\"]\nissuer = \"http://127.0.0.1:9\"\n\n[[scopes]]\nname = \"a:read\"\n\n";
 
+/// A directory with `main.toml` (MAIN_HEAD and a client `svc`) and an empty `empty.d/`.
+fn main_tree() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("empty.d")).expect("mkdir");
+    put(
+        dir.path(),
+        "main.toml",
+        &format!("{MAIN_HEAD}{}", service("svc")),
+    );
+    dir
+}
+
 #[test]
 fn check_validates_the_tree_and_reports_each_file_at_its_own_lines() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = main_tree();
     let d = dir.path();
-    std::fs::create_dir(d.join("empty.d")).expect("mkdir");
-    put(d, "main.toml", &format!("{MAIN_HEAD}{}", service("svc")));
     put(
         d,
         "clients.d/a.toml",
@@ -68,7 +78,7 @@ fn check_validates_the_tree_and_reports_each_file_at_its_own_lines() {
     );
     let (code, stdout) = check(&d.join("main.toml"));
     assert_eq!(code, 1, "{stdout}");
-    let at = |rel: &str| d.join(rel).display().to_string();
+    let at = |rel: &str| at_of(d, rel);
     let expected = [
         format!(
             "{}:7:1: clients[1].id: duplicate client id \"svc\" (also at {}:8:1: clients[0].id)",
@@ -133,10 +143,8 @@ fn check_validates_the_tree_and_reports_each_file_at_its_own_lines() {
 
 #[test]
 fn included_files_hold_only_the_lists_and_plain_paths_must_exist() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = main_tree();
     let d = dir.path();
-    std::fs::create_dir(d.join("empty.d")).expect("mkdir");
-    put(d, "main.toml", &format!("{MAIN_HEAD}{}", service("svc")));
     put(
         d,
         "clients.d/a.toml",
@@ -146,7 +154,7 @@ fn included_files_hold_only_the_lists_and_plain_paths_must_exist() {
     put(d, "users.yaml", "users: []\n");
     let (code, stdout) = check(&d.join("main.toml"));
     assert_eq!(code, 1, "{stdout}");
-    let at = |rel: &str| d.join(rel).display().to_string();
+    let at = |rel: &str| at_of(d, rel);
     for want in [
         format!(
             "{}:6:2: tokens: an included file holds only [[clients]], [[users]] and [[scopes]]; `tokens` belongs in the main file",
