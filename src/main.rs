@@ -31,7 +31,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
     },
-    /// Validate config files; print every problem as FILE:LINE:COLUMN: field.path: message.
+    /// Validate config files, each with the files it includes; print every problem as
+    /// FILE:LINE:COLUMN: field.path: message.
     Check {
         /// The files to check.
         #[arg(required = true)]
@@ -52,7 +53,11 @@ enum Command {
         fail_on: Option<FailOn>,
     },
     /// Print the JSON Schema of the config file, for editors and CI.
-    Schema,
+    Schema {
+        /// The schema of a file named by `include` instead (clients, users, scopes).
+        #[arg(long)]
+        included: bool,
+    },
     /// Read a secret from stdin and print its argon2id hash for `secret_hash`.
     HashSecret {
         /// Make a random 256-bit secret instead; print it once, then its hash.
@@ -130,9 +135,13 @@ fn main() -> ExitCode {
             Ok(code) => return code,
             Err(e) => Err(e),
         },
-        Command::Schema => config::schema_json()
-            .map(|text| print!("{text}"))
-            .context("rendering the schema"),
+        Command::Schema { included } => if included {
+            config::included_schema_json()
+        } else {
+            config::schema_json()
+        }
+        .map(|text| print!("{text}"))
+        .context("rendering the schema"),
         Command::HashSecret { generate } => hash_secret(generate),
         Command::Keygen { algorithm, out } => keygen(algorithm.into(), out),
     };
@@ -189,8 +198,12 @@ fn check(paths: &[PathBuf]) -> ExitCode {
                     println!("{warning}");
                 }
                 let c = &loaded.config;
+                let included = match loaded.included.len() {
+                    0 => String::new(),
+                    n => format!(", {n} included files"),
+                };
                 println!(
-                    "{}: ok: {} clients, {} users, {} keys, {} custom scopes, {} warnings",
+                    "{}: ok: {} clients, {} users, {} keys, {} custom scopes, {} warnings{included}",
                     path.display(),
                     c.clients.len(),
                     c.users.len(),
@@ -247,7 +260,7 @@ fn load_input(
             .read_to_string(&mut text)
             .context("reading the config from stdin")?;
         let format = format.context("the format of stdin is unknown: pass --format toml|yaml")?;
-        config::check_source(&name, Path::new("."), format, &text)
+        config::check_source(&name, Path::new("."), format, &text, &config::FileSystem)
     } else if let Some(spec) = input.strip_prefix("git:") {
         let (rev, path) = spec
             .split_once(':')
@@ -272,14 +285,14 @@ fn load_input(
                 format!("the format of {input} is unknown: pass --format toml|yaml")
             })?;
         let base_dir = path.parent().unwrap_or(Path::new("."));
-        config::check_source(&name, base_dir, format, &text)
+        config::check_source(&name, base_dir, format, &text, &GitRevision { rev })
     } else {
         match format {
             Some(format) => {
                 let text =
                     std::fs::read_to_string(&name).with_context(|| format!("reading {input}"))?;
                 let base_dir = name.parent().unwrap_or(Path::new("."));
-                config::check_source(&name, base_dir, format, &text)
+                config::check_source(&name, base_dir, format, &text, &config::FileSystem)
             }
             None => config::load(&name),
         }
@@ -290,6 +303,58 @@ fn load_input(
             print_rejected(input, &rejected);
             Ok(None)
         }
+    }
+}
+
+/// The files a config at `git:REV:PATH` includes, read from that revision too, so that
+/// a diff compares whole trees. Paths are taken as `git show` takes them: `./`- or
+/// `../`-relative to the current directory, otherwise from the repository root.
+struct GitRevision<'a> {
+    rev: &'a str,
+}
+
+impl GitRevision<'_> {
+    fn git<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> std::io::Result<String> {
+        let out = std::process::Command::new("git").args(args).output()?;
+        if !out.status.success() {
+            return Err(std::io::Error::other(
+                String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            ));
+        }
+        String::from_utf8(out.stdout).map_err(std::io::Error::other)
+    }
+}
+
+impl config::IncludeSource for GitRevision<'_> {
+    fn file_names(&self, dir: &Path) -> std::io::Result<Vec<String>> {
+        let relative = dir.starts_with(".") || dir.starts_with("..");
+        let mut args: Vec<std::ffi::OsString> = vec!["ls-tree".into()];
+        if !relative {
+            args.push("--full-tree".into());
+        }
+        args.extend([self.rev.into(), "--".into()]);
+        if !dir.as_os_str().is_empty() {
+            args.push(dir.join("").into_os_string());
+        }
+        // `MODE TYPE HASH<TAB>PATH` per entry; files are blobs.
+        let listing = self.git(&args)?;
+        Ok(listing
+            .lines()
+            .filter_map(|line| {
+                let (meta, path) = line.split_once('\t')?;
+                let name = Path::new(path).file_name()?.to_str()?;
+                (meta.split(' ').nth(1) == Some("blob")).then(|| name.to_owned())
+            })
+            .collect())
+    }
+
+    fn read(&self, path: &Path) -> std::io::Result<String> {
+        let spec = format!("{}:{}", self.rev, path.display());
+        self.git(&["show", spec.as_str()])
+    }
+
+    fn name(&self, path: &Path) -> PathBuf {
+        PathBuf::from(format!("git:{}:{}", self.rev, path.display()))
     }
 }
 

@@ -25,6 +25,21 @@ impl ClientSecret {
     pub fn plain(secret: &str) -> Self {
         Self::Digest(sha256(secret.as_bytes()))
     }
+
+    /// The fingerprint of this secret (never the secret): what a token issued under it
+    /// records, so that it stands exactly while the client still lists this secret.
+    /// For a PHC hash it is derived from the whole string, whose salt nobody outside
+    /// the config knows; for a digest, from the digest (so a secret kept in env or a
+    /// file must be a random one, as `gatehouse hash-secret` makes).
+    pub fn fingerprint(&self) -> CredentialId {
+        let digest = match self {
+            Self::Hash(phc) => sha256(phc.as_bytes()),
+            Self::Digest(d) => sha256(d),
+        };
+        let mut id = [0; 16];
+        id.copy_from_slice(&digest[..16]);
+        id
+    }
 }
 
 impl std::fmt::Debug for ClientSecret {
@@ -67,8 +82,10 @@ impl AuthMethod {
 pub enum ClientAuth {
     /// A public client (SPA, CLI): its id alone, no secret.
     None,
-    /// A confidential client with a shared secret.
-    SharedSecret(ClientSecret),
+    /// A confidential client with shared secrets, newest first (never empty): during a
+    /// rotation the old secret and the new one are both listed, and either
+    /// authenticates.
+    SharedSecret(Vec<ClientSecret>),
 }
 
 impl ClientAuth {
@@ -86,8 +103,9 @@ impl ClientAuth {
     }
 }
 
-/// A short fingerprint of a client's credential (never the secret): tells whether a
-/// client's credential has changed since a token was issued.
+/// A short fingerprint of one of a client's secrets (never the secret): which secret a
+/// token was issued under, so that removing that secret ends the token and adding
+/// another one does not.
 pub type CredentialId = [u8; 16];
 
 /// A registered client, as validated.
@@ -119,16 +137,37 @@ impl Client {
         self.auth == ClientAuth::None
     }
 
-    /// A fingerprint of the client's credential, `None` for public clients.
-    pub fn credential_id(&self) -> Option<CredentialId> {
-        let digest = match &self.auth {
-            ClientAuth::None => return None,
-            ClientAuth::SharedSecret(ClientSecret::Hash(phc)) => sha256(phc.as_bytes()),
-            ClientAuth::SharedSecret(ClientSecret::Digest(d)) => sha256(d),
-        };
-        let mut id = [0; 16];
-        id.copy_from_slice(&digest[..16]);
-        Some(id)
+    /// The secrets the client authenticates with, newest first; none for a public
+    /// client.
+    pub fn secrets(&self) -> &[ClientSecret] {
+        match &self.auth {
+            ClientAuth::None => &[],
+            ClientAuth::SharedSecret(secrets) => secrets,
+        }
+    }
+
+    /// The credentials a token of this client may have been issued under: `None` (no
+    /// secret) for a public client, each listed secret's fingerprint for a
+    /// confidential one. A token stands only while its credential is among these.
+    pub fn credentials(&self) -> Vec<Option<CredentialId>> {
+        match &self.auth {
+            ClientAuth::None => vec![None],
+            ClientAuth::SharedSecret(secrets) => {
+                secrets.iter().map(|s| Some(s.fingerprint())).collect()
+            }
+        }
+    }
+
+    /// True when a token issued under `credential` (see [`Client::credentials`]) may
+    /// still stand for this client.
+    pub fn accepts_credential(&self, credential: Option<&CredentialId>) -> bool {
+        match (&self.auth, credential) {
+            (ClientAuth::None, None) => true,
+            (ClientAuth::SharedSecret(secrets), Some(id)) => {
+                secrets.iter().any(|s| s.fingerprint() == *id)
+            }
+            _ => false,
+        }
     }
 
     /// True when the client may use `grant`.
@@ -242,13 +281,23 @@ mod tests {
     #[test]
     fn credentials_and_audience() {
         let public = client(ClientAuth::None);
-        assert!(public.is_public() && public.credential_id().is_none());
+        assert!(public.is_public() && public.credentials() == [None]);
+        assert!(public.accepts_credential(None));
         assert_eq!(public.audience(), ["c".to_owned()]);
-        let a = client(ClientAuth::SharedSecret(ClientSecret::plain("a")));
-        let b = client(ClientAuth::SharedSecret(ClientSecret::plain("b")));
-        assert!(!a.is_public());
-        assert_ne!(a.credential_id(), b.credential_id());
-        assert_eq!(a.auth.methods().len(), 2);
+        let (a, b) = (ClientSecret::plain("a"), ClientSecret::plain("b"));
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        let one = client(ClientAuth::SharedSecret(vec![a.clone()]));
+        let both = client(ClientAuth::SharedSecret(vec![b.clone(), a.clone()]));
+        assert!(!one.is_public());
+        assert_eq!(one.auth.methods().len(), 2);
+        assert_eq!(
+            both.credentials(),
+            [Some(b.fingerprint()), Some(a.fingerprint())]
+        );
+        assert!(both.accepts_credential(Some(&a.fingerprint())));
+        assert!(!one.accepts_credential(Some(&b.fingerprint())));
+        assert!(!one.accepts_credential(None));
+        assert!(!public.accepts_credential(Some(&a.fingerprint())));
     }
 
     #[test]

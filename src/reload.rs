@@ -1,14 +1,16 @@
-//! Hot reload: watch the config file and every file it references, debounce bursts,
-//! reload on SIGHUP too; swap in a new registry only when the whole file is valid, and
-//! otherwise keep serving the last good one.
+//! Hot reload: watch the config file, the files it includes and every file they
+//! reference, debounce bursts, reload on SIGHUP too; swap in a new registry only when
+//! the whole tree is valid, and otherwise keep serving the last good one.
 //!
 //! Watching the parent directories (not the files) is what lets editors that save by
 //! rename, and Kubernetes ConfigMap updates (an atomic `..data` symlink swap), be seen.
 //! Events for other files in those directories (an editor's swap file, a log, anything
 //! an unrelated process writes) are ignored: only a name the config was read through
-//! (the file, or the first link of its symlink target) starts a reload.
+//! (the file, or the first link of its symlink target) starts a reload, or, in the
+//! directory an `include` glob reads, a name the glob matches (a file added to
+//! `clients.d/`).
 
-use crate::config::{self, Loaded};
+use crate::config::{self, IncludeGlob, Loaded};
 use crate::jwt::keys::SigningKey;
 use crate::oauth::standing;
 use crate::registry::Registry;
@@ -69,7 +71,7 @@ pub fn load_config(config_path: &Path) -> Result<Loaded, config::Rejected> {
 pub fn spawn(
     state: Arc<AppState>,
     config_path: PathBuf,
-    files: Vec<PathBuf>,
+    watched: Watched,
     fingerprint: [u8; 32],
     fallback: FallbackKey,
 ) {
@@ -98,8 +100,9 @@ pub fn spawn(
         watcher,
         watched: BTreeSet::new(),
         relevant: BTreeSet::new(),
+        globs: Vec::new(),
     };
-    reloader.watch(&files);
+    reloader.watch(watched);
     tokio::spawn(async move { reloader.run(rx).await });
 }
 
@@ -136,6 +139,14 @@ fn relevant_names(files: &[PathBuf]) -> BTreeSet<OsString> {
     names
 }
 
+/// What a loaded (or rejected) config was read from: the files, and the `include`
+/// globs whose directories may gain a file.
+#[derive(Default)]
+pub struct Watched {
+    pub files: Vec<PathBuf>,
+    pub globs: Vec<IncludeGlob>,
+}
+
 struct Reloader {
     state: Arc<AppState>,
     config_path: PathBuf,
@@ -145,14 +156,20 @@ struct Reloader {
     watched: BTreeSet<PathBuf>,
     /// See [`relevant_names`]; recomputed at every load.
     relevant: BTreeSet<OsString>,
+    /// The `include` globs of the last load: a name one matches is relevant too.
+    globs: Vec<IncludeGlob>,
 }
 
 impl Reloader {
     /// True when one of an event's paths names a file the config was read through.
     fn concerns_us(&self, paths: &[PathBuf]) -> bool {
-        paths
-            .iter()
-            .any(|p| p.file_name().is_some_and(|n| self.relevant.contains(n)))
+        paths.iter().any(|p| {
+            p.file_name().is_some_and(|n| {
+                self.relevant.contains(n)
+                    || n.to_str()
+                        .is_some_and(|n| self.globs.iter().any(|g| g.matches(n)))
+            })
+        })
     }
 
     async fn run(&mut self, mut events: mpsc::UnboundedReceiver<Vec<PathBuf>>) {
@@ -197,7 +214,7 @@ impl Reloader {
                 return;
             }
         };
-        let loaded = match loaded {
+        let mut loaded = match loaded {
             Ok(loaded) => loaded,
             Err(rejected) => {
                 for d in rejected.diagnostics.iter().filter(|d| d.issue.is_error()) {
@@ -216,7 +233,10 @@ impl Reloader {
                     .last_reload_error
                     .lock()
                     .unwrap_or_else(|e| e.into_inner()) = Some(rejected.to_string());
-                self.watch(&rejected.files);
+                self.watch(Watched {
+                    files: rejected.files,
+                    globs: rejected.globs,
+                });
                 return;
             }
         };
@@ -225,7 +245,10 @@ impl Reloader {
             .last_reload_error
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = None;
-        self.watch(&loaded.files);
+        self.watch(Watched {
+            files: std::mem::take(&mut loaded.files),
+            globs: std::mem::take(&mut loaded.globs),
+        });
         if loaded.fingerprint == self.fingerprint && !forced {
             return;
         }
@@ -245,8 +268,8 @@ impl Reloader {
             fallback,
         )
         .with_fingerprint(&loaded.fingerprint);
-        // Before anyone is served by `new`: the tokens of removed and re-keyed clients
-        // end for good. If the store cannot record it, `new` is not applied (a token
+        // Before anyone is served by `new`: the tokens of removed clients and of
+        // removed secrets end for good. If the store cannot record it, `new` is not applied (a token
         // of a removed client must not outlive the removal); the next change or
         // SIGHUP tries again.
         if let Err(e) = reset_clients(&self.state, &old, &new).await {
@@ -285,18 +308,25 @@ impl Reloader {
         self.state.registry.store(Arc::new(new));
     }
 
-    /// Watches the directories holding `files` (adding any new ones), and reacts from
-    /// now on to changes of these files only.
-    fn watch(&mut self, files: &[PathBuf]) {
-        self.relevant = relevant_names(files);
+    /// Watches the directories holding the files and those the globs read (adding
+    /// any new ones), and reacts from now on to changes of these files, and to files
+    /// the globs match, only.
+    fn watch(&mut self, watched: Watched) {
+        self.relevant = relevant_names(&watched.files);
+        self.globs = watched.globs;
         let Some(watcher) = self.watcher.as_mut() else {
             return;
         };
-        for file in files {
-            let dir = file
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
+        let dirs = watched
+            .files
+            .iter()
+            .map(|file| {
+                file.parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."))
+            })
+            .chain(self.globs.iter().map(IncludeGlob::dir));
+        for dir in dirs {
             if self.watched.contains(dir) {
                 continue;
             }
@@ -312,9 +342,10 @@ impl Reloader {
     }
 }
 
-/// Records, for every client of `old` that `new` removes or gives another credential,
-/// that its tokens issued until now no longer stand, for as long as any token of
-/// either generation can live.
+/// Records, for every credential of a client of `old` that `new` no longer lists (a
+/// secret removed from the list, the client removed, a public client made
+/// confidential), that the tokens issued under it until now no longer stand, for as
+/// long as any token of either generation can live. A secret only added ends nothing.
 async fn reset_clients(state: &AppState, old: &Registry, new: &Registry) -> Result<(), StoreError> {
     let longest = [old, new]
         .iter()
@@ -325,11 +356,11 @@ async fn reset_clients(state: &AppState, old: &Registry, new: &Registry) -> Resu
         .max()
         .unwrap_or_default();
     for (id, before) in old.clients() {
-        let reset = new
-            .client(id)
-            .is_none_or(|now| now.credential_id() != before.credential_id());
-        if reset {
-            standing::reset_client(state, id, longest).await?;
+        let now = new.client(id);
+        for credential in before.credentials() {
+            if !now.is_some_and(|c| c.accepts_credential(credential.as_ref())) {
+                standing::end_credential(state, id, credential.as_ref(), longest).await?;
+            }
         }
     }
     Ok(())

@@ -4,7 +4,7 @@
 //! registry, not in it.
 
 use crate::crypto::{DECOY_HASH, sha256, verify_phc_in};
-use crate::model::{Client, ClientAuth, ClientSecret, CredentialId};
+use crate::model::{Client, ClientSecret, CredentialId};
 use crate::registry::Registry;
 use argon2::Block;
 use std::collections::HashMap;
@@ -13,36 +13,43 @@ use std::sync::{Arc, Mutex, RwLock};
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
-/// Per client id: the credential a secret was verified against, and the SHA-256 of
-/// that secret. An entry counts only while the client's credential is the same, so a
-/// rotated secret needs no cache flush.
+/// Per client id and listed secret (its fingerprint): the SHA-256 of a presented
+/// secret verified against it. An entry counts only while the client still lists that
+/// secret, so a rotation needs no cache flush, and a client presenting its old and its
+/// new secret during a rotation keeps both verified. At most one entry per listed
+/// secret, and only a secret's holder can add one.
 #[derive(Default)]
-struct VerifiedSecrets(RwLock<HashMap<String, (CredentialId, [u8; 32])>>);
+struct VerifiedSecrets(RwLock<HashMap<(String, CredentialId), [u8; 32]>>);
 
 impl VerifiedSecrets {
-    fn contains(&self, client: &Client, digest: &[u8; 32]) -> bool {
-        let Some(credential) = client.credential_id() else {
-            return false;
-        };
+    /// The fingerprint of the listed secret `digest` was verified against, if any.
+    fn find(&self, client: &Client, digest: &[u8; 32]) -> Option<CredentialId> {
         let map = self.0.read().unwrap_or_else(|e| e.into_inner());
-        map.get(&client.id)
-            .is_some_and(|(c, d)| *c == credential && bool::from(d.ct_eq(digest)))
-    }
-
-    fn insert(&self, client: &Client, digest: [u8; 32]) {
-        if let Some(credential) = client.credential_id() {
-            let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
-            map.insert(client.id.clone(), (credential, digest));
+        let mut found = None;
+        for secret in client.secrets() {
+            let id = secret.fingerprint();
+            let hit = map
+                .get(&(client.id.clone(), id))
+                .is_some_and(|d| bool::from(d.ct_eq(digest)));
+            if hit && found.is_none() {
+                found = Some(id);
+            }
         }
+        found
     }
 
-    /// Forgets clients that `registry` no longer has, or whose credential changed.
+    fn insert(&self, client: &Client, credential: CredentialId, digest: [u8; 32]) {
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        map.insert((client.id.clone(), credential), digest);
+    }
+
+    /// Forgets clients that `registry` no longer has, and secrets they no longer list.
     fn retain_current(&self, registry: &Registry) {
         let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
-        map.retain(|id, (credential, _)| {
+        map.retain(|(id, credential), _| {
             registry
                 .client(id)
-                .is_some_and(|c| c.credential_id() == Some(*credential))
+                .is_some_and(|c| c.accepts_credential(Some(credential)))
         });
     }
 }
@@ -70,49 +77,70 @@ impl SecretVerifier {
         }
     }
 
-    /// True when `presented` is a secret of `client` that this process has verified
-    /// already: a constant-time comparison of digests, no argon2. Only the secret's
-    /// holder can present it, so throttling never needs to refuse it.
-    pub fn known_good(&self, client: &Client, presented: &str) -> bool {
-        matches!(client.auth, ClientAuth::SharedSecret(ClientSecret::Hash(_)))
-            && self
-                .verified
-                .contains(client, &sha256(presented.as_bytes()))
+    /// The fingerprint of the listed secret of `client` that `presented` is, when this
+    /// process has verified it already: constant-time comparisons of digests, no
+    /// argon2. Only the secret's holder can present it, so throttling never needs to
+    /// refuse it.
+    pub fn known_good(&self, client: &Client, presented: &str) -> Option<CredentialId> {
+        let hashed = client
+            .secrets()
+            .iter()
+            .any(|s| matches!(s, ClientSecret::Hash(_)));
+        if !hashed {
+            return None;
+        }
+        self.verified.find(client, &sha256(presented.as_bytes()))
     }
 
-    /// True when `presented` is `client`'s secret. A wrong secret always costs one
-    /// argon2 run (the client's hash, or the decoy for a secret kept as a digest), so a
-    /// failure takes as long whatever the client and however its secret is kept.
-    pub async fn verify(&self, client: &Client, presented: &str) -> bool {
+    /// The fingerprint of the listed secret of `client` that `presented` is, or `None`.
+    /// Digests are all compared in constant time; PHC hashes are tried newest first,
+    /// one argon2 run each. A wrong secret costs one argon2 run per listed hash (the
+    /// decoy when the client lists none), so a failure takes as long whatever secret
+    /// was presented; a rotation's two hashes make it two.
+    pub async fn verify(&self, client: &Client, presented: &str) -> Option<CredentialId> {
         let digest = sha256(presented.as_bytes());
-        match &client.auth {
-            ClientAuth::None => false,
-            ClientAuth::SharedSecret(ClientSecret::Digest(expected)) => {
-                let ok = bool::from(expected.ct_eq(&digest));
-                if !ok {
-                    self.decoy(presented).await;
-                }
-                ok
-            }
-            ClientAuth::SharedSecret(ClientSecret::Hash(phc)) => {
-                if self.verified.contains(client, &digest) {
-                    return true;
-                }
-                let Ok(_permit) = self.permits.acquire().await else {
-                    return false;
-                };
-                // Requests that queued for a permit with the same secret (after a
-                // restart, say) find it verified by the first one: one hash, not many.
-                if self.verified.contains(client, &digest) {
-                    return true;
-                }
-                let ok = self.argon2_off_thread(phc, presented).await;
-                if ok {
-                    self.verified.insert(client, digest);
-                }
-                ok
+        let secrets = client.secrets();
+        let mut matched = None;
+        for secret in secrets {
+            if let ClientSecret::Digest(expected) = secret
+                && bool::from(expected.ct_eq(&digest))
+                && matched.is_none()
+            {
+                matched = Some(secret.fingerprint());
             }
         }
+        if matched.is_some() {
+            return matched;
+        }
+        let hashes: Vec<&ClientSecret> = secrets
+            .iter()
+            .filter(|s| matches!(s, ClientSecret::Hash(_)))
+            .collect();
+        if hashes.is_empty() {
+            self.decoy(presented).await;
+            return None;
+        }
+        if let Some(id) = self.verified.find(client, &digest) {
+            return Some(id);
+        }
+        let Ok(_permit) = self.permits.acquire().await else {
+            return None;
+        };
+        // Requests that queued for a permit with the same secret (after a restart,
+        // say) find it verified by the first one: one hash, not many.
+        if let Some(id) = self.verified.find(client, &digest) {
+            return Some(id);
+        }
+        for secret in hashes {
+            if let ClientSecret::Hash(phc) = secret
+                && self.argon2_off_thread(phc, presented).await
+            {
+                let id = secret.fingerprint();
+                self.verified.insert(client, id, digest);
+                return Some(id);
+            }
+        }
+        None
     }
 
     /// Verifies `password` against an argon2 PHC string on the blocking pool, waiting

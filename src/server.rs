@@ -170,6 +170,7 @@ pub async fn start(config_path: PathBuf) -> anyhow::Result<Running> {
     let config::Loaded {
         config,
         files,
+        globs,
         fingerprint,
         ..
     } = loaded;
@@ -220,7 +221,7 @@ pub async fn start(config_path: PathBuf) -> anyhow::Result<Running> {
     reload::spawn(
         state.clone().into_inner(),
         config_path,
-        files,
+        reload::Watched { files, globs },
         fingerprint,
         fallback,
     );

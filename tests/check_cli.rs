@@ -245,3 +245,66 @@ fn the_device_grant_needs_no_redirect_uri_and_carries_refresh_tokens() {
     );
     assert_eq!(code, 1, "the grant is named by its URN: {stdout}");
 }
+
+#[test]
+fn secret_lists_are_checked_item_by_item_and_more_than_two_warned() {
+    let (a, b) = (
+        gatehouse::crypto::hash_secret("a-secret").expect("hash"),
+        gatehouse::crypto::hash_secret("b-secret").expect("hash"),
+    );
+    let client = |hashes: &str| {
+        format!(
+            "issuer = \"http://127.0.0.1:8080\"\n[[clients]]\nid = \"svc\"\ngrant_types = [\"client_credentials\"]\nsecret_hash = {hashes}\n"
+        )
+    };
+    let (code, _, stdout) = check("two.toml", &client(&format!("[\"{a}\", \"{HASH}\"]")));
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("1 clients") && stdout.contains("0 warnings"),
+        "{stdout}"
+    );
+
+    let (code, lines, stdout) = check(
+        "three.toml",
+        &client(&format!("[\"{a}\", \"{b}\", \"{HASH}\"]")),
+    );
+    assert_eq!(code, 0, "a warning does not fail: {stdout}");
+    assert!(
+        lines[0].starts_with(
+            "5:1: clients[0].secret_hash: warning: lists 3 secrets: a rotation needs two"
+        ),
+        "{stdout}"
+    );
+
+    let (code, lines, stdout) = check(
+        "bad.toml",
+        &client(&format!("[\n  \"{a}\",\n  \"not-a-hash\",\n  \"{a}\",\n]")),
+    );
+    assert_eq!(code, 1, "{stdout}");
+    for want in [
+        "7:3: clients[0].secret_hash[1]: not a PHC hash string",
+        "8:3: clients[0].secret_hash[2]: the same secret is listed twice",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(want)),
+            "missing {want:?} in:\n{stdout}"
+        );
+    }
+    assert!(!stdout.contains(&a[30..]), "no hash is echoed: {stdout}");
+
+    let (code, lines, stdout) = check("empty.toml", &client("[]"));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        lines[0].starts_with("5:1: clients[0].secret_hash: list at least one secret"),
+        "{stdout}"
+    );
+
+    let yaml = "issuer: http://127.0.0.1:8080\nclients:\n  - id: svc\n    grant_types: [client_credentials]\n    secret_file: [new.txt, old.txt]\n";
+    let (code, lines, stdout) = check("files.yaml", yaml);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        lines[0].starts_with("5:19: clients[0].secret_file[0]: cannot read")
+            && lines[1].starts_with("5:28: clients[0].secret_file[1]: cannot read"),
+        "{stdout}"
+    );
+}

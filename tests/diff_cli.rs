@@ -190,3 +190,72 @@ fn referenced_files_resolve_against_the_path_for_git_and_the_cwd_for_stdin() {
     assert!(out.starts_with("-:"), "{out}");
     assert!(out.contains("svc.secret"), "{out}");
 }
+
+#[test]
+fn a_git_revision_brings_its_own_included_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let git = |args: &[&str]| git(d, args);
+    // `*.toml` also names the main file, which is never included in itself.
+    let main = "include = [\"clients.d/*.toml\", \"*.toml\"]\nissuer = \"http://127.0.0.1:9\"\n";
+    let web = |uris: &str| {
+        format!("[[clients]]\nid = \"web\"\npublic = true\nredirect_uris = [{uris}]\n")
+    };
+    std::fs::create_dir_all(d.join("conf/clients.d")).expect("mkdir");
+    std::fs::write(d.join("conf/gatehouse.toml"), main).expect("write");
+    std::fs::write(
+        d.join("conf/clients.d/web.toml"),
+        web("\"http://127.0.0.1/cb\""),
+    )
+    .expect("write");
+    git(&["init", "-q"]);
+    git(&["add", "conf"]);
+    git(&["commit", "-q", "-m", "first"]);
+    // The pull request: web gains a redirect URI, a team adds a file.
+    std::fs::write(
+        d.join("conf/clients.d/web.toml"),
+        web("\"http://127.0.0.1/cb\", \"http://127.0.0.1/other\""),
+    )
+    .expect("write");
+    std::fs::write(
+        d.join("conf/clients.d/cli.toml"),
+        "[[clients]]\nid = \"cli\"\npublic = true\ngrant_types = [\"urn:ietf:params:oauth:grant-type:device_code\"]\n",
+    )
+    .expect("write");
+    let want = "\
+widens   client cli: added (public)
+widens   client web: redirect URI added \"http://127.0.0.1/other\"
+2 change(s): 2 widen, 0 narrow, 0 neutral
+";
+    // From the repository root, and ./-relative from a subdirectory.
+    for (cwd, old, new) in [
+        (
+            d.to_owned(),
+            "git:HEAD:conf/gatehouse.toml",
+            "conf/gatehouse.toml",
+        ),
+        (
+            d.join("conf"),
+            "git:HEAD:./gatehouse.toml",
+            "gatehouse.toml",
+        ),
+    ] {
+        let (code, out) = diff(&cwd, &[old, new], "");
+        assert_eq!((code, out.as_str()), (0, want), "from {}", cwd.display());
+    }
+    // An error in an included file of the revision names it as such.
+    std::fs::write(d.join("conf/clients.d/web.toml"), "issuer = \"x\"\n").expect("write");
+    git(&["commit", "-q", "-a", "-m", "broken"]);
+    let (code, out) = diff(
+        d,
+        &["git:HEAD:conf/gatehouse.toml", "conf/gatehouse.toml"],
+        "",
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.starts_with(
+            "git:HEAD:conf/clients.d/web.toml:1:1: issuer: an included file holds only"
+        ),
+        "{out}"
+    );
+}

@@ -11,8 +11,13 @@ const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 fn printed_schema() -> String {
+    printed(&[])
+}
+
+fn printed(args: &[&str]) -> String {
     let out = Command::new(BIN)
         .arg("schema")
+        .args(args)
         .output()
         .expect("schema runs");
     assert!(out.status.success(), "gatehouse schema exits 0");
@@ -45,6 +50,37 @@ fn the_committed_schema_is_what_the_command_prints() {
         committed == printed_schema(),
         "gatehouse.schema.json is stale: run `gatehouse schema > gatehouse.schema.json`"
     );
+}
+
+#[test]
+fn the_committed_included_schema_is_what_the_command_prints_and_is_narrower() {
+    let committed = std::fs::read_to_string(format!("{ROOT}/gatehouse.included.schema.json"))
+        .expect("gatehouse.included.schema.json at the repository root");
+    let printed = printed(&["--included"]);
+    assert!(
+        committed == printed,
+        "gatehouse.included.schema.json is stale: run `gatehouse schema --included > gatehouse.included.schema.json`"
+    );
+    let schema: Value = serde_json::from_str(&printed).expect("JSON");
+    let included = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    let team = "[[clients]]\nid = \"spa\"\npublic = true\nredirect_uris = [\"http://127.0.0.1/cb\"]\n[[scopes]]\nname = \"a:read\"\n";
+    assert!(errors(&included, &toml_value(team)).is_empty());
+    for misplaced in [
+        "issuer = \"http://127.0.0.1:9\"\n",
+        "include = [\"x.toml\"]\n",
+        "[tokens]\n",
+    ] {
+        assert!(
+            !errors(&included, &toml_value(&format!("{misplaced}{team}"))).is_empty(),
+            "{misplaced}"
+        );
+    }
+    // The main file's schema knows `include`.
+    let found = errors(
+        &validator(),
+        &toml_value("include = [\"clients.d/*.toml\"]\nissuer = \"http://127.0.0.1:9\"\n"),
+    );
+    assert!(found.is_empty(), "{found:?}");
 }
 
 #[test]

@@ -131,11 +131,16 @@ async fn web_code(server: &TestServer, seed: &str) -> (String, Pkce) {
 
 /// Logs alice in through the first-party web client; returns its token response.
 async fn web_tokens(server: &TestServer) -> Value {
+    web_tokens_with(server, SERVICE_SECRET).await
+}
+
+/// Logs alice in through the web client, which redeems the code with `secret`.
+async fn web_tokens_with(server: &TestServer, secret: &str) -> Value {
     let (code, pkce) = web_code(server, "lifecycle").await;
     let (status, tokens) = post(
         server,
         "/token",
-        ("web", SERVICE_SECRET),
+        ("web", secret),
         &[
             ("grant_type", "authorization_code"),
             ("code", &code),
@@ -420,6 +425,126 @@ async fn removing_a_client_or_rotating_its_secret_ends_its_tokens_for_good() {
     let tokens = web_tokens(&server).await;
     let access = tokens["access_token"].as_str().expect("access");
     assert_eq!(userinfo_status(&server, access).await, 200);
+}
+
+/// The refresh and access tokens of a token response.
+fn pair(tokens: &Value) -> (String, String) {
+    let get = |k: &str| tokens[k].as_str().expect(k).to_owned();
+    (get("refresh_token"), get("access_token"))
+}
+
+/// `(status, error)` of refreshing `token` as web with `secret`, and the new tokens.
+async fn refresh_with(server: &TestServer, secret: &str, token: &str) -> (u16, Value) {
+    post(
+        server,
+        "/token",
+        ("web", secret),
+        &[("grant_type", "refresh_token"), ("refresh_token", token)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn overlapping_secrets_end_only_the_removed_secrets_tokens() {
+    const NEW: &str = "the-new-secret-9876543210";
+    let new_hash = gatehouse::crypto::hash_secret(NEW).expect("hash");
+    let old_hash = service_hash();
+    // web and svc list `hashes`; everyone else keeps the old secret.
+    let with = |hashes: &str| {
+        clients(old_hash, "")
+            .replacen(
+                &format!("id = \"web\"\nsecret_hash = \"{old_hash}\""),
+                &format!("id = \"web\"\nsecret_hash = {hashes}"),
+                1,
+            )
+            .replacen(
+                &format!("id = \"svc\"\nsecret_hash = \"{old_hash}\""),
+                &format!("id = \"svc\"\nsecret_hash = {hashes}"),
+                1,
+            )
+    };
+    let both = with(&format!("[\"{new_hash}\", \"{old_hash}\"]"));
+    let new_only = with(&format!("[\"{new_hash}\"]"));
+    let server = TestServer::start(&clients(old_hash, "")).await;
+    let cc_old = service_token(&server, "svc").await;
+    let (refresh_old, access_old) = pair(&web_tokens(&server).await);
+    let (refresh_old2, _) = pair(&web_tokens(&server).await);
+
+    // Step 1: the new hash goes in front. Nothing ends, and both secrets work.
+    reload_to(&server, &both, 2).await;
+    for token in [&cc_old, &access_old, &refresh_old, &refresh_old2] {
+        assert_eq!(introspect(&server, "gateway", token).await["active"], true);
+    }
+    assert_eq!(userinfo_status(&server, &access_old).await, 200);
+    for secret in [SERVICE_SECRET, NEW] {
+        assert_eq!(server.client_credentials("svc", secret, &[]).await.0, 200);
+    }
+    // The service, redeployed with the new secret, refreshes a token of the old one:
+    // what it gets is the new secret's.
+    let (status, body) = refresh_with(&server, NEW, &refresh_old).await;
+    assert_eq!(status, 200, "{body}");
+    let (refresh_new, access_new) = pair(&body);
+    let (refresh_new2, _) = pair(&web_tokens_with(&server, NEW).await);
+    let (status, body) = server.client_credentials("svc", NEW, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let cc_new = body["access_token"].as_str().expect("token").to_owned();
+    // An old instance still refreshes with the old secret while it is listed.
+    let (status, body) = refresh_with(&server, SERVICE_SECRET, &refresh_old2).await;
+    assert_eq!(status, 200, "{body}");
+    let (refresh_old3, access_old3) = pair(&body);
+
+    // Step 2: the old hash is removed. Its tokens end; the new secret's stand.
+    reload_to(&server, &new_only, 3).await;
+    for (token, what) in [
+        (&cc_old, "client credentials token of the old secret"),
+        (&access_old, "access token of the old secret"),
+        (&access_old3, "access token refreshed with the old secret"),
+        (&refresh_old3, "refresh token of the old secret"),
+    ] {
+        assert_eq!(
+            introspect(&server, "gateway", token).await["active"],
+            false,
+            "{what}"
+        );
+    }
+    assert_eq!(userinfo_status(&server, &access_old).await, 401);
+    let (status, body) = refresh_with(&server, NEW, &refresh_old3).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    assert_eq!(
+        server
+            .client_credentials("svc", SERVICE_SECRET, &[])
+            .await
+            .0,
+        401
+    );
+    for token in [&cc_new, &access_new, &refresh_new] {
+        assert_eq!(introspect(&server, "gateway", token).await["active"], true);
+    }
+    assert_eq!(userinfo_status(&server, &access_new).await, 200);
+    let (status, body) = refresh_with(&server, NEW, &refresh_new2).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Listing the old hash again revives none of its tokens; new ones stand.
+    server.clock().advance(Duration::from_secs(1));
+    reload_to(&server, &both, 4).await;
+    for token in [&cc_old, &access_old, &access_old3, &refresh_old3] {
+        assert_eq!(introspect(&server, "gateway", token).await["active"], false);
+    }
+    let (status, body) = refresh_with(&server, SERVICE_SECRET, &refresh_old3).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let fresh = service_token(&server, "svc").await;
+    assert_eq!(introspect(&server, "gateway", &fresh).await["active"], true);
+    assert_eq!(
+        introspect(&server, "gateway", &cc_new).await["active"],
+        true
+    );
 }
 
 #[tokio::test]

@@ -269,9 +269,7 @@ fn clients(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
                 "made public: no secret is asked any more",
             ),
             (true, false) => out.push(s, id, Mark::Narrows, "made confidential: a secret is asked"),
-            (false, false) if b.credential_id() != c.credential_id() => {
-                out.push(s, id, Mark::Neutral, "secret rotated");
-            }
+            (false, false) => secrets(out, id, b, c),
             _ => {}
         }
         let grants = |c: &Client| -> Vec<String> {
@@ -438,6 +436,40 @@ fn scopes(out: &mut Changes, old: &BTreeMap<String, String>, new: &BTreeMap<Stri
     }
     for name in old.keys().filter(|n| !new.contains_key(*n)) {
         out.push(s, name, Mark::Neutral, "no longer declared");
+    }
+}
+
+/// A confidential client's secrets, by fingerprint (never shown): one replaced by
+/// another at once is "secret rotated" (neutral: the old one's tokens end); otherwise
+/// each secret added widens (one more opens the client) and each removed narrows (its
+/// tokens end at the reload).
+fn secrets(out: &mut Changes, id: &str, before: &Client, after: &Client) {
+    let (old, new) = (before.credentials(), after.credentials());
+    let added = new.iter().filter(|c| !old.contains(c)).count();
+    let removed = old.iter().filter(|c| !new.contains(c)).count();
+    let listed = new.len();
+    if added == 1 && removed == 1 && listed == 1 {
+        out.push(Subject::Client, id, Mark::Neutral, "secret rotated");
+        return;
+    }
+    for (i, credential) in new.iter().enumerate() {
+        if !old.contains(credential) {
+            let place = if i == 0 { "in front" } else { "behind" };
+            out.push(
+                Subject::Client,
+                id,
+                Mark::Widens,
+                format!("secret added {place} ({listed} listed)"),
+            );
+        }
+    }
+    for _ in 0..removed {
+        out.push(
+            Subject::Client,
+            id,
+            Mark::Narrows,
+            format!("secret removed: its tokens end ({listed} listed)"),
+        );
     }
 }
 
@@ -709,6 +741,27 @@ groups = ["finance"]
             Mark::Neutral,
             "neutral  client svc: secret rotated",
         );
+        let both = format!("secret_hash = [\"{other}\", \"{HASH}\"]");
+        let step = [(format!("secret_hash = \"{HASH}\""), both.clone())];
+        let step: Vec<(&str, &str)> = step.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        one(
+            &step,
+            Mark::Widens,
+            "widens   client svc: secret added in front (2 listed)",
+        );
+        assert_eq!(
+            reversed(&step),
+            vec![(
+                Mark::Narrows,
+                "narrows  client svc: secret removed: its tokens end (1 listed)".to_owned()
+            )]
+        );
+        let text = changes(&step)
+            .into_iter()
+            .chain(reversed(&step))
+            .map(|(_, l)| l)
+            .collect::<String>();
+        assert!(!text.contains("argon2") && !text.contains(&other[20..]));
         let confidential = format!("secret_hash = \"{HASH}\"\n");
         let edit = [("public = true\n", confidential.as_str())];
         one(

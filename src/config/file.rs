@@ -11,6 +11,12 @@ use std::time::Duration;
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
+    /// Files that add `[[clients]]`, `[[users]]` and `[[scopes]]` (and nothing else),
+    /// TOML or YAML: paths or globs relative to this file's directory, wildcards in the
+    /// file name only (`clients.d/*.toml`). A glob may match nothing; a plain path must
+    /// exist. Included files include nothing.
+    #[serde(default)]
+    pub include: Vec<String>,
     /// The issuer identifier (`iss`): an absolute https URL, http only on loopback hosts.
     pub issuer: String,
     #[serde(default)]
@@ -25,6 +31,19 @@ pub struct ConfigFile {
     pub limits: LimitsSection,
     #[serde(default)]
     pub keys: Vec<KeyEntry>,
+    #[serde(default)]
+    pub scopes: Vec<ScopeEntry>,
+    #[serde(default)]
+    pub clients: Vec<ClientEntry>,
+    #[serde(default)]
+    pub users: Vec<UserEntry>,
+}
+
+/// A file named by the main file's `include`: the lists a team may own, nothing more
+/// (everything else belongs to the main file; an unknown key here is an error).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncludedFile {
     #[serde(default)]
     pub scopes: Vec<ScopeEntry>,
     #[serde(default)]
@@ -387,12 +406,14 @@ pub struct ClientEntry {
     pub name: Option<String>,
     #[serde(default)]
     pub public: bool,
-    /// argon2 PHC string of the secret.
-    pub secret_hash: Option<String>,
+    /// argon2 PHC string of the secret, or a list of them, newest first: during a
+    /// rotation the new hash and the old one, either of which authenticates.
+    pub secret_hash: Option<OneOrMany>,
     /// The secret itself: `${env:NAME}` or a literal (warned about).
     pub secret: Option<String>,
-    /// A file whose content is the secret (trailing newline trimmed).
-    pub secret_file: Option<String>,
+    /// A file whose content is the secret (trailing newline trimmed), or a list of
+    /// them, newest first (a rotation).
+    pub secret_file: Option<OneOrMany>,
     #[serde(default = "default_grant_types")]
     pub grant_types: Vec<GrantType>,
     #[serde(default)]
@@ -413,6 +434,83 @@ pub struct ClientEntry {
     /// and revocation endpoints for this client (CORS). Absent: a public client gets the
     /// origins of its `http(s)` redirect URIs, a confidential client none; `[]` is none.
     pub allowed_origins: Option<Vec<String>>,
+    /// The directory its relative `secret_file` paths start from, when it is not the
+    /// main file's: that of the included file it is written in. Set by the loader.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub base_dir: Option<std::path::PathBuf>,
+}
+
+/// A string, or a list of strings: `secret_hash` and `secret_file`, which list two
+/// secrets while one replaces the other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneOrMany {
+    /// The values, in the order written.
+    pub items: Vec<String>,
+    /// True when written as a list (diagnostics then name `field[i]`).
+    pub listed: bool,
+}
+
+impl OneOrMany {
+    /// The field path of item `i` of the field at `path`.
+    pub fn item_path(&self, path: &str, i: usize) -> String {
+        if self.listed {
+            format!("{path}[{i}]")
+        } else {
+            path.to_owned()
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany {
+                    items: vec![v.to_owned()],
+                    listed: false,
+                })
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<OneOrMany, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<String>()? {
+                    items.push(item);
+                }
+                Ok(OneOrMany {
+                    items,
+                    listed: true,
+                })
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// One string, or a list of strings (newest first).
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum OneOrManyShape {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl JsonSchema for OneOrMany {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "OneOrMany".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        OneOrManyShape::json_schema(generator)
+    }
 }
 
 /// `[[users]]`: an end user who can log in.

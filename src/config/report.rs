@@ -20,6 +20,9 @@ pub struct Issue {
     pub severity: Severity,
     pub path: String,
     pub message: String,
+    /// Another field the problem involves (the first of two duplicates), by path:
+    /// printed as the place it is written, in whichever file.
+    pub also: Option<String>,
 }
 
 impl Issue {
@@ -29,7 +32,14 @@ impl Issue {
             severity: Severity::Error,
             path: path.into(),
             message: message.into(),
+            also: None,
         }
+    }
+
+    /// The same issue, naming `path` as the other place involved.
+    pub fn also_at(mut self, path: impl Into<String>) -> Self {
+        self.also = Some(path.into());
+        self
     }
 
     /// A warning at `path`.
@@ -38,6 +48,7 @@ impl Issue {
             severity: Severity::Warning,
             path: path.into(),
             message: message.into(),
+            also: None,
         }
     }
 
@@ -47,32 +58,54 @@ impl Issue {
     }
 }
 
-/// An [`Issue`] placed in its file, ready to print.
+/// Where a field is written: its file and, when found, its line and column.
+#[derive(Debug, Clone)]
+pub struct Place {
+    pub file: PathBuf,
+    pub position: Option<Position>,
+    /// The field path within that file.
+    pub path: String,
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Position { line, column } = self.position.unwrap_or(Position { line: 1, column: 1 });
+        let path = if self.path.is_empty() {
+            "."
+        } else {
+            &self.path
+        };
+        write!(f, "{}:{line}:{column}: {path}", self.file.display())
+    }
+}
+
+/// An [`Issue`] placed in its file, ready to print. Its `issue.path` is the field path
+/// within `file` (an included file's own `clients[0]`, not its place in the tree).
 #[derive(Debug, Clone)]
 pub struct Diagnostic {
     pub file: PathBuf,
     pub position: Option<Position>,
     pub issue: Issue,
+    /// The other place the issue involves (see [`Issue::also`]), located.
+    pub also: Option<Place>,
 }
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Position { line, column } = self.position.unwrap_or(Position { line: 1, column: 1 });
-        let path = if self.issue.path.is_empty() {
-            "."
-        } else {
-            &self.issue.path
+        let here = Place {
+            file: self.file.clone(),
+            position: self.position,
+            path: self.issue.path.clone(),
         };
         let kind = match self.issue.severity {
             Severity::Error => "",
             Severity::Warning => "warning: ",
         };
-        write!(
-            f,
-            "{}:{line}:{column}: {path}: {kind}{}",
-            self.file.display(),
-            self.issue.message
-        )
+        write!(f, "{here}: {kind}{}", self.issue.message)?;
+        if let Some(also) = &self.also {
+            write!(f, " (also at {also})")?;
+        }
+        Ok(())
     }
 }
 

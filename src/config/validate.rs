@@ -10,7 +10,7 @@ use crate::model::{BUILTIN_SCOPES, Client, ClientAuth, ClientSecret, User};
 use crate::protocol::origin;
 use crate::protocol::redirect_uri::{check_issuer, check_registered};
 use crate::templates::Templates;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -57,6 +57,10 @@ impl Report {
     }
     fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.0.push(Issue::warning(path, message));
+    }
+    /// A duplicate at `path` of what is first written at `first`.
+    fn duplicate(&mut self, path: String, message: String, first: String) {
+        self.0.push(Issue::error(path, message).also_at(first));
     }
 }
 
@@ -292,6 +296,7 @@ fn is_scope_token(s: &str) -> bool {
 
 fn check_scopes(file: &ConfigFile, r: &mut Report) -> BTreeMap<String, String> {
     let mut scopes = BTreeMap::new();
+    let mut first: HashMap<&str, String> = HashMap::new();
     for (i, s) in file.scopes.iter().enumerate() {
         let path = format!("scopes[{i}].name");
         if !is_scope_token(&s.name) {
@@ -301,11 +306,11 @@ fn check_scopes(file: &ConfigFile, r: &mut Report) -> BTreeMap<String, String> {
                 path,
                 format!("{:?} is built in and cannot be redefined", s.name),
             );
-        } else if scopes
-            .insert(s.name.clone(), s.description.clone())
-            .is_some()
-        {
-            r.error(path, format!("duplicate scope {:?}", s.name));
+        } else if let Some(at) = first.get(s.name.as_str()) {
+            r.duplicate(path, format!("duplicate scope {:?}", s.name), at.clone());
+        } else {
+            scopes.insert(s.name.clone(), s.description.clone());
+            first.insert(&s.name, path);
         }
     }
     scopes
@@ -318,7 +323,7 @@ fn check_clients(
     sources: &mut Sources,
     r: &mut Report,
 ) -> Vec<Client> {
-    let mut seen = HashSet::new();
+    let mut seen: HashMap<&str, String> = HashMap::new();
     let mut clients = Vec::new();
     for (i, c) in file.clients.iter().enumerate() {
         let path = format!("clients[{i}]");
@@ -329,11 +334,14 @@ fn check_clients(
                 format!("{path}.id"),
                 format!("{:?} contains whitespace or control characters", c.id),
             );
-        } else if !seen.insert(c.id.as_str()) {
-            r.error(
+        } else if let Some(at) = seen.get(c.id.as_str()) {
+            r.duplicate(
                 format!("{path}.id"),
                 format!("duplicate client id {:?}", c.id),
+                at.clone(),
             );
+        } else {
+            seen.insert(&c.id, format!("{path}.id"));
         }
 
         let grants: HashSet<GrantType> = c.grant_types.iter().copied().collect();
@@ -393,7 +401,7 @@ fn check_clients(
         // A confidential client without a usable secret has an error reported, so the
         // config is rejected and this `None` never serves.
         let auth = match resolve_secret(c, &path, base_dir, sources, r) {
-            Some(secret) => ClientAuth::SharedSecret(secret),
+            Some(secrets) => ClientAuth::SharedSecret(secrets),
             None => ClientAuth::None,
         };
         let mut allowed_scopes = c.scopes.clone();
@@ -448,14 +456,19 @@ fn check_origins(c: &super::file::ClientEntry, path: &str, r: &mut Report) -> Ve
     origins
 }
 
-/// Resolves the one secret source of a confidential client; public clients have none.
+/// More secrets than this in one client's list draws a warning: a rotation needs two.
+const ROTATION_SECRETS: usize = 2;
+
+/// Resolves the secret source of a confidential client (one field, which for
+/// `secret_hash` and `secret_file` may list several secrets, newest first); public
+/// clients have none.
 fn resolve_secret(
     c: &super::file::ClientEntry,
     path: &str,
     base_dir: &Path,
     sources: &mut Sources,
     r: &mut Report,
-) -> Option<ClientSecret> {
+) -> Option<Vec<ClientSecret>> {
     let given: Vec<&str> = [
         c.secret_hash.as_ref().map(|_| "secret_hash"),
         c.secret.as_ref().map(|_| "secret"),
@@ -493,56 +506,117 @@ fn resolve_secret(
             return None;
         }
     }
-    if let Some(hash) = &c.secret_hash {
-        return match check_phc(hash) {
-            Ok(()) => Some(ClientSecret::Hash(hash.clone())),
-            Err(e) => {
-                r.error(format!("{path}.secret_hash"), e);
-                None
-            }
-        };
-    }
-    let (field, plain) = if let Some(value) = &c.secret {
-        let field = format!("{path}.secret");
-        match parse_env_ref(value) {
-            EnvRef::Name(name) => match std::env::var(name) {
-                Ok(v) => {
-                    sources.note(name.as_bytes(), v.as_bytes());
-                    (field, v)
-                }
-                Err(_) => {
-                    r.error(field, format!("environment variable {name} is not set"));
-                    return None;
-                }
-            },
-            EnvRef::Malformed => {
-                r.error(field, "malformed reference; write \"${env:NAME}\"");
-                return None;
-            }
-            EnvRef::Literal => {
-                r.warn(
-                    field.clone(),
-                    "a literal secret in the config file; store its hash (gatehouse hash-secret) or use \"${env:NAME}\"",
-                );
-                (field, value.clone())
-            }
-        }
-    } else {
-        let file_name = c.secret_file.as_deref().unwrap_or_default();
+    let base_dir = c.base_dir.as_deref().unwrap_or(base_dir);
+    let (field, secrets) = if let Some(hashes) = &c.secret_hash {
+        let field = format!("{path}.secret_hash");
+        let secrets = hashes.items.iter().enumerate().map(|(j, hash)| {
+            check_phc(hash)
+                .map(|()| ClientSecret::Hash(hash.clone()))
+                .map_err(|e| r.error(hashes.item_path(&field, j), e))
+                .ok()
+        });
+        let secrets: Vec<Option<ClientSecret>> = secrets.collect();
+        (field, (hashes, secrets))
+    } else if let Some(files) = &c.secret_file {
         let field = format!("{path}.secret_file");
-        let full = base_dir.join(file_name);
-        match sources.read(&full) {
-            Ok(text) => (
-                field,
-                text.strip_suffix('\n')
-                    .map(|t| t.strip_suffix('\r').unwrap_or(t))
-                    .unwrap_or(&text)
-                    .to_owned(),
+        let mut secrets = Vec::new();
+        for (j, name) in files.items.iter().enumerate() {
+            let item = files.item_path(&field, j);
+            secrets.push(read_secret_file(&base_dir.join(name), &item, sources, r));
+        }
+        (field, (files, secrets))
+    } else {
+        return env_or_literal_secret(c, path, sources, r).map(|s| vec![s]);
+    };
+    let (listed, secrets) = secrets;
+    if listed.items.is_empty() {
+        r.error(field, "list at least one secret");
+        return None;
+    }
+    if listed.items.len() > ROTATION_SECRETS {
+        r.warn(
+            field.clone(),
+            format!(
+                "lists {} secrets: a rotation needs two (the new one first, then the old one); remove those no service uses any more",
+                listed.items.len()
             ),
-            Err(e) => {
-                r.error(field, format!("cannot read {}: {e}", full.display()));
+        );
+    }
+    let mut resolved: Vec<ClientSecret> = Vec::new();
+    let mut complete = true;
+    for (j, secret) in secrets.into_iter().enumerate() {
+        match secret {
+            Some(s) if resolved.contains(&s) => {
+                r.error(
+                    listed.item_path(&field, j),
+                    "the same secret is listed twice",
+                );
+                complete = false;
+            }
+            Some(s) => resolved.push(s),
+            None => complete = false,
+        }
+    }
+    complete.then_some(resolved)
+}
+
+/// The secret in the file at `full`, trailing newline trimmed; errors are reported at
+/// `field`.
+fn read_secret_file(
+    full: &Path,
+    field: &str,
+    sources: &mut Sources,
+    r: &mut Report,
+) -> Option<ClientSecret> {
+    match sources.read(full) {
+        Ok(text) => {
+            let plain = text
+                .strip_suffix('\n')
+                .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                .unwrap_or(&text);
+            if plain.is_empty() {
+                r.error(field, "the secret is empty");
                 return None;
             }
+            Some(ClientSecret::plain(plain))
+        }
+        Err(e) => {
+            r.error(field, format!("cannot read {}: {e}", full.display()));
+            None
+        }
+    }
+}
+
+/// The secret of `secret = "${env:NAME}"` (or a literal, warned about).
+fn env_or_literal_secret(
+    c: &super::file::ClientEntry,
+    path: &str,
+    sources: &mut Sources,
+    r: &mut Report,
+) -> Option<ClientSecret> {
+    let value = c.secret.as_deref()?;
+    let field = format!("{path}.secret");
+    let plain = match parse_env_ref(value) {
+        EnvRef::Name(name) => match std::env::var(name) {
+            Ok(v) => {
+                sources.note(name.as_bytes(), v.as_bytes());
+                v
+            }
+            Err(_) => {
+                r.error(field, format!("environment variable {name} is not set"));
+                return None;
+            }
+        },
+        EnvRef::Malformed => {
+            r.error(field, "malformed reference; write \"${env:NAME}\"");
+            return None;
+        }
+        EnvRef::Literal => {
+            r.warn(
+                field.clone(),
+                "a literal secret in the config file; store its hash (gatehouse hash-secret) or use \"${env:NAME}\"",
+            );
+            value.to_owned()
         }
     };
     if plain.is_empty() {
@@ -589,21 +663,23 @@ pub fn check_phc(hash: &str) -> Result<(), String> {
 }
 
 fn check_users(file: &ConfigFile, r: &mut Report) -> Vec<User> {
-    let mut names = HashSet::new();
-    let mut ids = HashSet::new();
+    let mut names: HashMap<&str, String> = HashMap::new();
+    let mut ids: HashMap<String, String> = HashMap::new();
     let mut users = Vec::new();
     for (i, u) in file.users.iter().enumerate() {
         let path = format!("users[{i}]");
         let username_ok = if u.username.trim().is_empty() {
             r.error(format!("{path}.username"), "may not be empty");
             false
-        } else if !names.insert(u.username.as_str()) {
-            r.error(
+        } else if let Some(at) = names.get(u.username.as_str()) {
+            r.duplicate(
                 format!("{path}.username"),
                 format!("duplicate username {:?}", u.username),
+                at.clone(),
             );
             false
         } else {
+            names.insert(&u.username, format!("{path}.username"));
             true
         };
         let id = u.id.clone().unwrap_or_else(|| u.username.clone());
@@ -611,8 +687,14 @@ fn check_users(file: &ConfigFile, r: &mut Report) -> Vec<User> {
         if u.id.is_some() || username_ok {
             if id.trim().is_empty() {
                 r.error(format!("{path}.id"), "may not be empty");
-            } else if !ids.insert(id.clone()) {
-                r.error(format!("{path}.id"), format!("duplicate user id {id:?}"));
+            } else if let Some(at) = ids.get(&id) {
+                r.duplicate(
+                    format!("{path}.id"),
+                    format!("duplicate user id {id:?}"),
+                    at.clone(),
+                );
+            } else {
+                ids.insert(id.clone(), format!("{path}.id"));
             }
         }
         if let Err(e) = check_phc(&u.password_hash) {

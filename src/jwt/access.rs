@@ -1,7 +1,10 @@
 //! RFC 9068 JWT access tokens.
 
 use super::mint::{self, ACCESS_TOKEN_TYP, MintError};
+use crate::model::CredentialId;
 use crate::registry::Registry;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::Serialize;
 
 /// The claims of an access token.
@@ -20,6 +23,10 @@ struct Claims<'a> {
     auth_time: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     family: Option<&'a str>,
+    /// The fingerprint of the client secret the token was issued under (base64url), so
+    /// that removing that secret ends the token; absent for a public client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cred: Option<String>,
 }
 
 /// `aud` is a string for one audience and an array for several (RFC 7519 4.1.3).
@@ -59,6 +66,8 @@ pub struct AccessToken<'a> {
     pub auth_time: Option<u64>,
     /// The refresh-token family issued beside it: revoking the family ends this token.
     pub family: Option<&'a str>,
+    /// The secret the client authenticated with (`None`: a public client).
+    pub credential: Option<CredentialId>,
 }
 
 /// Mints `token` at `iat` (Unix seconds), valid for the registry's `access_token_ttl`.
@@ -80,6 +89,7 @@ pub fn issue(registry: &Registry, token: AccessToken<'_>, iat: u64) -> Result<Is
         scope: token.scope,
         auth_time: token.auth_time,
         family: token.family,
+        cred: token.credential.map(|c| B64.encode(c)),
     };
     Ok(Issued {
         token: mint::mint(key, ACCESS_TOKEN_TYP, &claims)?,

@@ -78,9 +78,24 @@ pub struct AccessClaims {
     /// The refresh-token family issued with a user's token, if any.
     #[serde(default)]
     pub family: Option<String>,
+    /// The fingerprint of the client secret it was issued under (base64url); absent
+    /// for a public client's token.
+    #[serde(default)]
+    pub cred: Option<String>,
 }
 
 impl AccessClaims {
+    /// The client credential the token was issued under: `Ok(None)` for a public
+    /// client's token, an error when the claim is not a fingerprint at all.
+    pub fn credential(&self) -> Result<Option<crate::model::CredentialId>, VerifyError> {
+        let Some(cred) = &self.cred else {
+            return Ok(None);
+        };
+        let bad = || VerifyError::Claims("cred is not a credential fingerprint".into());
+        let bytes = B64.decode(cred).map_err(|_| bad())?;
+        bytes.try_into().map(Some).map_err(|_| bad())
+    }
+
     /// True when `aud` names `audience`.
     pub fn has_audience(&self, audience: &str) -> bool {
         match &self.aud {

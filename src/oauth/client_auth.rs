@@ -7,7 +7,7 @@
 
 use crate::error::OAuthError;
 use crate::http::form::{Form, decode_component};
-use crate::model::{Client, ClientAuth};
+use crate::model::{Client, ClientAuth, CredentialId};
 use crate::registry::Registry;
 use crate::state::AppState;
 use crate::throttle::{self, Policy};
@@ -47,6 +47,15 @@ impl Credentials {
             }
         )
     }
+}
+
+/// A client that proved who it is, and with which of its secrets: the tokens it gets
+/// record that secret's fingerprint, and stand while the client still lists it.
+#[derive(Debug, Clone, Copy)]
+pub struct Authenticated<'r> {
+    pub client: &'r Client,
+    /// The fingerprint of the secret presented; `None` for a public client.
+    pub credential: Option<CredentialId>,
 }
 
 /// Reads the client's credentials from the Authorization header and the form.
@@ -124,22 +133,25 @@ fn parse_basic(value: &[u8]) -> Result<(String, String), OAuthError> {
 /// their id alone, and a secret this server has verified already passes at once: both
 /// cost nothing and are never throttled. Every other attempt is counted before it is
 /// checked (`throttle`): refused past the address's limit before any hashing, slowed
-/// down when its client id keeps failing. A wrong secret costs one argon2 run whether
-/// or not the client id exists.
+/// down when its client id keeps failing. A wrong secret costs one argon2 run per
+/// listed hash whether or not the client id exists.
 pub async fn authenticate<'r>(
     state: &AppState,
     registry: &'r Registry,
     address: IpAddr,
     presented: &Credentials,
-) -> Result<&'r Client, OAuthError> {
+) -> Result<Authenticated<'r>, OAuthError> {
     let client = registry.client(presented.client_id());
     if let Some(client) = client {
         let free = match presented {
-            Credentials::IdOnly { .. } => client.is_public(),
-            Credentials::Secret { secret, .. } => state.verifier.known_good(client, secret),
+            Credentials::IdOnly { .. } if client.is_public() => Some(None),
+            Credentials::IdOnly { .. } => None,
+            Credentials::Secret { secret, .. } => {
+                state.verifier.known_good(client, secret).map(Some)
+            }
         };
-        if free {
-            return Ok(client);
+        if let Some(credential) = free {
+            return Ok(Authenticated { client, credential });
         }
     }
     let store = state.store.as_ref();
@@ -169,7 +181,7 @@ async fn check<'r>(
     state: &AppState,
     client: Option<&'r Client>,
     presented: &Credentials,
-) -> Result<&'r Client, OAuthError> {
+) -> Result<Authenticated<'r>, OAuthError> {
     let used_basic = presented.via_basic();
     let fail = || OAuthError::invalid_client("client authentication failed", used_basic);
     match (presented, client) {
@@ -179,7 +191,10 @@ async fn check<'r>(
         }
         (Credentials::IdOnly { .. }, None) => Err(fail()),
         (Credentials::IdOnly { .. }, Some(client)) => match client.auth {
-            ClientAuth::None => Ok(client),
+            ClientAuth::None => Ok(Authenticated {
+                client,
+                credential: None,
+            }),
             ClientAuth::SharedSecret(_) => Err(fail()),
         },
         (Credentials::Secret { secret, .. }, Some(client)) => match client.auth {
@@ -187,15 +202,19 @@ async fn check<'r>(
                 "this is a public client: send client_id without a secret",
                 used_basic,
             )),
-            ClientAuth::SharedSecret(_) if state.verifier.verify(client, secret).await => {
-                Ok(client)
-            }
-            ClientAuth::SharedSecret(_) => Err(fail()),
+            ClientAuth::SharedSecret(_) => match state.verifier.verify(client, secret).await {
+                Some(credential) => Ok(Authenticated {
+                    client,
+                    credential: Some(credential),
+                }),
+                None => Err(fail()),
+            },
         },
     }
 }
 
-/// Authenticates the client of a request from `address` with headers and `form`.
+/// Authenticates the client of a request from `address` with headers and `form`: for
+/// the endpoints that issue nothing (introspection, revocation).
 pub async fn authenticate_request<'r>(
     headers: &HeaderMap,
     form: &Form,
@@ -204,7 +223,9 @@ pub async fn authenticate_request<'r>(
     address: IpAddr,
 ) -> Result<&'r Client, OAuthError> {
     let presented = presented(headers, form)?;
-    authenticate(state, registry, address, &presented).await
+    Ok(authenticate(state, registry, address, &presented)
+        .await?
+        .client)
 }
 
 #[cfg(test)]

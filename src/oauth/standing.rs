@@ -1,13 +1,21 @@
 //! Whether an issued token still stands, and how tokens are ended: denied access-token
-//! ids, revoked refresh families, clients removed or whose secret changed (recorded in
-//! the store as the client's "not before" time, so re-adding the client or rotating
-//! back to an old secret revives nothing), and users removed from the config. The one
-//! home of these rules: the refresh grant, introspection, revocation and userinfo all
-//! ask here.
+//! ids, revoked refresh families, clients removed, secrets removed, and users removed
+//! from the config. The one home of these rules: the refresh grant, introspection,
+//! revocation and userinfo all ask here.
+//!
+//! Every token records the credential it was issued under: the fingerprint of the
+//! secret the client authenticated with, or none for a public client. A token stands
+//! while its client still lists that credential, so adding a new secret in front of
+//! the old one ends nothing, and removing the old one ends exactly the tokens issued
+//! under it. When a reload removes a credential (a secret dropped from the list, a
+//! client removed, a public client made confidential), the reloader records a "not
+//! before" time for that client and credential in the store: listing the same secret
+//! again (or re-adding the client) later revives none of the tokens issued before.
 
+use crate::crypto::hex;
 use crate::identity;
 use crate::jwt::verify::AccessClaims;
-use crate::model::{Identity, IdentitySource};
+use crate::model::{CredentialId, Identity, IdentitySource};
 use crate::registry::Registry;
 use crate::state::AppState;
 use crate::store::{RefreshGrant, StoreError};
@@ -22,8 +30,9 @@ pub enum Fallen {
     /// Its client is not in the serving config.
     #[error("the token's client is no longer registered")]
     ClientGone,
-    /// Its client was removed or re-keyed after it was issued.
-    #[error("the client was removed or its secret changed since the token was issued")]
+    /// The secret it was issued under is no longer listed, or was removed (or its
+    /// client was) after it was issued.
+    #[error("the secret the token was issued under is no longer the client's")]
     ClientReset,
     /// Its user is not in the serving config.
     #[error("the token's user no longer exists")]
@@ -64,48 +73,81 @@ pub async fn revoke_family(
         .await
 }
 
-/// Ends every token issued to `client_id` until now: the client was removed or its
-/// credential changed (the reloader calls this). Kept for `ttl`, the longest a token of
-/// either generation lives.
-pub async fn reset_client(
+/// The name under which the store keeps the "not before" time of the tokens issued to
+/// `client_id` under `credential`: the client id itself for a public client's tokens,
+/// the client id, a space and the secret's fingerprint in hex otherwise. Client ids
+/// hold no whitespace, so no two of these names collide.
+pub fn reset_key(client_id: &str, credential: Option<&CredentialId>) -> String {
+    match credential {
+        None => client_id.to_owned(),
+        Some(id) => format!("{client_id} secret:{}", hex(id)),
+    }
+}
+
+/// Ends every token issued to `client_id` under `credential` until now: the reloader
+/// calls this when the credential is no longer listed. Kept for `ttl`, the longest a
+/// token of either generation lives.
+pub async fn end_credential(
     state: &AppState,
     client_id: &str,
+    credential: Option<&CredentialId>,
     ttl: Duration,
 ) -> Result<(), StoreError> {
     state
         .store
-        .set_not_before(client_id, state.clock.now(), ttl)
+        .set_not_before(&reset_key(client_id, credential), state.clock.now(), ttl)
         .await
 }
 
-/// True when a token issued to `client_id` at `issued_at` predates the client's last
-/// removal or secret change. Times are whole seconds, so a token issued in the very
-/// second of a change counts as older than it.
-async fn predates_reset(
+/// Whether a token issued to `client_id` under `credential` at `issued_at` stands as
+/// far as its client goes: the client registered, still listing the credential, and
+/// the credential not removed since the token was issued. Times are whole seconds, so
+/// a token issued in the very second of a removal counts as older than it.
+async fn client_stands(
     state: &AppState,
+    registry: &Registry,
     client_id: &str,
+    credential: Option<&CredentialId>,
     issued_at: u64,
-) -> Result<bool, StoreError> {
-    Ok(state
+) -> Result<Standing<()>, StoreError> {
+    let Some(client) = registry.client(client_id) else {
+        return Ok(Err(Fallen::ClientGone));
+    };
+    if !client.accepts_credential(credential) {
+        return Ok(Err(Fallen::ClientReset));
+    }
+    let removed = state
         .store
-        .not_before(client_id)
-        .await?
-        .is_some_and(|at| issued_at <= at))
+        .not_before(&reset_key(client_id, credential))
+        .await?;
+    if removed.is_some_and(|at| issued_at <= at) {
+        return Ok(Err(Fallen::ClientReset));
+    }
+    Ok(Ok(()))
 }
 
-/// Whether a verified access token still stands: its client registered and not reset
-/// since `iat`, its id not denied; for a user's token (one with `auth_time`), the user
-/// still in the config and the token's refresh family not revoked.
+/// Whether a verified access token still stands: its client registered and still
+/// listing the secret it was issued under (see [`client_stands`]), its id not denied;
+/// for a user's token (one with `auth_time`), the user still in the config and the
+/// token's refresh family not revoked.
 pub async fn access(
     state: &AppState,
     registry: &Registry,
     claims: &AccessClaims,
 ) -> Result<Standing<Holder>, StoreError> {
-    if registry.client(&claims.client_id).is_none() {
-        return Ok(Err(Fallen::ClientGone));
-    }
-    if predates_reset(state, &claims.client_id, claims.iat).await? {
+    let Ok(credential) = claims.credential() else {
         return Ok(Err(Fallen::ClientReset));
+    };
+    if let Err(fallen) = client_stands(
+        state,
+        registry,
+        &claims.client_id,
+        credential.as_ref(),
+        claims.iat,
+    )
+    .await?
+    {
+        return Ok(Err(fallen));
     }
     if state.store.jti_denied(&claims.jti).await? {
         return Ok(Err(Fallen::Revoked));
@@ -125,7 +167,7 @@ pub async fn access(
 }
 
 /// Whether a refresh grant that was not used yet still stands: not expired, its client
-/// registered with the credential it had at issue and not reset since, its family not
+/// registered and still listing the secret it was issued under, its family not
 /// revoked, its user still in the config (whom it gives back).
 pub async fn refresh(
     state: &AppState,
@@ -135,13 +177,16 @@ pub async fn refresh(
     if grant.expires_at <= state.clock.now() {
         return Ok(Err(Fallen::Expired));
     }
-    match registry.client(&grant.client_id) {
-        None => return Ok(Err(Fallen::ClientGone)),
-        Some(c) if c.credential_id() != grant.credential => return Ok(Err(Fallen::ClientReset)),
-        Some(_) => {}
-    }
-    if predates_reset(state, &grant.client_id, grant.issued_at).await? {
-        return Ok(Err(Fallen::ClientReset));
+    if let Err(fallen) = client_stands(
+        state,
+        registry,
+        &grant.client_id,
+        grant.credential.as_ref(),
+        grant.issued_at,
+    )
+    .await?
+    {
+        return Ok(Err(fallen));
     }
     if state.store.family_revoked(&grant.family).await? {
         return Ok(Err(Fallen::Revoked));

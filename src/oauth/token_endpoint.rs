@@ -35,7 +35,8 @@ pub async fn token(
     };
     let registry = state.snapshot();
     let credentials = client_auth::presented(req.headers(), &form)?;
-    let client = client_auth::authenticate(&state, &registry, ip.0, &credentials).await?;
+    let authenticated = client_auth::authenticate(&state, &registry, ip.0, &credentials).await?;
+    let client = authenticated.client;
     cors::refuse_foreign_origin(&req, &registry, client)?;
     if !client.allows_grant(grant) {
         return Err(OAuthError::new(
@@ -47,6 +48,7 @@ pub async fn token(
         state: &state,
         registry: &registry,
         client,
+        credential: authenticated.credential,
         form: &form,
         remote: ip.0,
     };

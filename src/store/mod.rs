@@ -87,7 +87,9 @@ pub struct RefreshGrant {
     /// When this token was issued and when it expires (Unix seconds).
     pub issued_at: u64,
     pub expires_at: u64,
-    /// The client's credential when it was issued: a rotated secret ends the token.
+    /// The fingerprint of the client secret that authenticated the request it was
+    /// issued to (`None`: a public client): the token stands while the client still
+    /// lists that secret.
     pub credential: Option<CredentialId>,
 }
 
@@ -176,8 +178,10 @@ pub trait Store: Send + Sync {
 
     /// Records that the tokens issued to `client_id` at or before `at` (Unix seconds) no
     /// longer stand, for `ttl` (the longest a token lives): written when a client is
-    /// removed or its secret changes, so that re-adding it or rotating back to an old
-    /// secret revives nothing. A later `at` replaces an earlier one, never the other
+    /// removed or one of its secrets is, so that re-adding it or listing the old secret
+    /// again revives nothing. `client_id` is any string: a client id, or the name
+    /// `oauth::standing::reset_key` gives one of its secrets (the id, a space, the
+    /// fingerprint). A later `at` replaces an earlier one, never the other
     /// way, and the record lives until the later of the two expiries. Atomic in Redis
     /// as one script (`SET` when greater, `EXPIRE GT`).
     fn set_not_before(&self, client_id: &str, at: u64, ttl: Duration) -> StoreFuture<'_, ()>;

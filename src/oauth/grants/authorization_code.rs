@@ -65,6 +65,7 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
         client,
         form,
         remote,
+        ..
     } = *request;
     let code = form
         .get("code")

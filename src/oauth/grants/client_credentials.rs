@@ -19,7 +19,15 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
     let scope = scopes.join(" ");
     let jti = random_id().map_err(OAuthError::server)?;
     let now = request.state.clock.now();
-    let access = access_token(request.registry, client, Holder::Client, &scope, jti, now)?;
+    let access = access_token(
+        request.registry,
+        client,
+        request.credential,
+        Holder::Client,
+        &scope,
+        jti,
+        now,
+    )?;
     Ok(Granted {
         response: TokenResponse::bearer(access, scope),
         event: "token_issued",

@@ -17,7 +17,7 @@ pub mod token_set;
 use crate::config::file::GrantType;
 use crate::error::OAuthError;
 use crate::http::form::Form;
-use crate::model::Client;
+use crate::model::{Client, CredentialId};
 use crate::registry::Registry;
 use crate::state::AppState;
 use serde::Serialize;
@@ -28,6 +28,9 @@ pub struct TokenRequest<'a> {
     pub state: &'a AppState,
     pub registry: &'a Registry,
     pub client: &'a Client,
+    /// The fingerprint of the secret the client authenticated with (`None`: a public
+    /// client): what the tokens issued record, so that they end when it is removed.
+    pub credential: Option<CredentialId>,
     /// The request's parameters.
     pub form: &'a Form,
     /// Where the request came from, for the audit events a grant logs itself.

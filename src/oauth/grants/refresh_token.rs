@@ -18,6 +18,7 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
         client,
         form,
         remote,
+        ..
     } = *request;
     let token = form
         .get("refresh_token")

@@ -8,7 +8,7 @@ use crate::crypto::{random_secret, sha256};
 use crate::error::OAuthError;
 use crate::jwt::access::{self, AccessToken, Issued};
 use crate::jwt::id_token::{self, IdTokenInput};
-use crate::model::{Client, Identity};
+use crate::model::{Client, CredentialId, Identity};
 use crate::registry::Registry;
 use crate::store::RefreshGrant;
 
@@ -57,10 +57,11 @@ pub enum Holder<'a> {
     },
 }
 
-/// Mints an access token from `client` for `holder`.
+/// Mints an access token from `client`, authenticated with `credential`, for `holder`.
 pub fn access_token(
     registry: &Registry,
     client: &Client,
+    credential: Option<CredentialId>,
     holder: Holder<'_>,
     scope: &str,
     jti: String,
@@ -82,6 +83,7 @@ pub fn access_token(
         jti,
         auth_time,
         family,
+        credential,
     };
     access::issue(registry, token, now).map_err(OAuthError::server)
 }
@@ -95,6 +97,7 @@ pub async fn issue(
         state,
         registry,
         client,
+        credential,
         ..
     } = *request;
     let now = state.clock.now();
@@ -104,7 +107,7 @@ pub async fn issue(
         auth_time: grant.auth_time,
         family: grant.family.as_deref(),
     };
-    let access = access_token(registry, client, holder, &scope, grant.jti, now)?;
+    let access = access_token(registry, client, credential, holder, &scope, grant.jti, now)?;
     let id_token = if grant.scopes.iter().any(|s| s == "openid") {
         let input = IdTokenInput {
             client_id: &client.id,
@@ -130,7 +133,7 @@ pub async fn issue(
                 auth_time: grant.auth_time,
                 issued_at: now,
                 expires_at: now + registry.tokens.refresh_token_ttl.as_secs(),
-                credential: client.credential_id(),
+                credential,
             };
             state
                 .store
