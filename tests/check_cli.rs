@@ -308,3 +308,35 @@ fn secret_lists_are_checked_item_by_item_and_more_than_two_warned() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_short_secret_kept_as_itself_is_warned_and_a_random_one_is_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("short"), "hunter2\n").expect("write");
+    std::fs::write(
+        dir.path().join("random"),
+        "x3PpQkq7Jw2hV9sB4mZtR8cLyN6aE1fGdU5oWiKjHs0\n",
+    )
+    .expect("write");
+    let config = dir.path().join("g.toml");
+    std::fs::write(
+        &config,
+        "issuer = \"http://127.0.0.1:8080\"\n\
+         [[clients]]\nid = \"weak\"\nsecret_file = \"short\"\ngrant_types = [\"client_credentials\"]\n\
+         [[clients]]\nid = \"strong\"\nsecret_file = \"random\"\ngrant_types = [\"client_credentials\"]\n",
+    )
+    .expect("write");
+    let out = Command::new(BIN)
+        .arg("check")
+        .arg(&config)
+        .output()
+        .expect("check runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "a warning does not fail: {stdout}");
+    let warnings: Vec<&str> = stdout.lines().filter(|l| l.contains("warning:")).collect();
+    assert_eq!(warnings.len(), 1, "{stdout}");
+    assert!(
+        warnings[0].contains("4:1: clients[0].secret_file: warning: a secret kept as itself should be random and at least 32 characters"),
+        "{stdout}"
+    );
+}

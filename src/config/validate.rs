@@ -574,11 +574,7 @@ fn read_secret_file(
                 .strip_suffix('\n')
                 .map(|t| t.strip_suffix('\r').unwrap_or(t))
                 .unwrap_or(&text);
-            if plain.is_empty() {
-                r.error(field, "the secret is empty");
-                return None;
-            }
-            Some(ClientSecret::plain(plain))
+            plain_secret(plain, field, r)
         }
         Err(e) => {
             r.error(field, format!("cannot read {}: {e}", full.display()));
@@ -619,11 +615,31 @@ fn env_or_literal_secret(
             value.to_owned()
         }
     };
+    plain_secret(&plain, &field, r)
+}
+
+/// Shortest secret kept as itself (`secret`, `secret_file`) that draws no warning. Such a
+/// secret is stored as a fast SHA-256, and a fingerprint derived from it travels in the
+/// client's access tokens (`cred`): only a random secret keeps it out of reach of
+/// offline guessing. `gatehouse hash-secret --generate` makes 256-bit ones.
+const MIN_PLAIN_SECRET_CHARS: usize = 32;
+
+/// A secret kept as itself (from the environment or a file), or an error when empty and
+/// a warning when too short to be a random one.
+fn plain_secret(plain: &str, field: &str, r: &mut Report) -> Option<ClientSecret> {
     if plain.is_empty() {
         r.error(field, "the secret is empty");
         return None;
     }
-    Some(ClientSecret::plain(&plain))
+    if plain.chars().count() < MIN_PLAIN_SECRET_CHARS {
+        r.warn(
+            field,
+            format!(
+                "a secret kept as itself should be random and at least {MIN_PLAIN_SECRET_CHARS} characters (`gatehouse hash-secret --generate` makes one), or use secret_hash"
+            ),
+        );
+    }
+    Some(ClientSecret::plain(plain))
 }
 
 enum EnvRef<'a> {
