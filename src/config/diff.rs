@@ -482,17 +482,39 @@ fn lifetime(out: &mut Changes, subject: Subject, field: &str, before: Duration, 
     } else {
         Mark::Narrows
     };
-    let what = format!(
-        "{} -> {}",
-        humantime::format_duration(before),
-        humantime::format_duration(after)
-    );
+    let what = format!("{} -> {}", config_duration(before), config_duration(after));
     out.push(subject, field, mark, what);
+}
+
+/// A lifetime as a config file writes it: in the largest unit that divides it exactly
+/// ("90d", "36h", "90s"), so the diff reads like the line that changed. humantime's own
+/// rendering counts months of 30.44 days ("2months 29days 2h 52m 48s" for "90d").
+fn config_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if d.subsec_nanos() != 0 || secs == 0 {
+        return humantime::format_duration(d).to_string();
+    }
+    let (n, unit) = [(86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")]
+        .into_iter()
+        .find(|(n, _)| secs % n == 0)
+        .unwrap_or((1, "s"));
+    format!("{}{unit}", secs / n)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lifetimes_read_as_the_config_writes_them() {
+        let d = |s| config_duration(Duration::from_secs(s));
+        assert_eq!(d(90 * 86_400), "90d");
+        assert_eq!(d(36 * 3_600), "36h");
+        assert_eq!(d(600), "10m");
+        assert_eq!(d(90), "90s");
+        assert_eq!(config_duration(Duration::from_millis(1_500)), "1s 500ms");
+        assert_eq!(d(0), "0s");
+    }
     use crate::config::check_text;
     use crate::config::file::Algorithm;
 
@@ -1005,7 +1027,7 @@ groups = ["finance"]
         one(
             &[("ttl = \"12h\"", "ttl = \"1day\"")],
             Mark::Widens,
-            "widens   session ttl: 12h -> 1day",
+            "widens   session ttl: 12h -> 1d",
         );
         let widening = changes(&[("ttl = \"12h\"", "ttl = \"13h\"")]);
         assert!(any_widens(&diff_of(&widening)));
