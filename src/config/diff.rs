@@ -496,7 +496,7 @@ fn config_duration(d: Duration) -> String {
     }
     let (n, unit) = [(86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")]
         .into_iter()
-        .find(|(n, _)| secs % n == 0)
+        .find(|(n, _)| secs.is_multiple_of(*n))
         .unwrap_or((1, "s"));
     format!("{}{unit}", secs / n)
 }
