@@ -188,13 +188,21 @@ pub async fn start(config_path: PathBuf) -> anyhow::Result<Running> {
     let (listener, addr) = bind(registry.server.bind)?;
     let admin = registry.server.admin_bind.map(bind).transpose()?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let store = store::open(&clock);
-    let state = web::Data::new(AppState::new(
-        registry,
-        clock,
-        SecretVerifier::new(cores),
-        store,
-    )?);
+    let store_settings = registry.store.clone();
+    let store = store::open(&store_settings, &clock)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot reach the store {}; start it first (once running, the server survives it going away)",
+                store_settings.backend.redacted()
+            )
+        })?;
+    tracing::info!(store = %store_settings.backend.redacted(), key_prefix = %store_settings.key_prefix, "store opened");
+    let state = web::Data::new(
+        AppState::new(registry, clock, SecretVerifier::new(cores), store)
+            .await
+            .context("preparing the server state")?,
+    );
     spawn_sweeper(state.clone());
 
     let mut handles = Vec::new();

@@ -2,11 +2,12 @@
 //! secret verifier, the page limiter, and the outcome of the last reload. Runtime state lives here; the registry holds only the config.
 
 use crate::clock::Clock;
-use crate::crypto::{MacKey, RngError};
+use crate::crypto::{MacKey, RngError, random_bytes};
 use crate::jwt::verify::VerifiedTokens;
 use crate::registry::Registry;
 use crate::secret::SecretVerifier;
-use crate::store::Store;
+use crate::store::memory::MemoryStore;
+use crate::store::{Store, StoreError};
 use crate::throttle::{PageLimiter, page_limiter};
 use actix_web::web::Bytes;
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -19,11 +20,14 @@ pub struct AppState {
     /// The time every expiry is judged by.
     pub clock: Clock,
     pub verifier: SecretVerifier,
-    /// The key CSRF tokens are made with: random per process (README: replicas
-    /// behind a load balancer need sticky sessions until it is shared).
+    /// The key CSRF tokens are made with: the store's shared secret, so a form served
+    /// by one replica is accepted by another (random per process with the memory store).
     pub form_key: MacKey,
     /// Codes, refresh tokens, sessions and counters.
     pub store: Arc<dyn Store>,
+    /// Where client authentications are counted while `store` cannot be reached, so
+    /// client credentials keep working (and stay throttled, per replica) in an outage.
+    pub local_failures: Arc<MemoryStore>,
     /// Request rate per address on the HTML endpoints (limits read at start).
     pub pages: PageLimiter,
     /// Access tokens whose signature verified, so introspection pays it once per token.
@@ -34,20 +38,36 @@ pub struct AppState {
     pub last_reload_error: Mutex<Option<String>>,
 }
 
+/// Why the state could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(transparent)]
+    Rng(#[from] RngError),
+    #[error("reading the shared CSRF key: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// The name of the CSRF form key among the store's shared secrets.
+const FORM_KEY: &str = "csrf-form-key";
+
 impl AppState {
-    /// State serving `registry`; fails only when no random key can be made.
-    pub fn new(
+    /// State serving `registry` with `store` (whose shared CSRF key it reads, making it
+    /// when it is the first); fails when no random key can be made or the store does
+    /// not answer.
+    pub async fn new(
         registry: Registry,
         clock: Clock,
         verifier: SecretVerifier,
         store: Arc<dyn Store>,
-    ) -> Result<Self, RngError> {
+    ) -> Result<Self, StateError> {
+        let form_key = store.shared_secret(FORM_KEY, random_bytes()?).await?;
         Ok(Self {
             pages: page_limiter(&registry.limits),
             registry: ArcSwap::from_pointee(registry),
+            local_failures: crate::store::memory(&clock),
             clock,
             verifier,
-            form_key: MacKey::generate()?,
+            form_key: MacKey::from_bytes(&form_key),
             store,
             verified_tokens: VerifiedTokens::default(),
             discovery: PerGeneration::default(),

@@ -12,7 +12,7 @@ use locate::{Locations, Position};
 pub use report::{Diagnostic, Issue, Severity, Sources};
 use std::fmt;
 use std::path::{Path, PathBuf};
-pub use validate::{ServerSettings, UiSettings, Validated};
+pub use validate::{ServerSettings, StoreBackend, StoreSettings, UiSettings, Validated};
 
 /// A config that passed validation, with what it was read from.
 pub struct Loaded {

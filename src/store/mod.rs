@@ -9,8 +9,10 @@
 
 pub mod conformance;
 pub mod memory;
+pub mod redis;
 
 use crate::clock::Clock;
+use crate::config::{StoreBackend, StoreSettings};
 use crate::error::OAuthError;
 use crate::model::{CredentialId, Identity, IdentitySource};
 use serde::{Deserialize, Serialize};
@@ -38,10 +40,28 @@ impl From<StoreError> for OAuthError {
     }
 }
 
-/// Opens the store the server keeps its runtime state in, reading time from `clock`.
-/// The one place a store is chosen: today the in-process memory store, whose expired
-/// entries a background task frees (it needs a Tokio runtime).
-pub fn open(clock: &Clock) -> std::sync::Arc<dyn Store> {
+/// Opens the store `settings` name, reading time from `clock`. The one place a store is
+/// chosen: the in-process memory store (whose expired entries a background task frees;
+/// it needs a Tokio runtime), or Redis, which must answer now (a replica does not start
+/// on a store it cannot reach; once running it survives Redis going away).
+pub async fn open(
+    settings: &StoreSettings,
+    clock: &Clock,
+) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    match &settings.backend {
+        StoreBackend::Memory => Ok(memory(clock)),
+        StoreBackend::Redis(url) => {
+            let store =
+                redis::RedisStore::connect(url, &settings.key_prefix, clock.clone()).await?;
+            store.ping().await?;
+            Ok(std::sync::Arc::new(store))
+        }
+    }
+}
+
+/// A fresh in-process store with its sweeper: the default store, and where failures
+/// are counted while a shared store is unreachable.
+pub fn memory(clock: &Clock) -> std::sync::Arc<memory::MemoryStore> {
     let store = std::sync::Arc::new(memory::MemoryStore::new(clock.clone()));
     memory::spawn_sweeper(&store);
     store
@@ -255,6 +275,16 @@ pub trait Store: Send + Sync {
     /// Forgets the failures under `name` (after a success).
     fn clear_failures(&self, name: &str) -> StoreFuture<'_, ()>;
 
-    /// How many entries of each kind the store holds, for metrics.
+    /// How many entries of each kind the store holds, for metrics; a shared store may
+    /// list none (counting its keys would mean scanning them all).
     fn sizes(&self) -> StoreFuture<'_, Vec<(&'static str, usize)>>;
+
+    /// Succeeds when the store answers: what `/readyz` asks. (Redis: `PING`.)
+    fn ping(&self) -> StoreFuture<'_, ()>;
+
+    /// The secret named `name` that every replica on this store shares (the CSRF form
+    /// key), made from `fresh` by whoever asks first and kept for as long as the store
+    /// lives: the one value without an expiry, 32 bytes. Atomic (Redis: one script,
+    /// `GET`, else `SET` the fresh one), so two replicas starting at once agree.
+    fn shared_secret(&self, name: &str, fresh: [u8; 32]) -> StoreFuture<'_, [u8; 32]>;
 }
