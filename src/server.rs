@@ -50,7 +50,8 @@ impl Running {
     }
 }
 
-/// How often idle addresses are freed from the page limiter.
+/// How often idle addresses are freed from the page limiter (and the CSRF key is
+/// offered to the store again).
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 /// How long a client has to send its request head (slow-loris guard), and then again
@@ -60,12 +61,18 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long in-flight requests may take to finish at shutdown.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 
+/// Every [`SWEEP_EVERY`]: frees idle addresses from the page limiter, and offers the
+/// CSRF key to the store again (`AppState::share_form_key`: a Redis that restarted
+/// empty gets it back).
 fn spawn_sweeper(state: web::Data<AppState>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SWEEP_EVERY);
         loop {
             tick.tick().await;
             state.pages.retain_recent();
+            if let Err(e) = state.share_form_key().await {
+                tracing::debug!(error = %e, "cannot offer the CSRF key to the store");
+            }
         }
     });
 }
@@ -199,9 +206,15 @@ pub async fn start(config_path: PathBuf) -> anyhow::Result<Running> {
         })?;
     tracing::info!(store = %store_settings.backend.redacted(), key_prefix = %store_settings.key_prefix, "store opened");
     let state = web::Data::new(
-        AppState::new(registry, clock, SecretVerifier::new(cores), store)
-            .await
-            .context("preparing the server state")?,
+        AppState::new(
+            registry,
+            store_settings.backend.redacted(),
+            clock,
+            SecretVerifier::new(cores),
+            store,
+        )
+        .await
+        .context("preparing the server state")?,
     );
     spawn_sweeper(state.clone());
 

@@ -21,10 +21,13 @@ pub struct AppState {
     pub clock: Clock,
     pub verifier: SecretVerifier,
     /// The key CSRF tokens are made with: the store's shared secret, so a form served
-    /// by one replica is accepted by another (random per process with the memory store).
-    pub form_key: MacKey,
+    /// by one replica is accepted by another (random per process with the memory
+    /// store). See [`AppState::form_key`] and [`AppState::share_form_key`].
+    form_key: ArcSwap<([u8; 32], MacKey)>,
     /// Codes, refresh tokens, sessions and counters.
     pub store: Arc<dyn Store>,
+    /// The store in use as it may be shown (a Redis URL without its password).
+    pub store_in_use: String,
     /// Where client authentications are counted while `store` cannot be reached, so
     /// client credentials keep working (and stay throttled, per replica) in an outage.
     pub local_failures: Arc<MemoryStore>,
@@ -56,6 +59,7 @@ impl AppState {
     /// not answer.
     pub async fn new(
         registry: Registry,
+        store_in_use: String,
         clock: Clock,
         verifier: SecretVerifier,
         store: Arc<dyn Store>,
@@ -65,14 +69,37 @@ impl AppState {
             pages: page_limiter(&registry.limits),
             registry: ArcSwap::from_pointee(registry),
             local_failures: crate::store::memory(&clock),
+            store_in_use,
             clock,
             verifier,
-            form_key: MacKey::from_bytes(&form_key),
+            form_key: ArcSwap::from_pointee((form_key, MacKey::from_bytes(&form_key))),
             store,
             verified_tokens: VerifiedTokens::default(),
             discovery: PerGeneration::default(),
             last_reload_error: Mutex::new(None),
         })
+    }
+
+    /// The key CSRF tokens are made and checked with now.
+    pub fn form_key(&self) -> Arc<([u8; 32], MacKey)> {
+        self.form_key.load_full()
+    }
+
+    /// Offers this replica's form key to the store again and adopts the one the store
+    /// holds: after Redis restarted empty, the replicas that were running put their
+    /// (common) key back, and a replica that started meanwhile with a key of its own
+    /// comes round to the store's. Run periodically; a store error changes nothing.
+    pub async fn share_form_key(&self) -> Result<(), StoreError> {
+        let mine = self.form_key.load().0;
+        let held = self.store.shared_secret(FORM_KEY, mine).await?;
+        if held != mine {
+            tracing::warn!(
+                "the shared CSRF key changed in the store; forms shown before now must be sent again"
+            );
+            self.form_key
+                .store(Arc::new((held, MacKey::from_bytes(&held))));
+        }
+        Ok(())
     }
 
     /// One consistent snapshot of the config, for the whole of a request.

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod redis;
+pub mod replica;
 
 use gatehouse::server::{self, Running};
 use jsonwebtoken::jwk::JwkSet;
@@ -144,7 +145,7 @@ impl TestServer {
     /// listener's `/readyz` shows; read in-process, since the public `/readyz` says only
     /// its status.
     pub async fn ready_details(&self) -> Value {
-        gatehouse::health::details(self.state())
+        gatehouse::health::details(self.state()).await
     }
 
     /// The running server's shared state, for what a test must read in-process.
