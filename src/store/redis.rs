@@ -734,7 +734,70 @@ impl Store for RedisStore {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::redis::{frame, unframe};
+    use crate::model::{Identity, IdentitySource};
+    use crate::store::redis::{decode, encode, frame, unframe};
+    use crate::store::{CodeGrant, DeviceDecision, DeviceGrant, RefreshGrant, Session};
+
+    /// The encoding is positional: a field left out when empty
+    /// (`skip_serializing_if`) would shift the others. Every stored type, with each
+    /// optional field empty, must come back as it went in.
+    #[test]
+    fn stored_values_with_empty_optional_fields_come_back_whole() {
+        let identity = Identity {
+            source: IdentitySource::Local,
+            subject: "s".into(),
+            username: "u".into(),
+            name: None,
+            email: None,
+            email_verified: false,
+            groups: vec![],
+        };
+        let code = CodeGrant {
+            client_id: "c".into(),
+            redirect_uri: None,
+            code_challenge: "x".into(),
+            scopes: vec![],
+            nonce: None,
+            identity: identity.clone(),
+            auth_time: 1,
+            issued: None,
+        };
+        let back: CodeGrant = decode(&encode(&code).expect("encode")).expect("decode");
+        assert_eq!(
+            (back.redirect_uri, back.nonce, back.identity, back.auth_time),
+            (None, None, identity.clone(), 1)
+        );
+        let refresh = RefreshGrant {
+            family: "f".into(),
+            client_id: "c".into(),
+            source: IdentitySource::Local,
+            subject: "s".into(),
+            scopes: vec![],
+            auth_time: 1,
+            issued_at: 2,
+            expires_at: 3,
+            credential: None,
+        };
+        let back: RefreshGrant = decode(&encode(&refresh).expect("encode")).expect("decode");
+        assert_eq!((back.expires_at, back.credential), (3, None));
+        let session = Session {
+            identity: identity.clone(),
+            auth_time: 4,
+            consents: Default::default(),
+        };
+        let back: Session = decode(&encode(&session).expect("encode")).expect("decode");
+        assert_eq!((back.identity, back.auth_time), (identity, 4));
+        let device = DeviceGrant {
+            client_id: "c".into(),
+            scopes: vec![],
+            expires_at: 5,
+            interval: 6,
+            last_poll: None,
+            decision: DeviceDecision::Pending,
+        };
+        let back: DeviceGrant = decode(&encode(&device).expect("encode")).expect("decode");
+        assert_eq!((back.interval, back.last_poll), (6, None));
+    }
 
     #[test]
     fn a_frame_gives_back_its_expiry_flag_and_payload() {
