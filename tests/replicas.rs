@@ -2,7 +2,8 @@
 //! config and one real Redis, and a user moved between them at every step. Login on
 //! A, consent on B, the code redeemed on B, refreshed on A, the old refresh token
 //! reused on B (the family dies on both), a revocation on A seen by introspection on
-//! B, twenty concurrent refreshes over both (one wins), A killed with SIGKILL in the
+//! B, twenty concurrent refreshes and twenty concurrent redemptions of a code over
+//! both (one wins each), A killed with SIGKILL in the
 //! middle of a login that B finishes, a brute force split over A and B locked out at
 //! the limit, and Redis stopped (client credentials still issue, the rest is 503,
 //! `/readyz` not ready) and started again (everything works, no restart).
@@ -362,6 +363,45 @@ async fn a_user_moves_between_two_replicas_at_every_step() {
         statuses.iter().filter(|s| **s == 200).count(),
         1,
         "one of twenty concurrent refreshes succeeds: {statuses:?}"
+    );
+
+    step("20 concurrent redemptions of one code over A and B: one succeeds");
+    let pkce = Pkce::new("replicas-race");
+    let code = code_of(&alice.authorize(&a, &pkce).await);
+    let racers: Vec<_> = (0..20)
+        .map(|i| {
+            let at = if i % 2 == 0 {
+                a.base.clone()
+            } else {
+                b.base.clone()
+            };
+            let (code, verifier) = (code.clone(), pkce.verifier.clone());
+            tokio::spawn(async move {
+                reqwest::Client::new()
+                    .post(format!("{at}/token"))
+                    .basic_auth("web", Some(SERVICE_SECRET))
+                    .form(&[
+                        ("grant_type", "authorization_code"),
+                        ("code", &code),
+                        ("redirect_uri", REDIRECT),
+                        ("code_verifier", &verifier),
+                    ])
+                    .send()
+                    .await
+                    .expect("redeem")
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for racer in racers {
+        statuses.push(racer.await.expect("racer"));
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "one of twenty concurrent redemptions succeeds: {statuses:?}"
     );
 
     step("SIGKILL A mid-login; B finishes the login; a restarted A knows the session");
