@@ -539,7 +539,26 @@ async fn a_user_moves_between_two_replicas_at_every_step() {
     let code = sign_in(&mut carol, &b, &a, &pkce).await;
     let (status, tokens) = redeem(&a, &code, &pkce).await;
     assert_eq!(status, 200, "{tokens}");
-    let (status, _) = refresh(&b, &field(&tokens, "refresh_token")).await;
+    let (status, rotated) = refresh(&b, &field(&tokens, "refresh_token")).await;
     assert_eq!(status, 200);
     assert_eq!(client_credentials(&b).await.0, 200);
+
+    step("[store] changed in B's config: logged, applied at the next restart only");
+    let path = dir.path().join("b.toml");
+    let text = std::fs::read_to_string(&path).expect("b's config");
+    replace_file(
+        &path,
+        &text.replace(
+            "key_prefix = \"replicas-test:\"",
+            "key_prefix = \"elsewhere:\"",
+        ),
+    );
+    let logged = eventually(Duration::from_secs(10), || async {
+        std::fs::read_to_string(dir.path().join("b.log"))
+            .is_ok_and(|log| log.contains("[store] changed; it takes effect at the next restart"))
+    })
+    .await;
+    assert!(logged, "the store change is logged");
+    let (status, _) = refresh(&b, &field(&rotated, "refresh_token")).await;
+    assert_eq!(status, 200, "B still serves from the store it started with");
 }
