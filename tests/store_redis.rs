@@ -208,3 +208,47 @@ async fn readiness_follows_the_store() {
     );
     server.stop().await;
 }
+
+/// `serve` refuses a Redis store without `[[keys]]`, and a Redis it cannot reach, each
+/// with the fix in the message (no redis-server needed: nothing listens there).
+#[test]
+fn serve_refuses_redis_without_keys_or_unreachable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let serve = |config: &str| {
+        let path = dir.path().join("gatehouse.toml");
+        std::fs::write(&path, common::config_with(config)).expect("write");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args(["serve", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "off")
+            .output()
+            .expect("serve runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let store = format!("[store]\nurl = \"redis://127.0.0.1:{port}\"\n");
+    let (code, stderr) = serve(&store);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("needs [[keys]]") && stderr.contains("gatehouse keygen"),
+        "{stderr}"
+    );
+    let (_, pem) =
+        gatehouse::jwt::keys::SigningKey::generate(gatehouse::config::file::Algorithm::ES256, None)
+            .expect("a key");
+    std::fs::write(dir.path().join("signing.pem"), pem).expect("write key");
+    let (code, stderr) = serve(&format!(
+        "{store}\n[[keys]]\nprivate_key_file = \"signing.pem\"\n"
+    ));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot reach the store redis://127.0.0.1:{port}")),
+        "{stderr}"
+    );
+}
