@@ -212,6 +212,41 @@ async fn readyz(at: &Replica) -> (u16, Value) {
     (status, response.json().await.expect("json"))
 }
 
+/// POSTs `form` to `/token` as `web` twenty times at once, alternately at `a` and `b`:
+/// the statuses.
+async fn race(a: &Replica, b: &Replica, form: &[(&str, &str)]) -> Vec<u16> {
+    let form: Vec<(String, String)> = form
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let racers: Vec<_> = (0..20)
+        .map(|i| {
+            let url = if i % 2 == 0 {
+                a.url("/token")
+            } else {
+                b.url("/token")
+            };
+            let form = form.clone();
+            tokio::spawn(async move {
+                reqwest::Client::new()
+                    .post(url)
+                    .basic_auth("web", Some(SERVICE_SECRET))
+                    .form(&form)
+                    .send()
+                    .await
+                    .expect("token request")
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for racer in racers {
+        statuses.push(racer.await.expect("racer"));
+    }
+    statuses
+}
+
 /// Says which step runs (shown with `--nocapture`: the steps as run).
 fn step(what: &str) {
     println!("step: {what}");
@@ -259,10 +294,7 @@ async fn a_user_moves_between_two_replicas_at_every_step() {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let (_, pem) =
-        gatehouse::jwt::keys::SigningKey::generate(gatehouse::config::file::Algorithm::ES256, None)
-            .expect("a key");
-    std::fs::write(dir.path().join("signing.pem"), pem).expect("write key");
+    write_signing_key(dir.path());
     let config = config(&redis);
     let a = Replica::spawn(dir.path(), "a", &config);
     let b = Replica::spawn(dir.path(), "b", &config);
@@ -334,31 +366,15 @@ async fn a_user_moves_between_two_replicas_at_every_step() {
     step("20 concurrent refreshes over A and B: one succeeds");
     // Twenty concurrent refreshes of one token, spread over both: exactly one wins.
     let contested = field(&tokens, "refresh_token");
-    let racers: Vec<_> = (0..20)
-        .map(|i| {
-            let at = if i % 2 == 0 {
-                a.base.clone()
-            } else {
-                b.base.clone()
-            };
-            let token = contested.clone();
-            tokio::spawn(async move {
-                reqwest::Client::new()
-                    .post(format!("{at}/token"))
-                    .basic_auth("web", Some(SERVICE_SECRET))
-                    .form(&[("grant_type", "refresh_token"), ("refresh_token", &token)])
-                    .send()
-                    .await
-                    .expect("refresh")
-                    .status()
-                    .as_u16()
-            })
-        })
-        .collect();
-    let mut statuses = Vec::new();
-    for racer in racers {
-        statuses.push(racer.await.expect("racer"));
-    }
+    let statuses = race(
+        &a,
+        &b,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &contested),
+        ],
+    )
+    .await;
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
         1,
@@ -368,36 +384,17 @@ async fn a_user_moves_between_two_replicas_at_every_step() {
     step("20 concurrent redemptions of one code over A and B: one succeeds");
     let pkce = Pkce::new("replicas-race");
     let code = code_of(&alice.authorize(&a, &pkce).await);
-    let racers: Vec<_> = (0..20)
-        .map(|i| {
-            let at = if i % 2 == 0 {
-                a.base.clone()
-            } else {
-                b.base.clone()
-            };
-            let (code, verifier) = (code.clone(), pkce.verifier.clone());
-            tokio::spawn(async move {
-                reqwest::Client::new()
-                    .post(format!("{at}/token"))
-                    .basic_auth("web", Some(SERVICE_SECRET))
-                    .form(&[
-                        ("grant_type", "authorization_code"),
-                        ("code", &code),
-                        ("redirect_uri", REDIRECT),
-                        ("code_verifier", &verifier),
-                    ])
-                    .send()
-                    .await
-                    .expect("redeem")
-                    .status()
-                    .as_u16()
-            })
-        })
-        .collect();
-    let mut statuses = Vec::new();
-    for racer in racers {
-        statuses.push(racer.await.expect("racer"));
-    }
+    let statuses = race(
+        &a,
+        &b,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &pkce.verifier),
+        ],
+    )
+    .await;
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
         1,

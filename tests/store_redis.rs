@@ -163,11 +163,7 @@ async fn readiness_follows_the_store() {
         return;
     };
     let keys = tempfile::tempdir().expect("tempdir");
-    let (_, pem) =
-        gatehouse::jwt::keys::SigningKey::generate(gatehouse::config::file::Algorithm::ES256, None)
-            .expect("a key");
-    let key_path = keys.path().join("signing.pem");
-    std::fs::write(&key_path, pem).expect("write key");
+    let key_path = common::write_signing_key(keys.path());
     let url = redis.url();
     let server = common::TestServer::start(&common::config_with(&format!(
         "[store]\nurl = \"{url}\"\n\n[[keys]]\nprivate_key_file = \"{}\"\n",
@@ -239,10 +235,7 @@ fn serve_refuses_redis_without_keys_or_unreachable() {
         stderr.contains("needs [[keys]]") && stderr.contains("gatehouse keygen"),
         "{stderr}"
     );
-    let (_, pem) =
-        gatehouse::jwt::keys::SigningKey::generate(gatehouse::config::file::Algorithm::ES256, None)
-            .expect("a key");
-    std::fs::write(dir.path().join("signing.pem"), pem).expect("write key");
+    common::write_signing_key(dir.path());
     let (code, stderr) = serve(&format!(
         "{store}\n[[keys]]\nprivate_key_file = \"signing.pem\"\n"
     ));

@@ -26,6 +26,17 @@ pub fn service_hash() -> &'static str {
     HASH.get_or_init(|| gatehouse::crypto::hash_secret(SERVICE_SECRET).expect("hash"))
 }
 
+/// Writes a fresh ES256 signing key as `signing.pem` in `dir` (a shared store needs
+/// `[[keys]]`); returns its path.
+pub fn write_signing_key(dir: &Path) -> PathBuf {
+    let (_, pem) =
+        gatehouse::jwt::keys::SigningKey::generate(gatehouse::config::file::Algorithm::ES256, None)
+            .expect("a key");
+    let path = dir.join("signing.pem");
+    std::fs::write(&path, pem).expect("write key");
+    path
+}
+
 /// A config file head (issuer, listener on a free port) followed by `body`.
 pub fn config_with(body: &str) -> String {
     format!("issuer = \"{ISSUER}\"\n[server]\nbind = \"127.0.0.1:0\"\n\n{body}")
