@@ -44,8 +44,10 @@ pub struct AppState {
 /// Why the state could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    /// No random key could be made.
     #[error(transparent)]
     Rng(#[from] RngError),
+    /// The store did not give the shared CSRF key.
     #[error("reading the shared CSRF key: {0}")]
     Store(#[from] StoreError),
 }

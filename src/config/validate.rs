@@ -28,6 +28,7 @@ pub struct ServerSettings {
 /// `[store]`, resolved: which store keeps the runtime state (read at start only).
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoreSettings {
+    /// Memory or Redis.
     pub backend: StoreBackend,
     /// In front of every key of a shared store.
     pub key_prefix: String,
