@@ -7,7 +7,10 @@
 #   scenario  requests/s  p50 ms  p99 ms  non-2xx/3xx  socket-errors
 # Usage: bench/run.sh [SECONDS] [CONNECTIONS]; BENCH_ONLY="1 7" runs only those scenarios;
 # BENCH_BIN=path runs that binary instead of building this checkout.
-# Needs wrk (Debian: apt-get install wrk), curl, openssl, taskset (util-linux).
+# Scenarios 9-11 repeat 4-6 with [store] url = redis://... (a redis-server of the
+# script's own on CPU 0, beside wrk), and 12 stops and restarts that Redis under load.
+# Needs wrk (Debian: apt-get install wrk), curl, openssl, taskset (util-linux); 9-12
+# redis-server and redis-cli.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN="${1:-10}"
@@ -29,7 +32,23 @@ stop_server() {
     if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
     SERVER_PID=""
 }
-cleanup() { stop_server; rm -rf "$WORK"; }
+REDIS_PORT=18182
+REDIS_PID=""
+stop_redis() {
+    if [ -n "$REDIS_PID" ]; then kill -9 "$REDIS_PID" 2>/dev/null || true; wait "$REDIS_PID" 2>/dev/null || true; fi
+    REDIS_PID=""
+}
+# start_redis: an empty redis-server on CPU 0, nothing persisted.
+start_redis() {
+    taskset -c 0 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
+    REDIS_PID=$!
+    for _ in $(seq 1 100); do
+        redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    echo "bench: redis-server did not start" >&2; exit 1
+}
+cleanup() { stop_server; stop_redis; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 "$BIN" keygen --algorithm ES256 --out "$WORK/es256.pem" 2>/dev/null
@@ -44,6 +63,10 @@ write_config() {
         echo "issuer = \"$BASE\""
         echo "[server]"
         echo "bind = \"127.0.0.1:$PORT\""
+        if [ -n "${STORE_URL:-}" ]; then
+            echo "[store]"
+            echo "url = \"$STORE_URL\""
+        fi
         echo "[limits]"
         echo "pages_per_second = 1000000"
         echo "pages_burst = 1000000"
@@ -126,34 +149,52 @@ want 2 && CLIENTS=1000 run "2 client_credentials 1000 clients" "$LUA/client_cred
 # 3. JWKS and discovery.
 want 3 && run "3 GET /jwks" "$LUA/report.lua" "$BASE/jwks"
 want 3 && run "3 GET /.well-known/openid-config" "$LUA/report.lua" "$BASE/.well-known/openid-configuration"
-# 6. Introspection of a live token.
-if want 6; then
-TOKEN=$(curl -sf -u svc-0:bench-secret -d grant_type=client_credentials "$BASE/token" | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
-curl -sf -u gateway:bench-secret --data-urlencode "token=$TOKEN" "$BASE/introspect" >/dev/null
-TOKEN="$TOKEN" GATEWAY_AUTH="Basic $(basic gateway)" run "6 introspection" "$LUA/introspect.lua" "$BASE"
-fi
+# introspection NAME: scenario 6 (or 11) against the running server.
+introspection() {
+    TOKEN=$(curl -sf -u svc-0:bench-secret -d grant_type=client_credentials "$BASE/token" | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+    curl -sf -u gateway:bench-secret --data-urlencode "token=$TOKEN" "$BASE/introspect" >/dev/null
+    TOKEN="$TOKEN" GATEWAY_AUTH="Basic $(basic gateway)" run "$1" "$LUA/introspect.lua" "$BASE"
+}
 
-# 4. Authorization-code flows for a user with a session.
-if want 4 || want 5; then
 VERIFIER="bench-verifier-0123456789-0123456789-0123456789"
 CHALLENGE=$(printf %s "$VERIFIER" | openssl dgst -sha256 -binary | base64 | tr '+/' '-_' | tr -d '=')
 JAR="$WORK/cookies"
-AUTHZ="$BASE/authorize?response_type=code&client_id=spa&redirect_uri=https%3A%2F%2Fspa.example.com%2Fcb&scope=openid%20offline_access&code_challenge=$CHALLENGE&code_challenge_method=S256"
-PAGE=$(curl -sf -c "$JAR" -b "$JAR" "$AUTHZ")
-CSRF=$(printf '%s' "$PAGE" | sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p' | head -1)
-REQUEST=$(printf '%s' "$PAGE" | sed -n 's/.*name="request" value="\([^"]*\)".*/\1/p' | head -1)
-curl -sf -c "$JAR" -b "$JAR" -o /dev/null -d "csrf_token=$CSRF&request=$REQUEST&username=bench&password=bench-secret" "$BASE/login"
-SESSION=$(awk '$6 == "gatehouse_session" {print $7}' "$JAR")
-want 4 && SESSION_COOKIE="gatehouse_session=$SESSION" CHALLENGE="$CHALLENGE" run "4 code flows (flows/s)" "$LUA/code_flow.lua" "$BASE"
+AUTHZ_PATH="/authorize?response_type=code&client_id=spa&redirect_uri=https%3A%2F%2Fspa.example.com%2Fcb&scope=openid%20offline_access&code_challenge=$CHALLENGE&code_challenge_method=S256"
+AUTHZ="$BASE$AUTHZ_PATH"
 
+# log_in: a session for the bench user in $JAR and $SESSION.
+log_in() {
+    rm -f "$JAR"
+    PAGE=$(curl -sf -c "$JAR" -b "$JAR" "$AUTHZ")
+    CSRF=$(printf '%s' "$PAGE" | sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p' | head -1)
+    REQUEST=$(printf '%s' "$PAGE" | sed -n 's/.*name="request" value="\([^"]*\)".*/\1/p' | head -1)
+    curl -sf -c "$JAR" -b "$JAR" -o /dev/null -d "csrf_token=$CSRF&request=$REQUEST&username=bench&password=bench-secret" "$BASE/login"
+    SESSION=$(awk '$6 == "gatehouse_session" {print $7}' "$JAR")
+}
+
+# flows CODE_NAME REFRESH_NAME: scenarios 4 and 5 (or 9 and 10); either name empty
+# skips that one.
+flows() {
+    log_in
+    [ -n "$1" ] && SESSION_COOKIE="gatehouse_session=$SESSION" CHALLENGE="$CHALLENGE" run "$1" "$LUA/code_flow.lua" "$BASE"
+    [ -n "$2" ] || return 0
+    # A pool of refresh tokens (two per connection).
+    : > "$WORK/refresh"
+    for _ in $(seq 1 $((CONNECTIONS * 2))); do
+        CODE=$(curl -s -o /dev/null -w '%{redirect_url}' -b "$JAR" "$AUTHZ" | sed -n 's/.*code=\([^&]*\).*/\1/p')
+        ISSUED=$(curl -sf -d "grant_type=authorization_code&client_id=spa&redirect_uri=https%3A%2F%2Fspa.example.com%2Fcb&code_verifier=$VERIFIER&code=$CODE" "$BASE/token")
+        echo "$ISSUED" | sed -n 's/.*"refresh_token":"\([^"]*\)".*/\1/p' >> "$WORK/refresh"
+    done
+    REFRESH_FILE="$WORK/refresh" run "$2" "$LUA/refresh.lua" "$BASE"
+}
+
+# 6. Introspection of a live token.
+want 6 && introspection "6 introspection"
+
+# 4. Authorization-code flows for a user with a session.
 # 5. Refresh-token rotation, from a pool of refresh tokens (two per connection).
-: > "$WORK/refresh"
-for _ in $(seq 1 $((CONNECTIONS * 2))); do
-    CODE=$(curl -s -o /dev/null -w '%{redirect_url}' -b "$JAR" "$AUTHZ" | sed -n 's/.*code=\([^&]*\).*/\1/p')
-    ISSUED=$(curl -sf -d "grant_type=authorization_code&client_id=spa&redirect_uri=https%3A%2F%2Fspa.example.com%2Fcb&code_verifier=$VERIFIER&code=$CODE" "$BASE/token")
-    echo "$ISSUED" | sed -n 's/.*"refresh_token":"\([^"]*\)".*/\1/p' >> "$WORK/refresh"
-done
-want 5 && REFRESH_FILE="$WORK/refresh" run "5 refresh rotation" "$LUA/refresh.lua" "$BASE"
+if want 4 || want 5; then
+    flows "$(want 4 && echo "4 code flows (flows/s)")" "$(want 5 && echo "5 refresh rotation")"
 fi
 
 # 7. Client credentials while the config file is rewritten every 100 ms.
@@ -180,10 +221,42 @@ if want 1 || want 6; then
     start_server es256 warn
     curl -sf -u svc-0:bench-secret -d grant_type=client_credentials "$BASE/token" >/dev/null
     want 1 && CLIENTS=1 run "1 client_credentials ES256 (warn)" "$LUA/client_credentials.lua" "$BASE"
-    if want 6; then
-        TOKEN=$(curl -sf -u svc-0:bench-secret -d grant_type=client_credentials "$BASE/token" | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
-        curl -sf -u gateway:bench-secret --data-urlencode "token=$TOKEN" "$BASE/introspect" >/dev/null
-        TOKEN="$TOKEN" GATEWAY_AUTH="Basic $(basic gateway)" run "6 introspection (warn)" "$LUA/introspect.lua" "$BASE"
-    fi
+    want 6 && introspection "6 introspection (warn)"
     stop_server
 fi
+
+# 9-11. Scenarios 4-6 with the Redis store (default settings otherwise).
+if want 9 || want 10 || want 11 || want 12; then
+    start_redis
+    STORE_URL="redis://127.0.0.1:$REDIS_PORT" start_server es256
+    curl -sf -u svc-0:bench-secret -d grant_type=client_credentials "$BASE/token" >/dev/null
+    if want 9 || want 10; then
+        flows "$(want 9 && echo "9 code flows, Redis (flows/s)")" "$(want 10 && echo "10 refresh rotation, Redis")"
+    fi
+    want 11 && introspection "11 introspection, Redis"
+    echo "   redis keys after 9-11: $(redis-cli -p "$REDIS_PORT" dbsize), used_memory $(redis-cli -p "$REDIS_PORT" info memory | awk -F: '$1 == "used_memory_human" {print $2}' | tr -d '\r')"
+fi
+
+# 12. Redis stopped (SIGKILL) 3 s into a 9 s run and started again (empty) 3 s later,
+# under three loads at once (16 connections each): client credentials, introspection,
+# and GET /authorize with a session. Prints the answers of each by status.
+if want 12; then
+    log_in
+    TOKEN=$(curl -sf -u svc-0:bench-secret -d grant_type=client_credentials "$BASE/token" | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+    LOADS=()
+    for kind in cc introspect authorize; do
+        REQUEST=$kind TOKEN="$TOKEN" GATEWAY_AUTH="Basic $(basic gateway)" AUTHZ_PATH="$AUTHZ_PATH" \
+            SESSION_COOKIE="gatehouse_session=$SESSION" \
+            taskset -c 0 wrk -t1 -c16 -d9s --latency -s "$LUA/statuses.lua" "$BASE" > "$WORK/outage-$kind" &
+        LOADS+=($!)
+    done
+    sleep 3; stop_redis
+    sleep 3; start_redis
+    wait "${LOADS[@]}"
+    for kind in cc introspect authorize; do
+        printf '12 %-10s through the outage: %s\n' "$kind" "$(grep '^STATUSES' "$WORK/outage-$kind" | cut -d' ' -f2-)"
+    done
+    curl -s "$BASE/readyz"; echo
+fi
+[ -z "$SERVER_PID" ] || stop_server
+stop_redis

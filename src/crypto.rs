@@ -49,17 +49,17 @@ fn random_b64<const N: usize>() -> Result<String, RngError> {
     Ok(B64.encode(random_bytes::<N>()?))
 }
 
-/// A random HMAC-SHA256 key held by this process (it never leaves it): what CSRF tokens
-/// are made and checked with.
+/// An HMAC-SHA256 key held by the server (never sent anywhere but its store): what CSRF
+/// tokens are made and checked with.
 pub struct MacKey(aws_lc_rs::hmac::Key);
 
 impl MacKey {
-    /// A fresh random key.
-    pub fn generate() -> Result<Self, RngError> {
-        Ok(Self(aws_lc_rs::hmac::Key::new(
+    /// The key made of `bytes` (replicas share it through the store).
+    pub fn from_bytes(bytes: &[u8; 32]) -> Self {
+        Self(aws_lc_rs::hmac::Key::new(
             aws_lc_rs::hmac::HMAC_SHA256,
-            &random_bytes::<32>()?,
-        )))
+            bytes,
+        ))
     }
 
     /// The tag of `parts`, each length-prefixed so no two lists of parts collide.

@@ -1,8 +1,12 @@
-//! Liveness and readiness probes. The public `/readyz` says only whether the server is
-//! ready; which config generation serves, when it was loaded and why the last reload
-//! was rejected (file paths, diagnostics) are for operators, on the admin listener only.
+//! Liveness and readiness probes. Ready means the store answers (with Redis: a `PING`
+//! within its timeout), so a load balancer sends no logins to a replica that cannot
+//! keep them. The public `/readyz` says only its status and, when not ready, which
+//! dependency is missing; which config generation serves, when it was loaded, the
+//! store's error and why the last reload was rejected (file paths, diagnostics) are for
+//! operators, on the admin listener only.
 
 use crate::state::AppState;
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
@@ -12,39 +16,60 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok\n")
 }
 
-/// `GET /readyz` on the public listener: `{"status": "ready"}` and nothing else, so an
+/// `GET /readyz` on the public listener: `{"status": "ready"}`, or 503 with
+/// `{"status": "not_ready", "reason": "store_unreachable"}`, and nothing else, so an
 /// anonymous caller learns nothing about the config or its errors.
-pub async fn readyz() -> HttpResponse {
-    no_store_json(json!({"status": "ready"}))
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    match state.store.ping().await {
+        Ok(()) => no_store_json(StatusCode::OK, json!({"status": "ready"})),
+        Err(_) => no_store_json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"status": "not_ready", "reason": "store_unreachable"}),
+        ),
+    }
 }
 
 /// `GET /readyz` on the admin listener (`[server] admin_bind`): the status with
-/// [`details`].
+/// [`details`], 503 when not ready.
 pub async fn readyz_details(state: web::Data<AppState>) -> HttpResponse {
-    no_store_json(details(&state))
+    let body = details(&state).await;
+    let status = if body["status"] == "ready" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    no_store_json(status, body)
 }
 
-/// The readiness document operators see: the status, the config generation serving,
-/// the SHA-256 of its inputs, when it was loaded, and the last reload error if the newest file was rejected (no
-/// secrets: only diagnostics).
-pub fn details(state: &AppState) -> Value {
+/// The readiness document operators see: the status (and, when not ready, the reason
+/// and the store's error), the store in use (a Redis URL without its password), the
+/// config generation serving, the SHA-256 of its inputs, when it was loaded, and the
+/// last reload error if the newest file was rejected (no secrets: only diagnostics).
+pub async fn details(state: &AppState) -> Value {
+    let store_error = state.store.ping().await.err().map(|e| e.to_string());
     let registry = state.snapshot();
     let last_error = state
         .last_reload_error
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    json!({
-        "status": "ready",
+    let mut body = json!({
+        "status": if store_error.is_none() { "ready" } else { "not_ready" },
+        "store": state.store_in_use,
         "config_generation": registry.generation,
         "config_sha256": registry.config_sha256,
         "config_loaded_at": humantime::format_rfc3339_seconds(registry.loaded_at).to_string(),
         "last_reload_error": last_error,
-    })
+    });
+    if let Some(error) = store_error {
+        body["reason"] = json!("store_unreachable");
+        body["store_error"] = json!(error);
+    }
+    body
 }
 
-fn no_store_json(body: Value) -> HttpResponse {
-    HttpResponse::Ok()
+fn no_store_json(status: StatusCode, body: Value) -> HttpResponse {
+    HttpResponse::build(status)
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .json(body)
 }

@@ -7,7 +7,7 @@
 
 use crate::config::diff::Side;
 use crate::config::file::{LimitsSection, SessionSection, TokensSection};
-use crate::config::{ServerSettings, UiSettings, Validated};
+use crate::config::{ServerSettings, StoreSettings, UiSettings, Validated};
 use crate::jwt::keys::{KeySet, SigningKey};
 use crate::model::{Client, User};
 use crate::protocol::origin;
@@ -29,6 +29,8 @@ pub struct Registry {
     pub tokens: TokensSection,
     pub session: SessionSection,
     pub limits: LimitsSection,
+    /// The store this config names; the server uses the one it started with.
+    pub store: StoreSettings,
     pub ui: UiSettings,
     pub keys: KeySet,
     /// Custom scopes by name, with their descriptions.
@@ -73,6 +75,7 @@ impl Registry {
             tokens: config.tokens,
             session: config.session,
             limits: config.limits,
+            store: config.store,
             ui: config.ui,
             keys: KeySet::new(keys),
             scopes: config.scopes,

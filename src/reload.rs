@@ -289,6 +289,15 @@ impl Reloader {
         if new.server.bind != old.server.bind {
             tracing::warn!(old = %old.server.bind, new = %new.server.bind, "[server] bind changed; it takes effect at the next restart");
         }
+        if new.store != old.store {
+            tracing::warn!(
+                old = %old.store.backend.redacted(),
+                new = %new.store.backend.redacted(),
+                old_prefix = %old.store.key_prefix,
+                new_prefix = %new.store.key_prefix,
+                "[store] changed; it takes effect at the next restart"
+            );
+        }
         metrics::counter!("gatehouse_config_reloads_total", "result" => "applied").increment(1);
         tracing::info!(
             event = "config_reloaded",

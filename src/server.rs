@@ -50,7 +50,8 @@ impl Running {
     }
 }
 
-/// How often idle addresses are freed from the page limiter.
+/// How often idle addresses are freed from the page limiter (and the CSRF key is
+/// offered to the store again).
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 /// How long a client has to send its request head (slow-loris guard), and then again
@@ -60,12 +61,18 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long in-flight requests may take to finish at shutdown.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 
+/// Every [`SWEEP_EVERY`]: frees idle addresses from the page limiter, and offers the
+/// CSRF key to the store again (`AppState::share_form_key`: a Redis that restarted
+/// empty gets it back).
 fn spawn_sweeper(state: web::Data<AppState>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SWEEP_EVERY);
         loop {
             tick.tick().await;
             state.pages.retain_recent();
+            if let Err(e) = state.share_form_key().await {
+                tracing::debug!(error = %e, "cannot offer the CSRF key to the store");
+            }
         }
     });
 }
@@ -189,13 +196,27 @@ pub async fn start(config_path: PathBuf) -> anyhow::Result<Running> {
     let (listener, addr) = bind(registry.server.bind)?;
     let admin = registry.server.admin_bind.map(bind).transpose()?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let store = store::open(&clock);
-    let state = web::Data::new(AppState::new(
-        registry,
-        clock,
-        SecretVerifier::new(cores),
-        store,
-    )?);
+    let store_settings = registry.store.clone();
+    let store = store::open(&store_settings, &clock)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot reach the store {}; start it first (once running, the server survives it going away)",
+                store_settings.backend.redacted()
+            )
+        })?;
+    tracing::info!(store = %store_settings.backend.redacted(), key_prefix = %store_settings.key_prefix, "store opened");
+    let state = web::Data::new(
+        AppState::new(
+            registry,
+            store_settings.backend.redacted(),
+            clock,
+            SecretVerifier::new(cores),
+            store,
+        )
+        .await
+        .context("preparing the server state")?,
+    );
     spawn_sweeper(state.clone());
 
     let mut handles = Vec::new();

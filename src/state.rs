@@ -2,11 +2,12 @@
 //! secret verifier, the page limiter, and the outcome of the last reload. Runtime state lives here; the registry holds only the config.
 
 use crate::clock::Clock;
-use crate::crypto::{MacKey, RngError};
+use crate::crypto::{MacKey, RngError, random_bytes};
 use crate::jwt::verify::VerifiedTokens;
 use crate::registry::Registry;
 use crate::secret::SecretVerifier;
-use crate::store::Store;
+use crate::store::memory::MemoryStore;
+use crate::store::{Store, StoreError};
 use crate::throttle::{PageLimiter, page_limiter};
 use actix_web::web::Bytes;
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -19,11 +20,17 @@ pub struct AppState {
     /// The time every expiry is judged by.
     pub clock: Clock,
     pub verifier: SecretVerifier,
-    /// The key CSRF tokens are made with: random per process (README: replicas
-    /// behind a load balancer need sticky sessions until it is shared).
-    pub form_key: MacKey,
+    /// The key CSRF tokens are made with: the store's shared secret, so a form served
+    /// by one replica is accepted by another (random per process with the memory
+    /// store). See [`AppState::form_key`] and [`AppState::share_form_key`].
+    form_key: ArcSwap<([u8; 32], MacKey)>,
     /// Codes, refresh tokens, sessions and counters.
     pub store: Arc<dyn Store>,
+    /// The store in use as it may be shown (a Redis URL without its password).
+    pub store_in_use: String,
+    /// Where client authentications are counted while `store` cannot be reached, so
+    /// client credentials keep working (and stay throttled, per replica) in an outage.
+    pub local_failures: Arc<MemoryStore>,
     /// Request rate per address on the HTML endpoints (limits read at start).
     pub pages: PageLimiter,
     /// Access tokens whose signature verified, so introspection pays it once per token.
@@ -34,25 +41,67 @@ pub struct AppState {
     pub last_reload_error: Mutex<Option<String>>,
 }
 
+/// Why the state could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// No random key could be made.
+    #[error(transparent)]
+    Rng(#[from] RngError),
+    /// The store did not give the shared CSRF key.
+    #[error("reading the shared CSRF key: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// The name of the CSRF form key among the store's shared secrets.
+const FORM_KEY: &str = "csrf-form-key";
+
 impl AppState {
-    /// State serving `registry`; fails only when no random key can be made.
-    pub fn new(
+    /// State serving `registry` with `store` (whose shared CSRF key it reads, making it
+    /// when it is the first); fails when no random key can be made or the store does
+    /// not answer.
+    pub async fn new(
         registry: Registry,
+        store_in_use: String,
         clock: Clock,
         verifier: SecretVerifier,
         store: Arc<dyn Store>,
-    ) -> Result<Self, RngError> {
+    ) -> Result<Self, StateError> {
+        let form_key = store.shared_secret(FORM_KEY, random_bytes()?).await?;
         Ok(Self {
             pages: page_limiter(&registry.limits),
             registry: ArcSwap::from_pointee(registry),
+            local_failures: crate::store::memory(&clock),
+            store_in_use,
             clock,
             verifier,
-            form_key: MacKey::generate()?,
+            form_key: ArcSwap::from_pointee((form_key, MacKey::from_bytes(&form_key))),
             store,
             verified_tokens: VerifiedTokens::default(),
             discovery: PerGeneration::default(),
             last_reload_error: Mutex::new(None),
         })
+    }
+
+    /// The key CSRF tokens are made and checked with now.
+    pub fn form_key(&self) -> Arc<([u8; 32], MacKey)> {
+        self.form_key.load_full()
+    }
+
+    /// Offers this replica's form key to the store again and adopts the one the store
+    /// holds: after Redis restarted empty, the replicas that were running put their
+    /// (common) key back, and a replica that started meanwhile with a key of its own
+    /// comes round to the store's. Run periodically; a store error changes nothing.
+    pub async fn share_form_key(&self) -> Result<(), StoreError> {
+        let mine = self.form_key.load().0;
+        let held = self.store.shared_secret(FORM_KEY, mine).await?;
+        if held != mine {
+            tracing::warn!(
+                "the shared CSRF key changed in the store; forms shown before now must be sent again"
+            );
+            self.form_key
+                .store(Arc::new((held, MacKey::from_bytes(&held))));
+        }
+        Ok(())
     }
 
     /// One consistent snapshot of the config, for the whole of a request.

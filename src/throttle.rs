@@ -19,6 +19,7 @@ use crate::store::{Store, StoreError};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Requests per address to the HTML endpoints, in a token bucket.
@@ -120,6 +121,39 @@ pub async fn attempt(store: &dyn Store, policy: &Policy) -> Result<Verdict, Stor
         None => 0,
     };
     Ok(policy.verdict(address, account, left))
+}
+
+/// Counts an attempt in `shared` and judges it; when `shared` cannot be reached,
+/// counts it in `local` instead (this process's memory) with a warning, so that what
+/// needs no stored state (client credentials) keeps working and stays throttled, per
+/// replica, while the shared store is down. Returns the store the attempt was counted
+/// in, for [`succeeded`].
+pub async fn attempt_or_local<'s>(
+    shared: &'s dyn Store,
+    local: &'s dyn Store,
+    policy: &Policy,
+) -> Result<(Verdict, &'s dyn Store), StoreError> {
+    match attempt(shared, policy).await {
+        Ok(verdict) => Ok((verdict, shared)),
+        Err(e) => {
+            warn_falling_back(&e);
+            Ok((attempt(local, policy).await?, local))
+        }
+    }
+}
+
+/// The second (Unix time) of the last fallback warning: one a second at most, so an
+/// outage under load does not flood the log.
+static LAST_FALLBACK_WARNING: AtomicU64 = AtomicU64::new(0);
+
+fn warn_falling_back(e: &StoreError) {
+    metrics::counter!("gatehouse_failure_counting_local_total").increment(1);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if LAST_FALLBACK_WARNING.swap(now, Ordering::Relaxed) != now {
+        tracing::warn!(event = "failure_counting_local", error = %e, "the store is unreachable: failed client authentications are counted in this replica's memory until it is back");
+    }
 }
 
 /// After a success: the address's count takes the attempt back, the account's is

@@ -340,3 +340,87 @@ fn a_short_secret_kept_as_itself_is_warned_and_a_random_one_is_not() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_shared_store_needs_keys_and_a_redis_url() {
+    let (code, lines, stdout) = check(
+        "shared.toml",
+        "issuer = \"http://127.0.0.1:9\"\n\n[store]\nurl = \"redis://127.0.0.1:6379/0\"\n",
+    );
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("4:1: store.url:")
+            && l.contains("needs [[keys]]")
+            && l.contains("gatehouse keygen")),
+        "the error says where and how to fix it: {stdout}"
+    );
+
+    let (code, lines, stdout) = check(
+        "bad-url.toml",
+        "issuer = \"http://127.0.0.1:9\"\n[store]\nurl = \"memcached://x\"\nkey_prefix = \"has space\"\n",
+    );
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("3:1: store.url:")),
+        "{stdout}"
+    );
+
+    let (code, lines, stdout) = check(
+        "env.toml",
+        "issuer = \"http://127.0.0.1:9\"\n[store]\nurl = \"${env:GATEHOUSE_TEST_UNSET_REDIS_URL}\"\n",
+    );
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("store.url")
+                && l.contains("GATEHOUSE_TEST_UNSET_REDIS_URL is not set")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_redis_url_from_the_environment_with_keys_passes_and_its_password_is_not_printed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("signing.pem");
+    let made = Command::new(BIN)
+        .args(["keygen", "--out"])
+        .arg(&key)
+        .output()
+        .expect("keygen runs");
+    assert!(made.status.success());
+    let path = dir.path().join("gatehouse.toml");
+    std::fs::write(
+        &path,
+        "issuer = \"http://127.0.0.1:9\"\n[store]\nurl = \"${env:TEST_REDIS_URL}\"\nkey_prefix = \"team-a:\"\n\n[[keys]]\nprivate_key_file = \"signing.pem\"\n",
+    )
+    .expect("write");
+    let out = Command::new(BIN)
+        .arg("check")
+        .arg(&path)
+        .env("TEST_REDIS_URL", "redis://:hunter2-secret@10.0.0.1:6379/2")
+        .output()
+        .expect("check runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(!stdout.contains("hunter2"), "{stdout}");
+
+    // A literal password is allowed, with a warning naming the way out.
+    std::fs::write(
+        &path,
+        "issuer = \"http://127.0.0.1:9\"\n[store]\nurl = \"redis://:hunter2-secret@10.0.0.1:6379/2\"\n\n[[keys]]\nprivate_key_file = \"signing.pem\"\n",
+    )
+    .expect("write");
+    let out = Command::new(BIN)
+        .arg("check")
+        .arg(&path)
+        .output()
+        .expect("check runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("store.url") && stdout.contains("${env:NAME}"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("hunter2"), "{stdout}");
+}

@@ -30,6 +30,8 @@ pub struct ConfigFile {
     #[serde(default)]
     pub limits: LimitsSection,
     #[serde(default)]
+    pub store: StoreSection,
+    #[serde(default)]
     pub keys: Vec<KeyEntry>,
     #[serde(default)]
     pub scopes: Vec<ScopeEntry>,
@@ -78,6 +80,39 @@ impl Default for ServerSection {
 
 fn default_bind() -> String {
     "127.0.0.1:8080".to_owned()
+}
+
+/// `[store]`: where the runtime state (codes, sessions, refresh tokens, counters) is
+/// kept. Read at start only: a change is logged and applies at the next restart.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// `"memory"` (this process only: one replica, development) or
+    /// `"redis://[user:password@]host:port/db"` (`rediss://` for TLS), shared by every
+    /// replica; `"${env:NAME}"` reads it from the environment, so a password need not
+    /// sit in the file.
+    #[serde(default = "default_store_url")]
+    pub url: String,
+    /// Put in front of every Redis key, so several deployments can share one Redis.
+    #[serde(default = "default_key_prefix")]
+    pub key_prefix: String,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        Self {
+            url: default_store_url(),
+            key_prefix: default_key_prefix(),
+        }
+    }
+}
+
+fn default_store_url() -> String {
+    "memory".to_owned()
+}
+
+fn default_key_prefix() -> String {
+    "gatehouse:".to_owned()
 }
 
 /// `[tokens]`: lifetimes of what the server issues, as human durations ("60s", "10m", "30d").

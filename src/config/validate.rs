@@ -25,6 +25,78 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<Cidr>,
 }
 
+/// `[store]`, resolved: which store keeps the runtime state (read at start only).
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreSettings {
+    /// Memory or Redis.
+    pub backend: StoreBackend,
+    /// In front of every key of a shared store.
+    pub key_prefix: String,
+}
+
+/// Where the runtime state lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreBackend {
+    /// This process's memory: one replica.
+    Memory,
+    /// A Redis (or Valkey) server shared by every replica: the URL with its `${env:}`
+    /// resolved, which may hold a password (never logged: `Debug` shows [`redacted`]).
+    Redis(String),
+}
+
+impl StoreBackend {
+    /// The backend as it may be logged: a Redis URL without its password.
+    pub fn redacted(&self) -> String {
+        match self {
+            Self::Memory => "memory".to_owned(),
+            Self::Redis(url) => redact_url(url),
+        }
+    }
+
+    /// True for a store replicas share.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Self::Redis(_))
+    }
+}
+
+/// `url` with any password replaced by `***` (and the whole of it hidden when it does
+/// not parse).
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "(unparsable url)".to_owned(),
+    }
+}
+
+impl std::fmt::Debug for StoreBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl std::fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreSettings")
+            .field("backend", &self.backend)
+            .field("key_prefix", &self.key_prefix)
+            .finish()
+    }
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            backend: StoreBackend::Memory,
+            key_prefix: "gatehouse:".to_owned(),
+        }
+    }
+}
+
 /// `[ui]`, resolved: the product name and the compiled page templates.
 pub struct UiSettings {
     pub product_name: String,
@@ -38,6 +110,7 @@ pub struct Validated {
     pub tokens: TokensSection,
     pub session: SessionSection,
     pub limits: LimitsSection,
+    pub store: StoreSettings,
     pub ui: UiSettings,
     /// Signing keys; the one that signs comes first.
     pub keys: Vec<SigningKey>,
@@ -109,13 +182,14 @@ pub fn validate(
     check_session_and_limits(file, &mut r);
     let templates = load_templates(file, base_dir, sources, &mut r);
     let keys = load_keys(file, base_dir, sources, &mut r);
+    let store = check_store(file, sources, &mut r);
     let scopes = check_scopes(file, &mut r);
     let clients = check_clients(file, &scopes, base_dir, sources, &mut r);
     let users = check_users(file, &mut r);
 
     let has_error = r.0.iter().any(Issue::is_error);
-    let validated = match (bind, templates) {
-        (Ok(bind), Some(templates)) if !has_error => Some(Validated {
+    let validated = match (bind, templates, store) {
+        (Ok(bind), Some(templates), Some(store)) if !has_error => Some(Validated {
             issuer: file.issuer.clone(),
             server: ServerSettings {
                 bind,
@@ -125,6 +199,7 @@ pub fn validate(
             tokens: file.tokens.clone(),
             session: file.session.clone(),
             limits: file.limits.clone(),
+            store,
             ui: UiSettings {
                 product_name: file.ui.product_name.clone(),
                 templates,
@@ -137,6 +212,75 @@ pub fn validate(
         _ => None,
     };
     (validated, r.0)
+}
+
+/// `[store]`: the URL (its `${env:NAME}` resolved) and the key prefix. A shared store
+/// needs `[[keys]]`: an ephemeral key would differ per replica, so tokens signed by
+/// one would not verify at another.
+fn check_store(file: &ConfigFile, sources: &mut Sources, r: &mut Report) -> Option<StoreSettings> {
+    let section = &file.store;
+    let url = match parse_env_ref(&section.url) {
+        EnvRef::Literal => section.url.clone(),
+        EnvRef::Name(name) => env_value(name, "store.url", sources, r)?,
+        EnvRef::Malformed => {
+            r.error("store.url", "malformed reference; write \"${env:NAME}\"");
+            return None;
+        }
+    };
+    let backend = match url.split_once("://").map(|(scheme, _)| scheme) {
+        None if url == "memory" => StoreBackend::Memory,
+        Some("redis" | "rediss") => match url::Url::parse(&url) {
+            Ok(parsed) if parsed.host_str().is_some_and(|h| !h.is_empty()) => {
+                if parsed.password().is_some()
+                    && matches!(parse_env_ref(&section.url), EnvRef::Literal)
+                {
+                    r.warn(
+                        "store.url",
+                        "a password in the config file; use \"${env:NAME}\" to keep it out of git",
+                    );
+                }
+                StoreBackend::Redis(url)
+            }
+            _ => {
+                r.error(
+                    "store.url",
+                    format!(
+                        "{} is not a Redis URL like redis://[user:password@]host:6379/0",
+                        redact_url(&url)
+                    ),
+                );
+                return None;
+            }
+        },
+        _ => {
+            r.error(
+                "store.url",
+                "must be \"memory\" or a URL redis://[user:password@]host:port/db (rediss:// for TLS)",
+            );
+            return None;
+        }
+    };
+    let prefix = &section.key_prefix;
+    if prefix.len() > 64 || prefix.bytes().any(|b| !b.is_ascii_graphic()) {
+        r.error(
+            "store.key_prefix",
+            "must be at most 64 printable ASCII characters without spaces",
+        );
+        return None;
+    }
+    if backend.is_shared() && file.keys.is_empty() {
+        r.error(
+            "store.url",
+            "a shared store needs [[keys]]: every replica must sign with the same key, and an \
+             ephemeral one differs per process. Make one with `gatehouse keygen --out signing.pem` \
+             and add [[keys]] private_key_file = \"signing.pem\"",
+        );
+        return None;
+    }
+    Some(StoreSettings {
+        backend,
+        key_prefix: prefix.clone(),
+    })
 }
 
 fn check_ttls(file: &ConfigFile, r: &mut Report) {
@@ -593,16 +737,7 @@ fn env_or_literal_secret(
     let value = c.secret.as_deref()?;
     let field = format!("{path}.secret");
     let plain = match parse_env_ref(value) {
-        EnvRef::Name(name) => match std::env::var(name) {
-            Ok(v) => {
-                sources.note(name.as_bytes(), v.as_bytes());
-                v
-            }
-            Err(_) => {
-                r.error(field, format!("environment variable {name} is not set"));
-                return None;
-            }
-        },
+        EnvRef::Name(name) => env_value(name, &field, sources, r)?,
         EnvRef::Malformed => {
             r.error(field, "malformed reference; write \"${env:NAME}\"");
             return None;
@@ -640,6 +775,21 @@ fn plain_secret(plain: &str, field: &str, r: &mut Report) -> Option<ClientSecret
         );
     }
     Some(ClientSecret::plain(plain))
+}
+
+/// The value of the environment variable `name` that `field` refers to (noted in the
+/// config's fingerprint), or an error at `field` when it is not set.
+fn env_value(name: &str, field: &str, sources: &mut Sources, r: &mut Report) -> Option<String> {
+    match std::env::var(name) {
+        Ok(v) => {
+            sources.note(name.as_bytes(), v.as_bytes());
+            Some(v)
+        }
+        Err(_) => {
+            r.error(field, format!("environment variable {name} is not set"));
+            None
+        }
+    }
 }
 
 enum EnvRef<'a> {

@@ -133,8 +133,9 @@ fn parse_basic(value: &[u8]) -> Result<(String, String), OAuthError> {
 /// their id alone, and a secret this server has verified already passes at once: both
 /// cost nothing and are never throttled. Every other attempt is counted before it is
 /// checked (`throttle`): refused past the address's limit before any hashing, slowed
-/// down when its client id keeps failing. A wrong secret costs one argon2 run per
-/// listed hash whether or not the client id exists.
+/// down when its client id keeps failing; counted in this replica's memory while the
+/// store is unreachable (`throttle::attempt_or_local`). A wrong secret costs one argon2
+/// run per listed hash whether or not the client id exists.
 pub async fn authenticate<'r>(
     state: &AppState,
     registry: &'r Registry,
@@ -154,20 +155,26 @@ pub async fn authenticate<'r>(
             return Ok(Authenticated { client, credential });
         }
     }
-    let store = state.store.as_ref();
     let policy = Policy::client(
         &registry.limits,
         presented.client_id(),
         &address.to_string(),
     );
-    if let Some(left) = throttle::abide(throttle::attempt(store, &policy).await?).await {
+    let (verdict, store) =
+        throttle::attempt_or_local(state.store.as_ref(), state.local_failures.as_ref(), &policy)
+            .await?;
+    if let Some(left) = throttle::abide(verdict).await {
         tracing::warn!(event = "client_auth_refused", reason = "too_many_failures", client_id = %presented.client_id(), remote = %address);
         metrics::counter!("gatehouse_rate_limited_total", "limit" => "client_auth").increment(1);
         return Err(OAuthError::too_many(left.as_secs().max(1)));
     }
     match check(state, client, presented).await {
         Ok(client) => {
-            throttle::succeeded(store, &policy).await?;
+            // Only failures must stay counted: a success the store cannot take back
+            // leaves one attempt too many, which is no reason to refuse the client.
+            if let Err(e) = throttle::succeeded(store, &policy).await {
+                tracing::warn!(error = %e, client_id = %client.client.id, "cannot take a successful attempt back from the failure count");
+            }
             Ok(client)
         }
         Err(e) => {

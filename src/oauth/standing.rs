@@ -138,18 +138,21 @@ pub async fn access(
     let Ok(credential) = claims.credential() else {
         return Ok(Err(Fallen::ClientReset));
     };
-    if let Err(fallen) = client_stands(
-        state,
-        registry,
-        &claims.client_id,
-        credential.as_ref(),
-        claims.iat,
-    )
-    .await?
-    {
+    // Two independent reads, asked at once: one round trip to a shared store, not two.
+    let (stands, denied) = tokio::join!(
+        client_stands(
+            state,
+            registry,
+            &claims.client_id,
+            credential.as_ref(),
+            claims.iat,
+        ),
+        state.store.jti_denied(&claims.jti)
+    );
+    if let Err(fallen) = stands? {
         return Ok(Err(fallen));
     }
-    if state.store.jti_denied(&claims.jti).await? {
+    if denied? {
         return Ok(Err(Fallen::Revoked));
     }
     if claims.auth_time.is_none() {
@@ -177,18 +180,20 @@ pub async fn refresh(
     if grant.expires_at <= state.clock.now() {
         return Ok(Err(Fallen::Expired));
     }
-    if let Err(fallen) = client_stands(
-        state,
-        registry,
-        &grant.client_id,
-        grant.credential.as_ref(),
-        grant.issued_at,
-    )
-    .await?
-    {
+    let (stands, revoked) = tokio::join!(
+        client_stands(
+            state,
+            registry,
+            &grant.client_id,
+            grant.credential.as_ref(),
+            grant.issued_at,
+        ),
+        state.store.family_revoked(&grant.family)
+    );
+    if let Err(fallen) = stands? {
         return Ok(Err(fallen));
     }
-    if state.store.family_revoked(&grant.family).await? {
+    if revoked? {
         return Ok(Err(Fallen::Revoked));
     }
     Ok(identity::by_subject(registry, grant.source, &grant.subject).ok_or(Fallen::UserGone))

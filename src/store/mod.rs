@@ -2,15 +2,18 @@
 //! (authorization codes, refresh tokens, login sessions, pending logins, revoked token
 //! ids, failure counters). Nothing of record: losing it logs users out, nothing more.
 //!
-//! Secrets (codes, refresh tokens, session ids) are stored under the SHA-256 of their
-//! value, never as themselves. Operations that must be atomic (redeeming a code,
+//! Two implementations: `memory` (this process) and `redis` (shared by replicas),
+//! chosen by [`open`]. Secrets (codes, refresh tokens, session ids) are stored under
+//! the SHA-256 of their value, never as themselves. Operations that must be atomic (redeeming a code,
 //! rotating a refresh token) are single store calls so that a shared store can make
 //! them atomic too.
 
 pub mod conformance;
 pub mod memory;
+pub mod redis;
 
 use crate::clock::Clock;
+use crate::config::{StoreBackend, StoreSettings};
 use crate::error::OAuthError;
 use crate::model::{CredentialId, Identity, IdentitySource};
 use serde::{Deserialize, Serialize};
@@ -38,10 +41,28 @@ impl From<StoreError> for OAuthError {
     }
 }
 
-/// Opens the store the server keeps its runtime state in, reading time from `clock`.
-/// The one place a store is chosen: today the in-process memory store, whose expired
-/// entries a background task frees (it needs a Tokio runtime).
-pub fn open(clock: &Clock) -> std::sync::Arc<dyn Store> {
+/// Opens the store `settings` name, reading time from `clock`. The one place a store is
+/// chosen: the in-process memory store (whose expired entries a background task frees;
+/// it needs a Tokio runtime), or Redis, which must answer now (a replica does not start
+/// on a store it cannot reach; once running it survives Redis going away).
+pub async fn open(
+    settings: &StoreSettings,
+    clock: &Clock,
+) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    match &settings.backend {
+        StoreBackend::Memory => Ok(memory(clock)),
+        StoreBackend::Redis(url) => {
+            let store =
+                redis::RedisStore::connect(url, &settings.key_prefix, clock.clone()).await?;
+            store.ping().await?;
+            Ok(std::sync::Arc::new(store))
+        }
+    }
+}
+
+/// A fresh in-process store with its sweeper: the default store, and where failures
+/// are counted while a shared store is unreachable.
+pub fn memory(clock: &Clock) -> std::sync::Arc<memory::MemoryStore> {
     let store = std::sync::Arc::new(memory::MemoryStore::new(clock.clone()));
     memory::spawn_sweeper(&store);
     store
@@ -183,7 +204,7 @@ pub trait Store: Send + Sync {
     /// `oauth::standing::reset_key` gives one of its secrets (the id, a space, the
     /// fingerprint). A later `at` replaces an earlier one, never the other
     /// way, and the record lives until the later of the two expiries. Atomic in Redis
-    /// as one script (`SET` when greater, `EXPIRE GT`).
+    /// as one script (reads the record, writes the greater time and expiry).
     fn set_not_before(&self, client_id: &str, at: u64, ttl: Duration) -> StoreFuture<'_, ()>;
     /// The time before which (inclusive) `client_id`'s tokens are dead, if one is
     /// recorded. A single `GET` in Redis.
@@ -224,8 +245,9 @@ pub trait Store: Send + Sync {
     fn device_by_user_code(&self, user: Key) -> StoreFuture<'_, Option<DeviceGrant>>;
     /// Records the user's `decision` on the device code behind `user`, only when it is
     /// still pending; returns the grant as decided (`None`: unknown or decided before).
-    /// Atomic, so two approvals cannot both pass (Redis: one script that reads the
-    /// grant, checks it is pending and writes it back with `KEEPTTL`).
+    /// Atomic, so two approvals cannot both pass (Redis: the grant is read and checked
+    /// pending, then written back by a compare-and-set script with `KEEPTTL`, read
+    /// again when another write came first).
     fn decide_device(
         &self,
         user: Key,
@@ -235,8 +257,8 @@ pub trait Store: Send + Sync {
     /// (another client's poll is [`Polled::Unknown`] and changes nothing): records the poll
     /// and, when it comes before `last_poll + interval`, grows the interval by `step`
     /// ([`Polled::TooFast`]); an approved code is handed out once ([`Polled::Fresh`]),
-    /// later polls see [`Polled::Replayed`]. Atomic (Redis: one script reading and
-    /// rewriting the grant with `KEEPTTL`).
+    /// later polls see [`Polled::Replayed`]. Atomic (Redis: the grant is rewritten by
+    /// compare-and-set with `KEEPTTL`, as in `decide_device`).
     fn poll_device(
         &self,
         device: Key,
@@ -247,18 +269,28 @@ pub trait Store: Send + Sync {
 
     /// Counts one attempt under `name` in a window of `window` that starts at the first
     /// one; returns the new count and the time left in the window. Atomic: parallel
-    /// calls each see a different count (Redis: `INCR`, then `PEXPIRE NX`, in one
-    /// script).
+    /// calls each see a different count (Redis: one script that reads the count and
+    /// its window's end on the clock and writes both back, one higher).
     fn add_failure(&self, name: &str, window: Duration) -> StoreFuture<'_, (u32, Duration)>;
     /// Takes one attempt back from the count under `name` (a success: it was counted
     /// before it was checked); never below zero, and the window is left as it is.
-    /// Atomic (Redis: a script that `DECR`s only a positive value).
+    /// Atomic (Redis: a script that lowers only a positive count, `KEEPTTL`).
     fn take_back_failure(&self, name: &str) -> StoreFuture<'_, ()>;
     /// The failures counted under `name` and the time left in their window.
     fn failures(&self, name: &str) -> StoreFuture<'_, (u32, Duration)>;
     /// Forgets the failures under `name` (after a success).
     fn clear_failures(&self, name: &str) -> StoreFuture<'_, ()>;
 
-    /// How many entries of each kind the store holds, for metrics.
+    /// How many entries of each kind the store holds, for metrics; a shared store may
+    /// list none (counting its keys would mean scanning them all).
     fn sizes(&self) -> StoreFuture<'_, Vec<(&'static str, usize)>>;
+
+    /// Succeeds when the store answers: what `/readyz` asks. (Redis: `PING`.)
+    fn ping(&self) -> StoreFuture<'_, ()>;
+
+    /// The secret named `name` that every replica on this store shares (the CSRF form
+    /// key), made from `fresh` by whoever asks first and kept for as long as the store
+    /// lives: the one value without an expiry, 32 bytes. Atomic (Redis: one script,
+    /// `GET`, else `SET` the fresh one), so two replicas starting at once agree.
+    fn shared_secret(&self, name: &str, fresh: [u8; 32]) -> StoreFuture<'_, [u8; 32]>;
 }

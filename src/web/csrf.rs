@@ -1,11 +1,11 @@
 //! CSRF protection for every form, two layers deep.
 //!
-//! The token: an HMAC-SHA256, under a key only this process holds, of the browser's
+//! The token: an HMAC-SHA256, under a key only the server holds, of the browser's
 //! CSRF cookie (a random id) and of what the form acts on (the pending request, or the
 //! session for logout). A token is good for one browser and one request: it cannot be
 //! carried to another pending request, made up, or planted with a cookie, and it is
-//! compared in constant time. The key is random per process: replicas behind a load
-//! balancer need a shared key or sticky sessions (README).
+//! compared in constant time. The key is the store's shared secret (`AppState::form_key`),
+//! so a form one replica rendered is accepted by another, with no sticky sessions.
 //!
 //! The origin: a form post the browser marks as cross-site (`Sec-Fetch-Site`), or
 //! whose `Origin` names another origin than the issuer's, is refused before the token
@@ -72,7 +72,7 @@ pub fn token(
             (fresh, Some(cookie))
         }
     };
-    Ok((state.form_key.token(&tag_parts(&cookie, binding)), new))
+    Ok((state.form_key().1.token(&tag_parts(&cookie, binding)), new))
 }
 
 /// True when the form's token was made for this browser's cookie and `binding`.
@@ -85,7 +85,8 @@ pub fn check(
 ) -> bool {
     match (cookie_value(req, registry), form_token) {
         (Some(cookie), Some(token)) => state
-            .form_key
+            .form_key()
+            .1
             .verify_token(&tag_parts(&cookie, binding), token),
         _ => false,
     }

@@ -83,6 +83,14 @@ fn unescape(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
+/// The value of the hidden input `name` on the page `html`, unescaped.
+pub fn hidden_in(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')?;
+    Some(unescape(&html[start..start + end]))
+}
+
 impl<'s> Browser<'s> {
     /// A browser with an empty cookie jar.
     pub fn new(server: &'s TestServer) -> Self {
@@ -141,10 +149,7 @@ impl<'s> Browser<'s> {
 
     /// The value of the hidden input `name` on the last page.
     pub fn hidden(&self, name: &str) -> Option<String> {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = self.last_page.find(&marker)? + marker.len();
-        let end = self.last_page[start..].find('"')?;
-        Some(unescape(&self.last_page[start..start + end]))
+        hidden_in(&self.last_page, name)
     }
 
     /// Submits the form at `action` with the page's CSRF token and request id, plus `fields`.

@@ -3,6 +3,8 @@
 #![allow(dead_code)] // each test binary uses its own subset of these helpers
 
 pub mod browser;
+pub mod redis;
+pub mod replica;
 
 use gatehouse::server::{self, Running};
 use jsonwebtoken::jwk::JwkSet;
@@ -39,6 +41,17 @@ pub fn discoverable_config(body: &str) -> (String, String) {
     let issuer = format!("http://127.0.0.1:{port}");
     let config = format!("issuer = \"{issuer}\"\n[server]\nbind = \"127.0.0.1:{port}\"\n{body}");
     (issuer, config)
+}
+
+/// Writes a fresh ES256 signing key as `signing.pem` in `dir` (a shared store needs
+/// `[[keys]]`); returns its path.
+pub fn write_signing_key(dir: &Path) -> PathBuf {
+    let (_, pem) =
+        gatehouse::jwt::keys::SigningKey::generate(gatehouse::config::file::Algorithm::ES256, None)
+            .expect("a key");
+    let path = dir.join("signing.pem");
+    std::fs::write(&path, pem).expect("write key");
+    path
 }
 
 /// A config file head (issuer, listener on a free port) followed by `body`.
@@ -160,7 +173,7 @@ impl TestServer {
     /// listener's `/readyz` shows; read in-process, since the public `/readyz` says only
     /// its status.
     pub async fn ready_details(&self) -> Value {
-        gatehouse::health::details(self.state())
+        gatehouse::health::details(self.state()).await
     }
 
     /// The running server's shared state, for what a test must read in-process.

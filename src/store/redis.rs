@@ -1,0 +1,814 @@
+//! The shared store: Redis (or Valkey), so that every replica behind a load balancer
+//! sees the same codes, sessions, refresh tokens, revocations and failure counters.
+//!
+//! Keys are `{key_prefix}{kind}:{id}`: a secret's id is the 32 raw bytes of its
+//! SHA-256 (`store::Key`), a name (a family, a jti, a client, a counter) is itself.
+//!
+//! Every value is framed: 15 decimal digits of its expiry in milliseconds on the
+//! store's clock, one byte `0`/`1` (unused/used), then the payload (positional
+//! MessagePack through serde, or a number). A read past the expiry treats the value as
+//! absent, so expiry follows the injected [`Clock`] (tests advance it); every key also
+//! gets a Redis TTL of the same length (`PX`), so nothing outlives its lifetime and
+//! Redis needs no sweeper. With the system clock both agree.
+//!
+//! Single use is atomic across replicas: a Lua script checks and flips the used byte
+//! (`SETRANGE`, which keeps the TTL) in one step, so of twenty racing redemptions one
+//! sees the value unused. Device grants, whose payload changes, are rewritten by
+//! compare-and-set (a script that writes only when the value is still the one read,
+//! with `KEEPTTL`), retried on a lost race. Scripts name keys they derive (the device
+//! key a user code points to) and so need one Redis, not a Redis Cluster.
+//!
+//! Payload compatibility: fields are encoded by position, so a field added to a stored
+//! type goes last with `#[serde(default)]` (a value written before it then decodes),
+//! and stored types never use `skip_serializing_if`.
+
+use super::{
+    CodeGrant, DeviceDecision, DeviceGrant, IssuedIds, Key, Polled, Redeemed, RefreshGrant,
+    Session, Store, StoreError, StoreFuture,
+};
+use crate::clock::Clock;
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::{AsyncCommands, Script};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+/// How long a command may wait for Redis's answer: past it the request fails
+/// (`temporarily_unavailable`) rather than hang. A local Redis answers in well under a
+/// millisecond.
+const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// How long connecting to Redis may take (a host that drops packets).
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How often a compare-and-set is tried again after losing a race.
+const CAS_TRIES: usize = 64;
+
+/// Width of the expiry at the front of every value.
+const EXP_DIGITS: usize = 15;
+
+/// Where the payload starts: the expiry and the used byte.
+const HEADER: usize = EXP_DIGITS + 1;
+
+/// Lua helpers every script starts with: the expiry and the used byte of a framed
+/// value, and a number formatted as the frame writes it.
+const PRELUDE: &str = r"
+local function exp_of(v) return tonumber(string.sub(v, 1, 15)) end
+local function live(v, now) return v and exp_of(v) > now end
+local function num(n) return string.format('%015.0f', n) end
+";
+
+/// `KEYS[1]` a code, `KEYS[2]` where its first redemption's ids go; `ARGV[1]` now,
+/// `ARGV[2]` the ids. Nil when unknown, else `{used_before, value, ids}`.
+const REDEEM_CODE: &str = r"
+local now = tonumber(ARGV[1])
+local v = redis.call('GET', KEYS[1])
+if not live(v, now) then return false end
+if string.sub(v, 16, 16) == '1' then
+  return {1, v, redis.call('GET', KEYS[2]) or ''}
+end
+redis.call('SETRANGE', KEYS[1], 15, '1')
+redis.call('SET', KEYS[2], ARGV[2], 'PX', math.max(1, exp_of(v) - now))
+return {0, v, ARGV[2]}
+";
+
+/// `KEYS[1]` a single-use value, `ARGV[1]` now. Nil when unknown, else
+/// `{used_before, value}`; marks it used.
+const USE_ONCE: &str = r"
+local now = tonumber(ARGV[1])
+local v = redis.call('GET', KEYS[1])
+if not live(v, now) then return false end
+local used = string.sub(v, 16, 16) == '1'
+if not used then redis.call('SETRANGE', KEYS[1], 15, '1') end
+return {used and 1 or 0, v}
+";
+
+/// `KEYS[1]` a client's not-before; `ARGV` now, the time, the ttl (ms). The later time
+/// and the later expiry win.
+const SET_NOT_BEFORE: &str = r"
+local now = tonumber(ARGV[1])
+local at = tonumber(ARGV[2])
+local exp = now + tonumber(ARGV[3])
+local v = redis.call('GET', KEYS[1])
+if live(v, now) then
+  exp = math.max(exp, exp_of(v))
+  at = math.max(at, tonumber(string.sub(v, 17)))
+end
+redis.call('SET', KEYS[1], num(exp) .. '0' .. string.format('%.0f', at), 'PX', math.max(1, exp - now))
+";
+
+/// `KEYS[1]` a counter; `ARGV` now, the window (ms). Returns `{count, ms left}`.
+const ADD_FAILURE: &str = r"
+local now = tonumber(ARGV[1])
+local exp = now + tonumber(ARGV[2])
+local count = 1
+local v = redis.call('GET', KEYS[1])
+if live(v, now) then
+  exp = exp_of(v)
+  count = tonumber(string.sub(v, 17)) + 1
+end
+redis.call('SET', KEYS[1], num(exp) .. '0' .. string.format('%.0f', count), 'PX', math.max(1, exp - now))
+return {count, exp - now}
+";
+
+/// `KEYS[1]` a counter, `ARGV[1]` now: one less, never below zero, same window.
+const TAKE_BACK: &str = r"
+local now = tonumber(ARGV[1])
+local v = redis.call('GET', KEYS[1])
+if not live(v, now) then return 0 end
+local count = tonumber(string.sub(v, 17))
+if count > 0 then
+  redis.call('SET', KEYS[1], string.sub(v, 1, 16) .. string.format('%.0f', count - 1), 'KEEPTTL')
+end
+return 0
+";
+
+/// `KEYS[1]` a user code, `KEYS[2]` its device code; `ARGV` now, the ttl (ms), the two
+/// values. Stores both only when the user code is free: 1, else 0.
+const PUT_DEVICE: &str = r"
+local now = tonumber(ARGV[1])
+if live(redis.call('GET', KEYS[1]), now) then return 0 end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[2])
+return 1
+";
+
+/// `KEYS[1]` a user code; `ARGV` now, the device key's prefix. Nil, or
+/// `{device id, device value}`.
+const DEVICE_BY_USER: &str = r"
+local now = tonumber(ARGV[1])
+local u = redis.call('GET', KEYS[1])
+if not live(u, now) then return false end
+local id = string.sub(u, 17)
+local d = redis.call('GET', ARGV[2] .. id)
+if not live(d, now) then return false end
+return {id, d}
+";
+
+/// `KEYS[1]`; `ARGV` the value read, the value to write. Writes (keeping the TTL) only
+/// when the key still holds what was read: 1, else 0.
+const COMPARE_AND_SET: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+return 1
+";
+
+/// `KEYS[1]` a shared secret, `ARGV[1]` a fresh one: the one stored, storing the fresh
+/// one if there was none.
+const SHARED_SECRET: &str = r"
+local v = redis.call('GET', KEYS[1])
+if v then return v end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
+";
+
+fn script(body: &str) -> Script {
+    Script::new(&format!("{PRELUDE}{body}"))
+}
+
+/// The store's scripts, hashed once (`EVALSHA`, loaded on first use).
+struct Scripts {
+    redeem_code: Script,
+    use_once: Script,
+    set_not_before: Script,
+    add_failure: Script,
+    take_back: Script,
+    put_device: Script,
+    device_by_user: Script,
+    compare_and_set: Script,
+    shared_secret: Script,
+}
+
+/// The Redis store: one multiplexed connection that reconnects by itself.
+pub struct RedisStore {
+    conn: ConnectionManager,
+    clock: Clock,
+    prefix: String,
+    scripts: Scripts,
+}
+
+fn redis_error(e: ::redis::RedisError) -> StoreError {
+    StoreError(format!("redis: {e}"))
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// A value framed with its expiry and used byte.
+fn frame(expires: u64, used: bool, payload: &[u8]) -> Vec<u8> {
+    let mut out = format!("{expires:015}{}", if used { '1' } else { '0' }).into_bytes();
+    out.extend_from_slice(payload);
+    out
+}
+
+/// A framed value's expiry, used byte and payload.
+fn unframe(raw: &[u8]) -> Result<(u64, bool, &[u8]), StoreError> {
+    let bad = || StoreError("redis: a stored value has no valid frame".into());
+    if raw.len() < HEADER {
+        return Err(bad());
+    }
+    let exp = std::str::from_utf8(&raw[..EXP_DIGITS])
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .ok_or_else(bad)?;
+    Ok((exp, raw[EXP_DIGITS] == b'1', &raw[HEADER..]))
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    rmp_serde::to_vec(value).map_err(|e| StoreError(format!("encoding a stored value: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, StoreError> {
+    rmp_serde::from_slice(payload)
+        .map_err(|e| StoreError(format!("redis: a stored value does not decode: {e}")))
+}
+
+fn number(payload: &[u8]) -> Result<u64, StoreError> {
+    std::str::from_utf8(payload)
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .ok_or_else(|| StoreError("redis: a stored number does not parse".into()))
+}
+
+impl RedisStore {
+    /// Connects to `url` (redis:// or rediss://); fails when Redis cannot be reached.
+    /// Every key starts with `prefix`; expiry follows `clock`.
+    pub async fn connect(url: &str, prefix: &str, clock: Clock) -> Result<Self, StoreError> {
+        if url.starts_with("rediss://") {
+            // rustls picks its provider per process; aws-lc-rs is the one built in.
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        }
+        let client = ::redis::Client::open(url).map_err(redis_error)?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+            // One attempt per reconnection: while Redis is down, requests fail at once
+            // and the next request tries again, instead of queueing behind backoffs.
+            .set_number_of_retries(0);
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(redis_error)?;
+        Ok(Self {
+            conn,
+            clock,
+            prefix: prefix.to_owned(),
+            scripts: Scripts {
+                redeem_code: script(REDEEM_CODE),
+                use_once: script(USE_ONCE),
+                set_not_before: script(SET_NOT_BEFORE),
+                add_failure: script(ADD_FAILURE),
+                take_back: script(TAKE_BACK),
+                put_device: script(PUT_DEVICE),
+                device_by_user: script(DEVICE_BY_USER),
+                compare_and_set: script(COMPARE_AND_SET),
+                shared_secret: script(SHARED_SECRET),
+            },
+        })
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// The Redis key of `id` of `kind`.
+    fn key(&self, kind: &str, id: &[u8]) -> Vec<u8> {
+        let mut k = Vec::with_capacity(self.prefix.len() + kind.len() + 1 + id.len());
+        k.extend_from_slice(self.prefix.as_bytes());
+        k.extend_from_slice(kind.as_bytes());
+        k.push(b':');
+        k.extend_from_slice(id);
+        k
+    }
+
+    /// `SET key frame PX ttl`, expiring on the clock `ttl` from now.
+    async fn put(&self, key: Vec<u8>, payload: &[u8], ttl: Duration) -> Result<(), StoreError> {
+        let value = frame(self.now().saturating_add(ms(ttl)), false, payload);
+        let mut conn = self.conn.clone();
+        ::redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .arg("PX")
+            .arg(ms(ttl))
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(redis_error)
+    }
+
+    /// The live framed value under `key`: used byte and payload.
+    async fn get(&self, key: Vec<u8>) -> Result<Option<(bool, Vec<u8>)>, StoreError> {
+        let mut conn = self.conn.clone();
+        let raw: Option<Vec<u8>> = conn.get(key).await.map_err(redis_error)?;
+        let Some(raw) = raw else { return Ok(None) };
+        let (exp, used, payload) = unframe(&raw)?;
+        Ok((exp > self.now()).then(|| (used, payload.to_vec())))
+    }
+
+    async fn delete(&self, key: Vec<u8>) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        conn.del::<_, ()>(key).await.map_err(redis_error)
+    }
+
+    /// Marks the single-use value under `key` used; what it was before.
+    async fn use_once(&self, key: Vec<u8>) -> Result<Redeemed<Vec<u8>>, StoreError> {
+        let mut conn = self.conn.clone();
+        let got: Option<(u8, Vec<u8>)> = self
+            .scripts
+            .use_once
+            .key(key)
+            .arg(self.now())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(redis_error)?;
+        Ok(match got {
+            None => Redeemed::Unknown,
+            Some((used, raw)) => {
+                let payload = unframe(&raw)?.2.to_vec();
+                if used == 1 {
+                    Redeemed::Replayed(payload)
+                } else {
+                    Redeemed::Fresh(payload)
+                }
+            }
+        })
+    }
+
+    /// Writes `new` under `key` only if it still holds `old` (keeping its TTL).
+    async fn compare_and_set(
+        &self,
+        key: &[u8],
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let set: u8 = self
+            .scripts
+            .compare_and_set
+            .key(key)
+            .arg(old)
+            .arg(new)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(redis_error)?;
+        Ok(set == 1)
+    }
+
+    /// The raw framed device value (and its id) behind a user code, if both live.
+    async fn device_of_user(&self, user: Key) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let mut conn = self.conn.clone();
+        let device_prefix = self.key("d", b"");
+        self.scripts
+            .device_by_user
+            .key(self.key("u", &user))
+            .arg(self.now())
+            .arg(device_prefix)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(redis_error)
+    }
+
+    async fn flag(&self, kind: &str, id: &str) -> Result<bool, StoreError> {
+        Ok(self.get(self.key(kind, id.as_bytes())).await?.is_some())
+    }
+
+    async fn decide(
+        &self,
+        user: Key,
+        decision: DeviceDecision,
+    ) -> Result<Option<DeviceGrant>, StoreError> {
+        for _ in 0..CAS_TRIES {
+            let Some((id, raw)) = self.device_of_user(user).await? else {
+                return Ok(None);
+            };
+            let (exp, used, payload) = unframe(&raw)?;
+            let mut grant: DeviceGrant = decode(payload)?;
+            if !matches!(grant.decision, DeviceDecision::Pending) {
+                return Ok(None);
+            }
+            grant.decision = decision.clone();
+            let new = frame(exp, used, &encode(&grant)?);
+            if self
+                .compare_and_set(&self.key("d", &id), &raw, &new)
+                .await?
+            {
+                return Ok(Some(grant));
+            }
+        }
+        Err(StoreError("redis: a device code kept changing".into()))
+    }
+
+    async fn poll(
+        &self,
+        device: Key,
+        client_id: &str,
+        now: u64,
+        step: u64,
+    ) -> Result<Polled, StoreError> {
+        let key = self.key("d", &device);
+        for _ in 0..CAS_TRIES {
+            let mut conn = self.conn.clone();
+            let raw: Option<Vec<u8>> = conn.get(&key).await.map_err(redis_error)?;
+            let Some(raw) = raw else {
+                return Ok(Polled::Unknown);
+            };
+            let (exp, used, payload) = unframe(&raw)?;
+            let mut grant: DeviceGrant = decode(payload)?;
+            if exp <= self.now() || grant.client_id != client_id {
+                return Ok(Polled::Unknown);
+            }
+            if used {
+                return Ok(Polled::Replayed(grant));
+            }
+            let (outcome, new) = if matches!(grant.decision, DeviceDecision::Approved { .. }) {
+                let new = frame(exp, true, payload);
+                (Polled::Fresh(grant), new)
+            } else {
+                let too_fast = grant
+                    .last_poll
+                    .is_some_and(|last| now < last.saturating_add(grant.interval));
+                grant.last_poll = Some(now);
+                if too_fast {
+                    grant.interval = grant.interval.saturating_add(step);
+                }
+                let new = frame(exp, false, &encode(&grant)?);
+                if too_fast {
+                    (Polled::TooFast(grant), new)
+                } else {
+                    (Polled::Waiting(grant), new)
+                }
+            };
+            if self.compare_and_set(&key, &raw, &new).await? {
+                return Ok(outcome);
+            }
+        }
+        Err(StoreError("redis: a device code kept changing".into()))
+    }
+}
+
+impl Store for RedisStore {
+    fn put_code(&self, key: Key, grant: CodeGrant, ttl: Duration) -> StoreFuture<'_, ()> {
+        Box::pin(async move { self.put(self.key("c", &key), &encode(&grant)?, ttl).await })
+    }
+
+    fn redeem_code(&self, key: Key, issued: IssuedIds) -> StoreFuture<'_, Redeemed<CodeGrant>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let got: Option<(u8, Vec<u8>, Vec<u8>)> = self
+                .scripts
+                .redeem_code
+                .key(self.key("c", &key))
+                .key(self.key("ci", &key))
+                .arg(self.now())
+                .arg(encode(&issued)?)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(redis_error)?;
+            let Some((used, raw, ids)) = got else {
+                return Ok(Redeemed::Unknown);
+            };
+            let mut grant: CodeGrant = decode(unframe(&raw)?.2)?;
+            grant.issued = if ids.is_empty() {
+                None
+            } else {
+                Some(decode(&ids)?)
+            };
+            Ok(if used == 1 {
+                Redeemed::Replayed(grant)
+            } else {
+                Redeemed::Fresh(grant)
+            })
+        })
+    }
+
+    fn put_refresh(&self, key: Key, grant: RefreshGrant, ttl: Duration) -> StoreFuture<'_, ()> {
+        Box::pin(async move { self.put(self.key("r", &key), &encode(&grant)?, ttl).await })
+    }
+
+    fn peek_refresh(&self, key: Key) -> StoreFuture<'_, Redeemed<RefreshGrant>> {
+        Box::pin(async move {
+            Ok(match self.get(self.key("r", &key)).await? {
+                None => Redeemed::Unknown,
+                Some((true, payload)) => Redeemed::Replayed(decode(&payload)?),
+                Some((false, payload)) => Redeemed::Fresh(decode(&payload)?),
+            })
+        })
+    }
+
+    fn use_refresh(&self, key: Key) -> StoreFuture<'_, Redeemed<RefreshGrant>> {
+        Box::pin(async move {
+            Ok(match self.use_once(self.key("r", &key)).await? {
+                Redeemed::Unknown => Redeemed::Unknown,
+                Redeemed::Fresh(p) => Redeemed::Fresh(decode(&p)?),
+                Redeemed::Replayed(p) => Redeemed::Replayed(decode(&p)?),
+            })
+        })
+    }
+
+    fn revoke_family(&self, family: &str, ttl: Duration) -> StoreFuture<'_, ()> {
+        let key = self.key("f", family.as_bytes());
+        Box::pin(async move { self.put(key, b"", ttl).await })
+    }
+
+    fn family_revoked(&self, family: &str) -> StoreFuture<'_, bool> {
+        let family = family.to_owned();
+        Box::pin(async move { self.flag("f", &family).await })
+    }
+
+    fn set_not_before(&self, client_id: &str, at: u64, ttl: Duration) -> StoreFuture<'_, ()> {
+        let key = self.key("nb", client_id.as_bytes());
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            self.scripts
+                .set_not_before
+                .key(key)
+                .arg(self.now())
+                .arg(at)
+                .arg(ms(ttl))
+                .invoke_async::<()>(&mut conn)
+                .await
+                .map_err(redis_error)
+        })
+    }
+
+    fn not_before(&self, client_id: &str) -> StoreFuture<'_, Option<u64>> {
+        let key = self.key("nb", client_id.as_bytes());
+        Box::pin(async move {
+            match self.get(key).await? {
+                Some((_, payload)) => Ok(Some(number(&payload)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn deny_jti(&self, jti: &str, ttl: Duration) -> StoreFuture<'_, ()> {
+        let key = self.key("j", jti.as_bytes());
+        Box::pin(async move { self.put(key, b"", ttl).await })
+    }
+
+    fn jti_denied(&self, jti: &str) -> StoreFuture<'_, bool> {
+        let jti = jti.to_owned();
+        Box::pin(async move { self.flag("j", &jti).await })
+    }
+
+    fn put_session(&self, key: Key, session: Session, ttl: Duration) -> StoreFuture<'_, ()> {
+        Box::pin(async move { self.put(self.key("s", &key), &encode(&session)?, ttl).await })
+    }
+
+    fn get_session(&self, key: Key) -> StoreFuture<'_, Option<Session>> {
+        Box::pin(async move {
+            match self.get(self.key("s", &key)).await? {
+                Some((_, payload)) => Ok(Some(decode(&payload)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn delete_session(&self, key: Key) -> StoreFuture<'_, ()> {
+        Box::pin(async move { self.delete(self.key("s", &key)).await })
+    }
+
+    fn put_pending(&self, key: Key, request: String, ttl: Duration) -> StoreFuture<'_, ()> {
+        Box::pin(async move { self.put(self.key("p", &key), request.as_bytes(), ttl).await })
+    }
+
+    fn get_pending(&self, key: Key) -> StoreFuture<'_, Option<String>> {
+        Box::pin(async move {
+            match self.get(self.key("p", &key)).await? {
+                Some((_, payload)) => String::from_utf8(payload)
+                    .map(Some)
+                    .map_err(|_| StoreError("redis: a pending request is not UTF-8".into())),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn delete_pending(&self, key: Key) -> StoreFuture<'_, ()> {
+        Box::pin(async move { self.delete(self.key("p", &key)).await })
+    }
+
+    fn put_device(
+        &self,
+        device: Key,
+        user: Key,
+        grant: DeviceGrant,
+        ttl: Duration,
+    ) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let now = self.now();
+            let exp = now.saturating_add(ms(ttl));
+            let mut conn = self.conn.clone();
+            let stored: u8 = self
+                .scripts
+                .put_device
+                .key(self.key("u", &user))
+                .key(self.key("d", &device))
+                .arg(now)
+                .arg(ms(ttl))
+                .arg(frame(exp, false, &device))
+                .arg(frame(exp, false, &encode(&grant)?))
+                .invoke_async(&mut conn)
+                .await
+                .map_err(redis_error)?;
+            Ok(stored == 1)
+        })
+    }
+
+    fn device_by_user_code(&self, user: Key) -> StoreFuture<'_, Option<DeviceGrant>> {
+        Box::pin(async move {
+            match self.device_of_user(user).await? {
+                Some((_, raw)) => Ok(Some(decode(unframe(&raw)?.2)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn decide_device(
+        &self,
+        user: Key,
+        decision: DeviceDecision,
+    ) -> StoreFuture<'_, Option<DeviceGrant>> {
+        Box::pin(self.decide(user, decision))
+    }
+
+    fn poll_device(
+        &self,
+        device: Key,
+        client_id: &str,
+        now: u64,
+        step: u64,
+    ) -> StoreFuture<'_, Polled> {
+        let client_id = client_id.to_owned();
+        Box::pin(async move { self.poll(device, &client_id, now, step).await })
+    }
+
+    fn add_failure(&self, name: &str, window: Duration) -> StoreFuture<'_, (u32, Duration)> {
+        let key = self.key("n", name.as_bytes());
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let (count, left): (u64, u64) = self
+                .scripts
+                .add_failure
+                .key(key)
+                .arg(self.now())
+                .arg(ms(window))
+                .invoke_async(&mut conn)
+                .await
+                .map_err(redis_error)?;
+            Ok((
+                u32::try_from(count).unwrap_or(u32::MAX),
+                Duration::from_millis(left),
+            ))
+        })
+    }
+
+    fn take_back_failure(&self, name: &str) -> StoreFuture<'_, ()> {
+        let key = self.key("n", name.as_bytes());
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            self.scripts
+                .take_back
+                .key(key)
+                .arg(self.now())
+                .invoke_async::<()>(&mut conn)
+                .await
+                .map_err(redis_error)
+        })
+    }
+
+    fn failures(&self, name: &str) -> StoreFuture<'_, (u32, Duration)> {
+        let key = self.key("n", name.as_bytes());
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let raw: Option<Vec<u8>> = conn.get(key).await.map_err(redis_error)?;
+            let Some(raw) = raw else {
+                return Ok((0, Duration::ZERO));
+            };
+            let (exp, _, payload) = unframe(&raw)?;
+            let now = self.now();
+            if exp <= now {
+                return Ok((0, Duration::ZERO));
+            }
+            let count = u32::try_from(number(payload)?).unwrap_or(u32::MAX);
+            Ok((count, Duration::from_millis(exp - now)))
+        })
+    }
+
+    fn clear_failures(&self, name: &str) -> StoreFuture<'_, ()> {
+        let key = self.key("n", name.as_bytes());
+        Box::pin(async move { self.delete(key).await })
+    }
+
+    /// Nothing: counting a kind of key in a shared Redis means scanning every key, too
+    /// dear for each `/metrics` scrape; Redis's own exporter reports its keys.
+    fn sizes(&self) -> StoreFuture<'_, Vec<(&'static str, usize)>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            ::redis::cmd("PING")
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(redis_error)
+        })
+    }
+
+    fn shared_secret(&self, name: &str, fresh: [u8; 32]) -> StoreFuture<'_, [u8; 32]> {
+        let key = self.key("k", name.as_bytes());
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let held: Vec<u8> = self
+                .scripts
+                .shared_secret
+                .key(key)
+                .arg(&fresh[..])
+                .invoke_async(&mut conn)
+                .await
+                .map_err(redis_error)?;
+            held.try_into()
+                .map_err(|_| StoreError("redis: a shared secret is not 32 bytes".into()))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{Identity, IdentitySource};
+    use crate::store::redis::{decode, encode, frame, unframe};
+    use crate::store::{CodeGrant, DeviceDecision, DeviceGrant, RefreshGrant, Session};
+
+    /// The encoding is positional: a field left out when empty
+    /// (`skip_serializing_if`) would shift the others. Every stored type, with each
+    /// optional field empty, must come back as it went in.
+    #[test]
+    fn stored_values_with_empty_optional_fields_come_back_whole() {
+        let identity = Identity {
+            source: IdentitySource::Local,
+            subject: "s".into(),
+            username: "u".into(),
+            name: None,
+            email: None,
+            email_verified: false,
+            groups: vec![],
+        };
+        let code = CodeGrant {
+            client_id: "c".into(),
+            redirect_uri: None,
+            code_challenge: "x".into(),
+            scopes: vec![],
+            nonce: None,
+            identity: identity.clone(),
+            auth_time: 1,
+            issued: None,
+        };
+        let back: CodeGrant = decode(&encode(&code).expect("encode")).expect("decode");
+        assert_eq!(
+            (back.redirect_uri, back.nonce, back.identity, back.auth_time),
+            (None, None, identity.clone(), 1)
+        );
+        let refresh = RefreshGrant {
+            family: "f".into(),
+            client_id: "c".into(),
+            source: IdentitySource::Local,
+            subject: "s".into(),
+            scopes: vec![],
+            auth_time: 1,
+            issued_at: 2,
+            expires_at: 3,
+            credential: None,
+        };
+        let back: RefreshGrant = decode(&encode(&refresh).expect("encode")).expect("decode");
+        assert_eq!((back.expires_at, back.credential), (3, None));
+        let session = Session {
+            identity: identity.clone(),
+            auth_time: 4,
+            consents: Default::default(),
+        };
+        let back: Session = decode(&encode(&session).expect("encode")).expect("decode");
+        assert_eq!((back.identity, back.auth_time), (identity, 4));
+        let device = DeviceGrant {
+            client_id: "c".into(),
+            scopes: vec![],
+            expires_at: 5,
+            interval: 6,
+            last_poll: None,
+            decision: DeviceDecision::Pending,
+        };
+        let back: DeviceGrant = decode(&encode(&device).expect("encode")).expect("decode");
+        assert_eq!((back.interval, back.last_poll), (6, None));
+    }
+
+    #[test]
+    fn a_frame_gives_back_its_expiry_flag_and_payload() {
+        let raw = frame(1_764_000_000_123, true, b"\x00payload");
+        assert_eq!(raw.len(), 16 + 8);
+        let (exp, used, payload) = unframe(&raw).expect("frame");
+        assert_eq!(
+            (exp, used, payload),
+            (1_764_000_000_123, true, &b"\x00payload"[..])
+        );
+        assert!(unframe(b"123").is_err());
+        assert!(unframe(b"12345678901234x0").is_err());
+    }
+}

@@ -1,0 +1,100 @@
+//! A real redis-server of a test's own, on a free port, with nothing persisted
+//! (`--save "" --appendonly no`). Tests that need one call [`RedisServer::start`]: in
+//! CI (`CI=true`) a missing redis-server fails the test; elsewhere the test says it is
+//! skipped and returns.
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A redis-server child process, killed when dropped.
+pub struct RedisServer {
+    pub port: u16,
+    binary: PathBuf,
+    child: Option<Child>,
+}
+
+fn binary() -> Option<PathBuf> {
+    let from_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("redis-server"))
+            .find(|p| p.is_file())
+    });
+    from_path.or_else(|| {
+        let usual = PathBuf::from("/usr/bin/redis-server");
+        usual.is_file().then_some(usual)
+    })
+}
+
+impl RedisServer {
+    /// Starts redis-server on a free port; `None` (the test is skipped, and says so)
+    /// when it is not installed, outside CI only.
+    pub fn start(test: &str) -> Option<Self> {
+        let Some(binary) = binary() else {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!(
+                    "{test}: redis-server is not installed, and CI needs it (apt-get install redis-server)"
+                );
+            }
+            eprintln!("{test}: SKIPPED: redis-server is not installed");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut server = Self {
+            port,
+            binary,
+            child: None,
+        };
+        server.run();
+        Some(server)
+    }
+
+    /// The URL a store connects with.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn run(&mut self) {
+        let child = Command::new(&self.binary)
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        let addr = format!("127.0.0.1:{}", self.port);
+        let up = (0..200).any(|_| {
+            if TcpStream::connect(&addr).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+            false
+        });
+        assert!(up, "redis-server listens on {addr}");
+    }
+
+    /// Kills redis-server (its data is gone: nothing is persisted).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port, empty.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.run();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,76 @@
+//! The real `gatehouse serve` binary as a replica behind a load balancer would run it:
+//! its own config file (the shared config with its own listener port), its log in
+//! `NAME.log` beside it, killed when dropped. Used where a test needs several processes or a SIGKILL.
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// One `gatehouse serve` process.
+pub struct Replica {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    child: Child,
+}
+
+impl Replica {
+    /// Serves `config` (whose `bind = "127.0.0.1:0"` is replaced by a free port) from
+    /// `dir/NAME.toml`; returns once it listens.
+    pub fn spawn(dir: &Path, name: &str, config: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let config = config.replace("bind = \"127.0.0.1:0\"", &format!("bind = \"{addr}\""));
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::write(&path, config).expect("write config");
+        let log_path = dir.join(format!("{name}.log"));
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args(["serve", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn gatehouse");
+        let mut replica = Self {
+            base: format!("http://{addr}"),
+            child,
+        };
+        let up = (0..400).any(|_| {
+            if TcpStream::connect(&addr).is_ok() {
+                return true;
+            }
+            assert!(
+                replica.child.try_wait().ok().flatten().is_none(),
+                "replica {name} exited before listening: {}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(25));
+            false
+        });
+        assert!(up, "replica {name} listens on {addr}");
+        replica
+    }
+
+    /// The absolute URL of `path` on this replica.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// SIGKILL: no shutdown, nothing flushed, as when a node dies.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,247 @@
+//! The store conformance suite against a real Redis: the same checks the memory store
+//! passes, on a redis-server of this test's own, with the clock the suite advances.
+
+mod common;
+
+use common::redis::RedisServer;
+use gatehouse::clock::Clock;
+use gatehouse::store::redis::RedisStore;
+use gatehouse::store::{Store, conformance};
+use std::sync::Arc;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_redis_store_conforms() {
+    let Some(redis) = RedisServer::start("the_redis_store_conforms") else {
+        return;
+    };
+    let clock = Clock::system();
+    let store = RedisStore::connect(&redis.url(), "conformance:", clock.clone())
+        .await
+        .expect("connects");
+    conformance::run(Arc::new(store), &clock).await;
+}
+
+#[tokio::test]
+async fn two_prefixes_share_one_redis_without_seeing_each_other() {
+    let Some(redis) = RedisServer::start("two_prefixes_share_one_redis") else {
+        return;
+    };
+    let clock = Clock::system();
+    let a = RedisStore::connect(&redis.url(), "a:", clock.clone())
+        .await
+        .expect("connects");
+    let b = RedisStore::connect(&redis.url(), "b:", clock.clone())
+        .await
+        .expect("connects");
+    a.deny_jti("j", std::time::Duration::from_secs(60))
+        .await
+        .expect("deny");
+    assert!(a.jti_denied("j").await.expect("read"));
+    assert!(
+        !b.jti_denied("j").await.expect("read"),
+        "b: is another deployment"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_is_an_error_not_a_hang() {
+    let Some(mut redis) = RedisServer::start("an_unreachable_redis_is_an_error") else {
+        return;
+    };
+    let clock = Clock::system();
+    let store = RedisStore::connect(&redis.url(), "down:", clock.clone())
+        .await
+        .expect("connects");
+    redis.stop();
+    let started = std::time::Instant::now();
+    assert!(store.ping().await.is_err());
+    assert!(store.jti_denied("j").await.is_err());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "failed fast: {:?}",
+        started.elapsed()
+    );
+    redis.restart();
+    let back = common::eventually(std::time::Duration::from_secs(5), || async {
+        store.ping().await.is_ok()
+    })
+    .await;
+    assert!(back, "the store reconnects by itself once Redis is back");
+}
+
+/// What one refresh token and one session cost in Redis (`MEMORY USAGE`, key and value
+/// and Redis's overhead), for values shaped like the server's: printed, and bounded so
+/// that a change making them much bigger fails here.
+#[tokio::test]
+async fn a_refresh_token_and_a_session_are_a_few_hundred_bytes_in_redis() {
+    use gatehouse::model::{Identity, IdentitySource};
+    use gatehouse::store::{RefreshGrant, Session};
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::time::Duration;
+    let Some(redis) = RedisServer::start("a_refresh_token_and_a_session_are_small") else {
+        return;
+    };
+    let clock = Clock::system();
+    let store = RedisStore::connect(&redis.url(), "gatehouse:", clock.clone())
+        .await
+        .expect("connects");
+    let key = gatehouse::crypto::sha256(b"a refresh token");
+    let now = clock.now();
+    store
+        .put_refresh(
+            key,
+            RefreshGrant {
+                family: gatehouse::crypto::random_id().expect("id"),
+                client_id: "web-app".into(),
+                source: IdentitySource::Local,
+                subject: "u-alice".into(),
+                scopes: vec!["openid".into(), "profile".into(), "offline_access".into()],
+                auth_time: now,
+                issued_at: now,
+                expires_at: now + 30 * 24 * 3600,
+                credential: Some([7; 16]),
+            },
+            Duration::from_secs(30 * 24 * 3600),
+        )
+        .await
+        .expect("put_refresh");
+    let session_key = gatehouse::crypto::sha256(b"a session");
+    let mut consents = BTreeMap::new();
+    consents.insert(
+        "web-app".to_owned(),
+        BTreeSet::from(["openid".to_owned(), "profile".to_owned()]),
+    );
+    store
+        .put_session(
+            session_key,
+            Session {
+                identity: Identity {
+                    source: IdentitySource::Local,
+                    subject: "u-alice".into(),
+                    username: "alice".into(),
+                    name: Some("Alice Liddell".into()),
+                    email: Some("alice@example.com".into()),
+                    email_verified: true,
+                    groups: vec!["staff".into(), "admins".into()],
+                },
+                auth_time: now,
+                consents,
+            },
+            Duration::from_secs(12 * 3600),
+        )
+        .await
+        .expect("put_session");
+    let client = redis::Client::open(redis.url()).expect("client");
+    let conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connection");
+    let usage = |kind: &str, id: [u8; 32]| {
+        let mut k = format!("gatehouse:{kind}:").into_bytes();
+        k.extend_from_slice(&id);
+        let mut conn = conn.clone();
+        async move {
+            redis::cmd("MEMORY")
+                .arg("USAGE")
+                .arg(k)
+                .query_async::<u64>(&mut conn)
+                .await
+                .expect("MEMORY USAGE")
+        }
+    };
+    let (refresh, session) = (usage("r", key).await, usage("s", session_key).await);
+    println!("MEMORY USAGE: refresh token {refresh} bytes, session {session} bytes");
+    assert!(refresh < 300, "a refresh token takes {refresh} bytes");
+    assert!(session < 400, "a session takes {session} bytes");
+}
+
+/// The admin `/readyz` details name the store (without its password) and, while it is
+/// unreachable, its error; the public `/readyz` only the reason.
+#[tokio::test]
+async fn readiness_follows_the_store() {
+    let Some(mut redis) = RedisServer::start("readiness_follows_the_store") else {
+        return;
+    };
+    let keys = tempfile::tempdir().expect("tempdir");
+    let key_path = common::write_signing_key(keys.path());
+    let url = redis.url();
+    let server = common::TestServer::start(&common::config_with(&format!(
+        "[store]\nurl = \"{url}\"\n\n[[keys]]\nprivate_key_file = \"{}\"\n",
+        key_path.display()
+    )))
+    .await;
+    let details = server.ready_details().await;
+    assert_eq!(details["status"], "ready", "{details}");
+    assert!(
+        details["store"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("redis://"))
+    );
+    redis.stop();
+    let details = server.ready_details().await;
+    assert_eq!(
+        (&details["status"], &details["reason"]),
+        (
+            &serde_json::json!("not_ready"),
+            &serde_json::json!("store_unreachable")
+        ),
+        "{details}"
+    );
+    assert!(details["store_error"].is_string(), "{details}");
+    let public = server
+        .http
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(public.status(), 503);
+    redis.restart();
+    assert!(
+        common::eventually(std::time::Duration::from_secs(10), || async {
+            server.ready_details().await["status"] == "ready"
+        })
+        .await
+    );
+    server.stop().await;
+}
+
+/// `serve` refuses a Redis store without `[[keys]]`, and a Redis it cannot reach, each
+/// with the fix in the message (no redis-server needed: nothing listens there).
+#[test]
+fn serve_refuses_redis_without_keys_or_unreachable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let serve = |config: &str| {
+        let path = dir.path().join("gatehouse.toml");
+        std::fs::write(&path, common::config_with(config)).expect("write");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args(["serve", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "off")
+            .output()
+            .expect("serve runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let store = format!("[store]\nurl = \"redis://127.0.0.1:{port}\"\n");
+    let (code, stderr) = serve(&store);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("needs [[keys]]") && stderr.contains("gatehouse keygen"),
+        "{stderr}"
+    );
+    common::write_signing_key(dir.path());
+    let (code, stderr) = serve(&format!(
+        "{store}\n[[keys]]\nprivate_key_file = \"signing.pem\"\n"
+    ));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot reach the store redis://127.0.0.1:{port}")),
+        "{stderr}"
+    );
+}
