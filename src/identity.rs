@@ -5,20 +5,72 @@
 //! no longer knows the user (a user removed from the config loses its sessions and
 //! refresh tokens at the next reload).
 //!
-//! Adding a source (an upstream provider) is a variant of `IdentitySource` and its arm
-//! here.
+//! Sources: `Local` (a `[[users]]` entry, also when signed in through a linked
+//! upstream identity: the link must still be in the config) and `Upstream` (someone a
+//! provider's rules let in: the provider must still be there and still accept by
+//! rules; the claims are the snapshot of the upstream login or its last
+//! revalidation).
 
+use crate::config::file::Accept;
 use crate::model::{Identity, IdentitySource};
 use crate::registry::Registry;
 
-/// The identity as of now, or `None` when its user is gone.
+/// The identity as of now, or `None` when its user is gone (removed, unlinked, or its
+/// provider removed or no longer accepting it).
 pub fn current(registry: &Registry, identity: &Identity) -> Option<Identity> {
-    by_subject(registry, identity.source, &identity.subject)
+    match (identity.source, &identity.upstream) {
+        (IdentitySource::Local, None) => by_subject(registry, identity.source, &identity.subject),
+        (IdentitySource::Local, Some(federation)) => {
+            let user = registry.linked_user(&federation.provider, &federation.subject)?;
+            if user.id != identity.subject {
+                return None;
+            }
+            let mut now = user.identity();
+            now.upstream = Some(federation.clone());
+            Some(now)
+        }
+        (IdentitySource::Upstream, federation) => {
+            let federation = federation.as_ref()?;
+            let provider = registry.provider(&federation.provider)?;
+            let still = provider.accept == Accept::Rules
+                && identity.subject == provider.subject_of(&federation.subject)
+                // Linked since: the static user it is now takes over at the next login.
+                && registry
+                    .linked_user(&federation.provider, &federation.subject)
+                    .is_none();
+            still.then(|| identity.clone())
+        }
+    }
 }
 
-/// The identity with `subject` from `source`, as the serving config knows it.
+/// The identity with `subject` from `source`, as the serving config knows it. For an
+/// upstream subject that is only who it is (`sub` and the upstream subject as the
+/// username): its claims live in the snapshot `current` is given.
 pub fn by_subject(registry: &Registry, source: IdentitySource, subject: &str) -> Option<Identity> {
     match source {
         IdentitySource::Local => registry.user_by_id(subject).map(|u| u.identity()),
+        IdentitySource::Upstream => {
+            let (id, upstream) = subject.split_once(':')?;
+            let provider = registry.provider(id)?;
+            (provider.accept == Accept::Rules && registry.linked_user(id, upstream).is_none()).then(
+                || Identity {
+                    source,
+                    subject: subject.to_owned(),
+                    username: upstream.to_owned(),
+                    name: None,
+                    email: None,
+                    email_verified: false,
+                    groups: Vec::new(),
+                    upstream: None,
+                },
+            )
+        }
     }
+}
+
+/// The user an access token's `sub` names: a local user, or one a provider's rules
+/// let in (`"<provider id>:..."`, a form `check` keeps local ids out of).
+pub fn by_token_subject(registry: &Registry, subject: &str) -> Option<Identity> {
+    by_subject(registry, IdentitySource::Local, subject)
+        .or_else(|| by_subject(registry, IdentitySource::Upstream, subject))
 }

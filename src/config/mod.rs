@@ -4,6 +4,7 @@
 pub mod diff;
 pub mod file;
 pub mod locate;
+pub mod providers;
 pub mod report;
 pub mod validate;
 
@@ -159,7 +160,18 @@ fn check_as(
         Ok(f) => f,
         Err((issue, position)) => return Err(rejected(path, issue, position, sources.files)),
     };
-    let (validated, issues) = validate::validate(&file, base_dir, &mut sources);
+    let (mut validated, mut issues) = validate::validate(&file, base_dir, &mut sources);
+    let mut federation_issues = validate::Report::default();
+    let federation = providers::check(&file, base_dir, &mut sources, &mut federation_issues);
+    let federation_issues = federation_issues.into_issues();
+    if federation_issues.iter().any(Issue::is_error) {
+        validated = None;
+    }
+    if let Some(v) = validated.as_mut() {
+        v.providers = federation.providers;
+        v.token_key = federation.token_key;
+    }
+    issues.extend(federation_issues);
     let mut diagnostics: Vec<Diagnostic> = issues
         .into_iter()
         .map(|issue| Diagnostic {

@@ -45,17 +45,25 @@ pub struct Validated {
     pub scopes: BTreeMap<String, String>,
     pub clients: Vec<Client>,
     pub users: Vec<User>,
+    /// Upstream providers, in the order listed.
+    pub providers: Vec<crate::upstream::provider::Provider>,
+    /// `[federation] token_key`: seals kept upstream tokens.
+    pub token_key: Option<std::sync::Arc<crate::upstream::seal::TokenKey>>,
 }
 
 /// Collects issues while walking the config.
 #[derive(Default)]
-struct Report(Vec<Issue>);
+pub(super) struct Report(Vec<Issue>);
 
 impl Report {
-    fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.0.push(Issue::error(path, message));
     }
-    fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    /// The issues collected.
+    pub(super) fn into_issues(self) -> Vec<Issue> {
+        self.0
+    }
+    pub(super) fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.0.push(Issue::warning(path, message));
     }
 }
@@ -129,6 +137,9 @@ pub fn validate(
             scopes,
             clients,
             users,
+            // Filled in by `config::providers`, checked after this.
+            providers: Vec::new(),
+            token_key: None,
         }),
         _ => None,
     };
@@ -413,6 +424,7 @@ fn check_clients(
             post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
             allowed_origins,
             introspect: c.introspect,
+            providers: c.providers.clone(),
         });
     }
     clients
@@ -552,13 +564,13 @@ fn resolve_secret(
     Some(ClientSecret::plain(&plain))
 }
 
-enum EnvRef<'a> {
+pub(super) enum EnvRef<'a> {
     Name(&'a str),
     Malformed,
     Literal,
 }
 
-fn parse_env_ref(value: &str) -> EnvRef<'_> {
+pub(super) fn parse_env_ref(value: &str) -> EnvRef<'_> {
     let Some(rest) = value.strip_prefix("${") else {
         return EnvRef::Literal;
     };
@@ -615,7 +627,7 @@ fn check_users(file: &ConfigFile, r: &mut Report) -> Vec<User> {
                 r.error(format!("{path}.id"), format!("duplicate user id {id:?}"));
             }
         }
-        if let Err(e) = check_phc(&u.password_hash) {
+        if let Some(Err(e)) = u.password_hash.as_deref().map(check_phc) {
             r.error(format!("{path}.password_hash"), e);
         }
         users.push(User {
@@ -626,6 +638,11 @@ fn check_users(file: &ConfigFile, r: &mut Report) -> Vec<User> {
             email_verified: u.email_verified,
             name: u.name.clone(),
             groups: u.groups.clone(),
+            links: u
+                .links
+                .iter()
+                .map(|l| (l.provider.clone(), l.subject.clone()))
+                .collect(),
         });
     }
     users

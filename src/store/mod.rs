@@ -89,6 +89,12 @@ pub struct RefreshGrant {
     pub expires_at: u64,
     /// The client's credential when it was issued: a rotated secret ends the token.
     pub credential: Option<CredentialId>,
+    /// For a user who signed in through an upstream provider: the identity with its
+    /// federation record (when the upstream vouched, the sealed upstream token this
+    /// family alone holds) and, for a user the rules let in, the claims snapshot.
+    /// `identity::current` resolves it instead of `source`/`subject`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federated: Option<Box<Identity>>,
 }
 
 /// The outcome of using a single-use value.

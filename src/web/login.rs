@@ -79,9 +79,14 @@ pub async fn check_password<'r>(
         ));
     }
     let user = registry.user(username);
-    let hash = user.map_or(DECOY_HASH, |u| u.password_hash.as_str());
-    let verified = state.verifier.verify_password(hash, password).await;
-    let Some(user) = user.filter(|_| verified) else {
+    // A user who signs in only through a provider has no password: the decoy is
+    // checked (the same work) and never lets them in.
+    let own = user.and_then(|u| u.password_hash.as_deref());
+    let verified = state
+        .verifier
+        .verify_password(own.unwrap_or(DECOY_HASH), password)
+        .await;
+    let Some(user) = user.filter(|_| verified && own.is_some()) else {
         tracing::warn!(event = "login_failed", client_id = %client_id, remote = %address);
         metrics::counter!("gatehouse_logins_total", "result" => "failure").increment(1);
         return Ok(None);

@@ -131,6 +131,11 @@ pub async fn issue(
                 issued_at: now,
                 expires_at: now + registry.tokens.refresh_token_ttl.as_secs(),
                 credential: client.credential_id(),
+                federated: grant
+                    .identity
+                    .upstream
+                    .is_some()
+                    .then(|| Box::new(grant.identity.clone())),
             };
             state
                 .store
