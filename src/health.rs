@@ -40,6 +40,8 @@ pub fn details(state: &AppState) -> Value {
         "config_sha256": registry.config_sha256,
         "config_loaded_at": humantime::format_rfc3339_seconds(registry.loaded_at).to_string(),
         "last_reload_error": last_error,
+        // An unreachable provider fails only the logins through it: shown, never unready.
+        "providers": state.upstreams.status(registry.providers()),
     })
 }
 

@@ -355,7 +355,12 @@ fn check_provider(
             ))
         }
     };
-    let c = &p.claims;
+    // GitHub's claims are built by `upstream::github` under the default names.
+    let github_names = super::file::ClaimsEntry::default();
+    let c = match p.kind {
+        ProviderKind::Oidc => &p.claims,
+        ProviderKind::Github => &github_names,
+    };
     Some(Provider {
         id: p.id.clone(),
         name: p.name.clone().unwrap_or_else(|| p.id.clone()),

@@ -106,6 +106,16 @@ pub async fn start_session(
     step: &Step<'_>,
     user: &User,
 ) -> Result<(Current, Cookie<'static>), HttpResponse> {
+    start_session_as(step, user.identity(), step.state.clock.now()).await
+}
+
+/// Starts a session for `identity`, who authenticated at `auth_time` (now for a
+/// password; the upstream's `auth_time` for a login through a provider).
+pub async fn start_session_as(
+    step: &Step<'_>,
+    identity: crate::model::Identity,
+    auth_time: u64,
+) -> Result<(Current, Cookie<'static>), HttpResponse> {
     let Step {
         req,
         state,
@@ -122,8 +132,8 @@ pub async fn start_session(
     let id = random_secret().map_err(|e| step.unavailable(e))?;
     let key = sha256(id.as_bytes());
     let session = Session {
-        identity: user.identity(),
-        auth_time: state.clock.now(),
+        identity,
+        auth_time,
         consents: Default::default(),
     };
     state
