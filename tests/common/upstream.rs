@@ -229,3 +229,47 @@ pub async fn refresh(server: &TestServer, token: &str) -> (u16, Value) {
     let status = response.status().as_u16();
     (status, response.json().await.expect("json"))
 }
+
+/// A TCP proxy in front of the upstream, which the test can take down (refusing and
+/// cutting every connection) and bring back: the upstream "unreachable" without
+/// losing its state.
+pub struct Proxy {
+    pub port: u16,
+    down: tokio::sync::watch::Sender<bool>,
+}
+
+impl Proxy {
+    /// Listens on `port` and forwards to `target` (a port on 127.0.0.1).
+    pub async fn start(port: u16, target: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("proxy bind");
+        let (down, watch) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut watch = watch.clone();
+                if *watch.borrow() {
+                    drop(inbound);
+                    continue;
+                }
+                tokio::spawn(async move {
+                    let Ok(mut outbound) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", target)).await
+                    else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = watch.wait_for(|down| *down) => {}
+                    }
+                });
+            }
+        });
+        Self { port, down }
+    }
+
+    /// Takes the upstream down (`true`) or brings it back.
+    pub fn set_down(&self, down: bool) {
+        self.down.send_replace(down);
+    }
+}
