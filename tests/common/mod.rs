@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own subset of these helpers
 
 pub mod browser;
+pub mod github;
 pub mod upstream;
 
 use gatehouse::server::{self, Running};
