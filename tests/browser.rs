@@ -629,3 +629,143 @@ async fn the_example_spa_logs_in_refreshes_calls_userinfo_and_logs_out_from_anot
     chromium.close().await;
     spa_server.stop(true).await;
 }
+
+/// Headless Chromium signs in at one gatehouse through another (the upstream, on
+/// `localhost` so that the two servers' cookies stay apart): the provider's button, the
+/// upstream's login page, back through the callback to the client. It proves the
+/// pages' CSP lets the whole chain through (the button's redirect to the upstream, and
+/// the onward step after the upstream's form).
+#[tokio::test]
+async fn chromium_signs_in_through_an_upstream_gatehouse() {
+    use common::upstream::{PASSWORD, free_port, provider, start_downstream, upstream_config};
+    let Some(chromium) = Chromium::start().await else {
+        return;
+    };
+    let (down_port, up_port) = (free_port(), free_port());
+    let down_issuer = format!("http://127.0.0.1:{down_port}");
+    let up_issuer = format!("http://localhost:{up_port}");
+    let upstream = TestServer::start(
+        &upstream_config(up_port, &["corp"], "")
+            .replace(
+                &format!("issuer = \"http://127.0.0.1:{up_port}\""),
+                &format!("issuer = \"{up_issuer}\""),
+            )
+            .replace(ISSUER, &down_issuer),
+    )
+    .await;
+    let body = format!(
+        "{}\n[[clients]]\nid = \"cli\"\nname = \"Browser Test CLI\"\npublic = true\nfirst_party = true\nredirect_uris = [\"http://127.0.0.1/callback\"]\nscopes = [\"openid\", \"profile\", \"email\"]\n",
+        provider(
+            "corp",
+            up_port,
+            "accept = \"rules\"\nallowed_email_domains = [\"corp.com\"]"
+        )
+        .replace(&format!("http://127.0.0.1:{up_port}"), &up_issuer)
+    );
+    let config = common::upstream::downstream_config(&body)
+        .replace(
+            &format!("issuer = \"{ISSUER}\""),
+            &format!("issuer = \"{down_issuer}\""),
+        )
+        .replace(
+            "bind = \"127.0.0.1:0\"",
+            &format!("bind = \"127.0.0.1:{down_port}\""),
+        );
+    let downstream = start_downstream(&config).await;
+    let callback_port = callback_listener();
+    let redirect_uri = format!("http://127.0.0.1:{callback_port}/callback");
+    let pkce = common::browser::Pkce::new("chromium-upstream");
+    let mut authorize = url::Url::parse(&downstream.url("/authorize")).expect("url");
+    authorize.query_pairs_mut().extend_pairs([
+        ("response_type", "code"),
+        ("client_id", "cli"),
+        ("redirect_uri", redirect_uri.as_str()),
+        ("scope", "openid profile email"),
+        ("state", "chromium-upstream"),
+        ("nonce", "chromium-nonce"),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ]);
+
+    chromium.goto(authorize.as_str()).await;
+    chromium.wait_for_text("Sign in with Corp corp").await;
+    chromium.click("#provider-corp").await;
+    let at_upstream = eventually(PAGE_WAIT, || async {
+        chromium.current_url().await.starts_with(&up_issuer)
+    })
+    .await;
+    assert!(
+        at_upstream,
+        "the browser reached the upstream, not {}",
+        chromium.current_url().await
+    );
+    chromium.wait_for_text("Sign in").await;
+    chromium.type_into("#username", "ann").await;
+    chromium.type_into("#password", PASSWORD).await;
+    chromium.click("button[type=submit]").await;
+
+    let reached = eventually(PAGE_WAIT, || async {
+        chromium.current_url().await.starts_with(&redirect_uri)
+    })
+    .await;
+    let landed = chromium.current_url().await;
+    assert!(
+        reached,
+        "the browser reached the client's callback, not {landed}: {}",
+        chromium.page_text().await
+    );
+    chromium.wait_for_text("callback ok").await;
+    let params: std::collections::HashMap<String, String> = url::Url::parse(&landed)
+        .expect("url")
+        .query_pairs()
+        .into_owned()
+        .collect();
+    assert_eq!(params["state"], "chromium-upstream");
+    let tokens: Value = downstream
+        .http
+        .post(downstream.url("/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", "cli"),
+            ("code", params["code"].as_str()),
+            ("redirect_uri", redirect_uri.as_str()),
+            ("code_verifier", pkce.verifier.as_str()),
+        ])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let id_token = tokens["id_token"].as_str().expect("an ID token");
+    let jwks: jsonwebtoken::jwk::JwkSet = downstream
+        .http
+        .get(downstream.url("/jwks"))
+        .send()
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json");
+    let header = jsonwebtoken::decode_header(id_token).expect("header");
+    let key = jsonwebtoken::DecodingKey::from_jwk(
+        jwks.find(&header.kid.clone().expect("kid")).expect("key"),
+    )
+    .expect("key");
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_issuer(&[down_issuer.as_str()]);
+    validation.set_audience(&["cli"]);
+    let claims = jsonwebtoken::decode::<Value>(id_token, &key, &validation)
+        .expect("the ID token verifies")
+        .claims;
+    eprintln!("ID token claims after the upstream login: {claims:#}");
+    assert_eq!(claims["sub"], "corp:u-ann");
+    assert_eq!(
+        claims["groups"],
+        json!(["corp:staff", "corp:system:masters"])
+    );
+    assert_eq!(claims["nonce"], "chromium-nonce");
+    chromium.close().await;
+    upstream.stop().await;
+    downstream.stop().await;
+}

@@ -67,7 +67,7 @@ async fn login(down: &mut Browser<'_>, github: &FakeGithub, pkce: &Pkce) -> comm
         .to_str()
         .expect("location")
         .to_owned();
-    down.get(&path_of(&back)).await
+    at_callback(down, &path_of(&back)).await
 }
 
 #[tokio::test]

@@ -79,9 +79,11 @@ async fn a_rules_login_gets_a_prefixed_subject_and_groups() {
         back.redirect_params()["iss"],
         format!("http://127.0.0.1:{port}")
     );
-    let done = down
-        .get(&path_of(back.location.as_deref().expect("location")))
-        .await;
+    let done = at_callback(
+        &mut down,
+        &path_of(back.location.as_deref().expect("location")),
+    )
+    .await;
     let tokens = redeem(&downstream, &done, &pkce).await;
     let (_, claims) = downstream
         .verify(tokens["id_token"].as_str().expect("id_token"), "web")
@@ -202,9 +204,11 @@ async fn idp_hint_skips_the_page_and_clients_may_restrict_providers() {
             .is_some_and(|l| l.starts_with(&format!("http://127.0.0.1:{port}/authorize")))
     );
     let back = sign_in_upstream(&mut up, &to_upstream, "ann").await;
-    let done = down
-        .get(&path_of(back.location.as_deref().expect("location")))
-        .await;
+    let done = at_callback(
+        &mut down,
+        &path_of(back.location.as_deref().expect("location")),
+    )
+    .await;
     assert_eq!(
         redeem(&downstream, &done, &pkce).await["token_type"],
         "Bearer"
@@ -262,9 +266,11 @@ async fn prompt_login_is_passed_up_and_honoured() {
         at_upstream.body
     );
     let back = up.login("ann", PASSWORD).await;
-    let done = down
-        .get(&path_of(back.location.as_deref().expect("location")))
-        .await;
+    let done = at_callback(
+        &mut down,
+        &path_of(back.location.as_deref().expect("location")),
+    )
+    .await;
     let tokens = redeem(&downstream, &done, &pkce).await;
     assert!(tokens["id_token"].is_string());
 }
@@ -300,7 +306,7 @@ async fn the_callback_refuses_a_wrong_or_missing_iss_and_replayed_foreign_or_mix
     // The same response at another provider's callback: refused.
     let mixed = callback.replace("/login/callback/corp", "/login/callback/staff");
     assert_eq!(down.get(&mixed).await.status, 403);
-    let first = down.get(&callback).await;
+    let first = at_callback(&mut down, &callback).await;
     assert_eq!(first.status, 303, "{}", first.body);
     assert_eq!(down.get(&callback).await.status, 403);
     // A state never issued.

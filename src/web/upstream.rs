@@ -75,9 +75,46 @@ pub async fn callback(
         Ok(f) => f,
         Err(e) => return page::invalid_request(&registry, &e.description),
     };
-    match finish(&step, &path, &form).await {
+    let response = match finish(&step, &path, &form).await {
         Ok(response) | Err(response) => response,
+    };
+    continue_page(&registry, &path, response)
+}
+
+/// The callback's redirect onwards (to the client, with the code) as a page that
+/// navigates by itself: the browser came here through the provider's form, and a
+/// redirect chain after a form is held to that form's page's CSP `form-action`, which
+/// (gatehouse's own, for one) allows this callback but not the client beyond it.
+fn continue_page(
+    registry: &crate::registry::Registry,
+    provider_id: &str,
+    response: HttpResponse,
+) -> HttpResponse {
+    if response.status() != StatusCode::SEE_OTHER {
+        return response;
     }
+    let Some(location) = response
+        .headers()
+        .get(actix_web::http::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+    else {
+        return response;
+    };
+    let name = registry
+        .provider(provider_id)
+        .map_or(provider_id, |p| p.name.as_str());
+    let mut page = page::render(
+        registry,
+        StatusCode::OK,
+        "continue.html",
+        serde_json::json!({"location": location, "provider_name": name}),
+        None,
+    );
+    for cookie in response.cookies() {
+        let _ = page.add_cookie(&cookie);
+    }
+    page
 }
 
 /// Logs and counts a refused upstream login, and the page saying so.

@@ -185,8 +185,7 @@ pub async fn login_through(
     assert_eq!(page.status, 200, "{}", page.body);
     let to_upstream = click_provider(down, provider).await;
     let back = sign_in_upstream(up, &to_upstream, username).await;
-    down.get(&path_of(back.location.as_deref().expect("redirect")))
-        .await
+    at_callback(down, &path_of(back.location.as_deref().expect("redirect"))).await
 }
 
 /// Redeems the code of `seen` (a redirect to web's redirect URI) at the downstream.
@@ -272,4 +271,25 @@ impl Proxy {
     pub fn set_down(&self, down: bool) {
         self.down.send_replace(down);
     }
+}
+
+/// Opens a provider callback at the downstream. Its onward redirect is a page that
+/// navigates by itself (`<meta http-equiv="refresh">`, so that no form's CSP holds the
+/// chain): that comes back as the 303 a redirect would be.
+pub async fn at_callback(down: &mut Browser<'_>, path: &str) -> Seen {
+    let mut seen = down.get(path).await;
+    let marker = "http-equiv=\"refresh\" content=\"0; url=";
+    if seen.status == 200
+        && let Some(start) = seen.body.find(marker)
+    {
+        let rest = &seen.body[start + marker.len()..];
+        let url = rest[..rest.find('"').expect("closing quote")]
+            .replace("&#x2f;", "/")
+            .replace("&#x27;", "'")
+            .replace("&quot;", "\"")
+            .replace("&amp;", "&");
+        seen.status = 303;
+        seen.location = Some(url);
+    }
+    seen
 }
