@@ -313,3 +313,84 @@ async fn the_callback_refuses_a_wrong_or_missing_iss_and_replayed_foreign_or_mix
     let made_up = down.get("/login/callback/corp?code=x&state=made-up").await;
     assert_eq!(made_up.status, 403);
 }
+
+#[tokio::test]
+async fn an_unreachable_provider_fails_only_its_logins_and_shows_in_readyz() {
+    let dead = free_port();
+    let downstream = start_downstream(&downstream_config(&provider(
+        "corp",
+        dead,
+        "accept = \"rules\"",
+    )))
+    .await;
+    let pkce = Pkce::new("dead");
+    let mut down = Browser::new(&downstream);
+    let page = down.authorize(&web_request(&pkce, &[])).await;
+    assert_eq!(page.status, 200, "the login page is served");
+    let seen = down
+        .submit("/login/upstream", &[("provider", "corp")])
+        .await;
+    assert_eq!(seen.status, 503, "{}", seen.body);
+    assert!(seen.body.contains("cannot be reached"), "{}", seen.body);
+    let ready = downstream.ready_details().await;
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(
+        ready["providers"]["corp"]["status"], "unreachable",
+        "{ready}"
+    );
+    // A reload does not contact it either.
+    let text = std::fs::read_to_string(&downstream.config).expect("config");
+    downstream.rewrite_config(&text.replace("name = \"Corp corp\"", "name = \"Corp renamed\""));
+    downstream.wait_for_generation(2).await;
+}
+
+#[tokio::test]
+async fn keys_are_fetched_again_for_an_unknown_kid_at_most_once_a_minute() {
+    let port = free_port();
+    let (dir, path) = {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for kid in ["k1", "k2"] {
+            let (_, pem) = gatehouse::jwt::keys::SigningKey::generate(
+                gatehouse::config::file::Algorithm::ES256,
+                Some(kid),
+            )
+            .expect("key");
+            std::fs::write(dir.path().join(format!("{kid}.pem")), pem).expect("key file");
+        }
+        let path = dir.path().join("gatehouse.toml");
+        (dir, path)
+    };
+    let keyed = |kid: &str| {
+        upstream_config(port, &["corp"], "").replacen(
+            "[[clients]]",
+            &format!("[[keys]]\nid = \"{kid}\"\nprivate_key_file = \"{kid}.pem\"\n\n[[clients]]"),
+            1,
+        )
+    };
+    std::fs::write(&path, keyed("k1")).expect("config");
+    let upstream = TestServer::start_at(dir, path).await;
+    let downstream = start_downstream(&downstream_config(&provider(
+        "corp",
+        port,
+        "accept = \"rules\"",
+    )))
+    .await;
+    let pkce = Pkce::new("keys");
+    let login = async || {
+        let (mut down, mut up) = (Browser::new(&downstream), Browser::new(&upstream));
+        login_through(&mut down, &mut up, "corp", "ann", &pkce, &[]).await
+    };
+    assert_eq!(login().await.status, 303, "k1 signs, the keys are cached");
+
+    // The upstream now signs with k2, which the cached keys lack.
+    upstream.rewrite_config(&keyed("k2"));
+    upstream.wait_for_generation(2).await;
+    // Within the minute of the last fetch, the keys are not fetched again: refused.
+    assert_eq!(login().await.status, 403);
+    // A minute later an unknown kid fetches them once more, and the login goes on.
+    downstream
+        .clock()
+        .advance(std::time::Duration::from_secs(61));
+    let done = login().await;
+    assert_eq!(done.status, 303, "{}", done.body);
+}
