@@ -135,3 +135,39 @@ async fn revalidate_asks_the_upstream_and_ends_the_family_of_a_user_removed_ther
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn revalidation_applies_the_rules_as_they_are_now() {
+    let port = free_port();
+    let upstream = start_upstream(port, &["corp"], "").await;
+    let body = format!(
+        "[federation]\ntoken_key = \"{TOKEN_KEY}\"\n{}",
+        provider(
+            "corp",
+            port,
+            "accept = \"rules\"\nallowed_email_domains = [\"corp.com\"]\nrefresh = { mode = \"revalidate\", every = \"1h\" }"
+        )
+    );
+    let downstream = start_downstream(&downstream_config(&body)).await;
+    let pkce = Pkce::new("rules-now");
+    let (mut down, mut up) = (Browser::new(&downstream), Browser::new(&upstream));
+    let done = login_through(&mut down, &mut up, "corp", "ann", &pkce, &[]).await;
+    let token = redeem(&downstream, &done, &pkce).await["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+    // corp.com is no longer allowed: the next revalidation refuses ann.
+    let text = std::fs::read_to_string(&downstream.config).expect("config");
+    downstream.rewrite_config(&text.replace("[\"corp.com\"]", "[\"elsewhere.com\"]"));
+    downstream.wait_for_generation(2).await;
+    let (status, body) = refresh(&downstream, &token).await;
+    assert_eq!(status, 200, "within every nothing is asked: {body}");
+    let token = body["refresh_token"].as_str().expect("rotated").to_owned();
+    advance(&upstream, &downstream, Duration::from_secs(3601));
+    let (status, body) = refresh(&downstream, &token).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+}

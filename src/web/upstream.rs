@@ -120,7 +120,12 @@ fn continue_page(
 /// Logs and counts a refused upstream login, and the page saying so.
 fn refused(step: &Step<'_>, provider: &str, reason: &str, message: &str) -> HttpResponse {
     tracing::warn!(event = "upstream_login_refused", provider = %provider, reason = %reason, remote = %step.ip);
-    metrics::counter!("gatehouse_upstream_logins_total", "provider" => provider.to_owned(), "result" => "refused").increment(1);
+    // The path is the caller's: only a declared provider gets its own metric series.
+    let label = step
+        .registry
+        .provider(provider)
+        .map_or_else(|| "unknown".to_owned(), |p| p.id.clone());
+    metrics::counter!("gatehouse_upstream_logins_total", "provider" => label, "result" => "refused").increment(1);
     page::error(
         step.registry,
         StatusCode::FORBIDDEN,
