@@ -339,21 +339,31 @@ scopes = ["openid", "profile"]
         .into_owned()
         .collect();
     assert_eq!(params["state"], "chromium-state");
-    let response = server
+    let response = redeem_public(&server, &params["code"], &redirect_uri, &pkce).await;
+    assert_eq!(response.status(), 200);
+    chromium.close().await;
+}
+
+/// Redeems `code` for the public client `cli`.
+async fn redeem_public(
+    server: &TestServer,
+    code: &str,
+    redirect_uri: &str,
+    pkce: &common::browser::Pkce,
+) -> reqwest::Response {
+    server
         .http
         .post(server.url("/token"))
         .form(&[
             ("grant_type", "authorization_code"),
             ("client_id", "cli"),
-            ("code", params["code"].as_str()),
-            ("redirect_uri", redirect_uri.as_str()),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
             ("code_verifier", pkce.verifier.as_str()),
         ])
         .send()
         .await
-        .expect("token");
-    assert_eq!(response.status(), 200);
-    chromium.close().await;
+        .expect("token")
 }
 
 #[tokio::test]
@@ -721,43 +731,12 @@ async fn chromium_signs_in_through_an_upstream_gatehouse() {
         .into_owned()
         .collect();
     assert_eq!(params["state"], "chromium-upstream");
-    let tokens: Value = downstream
-        .http
-        .post(downstream.url("/token"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("client_id", "cli"),
-            ("code", params["code"].as_str()),
-            ("redirect_uri", redirect_uri.as_str()),
-            ("code_verifier", pkce.verifier.as_str()),
-        ])
-        .send()
-        .await
-        .expect("token")
-        .json()
-        .await
-        .expect("json");
+    let response = redeem_public(&downstream, &params["code"], &redirect_uri, &pkce).await;
+    let tokens: Value = response.json().await.expect("json");
     let id_token = tokens["id_token"].as_str().expect("an ID token");
-    let jwks: jsonwebtoken::jwk::JwkSet = downstream
-        .http
-        .get(downstream.url("/jwks"))
-        .send()
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("json");
-    let header = jsonwebtoken::decode_header(id_token).expect("header");
-    let key = jsonwebtoken::DecodingKey::from_jwk(
-        jwks.find(&header.kid.clone().expect("kid")).expect("key"),
-    )
-    .expect("key");
-    let mut validation = jsonwebtoken::Validation::new(header.alg);
-    validation.set_issuer(&[down_issuer.as_str()]);
-    validation.set_audience(&["cli"]);
-    let claims = jsonwebtoken::decode::<Value>(id_token, &key, &validation)
-        .expect("the ID token verifies")
-        .claims;
+    let (_, claims) = downstream
+        .verify_issued_by(id_token, "cli", &down_issuer)
+        .await;
     eprintln!("ID token claims after the upstream login: {claims:#}");
     assert_eq!(claims["sub"], "corp:u-ann");
     assert_eq!(

@@ -54,6 +54,21 @@ async fn cap_ends_the_family_at_max_age_after_the_upstream_login() {
     );
 }
 
+/// Logs ann in at `downstream` through `upstream`: her first refresh token.
+async fn refresh_token_of_ann(
+    upstream: &TestServer,
+    downstream: &TestServer,
+    seed: &str,
+) -> String {
+    let pkce = Pkce::new(seed);
+    let (mut down, mut up) = (Browser::new(downstream), Browser::new(upstream));
+    let done = login_through(&mut down, &mut up, "corp", "ann", &pkce, &[]).await;
+    redeem(downstream, &done, &pkce).await["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_owned()
+}
+
 /// Advances both servers' clocks (the upstream's tokens are judged by its own).
 fn advance(a: &TestServer, b: &TestServer, by: Duration) {
     a.clock().advance(by);
@@ -78,14 +93,7 @@ async fn revalidate_asks_the_upstream_and_ends_the_family_of_a_user_removed_ther
         )
     );
     let downstream = start_downstream(&downstream_config(&body)).await;
-    let pkce = Pkce::new("revalidate");
-    let (mut down, mut up) = (Browser::new(&downstream), Browser::new(&upstream));
-    let done = login_through(&mut down, &mut up, "corp", "ann", &pkce, &[]).await;
-    let tokens = redeem(&downstream, &done, &pkce).await;
-    let mut token = tokens["refresh_token"]
-        .as_str()
-        .expect("refresh")
-        .to_owned();
+    let mut token = refresh_token_of_ann(&upstream, &downstream, "revalidate").await;
 
     // Within `every`: no upstream call is needed, so even a down upstream is fine.
     proxy.set_down(true);
@@ -149,13 +157,7 @@ async fn revalidation_applies_the_rules_as_they_are_now() {
         )
     );
     let downstream = start_downstream(&downstream_config(&body)).await;
-    let pkce = Pkce::new("rules-now");
-    let (mut down, mut up) = (Browser::new(&downstream), Browser::new(&upstream));
-    let done = login_through(&mut down, &mut up, "corp", "ann", &pkce, &[]).await;
-    let token = redeem(&downstream, &done, &pkce).await["refresh_token"]
-        .as_str()
-        .expect("refresh")
-        .to_owned();
+    let token = refresh_token_of_ann(&upstream, &downstream, "rules-now").await;
     // corp.com is no longer allowed: the next revalidation refuses ann.
     let text = std::fs::read_to_string(&downstream.config).expect("config");
     downstream.rewrite_config(&text.replace("[\"corp.com\"]", "[\"elsewhere.com\"]"));

@@ -234,23 +234,24 @@ impl Upstreams {
         nonce: Option<&str>,
         now: u64,
     ) -> Result<Vouched, UpstreamError> {
-        match oidc::check_id_token(&metadata, provider, callback, exchanged, nonce, now)? {
+        let unknown = || {
+            UpstreamError::refused(
+                "unknown_key",
+                "signed with a key the provider does not publish",
+            )
+        };
+        if let Checked::Good(v) =
+            oidc::check_id_token(&metadata, provider, callback, exchanged, nonce, now)?
+        {
+            return Ok(v);
+        }
+        let fresh = self
+            .refetch_keys(provider, &metadata, now)
+            .await?
+            .ok_or_else(unknown)?;
+        match oidc::check_id_token(&fresh, provider, callback, exchanged, nonce, now)? {
             Checked::Good(v) => Ok(v),
-            Checked::UnknownKey => {
-                let Some(fresh) = self.refetch_keys(provider, &metadata, now).await? else {
-                    return Err(UpstreamError::refused(
-                        "unknown_key",
-                        "signed with a key the provider does not publish",
-                    ));
-                };
-                match oidc::check_id_token(&fresh, provider, callback, exchanged, nonce, now)? {
-                    Checked::Good(v) => Ok(v),
-                    Checked::UnknownKey => Err(UpstreamError::refused(
-                        "unknown_key",
-                        "signed with a key the provider does not publish",
-                    )),
-                }
-            }
+            Checked::UnknownKey => Err(unknown()),
         }
     }
 

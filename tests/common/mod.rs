@@ -171,6 +171,16 @@ impl TestServer {
 
     /// Verifies `token` against the served JWKS and returns its header and claims.
     pub async fn verify(&self, token: &str, audience: &str) -> (jsonwebtoken::Header, Value) {
+        self.verify_issued_by(token, audience, ISSUER).await
+    }
+
+    /// [`Self::verify`] for a server whose issuer is `issuer` rather than [`ISSUER`].
+    pub async fn verify_issued_by(
+        &self,
+        token: &str,
+        audience: &str,
+        issuer: &str,
+    ) -> (jsonwebtoken::Header, Value) {
         let jwks: JwkSet = self
             .http
             .get(self.url("/jwks"))
@@ -180,7 +190,7 @@ impl TestServer {
             .json()
             .await
             .expect("jwks json");
-        verify_with(&jwks, token, audience)
+        verify_for(&jwks, token, audience, issuer)
     }
 
     /// The server's clock: tests move it forward instead of sleeping.
@@ -198,12 +208,22 @@ impl TestServer {
 
 /// Verifies `token` with the key its `kid` names in `jwks`, checking iss, aud and exp.
 pub fn verify_with(jwks: &JwkSet, token: &str, audience: &str) -> (jsonwebtoken::Header, Value) {
+    verify_for(jwks, token, audience, ISSUER)
+}
+
+/// [`verify_with`] for tokens of the issuer `issuer`.
+pub fn verify_for(
+    jwks: &JwkSet,
+    token: &str,
+    audience: &str,
+    issuer: &str,
+) -> (jsonwebtoken::Header, Value) {
     let header = jsonwebtoken::decode_header(token).expect("header");
     let kid = header.kid.clone().expect("kid");
     let jwk = jwks.find(&kid).expect("kid is published");
     let key = DecodingKey::from_jwk(jwk).expect("decoding key");
     let mut validation = Validation::new(header.alg);
-    validation.set_issuer(&[ISSUER]);
+    validation.set_issuer(&[issuer]);
     validation.set_audience(&[audience]);
     let data = jsonwebtoken::decode::<Value>(token, &key, &validation).expect("token verifies");
     (header, data.claims)
