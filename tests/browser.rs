@@ -699,6 +699,7 @@ async fn chromium_signs_in_through_an_upstream_gatehouse() {
 
     chromium.goto(authorize.as_str()).await;
     chromium.wait_for_text("Sign in with Corp corp").await;
+    chromium.screenshot("upstream-1-login-page").await;
     chromium.click("#provider-corp").await;
     let at_upstream = eventually(PAGE_WAIT, || async {
         chromium.current_url().await.starts_with(&up_issuer)
@@ -712,6 +713,7 @@ async fn chromium_signs_in_through_an_upstream_gatehouse() {
     chromium.wait_for_text("Sign in").await;
     chromium.type_into("#username", "ann").await;
     chromium.type_into("#password", PASSWORD).await;
+    chromium.screenshot("upstream-2-at-the-upstream").await;
     chromium.click("button[type=submit]").await;
 
     let reached = eventually(PAGE_WAIT, || async {
@@ -725,6 +727,7 @@ async fn chromium_signs_in_through_an_upstream_gatehouse() {
         chromium.page_text().await
     );
     chromium.wait_for_text("callback ok").await;
+    chromium.screenshot("upstream-3-back-at-the-client").await;
     let params: std::collections::HashMap<String, String> = url::Url::parse(&landed)
         .expect("url")
         .query_pairs()
