@@ -74,3 +74,83 @@ pub fn by_token_subject(registry: &Registry, subject: &str) -> Option<Identity> 
     by_subject(registry, IdentitySource::Local, subject)
         .or_else(|| by_subject(registry, IdentitySource::Upstream, subject))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::check_text;
+    use crate::identity::{by_token_subject, current};
+    use crate::model::{Federation, IdentitySource};
+    use crate::registry::Registry;
+    use crate::upstream::rules::{admit, read_claims};
+
+    fn registry(accept: &str, link: bool) -> Registry {
+        let links = if link {
+            "links = [{ provider = \"corp\", subject = \"u1\" }]"
+        } else {
+            "password_hash = \"$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$0hBjGbGFQ1ZnTgiTvtFVmAyG5mPMVYVC0QPcXkmOqQc\""
+        };
+        let text = format!(
+            "issuer = \"http://127.0.0.1:9\"\n[[providers]]\nid = \"corp\"\nkind = \"oidc\"\nissuer = \"https://idp.example.com\"\nclient_id = \"c\"\nclient_secret = \"s\"\naccept = \"{accept}\"\n[[users]]\nid = \"u-alice\"\nusername = \"alice\"\n{links}\n"
+        );
+        let loaded = check_text(std::path::Path::new("/nonexistent/g.toml"), &text)
+            .unwrap_or_else(|r| panic!("{r}"));
+        Registry::new(loaded.config, 1, std::time::SystemTime::now(), None)
+    }
+
+    fn signed_in(registry: &Registry) -> crate::model::Identity {
+        let provider = registry.provider("corp").expect("provider");
+        let serde_json::Value::Object(claims) = serde_json::json!({"sub": "u1", "groups": ["g"]})
+        else {
+            panic!("an object")
+        };
+        let user = read_claims(claims, &provider.claims).expect("claims");
+        let federation = Federation {
+            provider: "corp".into(),
+            subject: "u1".into(),
+            login_at: 1,
+            checked_at: 1,
+            token: None,
+        };
+        admit(
+            provider,
+            registry.linked_user("corp", "u1"),
+            &user,
+            federation,
+        )
+        .expect("admitted")
+    }
+
+    #[test]
+    fn a_linked_identity_lasts_as_long_as_its_link() {
+        let linked = registry("linked", true);
+        let alice = signed_in(&linked);
+        assert_eq!(
+            (alice.source, alice.subject.as_str()),
+            (IdentitySource::Local, "u-alice")
+        );
+        assert!(current(&linked, &alice).is_some_and(|i| i.upstream.is_some()));
+        // The link is removed in a commit: the sessions and families made through it end.
+        assert!(current(&registry("linked", false), &alice).is_none());
+    }
+
+    #[test]
+    fn a_rules_identity_lasts_while_its_provider_accepts_by_rules_and_it_is_unlinked() {
+        let rules = registry("rules", false);
+        let outsider = signed_in(&rules);
+        assert_eq!(outsider.subject, "corp:u1");
+        assert_eq!(current(&rules, &outsider).as_ref(), Some(&outsider));
+        assert_eq!(
+            by_token_subject(&rules, "corp:u1").map(|i| i.source),
+            Some(IdentitySource::Upstream)
+        );
+        assert!(
+            current(&registry("linked", false), &outsider).is_none(),
+            "accept is linked now"
+        );
+        assert!(
+            current(&registry("rules", true), &outsider).is_none(),
+            "linked since: the static user takes over"
+        );
+        assert!(by_token_subject(&rules, "other:u1").is_none());
+    }
+}
