@@ -45,6 +45,7 @@ fn main() {
             issued_at: 1_795_000_000,
             expires_at: 1_797_592_000,
             credential: None,
+            federated: None,
         };
         runtime
             .block_on(store.put_refresh(key(i, 1), grant, ttl))
@@ -68,6 +69,7 @@ fn main() {
                 email: Some(format!("user{i}@example.com")),
                 email_verified: true,
                 groups: vec!["staff".to_owned()],
+                upstream: None,
             },
             auth_time: 1_795_000_000,
             consents: BTreeMap::new(),

@@ -44,7 +44,8 @@ pub async fn readyz_details(state: web::Data<AppState>) -> HttpResponse {
 /// The readiness document operators see: the status (and, when not ready, the reason
 /// and the store's error), the store in use (a Redis URL without its password), the
 /// config generation serving, the SHA-256 of its inputs, when it was loaded, and the
-/// last reload error if the newest file was rejected (no secrets: only diagnostics).
+/// last reload error if the newest file was rejected (no secrets: only diagnostics),
+/// and whether each upstream provider could be reached.
 pub async fn details(state: &AppState) -> Value {
     let store_error = state.store.ping().await.err().map(|e| e.to_string());
     let registry = state.snapshot();
@@ -60,6 +61,8 @@ pub async fn details(state: &AppState) -> Value {
         "config_sha256": registry.config_sha256,
         "config_loaded_at": humantime::format_rfc3339_seconds(registry.loaded_at).to_string(),
         "last_reload_error": last_error,
+        // An unreachable provider fails only the logins through it: shown, never unready.
+        "providers": state.upstreams.status(registry.providers()),
     });
     if let Some(error) = store_error {
         body["reason"] = json!("store_unreachable");

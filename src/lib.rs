@@ -16,6 +16,7 @@ pub mod templates;
 pub mod config;
 pub mod jwt;
 pub mod model;
+pub mod upstream;
 
 // One config generation, and the runtime state beside it.
 pub mod identity;

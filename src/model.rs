@@ -129,6 +129,8 @@ pub struct Client {
     pub allowed_origins: Vec<String>,
     /// May introspect any token (a resource server), not only its own.
     pub introspect: bool,
+    /// The upstream providers its users may sign in through; `None`: all of them.
+    pub providers: Option<Vec<String>>,
 }
 
 impl Client {
@@ -170,6 +172,13 @@ impl Client {
         }
     }
 
+    /// True when the client's users may sign in through the provider `id`.
+    pub fn allows_provider(&self, id: &str) -> bool {
+        self.providers
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|p| p == id))
+    }
+
     /// True when the client may use `grant`.
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
@@ -191,16 +200,20 @@ impl Client {
     }
 }
 
-/// A user declared in `[[users]]`, who logs in with a password.
+/// A user declared in `[[users]]`, who logs in with a password or through a linked
+/// upstream identity.
 #[derive(Clone, PartialEq)]
 pub struct User {
     pub id: String,
     pub username: String,
-    pub password_hash: String,
+    /// `None` for a user who signs in only through `links`.
+    pub password_hash: Option<String>,
     pub email: Option<String>,
     pub email_verified: bool,
     pub name: Option<String>,
     pub groups: Vec<String>,
+    /// Linked upstream identities: (provider id, upstream subject).
+    pub links: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for User {
@@ -223,16 +236,54 @@ impl User {
             email: self.email.clone(),
             email_verified: self.email_verified,
             groups: self.groups.clone(),
+            upstream: None,
         }
     }
 }
 
-/// Where an identity comes from. Adding a source (an upstream provider) is one more
-/// variant here and its arm in `identity::current`.
+/// Where an identity comes from. Adding a source is one more variant here and its arm
+/// in `identity::current`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum IdentitySource {
-    /// A `[[users]]` entry of the config.
+    /// A `[[users]]` entry of the config (also when signed in through a linked
+    /// upstream identity: it becomes the static user).
     Local,
+    /// Someone an upstream provider's `accept = "rules"` let in, not in `[[users]]`:
+    /// the subject is `"<provider id>:<upstream subject>"` and the claims are the
+    /// snapshot taken at the upstream login (or its last revalidation).
+    Upstream,
+}
+
+/// How an identity was vouched for by an upstream provider: which, as whom, when, and
+/// (refresh `mode = "revalidate"`) the upstream token to ask again with, sealed.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct Federation {
+    /// The `[[providers]]` id.
+    pub provider: String,
+    /// The subject at the upstream.
+    pub subject: String,
+    /// When the upstream login happened (Unix seconds): `cap` counts from here.
+    pub login_at: u64,
+    /// When the upstream last vouched for the user (the login or a revalidation).
+    pub checked_at: u64,
+    /// The upstream refresh token (GitHub: access token), AES-GCM sealed under
+    /// `[federation] token_key`; held by one session until its first code, then by
+    /// exactly one refresh family, moving with each rotation.
+    // Last, `default`, always written: stores encode records by position.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for Federation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Federation")
+            .field("provider", &self.provider)
+            .field("subject", &self.subject)
+            .field("login_at", &self.login_at)
+            .field("checked_at", &self.checked_at)
+            .field("token", &self.token.as_ref().map(|_| "<sealed>"))
+            .finish()
+    }
 }
 
 /// Who logged in: the subject and the claims about them, as of the login. Sessions and
@@ -248,6 +299,10 @@ pub struct Identity {
     pub email: Option<String>,
     pub email_verified: bool,
     pub groups: Vec<String>,
+    /// Set when the user signed in through an upstream provider.
+    // Last, `default`, always written: stores encode records by position.
+    #[serde(default)]
+    pub upstream: Option<Box<Federation>>,
 }
 
 impl Identity {
@@ -275,6 +330,7 @@ mod tests {
             post_logout_redirect_uris: vec![],
             allowed_origins: vec!["https://app.example.com".into()],
             introspect: false,
+            providers: None,
         }
     }
 

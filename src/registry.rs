@@ -11,6 +11,8 @@ use crate::config::{ServerSettings, StoreSettings, UiSettings, Validated};
 use crate::jwt::keys::{KeySet, SigningKey};
 use crate::model::{Client, User};
 use crate::protocol::origin;
+use crate::upstream::provider::Provider;
+use crate::upstream::seal::TokenKey;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -44,6 +46,12 @@ pub struct Registry {
     users: HashMap<String, User>,
     /// Username by user id (`sub`).
     user_ids: HashMap<String, String>,
+    /// Upstream providers, in the order the config lists them (the login page's).
+    providers: Vec<Provider>,
+    /// User id by linked upstream identity (provider id, upstream subject).
+    links: HashMap<(String, String), String>,
+    /// Seals kept upstream tokens (`[federation] token_key`).
+    pub token_key: Option<Arc<TokenKey>>,
 }
 
 impl Registry {
@@ -84,6 +92,13 @@ impl Registry {
                 .into_iter()
                 .map(|c| (c.id.clone(), c))
                 .collect(),
+            links: config
+                .users
+                .iter()
+                .flat_map(|u| u.links.iter().map(|l| (l.clone(), u.id.clone())))
+                .collect(),
+            providers: config.providers,
+            token_key: config.token_key,
             user_ids: config
                 .users
                 .iter()
@@ -113,7 +128,25 @@ impl Registry {
             scopes: &self.scopes,
             tokens: &self.tokens,
             session: &self.session,
+            providers: self.providers.iter().collect(),
         }
+    }
+
+    /// The upstream providers, in the config's order.
+    pub fn providers(&self) -> &[Provider] {
+        &self.providers
+    }
+
+    /// The provider `id`.
+    pub fn provider(&self, id: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| p.id == id)
+    }
+
+    /// The user the upstream identity `subject` at `provider` is linked to.
+    pub fn linked_user(&self, provider: &str, subject: &str) -> Option<&User> {
+        self.links
+            .get(&(provider.to_owned(), subject.to_owned()))
+            .and_then(|id| self.user_by_id(id))
     }
 
     /// The client registered as `id`.

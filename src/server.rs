@@ -8,7 +8,7 @@ use crate::registry::Registry;
 use crate::reload::{FallbackKey, load_config};
 use crate::secret::SecretVerifier;
 use crate::state::AppState;
-use crate::web::{authorize, consent, device as device_page, flood, login, logout};
+use crate::web::{authorize, consent, device as device_page, flood, login, logout, upstream};
 use crate::{config, health, reload, store, telemetry, templates};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
@@ -330,6 +330,11 @@ fn public_routes(cfg: &mut web::ServiceConfig) {
                         .route(web::post().to(authorize::post)),
                 )
                 .service(web::resource("/login").route(web::post().to(login::submit)))
+                .service(web::resource("/login/upstream").route(web::post().to(upstream::start)))
+                .service(
+                    web::resource("/login/callback/{provider}")
+                        .route(web::get().to(upstream::callback)),
+                )
                 .service(web::resource("/consent").route(web::post().to(consent::submit)))
                 .service(
                     web::resource("/device")

@@ -9,6 +9,7 @@ use crate::secret::SecretVerifier;
 use crate::store::memory::MemoryStore;
 use crate::store::{Store, StoreError};
 use crate::throttle::{PageLimiter, page_limiter};
+use crate::upstream::connect::Upstreams;
 use actix_web::web::Bytes;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use std::sync::{Arc, Mutex};
@@ -39,6 +40,8 @@ pub struct AppState {
     pub discovery: PerGeneration<Bytes>,
     /// The error of the last reload attempt, cleared by the next good one.
     pub last_reload_error: Mutex<Option<String>>,
+    /// Upstream providers' discovery and keys, and the outbound client.
+    pub upstreams: Upstreams,
 }
 
 /// Why the state could not be made.
@@ -79,6 +82,7 @@ impl AppState {
             verified_tokens: VerifiedTokens::default(),
             discovery: PerGeneration::default(),
             last_reload_error: Mutex::new(None),
+            upstreams: Upstreams::default(),
         })
     }
 

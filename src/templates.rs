@@ -7,11 +7,12 @@ use serde::Serialize;
 use std::path::Path;
 
 /// Every template a page is rendered from, with its built-in source.
-const BUILT_IN: [(&str, &str); 9] = [
+const BUILT_IN: [(&str, &str); 10] = [
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("consent.html", include_str!("../templates/consent.html")),
     ("error.html", include_str!("../templates/error.html")),
+    ("continue.html", include_str!("../templates/continue.html")),
     ("logout.html", include_str!("../templates/logout.html")),
     (
         "logged_out.html",

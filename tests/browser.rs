@@ -331,21 +331,31 @@ scopes = ["openid", "profile"]
         .into_owned()
         .collect();
     assert_eq!(params["state"], "chromium-state");
-    let response = server
+    let response = redeem_public(&server, &params["code"], &redirect_uri, &pkce).await;
+    assert_eq!(response.status(), 200);
+    chromium.close().await;
+}
+
+/// Redeems `code` for the public client `cli`.
+async fn redeem_public(
+    server: &TestServer,
+    code: &str,
+    redirect_uri: &str,
+    pkce: &common::browser::Pkce,
+) -> reqwest::Response {
+    server
         .http
         .post(server.url("/token"))
         .form(&[
             ("grant_type", "authorization_code"),
             ("client_id", "cli"),
-            ("code", params["code"].as_str()),
-            ("redirect_uri", redirect_uri.as_str()),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
             ("code_verifier", pkce.verifier.as_str()),
         ])
         .send()
         .await
-        .expect("token");
-    assert_eq!(response.status(), 200);
-    chromium.close().await;
+        .expect("token")
 }
 
 #[tokio::test]
@@ -620,4 +630,117 @@ async fn the_example_spa_logs_in_refreshes_calls_userinfo_and_logs_out_from_anot
 
     chromium.close().await;
     spa_server.stop(true).await;
+}
+
+/// Headless Chromium signs in at one gatehouse through another (the upstream, on
+/// `localhost` so that the two servers' cookies stay apart): the provider's button, the
+/// upstream's login page, back through the callback to the client. It proves the
+/// pages' CSP lets the whole chain through (the button's redirect to the upstream, and
+/// the onward step after the upstream's form).
+#[tokio::test]
+async fn chromium_signs_in_through_an_upstream_gatehouse() {
+    use common::free_port;
+    use common::upstream::{PASSWORD, provider, start_downstream, upstream_config};
+    let Some(chromium) = Chromium::start().await else {
+        return;
+    };
+    let (down_port, up_port) = (free_port(), free_port());
+    let down_issuer = format!("http://127.0.0.1:{down_port}");
+    let up_issuer = format!("http://localhost:{up_port}");
+    let upstream = TestServer::start(
+        &upstream_config(up_port, &["corp"], "")
+            .replace(
+                &format!("issuer = \"http://127.0.0.1:{up_port}\""),
+                &format!("issuer = \"{up_issuer}\""),
+            )
+            .replace(ISSUER, &down_issuer),
+    )
+    .await;
+    let body = format!(
+        "{}\n[[clients]]\nid = \"cli\"\nname = \"Browser Test CLI\"\npublic = true\nfirst_party = true\nredirect_uris = [\"http://127.0.0.1/callback\"]\nscopes = [\"openid\", \"profile\", \"email\"]\n",
+        provider(
+            "corp",
+            up_port,
+            "accept = \"rules\"\nallowed_email_domains = [\"corp.com\"]"
+        )
+        .replace(&format!("http://127.0.0.1:{up_port}"), &up_issuer)
+    );
+    let config = common::upstream::downstream_config(&body)
+        .replace(
+            &format!("issuer = \"{ISSUER}\""),
+            &format!("issuer = \"{down_issuer}\""),
+        )
+        .replace(
+            "bind = \"127.0.0.1:0\"",
+            &format!("bind = \"127.0.0.1:{down_port}\""),
+        );
+    let downstream = start_downstream(&config).await;
+    let callback_port = callback_listener();
+    let redirect_uri = format!("http://127.0.0.1:{callback_port}/callback");
+    let pkce = common::browser::Pkce::new("chromium-upstream");
+    let mut authorize = url::Url::parse(&downstream.url("/authorize")).expect("url");
+    authorize.query_pairs_mut().extend_pairs([
+        ("response_type", "code"),
+        ("client_id", "cli"),
+        ("redirect_uri", redirect_uri.as_str()),
+        ("scope", "openid profile email"),
+        ("state", "chromium-upstream"),
+        ("nonce", "chromium-nonce"),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ]);
+
+    chromium.goto(authorize.as_str()).await;
+    chromium.wait_for_text("Sign in with Corp corp").await;
+    chromium.screenshot("upstream-1-login-page").await;
+    chromium.click("#provider-corp").await;
+    let at_upstream = eventually(PAGE_WAIT, || async {
+        chromium.current_url().await.starts_with(&up_issuer)
+    })
+    .await;
+    assert!(
+        at_upstream,
+        "the browser reached the upstream, not {}",
+        chromium.current_url().await
+    );
+    chromium.wait_for_text("Sign in").await;
+    chromium.type_into("#username", "ann").await;
+    chromium.type_into("#password", PASSWORD).await;
+    chromium.screenshot("upstream-2-at-the-upstream").await;
+    chromium.click("button[type=submit]").await;
+
+    let reached = eventually(PAGE_WAIT, || async {
+        chromium.current_url().await.starts_with(&redirect_uri)
+    })
+    .await;
+    let landed = chromium.current_url().await;
+    assert!(
+        reached,
+        "the browser reached the client's callback, not {landed}: {}",
+        chromium.page_text().await
+    );
+    chromium.wait_for_text("callback ok").await;
+    chromium.screenshot("upstream-3-back-at-the-client").await;
+    let params: std::collections::HashMap<String, String> = url::Url::parse(&landed)
+        .expect("url")
+        .query_pairs()
+        .into_owned()
+        .collect();
+    assert_eq!(params["state"], "chromium-upstream");
+    let response = redeem_public(&downstream, &params["code"], &redirect_uri, &pkce).await;
+    let tokens: Value = response.json().await.expect("json");
+    let id_token = tokens["id_token"].as_str().expect("an ID token");
+    let (_, claims) = downstream
+        .verify_issued_by(id_token, "cli", &down_issuer)
+        .await;
+    eprintln!("ID token claims after the upstream login: {claims:#}");
+    assert_eq!(claims["sub"], "corp:u-ann");
+    assert_eq!(
+        claims["groups"],
+        json!(["corp:staff", "corp:system:masters"])
+    );
+    assert_eq!(claims["nonce"], "chromium-nonce");
+    chromium.close().await;
+    upstream.stop().await;
+    downstream.stop().await;
 }

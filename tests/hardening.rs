@@ -272,7 +272,7 @@ async fn shutdown_lets_an_in_flight_request_finish() {
         ("password".to_owned(), "wrong".to_owned()),
     ];
     let in_flight = tokio::spawn({
-        let http = browser.http.clone();
+        let http = browser.fresh_connection_client();
         async move { http.post(url).form(&form).send().await }
     });
     // Stop once the server holds the attempt: it counts it before the 250 ms wait.

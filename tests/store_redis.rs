@@ -100,6 +100,7 @@ async fn a_refresh_token_and_a_session_are_a_few_hundred_bytes_in_redis() {
                 issued_at: now,
                 expires_at: now + 30 * 24 * 3600,
                 credential: Some([7; 16]),
+                federated: None,
             },
             Duration::from_secs(30 * 24 * 3600),
         )
@@ -123,6 +124,7 @@ async fn a_refresh_token_and_a_session_are_a_few_hundred_bytes_in_redis() {
                     email: Some("alice@example.com".into()),
                     email_verified: true,
                     groups: vec!["staff".into(), "admins".into()],
+                    upstream: None,
                 },
                 auth_time: now,
                 consents,

@@ -9,6 +9,7 @@ use super::file::{SessionSection, TokensSection};
 use super::validate::Validated;
 use crate::jwt::keys::SigningKey;
 use crate::model::{Client, User};
+use crate::upstream::provider::Provider;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
@@ -42,6 +43,8 @@ pub enum Subject {
     Client,
     /// A `[[users]]` entry, by id (`sub`).
     User,
+    /// A `[[providers]]` entry, by id.
+    Provider,
     /// A signing key, by `kid`.
     Key,
     /// A custom scope, by name.
@@ -58,6 +61,7 @@ impl Subject {
         match self {
             Self::Client => "client",
             Self::User => "user",
+            Self::Provider => "provider",
             Self::Key => "key",
             Self::Scope => "scope",
             Self::Tokens => "tokens",
@@ -107,6 +111,8 @@ pub struct Side<'a> {
     pub tokens: &'a TokensSection,
     /// Session lifetimes.
     pub session: &'a SessionSection,
+    /// Upstream providers.
+    pub providers: Vec<&'a Provider>,
 }
 
 impl<'a> From<&'a Validated> for Side<'a> {
@@ -118,6 +124,7 @@ impl<'a> From<&'a Validated> for Side<'a> {
             scopes: &v.scopes,
             tokens: &v.tokens,
             session: &v.session,
+            providers: v.providers.iter().collect(),
         }
     }
 }
@@ -128,6 +135,7 @@ pub fn diff(old: &Side<'_>, new: &Side<'_>) -> Vec<Change> {
     let mut out = Changes::default();
     clients(&mut out, old, new);
     users(&mut out, old, new);
+    providers(&mut out, old, new);
     keys(&mut out, old, new);
     scopes(&mut out, old.scopes, new.scopes);
     let (o, n) = (old.tokens, new.tokens);
@@ -340,6 +348,27 @@ fn clients(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
             c.first_party,
         );
         out.flag(s, id, "introspect (any token)", b.introspect, c.introspect);
+        match (&b.providers, &c.providers) {
+            (None, Some(list)) => out.push(
+                s,
+                id,
+                Mark::Narrows,
+                format!("providers restricted to {list:?}"),
+            ),
+            (Some(_), None) => out.push(s, id, Mark::Widens, "providers: every provider"),
+            (Some(before), Some(after)) => {
+                out.list(
+                    s,
+                    id,
+                    "provider",
+                    before,
+                    after,
+                    Mark::Widens,
+                    Mark::Narrows,
+                );
+            }
+            (None, None) => {}
+        }
     }
     for id in before.keys().filter(|id| !after.contains_key(*id)) {
         out.push(s, id, Mark::Narrows, "removed");
@@ -375,6 +404,191 @@ fn users(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
             Mark::Widens,
             Mark::Narrows,
         );
+        let links = |u: &User| -> Vec<String> {
+            u.links
+                .iter()
+                .map(|(p, sub)| format!("{p}:{sub}"))
+                .collect()
+        };
+        out.list(
+            s,
+            id,
+            "link",
+            &links(b),
+            &links(u),
+            Mark::Widens,
+            Mark::Narrows,
+        );
+    }
+    for id in before.keys().filter(|id| !after.contains_key(*id)) {
+        out.push(s, id, Mark::Narrows, "removed");
+    }
+}
+
+/// A rule list where empty means "anyone": going to or from empty flips the mark.
+fn rule_list(out: &mut Changes, id: &str, noun: &str, before: &[String], after: &[String]) {
+    let s = Subject::Provider;
+    match (before.is_empty(), after.is_empty()) {
+        (true, false) => out.push(s, id, Mark::Narrows, format!("{noun} rule added {after:?}")),
+        (false, true) => out.push(s, id, Mark::Widens, format!("{noun} rule removed (any)")),
+        _ => out.list(s, id, noun, before, after, Mark::Widens, Mark::Narrows),
+    }
+}
+
+fn providers(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
+    use crate::config::file::Accept;
+    use crate::upstream::provider::RefreshPolicy;
+    let before: BTreeMap<&str, &Provider> =
+        old.providers.iter().map(|p| (p.id.as_str(), *p)).collect();
+    let after: BTreeMap<&str, &Provider> =
+        new.providers.iter().map(|p| (p.id.as_str(), *p)).collect();
+    let s = Subject::Provider;
+    let accept = |p: &Provider| match p.accept {
+        Accept::Linked => "linked",
+        Accept::Rules => "rules",
+    };
+    for (id, p) in &after {
+        let Some(b) = before.get(id) else {
+            out.push(
+                s,
+                id,
+                Mark::Widens,
+                format!("added (accept = {})", accept(p)),
+            );
+            continue;
+        };
+        match (b.accept, p.accept) {
+            (Accept::Linked, Accept::Rules) => {
+                out.push(
+                    s,
+                    id,
+                    Mark::Widens,
+                    "accept linked -> rules: unlinked users may come in",
+                );
+            }
+            (Accept::Rules, Accept::Linked) => {
+                out.push(
+                    s,
+                    id,
+                    Mark::Narrows,
+                    "accept rules -> linked: only linked users",
+                );
+            }
+            _ => {}
+        }
+        if b.endpoints != p.endpoints {
+            out.push(
+                s,
+                id,
+                Mark::Widens,
+                format!("upstream changed {:?} -> {:?}", b.endpoints, p.endpoints),
+            );
+        }
+        if b.client_id != p.client_id {
+            out.push(
+                s,
+                id,
+                Mark::Neutral,
+                format!("client_id changed {:?} -> {:?}", b.client_id, p.client_id),
+            );
+        }
+        if b.client_secret != p.client_secret {
+            out.push(s, id, Mark::Neutral, "client secret rotated");
+        }
+        rule_list(
+            out,
+            id,
+            "email domain",
+            &b.rules.allowed_email_domains,
+            &p.rules.allowed_email_domains,
+        );
+        rule_list(
+            out,
+            id,
+            "allowed group",
+            &b.rules.allowed_groups,
+            &p.rules.allowed_groups,
+        );
+        let claims = |p: &Provider| -> Vec<String> {
+            p.rules
+                .required_claims
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect()
+        };
+        out.list(
+            s,
+            id,
+            "required claim",
+            &claims(b),
+            &claims(p),
+            Mark::Narrows,
+            Mark::Widens,
+        );
+        out.flag(
+            s,
+            id,
+            "trust_email (unverified emails count)",
+            b.rules.trust_email,
+            p.rules.trust_email,
+        );
+        if b.groups.prefix != p.groups.prefix {
+            out.push(
+                s,
+                id,
+                Mark::Widens,
+                format!(
+                    "groups prefix changed {:?} -> {:?}",
+                    b.groups.prefix, p.groups.prefix
+                ),
+            );
+        }
+        let filter = |p: &Provider| p.groups.filter.as_ref().map(|f| f.as_str().to_owned());
+        match (filter(b), filter(p)) {
+            (None, Some(f)) => out.push(s, id, Mark::Narrows, format!("groups filter added {f:?}")),
+            (Some(_), None) => out.push(s, id, Mark::Widens, "groups filter removed"),
+            (Some(x), Some(y)) if x != y => {
+                out.push(
+                    s,
+                    id,
+                    Mark::Neutral,
+                    format!("groups filter changed {x:?} -> {y:?}"),
+                );
+            }
+            _ => {}
+        }
+        out.list(
+            s,
+            id,
+            "added group",
+            &b.groups.add,
+            &p.groups.add,
+            Mark::Widens,
+            Mark::Narrows,
+        );
+        out.list(
+            s,
+            id,
+            "ID token algorithm",
+            &b.algorithms,
+            &p.algorithms,
+            Mark::Widens,
+            Mark::Narrows,
+        );
+        match (b.refresh, p.refresh) {
+            (RefreshPolicy::Cap(x), RefreshPolicy::Cap(y)) => {
+                lifetime(out, s, &format!("{id} refresh max_age"), x, y);
+            }
+            (RefreshPolicy::Revalidate(x), RefreshPolicy::Revalidate(y)) => {
+                lifetime(out, s, &format!("{id} refresh every"), x, y);
+            }
+            (x, y) => out.push(
+                s,
+                id,
+                Mark::Neutral,
+                format!("refresh changed {x:?} -> {y:?}"),
+            ),
+        }
     }
     for id in before.keys().filter(|id| !after.contains_key(*id)) {
         out.push(s, id, Mark::Narrows, "removed");
@@ -592,6 +806,98 @@ groups = ["finance"]
     fn one(edits: &[(&str, &str)], mark: Mark, line: &str) {
         let got = changes(edits);
         assert_eq!(got, vec![(mark, line.to_owned())], "{edits:?}");
+    }
+
+    const PROVIDER: &str = "[[providers]]\nid = \"corp\"\nkind = \"oidc\"\nissuer = \"https://idp.example.com\"\nclient_id = \"gh\"\nclient_secret = \"s1\"\naccept = \"linked\"\n[[users]]";
+
+    #[test]
+    fn providers_added_removed_and_loosened() {
+        let added = changes(&[("[[users]]", PROVIDER)]);
+        assert_eq!(
+            added,
+            vec![(
+                Mark::Widens,
+                "widens   provider corp: added (accept = linked)".to_owned()
+            )]
+        );
+        let removed = reversed(&[("[[users]]", PROVIDER)]);
+        assert_eq!(
+            removed,
+            vec![(Mark::Narrows, "narrows  provider corp: removed".to_owned())]
+        );
+        let with = |extra: &str| PROVIDER.replace("accept = \"linked\"", extra);
+        let from_provider =
+            |extra: &str| changes_between(&with("accept = \"linked\""), &with(extra));
+        assert_eq!(
+            from_provider("accept = \"rules\""),
+            vec![(
+                Mark::Widens,
+                "widens   provider corp: accept linked -> rules: unlinked users may come in"
+                    .to_owned()
+            )]
+        );
+        assert_eq!(
+            from_provider("accept = \"linked\"\ngroups = { prefix = \"\" }"),
+            vec![(
+                Mark::Widens,
+                "widens   provider corp: groups prefix changed \"corp:\" -> \"\"".to_owned()
+            )]
+        );
+        assert_eq!(
+            from_provider("accept = \"linked\"\nallowed_email_domains = [\"corp.com\"]")[0].0,
+            Mark::Narrows
+        );
+        assert_eq!(
+            from_provider("accept = \"linked\"\nrefresh = { max_age = \"1d\" }")[0].0,
+            Mark::Widens
+        );
+        let secret = from_provider("accept = \"linked\"").len();
+        assert_eq!(secret, 0);
+        let rotated = changes_between(
+            &with("accept = \"linked\""),
+            &with("accept = \"linked\"").replace("\"s1\"", "\"s2\""),
+        );
+        assert_eq!(
+            rotated,
+            vec![(
+                Mark::Neutral,
+                "neutral  provider corp: client secret rotated".to_owned()
+            )]
+        );
+        let linked = changes_between(
+            &with("accept = \"linked\""),
+            &format!(
+                "{}\nlinks = [{{ provider = \"corp\", subject = \"x\" }}]",
+                with("accept = \"linked\"")
+            ),
+        );
+        assert_eq!(
+            linked,
+            vec![(
+                Mark::Widens,
+                "widens   user u1: link added \"corp:x\"".to_owned()
+            )]
+        );
+    }
+
+    /// The changes from BASE with `a` in place of its users header to BASE with `b`.
+    fn changes_between(a: &str, b: &str) -> Vec<(Mark, String)> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_, pem) = SigningKey::generate(Algorithm::ES256, Some("k1")).expect("key");
+        std::fs::write(dir.path().join("k1.pem"), pem).expect("write key");
+        let path = dir.path().join("g.toml");
+        let load = |with: &str| {
+            let text = BASE.replace("HASH", HASH).replacen("[[users]]", with, 1);
+            match check_text(&path, &text) {
+                Ok(loaded) => loaded.config,
+                Err(e) => panic!("invalid test config: {e}\n{text}"),
+            }
+        };
+        let (old, new) = (load(a), load(b));
+        diff(&Side::from(&old), &Side::from(&new))
+            .into_iter()
+            .map(|c| (c.mark, c.to_string()))
+            .collect()
     }
 
     #[test]

@@ -39,6 +39,11 @@ pub struct ConfigFile {
     pub clients: Vec<ClientEntry>,
     #[serde(default)]
     pub users: Vec<UserEntry>,
+    /// Upstream identity providers users may sign in through (OpenID Connect, GitHub).
+    #[serde(default)]
+    pub providers: Vec<ProviderEntry>,
+    #[serde(default)]
+    pub federation: FederationSection,
 }
 
 /// A file named by the main file's `include`: the lists a team may own, nothing more
@@ -469,6 +474,9 @@ pub struct ClientEntry {
     /// and revocation endpoints for this client (CORS). Absent: a public client gets the
     /// origins of its `http(s)` redirect URIs, a confidential client none; `[]` is none.
     pub allowed_origins: Option<Vec<String>>,
+    /// The `[[providers]]` (by id) its users may sign in through. Absent: every
+    /// provider; `[]`: none (passwords only).
+    pub providers: Option<Vec<String>>,
     /// The directory its relative `secret_file` paths start from, when it is not the
     /// main file's: that of the included file it is written in. Set by the loader.
     #[serde(skip)]
@@ -555,11 +563,195 @@ pub struct UserEntry {
     /// The stable subject (`sub`); the username when absent.
     pub id: Option<String>,
     pub username: String,
-    pub password_hash: String,
+    /// argon2 PHC string of the password; may be left out for a user with `links`,
+    /// who then signs in only through those providers.
+    pub password_hash: Option<String>,
     pub email: Option<String>,
     #[serde(default)]
     pub email_verified: bool,
     pub name: Option<String>,
     #[serde(default)]
     pub groups: Vec<String>,
+    /// Upstream identities that sign in as this user: linking is a commit.
+    #[serde(default)]
+    pub links: Vec<LinkEntry>,
+}
+
+/// One upstream identity linked to a `[[users]]` entry.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkEntry {
+    /// The `[[providers]]` id.
+    pub provider: String,
+    /// The subject the provider gives the user (`sub`; GitHub: the numeric user id).
+    pub subject: String,
+}
+
+/// The kinds of upstream provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// An OpenID Connect provider, found by discovery from its issuer.
+    Oidc,
+    /// GitHub (or GitHub Enterprise): OAuth 2 and its REST API.
+    Github,
+}
+
+/// Who a provider lets in. No default: an open sign-up is never an accident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Accept {
+    /// Only upstream identities linked to a `[[users]]` entry (`links`).
+    Linked,
+    /// Linked identities, and anyone else the provider's rules accept, as
+    /// `"<provider id>:<upstream subject>"`.
+    Rules,
+}
+
+/// Which upstream claims give the user's attributes (OIDC providers).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimsEntry {
+    #[serde(default = "claim_sub")]
+    pub subject: String,
+    #[serde(default = "claim_username")]
+    pub username: String,
+    #[serde(default = "claim_name")]
+    pub name: String,
+    #[serde(default = "claim_email")]
+    pub email: String,
+    #[serde(default = "claim_email_verified")]
+    pub email_verified: String,
+    #[serde(default = "claim_groups")]
+    pub groups: String,
+}
+
+impl Default for ClaimsEntry {
+    fn default() -> Self {
+        Self {
+            subject: claim_sub(),
+            username: claim_username(),
+            name: claim_name(),
+            email: claim_email(),
+            email_verified: claim_email_verified(),
+            groups: claim_groups(),
+        }
+    }
+}
+
+fn claim_sub() -> String {
+    "sub".to_owned()
+}
+fn claim_username() -> String {
+    "preferred_username".to_owned()
+}
+fn claim_name() -> String {
+    "name".to_owned()
+}
+fn claim_email() -> String {
+    "email".to_owned()
+}
+fn claim_email_verified() -> String {
+    "email_verified".to_owned()
+}
+fn claim_groups() -> String {
+    "groups".to_owned()
+}
+
+/// How upstream groups become gatehouse groups.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupsEntry {
+    /// Put before every upstream group; `"<provider id>:"` when absent. Empty passes
+    /// upstream names through as they are (`check` warns: dex#918).
+    pub prefix: Option<String>,
+    /// Only upstream groups matching this regular expression (whole name) are kept.
+    pub filter: Option<String>,
+    /// Groups every user of this provider gets, as written (no prefix).
+    #[serde(default)]
+    pub add: Vec<String>,
+}
+
+/// How a federated user's refresh tokens are bounded by the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RefreshMode {
+    /// No upstream token is kept; a refresh family ends `max_age` after the upstream login.
+    #[default]
+    Cap,
+    /// The upstream refresh token is kept (encrypted) and the upstream asked again at
+    /// a refresh once `every` has passed since it last was.
+    Revalidate,
+}
+
+/// `refresh = { mode = "cap", max_age = "12h" }` or `{ mode = "revalidate", every = "1h" }`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshEntry {
+    #[serde(default)]
+    pub mode: RefreshMode,
+    /// `cap`: how long after the upstream login a refresh family lives ("12h").
+    pub max_age: Option<String>,
+    /// `revalidate`: how often a refresh asks the upstream again ("1h").
+    pub every: Option<String>,
+}
+
+/// `[[providers]]`: an upstream identity provider users may sign in through.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderEntry {
+    /// `[a-z0-9-]`: in the callback path (`/login/callback/<id>`) and in subjects.
+    pub id: String,
+    /// The button's label ("Sign in with <name>"); the id when absent.
+    pub name: Option<String>,
+    pub kind: ProviderKind,
+    /// `oidc`: the issuer, https (http only on loopback hosts).
+    pub issuer: Option<String>,
+    pub client_id: String,
+    /// `${env:NAME}` (a literal is warned about).
+    pub client_secret: Option<String>,
+    /// A file whose content is the secret (trailing newline trimmed).
+    pub client_secret_file: Option<String>,
+    /// Scopes asked for; `oidc`: openid, email, profile when absent; `github`:
+    /// read:user, user:email, read:org.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Who may come in: `linked` or `rules` (required).
+    pub accept: Accept,
+    /// `rules`: the email's domain must be one of these; the email counts only when
+    /// the upstream says it is verified, unless `trust_email`.
+    #[serde(default)]
+    pub allowed_email_domains: Vec<String>,
+    /// Believe the upstream's emails even without `email_verified`.
+    #[serde(default)]
+    pub trust_email: bool,
+    /// `rules`: the user must be in one of these upstream groups (names as the upstream
+    /// gives them, before the prefix).
+    #[serde(default)]
+    pub allowed_groups: Vec<String>,
+    /// `rules`: claims that must have exactly these values (an Entra `tid`, say).
+    #[serde(default)]
+    pub required_claims: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub claims: ClaimsEntry,
+    #[serde(default)]
+    pub groups: GroupsEntry,
+    /// The ID token signature algorithms accepted; RS256, PS256, ES256, EdDSA when
+    /// absent. Never `none` or HS*.
+    pub id_token_algorithms: Option<Vec<String>>,
+    /// `github`: the REST API base (GitHub Enterprise: `https://HOST/api/v3`).
+    pub api_url: Option<String>,
+    /// `github`: the web base for authorize and access_token (`https://HOST`).
+    pub web_url: Option<String>,
+    #[serde(default)]
+    pub refresh: RefreshEntry,
+}
+
+/// `[federation]`: settings shared by all providers.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FederationSection {
+    /// The AES-256-GCM key (32 bytes, base64) upstream tokens are kept encrypted with:
+    /// `${env:NAME}`. Needed when a provider has `refresh.mode = "revalidate"`.
+    pub token_key: Option<String>,
 }

@@ -6,6 +6,7 @@ pub mod diff;
 pub mod file;
 pub mod include;
 pub mod locate;
+pub mod providers;
 pub mod report;
 pub mod validate;
 
@@ -217,8 +218,19 @@ fn check_as(
             globs,
         });
     }
-    let (validated, found) = validate::validate(&file, base_dir, &mut sources);
+    let (mut validated, found) = validate::validate(&file, base_dir, &mut sources);
     issues.extend(found);
+    let mut federation_issues = validate::Report::default();
+    let federation = providers::check(&file, base_dir, &mut sources, &mut federation_issues);
+    let federation_issues = federation_issues.into_issues();
+    if federation_issues.iter().any(Issue::is_error) {
+        validated = None;
+    }
+    if let Some(v) = validated.as_mut() {
+        v.providers = federation.providers;
+        v.token_key = federation.token_key;
+    }
+    issues.extend(federation_issues);
     let diagnostics = place(&tree, issues);
     match validated {
         Some(config) if !diagnostics.iter().any(|d| d.issue.is_error()) => {

@@ -118,17 +118,25 @@ pub struct Validated {
     pub scopes: BTreeMap<String, String>,
     pub clients: Vec<Client>,
     pub users: Vec<User>,
+    /// Upstream providers, in the order listed.
+    pub providers: Vec<crate::upstream::provider::Provider>,
+    /// `[federation] token_key`: seals kept upstream tokens.
+    pub token_key: Option<std::sync::Arc<crate::upstream::seal::TokenKey>>,
 }
 
 /// Collects issues while walking the config.
 #[derive(Default)]
-struct Report(Vec<Issue>);
+pub(super) struct Report(Vec<Issue>);
 
 impl Report {
-    fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.0.push(Issue::error(path, message));
     }
-    fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    /// The issues collected.
+    pub(super) fn into_issues(self) -> Vec<Issue> {
+        self.0
+    }
+    pub(super) fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.0.push(Issue::warning(path, message));
     }
     /// A duplicate at `path` of what is first written at `first`.
@@ -208,6 +216,9 @@ pub fn validate(
             scopes,
             clients,
             users,
+            // Filled in by `config::providers`, checked after this.
+            providers: Vec::new(),
+            token_key: None,
         }),
         _ => None,
     };
@@ -565,6 +576,7 @@ fn check_clients(
             post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
             allowed_origins,
             introspect: c.introspect,
+            providers: c.providers.clone(),
         });
     }
     clients
@@ -792,13 +804,13 @@ fn env_value(name: &str, field: &str, sources: &mut Sources, r: &mut Report) -> 
     }
 }
 
-enum EnvRef<'a> {
+pub(super) enum EnvRef<'a> {
     Name(&'a str),
     Malformed,
     Literal,
 }
 
-fn parse_env_ref(value: &str) -> EnvRef<'_> {
+pub(super) fn parse_env_ref(value: &str) -> EnvRef<'_> {
     let Some(rest) = value.strip_prefix("${") else {
         return EnvRef::Literal;
     };
@@ -863,7 +875,7 @@ fn check_users(file: &ConfigFile, r: &mut Report) -> Vec<User> {
                 ids.insert(id.clone(), format!("{path}.id"));
             }
         }
-        if let Err(e) = check_phc(&u.password_hash) {
+        if let Some(Err(e)) = u.password_hash.as_deref().map(check_phc) {
             r.error(format!("{path}.password_hash"), e);
         }
         users.push(User {
@@ -874,6 +886,11 @@ fn check_users(file: &ConfigFile, r: &mut Report) -> Vec<User> {
             email_verified: u.email_verified,
             name: u.name.clone(),
             groups: u.groups.clone(),
+            links: u
+                .links
+                .iter()
+                .map(|l| (l.provider.clone(), l.subject.clone()))
+                .collect(),
         });
     }
     users

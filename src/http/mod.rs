@@ -39,15 +39,7 @@ pub fn no_store(builder: &mut HttpResponseBuilder) -> &mut HttpResponseBuilder {
 /// `form_target` is where a form on the page ends up after the server's redirect,
 /// which CSP `form-action` must allow.
 pub fn secured(mut builder: HttpResponseBuilder, form_target: Option<&str>) -> HttpResponseBuilder {
-    let form_action = match form_target.and_then(csp_source) {
-        Some(extra) => format!("'self' {extra}"),
-        None => "'self'".to_owned(),
-    };
-    let csp = format!(
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action {form_action}; \
-         frame-ancestors 'none'; base-uri 'none'"
-    );
-    if let Ok(value) = HeaderValue::from_str(&csp) {
+    if let Some(value) = content_security_policy(form_target.as_slice()) {
         builder.insert_header((header::CONTENT_SECURITY_POLICY, value));
     }
     builder
@@ -62,6 +54,24 @@ pub fn secured(mut builder: HttpResponseBuilder, form_target: Option<&str>) -> H
             HeaderValue::from_static("nosniff"),
         ));
     builder
+}
+
+/// The page Content-Security-Policy whose `form-action` allows this server and the
+/// origins of `form_targets` (where a form ends up after the server's redirects: the
+/// client's redirect URI, an upstream provider's authorization endpoint).
+pub fn content_security_policy(form_targets: &[&str]) -> Option<HeaderValue> {
+    let mut form_action = "'self'".to_owned();
+    for source in form_targets.iter().filter_map(|t| csp_source(t)) {
+        if !form_action.split(' ').any(|s| s == source) {
+            form_action.push(' ');
+            form_action.push_str(&source);
+        }
+    }
+    let csp = format!(
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action {form_action}; \
+         frame-ancestors 'none'; base-uri 'none'"
+    );
+    HeaderValue::from_str(&csp).ok()
 }
 
 /// The CSP source expression for a redirect target: its origin, or its scheme for

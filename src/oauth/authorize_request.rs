@@ -27,6 +27,10 @@ pub struct AuthRequest {
     pub prompt: Prompt,
     pub max_age: Option<u64>,
     pub login_hint: Option<String>,
+    /// `idp_hint`: a provider (declared, allowed for the client) to sign in through
+    /// without the login page; any other value is ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp_hint: Option<String>,
 }
 
 /// The `prompt` values gatehouse honours.
@@ -89,6 +93,10 @@ pub fn validate(registry: &Registry, params: &Form) -> Result<AuthRequest, Rejec
             prompt: checked.prompt,
             max_age: checked.max_age,
             login_hint: params.get("login_hint").map(str::to_owned),
+            idp_hint: params
+                .get("idp_hint")
+                .filter(|id| registry.provider(id).is_some() && client.allows_provider(id))
+                .map(str::to_owned),
         }),
         Err(error) => Err(Rejection::Redirect {
             redirect_uri,

@@ -15,7 +15,7 @@
 use crate::crypto::hex;
 use crate::identity;
 use crate::jwt::verify::AccessClaims;
-use crate::model::{CredentialId, Identity, IdentitySource};
+use crate::model::{CredentialId, Identity};
 use crate::registry::Registry;
 use crate::state::AppState;
 use crate::store::{RefreshGrant, StoreError};
@@ -158,7 +158,7 @@ pub async fn access(
     if claims.auth_time.is_none() {
         return Ok(Ok(Holder::Client));
     }
-    let Some(user) = identity::by_subject(registry, IdentitySource::Local, &claims.sub) else {
+    let Some(user) = identity::by_token_subject(registry, &claims.sub) else {
         return Ok(Err(Fallen::UserGone));
     };
     if let Some(family) = &claims.family
@@ -196,5 +196,9 @@ pub async fn refresh(
     if revoked? {
         return Ok(Err(Fallen::Revoked));
     }
-    Ok(identity::by_subject(registry, grant.source, &grant.subject).ok_or(Fallen::UserGone))
+    let user = match &grant.federated {
+        Some(snapshot) => identity::current(registry, snapshot),
+        None => identity::by_subject(registry, grant.source, &grant.subject),
+    };
+    Ok(user.ok_or(Fallen::UserGone))
 }

@@ -59,6 +59,13 @@ fn identity() -> Identity {
         email: Some("u@example.com".into()),
         email_verified: true,
         groups: vec!["a".into(), "b c".into()],
+        upstream: Some(Box::new(crate::model::Federation {
+            provider: "corp".into(),
+            subject: "upstream-1".into(),
+            login_at: 1,
+            checked_at: 2,
+            token: Some("sealed".into()),
+        })),
     }
 }
 
@@ -86,6 +93,7 @@ fn refresh_grant(family: &str) -> RefreshGrant {
         issued_at: 2,
         expires_at: 3,
         credential: Some([7; 16]),
+        federated: (family == "f1").then(|| Box::new(identity())),
     }
 }
 
@@ -177,6 +185,10 @@ async fn refresh_tokens(store: &dyn Store, clock: &Clock) {
                 assert_eq!(
                     (g.auth_time, g.issued_at, g.expires_at, g.credential),
                     (1, 2, 3, Some([7; 16]))
+                );
+                assert_eq!(
+                    g.federated, want.federated,
+                    "a federated user's identity snapshot is kept with the grant"
                 );
             }
             other => panic!("peeking a fresh refresh token: expected Fresh, got {other:?}"),

@@ -7,7 +7,7 @@ use super::{
     Session, Store, StoreFuture,
 };
 use crate::clock::Clock;
-use crate::model::{CredentialId, IdentitySource};
+use crate::model::{CredentialId, Identity, IdentitySource};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry as MapEntry;
 use std::future::ready;
@@ -56,6 +56,8 @@ struct PackedRefresh {
     issued_at: u64,
     expires_at: u64,
     credential: Option<CredentialId>,
+    /// Only federated users' grants have it (a pointer's width for the others).
+    federated: Option<Box<Identity>>,
 }
 
 impl PackedRefresh {
@@ -74,6 +76,7 @@ impl PackedRefresh {
             issued_at: g.issued_at,
             expires_at: g.expires_at,
             credential: g.credential,
+            federated: g.federated,
         }
     }
 
@@ -101,6 +104,7 @@ impl PackedRefresh {
             issued_at: self.issued_at,
             expires_at: self.expires_at,
             credential: self.credential,
+            federated: self.federated.clone(),
         }
     }
 }

@@ -112,6 +112,13 @@ pub struct RefreshGrant {
     /// issued to (`None`: a public client): the token stands while the client still
     /// lists that secret.
     pub credential: Option<CredentialId>,
+    /// For a user who signed in through an upstream provider: the identity with its
+    /// federation record (when the upstream vouched, the sealed upstream token this
+    /// family alone holds) and, for a user the rules let in, the claims snapshot.
+    /// `identity::current` resolves it instead of `source`/`subject`.
+    // Last, `default`, always written: stores encode records by position.
+    #[serde(default)]
+    pub federated: Option<Box<Identity>>,
 }
 
 /// The outcome of using a single-use value.

@@ -734,7 +734,7 @@ impl Store for RedisStore {
 
 #[cfg(test)]
 mod tests {
-    use crate::model::{Identity, IdentitySource};
+    use crate::model::{Federation, Identity, IdentitySource};
     use crate::store::redis::{decode, encode, frame, unframe};
     use crate::store::{CodeGrant, DeviceDecision, DeviceGrant, RefreshGrant, Session};
 
@@ -751,6 +751,7 @@ mod tests {
             email: None,
             email_verified: false,
             groups: vec![],
+            upstream: None,
         };
         let code = CodeGrant {
             client_id: "c".into(),
@@ -777,9 +778,30 @@ mod tests {
             issued_at: 2,
             expires_at: 3,
             credential: None,
+            federated: None,
         };
         let back: RefreshGrant = decode(&encode(&refresh).expect("encode")).expect("decode");
-        assert_eq!((back.expires_at, back.credential), (3, None));
+        assert_eq!(
+            (back.expires_at, back.credential, back.federated),
+            (3, None, None)
+        );
+        // A federated user whose federation record keeps no upstream token.
+        let federated = Identity {
+            upstream: Some(Box::new(Federation {
+                provider: "corp".into(),
+                subject: "u".into(),
+                login_at: 7,
+                checked_at: 8,
+                token: None,
+            })),
+            ..identity.clone()
+        };
+        let refresh = RefreshGrant {
+            federated: Some(Box::new(federated.clone())),
+            ..refresh
+        };
+        let back: RefreshGrant = decode(&encode(&refresh).expect("encode")).expect("decode");
+        assert_eq!(back.federated.as_deref(), Some(&federated));
         let session = Session {
             identity: identity.clone(),
             auth_time: 4,

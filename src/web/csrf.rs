@@ -34,6 +34,9 @@ pub enum Binding {
     /// A device user code (the `/device` forms), canonical; empty for the form the
     /// code is typed into.
     Device(String),
+    /// A login sent to an upstream provider, by its `state`: the callback must come
+    /// back to the browser that started it (its tag is kept in the pending request).
+    Upstream(String),
 }
 
 impl Binding {
@@ -42,6 +45,7 @@ impl Binding {
             Self::Pending(id) => [b"pending", id.as_bytes()],
             Self::Session(id) => [b"session", id.as_bytes()],
             Self::Device(code) => [b"device", code.as_bytes()],
+            Self::Upstream(state) => [b"upstream", state.as_bytes()],
         }
     }
 }

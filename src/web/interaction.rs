@@ -37,6 +37,28 @@ pub enum Awaiting {
     Login,
     /// The user to allow or deny the client (the consent page was shown).
     Consent,
+    /// An upstream provider's callback (the browser was sent there).
+    Upstream,
+}
+
+/// A login sent to an upstream provider, kept with its request until the callback.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct UpstreamAttempt {
+    /// The provider the browser was sent to: the callback's path must name it.
+    pub provider: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    /// The CSRF tag of the browser's cookie and the `state`: the callback must come
+    /// back to the browser that started it.
+    pub browser: String,
+}
+
+impl std::fmt::Debug for UpstreamAttempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamAttempt")
+            .field("provider", &self.provider)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An authorization request kept while the user logs in or consents.
@@ -51,6 +73,14 @@ pub struct Pending {
     pub created_at: u64,
     /// The address that made it, whose pending count it is in.
     pub address: String,
+    /// While `awaiting` an upstream callback: what the callback checks and needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<UpstreamAttempt>,
+    /// After an upstream login with `refresh.mode = "revalidate"`: the sealed upstream
+    /// token, handed to the one code this request gets (so one refresh family holds
+    /// it; the session never does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_token: Option<String>,
 }
 
 /// A pending request as read back from the store, with its id.
@@ -113,9 +143,29 @@ impl Step<'_> {
                         "the user is not logged in",
                     ));
                 }
+                if let Some(provider) = request
+                    .idp_hint
+                    .as_deref()
+                    .and_then(|id| registry.provider(id))
+                {
+                    return self.go_upstream(&request, kept, provider).await;
+                }
                 return self.login_page(&request, kept, None).await;
             }
         };
+        if let Some(provider) =
+            self.needs_own_upstream_token(client, &current.session, kept.as_ref())
+        {
+            if request.prompt.none {
+                return Ok(refuse(
+                    registry,
+                    &request,
+                    ErrorCode::LoginRequired,
+                    "a new sign-in at the provider is needed",
+                ));
+            }
+            return self.go_upstream(&request, kept, provider).await;
+        }
         let granted = current.session.consents.get(&client.id);
         let consented = client.first_party
             || (!request.prompt.consent
@@ -163,6 +213,116 @@ impl Step<'_> {
         stale_for_prompt || too_old
     }
 
+    /// The provider to go back to when `session` was signed in through one that
+    /// revalidates and this request would give `client` a refresh family without an
+    /// upstream token of its own: each family gets its own (one upstream token is
+    /// never shared, deckhouse#21615), and the upstream's session makes it quick.
+    fn needs_own_upstream_token(
+        &self,
+        client: &crate::model::Client,
+        session: &Session,
+        kept: Option<&Kept>,
+    ) -> Option<&crate::upstream::provider::Provider> {
+        let federation = session.identity.upstream.as_ref()?;
+        let provider = self.registry.provider(&federation.provider)?;
+        let revalidates = matches!(
+            provider.refresh,
+            crate::upstream::provider::RefreshPolicy::Revalidate(_)
+        );
+        let has_token = kept.is_some_and(|k| k.pending.upstream_token.is_some());
+        (revalidates
+            && client.allows_grant(crate::config::file::GrantType::RefreshToken)
+            && !has_token)
+            .then_some(provider)
+    }
+
+    /// Sends the browser to `provider` to sign in for `request`: keeps the request
+    /// under a new random id that is the `state` sent up (with the nonce, the PKCE
+    /// verifier and a tag binding it to this browser), and redirects.
+    pub async fn go_upstream(
+        &self,
+        request: &AuthRequest,
+        kept: Option<Kept>,
+        provider: &crate::upstream::provider::Provider,
+    ) -> Result<HttpResponse, HttpResponse> {
+        let now = self.state.clock.now();
+        let id = random_secret().map_err(|e| self.unavailable(e))?;
+        let (browser, cookie) = super::csrf::token(
+            self.req,
+            self.state,
+            self.registry,
+            &super::csrf::Binding::Upstream(id.clone()),
+        )
+        .map_err(|e| self.unavailable(e))?;
+        let callback = crate::registry::endpoint(&self.registry.issuer, &provider.callback_path());
+        let started = match self
+            .state
+            .upstreams
+            .start(
+                provider,
+                &callback,
+                &id,
+                request.prompt.login,
+                request.max_age,
+                now,
+            )
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(event = "upstream_login_refused", provider = %provider.id, reason = e.reason(), error = %e, client_id = %request.client_id, remote = %self.ip);
+                metrics::counter!("gatehouse_upstream_logins_total", "provider" => provider.id.clone(), "result" => "unavailable").increment(1);
+                return Err(page::error(
+                    self.registry,
+                    actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "Sign-in unavailable",
+                    &format!(
+                        "{} cannot be reached right now. Try again in a moment.",
+                        provider.name
+                    ),
+                ));
+            }
+        };
+        let (created_at, address, old) = match kept {
+            Some(k) => (k.pending.created_at, k.pending.address, Some(k.id)),
+            None => {
+                self.admit(request).await?;
+                (now, self.ip.to_string(), None)
+            }
+        };
+        let moved = Kept {
+            id,
+            pending: Pending {
+                request: request.clone(),
+                awaiting: Awaiting::Upstream,
+                created_at,
+                address,
+                upstream: Some(UpstreamAttempt {
+                    provider: provider.id.clone(),
+                    nonce: started.nonce,
+                    pkce_verifier: started.pkce_verifier,
+                    browser,
+                }),
+                upstream_token: None,
+            },
+        };
+        self.keep(&moved).await?;
+        if let Some(old) = old {
+            // Moved, not answered: the counts stay as they are.
+            self.state
+                .store
+                .delete_pending(sha256(old.as_bytes()))
+                .await
+                .map_err(|e| self.unavailable(e))?;
+        }
+        tracing::info!(event = "upstream_login_started", provider = %provider.id, client_id = %request.client_id, remote = %self.ip);
+        let mut response = see_other(&started.url);
+        if let Some(cookie) = cookie {
+            let _ = response.add_cookie(&cookie);
+        }
+        Ok(response)
+    }
+
     /// The page for a store (or random-number) failure: the request cannot go on, and
     /// nothing was half done.
     pub fn unavailable(&self, e: impl std::fmt::Display) -> HttpResponse {
@@ -194,6 +354,8 @@ impl Step<'_> {
                         awaiting,
                         created_at: self.state.clock.now(),
                         address: self.ip.to_string(),
+                        upstream: None,
+                        upstream_token: None,
                     },
                 };
                 self.keep(&kept).await?;
@@ -252,7 +414,7 @@ impl Step<'_> {
     }
 
     /// Writes `kept` to the store for what is left of its lifetime.
-    async fn keep(&self, kept: &Kept) -> Result<(), HttpResponse> {
+    pub async fn keep(&self, kept: &Kept) -> Result<(), HttpResponse> {
         let age = self
             .state
             .clock
@@ -326,9 +488,37 @@ impl Step<'_> {
             Some((message, username)) => (Some(message), username),
             None => (None, request.login_hint.as_deref().unwrap_or_default()),
         };
-        let context = json!({"username": username, "error": message});
-        self.pending_page(request, kept, Awaiting::Login, "login.html", context)
-            .await
+        let client = self.registry.client(&request.client_id);
+        let providers: Vec<_> = self
+            .registry
+            .providers()
+            .iter()
+            .filter(|p| client.is_some_and(|c| c.allows_provider(&p.id)))
+            .collect();
+        let buttons: Vec<_> = providers
+            .iter()
+            .map(|p| json!({"id": p.id, "name": p.name}))
+            .collect();
+        let context = json!({"username": username, "error": message, "providers": buttons});
+        let mut response = self
+            .pending_page(request, kept, Awaiting::Login, "login.html", context)
+            .await?;
+        if !providers.is_empty() {
+            // A provider's button ends at its authorization endpoint: form-action must
+            // allow it, beside the client's redirect URI.
+            let targets: Vec<String> = providers
+                .iter()
+                .map(|p| self.state.upstreams.authorization_target(p))
+                .collect();
+            let mut all: Vec<&str> = vec![&request.redirect_uri];
+            all.extend(targets.iter().map(String::as_str));
+            if let Some(csp) = crate::http::content_security_policy(&all) {
+                response
+                    .headers_mut()
+                    .insert(actix_web::http::header::CONTENT_SECURITY_POLICY, csp);
+            }
+        }
+        Ok(response)
     }
 
     async fn consent_page(
@@ -358,11 +548,20 @@ impl Step<'_> {
         session: &Session,
         kept: Option<&Kept>,
     ) -> Result<HttpResponse, HttpResponse> {
+        // The upstream token of the login that made this request goes to this code
+        // alone (and from it to one refresh family).
+        let mut identity = session.identity.clone();
+        if let (Some(federation), Some(token)) = (
+            identity.upstream.as_mut(),
+            kept.and_then(|k| k.pending.upstream_token.as_ref()),
+        ) {
+            federation.token = Some(token.clone());
+        }
         let location = authorization_code::issue_code(
             self.state,
             self.registry,
             request,
-            &session.identity,
+            &identity,
             session.auth_time,
         )
         .await

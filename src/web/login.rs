@@ -79,9 +79,14 @@ pub async fn check_password<'r>(
         ));
     }
     let user = registry.user(username);
-    let hash = user.map_or(DECOY_HASH, |u| u.password_hash.as_str());
-    let verified = state.verifier.verify_password(hash, password).await;
-    let Some(user) = user.filter(|_| verified) else {
+    // A user who signs in only through a provider has no password: the decoy is
+    // checked (the same work) and never lets them in.
+    let own = user.and_then(|u| u.password_hash.as_deref());
+    let verified = state
+        .verifier
+        .verify_password(own.unwrap_or(DECOY_HASH), password)
+        .await;
+    let Some(user) = user.filter(|_| verified && own.is_some()) else {
         tracing::warn!(event = "login_failed", client_id = %client_id, remote = %address);
         metrics::counter!("gatehouse_logins_total", "result" => "failure").increment(1);
         return Ok(None);
@@ -101,6 +106,16 @@ pub async fn start_session(
     step: &Step<'_>,
     user: &User,
 ) -> Result<(Current, Cookie<'static>), HttpResponse> {
+    start_session_as(step, user.identity(), step.state.clock.now()).await
+}
+
+/// Starts a session for `identity`, who authenticated at `auth_time` (now for a
+/// password; the upstream's `auth_time` for a login through a provider).
+pub async fn start_session_as(
+    step: &Step<'_>,
+    identity: crate::model::Identity,
+    auth_time: u64,
+) -> Result<(Current, Cookie<'static>), HttpResponse> {
     let Step {
         req,
         state,
@@ -117,8 +132,8 @@ pub async fn start_session(
     let id = random_secret().map_err(|e| step.unavailable(e))?;
     let key = sha256(id.as_bytes());
     let session = Session {
-        identity: user.identity(),
-        auth_time: state.clock.now(),
+        identity,
+        auth_time,
         consents: Default::default(),
     };
     state

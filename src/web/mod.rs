@@ -14,6 +14,7 @@ pub mod login;
 pub mod logout;
 pub mod page;
 pub mod session;
+pub mod upstream;
 
 use crate::http::client_ip::ClientIp;
 use crate::http::form::Form;

@@ -30,6 +30,8 @@ pub struct Browser<'s> {
     pub server: &'s TestServer,
     pub http: reqwest::Client,
     pub last_page: String,
+    /// The cookie jar `http` keeps, for another client of the same browser.
+    pub jar: std::sync::Arc<reqwest::cookie::Jar>,
 }
 
 /// A response as the browser saw it.
@@ -106,8 +108,9 @@ impl<'s> Browser<'s> {
     }
 
     fn with_headers(server: &'s TestServer, headers: reqwest::header::HeaderMap) -> Self {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
         let http = reqwest::Client::builder()
-            .cookie_store(true)
+            .cookie_provider(jar.clone())
             .redirect(Policy::none())
             .default_headers(headers)
             .build()
@@ -116,7 +119,19 @@ impl<'s> Browser<'s> {
             server,
             http,
             last_page: String::new(),
+            jar,
         }
+    }
+
+    /// A client of this browser (its cookies) that opens a connection of its own for
+    /// each request, as a second tab might.
+    pub fn fresh_connection_client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_provider(self.jar.clone())
+            .redirect(Policy::none())
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("client")
     }
 
     async fn see(&mut self, response: reqwest::Response) -> Seen {

@@ -3,8 +3,10 @@
 #![allow(dead_code)] // each test binary uses its own subset of these helpers
 
 pub mod browser;
+pub mod github;
 pub mod redis;
 pub mod replica;
+pub mod upstream;
 
 use gatehouse::server::{self, Running};
 use jsonwebtoken::jwk::JwkSet;
@@ -199,6 +201,16 @@ impl TestServer {
 
     /// Verifies `token` against the served JWKS and returns its header and claims.
     pub async fn verify(&self, token: &str, audience: &str) -> (jsonwebtoken::Header, Value) {
+        self.verify_issued_by(token, audience, ISSUER).await
+    }
+
+    /// [`Self::verify`] for a server whose issuer is `issuer` rather than [`ISSUER`].
+    pub async fn verify_issued_by(
+        &self,
+        token: &str,
+        audience: &str,
+        issuer: &str,
+    ) -> (jsonwebtoken::Header, Value) {
         let jwks: JwkSet = self
             .http
             .get(self.url("/jwks"))
@@ -208,7 +220,7 @@ impl TestServer {
             .json()
             .await
             .expect("jwks json");
-        verify_with(&jwks, token, audience)
+        verify_for(&jwks, token, audience, issuer)
     }
 
     /// The server's clock: tests move it forward instead of sleeping.
@@ -239,12 +251,22 @@ pub async fn userinfo_status(server: &TestServer, token: &str) -> u16 {
 
 /// Verifies `token` with the key its `kid` names in `jwks`, checking iss, aud and exp.
 pub fn verify_with(jwks: &JwkSet, token: &str, audience: &str) -> (jsonwebtoken::Header, Value) {
+    verify_for(jwks, token, audience, ISSUER)
+}
+
+/// [`verify_with`] for tokens of the issuer `issuer`.
+pub fn verify_for(
+    jwks: &JwkSet,
+    token: &str,
+    audience: &str,
+    issuer: &str,
+) -> (jsonwebtoken::Header, Value) {
     let header = jsonwebtoken::decode_header(token).expect("header");
     let kid = header.kid.clone().expect("kid");
     let jwk = jwks.find(&kid).expect("kid is published");
     let key = DecodingKey::from_jwk(jwk).expect("decoding key");
     let mut validation = Validation::new(header.alg);
-    validation.set_issuer(&[ISSUER]);
+    validation.set_issuer(&[issuer]);
     validation.set_audience(&[audience]);
     let data = jsonwebtoken::decode::<Value>(token, &key, &validation).expect("token verifies");
     (header, data.claims)

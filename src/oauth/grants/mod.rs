@@ -11,6 +11,7 @@
 pub mod authorization_code;
 pub mod client_credentials;
 pub mod device_code;
+pub mod federated;
 pub mod refresh_token;
 pub mod token_set;
 

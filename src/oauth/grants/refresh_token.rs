@@ -46,6 +46,9 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
     let user = standing::refresh(state, registry, &grant)
         .await?
         .map_err(|fallen| OAuthError::invalid_grant(fallen.to_string()))?;
+    // A federated user's family answers to the upstream first (cap or revalidation);
+    // a 503 here leaves the token unused.
+    let user = super::federated::check(state, registry, &grant.family, user).await?;
     // The client may have lost scopes in a reload since: never give more than it has now.
     let still_allowed: Vec<String> = grant
         .scopes

@@ -134,6 +134,11 @@ pub async fn issue(
                 issued_at: now,
                 expires_at: now + registry.tokens.refresh_token_ttl.as_secs(),
                 credential,
+                federated: grant
+                    .identity
+                    .upstream
+                    .is_some()
+                    .then(|| Box::new(grant.identity.clone())),
             };
             state
                 .store

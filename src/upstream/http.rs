@@ -1,0 +1,183 @@
+//! The one outbound HTTP client, for upstream providers: every call has a connect
+//! timeout and an overall deadline, never follows a redirect (a provider's endpoints
+//! are where its metadata says), and reads at most [`MAX_BODY`] bytes of an answer, so
+//! a slow or hostile upstream can hold neither a worker nor memory. It serves the
+//! `openidconnect` crate (as its `AsyncHttpClient`) and the GitHub calls alike.
+
+use openidconnect::http;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+/// The largest answer read from an upstream (discovery, keys, tokens, user data).
+pub const MAX_BODY: usize = 1 << 20;
+/// How long connecting may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a whole call may take, answer included.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why an outbound call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("the HTTP client could not be built: {0}")]
+    Build(String),
+    #[error("{0}")]
+    Request(String),
+    #[error("the answer is larger than {MAX_BODY} bytes")]
+    TooLarge,
+}
+
+/// The outbound client.
+#[derive(Clone)]
+pub struct Outbound(reqwest::Client);
+
+impl Outbound {
+    /// A client with the timeouts, no redirects and no proxy from the environment
+    /// unless `HTTPS_PROXY` and friends are set (reqwest's default).
+    pub fn new() -> Result<Self, HttpError> {
+        reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map(Self)
+            .map_err(|e| HttpError::Build(e.to_string()))
+    }
+
+    /// Sends `request` and reads the answer within the limits.
+    pub async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, HttpError> {
+        let request = reqwest::Request::try_from(request.map(reqwest::Body::from))
+            .map_err(|e| HttpError::Request(e.to_string()))?;
+        let mut response = self
+            .0
+            .execute(request)
+            .await
+            .map_err(|e| HttpError::Request(without_url(&e)))?;
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_BODY as u64)
+        {
+            return Err(HttpError::TooLarge);
+        }
+        let mut builder = http::Response::builder().status(response.status());
+        for (name, value) in response.headers() {
+            builder = builder.header(name, value);
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| HttpError::Request(without_url(&e)))?
+        {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(HttpError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        builder
+            .body(body)
+            .map_err(|e| HttpError::Request(e.to_string()))
+    }
+
+    /// GETs `url` with `headers`; the status and the body.
+    pub async fn get(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<(u16, Vec<u8>), HttpError> {
+        let mut builder = http::Request::get(url);
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let request = builder
+            .body(Vec::new())
+            .map_err(|e| HttpError::Request(e.to_string()))?;
+        let response = self.send(request).await?;
+        Ok((response.status().as_u16(), response.into_body()))
+    }
+
+    /// POSTs the urlencoded `form` to `url`, asking for JSON; the status and the body.
+    pub async fn post_form(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+    ) -> Result<(u16, Vec<u8>), HttpError> {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let request = http::Request::post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .body(body.into_bytes())
+            .map_err(|e| HttpError::Request(e.to_string()))?;
+        let response = self.send(request).await?;
+        Ok((response.status().as_u16(), response.into_body()))
+    }
+}
+
+/// A reqwest error without its URL (which may carry a code or a token in its query).
+fn without_url(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "failed"
+    };
+    let host = e
+        .url()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    format!("the request to {host} {kind}")
+}
+
+impl<'c> openidconnect::AsyncHttpClient<'c> for Outbound {
+    type Error = HttpError;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<http::Response<Vec<u8>>, HttpError>> + Send + 'c>>;
+
+    fn call(&'c self, request: http::Request<Vec<u8>>) -> Self::Future {
+        Box::pin(self.send(request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::upstream::http::*;
+
+    #[actix_web::test]
+    async fn answers_over_the_limit_are_refused_and_dead_ends_time_out() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 1024];
+                    let _ = socket.read(&mut buf).await;
+                    let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+                    let _ = socket.write_all(head.as_bytes()).await;
+                    let chunk = vec![b'a'; 64 * 1024];
+                    for _ in 0..20 {
+                        let size = format!("{:x}\r\n", chunk.len());
+                        if socket.write_all(size.as_bytes()).await.is_err()
+                            || socket.write_all(&chunk).await.is_err()
+                            || socket.write_all(b"\r\n").await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let client = Outbound::new().expect("client");
+        let got = client.get(&format!("http://{addr}/big"), &[]).await;
+        assert!(matches!(got, Err(HttpError::TooLarge)), "{got:?}");
+    }
+}

@@ -1,0 +1,296 @@
+//! Signing in through an upstream provider, the pages' side: `POST /login/upstream`
+//! (a provider's button on the login page, a form with its CSRF token like the rest)
+//! sends the browser to the provider; `GET /login/callback/<id>` takes it back.
+//!
+//! The callback checks, before anything is exchanged: the `state` names a pending
+//! login waiting for a provider, that provider is the one in the path (one callback
+//! per provider, RFC 9700 4.4.2), the browser is the one that started it (a tag of its
+//! CSRF cookie), and the `state` is used once (an atomic count in the store). Then
+//! `upstream::connect` checks the `iss` response parameter, exchanges the code with the
+//! PKCE verifier and checks the ID token; `upstream::rules` decides who the user
+//! becomes. Every refusal is an `upstream_login_refused` audit event with its reason
+//! (never a token).
+
+use super::interaction::{Awaiting, Kept, Step};
+use super::{login, page};
+use crate::crypto::{hex, sha256};
+use crate::http::client_ip::ClientIp;
+use crate::http::form::Form;
+use crate::model::Federation;
+use crate::registry::endpoint;
+use crate::state::AppState;
+use crate::upstream::connect::{Attempt, Response};
+use crate::upstream::provider::{Provider, RefreshPolicy};
+use crate::upstream::{UpstreamError, rules};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+/// `POST /login/upstream`: a provider's button.
+pub async fn start(
+    req: HttpRequest,
+    ip: ClientIp,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    super::on_posted_form(&req, ip, &body, &state, begin).await
+}
+
+async fn begin(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpResponse> {
+    let Some(kept) = step.recall(form.get("request")).await? else {
+        return Ok(page::expired_request(step.registry));
+    };
+    let request = kept.pending.request.clone();
+    let provider = form
+        .get("provider")
+        .and_then(|id| step.registry.provider(id))
+        .filter(|p| {
+            step.registry
+                .client(&request.client_id)
+                .is_some_and(|c| c.allows_provider(&p.id))
+        });
+    match provider {
+        Some(provider) => step.go_upstream(&request, Some(kept), provider).await,
+        None => Ok(page::invalid_request(
+            step.registry,
+            "This application does not offer that way to sign in.",
+        )),
+    }
+}
+
+/// `GET /login/callback/<provider id>`.
+pub async fn callback(
+    req: HttpRequest,
+    ip: ClientIp,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let registry = state.snapshot();
+    let step = Step {
+        req: &req,
+        ip,
+        state: &state,
+        registry: &registry,
+    };
+    let form = match Form::parse(req.query_string().as_bytes()) {
+        Ok(f) => f,
+        Err(e) => return page::invalid_request(&registry, &e.description),
+    };
+    let response = match finish(&step, &path, &form).await {
+        Ok(response) | Err(response) => response,
+    };
+    continue_page(&registry, &path, response)
+}
+
+/// The callback's redirect onwards (to the client, with the code) as a page that
+/// navigates by itself: the browser came here through the provider's form, and a
+/// redirect chain after a form is held to that form's page's CSP `form-action`, which
+/// (gatehouse's own, for one) allows this callback but not the client beyond it.
+fn continue_page(
+    registry: &crate::registry::Registry,
+    provider_id: &str,
+    response: HttpResponse,
+) -> HttpResponse {
+    if response.status() != StatusCode::SEE_OTHER {
+        return response;
+    }
+    let Some(location) = response
+        .headers()
+        .get(actix_web::http::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+    else {
+        return response;
+    };
+    let name = registry
+        .provider(provider_id)
+        .map_or(provider_id, |p| p.name.as_str());
+    let mut page = page::render(
+        registry,
+        StatusCode::OK,
+        "continue.html",
+        serde_json::json!({"location": location, "provider_name": name}),
+        None,
+    );
+    for cookie in response.cookies() {
+        let _ = page.add_cookie(&cookie);
+    }
+    page
+}
+
+/// Logs and counts a refused upstream login, and the page saying so.
+fn refused(step: &Step<'_>, provider: &str, reason: &str, message: &str) -> HttpResponse {
+    tracing::warn!(event = "upstream_login_refused", provider = %provider, reason = %reason, remote = %step.ip);
+    // The path is the caller's: only a declared provider gets its own metric series.
+    let label = step
+        .registry
+        .provider(provider)
+        .map_or_else(|| "unknown".to_owned(), |p| p.id.clone());
+    metrics::counter!("gatehouse_upstream_logins_total", "provider" => label, "result" => "refused").increment(1);
+    page::error(
+        step.registry,
+        StatusCode::FORBIDDEN,
+        "Sign-in failed",
+        message,
+    )
+}
+
+const START_AGAIN: &str =
+    "This sign-in cannot be completed. Return to the application and start again.";
+
+async fn finish(
+    step: &Step<'_>,
+    provider_id: &str,
+    form: &Form,
+) -> Result<HttpResponse, HttpResponse> {
+    let Some(state_id) = form.get("state") else {
+        return Err(refused(step, provider_id, "missing_state", START_AGAIN));
+    };
+    let Some(mut kept) = step.recall(Some(state_id)).await? else {
+        return Err(refused(step, provider_id, "unknown_state", START_AGAIN));
+    };
+    let attempt = match kept.pending.upstream.take() {
+        Some(a) if kept.pending.awaiting == Awaiting::Upstream => a,
+        _ => return Err(refused(step, provider_id, "unknown_state", START_AGAIN)),
+    };
+    if attempt.provider != provider_id {
+        return Err(refused(step, provider_id, "provider_mismatch", START_AGAIN));
+    }
+    let binding = super::csrf::Binding::Upstream(state_id.to_owned());
+    if !super::csrf::check(
+        step.req,
+        step.state,
+        step.registry,
+        &binding,
+        Some(&attempt.browser),
+    ) {
+        return Err(refused(step, provider_id, "other_browser", START_AGAIN));
+    }
+    // Single use, atomically (two racing callbacks both read the record): the first
+    // count of this state is the one that goes on.
+    let (uses, _) = step
+        .state
+        .store
+        .add_failure(
+            &format!("upstream-state:{}", hex(&sha256(state_id.as_bytes()))),
+            step.registry.session.pending_ttl,
+        )
+        .await
+        .map_err(|e| step.unavailable(e))?;
+    if uses > 1 {
+        return Err(refused(step, provider_id, "replayed_state", START_AGAIN));
+    }
+    let Some(provider) = step.registry.provider(provider_id) else {
+        return Err(refused(step, provider_id, "provider_gone", START_AGAIN));
+    };
+    // From here the request waits for a login again: a failure below shows the login
+    // page, and the spent attempt cannot be taken twice.
+    kept.pending.awaiting = Awaiting::Login;
+    step.keep(&kept).await?;
+    let request = kept.pending.request.clone();
+    if form.get("error").is_some() {
+        tracing::warn!(event = "upstream_login_refused", provider = %provider.id, reason = "upstream_error", error = form.get("error").unwrap_or_default(), remote = %step.ip);
+        metrics::counter!("gatehouse_upstream_logins_total", "provider" => provider.id.clone(), "result" => "refused").increment(1);
+        let message = format!("Signing in with {} was not completed.", provider.name);
+        return step
+            .login_page(&request, Some(kept), Some((&message, "")))
+            .await;
+    }
+    let Some(code) = form.get("code") else {
+        return Err(refused(step, &provider.id, "missing_code", START_AGAIN));
+    };
+    let callback = endpoint(&step.registry.issuer, &provider.callback_path());
+    let now = step.state.clock.now();
+    let vouched = step
+        .state
+        .upstreams
+        .finish(
+            provider,
+            &callback,
+            &Attempt {
+                nonce: &attempt.nonce,
+                pkce_verifier: &attempt.pkce_verifier,
+            },
+            &Response {
+                code,
+                iss: form.get("iss"),
+            },
+            now,
+        )
+        .await;
+    let vouched = match vouched {
+        Ok(v) => v,
+        Err(e @ UpstreamError::Unavailable(_)) => {
+            tracing::warn!(event = "upstream_login_refused", provider = %provider.id, reason = e.reason(), error = %e, remote = %step.ip);
+            metrics::counter!("gatehouse_upstream_logins_total", "provider" => provider.id.clone(), "result" => "unavailable").increment(1);
+            return Err(page::error(
+                step.registry,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-in unavailable",
+                &format!(
+                    "{} cannot be reached right now. Try again in a moment.",
+                    provider.name
+                ),
+            ));
+        }
+        Err(e) => return Err(refused(step, &provider.id, e.reason(), START_AGAIN)),
+    };
+    admit(step, provider, kept, vouched, now).await
+}
+
+/// Who the vouched user becomes, and the session and request going on as them.
+async fn admit(
+    step: &Step<'_>,
+    provider: &Provider,
+    mut kept: Kept,
+    vouched: crate::upstream::Vouched,
+    now: u64,
+) -> Result<HttpResponse, HttpResponse> {
+    let request = kept.pending.request.clone();
+    let user = match rules::read_claims(vouched.claims, &provider.claims) {
+        Ok(u) => u,
+        Err(r) => return Err(refused(step, &provider.id, &r.to_string(), r.message())),
+    };
+    let sealed = match (provider.refresh, &vouched.token, &step.registry.token_key) {
+        (RefreshPolicy::Revalidate(_), Some(token), Some(key)) => Some(
+            key.seal(&provider.id, &user.subject, token)
+                .map_err(|e| step.unavailable(e))?,
+        ),
+        (RefreshPolicy::Revalidate(_), _, _) => {
+            return Err(refused(
+                step,
+                &provider.id,
+                "no_upstream_token",
+                "The provider gave no refresh token to check this sign-in again with.",
+            ));
+        }
+        (RefreshPolicy::Cap(_), _, _) => None,
+    };
+    let federation = Federation {
+        provider: provider.id.clone(),
+        subject: user.subject.clone(),
+        login_at: now,
+        checked_at: now,
+        token: None,
+    };
+    let linked = step.registry.linked_user(&provider.id, &user.subject);
+    let identity = match rules::admit(provider, linked, &user, federation) {
+        Ok(i) => i,
+        Err(r) => {
+            tracing::warn!(event = "upstream_login_refused", provider = %provider.id, reason = %r, client_id = %request.client_id, remote = %step.ip);
+            metrics::counter!("gatehouse_upstream_logins_total", "provider" => provider.id.clone(), "result" => "refused").increment(1);
+            return step
+                .login_page(&request, Some(kept), Some((r.message(), "")))
+                .await;
+        }
+    };
+    // The upstream's auth_time is the session's (never one in the future).
+    let auth_time = vouched.auth_time.filter(|t| *t <= now).unwrap_or(now);
+    tracing::info!(event = "upstream_login_succeeded", provider = %provider.id, client_id = %request.client_id, user_id = %identity.subject, remote = %step.ip);
+    metrics::counter!("gatehouse_upstream_logins_total", "provider" => provider.id.clone(), "result" => "success").increment(1);
+    let (fresh, cookie) = login::start_session_as(step, identity, auth_time).await?;
+    kept.pending.upstream_token = sealed;
+    step.keep(&kept).await?;
+    let mut response = step.proceed(request, Some(kept), Some(fresh)).await;
+    let _ = response.add_cookie(&cookie);
+    Ok(response)
+}

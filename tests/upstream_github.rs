@@ -1,0 +1,140 @@
+//! Sign-in through GitHub, against a fake GitHub served by the test: PKCE S256 and
+//! `state` at authorize, the numeric id as the subject, only a verified primary email
+//! (here the primary is unverified, so none), orgs and teams as prefixed groups; and
+//! with `revalidate`, a revoked GitHub token ending the family.
+
+mod common;
+
+use common::browser::{Browser, Pkce};
+use common::github::{CLIENT_SECRET, FakeGithub};
+use common::upstream::*;
+use common::*;
+use std::time::Duration;
+
+fn github_provider(port: u16, extra: &str) -> String {
+    format!(
+        r#"
+[federation]
+token_key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
+[[providers]]
+id = "gh"
+name = "GitHub"
+kind = "github"
+web_url = "http://127.0.0.1:{port}"
+api_url = "http://127.0.0.1:{port}/api"
+client_id = "gh-client"
+client_secret_file = "github-secret"
+accept = "rules"
+allowed_groups = ["acme"]
+refresh = {{ mode = "revalidate", every = "1h" }}
+{extra}
+"#
+    )
+}
+
+async fn downstream(github: &FakeGithub, extra: &str) -> TestServer {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("github-secret"), CLIENT_SECRET).expect("secret");
+    let path = dir.path().join("gatehouse.toml");
+    std::fs::write(
+        &path,
+        downstream_config(&github_provider(github.port, extra)),
+    )
+    .expect("config");
+    TestServer::start_at(dir, path).await
+}
+
+/// Logs in through the fake GitHub; the downstream's final answer.
+async fn login(down: &mut Browser<'_>, github: &FakeGithub, pkce: &Pkce) -> common::browser::Seen {
+    down.authorize(&web_request(pkce, &[])).await;
+    let to_github = click_provider(down, "gh").await;
+    let location = to_github.location.clone().expect("location");
+    assert!(location.starts_with(&format!(
+        "http://127.0.0.1:{}/login/oauth/authorize?",
+        github.port
+    )));
+    // The fake approves at once and redirects back, as GitHub does for an authorized app.
+    let answer = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(&location)
+        .send()
+        .await
+        .expect("authorize");
+    let back = answer.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    at_callback(down, &path_of(&back)).await
+}
+
+#[tokio::test]
+async fn github_login_with_the_numeric_id_verified_email_only_and_prefixed_org_and_team_groups() {
+    let github = FakeGithub::start();
+    let server = downstream(&github, "").await;
+    let pkce = Pkce::new("github");
+    let mut down = Browser::new(&server);
+    let done = login(&mut down, &github, &pkce).await;
+    let sent = github.last_authorize();
+    assert_eq!(sent["code_challenge_method"], "S256");
+    assert_eq!(sent["client_id"], "gh-client");
+    assert_eq!(sent["redirect_uri"], format!("{ISSUER}/login/callback/gh"));
+    assert_eq!(sent["scope"], "read:user user:email read:org");
+
+    let tokens = redeem(&server, &done, &pkce).await;
+    let (_, claims) = server
+        .verify(tokens["id_token"].as_str().expect("id_token"), "web")
+        .await;
+    assert_eq!(claims["sub"], "gh:583231");
+    assert_eq!(claims["preferred_username"], "octocat");
+    assert_eq!(
+        claims["groups"],
+        serde_json::json!(["gh:acme", "gh:acme/ops"])
+    );
+    assert!(
+        claims.get("email").is_none(),
+        "an unverified primary email is ignored: {claims}"
+    );
+
+    // revalidate: the user revokes the app at GitHub; the next check ends the family.
+    let token = tokens["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+    server.clock().advance(Duration::from_secs(3601));
+    let (status, body) = refresh(&server, &token).await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["refresh_token"].as_str().expect("rotated").to_owned();
+    github.revoke_all();
+    server.clock().advance(Duration::from_secs(3601));
+    let (status, body) = refresh(&server, &token).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    github.stop().await;
+}
+
+#[tokio::test]
+async fn github_rules_refuse_users_outside_the_allowed_org() {
+    let github = FakeGithub::start();
+    let server = downstream(&github, "").await;
+    // Only members of another org may come in.
+    let text = std::fs::read_to_string(&server.config)
+        .expect("config")
+        .replace(
+            "allowed_groups = [\"acme\"]",
+            "allowed_groups = [\"other-org\"]",
+        );
+    server.rewrite_config(&text);
+    server.wait_for_generation(2).await;
+    let pkce = Pkce::new("github-refused");
+    let mut down = Browser::new(&server);
+    let seen = login(&mut down, &github, &pkce).await;
+    assert_eq!(seen.status, 200);
+    assert!(seen.body.contains("not allowed here"), "{}", seen.body);
+    github.stop().await;
+}

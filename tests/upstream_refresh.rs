@@ -1,0 +1,175 @@
+//! A federated user's refresh tokens answer to the upstream: `cap` (the default) ends
+//! the family `max_age` after the upstream login; `revalidate` asks the upstream again
+//! once `every` has passed, with the upstream refresh token this family alone holds:
+//! a user removed upstream gets `invalid_grant`, an unreachable upstream 503 with the
+//! token still good afterwards. Time moves on the injected clocks of both servers.
+
+mod common;
+
+use common::browser::{Browser, Pkce};
+use common::upstream::*;
+use common::*;
+use std::time::Duration;
+
+const TOKEN_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+#[tokio::test]
+async fn cap_ends_the_family_at_max_age_after_the_upstream_login() {
+    let port = free_port();
+    let upstream = start_upstream(port, &["corp"], "").await;
+    let body = provider(
+        "corp",
+        port,
+        "accept = \"rules\"\nrefresh = { max_age = \"2h\" }",
+    );
+    let downstream = start_downstream(&downstream_config(&body)).await;
+    let pkce = Pkce::new("cap");
+    let (mut down, mut up) = (Browser::new(&downstream), Browser::new(&upstream));
+    let done = login_through(&mut down, &mut up, "corp", "ann", &pkce, &[]).await;
+    let tokens = redeem(&downstream, &done, &pkce).await;
+    let mut token = tokens["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+
+    downstream.clock().advance(Duration::from_secs(3600));
+    let (status, body) = refresh(&downstream, &token).await;
+    assert_eq!(status, 200, "{body}");
+    token = body["refresh_token"].as_str().expect("rotated").to_owned();
+    let (_, claims) = downstream
+        .verify(body["id_token"].as_str().expect("id_token"), "web")
+        .await;
+    assert_eq!(claims["sub"], "corp:u-ann");
+    assert_eq!(
+        claims["groups"],
+        serde_json::json!(["corp:staff", "corp:system:masters"])
+    );
+
+    downstream.clock().advance(Duration::from_secs(3600));
+    let (status, body) = refresh(&downstream, &token).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+}
+
+/// Logs ann in at `downstream` through `upstream`: her first refresh token.
+async fn refresh_token_of_ann(
+    upstream: &TestServer,
+    downstream: &TestServer,
+    seed: &str,
+) -> String {
+    let pkce = Pkce::new(seed);
+    let (mut down, mut up) = (Browser::new(downstream), Browser::new(upstream));
+    let done = login_through(&mut down, &mut up, "corp", "ann", &pkce, &[]).await;
+    redeem(downstream, &done, &pkce).await["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_owned()
+}
+
+/// Advances both servers' clocks (the upstream's tokens are judged by its own).
+fn advance(a: &TestServer, b: &TestServer, by: Duration) {
+    a.clock().advance(by);
+    b.clock().advance(by);
+}
+
+#[tokio::test]
+async fn revalidate_asks_the_upstream_and_ends_the_family_of_a_user_removed_there() {
+    let (proxy_port, real_port) = (free_port(), free_port());
+    let config = upstream_config(proxy_port, &["corp"], "").replace(
+        &format!("bind = \"127.0.0.1:{proxy_port}\""),
+        &format!("bind = \"127.0.0.1:{real_port}\""),
+    );
+    let upstream = TestServer::start(&config).await;
+    let proxy = Proxy::start(proxy_port, real_port).await;
+    let body = format!(
+        "[federation]\ntoken_key = \"{TOKEN_KEY}\"\n{}",
+        provider(
+            "corp",
+            proxy_port,
+            "accept = \"rules\"\nrefresh = { mode = \"revalidate\", every = \"1h\" }"
+        )
+    );
+    let downstream = start_downstream(&downstream_config(&body)).await;
+    let mut token = refresh_token_of_ann(&upstream, &downstream, "revalidate").await;
+
+    // Within `every`: no upstream call is needed, so even a down upstream is fine.
+    proxy.set_down(true);
+    let (status, body) = refresh(&downstream, &token).await;
+    assert_eq!(status, 200, "{body}");
+    token = body["refresh_token"].as_str().expect("rotated").to_owned();
+
+    // Past `every`, upstream down: 503, and the token is not spent.
+    advance(&upstream, &downstream, Duration::from_secs(3601));
+    let (status, body) = refresh(&downstream, &token).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("temporarily_unavailable")),
+        "{body}"
+    );
+    let ready = downstream.ready_details().await;
+    assert_eq!(
+        ready["providers"]["corp"]["status"], "unreachable",
+        "{ready}"
+    );
+
+    // Back up: the same token refreshes, asking the upstream (which rotates its own).
+    proxy.set_down(false);
+    let (status, body) = refresh(&downstream, &token).await;
+    assert_eq!(status, 200, "{body}");
+    token = body["refresh_token"].as_str().expect("rotated").to_owned();
+
+    // ann is removed upstream; past `every` again the upstream says no: invalid_grant,
+    // and the family is gone (its newest token too).
+    let without_ann = config.replace(
+        "id = \"u-ann\"\nusername = \"ann\"",
+        "id = \"u-ann-gone\"\nusername = \"ann-gone\"",
+    );
+    upstream.rewrite_config(&without_ann);
+    upstream.wait_for_generation(2).await;
+    let (status, body) = refresh(&downstream, &token).await;
+    assert_eq!(
+        status, 200,
+        "within every the upstream is not asked: {body}"
+    );
+    token = body["refresh_token"].as_str().expect("rotated").to_owned();
+    advance(&upstream, &downstream, Duration::from_secs(3601));
+    let (status, body) = refresh(&downstream, &token).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn revalidation_applies_the_rules_as_they_are_now() {
+    let port = free_port();
+    let upstream = start_upstream(port, &["corp"], "").await;
+    let body = format!(
+        "[federation]\ntoken_key = \"{TOKEN_KEY}\"\n{}",
+        provider(
+            "corp",
+            port,
+            "accept = \"rules\"\nallowed_email_domains = [\"corp.com\"]\nrefresh = { mode = \"revalidate\", every = \"1h\" }"
+        )
+    );
+    let downstream = start_downstream(&downstream_config(&body)).await;
+    let token = refresh_token_of_ann(&upstream, &downstream, "rules-now").await;
+    // corp.com is no longer allowed: the next revalidation refuses ann.
+    let text = std::fs::read_to_string(&downstream.config).expect("config");
+    downstream.rewrite_config(&text.replace("[\"corp.com\"]", "[\"elsewhere.com\"]"));
+    downstream.wait_for_generation(2).await;
+    let (status, body) = refresh(&downstream, &token).await;
+    assert_eq!(status, 200, "within every nothing is asked: {body}");
+    let token = body["refresh_token"].as_str().expect("rotated").to_owned();
+    advance(&upstream, &downstream, Duration::from_secs(3601));
+    let (status, body) = refresh(&downstream, &token).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+}
