@@ -6,7 +6,8 @@
 //! both (one wins each), A killed with SIGKILL in the
 //! middle of a login that B finishes, a brute force split over A and B locked out at
 //! the limit, and Redis stopped (client credentials still issue, the rest is 503,
-//! `/readyz` not ready) and started again (everything works, no restart).
+//! `/readyz` not ready) and started again (everything works, no restart). And a
+//! device code (RFC 8628) issued on A, approved on B and polled on C.
 
 mod common;
 
@@ -44,6 +45,13 @@ id = "svc"
 secret_hash = "{hash}"
 grant_types = ["client_credentials"]
 introspect = true
+
+[[clients]]
+id = "tv"
+name = "Living Room TV"
+public = true
+grant_types = ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"]
+scopes = ["openid", "offline_access"]
 
 [[users]]
 id = "u-alice"
@@ -120,8 +128,9 @@ impl Visitor {
 
     /// Submits the form of the last page (whichever replica rendered it) to `at`.
     async fn submit(&mut self, at: &Replica, action: &str, fields: &[(&str, &str)]) -> Answer {
-        let mut form: Vec<(String, String)> = ["csrf_token", "request"]
+        let mut form: Vec<(String, String)> = ["csrf_token", "request", "user_code"]
             .iter()
+            .filter(|name| !fields.iter().any(|(k, _)| k == *name))
             .filter_map(|name| Some(((*name).to_owned(), hidden_in(&self.page, name)?)))
             .collect();
         form.extend(
@@ -558,4 +567,105 @@ async fn a_user_moves_between_two_replicas_at_every_step() {
     assert!(logged, "the store change is logged");
     let (status, _) = refresh(&b, &field(&rotated, "refresh_token")).await;
     assert_eq!(status, 200, "B still serves from the store it started with");
+}
+
+/// `POST /token` polling with `device_code` as the public client `tv`.
+async fn poll_device(at: &Replica, device_code: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(at.url("/token"))
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", device_code),
+            ("client_id", "tv"),
+        ])
+        .send()
+        .await
+        .expect("poll");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("json"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_device_code_issued_on_one_replica_is_approved_on_another_and_polled_on_a_third() {
+    let Some(redis) = RedisServer::start("a_device_code_over_three_replicas") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_signing_key(dir.path());
+    let config = config(&redis);
+    let a = Replica::spawn(dir.path(), "a", &config);
+    let b = Replica::spawn(dir.path(), "b", &config);
+    let c = Replica::spawn(dir.path(), "c", &config);
+
+    step("device code issued on A");
+    let response = reqwest::Client::new()
+        .post(a.url("/device_authorization"))
+        .form(&[("client_id", "tv"), ("scope", "openid offline_access")])
+        .send()
+        .await
+        .expect("device_authorization");
+    assert_eq!(response.status(), 200);
+    let issued: Value = response.json().await.expect("json");
+    let device_code = field(&issued, "device_code");
+    let user_code = field(&issued, "user_code");
+
+    step("the code typed, the login and the approval on B");
+    let mut alice = Visitor::new();
+    let entry = alice
+        .http
+        .get(b.url("/device"))
+        .send()
+        .await
+        .expect("device page");
+    let entry = alice.answer(entry).await;
+    assert_eq!(entry.status, 200, "{}", entry.body);
+    let login = alice
+        .submit(&b, "/device", &[("user_code", &user_code)])
+        .await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    let confirm = alice
+        .submit(
+            &b,
+            "/device/login",
+            &[("username", "alice"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(
+        confirm.body.contains("Living Room TV") && confirm.body.contains(&user_code),
+        "the confirmation names the client and the code: {}",
+        confirm.body
+    );
+    let done = alice
+        .submit(&b, "/device/decide", &[("decision", "allow")])
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("Device connected"), "{}", done.body);
+
+    step("polled on C: the tokens; polled again on A: used already");
+    let (status, tokens) = poll_device(&c, &device_code).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert!(tokens["refresh_token"].is_string(), "{tokens}");
+    let (status, again) = poll_device(&a, &device_code).await;
+    assert_eq!(
+        (status, again["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "the tokens are handed out once across replicas: {again}"
+    );
+    let response = reqwest::Client::new()
+        .post(a.url("/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &field(&tokens, "refresh_token")),
+            ("client_id", "tv"),
+        ])
+        .send()
+        .await
+        .expect("refresh");
+    let status = response.status().as_u16();
+    let refreshed: Value = response.json().await.expect("json");
+    assert_eq!(
+        status, 200,
+        "the device's refresh token works on A: {refreshed}"
+    );
 }
