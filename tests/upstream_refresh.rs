@@ -173,3 +173,64 @@ async fn revalidation_applies_the_rules_as_they_are_now() {
         "{body}"
     );
 }
+
+/// The same round trip with the downstream on a real Redis store: the pending upstream
+/// login (state, nonce, PKCE verifier), the federated identity and the sealed upstream
+/// token live in Redis, and revalidation still works from what came back out of it.
+#[tokio::test]
+async fn a_federated_family_kept_in_redis_is_revalidated_and_ended() {
+    let Some(redis) = common::redis::RedisServer::start("a_federated_family_kept_in_redis") else {
+        return;
+    };
+    let port = free_port();
+    let upstream = start_upstream(port, &["corp"], "").await;
+    let up_config = std::fs::read_to_string(&upstream.config).expect("config");
+    let body = format!(
+        "[store]\nurl = \"{}\"\nkey_prefix = \"federated-test:\"\n[[keys]]\nprivate_key_file = \"signing.pem\"\n[federation]\ntoken_key = \"{TOKEN_KEY}\"\n{}",
+        redis.url(),
+        provider(
+            "corp",
+            port,
+            "accept = \"rules\"\nrefresh = { mode = \"revalidate\", every = \"1h\" }"
+        )
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("upstream-secret"), PASSWORD).expect("secret");
+    write_signing_key(dir.path());
+    let path = dir.path().join("gatehouse.toml");
+    std::fs::write(&path, downstream_config(&body)).expect("config");
+    let downstream = TestServer::start_at(dir, path).await;
+    let ready = downstream.ready_details().await;
+    assert!(
+        ready["store"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("redis://")),
+        "the downstream keeps its state in Redis: {ready}"
+    );
+
+    let token = refresh_token_of_ann(&upstream, &downstream, "redis").await;
+    advance(&upstream, &downstream, Duration::from_secs(3601));
+    let (status, body) = refresh(&downstream, &token).await;
+    assert_eq!(
+        status, 200,
+        "revalidated with the token out of Redis: {body}"
+    );
+    let (_, claims) = downstream
+        .verify(body["id_token"].as_str().expect("id_token"), "web")
+        .await;
+    assert_eq!(claims["sub"], "corp:u-ann");
+    let token = body["refresh_token"].as_str().expect("rotated").to_owned();
+
+    upstream.rewrite_config(&up_config.replace(
+        "id = \"u-ann\"\nusername = \"ann\"",
+        "id = \"u-ann-gone\"\nusername = \"ann-gone\"",
+    ));
+    upstream.wait_for_generation(2).await;
+    advance(&upstream, &downstream, Duration::from_secs(3601));
+    let (status, body) = refresh(&downstream, &token).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "the upstream said no: {body}"
+    );
+}
