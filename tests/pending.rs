@@ -210,3 +210,82 @@ async fn a_pending_request_lives_pending_ttl() {
     assert_eq!(expired.status, 400);
     assert!(expired.body.contains("Sign-in expired"), "{}", expired.body);
 }
+
+#[tokio::test]
+async fn one_pending_request_yields_one_answer_however_often_its_form_is_posted() {
+    let server = TestServer::start(&config("", "")).await;
+    one_answer_per_pending_request(&server).await;
+}
+
+/// The same on a Redis store, where every store call is a round trip and racing
+/// answers really interleave (the memory store answers without yielding).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_pending_request_yields_one_answer_on_a_shared_store_too() {
+    let Some(redis) = common::redis::RedisServer::start("one_pending_request_one_answer") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_signing_key(dir.path());
+    let path = dir.path().join("gatehouse.toml");
+    let store = format!(
+        "[store]\nurl = \"{}\"\n[[keys]]\nprivate_key_file = \"signing.pem\"\n",
+        redis.url()
+    );
+    std::fs::write(
+        &path,
+        config("", "").replace("[limits]", &format!("{store}[limits]")),
+    )
+    .expect("config");
+    let server = TestServer::start_at(dir, path).await;
+    one_answer_per_pending_request(&server).await;
+}
+
+async fn one_answer_per_pending_request(server: &TestServer) {
+    let mut browser = Browser::new(server);
+    let pkce = Pkce::new("double");
+    browser.authorize(&authz(&pkce, &[])).await;
+    let consent = browser.login("alice", SERVICE_SECRET).await;
+    assert!(
+        consent.body.contains("name=\"decision\""),
+        "{}",
+        consent.body
+    );
+    let form: Vec<(String, String)> = ["csrf_token", "request"]
+        .iter()
+        .map(|k| ((*k).to_owned(), browser.hidden(k).expect("hidden field")))
+        .chain([("decision".to_owned(), "allow".to_owned())])
+        .collect();
+    // Ten posts of the same consent form at once (a double click, a retrying proxy):
+    // one gets the code, the others the expired-request page (400, no redirect).
+    let posts = (0..10).map(|_| {
+        let (http, url, form) = (browser.http.clone(), server.url("/consent"), form.clone());
+        tokio::spawn(async move {
+            let response = http.post(url).form(&form).send().await.expect("post");
+            let status = response.status().as_u16();
+            let location = response
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            (status, location)
+        })
+    });
+    // All sent before any answer is awaited.
+    let posts: Vec<_> = posts.collect();
+    let mut codes = Vec::new();
+    for post in posts {
+        let (status, location) = post.await.expect("task");
+        match status {
+            303 => codes.push(location.expect("a redirect to the client")),
+            400 => assert!(location.is_none()),
+            other => panic!("a racing consent answered {other}"),
+        }
+    }
+    assert_eq!(codes.len(), 1, "exactly one code: {codes:?}");
+    assert!(codes[0].contains("code="), "{}", codes[0]);
+
+    // Posted again later: still no second code.
+    let again = browser.post_form("/consent", &form).await;
+    assert_eq!(again.status, 400, "{:?}", again.location);
+    assert!(again.body.contains("Sign-in expired"), "{}", again.body);
+}

@@ -34,6 +34,7 @@ pub async fn run(store: Arc<dyn Store>, clock: &Clock) {
     devices(store.as_ref(), clock).await;
     devices_race(&store).await;
     codes_race(&store).await;
+    pending_race(&store).await;
     failures_race(&store).await;
     refresh_race(&store).await;
     shared_secrets(store.as_ref()).await;
@@ -374,13 +375,20 @@ async fn sessions_and_pending(store: &dyn Store, clock: &Clock) {
         Some("{\"r\":1}"),
         "reading a pending request leaves it"
     );
-    store.delete_pending(key(30)).await.expect("delete_pending");
+    assert!(
+        store.delete_pending(key(30)).await.expect("delete_pending"),
+        "the first delete of a live pending request removes it"
+    );
     assert!(
         store
             .get_pending(key(30))
             .await
             .expect("get_pending")
             .is_none()
+    );
+    assert!(
+        !store.delete_pending(key(30)).await.expect("delete_pending"),
+        "a second delete finds nothing: only one answer of a pending request goes on"
     );
     store
         .put_pending(key(31), "x".into(), Duration::from_secs(10))
@@ -403,6 +411,10 @@ async fn sessions_and_pending(store: &dyn Store, clock: &Clock) {
             .expect("get_pending")
             .is_none(),
         "a pending request ends at its ttl"
+    );
+    assert!(
+        !store.delete_pending(key(31)).await.expect("delete_pending"),
+        "an expired pending request cannot be taken to answer it"
     );
 }
 
@@ -507,6 +519,24 @@ async fn codes_race(store: &Arc<dyn Store>) {
     assert_eq!(
         fresh, 1,
         "{RACERS} concurrent redemptions of one code: exactly one succeeds"
+    );
+}
+
+async fn pending_race(store: &Arc<dyn Store>) {
+    store
+        .put_pending(key(42), "{\"r\":2}".into(), MINUTE)
+        .await
+        .expect("put_pending");
+    let taken = race(store, |store, _| async move {
+        store
+            .delete_pending(key(42))
+            .await
+            .expect("a racing delete_pending")
+    })
+    .await;
+    assert_eq!(
+        taken, 1,
+        "{RACERS} concurrent answers of one pending request: exactly one takes it"
     );
 }
 

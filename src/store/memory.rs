@@ -327,9 +327,9 @@ impl Store for MemoryStore {
         done(get_live(&self.pending, &key, self.now()))
     }
 
-    fn delete_pending(&self, key: Key) -> StoreFuture<'_, ()> {
-        self.pending.remove(&key);
-        done(())
+    fn delete_pending(&self, key: Key) -> StoreFuture<'_, bool> {
+        let now = self.now();
+        done(self.pending.remove(&key).is_some_and(|(_, e)| e.live(now)))
     }
 
     fn put_device(

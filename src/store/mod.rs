@@ -233,8 +233,11 @@ pub trait Store: Send + Sync {
     fn put_pending(&self, key: Key, request: String, ttl: Duration) -> StoreFuture<'_, ()>;
     /// The pending request under `key`.
     fn get_pending(&self, key: Key) -> StoreFuture<'_, Option<String>>;
-    /// Forgets a pending request once it is answered.
-    fn delete_pending(&self, key: Key) -> StoreFuture<'_, ()>;
+    /// Forgets a pending request once it is answered; true when this call removed a
+    /// live one. Atomic, so of two requests answering the same pending login at once
+    /// only one is told true (the one that may issue a code). Redis: `GETDEL`, the
+    /// frame's expiry read from what it returned.
+    fn delete_pending(&self, key: Key) -> StoreFuture<'_, bool>;
 
     /// Stores a new device code under `device` and its user code under `user`, both for
     /// `ttl`; false (and nothing stored) when the user code is taken already, so the

@@ -582,8 +582,19 @@ impl Store for RedisStore {
         })
     }
 
-    fn delete_pending(&self, key: Key) -> StoreFuture<'_, ()> {
-        Box::pin(async move { self.delete(self.key("p", &key)).await })
+    fn delete_pending(&self, key: Key) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let raw: Option<Vec<u8>> = redis::cmd("GETDEL")
+                .arg(self.key("p", &key))
+                .query_async(&mut conn)
+                .await
+                .map_err(redis_error)?;
+            match raw {
+                Some(raw) => Ok(unframe(&raw)?.0 > self.now()),
+                None => Ok(false),
+            }
+        })
     }
 
     fn put_device(

@@ -434,18 +434,27 @@ impl Step<'_> {
             .map_err(|e| self.unavailable(e))
     }
 
-    /// Forgets a pending request once it is answered, and takes it out of its
-    /// address's and the total count.
+    /// Takes a pending request to answer it: removes it from the store and from its
+    /// address's and the total count. Only one answer gets it: a second post of the
+    /// same form (a double click, a replay, another replica at the same moment) finds
+    /// it gone and gets the expired-request page, so one pending login yields at most
+    /// one code or one denial.
     pub async fn forget(&self, kept: &Kept) -> Result<(), HttpResponse> {
         let store = self.state.store.as_ref();
-        let done = async {
-            store.delete_pending(sha256(kept.id.as_bytes())).await?;
+        let taken = store
+            .delete_pending(sha256(kept.id.as_bytes()))
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        if !taken {
+            return Err(page::expired_request(self.registry));
+        }
+        let counts = async {
             store
                 .take_back_failure(&pending_counter(&kept.pending.address))
                 .await?;
             store.take_back_failure(PENDING_ALL).await
         };
-        done.await.map_err(|e| self.unavailable(e))
+        counts.await.map_err(|e| self.unavailable(e))
     }
 
     /// Renders a page whose form continues `request`: keeps the request in the store
@@ -557,6 +566,11 @@ impl Step<'_> {
         ) {
             federation.token = Some(token.clone());
         }
+        // Taken first: of two answers racing for one pending request, only the one
+        // that took it gets a code.
+        if let Some(kept) = kept {
+            self.forget(kept).await?;
+        }
         let location = authorization_code::issue_code(
             self.state,
             self.registry,
@@ -566,9 +580,6 @@ impl Step<'_> {
         )
         .await
         .map_err(|e| self.unavailable(e))?;
-        if let Some(kept) = kept {
-            self.forget(kept).await?;
-        }
         tracing::info!(event = "code_issued", remote = %self.ip, client_id = %request.client_id, user_id = %session.identity.subject);
         Ok(see_other(&location))
     }
