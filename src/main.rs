@@ -174,7 +174,7 @@ fn serve(config: PathBuf, log_format: LogFormat) -> anyhow::Result<()> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
-        .with_writer(writer);
+        .with_writer(gatehouse::telemetry::OneLinePerEvent::new(writer, ansi));
     match log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

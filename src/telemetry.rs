@@ -100,3 +100,94 @@ pub async fn metrics_page(state: web::Data<AppState>) -> HttpResponse {
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(text)
 }
+
+/// A log writer that keeps one event on one line: control characters inside an event
+/// (a newline in a client id someone posted, an escape sequence for the operator's
+/// terminal) are written as `\n`, `\r`, `\x1b`, so nobody can forge a log line or
+/// rewrite a terminal through a field value. The text format writes field values as
+/// they are; JSON escapes them already. ANSI colours (`keep_escapes`, a terminal)
+/// keep the escape character.
+#[derive(Debug, Clone)]
+pub struct OneLinePerEvent<W> {
+    inner: W,
+    keep_escapes: bool,
+}
+
+impl<W> OneLinePerEvent<W> {
+    /// Wraps `inner`; `keep_escapes` when colours are on.
+    pub fn new(inner: W, keep_escapes: bool) -> Self {
+        Self {
+            inner,
+            keep_escapes,
+        }
+    }
+}
+
+impl<'a, W: tracing_subscriber::fmt::MakeWriter<'a>> tracing_subscriber::fmt::MakeWriter<'a>
+    for OneLinePerEvent<W>
+{
+    type Writer = OneLinePerEvent<W::Writer>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        OneLinePerEvent::new(self.inner.make_writer(), self.keep_escapes)
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for OneLinePerEvent<W> {
+    /// The formatter hands over one whole event per call (its line and final newline).
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let line = one_line(buf, self.keep_escapes);
+        self.inner.write_all(&line)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// `event` with every control character but tab (and, with `keep_escapes`, ESC)
+/// escaped, except one final newline.
+pub fn one_line(event: &[u8], keep_escapes: bool) -> std::borrow::Cow<'_, [u8]> {
+    let (body, end) = match event.strip_suffix(b"\n") {
+        Some(body) => (body, &b"\n"[..]),
+        None => (event, &b""[..]),
+    };
+    let escaped = |b: u8| b.is_ascii_control() && b != b'\t' && !(keep_escapes && b == 0x1b);
+    if !body.iter().any(|&b| escaped(b)) {
+        return std::borrow::Cow::Borrowed(event);
+    }
+    let mut out = Vec::with_capacity(event.len() + 16);
+    for &b in body {
+        match b {
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b if escaped(b) => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+            b => out.push(b),
+        }
+    }
+    out.extend_from_slice(end);
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::telemetry::one_line;
+
+    #[test]
+    fn an_event_stays_on_its_line() {
+        assert_eq!(&*one_line(b"plain line\n", false), b"plain line\n");
+        assert_eq!(
+            &*one_line(b"client_id=a\nINFO forged remote=1\n", false),
+            b"client_id=a\\nINFO forged remote=1\n"
+        );
+        assert_eq!(
+            &*one_line(b"a\r\x1b[2Jb\tc\n", false),
+            b"a\\r\\x1b[2Jb\tc\n"
+        );
+        assert_eq!(
+            &*one_line(b"\x1b[33mWARN\x1b[0m x=\x07\n", true),
+            b"\x1b[33mWARN\x1b[0m x=\\x07\n"
+        );
+    }
+}

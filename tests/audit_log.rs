@@ -225,6 +225,42 @@ async fn events_carry_the_caller_and_failures_are_warnings() {
 }
 
 #[tokio::test]
+async fn a_caller_cannot_forge_a_log_line_or_reach_the_terminal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (child, addr, logs) = spawn(&dir, &config(), None);
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            (
+                "client_id",
+                "nobody\n2026-12-01T00:00:00Z  INFO gatehouse: event=\"token_issued\" forged=1\r\u{1b}[2J",
+            ),
+            ("client_secret", "whatever"),
+        ])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(response.status(), 401);
+    let logs = stop(child, logs);
+    let failed = line_with(&logs, "client_auth_failed").expect("client_auth_failed");
+    assert!(
+        failed.contains("client_id=nobody\\n2026-12-01") && failed.contains("forged=1\\r\\x1b[2J"),
+        "the caller's newline, carriage return and escape are shown escaped on the event's own line: {failed}"
+    );
+    assert!(
+        !logs.iter().any(|l| l.starts_with("2026-12-01T00:00:00Z")),
+        "no forged line: {logs:?}"
+    );
+    assert!(
+        !logs
+            .iter()
+            .any(|l| l.contains('\u{1b}') || l.contains('\r')),
+        "{logs:?}"
+    );
+}
+
+#[tokio::test]
 async fn at_warn_the_attacks_still_show() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (child, addr, logs) = spawn(&dir, &config(), Some("warn"));
