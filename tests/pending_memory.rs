@@ -3,10 +3,11 @@
 //! server holds stays bounded. In a binary of its own, since it reads the resident
 //! memory of the test process, where the server runs.
 
-mod common;
+#[path = "it/support/mod.rs"]
+mod support;
 
-use common::browser::Pkce;
-use common::*;
+use support::browser::Pkce;
+use support::*;
 
 /// This process's resident memory, in KiB.
 fn rss_kib() -> u64 {

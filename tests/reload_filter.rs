@@ -3,9 +3,10 @@
 //! directories. In a binary of its own: it counts the process-wide
 //! `gatehouse_config_reloads_total` metric, which other tests would move too.
 
-mod common;
+#[path = "it/support/mod.rs"]
+mod support;
 
-use common::*;
+use support::*;
 use std::time::Duration;
 
 /// The number of rejected reloads the server has counted.

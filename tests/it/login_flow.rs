@@ -3,10 +3,9 @@
 //! reads and submits the server's forms; every error rule of the authorization and token
 //! endpoints; refresh rotation; userinfo; logout.
 
-mod common;
 
-use common::browser::{Browser, Pkce, Seen};
-use common::*;
+use crate::support::browser::{Browser, Pkce, Seen};
+use crate::support::*;
 use serde_json::Value;
 
 const ALICE_PASSWORD: &str = SERVICE_SECRET;

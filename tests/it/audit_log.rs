@@ -2,9 +2,8 @@
 //! ANSI colours), every event with a caller carries `remote`, and failed
 //! authentications are warnings, so a server run at `RUST_LOG=warn` still shows attacks.
 
-mod common;
 
-use common::*;
+use crate::support::*;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
@@ -119,7 +118,7 @@ async fn log_in(base: &str) -> String {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
-    let pkce = common::browser::Pkce::new("audit");
+    let pkce = crate::support::browser::Pkce::new("audit");
     let page = http
         .get(format!("{base}/authorize"))
         .query(&[

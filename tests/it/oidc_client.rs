@@ -2,10 +2,9 @@
 //! against gatehouse by discovery alone: metadata, PKCE, code exchange, ID token
 //! validation against the JWKS, and userinfo.
 
-mod common;
 
-use common::browser::Browser;
-use common::*;
+use crate::support::browser::Browser;
+use crate::support::*;
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
 };

@@ -5,11 +5,10 @@
 //! and every check of the callback (wrong or missing `iss`, a replayed, foreign or
 //! mixed-up `state`).
 
-mod common;
 
-use common::browser::{Browser, Pkce};
-use common::upstream::*;
-use common::*;
+use crate::support::browser::{Browser, Pkce};
+use crate::support::upstream::*;
+use crate::support::*;
 
 /// The upstream on a free port, and the downstream with providers `corp` (rules,
 /// corp.com emails), `staff` (linked only) and `loose` (rules, corp.com, trusting

@@ -2,10 +2,9 @@
 //! (RFC 7009), what a replayed code, a removed client and a rotated secret do to
 //! issued tokens, and signing-key rotation walked through reloads.
 
-mod common;
 
-use common::browser::{Browser, Pkce};
-use common::*;
+use crate::support::browser::{Browser, Pkce};
+use crate::support::*;
 use serde_json::Value;
 use std::time::Duration;
 

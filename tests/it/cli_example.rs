@@ -3,10 +3,9 @@
 //! other tests do it. The device login, `whoami`, `token` (and its refresh), `logout`,
 //! the loopback login, and the callbacks the CLI must refuse.
 
-mod common;
 
-use common::browser::{Browser, Seen, text};
-use common::*;
+use crate::support::browser::{Browser, Seen, text};
+use crate::support::*;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -4,10 +4,9 @@
 //! changes, `*` on the public metadata, a reload that adds an origin, and logout as
 //! `oidc-client-ts` asks for it.
 
-mod common;
 
-use common::browser::{Browser, Pkce};
-use common::*;
+use crate::support::browser::{Browser, Pkce};
+use crate::support::*;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 

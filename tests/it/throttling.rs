@@ -5,10 +5,9 @@
 //! argon2 run as a known one. Addresses are told apart through a trusted proxy's
 //! `X-Forwarded-For`.
 
-mod common;
 
-use common::browser::{Browser, Pkce};
-use common::*;
+use crate::support::browser::{Browser, Pkce};
+use crate::support::*;
 use std::collections::BTreeMap;
 
 /// Both limits at 5; the pages unthrottled; 127.0.0.1 a trusted proxy.

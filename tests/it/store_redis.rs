@@ -1,9 +1,8 @@
 //! The store conformance suite against a real Redis: the same checks the memory store
 //! passes, on a redis-server of this test's own, with the clock the suite advances.
 
-mod common;
 
-use common::redis::RedisServer;
+use crate::support::redis::RedisServer;
 use gatehouse::clock::Clock;
 use gatehouse::store::redis::RedisStore;
 use gatehouse::store::{Store, conformance};
@@ -62,7 +61,7 @@ async fn an_unreachable_redis_is_an_error_not_a_hang() {
         started.elapsed()
     );
     redis.restart();
-    let back = common::eventually(std::time::Duration::from_secs(5), || async {
+    let back = crate::support::eventually(std::time::Duration::from_secs(5), || async {
         store.ping().await.is_ok()
     })
     .await;
@@ -165,9 +164,9 @@ async fn readiness_follows_the_store() {
         return;
     };
     let keys = tempfile::tempdir().expect("tempdir");
-    let key_path = common::write_signing_key(keys.path());
+    let key_path = crate::support::write_signing_key(keys.path());
     let url = redis.url();
-    let server = common::TestServer::start(&common::config_with(&format!(
+    let server = crate::support::TestServer::start(&crate::support::config_with(&format!(
         "[store]\nurl = \"{url}\"\n\n[[keys]]\nprivate_key_file = \"{}\"\n",
         key_path.display()
     )))
@@ -199,7 +198,7 @@ async fn readiness_follows_the_store() {
     assert_eq!(public.status(), 503);
     redis.restart();
     assert!(
-        common::eventually(std::time::Duration::from_secs(10), || async {
+        crate::support::eventually(std::time::Duration::from_secs(10), || async {
             server.ready_details().await["status"] == "ready"
         })
         .await
@@ -218,7 +217,7 @@ fn serve_refuses_redis_without_keys_or_unreachable() {
         .port();
     let serve = |config: &str| {
         let path = dir.path().join("gatehouse.toml");
-        std::fs::write(&path, common::config_with(config)).expect("write");
+        std::fs::write(&path, crate::support::config_with(config)).expect("write");
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
             .args(["serve", "--config"])
             .arg(&path)
@@ -237,7 +236,7 @@ fn serve_refuses_redis_without_keys_or_unreachable() {
         stderr.contains("needs [[keys]]") && stderr.contains("gatehouse keygen"),
         "{stderr}"
     );
-    common::write_signing_key(dir.path());
+    crate::support::write_signing_key(dir.path());
     let (code, stderr) = serve(&format!(
         "{store}\n[[keys]]\nprivate_key_file = \"signing.pem\"\n"
     ));

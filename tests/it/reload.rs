@@ -2,9 +2,8 @@
 //! file keeps the last good config serving; a Kubernetes ConfigMap-style symlink swap;
 //! SIGHUP on the real binary.
 
-mod common;
 
-use common::*;
+use crate::support::*;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -1,11 +1,10 @@
 //! The client-credentials grant over real HTTP: authentication methods, every error
 //! the token endpoint answers, and the JWT checked against the served JWKS.
 
-mod common;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::*;
+use crate::support::*;
 use serde_json::Value;
 
 #[tokio::test]
@@ -352,15 +351,10 @@ async fn scope_narrowing_and_audience_defaults() {
 
 #[tokio::test]
 async fn env_and_file_secrets() {
-    // SAFETY of set_var: this test binary sets this variable only here, before starting.
-    unsafe { std::env::set_var("GATEHOUSE_TEST_ENV_SECRET", "from-the-env") };
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("file.secret"), "from-a-file\n").expect("write");
-    let path = dir.path().join("gatehouse.toml");
-    std::fs::write(
-        &path,
-        config_with(
-            r#"
+    let config = config_with(
+        r#"
 [[clients]]
 id = "env-svc"
 secret = "${env:GATEHOUSE_TEST_ENV_SECRET}"
@@ -371,36 +365,25 @@ id = "file-svc"
 secret_file = "file.secret"
 grant_types = ["client_credentials"]
 "#,
-        ),
-    )
-    .expect("write");
-    let server = TestServer::start_at(dir, path).await;
-    assert_eq!(
-        server
-            .client_credentials("env-svc", "from-the-env", &[])
-            .await
-            .0,
-        200
     );
-    assert_eq!(
-        server
-            .client_credentials("env-svc", "from-the-en", &[])
-            .await
-            .0,
-        401
+    // The variable is the server process's own: this test process's environment is
+    // shared by its other tests' threads and must not change under them.
+    let server = crate::support::replica::Replica::spawn_with_env(
+        dir.path(),
+        "gatehouse",
+        &config,
+        &[("GATEHOUSE_TEST_ENV_SECRET", "from-the-env")],
     );
-    assert_eq!(
-        server
-            .client_credentials("file-svc", "from-a-file", &[])
-            .await
-            .0,
-        200
-    );
-    assert_eq!(
-        server
-            .client_credentials("file-svc", "from-a-file\n", &[])
-            .await
-            .0,
-        401
-    );
+    let http = reqwest::Client::new();
+    let token = |id: &'static str, secret: &'static str| {
+        http.post(server.url("/token"))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    let status = |r: reqwest::Response| r.status().as_u16();
+    assert_eq!(status(token("env-svc", "from-the-env").await.expect("token")), 200);
+    assert_eq!(status(token("env-svc", "from-the-en").await.expect("token")), 401);
+    assert_eq!(status(token("file-svc", "from-a-file").await.expect("token")), 200);
+    assert_eq!(status(token("file-svc", "from-a-file\n").await.expect("token")), 401);
 }

@@ -2,9 +2,8 @@
 //! its own line, duplicates across files naming both places, a file added to an
 //! included directory picked up by a running server, and trees compared by `diff`.
 
-mod common;
 
-use common::*;
+use crate::support::*;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;

@@ -3,9 +3,8 @@
 //! on the main or the admin listener, and a corpus of malformed requests to every
 //! endpoint that must get a 4xx and never a 5xx.
 
-mod common;
 
-use common::*;
+use crate::support::*;
 use serde_json::Value;
 
 fn svc(extra_head: &str) -> String {
@@ -247,8 +246,8 @@ async fn shutdown_lets_an_in_flight_request_finish() {
         "[limits]\nlogin_max_failures = 2",
     );
     let server = TestServer::start(&config).await;
-    let pkce = common::browser::Pkce::new("shutdown");
-    let mut browser = common::browser::Browser::new(&server);
+    let pkce = crate::support::browser::Pkce::new("shutdown");
+    let mut browser = crate::support::browser::Browser::new(&server);
     browser
         .authorize(&[
             ("response_type", "code"),

@@ -1,8 +1,7 @@
 //! Discovery documents, the JWKS, and signing with each supported key type.
 
-mod common;
 
-use common::*;
+use crate::support::*;
 use jsonwebtoken::jwk::JwkSet;
 use serde_json::Value;
 use std::process::Command;

@@ -6,6 +6,7 @@ pub mod browser;
 pub mod github;
 pub mod redis;
 pub mod replica;
+pub mod skip;
 pub mod upstream;
 
 use gatehouse::server::{self, Running};

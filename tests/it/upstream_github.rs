@@ -3,12 +3,11 @@
 //! (here the primary is unverified, so none), orgs and teams as prefixed groups; and
 //! with `revalidate`, a revoked GitHub token ending the family.
 
-mod common;
 
-use common::browser::{Browser, Pkce};
-use common::github::{CLIENT_SECRET, FakeGithub};
-use common::upstream::*;
-use common::*;
+use crate::support::browser::{Browser, Pkce};
+use crate::support::github::{CLIENT_SECRET, FakeGithub};
+use crate::support::upstream::*;
+use crate::support::*;
 use std::time::Duration;
 
 fn github_provider(port: u16, extra: &str) -> String {
@@ -46,7 +45,7 @@ async fn downstream(github: &FakeGithub, extra: &str) -> TestServer {
 }
 
 /// Logs in through the fake GitHub; the downstream's final answer.
-async fn login(down: &mut Browser<'_>, github: &FakeGithub, pkce: &Pkce) -> common::browser::Seen {
+async fn login(down: &mut Browser<'_>, github: &FakeGithub, pkce: &Pkce) -> crate::support::browser::Seen {
     down.authorize(&web_request(pkce, &[])).await;
     let to_github = click_provider(down, "gh").await;
     let location = to_github.location.clone().expect("location");

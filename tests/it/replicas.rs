@@ -9,12 +9,11 @@
 //! `/readyz` not ready) and started again (everything works, no restart). And a
 //! device code (RFC 8628) issued on A, approved on B and polled on C.
 
-mod common;
 
-use common::browser::{Pkce, hidden_in};
-use common::redis::RedisServer;
-use common::replica::Replica;
-use common::*;
+use crate::support::browser::{Pkce, hidden_in};
+use crate::support::redis::RedisServer;
+use crate::support::replica::Replica;
+use crate::support::*;
 use serde_json::Value;
 use std::time::Duration;
 

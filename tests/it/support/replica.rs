@@ -18,6 +18,12 @@ impl Replica {
     /// Serves `config` (whose `bind = "127.0.0.1:0"` is replaced by a free port) from
     /// `dir/NAME.toml`; returns once it listens.
     pub fn spawn(dir: &Path, name: &str, config: &str) -> Self {
+        Self::spawn_with_env(dir, name, config, &[])
+    }
+
+    /// As [`Replica::spawn`], with `env` added to the process's environment (a test
+    /// process must not `set_var` while its other tests' threads read the environment).
+    pub fn spawn_with_env(dir: &Path, name: &str, config: &str, env: &[(&str, &str)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -32,6 +38,7 @@ impl Replica {
             .args(["serve", "--config"])
             .arg(&path)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -1,10 +1,9 @@
 //! The device authorization grant (RFC 8628): `/device_authorization`, the polls at
 //! `/token`, and the user's side at `/device`, over HTTP against the real server.
 
-mod common;
 
-use common::browser::{Browser, Seen, text};
-use common::*;
+use crate::support::browser::{Browser, Seen, text};
+use crate::support::*;
 use serde_json::Value;
 use std::time::Duration;
 

@@ -18,9 +18,8 @@
 //! does both. Outside CI, a test says it is skipped when one is missing; in CI (`CI`
 //! set) it fails instead.
 
-mod common;
 
-use common::*;
+use crate::support::*;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
@@ -34,12 +33,6 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// How long a page may take to show what a step waits for.
 const PAGE_WAIT: Duration = Duration::from_secs(20);
-
-/// Says a test is skipped because `what` is missing, or fails in CI.
-fn skip_unless_ci(what: &str) {
-    assert!(std::env::var_os("CI").is_none(), "CI must provide {what}");
-    eprintln!("SKIPPED: {what} is missing");
-}
 
 /// A headless Chromium session behind its own chromedriver.
 struct Chromium {
@@ -89,9 +82,10 @@ impl Chromium {
     /// not installed outside CI.
     async fn start() -> Option<Self> {
         if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
-            skip_unless_ci(&format!(
-                "{CHROMIUM} or {CHROMEDRIVER} (apt-get install chromium chromium-driver)"
-            ));
+            crate::support::skip::missing(
+                "browser",
+                &format!("{CHROMIUM} or {CHROMEDRIVER} (apt-get install chromium chromium-driver)"),
+            );
             return None;
         }
         let port = free_port();
@@ -293,7 +287,7 @@ scopes = ["openid", "profile"]
 "#,
     )
     .await;
-    let pkce = common::browser::Pkce::new("chromium");
+    let pkce = crate::support::browser::Pkce::new("chromium");
     let mut authorize = url::Url::parse(&server.url("/authorize")).expect("url");
     authorize.query_pairs_mut().extend_pairs([
         ("response_type", "code"),
@@ -341,7 +335,7 @@ async fn redeem_public(
     server: &TestServer,
     code: &str,
     redirect_uri: &str,
-    pkce: &common::browser::Pkce,
+    pkce: &crate::support::browser::Pkce,
 ) -> reqwest::Response {
     server
         .http
@@ -514,7 +508,10 @@ async fn the_example_spa_logs_in_refreshes_calls_userinfo_and_logs_out_from_anot
         .join("node_modules/oidc-client-ts/dist/browser/oidc-client-ts.min.js")
         .exists()
     {
-        skip_unless_ci("examples/spa/node_modules (cd examples/spa && npm ci)");
+        crate::support::skip::missing(
+            "the_example_spa_logs_in_refreshes_calls_userinfo_and_logs_out_from_another_origin",
+            "examples/spa/node_modules (cd examples/spa && npm ci)",
+        );
         return;
     }
     let Some(chromium) = Chromium::start().await else {
@@ -639,8 +636,8 @@ async fn the_example_spa_logs_in_refreshes_calls_userinfo_and_logs_out_from_anot
 /// the onward step after the upstream's form).
 #[tokio::test]
 async fn chromium_signs_in_through_an_upstream_gatehouse() {
-    use common::free_port;
-    use common::upstream::{PASSWORD, provider, start_downstream, upstream_config};
+    use crate::support::free_port;
+    use crate::support::upstream::{PASSWORD, provider, start_downstream, upstream_config};
     let Some(chromium) = Chromium::start().await else {
         return;
     };
@@ -665,7 +662,7 @@ async fn chromium_signs_in_through_an_upstream_gatehouse() {
         )
         .replace(&format!("http://127.0.0.1:{up_port}"), &up_issuer)
     );
-    let config = common::upstream::downstream_config(&body)
+    let config = crate::support::upstream::downstream_config(&body)
         .replace(
             &format!("issuer = \"{ISSUER}\""),
             &format!("issuer = \"{down_issuer}\""),
@@ -677,7 +674,7 @@ async fn chromium_signs_in_through_an_upstream_gatehouse() {
     let downstream = start_downstream(&config).await;
     let callback_port = callback_listener();
     let redirect_uri = format!("http://127.0.0.1:{callback_port}/callback");
-    let pkce = common::browser::Pkce::new("chromium-upstream");
+    let pkce = crate::support::browser::Pkce::new("chromium-upstream");
     let mut authorize = url::Url::parse(&downstream.url("/authorize")).expect("url");
     authorize.query_pairs_mut().extend_pairs([
         ("response_type", "code"),

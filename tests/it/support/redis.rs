@@ -28,16 +28,11 @@ fn binary() -> Option<PathBuf> {
 }
 
 impl RedisServer {
-    /// Starts redis-server on a free port; `None` (the test is skipped, and says so)
-    /// when it is not installed, outside CI only.
+    /// Starts redis-server on a free port; `None` when it is not installed (the
+    /// test is skipped, or fails in CI: [`super::skip::missing`]).
     pub fn start(test: &str) -> Option<Self> {
         let Some(binary) = binary() else {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!(
-                    "{test}: redis-server is not installed, and CI needs it (apt-get install redis-server)"
-                );
-            }
-            eprintln!("{test}: SKIPPED: redis-server is not installed");
+            super::skip::missing(test, "redis-server (apt-get install redis-server)");
             return None;
         };
         let port = std::net::TcpListener::bind("127.0.0.1:0")
