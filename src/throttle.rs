@@ -178,6 +178,83 @@ pub async fn abide(verdict: Verdict) -> Option<Duration> {
     }
 }
 
+/// One "at most N per address, and at most M in all" rule over store counters: the
+/// pending logins (`[limits] pending_per_address`, `pending_total`) and the device codes
+/// waiting for a user, and anything later that an unauthenticated caller makes the
+/// server keep. An entry is counted before it is stored, atomically (the store's
+/// `add_failure`), and a refused one is taken back at once, so the counts are those of
+/// the entries kept.
+#[derive(Debug, Clone)]
+pub(crate) struct Cap {
+    /// The counters' prefix: `{name}:addr:{address}` and `{name}:all`.
+    name: &'static str,
+    per_address: u32,
+    total: u32,
+    /// How long an entry counts (the entries' own lifetime).
+    window: Duration,
+}
+
+/// Why a [`Cap`] refused an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Full {
+    /// The address holds its share; its window ends after this long.
+    Address(Duration),
+    /// The server holds as many as it keeps in all.
+    Total,
+}
+
+impl Cap {
+    /// The rule named `name` (the counters' prefix), with its two limits and how long
+    /// an entry counts.
+    pub(crate) fn new(name: &'static str, per_address: u32, total: u32, window: Duration) -> Self {
+        Self {
+            name,
+            per_address,
+            total,
+            window,
+        }
+    }
+
+    fn address_counter(&self, address: &str) -> String {
+        format!("{}:addr:{address}", self.name)
+    }
+
+    fn total_counter(&self) -> String {
+        format!("{}:all", self.name)
+    }
+
+    /// Counts one entry of `address`: `Ok(Ok(()))` when it may be kept, `Ok(Err(full))`
+    /// when a limit is reached (nothing stays counted for it).
+    pub(crate) async fn admit(
+        &self,
+        store: &dyn Store,
+        address: &str,
+    ) -> Result<Result<(), Full>, StoreError> {
+        let mine = self.address_counter(address);
+        let (count, left) = store.add_failure(&mine, self.window).await?;
+        if count > self.per_address {
+            store.take_back_failure(&mine).await?;
+            return Ok(Err(Full::Address(left)));
+        }
+        let all = self.total_counter();
+        let (count, _) = store.add_failure(&all, self.window).await?;
+        if count > self.total {
+            store.take_back_failure(&mine).await?;
+            store.take_back_failure(&all).await?;
+            return Ok(Err(Full::Total));
+        }
+        Ok(Ok(()))
+    }
+
+    /// Takes back the entry of `address` that was answered (removed before it expired).
+    pub(crate) async fn release(&self, store: &dyn Store, address: &str) -> Result<(), StoreError> {
+        store
+            .take_back_failure(&self.address_counter(address))
+            .await?;
+        store.take_back_failure(&self.total_counter()).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,5 +297,44 @@ mod tests {
             policy.verdict(5, 1, Duration::from_secs(9)),
             Verdict::Refuse(Duration::from_secs(9))
         );
+    }
+
+    fn memory() -> crate::store::memory::MemoryStore {
+        crate::store::memory::MemoryStore::new(crate::clock::Clock::system())
+    }
+
+    #[tokio::test]
+    async fn a_cap_refuses_past_the_address_share_and_the_total_and_counts_nothing_refused() {
+        let store = memory();
+        let cap = Cap::new("t", 2, 3, Duration::from_secs(60));
+        assert_eq!(cap.admit(&store, "a").await.expect("store"), Ok(()));
+        assert_eq!(cap.admit(&store, "a").await.expect("store"), Ok(()));
+        assert!(matches!(
+            cap.admit(&store, "a").await.expect("store"),
+            Err(Full::Address(left)) if left <= Duration::from_secs(60) && left > Duration::ZERO
+        ));
+        assert_eq!(cap.admit(&store, "b").await.expect("store"), Ok(()));
+        assert_eq!(
+            cap.admit(&store, "c").await.expect("store"),
+            Err(Full::Total),
+            "three kept in all"
+        );
+        // The refused ones were not counted: one answered entry makes room again.
+        cap.release(&store, "a").await.expect("store");
+        assert_eq!(cap.admit(&store, "c").await.expect("store"), Ok(()));
+        assert_eq!(
+            cap.admit(&store, "c").await.expect("store"),
+            Err(Full::Total)
+        );
+    }
+
+    #[tokio::test]
+    async fn caps_of_two_names_count_apart() {
+        let store = memory();
+        let pending = Cap::new("p", 1, 1, Duration::from_secs(60));
+        let device = Cap::new("d", 1, 1, Duration::from_secs(60));
+        assert_eq!(pending.admit(&store, "a").await.expect("store"), Ok(()));
+        assert_eq!(device.admit(&store, "a").await.expect("store"), Ok(()));
+        assert!(pending.admit(&store, "a").await.expect("store").is_err());
     }
 }

@@ -18,6 +18,7 @@ use crate::protocol::user_code;
 use crate::registry::{Registry, endpoint};
 use crate::state::AppState;
 use crate::store::{DeviceDecision, DeviceGrant, Key};
+use crate::throttle::{Cap, Full};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
@@ -26,9 +27,6 @@ pub const INTERVAL: u64 = 5;
 
 /// Seconds the interval grows by at each poll too fast (RFC 8628 3.5 `slow_down`).
 pub const SLOW_DOWN_STEP: u64 = 5;
-
-/// The counter of device codes waiting from all addresses together.
-const DEVICE_ALL: &str = "device:all";
 
 /// How many times a colliding user code is drawn again before giving up.
 const DRAWS: usize = 4;
@@ -119,35 +117,36 @@ pub async fn authorize(
 /// window of `device_code_ttl` from the first), not taken back when answered: what an
 /// address may make the server store is bounded either way.
 async fn admit(state: &AppState, registry: &Registry, ip: &ClientIp) -> Result<(), OAuthError> {
-    let store = state.store.as_ref();
     let limits = &registry.limits;
-    let window = registry.tokens.device_code_ttl;
-    let counter = format!("device:addr:{ip}");
-    let (mine, left) = store.add_failure(&counter, window).await?;
-    if mine > limits.pending_per_address {
-        store.take_back_failure(&counter).await?;
-        tracing::warn!(event = "rate_limited", limit = "device_per_address", remote = %ip);
-        metrics::counter!("gatehouse_rate_limited_total", "limit" => "device").increment(1);
-        return Err(OAuthError {
-            retry_after: Some(left.as_secs().max(1)),
-            ..OAuthError::new(
-                ErrorCode::SlowDown,
-                "too many device codes from this address are waiting; try again later",
-            )
-        });
+    let cap = Cap::new(
+        "device",
+        limits.pending_per_address,
+        limits.pending_total,
+        registry.tokens.device_code_ttl,
+    );
+    match cap.admit(state.store.as_ref(), &ip.to_string()).await? {
+        Ok(()) => Ok(()),
+        Err(Full::Address(left)) => {
+            tracing::warn!(event = "rate_limited", limit = "device_per_address", remote = %ip);
+            metrics::counter!("gatehouse_rate_limited_total", "limit" => "device").increment(1);
+            Err(OAuthError {
+                retry_after: Some(left.as_secs().max(1)),
+                ..OAuthError::new(
+                    ErrorCode::SlowDown,
+                    "too many device codes from this address are waiting; try again later",
+                )
+            })
+        }
+        Err(Full::Total) => {
+            tracing::warn!(event = "rate_limited", limit = "device_total", remote = %ip);
+            metrics::counter!("gatehouse_rate_limited_total", "limit" => "device_total")
+                .increment(1);
+            Err(OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "too many device codes are waiting; try again later",
+            ))
+        }
     }
-    let (all, _) = store.add_failure(DEVICE_ALL, window).await?;
-    if all > limits.pending_total {
-        store.take_back_failure(&counter).await?;
-        store.take_back_failure(DEVICE_ALL).await?;
-        tracing::warn!(event = "rate_limited", limit = "device_total", remote = %ip);
-        metrics::counter!("gatehouse_rate_limited_total", "limit" => "device_total").increment(1);
-        return Err(OAuthError::new(
-            ErrorCode::TemporarilyUnavailable,
-            "too many device codes are waiting; try again later",
-        ));
-    }
-    Ok(())
 }
 
 /// A fresh user code, canonical (no dash).
