@@ -13,7 +13,8 @@ use crate::registry::Registry;
 use serde::{Deserialize, Serialize};
 
 /// A validated authorization request, kept while the user logs in and consents.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// (`Default` is for tests that build one field by field.)
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AuthRequest {
     pub client_id: String,
     /// Where the response goes: the requested URI, which matched a registered one.

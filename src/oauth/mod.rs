@@ -10,6 +10,7 @@ pub mod device;
 pub mod discovery;
 pub mod grants;
 pub mod identify;
+pub mod interaction;
 pub mod introspect;
 pub mod jwks;
 pub mod revoke;

@@ -186,6 +186,34 @@ pub fn admit(
     })
 }
 
+/// A user a provider vouched for, admitted: what the provider said, the `[[users]]`
+/// entry linked to them (if any), and who they are here.
+pub struct Admitted<'u> {
+    pub user: UpstreamUser,
+    pub linked: Option<&'u User>,
+    pub identity: Identity,
+}
+
+/// The one admission path of an upstream identity, at a login's callback and at a
+/// refresh that revalidates: `claims` read with the provider's names, the user
+/// `linked` to that subject looked up, then [`admit`] with the record `federation`
+/// makes for them.
+pub fn admission<'u>(
+    provider: &Provider,
+    claims: Map<String, Value>,
+    linked: impl FnOnce(&str) -> Option<&'u User>,
+    federation: impl FnOnce(&UpstreamUser) -> Federation,
+) -> Result<Admitted<'u>, Refusal> {
+    let user = read_claims(claims, &provider.claims)?;
+    let linked = linked(&user.subject);
+    let identity = admit(provider, linked, &user, federation(&user))?;
+    Ok(Admitted {
+        user,
+        linked,
+        identity,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::file::Accept;

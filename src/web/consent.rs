@@ -3,11 +3,13 @@
 //! fresh enough for its `prompt=login` or `max_age`). An allowed consent is remembered
 //! in the session; a later request for more scopes asks again.
 
-use super::interaction::{Awaiting, Step};
+use super::interaction::Step;
 use super::page;
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::client_ip::ClientIp;
 use crate::http::form::Form;
+use crate::oauth::interaction::pending::Awaiting;
+use crate::oauth::interaction::policy::fresh_enough;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use std::time::Duration;
@@ -39,9 +41,9 @@ async fn decide(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpRespon
         return step.login_page(&request, Some(kept), None).await;
     }
     let current = step.session().await?;
-    let made_at = Some(kept.pending.created_at);
+    let (made_at, now) = (Some(kept.pending.created_at), state.clock.now());
     let mut current = match current {
-        Some(c) if !step.needs_reauthentication(&request, made_at, &c.session) => c,
+        Some(c) if fresh_enough(&request, made_at, c.session.auth_time, now) => c,
         _ => return step.login_page(&request, Some(kept), None).await,
     };
     match form.get("decision") {

@@ -1,95 +1,27 @@
-//! The steps between an authorization request and its code: log the user in if they
-//! must, ask for consent if the client needs it, then have the authorization-code grant
-//! issue the code.
-//!
-//! A request waiting on the user is kept in the store ([`Pending`]) under a random id
-//! carried by the page's form, with the step it waits for: a request that waits for a
-//! login goes on only through a login, and a request that asked for a fresh one
-//! (`prompt=login`, `max_age`) goes on only with a login made after it (so the code's
-//! `auth_time` is the login that satisfied it). How many requests wait is bounded per
-//! address and in all (`[limits] pending_per_address`, `pending_total`), and each
-//! waits `[session] pending_ttl` at most.
+//! The pages between an authorization request and its code. [`Step::proceed`] gathers
+//! the facts (the request, the browser's session, the client, the kept request), asks
+//! the login policy (`oauth::interaction::policy::next`) what comes next, and renders
+//! that one step: the login page, a provider's authorization URL, the consent page, the
+//! redirect with a code, or an error back to the client. The waiting requests are
+//! `oauth::interaction::pending`; this module only turns its refusals into pages.
 
 use super::page;
 use super::session::{self, Current};
-use crate::crypto::{random_secret, sha256};
+use crate::crypto::random_secret;
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::client_ip::ClientIp;
 use crate::http::see_other;
 use crate::model::BUILTIN_SCOPES;
 use crate::oauth::authorize_request::AuthRequest;
 use crate::oauth::grants::authorization_code;
+use crate::oauth::interaction::pending::{Awaiting, Kept, Pendings, Refusal, UpstreamAttempt};
+use crate::oauth::interaction::policy::{self, Facts, Next, SessionFacts};
 use crate::registry::Registry;
 use crate::state::AppState;
 use crate::store::Session;
+use crate::upstream::provider::{Provider, RefreshPolicy};
 use actix_web::{HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::time::Duration;
-
-/// The counter of requests waiting from all addresses together.
-const PENDING_ALL: &str = "pending:all";
-
-/// What a pending request waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Awaiting {
-    /// The user to log in (the login page was shown).
-    Login,
-    /// The user to allow or deny the client (the consent page was shown).
-    Consent,
-    /// An upstream provider's callback (the browser was sent there).
-    Upstream,
-}
-
-/// A login sent to an upstream provider, kept with its request until the callback.
-#[derive(Clone, Serialize, Deserialize)]
-pub struct UpstreamAttempt {
-    /// The provider the browser was sent to: the callback's path must name it.
-    pub provider: String,
-    pub nonce: String,
-    pub pkce_verifier: String,
-    /// The CSRF tag of the browser's cookie and the `state`: the callback must come
-    /// back to the browser that started it.
-    pub browser: String,
-}
-
-impl std::fmt::Debug for UpstreamAttempt {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UpstreamAttempt")
-            .field("provider", &self.provider)
-            .finish_non_exhaustive()
-    }
-}
-
-/// An authorization request kept while the user logs in or consents.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Pending {
-    /// The validated request, as `/authorize` received it.
-    pub request: AuthRequest,
-    /// The step it waits for: only that step's form may take it further.
-    pub awaiting: Awaiting,
-    /// When the request was made (Unix seconds): a fresh login it asked for must be at
-    /// or after this second.
-    pub created_at: u64,
-    /// The address that made it, whose pending count it is in.
-    pub address: String,
-    /// While `awaiting` an upstream callback: what the callback checks and needs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upstream: Option<UpstreamAttempt>,
-    /// After an upstream login with `refresh.mode = "revalidate"`: the sealed upstream
-    /// token, handed to the one code this request gets (so one refresh family holds
-    /// it; the session never does).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upstream_token: Option<String>,
-}
-
-/// A pending request as read back from the store, with its id.
-pub struct Kept {
-    /// The random id the page's form carries (the store key is its SHA-256).
-    pub id: String,
-    /// What was kept under it.
-    pub pending: Pending,
-}
 
 /// One request to a page of the login flow, with what every step needs.
 pub struct Step<'a> {
@@ -100,9 +32,10 @@ pub struct Step<'a> {
 }
 
 impl Step<'_> {
-    /// Takes `request` as far as it can go: a login page, a consent page, or the
-    /// redirect with a code. `kept` is the stored request a form continues (none for a
-    /// new `/authorize`); `fresh` is a session the user has just logged in to.
+    /// Takes `request` as far as it can go: a login page, a provider, a consent page,
+    /// or the redirect with a code. `kept` is the stored request a form continues
+    /// (none for a new `/authorize`); `fresh` is a session the user has just logged in
+    /// to.
     pub async fn proceed(
         &self,
         request: AuthRequest,
@@ -131,61 +64,58 @@ impl Step<'_> {
             Some(c) => Some(c),
             None => self.session().await?,
         };
-        let made_at = kept.as_ref().map(|k| k.pending.created_at);
-        let current = match current {
-            Some(c) if !self.needs_reauthentication(&request, made_at, &c.session) => c,
-            _ => {
-                if request.prompt.none {
-                    return Ok(refuse(
-                        registry,
-                        &request,
-                        ErrorCode::LoginRequired,
-                        "the user is not logged in",
-                    ));
-                }
-                if let Some(provider) = request
-                    .idp_hint
-                    .as_deref()
-                    .and_then(|id| registry.provider(id))
-                {
-                    return self.go_upstream(&request, kept, provider).await;
-                }
-                return self.login_page(&request, kept, None).await;
-            }
+        let session = current.as_ref().map(|c| &c.session);
+        let facts = Facts {
+            request: &request,
+            made_at: kept.as_ref().map(|k| k.pending.created_at),
+            now: self.state.clock.now(),
+            session: session.map(|s| self.session_facts(s, &request)),
+            first_party: client.first_party,
+            refreshes: client.allows_grant(crate::config::file::GrantType::RefreshToken),
+            hinted: request
+                .idp_hint
+                .as_deref()
+                .and_then(|id| registry.provider(id))
+                .map(|p| p.id.as_str()),
+            upstream_token_kept: kept
+                .as_ref()
+                .is_some_and(|k| k.pending.upstream_token.is_some()),
+            upstream_trips: kept.as_ref().map_or(0, |k| k.pending.upstream_trips),
         };
-        if let Some(provider) =
-            self.needs_own_upstream_token(client, &current.session, kept.as_ref())
-        {
-            if request.prompt.none {
-                return Ok(refuse(
-                    registry,
-                    &request,
-                    ErrorCode::LoginRequired,
-                    "a new sign-in at the provider is needed",
-                ));
-            }
-            return self.go_upstream(&request, kept, provider).await;
+        match (policy::next(&facts), session) {
+            (Next::Login, _) => self.login_page(&request, kept, None).await,
+            (Next::Upstream(id), _) => match registry.provider(&id) {
+                Some(provider) => self.go_upstream(&request, kept, provider).await,
+                None => self.login_page(&request, kept, None).await,
+            },
+            (Next::Refuse(code, why), _) => Ok(refuse(registry, &request, code, why)),
+            (Next::Consent, Some(session)) => self.consent_page(&request, session, kept).await,
+            (Next::Issue, Some(session)) => self.issue_code(&request, session, kept.as_ref()).await,
+            (Next::Consent | Next::Issue, None) => self.login_page(&request, kept, None).await,
         }
-        let granted = current.session.consents.get(&client.id);
-        let consented = client.first_party
-            || (!request.prompt.consent
-                && request
-                    .scopes
-                    .iter()
-                    .all(|s| granted.is_some_and(|g| g.contains(s))));
-        if !consented {
-            if request.prompt.none {
-                return Ok(refuse(
-                    registry,
-                    &request,
-                    ErrorCode::ConsentRequired,
-                    "the user has not consented",
-                ));
-            }
-            return self.consent_page(&request, &current.session, kept).await;
+    }
+
+    /// The session as the policy weighs it, for `request`.
+    fn session_facts<'s>(
+        &'s self,
+        session: &'s Session,
+        request: &AuthRequest,
+    ) -> SessionFacts<'s> {
+        let granted = session.consents.get(&request.client_id);
+        let revalidating = session
+            .identity
+            .upstream
+            .as_ref()
+            .and_then(|f| self.registry.provider(&f.provider))
+            .filter(|p| matches!(p.refresh, RefreshPolicy::Revalidate(_)));
+        SessionFacts {
+            auth_time: session.auth_time,
+            consented: request
+                .scopes
+                .iter()
+                .all(|s| granted.is_some_and(|g| g.contains(s))),
+            revalidating_provider: revalidating.map(|p| p.id.as_str()),
         }
-        self.issue_code(&request, &current.session, kept.as_ref())
-            .await
     }
 
     /// The browser's live session.
@@ -195,45 +125,9 @@ impl Step<'_> {
             .map_err(|e| self.unavailable(e))
     }
 
-    /// Whether `session` is too old for `request`, made at `made_at` (`None`: being
-    /// made now). `prompt=login` wants a login at or after the request's second: a new
-    /// request always asks, a kept one accepts a login made since. `max_age` wants a
-    /// login at most that many seconds old.
-    pub fn needs_reauthentication(
-        &self,
-        request: &AuthRequest,
-        made_at: Option<u64>,
-        session: &Session,
-    ) -> bool {
-        let stale_for_prompt =
-            request.prompt.login && made_at.is_none_or(|made| session.auth_time < made);
-        let too_old = request
-            .max_age
-            .is_some_and(|max| self.state.clock.now().saturating_sub(session.auth_time) > max);
-        stale_for_prompt || too_old
-    }
-
-    /// The provider to go back to when `session` was signed in through one that
-    /// revalidates and this request would give `client` a refresh family without an
-    /// upstream token of its own: each family gets its own (one upstream token is
-    /// never shared, deckhouse#21615), and the upstream's session makes it quick.
-    fn needs_own_upstream_token(
-        &self,
-        client: &crate::model::Client,
-        session: &Session,
-        kept: Option<&Kept>,
-    ) -> Option<&crate::upstream::provider::Provider> {
-        let federation = session.identity.upstream.as_ref()?;
-        let provider = self.registry.provider(&federation.provider)?;
-        let revalidates = matches!(
-            provider.refresh,
-            crate::upstream::provider::RefreshPolicy::Revalidate(_)
-        );
-        let has_token = kept.is_some_and(|k| k.pending.upstream_token.is_some());
-        (revalidates
-            && client.allows_grant(crate::config::file::GrantType::RefreshToken)
-            && !has_token)
-            .then_some(provider)
+    /// The pending requests of this registry generation.
+    pub fn pendings(&self) -> Pendings<'_> {
+        Pendings::of(self.state, self.registry)
     }
 
     /// Sends the browser to `provider` to sign in for `request`: keeps the request
@@ -243,78 +137,34 @@ impl Step<'_> {
         &self,
         request: &AuthRequest,
         kept: Option<Kept>,
-        provider: &crate::upstream::provider::Provider,
+        provider: &Provider,
     ) -> Result<HttpResponse, HttpResponse> {
-        let now = self.state.clock.now();
         let id = random_secret().map_err(|e| self.unavailable(e))?;
-        let (browser, cookie) = super::csrf::token(
-            self.req,
-            self.state,
-            self.registry,
-            &super::csrf::Binding::Upstream(id.clone()),
-        )
-        .map_err(|e| self.unavailable(e))?;
+        let binding = super::csrf::Binding::Upstream(id.clone());
+        let (browser, cookie) = super::csrf::token(self.req, self.state, self.registry, &binding)
+            .map_err(|e| self.unavailable(e))?;
         let callback = crate::registry::endpoint(&self.registry.issuer, &provider.callback_path());
-        let started = match self
-            .state
-            .upstreams
-            .start(
-                provider,
-                &callback,
-                &id,
-                request.prompt.login,
-                request.max_age,
-                now,
-            )
+        let upstreams = &self.state.upstreams;
+        let now = self.state.clock.now();
+        let started = upstreams
+            .start(provider, &callback, &id, request.prompt.login, request.max_age, now)
             .await
-        {
-            Ok(s) => s,
-            Err(e) => {
+            .map_err(|e| {
                 tracing::warn!(event = "upstream_login_refused", provider = %provider.id, reason = e.reason(), error = %e, client_id = %request.client_id, remote = %self.ip);
                 metrics::counter!("gatehouse_upstream_logins_total", "provider" => provider.id.clone(), "result" => "unavailable").increment(1);
-                return Err(page::error(
-                    self.registry,
-                    actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "Sign-in unavailable",
-                    &format!(
-                        "{} cannot be reached right now. Try again in a moment.",
-                        provider.name
-                    ),
-                ));
-            }
+                page::provider_unavailable(self.registry, &provider.name)
+            })?;
+        let attempt = UpstreamAttempt {
+            provider: provider.id.clone(),
+            nonce: started.nonce,
+            pkce_verifier: started.pkce_verifier,
+            browser,
         };
-        let (created_at, address, old) = match kept {
-            Some(k) => (k.pending.created_at, k.pending.address, Some(k.id)),
-            None => {
-                self.admit(request).await?;
-                (now, self.ip.to_string(), None)
-            }
-        };
-        let moved = Kept {
-            id,
-            pending: Pending {
-                request: request.clone(),
-                awaiting: Awaiting::Upstream,
-                created_at,
-                address,
-                upstream: Some(UpstreamAttempt {
-                    provider: provider.id.clone(),
-                    nonce: started.nonce,
-                    pkce_verifier: started.pkce_verifier,
-                    browser,
-                }),
-                upstream_token: None,
-            },
-        };
-        self.keep(&moved).await?;
-        if let Some(old) = old {
-            // Moved, not answered: the counts stay as they are.
-            self.state
-                .store
-                .delete_pending(sha256(old.as_bytes()))
-                .await
-                .map_err(|e| self.unavailable(e))?;
-        }
+        let address = self.ip.to_string();
+        self.pendings()
+            .send_upstream(request, kept, &address, id, attempt)
+            .await
+            .map_err(|r| self.refused(request, r))?;
         tracing::info!(event = "upstream_login_started", provider = %provider.id, client_id = %request.client_id, remote = %self.ip);
         let mut response = see_other(&started.url);
         if let Some(cookie) = cookie {
@@ -329,132 +179,62 @@ impl Step<'_> {
         page::unavailable(self.registry, e)
     }
 
-    /// Keeps `request` in the store, waiting for `awaiting`, and returns its id: a new
-    /// entry (within the caps) when it is not kept yet, else the kept one, updated when
-    /// it now waits for another step.
-    async fn remember(
-        &self,
-        request: &AuthRequest,
-        kept: Option<Kept>,
-        awaiting: Awaiting,
-    ) -> Result<String, HttpResponse> {
-        match kept {
-            Some(k) if k.pending.awaiting == awaiting => Ok(k.id),
-            Some(mut k) => {
-                k.pending.awaiting = awaiting;
-                self.keep(&k).await?;
-                Ok(k.id)
+    /// The page (or the redirect to the client) for a refusal of the pending store
+    /// about `request`, logged and counted where it is a limit.
+    pub fn refused(&self, request: &AuthRequest, refusal: Refusal) -> HttpResponse {
+        match refusal {
+            Refusal::AddressFull(left) => {
+                tracing::warn!(event = "rate_limited", limit = "pending_per_address", remote = %self.ip);
+                metrics::counter!("gatehouse_rate_limited_total", "limit" => "pending")
+                    .increment(1);
+                page::too_many(
+                    self.registry,
+                    "Too many sign-ins",
+                    "Too many unfinished sign-ins from your network. Finish one, or wait a while, then try again.",
+                    left,
+                )
             }
-            None => {
-                self.admit(request).await?;
-                let kept = Kept {
-                    id: random_secret().map_err(|e| self.unavailable(e))?,
-                    pending: Pending {
-                        request: request.clone(),
-                        awaiting,
-                        created_at: self.state.clock.now(),
-                        address: self.ip.to_string(),
-                        upstream: None,
-                        upstream_token: None,
-                    },
-                };
-                self.keep(&kept).await?;
-                Ok(kept.id)
+            Refusal::TotalFull => {
+                tracing::warn!(event = "rate_limited", limit = "pending_total", remote = %self.ip);
+                metrics::counter!("gatehouse_rate_limited_total", "limit" => "pending_total")
+                    .increment(1);
+                refuse(
+                    self.registry,
+                    request,
+                    ErrorCode::TemporarilyUnavailable,
+                    "too many sign-ins are in progress; try again later",
+                )
             }
+            Refusal::Unavailable(e) => self.unavailable(e),
+            _ => page::expired_request(self.registry),
         }
     }
 
-    /// Counts a new pending request against the caps: 429 past the address's, and
-    /// `temporarily_unavailable` back to the client past the total.
-    async fn admit(&self, request: &AuthRequest) -> Result<(), HttpResponse> {
-        let store = self.state.store.as_ref();
-        let limits = &self.registry.limits;
-        let ttl = self.registry.session.pending_ttl;
-        let counter = pending_counter(&self.ip.to_string());
-        let (mine, left) = store
-            .add_failure(&counter, ttl)
-            .await
-            .map_err(|e| self.unavailable(e))?;
-        if mine > limits.pending_per_address {
-            // Refused, so not pending: the count stays that of the requests kept.
-            store
-                .take_back_failure(&counter)
-                .await
-                .map_err(|e| self.unavailable(e))?;
-            tracing::warn!(event = "rate_limited", limit = "pending_per_address", remote = %self.ip);
-            metrics::counter!("gatehouse_rate_limited_total", "limit" => "pending").increment(1);
-            return Err(page::too_many(
-                self.registry,
-                "Too many sign-ins",
-                "Too many unfinished sign-ins from your network. Finish one, or wait a while, then try again.",
-                left,
-            ));
-        }
-        let (all, _) = store
-            .add_failure(PENDING_ALL, ttl)
-            .await
-            .map_err(|e| self.unavailable(e))?;
-        if all > limits.pending_total {
-            let undo = async {
-                store.take_back_failure(&counter).await?;
-                store.take_back_failure(PENDING_ALL).await
-            };
-            undo.await.map_err(|e| self.unavailable(e))?;
-            tracing::warn!(event = "rate_limited", limit = "pending_total", remote = %self.ip);
-            metrics::counter!("gatehouse_rate_limited_total", "limit" => "pending_total")
-                .increment(1);
-            return Err(refuse(
-                self.registry,
-                request,
-                ErrorCode::TemporarilyUnavailable,
-                "too many sign-ins are in progress; try again later",
-            ));
-        }
-        Ok(())
-    }
-
-    /// Writes `kept` to the store for what is left of its lifetime.
+    /// Writes `kept` back to the store.
     pub async fn keep(&self, kept: &Kept) -> Result<(), HttpResponse> {
-        let age = self
-            .state
-            .clock
-            .now()
-            .saturating_sub(kept.pending.created_at);
-        let left = self
-            .registry
-            .session
-            .pending_ttl
-            .saturating_sub(Duration::from_secs(age))
-            .max(Duration::from_secs(1));
-        let json = serde_json::to_string(&kept.pending).map_err(|e| self.unavailable(e))?;
-        self.state
-            .store
-            .put_pending(sha256(kept.id.as_bytes()), json, left)
+        let request = &kept.pending.request;
+        self.pendings()
+            .keep(kept)
+            .await
+            .map_err(|r| self.refused(request, r))
+    }
+
+    /// Takes a pending request to answer it (once: a second answer gets the
+    /// expired-request page).
+    pub async fn forget(&self, kept: &Kept) -> Result<(), HttpResponse> {
+        let request = &kept.pending.request;
+        self.pendings()
+            .forget(kept)
+            .await
+            .map_err(|r| self.refused(request, r))
+    }
+
+    /// The pending request a form names, if it is still live.
+    pub async fn recall(&self, pending_id: Option<&str>) -> Result<Option<Kept>, HttpResponse> {
+        self.pendings()
+            .recall(pending_id)
             .await
             .map_err(|e| self.unavailable(e))
-    }
-
-    /// Takes a pending request to answer it: removes it from the store and from its
-    /// address's and the total count. Only one answer gets it: a second post of the
-    /// same form (a double click, a replay, another replica at the same moment) finds
-    /// it gone and gets the expired-request page, so one pending login yields at most
-    /// one code or one denial.
-    pub async fn forget(&self, kept: &Kept) -> Result<(), HttpResponse> {
-        let store = self.state.store.as_ref();
-        let taken = store
-            .delete_pending(sha256(kept.id.as_bytes()))
-            .await
-            .map_err(|e| self.unavailable(e))?;
-        if !taken {
-            return Err(page::expired_request(self.registry));
-        }
-        let counts = async {
-            store
-                .take_back_failure(&pending_counter(&kept.pending.address))
-                .await?;
-            store.take_back_failure(PENDING_ALL).await
-        };
-        counts.await.map_err(|e| self.unavailable(e))
     }
 
     /// Renders a page whose form continues `request`: keeps the request in the store
@@ -468,22 +248,25 @@ impl Step<'_> {
         template: &str,
         mut context: serde_json::Value,
     ) -> Result<HttpResponse, HttpResponse> {
-        let id = self.remember(request, kept, awaiting).await?;
-        context["client_name"] = json!(
-            self.registry
-                .client(&request.client_id)
-                .map_or("", |c| c.name.as_str())
-        );
-        let response = page::render_form(
+        let address = self.ip.to_string();
+        let id = self
+            .pendings()
+            .remember(request, kept, awaiting, &address)
+            .await
+            .map_err(|r| self.refused(request, r))?;
+        let client = self.registry.client(&request.client_id);
+        context["client_name"] = json!(client.map_or("", |c| c.name.as_str()));
+        context["request_id"] = json!(id);
+        let binding = super::csrf::Binding::Pending(id);
+        Ok(page::render_form(
             self.req,
             self.state,
             self.registry,
             template,
-            &super::csrf::Binding::Pending(id.clone()),
-            context_with(context, "request_id", &id),
+            &binding,
+            context,
             Some(&request.redirect_uri),
-        );
-        Ok(response)
+        ))
     }
 
     /// The login form for `request`, with `error` shown when a previous try failed.
@@ -583,36 +366,6 @@ impl Step<'_> {
         tracing::info!(event = "code_issued", remote = %self.ip, client_id = %request.client_id, user_id = %session.identity.subject);
         Ok(see_other(&location))
     }
-
-    /// The pending request a form names, if it is still live.
-    pub async fn recall(&self, pending_id: Option<&str>) -> Result<Option<Kept>, HttpResponse> {
-        let Some(id) = pending_id else {
-            return Ok(None);
-        };
-        let json = self
-            .state
-            .store
-            .get_pending(sha256(id.as_bytes()))
-            .await
-            .map_err(|e| self.unavailable(e))?;
-        Ok(json
-            .and_then(|j| serde_json::from_str::<Pending>(&j).ok())
-            .map(|pending| Kept {
-                id: id.to_owned(),
-                pending,
-            }))
-    }
-}
-
-/// `context` with `key` set to `value`.
-fn context_with(mut context: serde_json::Value, key: &str, value: &str) -> serde_json::Value {
-    context[key] = json!(value);
-    context
-}
-
-/// The counter of requests waiting from `address`.
-fn pending_counter(address: &str) -> String {
-    format!("pending:addr:{address}")
 }
 
 /// The redirect telling the client why `request` could not go on.

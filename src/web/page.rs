@@ -103,6 +103,17 @@ pub fn unavailable(registry: &Registry, e: impl std::fmt::Display) -> HttpRespon
     )
 }
 
+/// The 503 page for a provider that cannot be reached (its login only: every other
+/// way in still works).
+pub fn provider_unavailable(registry: &Registry, provider_name: &str) -> HttpResponse {
+    error(
+        registry,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Sign-in unavailable",
+        &format!("{provider_name} cannot be reached right now. Try again in a moment."),
+    )
+}
+
 /// The page for a form whose pending request has expired.
 pub fn expired_request(registry: &Registry) -> HttpResponse {
     error(

@@ -11,12 +11,14 @@
 //! becomes. Every refusal is an `upstream_login_refused` audit event with its reason
 //! (never a token).
 
-use super::interaction::{Awaiting, Kept, Step};
+use super::interaction::Step;
 use super::{login, page};
-use crate::crypto::{hex, sha256};
+use crate::error::ErrorCode;
 use crate::http::client_ip::ClientIp;
 use crate::http::form::Form;
 use crate::model::Federation;
+use crate::oauth::interaction::pending::{Kept, Refusal};
+use crate::oauth::interaction::policy::{self, Upstreamed};
 use crate::registry::endpoint;
 use crate::state::AppState;
 use crate::upstream::connect::{Attempt, Response};
@@ -145,47 +147,21 @@ async fn finish(
     let Some(state_id) = form.get("state") else {
         return Err(refused(step, provider_id, "missing_state", START_AGAIN));
     };
-    let Some(mut kept) = step.recall(Some(state_id)).await? else {
-        return Err(refused(step, provider_id, "unknown_state", START_AGAIN));
-    };
-    let attempt = match kept.pending.upstream.take() {
-        Some(a) if kept.pending.awaiting == Awaiting::Upstream => a,
-        _ => return Err(refused(step, provider_id, "unknown_state", START_AGAIN)),
-    };
-    if attempt.provider != provider_id {
-        return Err(refused(step, provider_id, "provider_mismatch", START_AGAIN));
-    }
     let binding = super::csrf::Binding::Upstream(state_id.to_owned());
-    if !super::csrf::check(
-        step.req,
-        step.state,
-        step.registry,
-        &binding,
-        Some(&attempt.browser),
-    ) {
-        return Err(refused(step, provider_id, "other_browser", START_AGAIN));
-    }
-    // Single use, atomically (two racing callbacks both read the record): the first
-    // count of this state is the one that goes on.
-    let (uses, _) = step
-        .state
-        .store
-        .add_failure(
-            &format!("upstream-state:{}", hex(&sha256(state_id.as_bytes()))),
-            step.registry.session.pending_ttl,
-        )
-        .await
-        .map_err(|e| step.unavailable(e))?;
-    if uses > 1 {
-        return Err(refused(step, provider_id, "replayed_state", START_AGAIN));
-    }
+    let same_browser =
+        |tag: &str| super::csrf::check(step.req, step.state, step.registry, &binding, Some(tag));
+    let claimed = step
+        .pendings()
+        .claim_callback(state_id, provider_id, same_browser)
+        .await;
+    let (kept, attempt) = match claimed {
+        Ok(c) => c,
+        Err(Refusal::Unavailable(e)) => return Err(step.unavailable(e)),
+        Err(r) => return Err(refused(step, provider_id, r.reason(), START_AGAIN)),
+    };
     let Some(provider) = step.registry.provider(provider_id) else {
         return Err(refused(step, provider_id, "provider_gone", START_AGAIN));
     };
-    // From here the request waits for a login again: a failure below shows the login
-    // page, and the spent attempt cannot be taken twice.
-    kept.pending.awaiting = Awaiting::Login;
-    step.keep(&kept).await?;
     let request = kept.pending.request.clone();
     if form.get("error").is_some() {
         tracing::warn!(event = "upstream_login_refused", provider = %provider.id, reason = "upstream_error", error = form.get("error").unwrap_or_default(), remote = %step.ip);
@@ -222,15 +198,7 @@ async fn finish(
         Err(e @ UpstreamError::Unavailable(_)) => {
             tracing::warn!(event = "upstream_login_refused", provider = %provider.id, reason = e.reason(), error = %e, remote = %step.ip);
             metrics::counter!("gatehouse_upstream_logins_total", "provider" => provider.id.clone(), "result" => "unavailable").increment(1);
-            return Err(page::error(
-                step.registry,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Sign-in unavailable",
-                &format!(
-                    "{} cannot be reached right now. Try again in a moment.",
-                    provider.name
-                ),
-            ));
+            return Err(page::provider_unavailable(step.registry, &provider.name));
         }
         Err(e) => return Err(refused(step, &provider.id, e.reason(), START_AGAIN)),
     };
@@ -246,10 +214,32 @@ async fn admit(
     now: u64,
 ) -> Result<HttpResponse, HttpResponse> {
     let request = kept.pending.request.clone();
-    let user = match rules::read_claims(vouched.claims, &provider.claims) {
-        Ok(u) => u,
-        Err(r) => return Err(refused(step, &provider.id, &r.to_string(), r.message())),
+    let federation = |user: &rules::UpstreamUser| Federation {
+        provider: provider.id.clone(),
+        subject: user.subject.clone(),
+        login_at: now,
+        checked_at: now,
+        token: None,
     };
+    let linked = |subject: &str| step.registry.linked_user(&provider.id, subject);
+    let admitted = match rules::admission(provider, vouched.claims, linked, federation) {
+        Ok(a) => a,
+        Err(r @ rules::Refusal::NoSubject) => {
+            return Err(refused(step, &provider.id, &r.to_string(), r.message()));
+        }
+        Err(r) => {
+            tracing::warn!(event = "upstream_login_refused", provider = %provider.id, reason = %r, client_id = %request.client_id, remote = %step.ip);
+            metrics::counter!("gatehouse_upstream_logins_total", "provider" => provider.id.clone(), "result" => "refused").increment(1);
+            return step
+                .login_page(&request, Some(kept), Some((r.message(), "")))
+                .await;
+        }
+    };
+    let rules::Admitted {
+        user,
+        linked,
+        identity,
+    } = admitted;
     let sealed = match (provider.refresh, &vouched.token, &step.registry.token_key) {
         (RefreshPolicy::Revalidate(_), Some(token), Some(key)) => Some(
             key.seal(&provider.id, &user.subject, token)
@@ -265,26 +255,15 @@ async fn admit(
         }
         (RefreshPolicy::Cap(_), _, _) => None,
     };
-    let federation = Federation {
-        provider: provider.id.clone(),
-        subject: user.subject.clone(),
-        login_at: now,
-        checked_at: now,
-        token: None,
-    };
-    let linked = step.registry.linked_user(&provider.id, &user.subject);
-    let identity = match rules::admit(provider, linked, &user, federation) {
-        Ok(i) => i,
-        Err(r) => {
-            tracing::warn!(event = "upstream_login_refused", provider = %provider.id, reason = %r, client_id = %request.client_id, remote = %step.ip);
-            metrics::counter!("gatehouse_upstream_logins_total", "provider" => provider.id.clone(), "result" => "refused").increment(1);
-            return step
-                .login_page(&request, Some(kept), Some((r.message(), "")))
-                .await;
+    let (made_at, trips) = (kept.pending.created_at, kept.pending.upstream_trips);
+    let auth_time = match policy::upstream_login(&request, made_at, vouched.auth_time, now, trips) {
+        Upstreamed::Session(auth_time) => auth_time,
+        Upstreamed::Retry => {
+            tracing::warn!(event = "upstream_login_stale", provider = %provider.id, client_id = %request.client_id, remote = %step.ip);
+            return step.go_upstream(&request, Some(kept), provider).await;
         }
+        Upstreamed::Fallback => return fall_back(step, provider, kept, linked).await,
     };
-    // The upstream's auth_time is the session's (never one in the future).
-    let auth_time = vouched.auth_time.filter(|t| *t <= now).unwrap_or(now);
     tracing::info!(event = "upstream_login_succeeded", provider = %provider.id, client_id = %request.client_id, user_id = %identity.subject, remote = %step.ip);
     metrics::counter!("gatehouse_upstream_logins_total", "provider" => provider.id.clone(), "result" => "success").increment(1);
     let (fresh, cookie) = login::start_session_as(step, identity, auth_time).await?;
@@ -293,4 +272,35 @@ async fn admit(
     let mut response = step.proceed(request, Some(kept), Some(fresh)).await;
     let _ = response.add_cookie(&cookie);
     Ok(response)
+}
+
+/// A request that demanded a fresh login (`prompt=login`, `max_age`) which `provider`
+/// did not prove (no `auth_time`, as from GitHub, or one too old after the retry):
+/// the linked user's own password when they have one, else `login_required` back to
+/// the client. Never a session from this login, so no loop back to the provider.
+async fn fall_back(
+    step: &Step<'_>,
+    provider: &Provider,
+    kept: Kept,
+    linked: Option<&crate::model::User>,
+) -> Result<HttpResponse, HttpResponse> {
+    let request = kept.pending.request.clone();
+    tracing::warn!(event = "upstream_login_refused", provider = %provider.id, reason = "fresh_login_unproven", client_id = %request.client_id, remote = %step.ip);
+    metrics::counter!("gatehouse_upstream_logins_total", "provider" => provider.id.clone(), "result" => "refused").increment(1);
+    if let Some(user) = linked.filter(|u| u.password_hash.is_some()) {
+        let message = format!(
+            "{} could not confirm a new sign-in. Enter your password to continue.",
+            provider.name
+        );
+        return step
+            .login_page(&request, Some(kept), Some((&message, &user.username)))
+            .await;
+    }
+    step.forget(&kept).await?;
+    Ok(super::interaction::refuse(
+        step.registry,
+        &request,
+        ErrorCode::LoginRequired,
+        "the provider could not confirm a fresh sign-in",
+    ))
 }

@@ -3,7 +3,6 @@
 //! (here the primary is unverified, so none), orgs and teams as prefixed groups; and
 //! with `revalidate`, a revoked GitHub token ending the family.
 
-
 use crate::support::browser::{Browser, Pkce};
 use crate::support::github::{CLIENT_SECRET, FakeGithub};
 use crate::support::upstream::*;
@@ -45,8 +44,22 @@ async fn downstream(github: &FakeGithub, extra: &str) -> TestServer {
 }
 
 /// Logs in through the fake GitHub; the downstream's final answer.
-async fn login(down: &mut Browser<'_>, github: &FakeGithub, pkce: &Pkce) -> crate::support::browser::Seen {
-    down.authorize(&web_request(pkce, &[])).await;
+async fn login(
+    down: &mut Browser<'_>,
+    github: &FakeGithub,
+    pkce: &Pkce,
+) -> crate::support::browser::Seen {
+    login_with(down, github, pkce, &[]).await
+}
+
+/// [`login`] with `extra` authorization parameters.
+async fn login_with(
+    down: &mut Browser<'_>,
+    github: &FakeGithub,
+    pkce: &Pkce,
+    extra: &[(&str, &str)],
+) -> crate::support::browser::Seen {
+    down.authorize(&web_request(pkce, extra)).await;
     let to_github = click_provider(down, "gh").await;
     let location = to_github.location.clone().expect("location");
     assert!(location.starts_with(&format!(
@@ -135,5 +148,34 @@ async fn github_rules_refuse_users_outside_the_allowed_org() {
     let seen = login(&mut down, &github, &pkce).await;
     assert_eq!(seen.status, 200);
     assert!(seen.body.contains("not allowed here"), "{}", seen.body);
+    github.stop().await;
+}
+
+/// GitHub never says when the user authenticated (no `auth_time`): a request that
+/// demands a fresh login (`prompt=login`, `max_age`) cannot be met through it, and a
+/// rules user (no password here to fall back on) gets `login_required`, never a code
+/// whose login time would be a guess.
+#[tokio::test]
+async fn github_cannot_prove_a_fresh_login_so_step_up_requests_get_login_required() {
+    let github = FakeGithub::start();
+    let server = downstream(&github, "").await;
+    for (name, extra) in [
+        ("prompt", ("prompt", "login")),
+        ("max-age", ("max_age", "300")),
+    ] {
+        let pkce = Pkce::new(&format!("github-step-up-{name}"));
+        let mut down = Browser::new(&server);
+        let done = login_with(&mut down, &github, &pkce, &[extra]).await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        assert_eq!(done.redirect_base(), "https://web.example.com/cb");
+        let params = done.redirect_params();
+        assert_eq!(
+            params.get("error").map(String::as_str),
+            Some("login_required"),
+            "{params:?}"
+        );
+        assert_eq!(params["state"], "client-state");
+        assert!(!params.contains_key("code"), "{params:?}");
+    }
     github.stop().await;
 }

@@ -5,7 +5,6 @@
 //! and every check of the callback (wrong or missing `iss`, a replayed, foreign or
 //! mixed-up `state`).
 
-
 use crate::support::browser::{Browser, Pkce};
 use crate::support::upstream::*;
 use crate::support::*;
@@ -392,4 +391,55 @@ async fn keys_are_fetched_again_for_an_unknown_kid_at_most_once_a_minute() {
         .advance(std::time::Duration::from_secs(61));
     let done = login().await;
     assert_eq!(done.status, 303, "{}", done.body);
+}
+
+/// A provider whose login is older than the request allows (here: the downstream's
+/// clock five minutes ahead of the upstream's, so the upstream's `auth_time` is five
+/// minutes old for a `max_age` of 60) is asked once more, then the request is
+/// refused with `login_required`: never a code, and no redirect loop.
+#[tokio::test]
+async fn a_provider_login_too_old_for_max_age_is_retried_once_then_refused() {
+    let (upstream, downstream, port) = servers().await;
+    downstream
+        .clock()
+        .advance(std::time::Duration::from_secs(300));
+    let pkce = Pkce::new("stale");
+    let (mut down, mut up) = (Browser::new(&downstream), Browser::new(&upstream));
+    let page = down
+        .authorize(&web_request(&pkce, &[("max_age", "60")]))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let to_upstream = click_provider(&mut down, "corp").await;
+    assert_eq!(to_upstream.redirect_params()["max_age"], "60");
+    let back = sign_in_upstream(&mut up, &to_upstream, "ann").await;
+    let again = at_callback(
+        &mut down,
+        &path_of(back.location.as_deref().expect("redirect")),
+    )
+    .await;
+    assert_eq!(again.status, 303, "{}", again.body);
+    let provider = format!("http://127.0.0.1:{port}/");
+    assert!(
+        again
+            .location
+            .as_deref()
+            .is_some_and(|l| l.starts_with(&provider)),
+        "sent to the provider once more: {:?}",
+        again.location
+    );
+    let back = sign_in_upstream(&mut up, &again, "ann").await;
+    let done = at_callback(
+        &mut down,
+        &path_of(back.location.as_deref().expect("redirect")),
+    )
+    .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.redirect_base(), "https://web.example.com/cb");
+    let params = done.redirect_params();
+    assert_eq!(
+        params.get("error").map(String::as_str),
+        Some("login_required"),
+        "{params:?}"
+    );
+    assert!(!params.contains_key("code"));
 }

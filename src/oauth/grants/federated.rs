@@ -101,10 +101,6 @@ pub async fn check(
         }
         Err(e) => return Err(end(e.reason(), "the provider no longer vouches for the user").await),
     };
-    let upstream = match rules::read_claims(vouched.claims, &provider.claims) {
-        Ok(u) if u.subject == federation.subject => u,
-        _ => return Err(end("other_subject", "the provider answered for someone else").await),
-    };
     let new_token = match vouched
         .token
         .as_deref()
@@ -114,17 +110,23 @@ pub async fn check(
         Some(Err(e)) => return Err(OAuthError::server(e)),
         None => Some(sealed.clone()),
     };
-    let renewed = Federation {
+    let renewed = |_: &rules::UpstreamUser| Federation {
         checked_at: now,
         token: new_token,
         ..federation.clone()
     };
-    let linked = registry.linked_user(&provider.id, &federation.subject);
-    match rules::admit(provider, linked, &upstream, renewed) {
-        Ok(identity) if identity.subject == user.subject => {
+    let linked = |subject: &str| registry.linked_user(&provider.id, subject);
+    match rules::admission(provider, vouched.claims, linked, renewed) {
+        Ok(a) if a.user.subject == federation.subject && a.identity.subject == user.subject => {
             tracing::info!(event = "upstream_refresh_revalidated", provider = %provider.id, user_id = %user.subject);
             metrics::counter!("gatehouse_upstream_refreshes_total", "provider" => provider.id.clone(), "result" => "success").increment(1);
-            Ok(identity)
+            Ok(a.identity)
+        }
+        Ok(a) if a.user.subject != federation.subject => {
+            Err(end("other_subject", "the provider answered for someone else").await)
+        }
+        Err(rules::Refusal::NoSubject) => {
+            Err(end("other_subject", "the provider answered for someone else").await)
         }
         Ok(_) => Err(end(
             "other_subject",

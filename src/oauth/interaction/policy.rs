@@ -1,0 +1,156 @@
+//! The login policy: one pure rule for what happens next to an authorization request,
+//! from the request, the browser's session, the client and what the request has been
+//! through. The pages (`web::interaction`) gather the [`Facts`], ask [`next`], and
+//! render the one page it names; the rule itself is tested as a table.
+//!
+//! In order: a session that is missing or not fresh enough for the request
+//! (`prompt=login`: a login at or after the request; `max_age`: a login at most that
+//! old) means a login (through `idp_hint`'s provider when named, while the request may
+//! still go there); a session signed in through a provider that revalidates, for a
+//! client that gets refresh tokens, means a new trip to that provider (each refresh
+//! family gets its own upstream token); a third-party client without every scope
+//! granted in this session (or with `prompt=consent`) means consent; then the code.
+//! With `prompt=none` each page is instead a refusal back to the client. A further
+//! step (a second factor) goes between the login and the consent.
+
+use crate::error::ErrorCode;
+use crate::oauth::authorize_request::AuthRequest;
+
+/// How many times one request may send the browser to a provider: the first trip and
+/// one retry; after that the request falls back or is refused (no redirect loop).
+pub const MAX_UPSTREAM_TRIPS: u8 = 2;
+
+/// What happens next to an authorization request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// The login page (the password form and the providers' buttons).
+    Login,
+    /// The browser goes to this provider to sign in.
+    Upstream(String),
+    /// The consent page.
+    Consent,
+    /// The code is issued.
+    Issue,
+    /// Back to the client with this error (`prompt=none`, or nothing left to try).
+    Refuse(ErrorCode, &'static str),
+}
+
+/// The browser's session, as the policy weighs it.
+#[derive(Debug, Clone, Default)]
+pub struct SessionFacts<'a> {
+    /// When the user logged in (Unix seconds).
+    pub auth_time: u64,
+    /// The client was granted every scope of the request in this session.
+    pub consented: bool,
+    /// The provider the session signed in through, when it revalidates at refresh.
+    pub revalidating_provider: Option<&'a str>,
+}
+
+/// Everything [`next`] decides from: plain values.
+#[derive(Debug, Clone)]
+pub struct Facts<'a> {
+    /// The request (its `prompt`, `max_age`).
+    pub request: &'a AuthRequest,
+    /// When the kept request was made; `None` for one being made now.
+    pub made_at: Option<u64>,
+    /// The clock's now (Unix seconds).
+    pub now: u64,
+    /// The browser's live session.
+    pub session: Option<SessionFacts<'a>>,
+    /// The client skips consent.
+    pub first_party: bool,
+    /// The client gets refresh tokens.
+    pub refreshes: bool,
+    /// The provider `idp_hint` names (declared, allowed for the client).
+    pub hinted: Option<&'a str>,
+    /// The kept request already holds an upstream token of its own.
+    pub upstream_token_kept: bool,
+    /// How many times the request has gone to a provider.
+    pub upstream_trips: u8,
+}
+
+/// What happens next to the request the facts describe.
+pub fn next(facts: &Facts<'_>) -> Next {
+    let request = facts.request;
+    let none = request.prompt.none;
+    let fresh = facts
+        .session
+        .as_ref()
+        .filter(|s| fresh_enough(request, facts.made_at, s.auth_time, facts.now));
+    let Some(session) = fresh else {
+        if none {
+            return Next::Refuse(ErrorCode::LoginRequired, "the user is not logged in");
+        }
+        return match facts.hinted {
+            Some(p) if facts.upstream_trips < MAX_UPSTREAM_TRIPS => Next::Upstream(p.to_owned()),
+            _ => Next::Login,
+        };
+    };
+    if let Some(provider) = session.revalidating_provider
+        && facts.refreshes
+        && !facts.upstream_token_kept
+    {
+        if none || facts.upstream_trips >= MAX_UPSTREAM_TRIPS {
+            return Next::Refuse(
+                ErrorCode::LoginRequired,
+                "a new sign-in at the provider is needed",
+            );
+        }
+        return Next::Upstream(provider.to_owned());
+    }
+    if !facts.first_party && (request.prompt.consent || !session.consented) {
+        if none {
+            return Next::Refuse(ErrorCode::ConsentRequired, "the user has not consented");
+        }
+        return Next::Consent;
+    }
+    Next::Issue
+}
+
+/// Whether a login at `auth_time` is fresh enough for `request`, made at `made_at`
+/// (`None`: being made now): `prompt=login` wants a login at or after the request's
+/// second (a new request always asks; a kept one accepts a login made since), and
+/// `max_age` one at most that many seconds old.
+pub fn fresh_enough(request: &AuthRequest, made_at: Option<u64>, auth_time: u64, now: u64) -> bool {
+    let stale_for_prompt = request.prompt.login && made_at.is_none_or(|made| auth_time < made);
+    let too_old = request
+        .max_age
+        .is_some_and(|max| now.saturating_sub(auth_time) > max);
+    !stale_for_prompt && !too_old
+}
+
+/// What an upstream login proves for a request that demanded a fresh one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upstreamed {
+    /// A session starts, logged in at this time.
+    Session(u64),
+    /// The provider's login is too old for the request: ask the provider once more.
+    Retry,
+    /// The provider did not prove a fresh login: the user's own password, if they have
+    /// one, or `login_required`.
+    Fallback,
+}
+
+/// Judges an upstream login whose ID token said `auth_time` (none: GitHub, or a
+/// provider that did not say) for `request`, made at `made_at`, after `trips` trips.
+/// A request without `prompt=login` or `max_age` takes the login as made now when the
+/// provider did not say; one with either never does: the provider must prove it.
+pub fn upstream_login(
+    request: &AuthRequest,
+    made_at: u64,
+    auth_time: Option<u64>,
+    now: u64,
+    trips: u8,
+) -> Upstreamed {
+    let auth_time = auth_time.filter(|t| *t <= now);
+    let demands = request.prompt.login || request.max_age.is_some();
+    match auth_time {
+        None if !demands => Upstreamed::Session(now),
+        Some(t) if fresh_enough(request, Some(made_at), t, now) => Upstreamed::Session(t),
+        Some(_) if trips < MAX_UPSTREAM_TRIPS => Upstreamed::Retry,
+        _ => Upstreamed::Fallback,
+    }
+}
+
+#[cfg(test)]
+mod tests;
