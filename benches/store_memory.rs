@@ -101,7 +101,7 @@ fn main() {
     let mut best = Duration::MAX;
     for _ in 0..5 {
         let started = Instant::now();
-        let loaded = gatehouse::config::check_text(path, &text).expect("valid config");
+        let loaded = gatehouse::load::check_text(path, &text).expect("valid config");
         best = best.min(started.elapsed());
         assert_eq!(loaded.config.clients.len(), 10_000);
     }

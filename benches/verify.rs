@@ -26,7 +26,7 @@ fn rate(for_at_least: Duration, mut f: impl FnMut()) -> f64 {
 
 fn main() {
     let issuer = "http://127.0.0.1:8080";
-    let loaded = gatehouse::config::check_text(
+    let loaded = gatehouse::load::check_text(
         std::path::Path::new("/nonexistent-gatehouse-bench/gatehouse.toml"),
         &format!("issuer = \"{issuer}\"\n"),
     )

@@ -77,8 +77,8 @@ pub fn by_token_subject(registry: &Registry, subject: &str) -> Option<Identity> 
 
 #[cfg(test)]
 mod tests {
-    use crate::config::check_text;
     use crate::identity::{by_token_subject, current};
+    use crate::load::check_text;
     use crate::model::{Federation, IdentitySource};
     use crate::registry::Registry;
     use crate::upstream::rules::{admit, read_claims};

@@ -12,11 +12,14 @@ pub mod http;
 pub mod protocol;
 pub mod templates;
 
-// The config: file model, loading, validation; and the model built from it.
+// The config file as written (the bottom of the config); the model, keys and
+// providers built on its types; then loading: validation into the model, and the diff.
 pub mod config;
 pub mod jwt;
 pub mod model;
 pub mod upstream;
+
+pub mod load;
 
 // One config generation, and the runtime state beside it.
 pub mod identity;

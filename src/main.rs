@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use gatehouse::config::file::Algorithm;
 use gatehouse::config::{self, Severity};
 use gatehouse::jwt::keys::SigningKey;
+use gatehouse::load;
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -192,7 +193,7 @@ fn serve(config: PathBuf, log_format: LogFormat) -> anyhow::Result<()> {
 fn check(paths: &[PathBuf]) -> ExitCode {
     let mut failed = false;
     for path in paths {
-        match config::load(path) {
+        match load::load(path) {
             Ok(loaded) => {
                 for warning in &loaded.warnings {
                     println!("{warning}");
@@ -231,7 +232,7 @@ fn diff(
     format: Option<config::Format>,
     fail_on: Option<FailOn>,
 ) -> anyhow::Result<ExitCode> {
-    use gatehouse::config::diff::{self, Side};
+    use gatehouse::load::diff::{self, Side};
     let (before, after) = (load_input(old, format)?, load_input(new, format)?);
     let (Some(before), Some(after)) = (before, after) else {
         return Ok(ExitCode::FAILURE);
@@ -249,10 +250,7 @@ fn diff(
 
 /// Loads one side of a diff: a file, `-` (stdin) or `git:REV:PATH`. A rejected config
 /// has its diagnostics printed and gives `None`.
-fn load_input(
-    input: &str,
-    format: Option<config::Format>,
-) -> anyhow::Result<Option<config::Loaded>> {
+fn load_input(input: &str, format: Option<config::Format>) -> anyhow::Result<Option<load::Loaded>> {
     let name = PathBuf::from(input);
     let result = if input == "-" {
         let mut text = String::new();
@@ -260,7 +258,7 @@ fn load_input(
             .read_to_string(&mut text)
             .context("reading the config from stdin")?;
         let format = format.context("the format of stdin is unknown: pass --format toml|yaml")?;
-        config::check_source(&name, Path::new("."), format, &text, &config::FileSystem)
+        load::check_source(&name, Path::new("."), format, &text, &config::FileSystem)
     } else if let Some(spec) = input.strip_prefix("git:") {
         let (rev, path) = spec
             .split_once(':')
@@ -285,16 +283,16 @@ fn load_input(
                 format!("the format of {input} is unknown: pass --format toml|yaml")
             })?;
         let base_dir = path.parent().unwrap_or(Path::new("."));
-        config::check_source(&name, base_dir, format, &text, &GitRevision { rev })
+        load::check_source(&name, base_dir, format, &text, &GitRevision { rev })
     } else {
         match format {
             Some(format) => {
                 let text =
                     std::fs::read_to_string(&name).with_context(|| format!("reading {input}"))?;
                 let base_dir = name.parent().unwrap_or(Path::new("."));
-                config::check_source(&name, base_dir, format, &text, &config::FileSystem)
+                load::check_source(&name, base_dir, format, &text, &config::FileSystem)
             }
-            None => config::load(&name),
+            None => load::load(&name),
         }
     };
     match result {
@@ -359,7 +357,7 @@ impl config::IncludeSource for GitRevision<'_> {
 }
 
 /// Prints every diagnostic of a rejected config, then `NAME: N error(s)`.
-fn print_rejected(name: &str, rejected: &config::Rejected) {
+fn print_rejected(name: &str, rejected: &load::Rejected) {
     for d in &rejected.diagnostics {
         println!("{d}");
     }

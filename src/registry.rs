@@ -5,10 +5,10 @@
 //! JWKS). What changes while a generation serves (verified-secret caches, rotation
 //! times, rendered discovery) lives in `AppState`, never here.
 
-use crate::config::diff::Side;
 use crate::config::file::{LimitsSection, SessionSection, TokensSection};
-use crate::config::{ServerSettings, StoreSettings, UiSettings, Validated};
 use crate::jwt::keys::{KeySet, SigningKey};
+use crate::load::diff::Side;
+use crate::load::{ServerSettings, StoreSettings, UiSettings, Validated};
 use crate::model::{Client, User};
 use crate::protocol::origin;
 use crate::upstream::provider::Provider;
@@ -23,7 +23,7 @@ pub struct Registry {
     pub generation: u64,
     pub loaded_at: SystemTime,
     /// SHA-256 (hex) of every input this generation was built from: the config file,
-    /// the files it reads and the env values it names (`config::Loaded::fingerprint`).
+    /// the files it reads and the env values it names (`load::Loaded::fingerprint`).
     /// `None` for a registry not built from a loaded file.
     pub config_sha256: Option<String>,
     pub issuer: String,
@@ -118,7 +118,7 @@ impl Registry {
         self
     }
 
-    /// What `config::diff` compares: this generation's clients, users, keys (the
+    /// What `load::diff` compares: this generation's clients, users, keys (the
     /// signing one first), scopes and lifetimes.
     pub fn side(&self) -> Side<'_> {
         Side {

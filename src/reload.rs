@@ -10,8 +10,9 @@
 //! directory an `include` glob reads, a name the glob matches (a file added to
 //! `clients.d/`).
 
-use crate::config::{self, IncludeGlob, Loaded};
+use crate::config::IncludeGlob;
 use crate::jwt::keys::SigningKey;
+use crate::load::{self, Loaded};
 use crate::oauth::standing;
 use crate::registry::Registry;
 use crate::state::AppState;
@@ -59,8 +60,8 @@ impl FallbackKey {
 }
 
 /// Loads `config_path` and logs its warnings; the error lists every problem.
-pub fn load_config(config_path: &Path) -> Result<Loaded, config::Rejected> {
-    let loaded = config::load(config_path)?;
+pub fn load_config(config_path: &Path) -> Result<Loaded, load::Rejected> {
+    let loaded = load::load(config_path)?;
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
@@ -206,45 +207,10 @@ impl Reloader {
 
     /// Loads the file again; swaps it in when valid and changed (or when `forced`).
     async fn reload(&mut self, forced: bool) {
-        let path = self.config_path.clone();
-        let loaded = match tokio::task::spawn_blocking(move || load_config(&path)).await {
-            Ok(result) => result,
-            Err(e) => {
-                tracing::error!(error = %e, "config reload task failed");
-                return;
-            }
+        let Some(mut loaded) = self.parse_and_validate().await else {
+            return;
         };
-        let mut loaded = match loaded {
-            Ok(loaded) => loaded,
-            Err(rejected) => {
-                for d in rejected.diagnostics.iter().filter(|d| d.issue.is_error()) {
-                    tracing::error!("{d}");
-                }
-                metrics::counter!("gatehouse_config_reloads_total", "result" => "rejected")
-                    .increment(1);
-                tracing::error!(
-                    event = "config_reloaded",
-                    result = "rejected",
-                    "the new configuration is invalid; still serving generation {}",
-                    self.state.snapshot().generation
-                );
-                *self
-                    .state
-                    .last_reload_error
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner()) = Some(rejected.to_string());
-                self.watch(Watched {
-                    files: rejected.files,
-                    globs: rejected.globs,
-                });
-                return;
-            }
-        };
-        *self
-            .state
-            .last_reload_error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = None;
+        self.set_reload_error(None);
         self.watch(Watched {
             files: std::mem::take(&mut loaded.files),
             globs: std::mem::take(&mut loaded.globs),
@@ -260,11 +226,11 @@ impl Reloader {
             }
         };
         let old = self.state.snapshot();
-        let clock = &self.state.clock;
+        let generation = old.generation + 1;
         let new = Registry::new(
             loaded.config,
-            old.generation + 1,
-            clock.system_time(),
+            generation,
+            self.state.clock.system_time(),
             fallback,
         )
         .with_fingerprint(&loaded.fingerprint);
@@ -274,47 +240,57 @@ impl Reloader {
         // SIGHUP tries again.
         if let Err(e) = reset_clients(&self.state, &old, &new).await {
             tracing::error!(error = %e, "cannot record the clients whose tokens end; the new configuration is not applied");
-            *self
-                .state
-                .last_reload_error
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(format!(
+            self.set_reload_error(Some(format!(
                 "the new configuration is not applied: the clients it removes or re-keys could not be recorded ({e})"
-            ));
+            )));
             return;
         }
         self.fingerprint = loaded.fingerprint;
         self.state.verifier.retain_current(&new);
-        let changes = config::diff::diff(&old.side(), &new.side());
-        if new.server.bind != old.server.bind {
-            tracing::warn!(old = %old.server.bind, new = %new.server.bind, "[server] bind changed; it takes effect at the next restart");
-        }
-        if new.store != old.store {
-            tracing::warn!(
-                old = %old.store.backend.redacted(),
-                new = %new.store.backend.redacted(),
-                old_prefix = %old.store.key_prefix,
-                new_prefix = %new.store.key_prefix,
-                "[store] changed; it takes effect at the next restart"
-            );
-        }
-        metrics::counter!("gatehouse_config_reloads_total", "result" => "applied").increment(1);
-        tracing::info!(
-            event = "config_reloaded",
-            result = "applied",
-            generation = new.generation,
-            config_sha256 = new.config_sha256.as_deref().unwrap_or_default(),
-            clients = new.clients().len(),
-            users = new.user_count(),
-            keys = new.keys.all().len(),
-            widens = changes
-                .iter()
-                .filter(|c| c.mark == config::diff::Mark::Widens)
-                .count(),
-            "configuration reloaded: {}",
-            config::diff::one_line(&changes)
-        );
+        announce(&old, &new);
         self.state.registry.store(Arc::new(new));
+    }
+
+    /// Reads and validates the config tree off the async threads; a rejected one is
+    /// logged, counted, kept for `/readyz`, and its files still watched.
+    async fn parse_and_validate(&mut self) -> Option<Loaded> {
+        let path = self.config_path.clone();
+        let loaded = match tokio::task::spawn_blocking(move || load_config(&path)).await {
+            Ok(result) => result,
+            Err(e) => {
+                tracing::error!(error = %e, "config reload task failed");
+                return None;
+            }
+        };
+        let rejected = match loaded {
+            Ok(loaded) => return Some(loaded),
+            Err(rejected) => rejected,
+        };
+        for d in rejected.diagnostics.iter().filter(|d| d.issue.is_error()) {
+            tracing::error!("{d}");
+        }
+        metrics::counter!("gatehouse_config_reloads_total", "result" => "rejected").increment(1);
+        tracing::error!(
+            event = "config_reloaded",
+            result = "rejected",
+            "the new configuration is invalid; still serving generation {}",
+            self.state.snapshot().generation
+        );
+        self.set_reload_error(Some(rejected.to_string()));
+        self.watch(Watched {
+            files: rejected.files,
+            globs: rejected.globs,
+        });
+        None
+    }
+
+    /// What `/readyz` says of the last reload: `None` once one was applied.
+    fn set_reload_error(&self, error: Option<String>) {
+        *self
+            .state
+            .last_reload_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = error;
     }
 
     /// Watches the directories holding the files and those the globs read (adding
@@ -373,4 +349,38 @@ async fn reset_clients(state: &AppState, old: &Registry, new: &Registry) -> Resu
         }
     }
     Ok(())
+}
+
+/// Logs and counts an applied reload from `old` to `new`: the one-line diff, and the
+/// settings that change only at the next restart.
+fn announce(old: &Registry, new: &Registry) {
+    let changes = load::diff::diff(&old.side(), &new.side());
+    if new.server.bind != old.server.bind {
+        tracing::warn!(old = %old.server.bind, new = %new.server.bind, "[server] bind changed; it takes effect at the next restart");
+    }
+    if new.store != old.store {
+        tracing::warn!(
+            old = %old.store.backend.redacted(),
+            new = %new.store.backend.redacted(),
+            old_prefix = %old.store.key_prefix,
+            new_prefix = %new.store.key_prefix,
+            "[store] changed; it takes effect at the next restart"
+        );
+    }
+    metrics::counter!("gatehouse_config_reloads_total", "result" => "applied").increment(1);
+    tracing::info!(
+        event = "config_reloaded",
+        result = "applied",
+        generation = new.generation,
+        config_sha256 = new.config_sha256.as_deref().unwrap_or_default(),
+        clients = new.clients().len(),
+        users = new.user_count(),
+        keys = new.keys.all().len(),
+        widens = changes
+            .iter()
+            .filter(|c| c.mark == load::diff::Mark::Widens)
+            .count(),
+        "configuration reloaded: {}",
+        load::diff::one_line(&changes)
+    );
 }

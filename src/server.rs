@@ -9,7 +9,7 @@ use crate::reload::{FallbackKey, load_config};
 use crate::secret::SecretVerifier;
 use crate::state::AppState;
 use crate::web::{authorize, consent, device as device_page, flood, login, logout, upstream};
-use crate::{config, health, reload, store, telemetry, templates};
+use crate::{health, load, reload, store, telemetry, templates};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
@@ -174,7 +174,7 @@ pub async fn start(config_path: PathBuf) -> anyhow::Result<Running> {
     let loaded = load_config(&config_path)?;
     let mut fallback = FallbackKey::default();
     let fallback_key = fallback.for_config(&loaded)?;
-    let config::Loaded {
+    let load::Loaded {
         config,
         files,
         globs,

@@ -11,7 +11,7 @@ fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
     REGISTRY.get_or_init(|| {
         let text = "issuer = \"http://127.0.0.1:8080\"\n";
-        let loaded = gatehouse::config::check_text(std::path::Path::new("/fuzz/c.toml"), text).expect("valid config");
+        let loaded = gatehouse::load::check_text(std::path::Path::new("/fuzz/c.toml"), text).expect("valid config");
         let (key, _) = gatehouse::jwt::keys::SigningKey::generate(gatehouse::config::file::Algorithm::ES256, None)
             .expect("key");
         Registry::new(loaded.config, 1, std::time::SystemTime::now(), Some(std::sync::Arc::new(key)))

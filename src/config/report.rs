@@ -112,13 +112,13 @@ impl fmt::Display for Diagnostic {
 /// The files (and env values) a config was built from, and a digest of their content,
 /// so that a reload can tell whether anything changed and what to watch.
 pub struct Sources {
-    pub(super) files: Vec<PathBuf>,
-    pub(super) digest: digest::Context,
+    pub(crate) files: Vec<PathBuf>,
+    pub(crate) digest: digest::Context,
 }
 
 impl Sources {
     /// Nothing read yet.
-    pub(super) fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             files: Vec::new(),
             digest: digest::Context::new(&digest::SHA256),

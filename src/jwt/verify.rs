@@ -239,7 +239,7 @@ mod tests {
 
     fn registry(key: SigningKey) -> Registry {
         let text = format!("issuer = \"{ISSUER}\"\n");
-        let loaded = crate::config::check_text(std::path::Path::new("/nowhere/c.toml"), &text)
+        let loaded = crate::load::check_text(std::path::Path::new("/nowhere/c.toml"), &text)
             .unwrap_or_else(|e| panic!("valid config: {e}"));
         Registry::new(
             loaded.config,

@@ -5,8 +5,8 @@
 //! Never carries a secret or a hash: a changed secret is "secret rotated", a changed
 //! password "password changed".
 
-use super::file::{SessionSection, TokensSection};
 use super::validate::Validated;
+use crate::config::file::{SessionSection, TokensSection};
 use crate::jwt::keys::SigningKey;
 use crate::model::{Client, User};
 use crate::upstream::provider::Provider;
@@ -729,8 +729,8 @@ mod tests {
         assert_eq!(config_duration(Duration::from_millis(1_500)), "1s 500ms");
         assert_eq!(d(0), "0s");
     }
-    use crate::config::check_text;
     use crate::config::file::Algorithm;
+    use crate::load::check_text;
 
     const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$wAAo5/DFEiVnZ8vmHGRgUg$s4AnLZrkvdbf3DYedBaibN1NmuvfqJHnN2UpW7gb+6M";
 

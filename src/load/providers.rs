@@ -3,9 +3,9 @@
 //! links checked against the providers, and local user ids kept out of the
 //! `"<provider id>:..."` form that users accepted by rules get.
 
-use super::file::{Accept, ConfigFile, ProviderEntry, ProviderKind, RefreshMode};
-use super::report::Sources;
 use super::validate::{EnvRef, Report, parse_env_ref};
+use crate::config::file::{Accept, ConfigFile, ProviderEntry, ProviderKind, RefreshMode};
+use crate::config::report::Sources;
 use crate::protocol::redirect_uri::check_issuer;
 use crate::upstream::provider::{
     ALLOWED_ALGORITHMS, AcceptRules, ClaimNames, DEFAULT_ALGORITHMS, Endpoints, GroupRules,
@@ -356,7 +356,7 @@ fn check_provider(
         }
     };
     // GitHub's claims are built by `upstream::github` under the default names.
-    let github_names = super::file::ClaimsEntry::default();
+    let github_names = crate::config::file::ClaimsEntry::default();
     let c = match p.kind {
         ProviderKind::Oidc => &p.claims,
         ProviderKind::Github => &github_names,
@@ -461,7 +461,7 @@ fn read_secret(
 
 #[cfg(test)]
 mod tests {
-    use crate::config::check_text;
+    use crate::load::check_text;
     use crate::upstream::provider::RefreshPolicy;
     use std::path::Path;
     use std::time::Duration;

@@ -2,8 +2,8 @@
 //! reported together. Produces the resolved pieces a `Registry` is built from: secrets
 //! read from env and files, key files parsed, hashes checked as PHC strings.
 
-use super::file::{ConfigFile, GrantType, LimitsSection, SessionSection, TokensSection};
-use super::report::{Issue, Sources};
+use crate::config::file::{ConfigFile, GrantType, LimitsSection, SessionSection, TokensSection};
+use crate::config::report::{Issue, Sources};
 use crate::http::client_ip::Cidr;
 use crate::jwt::keys::SigningKey;
 use crate::model::{BUILTIN_SCOPES, Client, ClientAuth, ClientSecret, User};
@@ -584,7 +584,7 @@ fn check_clients(
 
 /// A client's `allowed_origins`, checked; absent, a public client's default (the
 /// origins of its `http(s)` redirect URIs) and a confidential client's (none).
-fn check_origins(c: &super::file::ClientEntry, path: &str, r: &mut Report) -> Vec<String> {
+fn check_origins(c: &crate::config::file::ClientEntry, path: &str, r: &mut Report) -> Vec<String> {
     let Some(listed) = &c.allowed_origins else {
         return if c.public {
             origin::of_redirect_uris(&c.redirect_uris)
@@ -619,7 +619,7 @@ const ROTATION_SECRETS: usize = 2;
 /// `secret_hash` and `secret_file` may list several secrets, newest first); public
 /// clients have none.
 fn resolve_secret(
-    c: &super::file::ClientEntry,
+    c: &crate::config::file::ClientEntry,
     path: &str,
     base_dir: &Path,
     sources: &mut Sources,
@@ -741,7 +741,7 @@ fn read_secret_file(
 
 /// The secret of `secret = "${env:NAME}"` (or a literal, warned about).
 fn env_or_literal_secret(
-    c: &super::file::ClientEntry,
+    c: &crate::config::file::ClientEntry,
     path: &str,
     sources: &mut Sources,
     r: &mut Report,
@@ -898,7 +898,7 @@ fn check_users(file: &ConfigFile, r: &mut Report) -> Vec<User> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::validate::*;
+    use crate::load::validate::*;
 
     #[test]
     fn env_references() {

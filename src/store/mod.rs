@@ -13,8 +13,8 @@ pub mod memory;
 pub mod redis;
 
 use crate::clock::Clock;
-use crate::config::{StoreBackend, StoreSettings};
 use crate::error::OAuthError;
+use crate::load::{StoreBackend, StoreSettings};
 use crate::model::{CredentialId, Identity, IdentitySource};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};

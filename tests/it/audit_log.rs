@@ -2,7 +2,6 @@
 //! ANSI colours), every event with a caller carries `remote`, and failed
 //! authentications are warnings, so a server run at `RUST_LOG=warn` still shows attacks.
 
-
 use crate::support::*;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -319,7 +318,7 @@ async fn a_reload_logs_what_it_changes_without_secrets() {
     );
     assert!(line.contains("widens=1"), "{line}");
     assert!(!line.contains("argon2"), "no hash logged: {line}");
-    let serving = match gatehouse::config::load(&path) {
+    let serving = match gatehouse::load::load(&path) {
         Ok(loaded) => gatehouse::crypto::hex(&loaded.fingerprint),
         Err(e) => panic!("the new config is invalid: {e}"),
     };

@@ -2,7 +2,6 @@
 //! its own line, duplicates across files naming both places, a file added to an
 //! included directory picked up by a running server, and trees compared by `diff`.
 
-
 use crate::support::*;
 use std::path::Path;
 use std::process::Command;
@@ -277,7 +276,7 @@ async fn a_file_added_to_an_included_directory_is_picked_up_by_a_running_server(
     assert_eq!(status("team", "team-secret-0123456789").await, 200);
     let second = server.ready_details().await["config_sha256"].clone();
     assert_ne!(first, second);
-    let loaded = gatehouse::config::load(&main).expect("the tree is valid");
+    let loaded = gatehouse::load::load(&main).expect("the tree is valid");
     assert_eq!(second, gatehouse::crypto::hex(&loaded.fingerprint).as_str());
 
     // A bad included file is rejected with its own position; the last good tree

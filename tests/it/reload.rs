@@ -2,7 +2,6 @@
 //! file keeps the last good config serving; a Kubernetes ConfigMap-style symlink swap;
 //! SIGHUP on the real binary.
 
-
 use crate::support::*;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -321,7 +320,7 @@ async fn a_file_rewritten_without_pause_still_reloads() {
 
 /// The SHA-256 the loader computes over every input of the file at `path`.
 fn fingerprint_of(path: &std::path::Path) -> String {
-    match gatehouse::config::load(path) {
+    match gatehouse::load::load(path) {
         Ok(loaded) => gatehouse::crypto::hex(&loaded.fingerprint),
         Err(e) => panic!("the test config is invalid: {e}"),
     }

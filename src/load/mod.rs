@@ -1,0 +1,236 @@
+//! Loading the config: the tree that `config` reads (the main file and the files it
+//! includes, TOML or YAML) validated over the merged whole into the model (`validate`,
+//! then the providers and the token key in `providers`), every problem placed as
+//! `FILE:LINE:COLUMN: field.path: message` in the file and at the line it is written;
+//! and the security diff of two loaded configs (`diff`). Above `config`, `model`,
+//! `jwt` and `upstream`: the layer that builds on all of them.
+
+pub mod diff;
+pub mod providers;
+pub mod validate;
+
+use crate::config::file::ConfigFile;
+use crate::config::include::{self, IncludeSource, Tree};
+use crate::config::locate::Position;
+use crate::config::report::{Diagnostic, Issue, Sources};
+use crate::config::{Format, IncludeGlob, Unread, locations, parse, place, read_included};
+use std::fmt;
+use std::path::{Path, PathBuf};
+pub use validate::{ServerSettings, StoreBackend, StoreSettings, UiSettings, Validated};
+
+/// A config that passed validation, with what it was read from.
+pub struct Loaded {
+    pub config: Validated,
+    /// Warnings found while validating (the file is usable).
+    pub warnings: Vec<Diagnostic>,
+    /// The config file, the files it includes and every file they reference: what a
+    /// reload watches.
+    pub files: Vec<PathBuf>,
+    /// The globs of `include`: a file added to their directories changes the config.
+    pub globs: Vec<IncludeGlob>,
+    /// The files the main file includes, in the order they were merged.
+    pub included: Vec<PathBuf>,
+    /// SHA-256 over every input (the main file, then the included ones in order, then
+    /// the files and env values they name), to skip reloads that change nothing.
+    pub fingerprint: [u8; 32],
+}
+
+/// A config that was rejected: every diagnostic, errors and warnings.
+#[derive(Debug)]
+pub struct Rejected {
+    pub diagnostics: Vec<Diagnostic>,
+    /// Files read before the rejection, so a watcher still sees them change.
+    pub files: Vec<PathBuf>,
+    /// The globs of `include` resolved before the rejection, likewise.
+    pub globs: Vec<IncludeGlob>,
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let errors: Vec<String> = self
+            .diagnostics
+            .iter()
+            .filter(|d| d.issue.is_error())
+            .map(ToString::to_string)
+            .collect();
+        f.write_str(&errors.join("\n"))
+    }
+}
+
+impl std::error::Error for Rejected {}
+
+/// Reads, parses and validates the config file at `path`.
+pub fn load(path: &Path) -> Result<Loaded, Rejected> {
+    let mut sources = Sources::new();
+    match sources.read(path) {
+        Ok(text) => check(path, &text, sources),
+        Err(e) => Err(rejected(
+            path,
+            Issue::error("", format!("cannot read the file: {e}")),
+            None,
+            sources.files,
+        )),
+    }
+}
+
+/// Parses and validates `text` as if it were the file at `path`: the name picks the
+/// format and the directory anchors relative paths. For tools and fuzzing.
+pub fn check_text(path: &Path, text: &str) -> Result<Loaded, Rejected> {
+    let mut sources = Sources::new();
+    sources.files.push(path.to_owned());
+    sources.note(path.as_os_str().as_encoded_bytes(), text.as_bytes());
+    check(path, text, sources)
+}
+
+/// Parses and validates `text`, read from somewhere other than a file of its own (stdin,
+/// a git revision): `name` is what diagnostics call it, `format` is given, relative
+/// paths in it resolve against `base_dir`, and the files it includes are read from
+/// `includes` (the files they name, from the file system).
+pub fn check_source(
+    name: &Path,
+    base_dir: &Path,
+    format: Format,
+    text: &str,
+    includes: &dyn IncludeSource,
+) -> Result<Loaded, Rejected> {
+    let mut sources = Sources::new();
+    sources.note(name.as_os_str().as_encoded_bytes(), text.as_bytes());
+    check_as(name, base_dir, format, text, sources, includes)
+}
+
+fn rejected(
+    path: &Path,
+    issue: Issue,
+    position: Option<Position>,
+    files: Vec<PathBuf>,
+) -> Rejected {
+    Rejected {
+        diagnostics: vec![Diagnostic {
+            file: path.to_owned(),
+            position,
+            issue,
+            also: None,
+        }],
+        files,
+        globs: Vec::new(),
+    }
+}
+
+fn check(path: &Path, text: &str, sources: Sources) -> Result<Loaded, Rejected> {
+    let Some(format) = Format::of_path(path) else {
+        let issue = Issue::error(
+            "",
+            "unknown config format: name the file .toml, .yaml or .yml",
+        );
+        return Err(rejected(path, issue, None, sources.files));
+    };
+    let base_dir = path.parent().unwrap_or(Path::new("."));
+    check_as(
+        path,
+        base_dir,
+        format,
+        text,
+        sources,
+        &crate::config::FileSystem,
+    )
+}
+
+fn check_as(
+    path: &Path,
+    base_dir: &Path,
+    format: Format,
+    text: &str,
+    mut sources: Sources,
+    includes: &dyn IncludeSource,
+) -> Result<Loaded, Rejected> {
+    let locations = locations(format, text);
+    let mut file: ConfigFile = match parse(format, text, &locations) {
+        Ok(f) => f,
+        Err((issue, position)) => return Err(rejected(path, issue, position, sources.files)),
+    };
+    let mut issues = Vec::new();
+    let resolved = include::resolve(includes, path, base_dir, &file.include, &mut issues);
+    let mut tree = Tree::new(path.to_owned(), locations, &file);
+    let mut failed: Vec<Diagnostic> = Vec::new();
+    let mut merged = Vec::new();
+    for (included, entry) in resolved.files {
+        match read_included(&included, includes, &mut sources) {
+            Ok((locations, lists)) => {
+                let name = includes.name(&included);
+                tree.merge(&mut file, &included, name, locations, lists);
+                merged.push(included);
+            }
+            Err(Unread::Main(issue)) => issues.push(Issue {
+                path: format!("include[{entry}]"),
+                ..issue
+            }),
+            Err(Unread::Own(diagnostic)) => failed.push(*diagnostic),
+        }
+    }
+    let globs = resolved.globs;
+    if !failed.is_empty() {
+        // A file that does not parse leaves the tree incomplete: checking the rest
+        // would report what it declares as missing.
+        let mut diagnostics = place(&tree, issues);
+        diagnostics.extend(failed);
+        return Err(Rejected {
+            diagnostics,
+            files: sources.files,
+            globs,
+        });
+    }
+    let (mut validated, found) = validate::validate(&file, base_dir, &mut sources);
+    issues.extend(found);
+    let mut federation_issues = validate::Report::default();
+    let federation = providers::check(&file, base_dir, &mut sources, &mut federation_issues);
+    let federation_issues = federation_issues.into_issues();
+    if federation_issues.iter().any(Issue::is_error) {
+        validated = None;
+    }
+    if let Some(v) = validated.as_mut() {
+        v.providers = federation.providers;
+        v.token_key = federation.token_key;
+    }
+    issues.extend(federation_issues);
+    let diagnostics = place(&tree, issues);
+    match validated {
+        Some(config) if !diagnostics.iter().any(|d| d.issue.is_error()) => {
+            let mut fingerprint = [0; 32];
+            fingerprint.copy_from_slice(sources.digest.finish().as_ref());
+            Ok(Loaded {
+                config,
+                warnings: diagnostics,
+                files: sources.files,
+                globs,
+                included: merged,
+                fingerprint,
+            })
+        }
+        _ => Err(Rejected {
+            diagnostics,
+            files: sources.files,
+            globs,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_text;
+
+    #[test]
+    fn pending_ttl_is_bounded() {
+        for (ttl, valid) in [
+            ("10m", true),
+            ("10s", true),
+            ("1h", true),
+            ("5s", false),
+            ("2h", false),
+        ] {
+            let text =
+                format!("issuer = \"http://127.0.0.1:9\"\n[session]\npending_ttl = \"{ttl}\"\n");
+            let result = check_text(std::path::Path::new("/nonexistent/g.toml"), &text);
+            assert_eq!(result.is_ok(), valid, "pending_ttl = {ttl:?}");
+        }
+    }
+}
