@@ -10,6 +10,7 @@
 //! Modelled on node-oidc-provider's `lib/helpers/errors.js`: handlers build errors,
 //! never responses.
 
+use crate::http::form::FormError;
 use crate::http::{no_store, see_other, with_params};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -245,6 +246,12 @@ impl fmt::Display for OAuthError {
 struct Body<'a> {
     error: ErrorCode,
     error_description: &'a str,
+}
+
+impl From<FormError> for OAuthError {
+    fn from(e: FormError) -> Self {
+        Self::invalid_request(e.description)
+    }
 }
 
 impl ResponseError for OAuthError {

@@ -132,6 +132,17 @@ impl Registry {
         }
     }
 
+    /// What mints and verifies this generation's tokens.
+    pub fn jwt(&self) -> crate::jwt::Issuer<'_> {
+        crate::jwt::Issuer {
+            issuer: &self.issuer,
+            keys: &self.keys,
+            access_token_ttl: self.tokens.access_token_ttl,
+            id_token_ttl: self.tokens.id_token_ttl,
+            generation: self.generation,
+        }
+    }
+
     /// The upstream providers, in the config's order.
     pub fn providers(&self) -> &[Provider] {
         &self.providers

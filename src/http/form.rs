@@ -3,7 +3,6 @@
 //! RFC 6749 3.1: a parameter sent without a value is treated as omitted, and no parameter
 //! may appear twice. Values must decode to UTF-8; anything else is `invalid_request`.
 
-use crate::error::OAuthError;
 use actix_web::HttpRequest;
 use actix_web::http::header;
 use percent_encoding::percent_decode;
@@ -14,6 +13,22 @@ pub const MAX_PARAMS: usize = 64;
 /// Longest decoded value: a signed token or a long `state` fits many times over.
 pub const MAX_VALUE: usize = 8 * 1024;
 
+/// Why a form was refused: always `invalid_request` (the error vocabulary converts it),
+/// with a description safe to show.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{description}")]
+pub struct FormError {
+    pub description: String,
+}
+
+impl FormError {
+    fn new(description: impl Into<String>) -> Self {
+        Self {
+            description: description.into(),
+        }
+    }
+}
+
 /// The decoded parameters of one request, in order, each name at most once.
 #[derive(Debug, Default)]
 pub struct Form {
@@ -22,7 +37,7 @@ pub struct Form {
 
 impl Form {
     /// Parses a urlencoded body or query string.
-    pub fn parse(input: &[u8]) -> Result<Self, OAuthError> {
+    pub fn parse(input: &[u8]) -> Result<Self, FormError> {
         let mut params: Vec<(String, String)> = Vec::new();
         for pair in input.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
             let (name, value) = match pair.iter().position(|&b| b == b'=') {
@@ -30,25 +45,21 @@ impl Form {
                 None => (pair, &b""[..]),
             };
             let name = decode_component(name).ok_or_else(|| {
-                OAuthError::invalid_request("a parameter name is not valid UTF-8 after decoding")
+                FormError::new("a parameter name is not valid UTF-8 after decoding")
             })?;
             let value = decode_component(value).ok_or_else(|| {
-                OAuthError::invalid_request(format!(
+                FormError::new(format!(
                     "parameter {name} is not valid UTF-8 after decoding"
                 ))
             })?;
             if value.len() > MAX_VALUE {
-                return Err(OAuthError::invalid_request(format!(
-                    "parameter {name} is too long"
-                )));
+                return Err(FormError::new(format!("parameter {name} is too long")));
             }
             if params.iter().any(|(n, _)| *n == name) {
-                return Err(OAuthError::invalid_request(format!(
-                    "parameter {name} is repeated"
-                )));
+                return Err(FormError::new(format!("parameter {name} is repeated")));
             }
             if params.len() == MAX_PARAMS {
-                return Err(OAuthError::invalid_request("too many parameters"));
+                return Err(FormError::new("too many parameters"));
             }
             // Empty values are kept so that a later duplicate is still caught;
             // `get` treats them as absent.
@@ -58,7 +69,7 @@ impl Form {
     }
 
     /// The form body of a POST: refused unless it is `application/x-www-form-urlencoded`.
-    pub fn posted(req: &HttpRequest, body: &[u8]) -> Result<Self, OAuthError> {
+    pub fn posted(req: &HttpRequest, body: &[u8]) -> Result<Self, FormError> {
         require_form_content_type(req)?;
         Self::parse(body)
     }
@@ -73,7 +84,7 @@ impl Form {
 }
 
 /// Refuses a body that is not `application/x-www-form-urlencoded` (RFC 6749 3.2).
-pub fn require_form_content_type(req: &HttpRequest) -> Result<(), OAuthError> {
+pub fn require_form_content_type(req: &HttpRequest) -> Result<(), FormError> {
     let essence = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -81,7 +92,7 @@ pub fn require_form_content_type(req: &HttpRequest) -> Result<(), OAuthError> {
         .map(|v| v.split(';').next().unwrap_or_default().trim());
     match essence {
         Some(t) if t.eq_ignore_ascii_case("application/x-www-form-urlencoded") => Ok(()),
-        _ => Err(OAuthError::invalid_request(
+        _ => Err(FormError::new(
             "the body must be application/x-www-form-urlencoded",
         )),
     }

@@ -1,8 +1,8 @@
 //! RFC 9068 JWT access tokens.
 
+use super::Issuer;
 use super::mint::{self, ACCESS_TOKEN_TYP, MintError};
 use crate::model::CredentialId;
-use crate::registry::Registry;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::Serialize;
@@ -70,16 +70,16 @@ pub struct AccessToken<'a> {
     pub credential: Option<CredentialId>,
 }
 
-/// Mints `token` at `iat` (Unix seconds), valid for the registry's `access_token_ttl`.
-pub fn issue(registry: &Registry, token: AccessToken<'_>, iat: u64) -> Result<Issued, IssueError> {
-    let key = registry.keys.signing().ok_or(IssueError::NoKey)?;
-    let expires_in = registry.tokens.access_token_ttl.as_secs();
+/// Mints `token` at `iat` (Unix seconds), valid for the issuer's `access_token_ttl`.
+pub fn issue(issuer: &Issuer<'_>, token: AccessToken<'_>, iat: u64) -> Result<Issued, IssueError> {
+    let key = issuer.keys.signing().ok_or(IssueError::NoKey)?;
+    let expires_in = issuer.access_token_ttl.as_secs();
     let aud = match token.audience {
         [one] => Audience::One(one),
         many => Audience::Many(many),
     };
     let claims = Claims {
-        iss: &registry.issuer,
+        iss: issuer.issuer,
         sub: token.sub,
         client_id: token.client_id,
         aud,

@@ -1,11 +1,11 @@
 //! OpenID Connect ID tokens (OIDC Core 2), issued when `openid` was granted.
 
+use super::Issuer;
 use super::access::IssueError;
 use super::claims;
 use super::mint;
 use crate::config::file::Algorithm;
 use crate::model::Identity;
-use crate::registry::Registry;
 use aws_lc_rs::digest;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -36,19 +36,19 @@ pub fn at_hash(algorithm: Algorithm, access_token: &str) -> String {
 
 /// Mints an ID token at `iat` (Unix seconds).
 pub fn issue(
-    registry: &Registry,
+    issuer: &Issuer<'_>,
     input: &IdTokenInput<'_>,
     iat: u64,
 ) -> Result<String, IssueError> {
-    let key = registry.keys.signing().ok_or(IssueError::NoKey)?;
+    let key = issuer.keys.signing().ok_or(IssueError::NoKey)?;
     let mut claims = claims::for_scopes(input.user, input.scopes);
     let mut set = |k: &str, v: Value| {
         claims.insert(k.to_owned(), v);
     };
-    set("iss", json!(registry.issuer));
+    set("iss", json!(issuer.issuer));
     set("sub", json!(input.user.subject));
     set("aud", json!(input.client_id));
-    set("exp", json!(iat + registry.tokens.id_token_ttl.as_secs()));
+    set("exp", json!(iat + issuer.id_token_ttl.as_secs()));
     set("iat", json!(iat));
     set("auth_time", json!(input.auth_time));
     set(

@@ -7,3 +7,20 @@ pub mod id_token;
 pub mod keys;
 pub mod mint;
 pub mod verify;
+
+use std::time::Duration;
+
+/// What signs and checks gatehouse's tokens in one config generation: the issuer
+/// identifier, the keys, the lifetimes and the generation. The registry hands one out
+/// (`Registry::jwt`), so minting and verifying never read the registry itself.
+#[derive(Clone, Copy)]
+pub struct Issuer<'a> {
+    /// The `iss` of every token, and the one a verified token must carry.
+    pub issuer: &'a str,
+    /// The signing key and every key whose tokens still verify.
+    pub keys: &'a keys::KeySet,
+    pub access_token_ttl: Duration,
+    pub id_token_ttl: Duration,
+    /// The config generation: a signature verified under it is remembered for it.
+    pub generation: u64,
+}

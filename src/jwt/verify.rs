@@ -8,7 +8,7 @@
 //! third of introspection's time. No `crit`, no `jku`/`x5u`/`jwk` header is followed:
 //! the kid names one of our keys or the token is refused.
 
-use crate::registry::Registry;
+use super::Issuer;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::Deserialize;
@@ -114,7 +114,7 @@ pub struct IdHintClaims {
 
 /// Checks the signature, header and issuer of `token`; returns its claims and `exp`.
 fn verify<T: for<'de> Deserialize<'de>>(
-    registry: &Registry,
+    issuer: &Issuer<'_>,
     token: &str,
     typ: &str,
 ) -> Result<(T, u64), VerifyError> {
@@ -137,10 +137,7 @@ fn verify<T: for<'de> Deserialize<'de>>(
         return Err(VerifyError::Malformed);
     }
     let kid = header.kid.ok_or(VerifyError::UnknownKey)?;
-    let verifier = registry
-        .keys
-        .verifier(&kid)
-        .ok_or(VerifyError::UnknownKey)?;
+    let verifier = issuer.keys.verifier(&kid).ok_or(VerifyError::UnknownKey)?;
     if header.alg != verifier.algorithm.as_str() {
         return Err(VerifyError::WrongAlgorithm);
     }
@@ -152,7 +149,7 @@ fn verify<T: for<'de> Deserialize<'de>>(
     let claims_json = decode(claims_b64)?;
     let registered: Registered =
         serde_json::from_slice(&claims_json).map_err(|e| VerifyError::Claims(e.to_string()))?;
-    if registered.iss != registry.issuer {
+    if registered.iss != issuer.issuer {
         return Err(VerifyError::Claims("another issuer".into()));
     }
     let claims =
@@ -162,12 +159,11 @@ fn verify<T: for<'de> Deserialize<'de>>(
 
 /// Verifies an access token (`typ: at+jwt`) live at `now` and returns its claims.
 pub fn access_token(
-    registry: &Registry,
+    issuer: &Issuer<'_>,
     token: &str,
     now: u64,
 ) -> Result<AccessClaims, VerifyError> {
-    let (claims, exp): (AccessClaims, u64) =
-        verify(registry, token, super::mint::ACCESS_TOKEN_TYP)?;
+    let (claims, exp): (AccessClaims, u64) = verify(issuer, token, super::mint::ACCESS_TOKEN_TYP)?;
     if exp.saturating_add(LEEWAY) < now {
         return Err(VerifyError::Expired);
     }
@@ -176,8 +172,8 @@ pub fn access_token(
 
 /// Verifies an ID token passed back as `id_token_hint`; an expired one is accepted, as
 /// OIDC RP-initiated logout allows.
-pub fn id_token_hint(registry: &Registry, token: &str) -> Result<IdHintClaims, VerifyError> {
-    verify(registry, token, "JWT").map(|(claims, _)| claims)
+pub fn id_token_hint(issuer: &Issuer<'_>, token: &str) -> Result<IdHintClaims, VerifyError> {
+    verify(issuer, token, "JWT").map(|(claims, _)| claims)
 }
 
 /// Most access tokens remembered as verified; past it the memory is started afresh.
@@ -194,10 +190,10 @@ const MAX_REMEMBERED: usize = 16 * 1024;
 pub struct VerifiedTokens(dashmap::DashMap<[u8; 32], (u64, AccessClaims)>);
 
 impl VerifiedTokens {
-    /// Like [`access_token`], remembering tokens that verify under `registry`'s generation.
+    /// Like [`access_token`], remembering tokens that verify under `issuer`'s generation.
     pub fn access_token(
         &self,
-        registry: &Registry,
+        issuer: &Issuer<'_>,
         token: &str,
         now: u64,
     ) -> Result<AccessClaims, VerifyError> {
@@ -205,17 +201,17 @@ impl VerifiedTokens {
         let remembered = self
             .0
             .get(&key)
-            .filter(|e| e.0 == registry.generation)
+            .filter(|e| e.0 == issuer.generation)
             .map(|e| e.1.clone());
         let claims = match remembered {
             Some(claims) => claims,
             None => {
                 let (claims, _): (AccessClaims, u64) =
-                    verify(registry, token, super::mint::ACCESS_TOKEN_TYP)?;
+                    verify(issuer, token, super::mint::ACCESS_TOKEN_TYP)?;
                 if self.0.len() >= MAX_REMEMBERED {
                     self.0.clear();
                 }
-                self.0.insert(key, (registry.generation, claims.clone()));
+                self.0.insert(key, (issuer.generation, claims.clone()));
                 claims
             }
         };
@@ -230,23 +226,26 @@ impl VerifiedTokens {
 mod tests {
     use super::*;
     use crate::config::file::Algorithm;
-    use crate::jwt::keys::SigningKey;
+    use crate::jwt::keys::{KeySet, SigningKey};
     use crate::jwt::mint::{ACCESS_TOKEN_TYP, mint};
     use serde_json::json;
     use std::sync::Arc;
 
     const ISSUER: &str = "http://127.0.0.1:8080";
 
-    fn registry(key: SigningKey) -> Registry {
-        let text = format!("issuer = \"{ISSUER}\"\n");
-        let loaded = crate::load::check_text(std::path::Path::new("/nowhere/c.toml"), &text)
-            .unwrap_or_else(|e| panic!("valid config: {e}"));
-        Registry::new(
-            loaded.config,
-            1,
-            std::time::SystemTime::now(),
-            Some(Arc::new(key)),
-        )
+    /// A key set of `key` alone, leaked for the test's lifetime.
+    fn keys(key: SigningKey) -> &'static KeySet {
+        Box::leak(Box::new(KeySet::new(vec![Arc::new(key)])))
+    }
+
+    fn issuer(keys: &KeySet) -> Issuer<'_> {
+        Issuer {
+            issuer: ISSUER,
+            keys,
+            access_token_ttl: std::time::Duration::from_secs(600),
+            id_token_ttl: std::time::Duration::from_secs(600),
+            generation: 1,
+        }
     }
 
     fn claims() -> serde_json::Value {
@@ -262,7 +261,7 @@ mod tests {
         for alg in [Algorithm::ES256, Algorithm::EdDSA, Algorithm::RS256] {
             let (key, _) = SigningKey::generate(alg, None).expect("key");
             let token = mint(&key, ACCESS_TOKEN_TYP, &claims()).expect("mint");
-            let registry = registry(key);
+            let registry = issuer(keys(key));
             let ok = access_token(&registry, &token, 1000).expect("verifies");
             assert_eq!((ok.sub.as_str(), ok.jti.as_str()), ("u", "j"), "{alg:?}");
             assert!(matches!(
@@ -290,7 +289,7 @@ mod tests {
         let (key, _) = SigningKey::generate(Algorithm::ES256, None).expect("key");
         let kid = key.kid().to_owned();
         let token = mint(&key, ACCESS_TOKEN_TYP, &claims()).expect("mint");
-        let registry = registry(key);
+        let registry = issuer(keys(key));
         let body = token.split('.').nth(1).expect("payload").to_owned();
         let sig = token.split('.').nth(2).expect("signature").to_owned();
         let with_header = |h: serde_json::Value, sig: &str| format!("{}.{body}.{sig}", b64(&h));
@@ -327,7 +326,7 @@ mod tests {
         let mut foreign = claims();
         foreign["iss"] = json!("https://evil.example");
         let other_issuer = mint(&key2, ACCESS_TOKEN_TYP, &foreign).expect("mint");
-        let registry2 = self::registry(key2);
+        let registry2 = issuer(keys(key2));
         assert!(
             access_token(&registry2, &token, 0).is_err(),
             "another server's key"

@@ -28,7 +28,7 @@ pub async fn identify(
     if token.contains('.') {
         return Ok(state
             .verified_tokens
-            .access_token(registry, token, state.clock.now())
+            .access_token(&registry.jwt(), token, state.clock.now())
             .map_or(Identified::Unknown, Identified::Access));
     }
     Ok(

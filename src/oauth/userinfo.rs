@@ -58,7 +58,7 @@ async fn answer(
     };
     let claims = state
         .verified_tokens
-        .access_token(&registry, &token, state.clock.now())
+        .access_token(&registry.jwt(), &token, state.clock.now())
         .map_err(|e| {
             tracing::debug!(error = %e, "userinfo token refused");
             OAuthError::invalid_token("the access token is invalid or expired")

@@ -3,9 +3,8 @@
 //! issues the code. A request that cannot be trusted with a redirect is an error page.
 
 use super::{interaction, page};
-use crate::error::OAuthError;
 use crate::http::client_ip::ClientIp;
-use crate::http::form::Form;
+use crate::http::form::{Form, FormError};
 use crate::oauth::authorize_request::{Rejection, validate};
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -29,7 +28,7 @@ pub async fn post(
 async fn handle(
     req: &HttpRequest,
     ip: ClientIp,
-    form: Result<Form, OAuthError>,
+    form: Result<Form, FormError>,
     state: &AppState,
 ) -> HttpResponse {
     let registry = state.snapshot();

@@ -27,7 +27,7 @@ struct Return {
 fn read_return(registry: &Registry, form: &Form) -> Result<Return, String> {
     let hinted = match form.get("id_token_hint") {
         Some(hint) => Some(
-            verify::id_token_hint(registry, hint)
+            verify::id_token_hint(&registry.jwt(), hint)
                 .map_err(|_| "The id_token_hint was not issued by this server.".to_owned())?
                 .aud,
         ),

@@ -85,7 +85,7 @@ pub fn access_token(
         family,
         credential,
     };
-    access::issue(registry, token, now).map_err(OAuthError::server)
+    access::issue(&registry.jwt(), token, now).map_err(OAuthError::server)
 }
 
 /// Mints and stores the tokens of `grant` for the request's client.
@@ -117,7 +117,7 @@ pub async fn issue(
             auth_time: grant.auth_time,
             access_token: &access.token,
         };
-        Some(id_token::issue(registry, &input, now).map_err(OAuthError::server)?)
+        Some(id_token::issue(&registry.jwt(), &input, now).map_err(OAuthError::server)?)
     } else {
         None
     };
