@@ -175,13 +175,58 @@ fn check_provider(
     sources: &mut Sources,
     r: &mut Report,
 ) -> Option<Provider> {
+    let endpoints = check_endpoints(p, path, r)?;
+    if p.client_id.trim().is_empty() {
+        r.error(format!("{path}.client_id"), "may not be empty");
+    }
+    let secret = read_secret(
+        p.client_secret.as_deref(),
+        p.client_secret_file.as_deref(),
+        &format!("{path}.client_secret"),
+        &format!("{path}.client_secret_file"),
+        base_dir,
+        sources,
+        r,
+    );
+    // GitHub's claims are built by `upstream::github` under the default names.
+    let github_names = crate::config::file::ClaimsEntry::default();
+    let c = match p.kind {
+        ProviderKind::Oidc => &p.claims,
+        ProviderKind::Github => &github_names,
+    };
+    Some(Provider {
+        id: p.id.clone(),
+        name: p.name.clone().unwrap_or_else(|| p.id.clone()),
+        endpoints,
+        client_id: p.client_id.clone(),
+        client_secret: secret.unwrap_or_default(),
+        scopes: check_scopes(p, path, r),
+        accept: p.accept,
+        rules: check_rules(p, path, r),
+        claims: ClaimNames {
+            subject: c.subject.clone(),
+            username: c.username.clone(),
+            name: c.name.clone(),
+            email: c.email.clone(),
+            email_verified: c.email_verified.clone(),
+            groups: c.groups.clone(),
+        },
+        groups: check_groups(p, path, r),
+        algorithms: check_algorithms(p, path, r),
+        refresh: check_refresh(p, path, r),
+    })
+}
+
+/// Where the provider is: an OIDC issuer (discovery), or GitHub's web and API URLs
+/// (github.com's by default, GitHub Enterprise's when given). `None` without an issuer.
+fn check_endpoints(p: &ProviderEntry, path: &str, r: &mut Report) -> Option<Endpoints> {
     let url = |value: &str, field: &str, r: &mut Report| {
         if let Err(e) = check_issuer(value) {
             r.error(format!("{path}.{field}"), e);
         }
         value.trim_end_matches('/').to_owned()
     };
-    let endpoints = match p.kind {
+    match p.kind {
         ProviderKind::Oidc => {
             for (field, given) in [("api_url", &p.api_url), ("web_url", &p.web_url)] {
                 if given.is_some() {
@@ -198,9 +243,9 @@ fn check_provider(
             if let Err(e) = check_issuer(issuer) {
                 r.error(format!("{path}.issuer"), e);
             }
-            Endpoints::Oidc {
+            Some(Endpoints::Oidc {
                 issuer: issuer.clone(),
-            }
+            })
         }
         ProviderKind::Github => {
             if p.issuer.is_some() {
@@ -209,32 +254,19 @@ fn check_provider(
                     "a github provider has no issuer; set web_url and api_url for GitHub Enterprise",
                 );
             }
-            Endpoints::Github {
-                web_url: url(
-                    p.web_url.as_deref().unwrap_or("https://github.com"),
-                    "web_url",
-                    r,
-                ),
-                api_url: url(
-                    p.api_url.as_deref().unwrap_or("https://api.github.com"),
-                    "api_url",
-                    r,
-                ),
-            }
+            let web_url = p.web_url.as_deref().unwrap_or("https://github.com");
+            let api_url = p.api_url.as_deref().unwrap_or("https://api.github.com");
+            Some(Endpoints::Github {
+                web_url: url(web_url, "web_url", r),
+                api_url: url(api_url, "api_url", r),
+            })
         }
-    };
-    if p.client_id.trim().is_empty() {
-        r.error(format!("{path}.client_id"), "may not be empty");
     }
-    let secret = read_secret(
-        p.client_secret.as_deref(),
-        p.client_secret_file.as_deref(),
-        &format!("{path}.client_secret"),
-        &format!("{path}.client_secret_file"),
-        base_dir,
-        sources,
-        r,
-    );
+}
+
+/// The scopes asked of the provider: the kind's defaults, or the listed ones (an OIDC
+/// provider must be asked for `openid`).
+fn check_scopes(p: &ProviderEntry, path: &str, r: &mut Report) -> Vec<String> {
     let scopes = if p.scopes.is_empty() {
         match p.kind {
             ProviderKind::Oidc => vec!["openid".into(), "email".into(), "profile".into()],
@@ -251,6 +283,12 @@ fn check_provider(
             "an oidc provider must be asked for openid",
         );
     }
+    scopes
+}
+
+/// The rules that let an account in (`accept = "rules"`), with a warning where `accept`
+/// and the rules disagree; email domains normalised (lowercase, no `@`).
+fn check_rules(p: &ProviderEntry, path: &str, r: &mut Report) -> AcceptRules {
     let has_rules = !p.allowed_email_domains.is_empty()
         || !p.allowed_groups.is_empty()
         || !p.required_claims.is_empty();
@@ -277,6 +315,18 @@ fn check_provider(
         }
         domains.push(d);
     }
+    AcceptRules {
+        allowed_email_domains: domains,
+        trust_email: p.trust_email,
+        allowed_groups: p.allowed_groups.clone(),
+        required_claims: p.required_claims.clone(),
+    }
+}
+
+/// How upstream groups become groups here: the prefix (the provider's id and `:` by
+/// default; an empty one is warned about), the filter (a regular expression), the
+/// groups added.
+fn check_groups(p: &ProviderEntry, path: &str, r: &mut Report) -> GroupRules {
     let prefix = p
         .groups
         .prefix
@@ -301,31 +351,43 @@ fn check_provider(
         },
         None => None,
     };
-    let algorithms: Vec<String> = match &p.id_token_algorithms {
-        Some(list) => {
-            if list.is_empty() {
-                r.error(
-                    format!("{path}.id_token_algorithms"),
-                    "must list at least one algorithm",
-                );
-            }
-            for (j, alg) in list.iter().enumerate() {
-                if !ALLOWED_ALGORITHMS.contains(&alg.as_str()) {
-                    r.error(
-                        format!("{path}.id_token_algorithms[{j}]"),
-                        format!(
-                            "{alg:?} is not accepted: only asymmetric signatures ({}), never none or HS*",
-                            ALLOWED_ALGORITHMS.join(", ")
-                        ),
-                    );
-                }
-            }
-            list.clone()
-        }
-        None => DEFAULT_ALGORITHMS.iter().map(|a| (*a).to_owned()).collect(),
+    GroupRules {
+        prefix,
+        filter,
+        add: p.groups.add.clone(),
+    }
+}
+
+/// The ID token algorithms accepted: asymmetric only, never `none` or HS*.
+fn check_algorithms(p: &ProviderEntry, path: &str, r: &mut Report) -> Vec<String> {
+    let Some(list) = &p.id_token_algorithms else {
+        return DEFAULT_ALGORITHMS.iter().map(|a| (*a).to_owned()).collect();
     };
+    if list.is_empty() {
+        r.error(
+            format!("{path}.id_token_algorithms"),
+            "must list at least one algorithm",
+        );
+    }
+    for (j, alg) in list.iter().enumerate() {
+        if !ALLOWED_ALGORITHMS.contains(&alg.as_str()) {
+            r.error(
+                format!("{path}.id_token_algorithms[{j}]"),
+                format!(
+                    "{alg:?} is not accepted: only asymmetric signatures ({}), never none or HS*",
+                    ALLOWED_ALGORITHMS.join(", ")
+                ),
+            );
+        }
+    }
+    list.clone()
+}
+
+/// What a refresh owes the provider: a cap from the upstream login (12h by default),
+/// or a revalidation every so often (1h by default); each mode's own field only.
+fn check_refresh(p: &ProviderEntry, path: &str, r: &mut Report) -> RefreshPolicy {
     let refresh_path = format!("{path}.refresh");
-    let refresh = match p.refresh.mode {
+    match p.refresh.mode {
         RefreshMode::Cap => {
             if p.refresh.every.is_some() {
                 r.error(
@@ -354,43 +416,7 @@ fn check_provider(
                 r,
             ))
         }
-    };
-    // GitHub's claims are built by `upstream::github` under the default names.
-    let github_names = crate::config::file::ClaimsEntry::default();
-    let c = match p.kind {
-        ProviderKind::Oidc => &p.claims,
-        ProviderKind::Github => &github_names,
-    };
-    Some(Provider {
-        id: p.id.clone(),
-        name: p.name.clone().unwrap_or_else(|| p.id.clone()),
-        endpoints,
-        client_id: p.client_id.clone(),
-        client_secret: secret.unwrap_or_default(),
-        scopes,
-        accept: p.accept,
-        rules: AcceptRules {
-            allowed_email_domains: domains,
-            trust_email: p.trust_email,
-            allowed_groups: p.allowed_groups.clone(),
-            required_claims: p.required_claims.clone(),
-        },
-        claims: ClaimNames {
-            subject: c.subject.clone(),
-            username: c.username.clone(),
-            name: c.name.clone(),
-            email: c.email.clone(),
-            email_verified: c.email_verified.clone(),
-            groups: c.groups.clone(),
-        },
-        groups: GroupRules {
-            prefix,
-            filter,
-            add: p.groups.add.clone(),
-        },
-        algorithms,
-        refresh,
-    })
+    }
 }
 
 /// Reads a secret given as `value` (`${env:NAME}`, or a literal, warned about) or as a
