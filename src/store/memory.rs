@@ -58,6 +58,8 @@ struct PackedRefresh {
     credential: Option<CredentialId>,
     /// Only federated users' grants have it (a pointer's width for the others).
     federated: Option<Box<Identity>>,
+    /// The resources the grant named (RFC 8707); usually none.
+    resources: Box<[String]>,
 }
 
 impl PackedRefresh {
@@ -77,6 +79,7 @@ impl PackedRefresh {
             expires_at: g.expires_at,
             credential: g.credential,
             federated: g.federated,
+            resources: g.resources.into_boxed_slice(),
         }
     }
 
@@ -105,6 +108,7 @@ impl PackedRefresh {
             expires_at: self.expires_at,
             credential: self.credential,
             federated: self.federated.clone(),
+            resources: self.resources.to_vec(),
         }
     }
 }
@@ -233,6 +237,15 @@ impl Store for MemoryStore {
         done(redeem(&self.codes, key, self.now(), |grant| {
             grant.issued = Some(issued)
         }))
+    }
+
+    fn peek_code(&self, key: Key) -> StoreFuture<'_, Redeemed<CodeGrant>> {
+        let now = self.now();
+        done(match self.codes.get(&key) {
+            Some(e) if e.live(now) && e.used => Redeemed::Replayed(e.value.clone()),
+            Some(e) if e.live(now) => Redeemed::Fresh(e.value.clone()),
+            _ => Redeemed::Unknown,
+        })
     }
 
     fn put_refresh(&self, key: Key, grant: RefreshGrant, ttl: Duration) -> StoreFuture<'_, ()> {

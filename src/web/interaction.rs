@@ -19,6 +19,7 @@ use crate::http::see_other;
 use crate::model::BUILTIN_SCOPES;
 use crate::oauth::authorize_request::AuthRequest;
 use crate::oauth::grants::authorization_code;
+use crate::oauth::target;
 use crate::registry::Registry;
 use crate::state::AppState;
 use crate::store::Session;
@@ -167,12 +168,20 @@ impl Step<'_> {
             return self.go_upstream(&request, kept, provider).await;
         }
         let granted = current.session.consents.get(&client.id);
+        let allowed = current
+            .session
+            .consents
+            .get(&target::consent_key(&client.id));
         let consented = client.first_party
             || (!request.prompt.consent
                 && request
                     .scopes
                     .iter()
-                    .all(|s| granted.is_some_and(|g| g.contains(s))));
+                    .all(|s| granted.is_some_and(|g| g.contains(s)))
+                && request
+                    .resources
+                    .iter()
+                    .all(|r| allowed.is_some_and(|g| g.contains(r))));
         if !consented {
             if request.prompt.none {
                 return Ok(refuse(
@@ -541,9 +550,18 @@ impl Step<'_> {
             .iter()
             .map(|s| json!({"name": s, "description": scope_description(self.registry, s)}))
             .collect();
+        let resources: Vec<_> = request
+            .resources
+            .iter()
+            .map(|id| {
+                let name = self.registry.resource(id).map_or(id.as_str(), |r| &r.name);
+                json!({"id": id, "name": name})
+            })
+            .collect();
         let context = json!({
             "user_name": session.identity.display_name(),
             "scopes": scopes,
+            "resources": resources,
         });
         self.pending_page(request, kept, Awaiting::Consent, "consent.html", context)
             .await

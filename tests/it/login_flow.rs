@@ -3,7 +3,6 @@
 //! reads and submits the server's forms; every error rule of the authorization and token
 //! endpoints; refresh rotation; userinfo; logout.
 
-
 use crate::support::browser::{Browser, Pkce, Seen};
 use crate::support::*;
 use serde_json::Value;

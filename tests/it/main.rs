@@ -25,6 +25,7 @@ mod pending;
 mod properties;
 mod reload;
 mod replicas;
+mod resources;
 mod schema;
 mod store_redis;
 mod throttling;

@@ -1,7 +1,6 @@
 //! The store conformance suite against a real Redis: the same checks the memory store
 //! passes, on a redis-server of this test's own, with the clock the suite advances.
 
-
 use crate::support::redis::RedisServer;
 use gatehouse::clock::Clock;
 use gatehouse::store::redis::RedisStore;
@@ -100,6 +99,7 @@ async fn a_refresh_token_and_a_session_are_a_few_hundred_bytes_in_redis() {
                 expires_at: now + 30 * 24 * 3600,
                 credential: Some([7; 16]),
                 federated: None,
+                resources: vec![],
             },
             Duration::from_secs(30 * 24 * 3600),
         )
