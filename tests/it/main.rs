@@ -20,6 +20,7 @@ mod discovery_and_keys;
 mod hardening;
 mod include;
 mod login_flow;
+mod mcp;
 mod oidc_client;
 mod pending;
 mod properties;
