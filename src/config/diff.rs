@@ -1008,6 +1008,51 @@ groups = ["finance"]
     }
 
     #[test]
+    fn resources_and_client_lifetimes_are_classified() {
+        let resource = "[[resources]]\nid = \"https://r.example.com/\"\nscopes = [\"inv:read\"]\n";
+        let client =
+            "[[clients]]\nid = \"mcp\"\npublic = true\nredirect_uris = [\"http://127.0.0.1/cb\"]\n";
+        let before = format!("{resource}{client}[[users]]");
+        let after = format!(
+            "{}access_token_ttl = \"5m\"\n{client}resources = [\"https://r.example.com/\"]\naccess_token_ttl = \"1h\"\n[[users]]",
+            resource.replace("scopes = [\"inv:read\"]", "scopes = []")
+        );
+        let got = changes_between(&before, &after);
+        for want in [
+            (
+                Mark::Widens,
+                "widens   client mcp: resource added \"https://r.example.com/\"",
+            ),
+            (
+                Mark::Widens,
+                "widens   client mcp: access_token_ttl 10m -> 1h",
+            ),
+            (
+                Mark::Narrows,
+                "narrows  resource https://r.example.com/: access_token_ttl (the client's) -> 5m",
+            ),
+            (
+                Mark::Widens,
+                "widens   resource https://r.example.com/: scope removed \"inv:read\"",
+            ),
+        ] {
+            assert!(
+                got.contains(&(want.0, want.1.to_owned())),
+                "{want:?} in {got:#?}"
+            );
+        }
+        assert_eq!(got.len(), 4, "{got:#?}");
+        let back = changes_between(&after, &before);
+        assert!(
+            back.contains(&(
+                Mark::Narrows,
+                "narrows  client mcp: resource removed \"https://r.example.com/\"".to_owned()
+            )),
+            "{back:#?}"
+        );
+    }
+
+    #[test]
     fn the_log_line_names_each_change_and_no_secret() {
         let other = crate::crypto::hash_secret("another").expect("hash");
         let edits = [

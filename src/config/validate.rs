@@ -994,6 +994,84 @@ fn check_users(file: &ConfigFile, r: &mut Report) -> Vec<User> {
 mod tests {
     use crate::config::validate::*;
 
+    /// The error paths a config with these `[[resources]]` and client fields gives.
+    fn resource_errors(body: &str) -> Vec<String> {
+        let text = format!("issuer = \"http://127.0.0.1:9\"\n[[scopes]]\nname = \"a\"\n{body}");
+        let path = std::path::Path::new("/nonexistent/g.toml");
+        match crate::config::check_text(path, &text) {
+            Ok(_) => vec![],
+            Err(e) => e
+                .diagnostics
+                .iter()
+                .filter(|d| d.issue.is_error())
+                .map(|d| format!("{}: {}", d.issue.path, d.issue.message))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn resources_and_client_lifetimes() {
+        let ok = r#"
+[[resources]]
+id = "https://mcp.example.com/mcp"
+scopes = ["a"]
+access_token_ttl = "5m"
+[[clients]]
+id = "cli"
+public = true
+redirect_uris = ["http://127.0.0.1/cb"]
+resources = ["https://mcp.example.com/mcp"]
+access_token_ttl = "15m"
+refresh_token_ttl = "7d"
+"#;
+        assert!(resource_errors(ok).is_empty(), "{:?}", resource_errors(ok));
+        let bad = r#"
+[[resources]]
+id = "https://x/#frag"
+[[resources]]
+id = "relative/path"
+[[resources]]
+id = "https://mcp.example.com/mcp"
+name = " "
+scopes = ["a", "openid", "nope"]
+access_token_ttl = "0s"
+[[resources]]
+id = "https://mcp.example.com/mcp"
+scopes = ["a"]
+[[clients]]
+id = "cli"
+public = true
+redirect_uris = ["http://127.0.0.1/cb"]
+resources = ["https://mcp.example.com/mcp/", "https://mcp.example.com/mcp", "https://mcp.example.com/mcp"]
+access_token_ttl = "0s"
+"#;
+        let errors = resource_errors(bad);
+        for path in [
+            "resources[0].id",
+            "resources[1].id",
+            "resources[2].name",
+            "resources[2].scopes[1]",
+            "resources[2].scopes[2]",
+            "resources[2].access_token_ttl",
+            "resources[3].id",
+            "resources[3].scopes[0]",
+            "clients[0].resources[0]",
+            "clients[0].resources[2]",
+            "clients[0].access_token_ttl",
+        ] {
+            assert!(
+                errors.iter().any(|e| e.starts_with(&format!("{path}: "))),
+                "{path} in {errors:#?}"
+            );
+        }
+        assert!(
+            !errors
+                .iter()
+                .any(|e| e.starts_with("clients[0].resources[1]")),
+            "{errors:#?}"
+        );
+    }
+
     #[test]
     fn env_references() {
         assert!(matches!(
