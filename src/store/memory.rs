@@ -58,8 +58,9 @@ struct PackedRefresh {
     credential: Option<CredentialId>,
     /// Only federated users' grants have it (a pointer's width for the others).
     federated: Option<Box<Identity>>,
-    /// The resources the grant named (RFC 8707); usually none.
-    resources: Box<[String]>,
+    /// The resources the grant named (RFC 8707): usually none, so a thin pointer.
+    #[allow(clippy::box_collection)]
+    resources: Option<Box<Vec<String>>>,
 }
 
 impl PackedRefresh {
@@ -79,7 +80,7 @@ impl PackedRefresh {
             expires_at: g.expires_at,
             credential: g.credential,
             federated: g.federated,
-            resources: g.resources.into_boxed_slice(),
+            resources: (!g.resources.is_empty()).then(|| Box::new(g.resources)),
         }
     }
 
@@ -108,7 +109,7 @@ impl PackedRefresh {
             expires_at: self.expires_at,
             credential: self.credential,
             federated: self.federated.clone(),
-            resources: self.resources.to_vec(),
+            resources: self.resources.as_deref().cloned().unwrap_or_default(),
         }
     }
 }

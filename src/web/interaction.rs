@@ -550,18 +550,10 @@ impl Step<'_> {
             .iter()
             .map(|s| json!({"name": s, "description": scope_description(self.registry, s)}))
             .collect();
-        let resources: Vec<_> = request
-            .resources
-            .iter()
-            .map(|id| {
-                let name = self.registry.resource(id).map_or(id.as_str(), |r| &r.name);
-                json!({"id": id, "name": name})
-            })
-            .collect();
         let context = json!({
             "user_name": session.identity.display_name(),
             "scopes": scopes,
-            "resources": resources,
+            "resources": resources_shown(self.registry, &request.resources),
         });
         self.pending_page(request, kept, Awaiting::Consent, "consent.html", context)
             .await
@@ -641,6 +633,18 @@ pub fn refuse(
     description: &str,
 ) -> HttpResponse {
     OAuthError::new(code, description).redirect(&request.return_to(), &registry.issuer)
+}
+
+/// The resources a request names, as the consent and device pages show them: each
+/// one's `name` (else its URI) and its URI.
+pub fn resources_shown(registry: &Registry, resources: &[String]) -> Vec<serde_json::Value> {
+    resources
+        .iter()
+        .map(|id| {
+            let name = registry.resource(id).map_or(id.as_str(), |r| &r.name);
+            json!({"id": id, "name": name})
+        })
+        .collect()
 }
 
 /// What granting `scope` means, in words for the consent and device pages.

@@ -404,12 +404,17 @@ async fn the_device_grant_carries_its_resource() {
     let mut browser = Browser::new(&server);
     browser.get("/device").await;
     browser.submit("/device", &[("user_code", user_code)]).await;
-    browser
+    let confirm = browser
         .submit(
             "/device/login",
             &[("username", "alice"), ("password", SERVICE_SECRET)],
         )
         .await;
+    let shown = text(&confirm).replace("&#x2f;", "/");
+    assert!(
+        shown.contains("Tools") && shown.contains(MCP),
+        "the page names the resource: {shown}"
+    );
     let done = browser
         .submit("/device/decide", &[("decision", "allow")])
         .await;
