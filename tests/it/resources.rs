@@ -169,6 +169,11 @@ async fn a_code_for_one_resource_gives_a_token_for_it_alone() {
     server
         .verify(tokens["access_token"].as_str().expect("at"), MCP)
         .await;
+    assert_eq!(
+        userinfo_status(&server, tokens["access_token"].as_str().expect("at")).await,
+        200,
+        "openid stays usable at userinfo with a token for a resource"
+    );
 
     // A refresh for a resource the code did not authorize: refused, nothing consumed.
     let rt = tokens["refresh_token"].as_str().expect("refresh token");

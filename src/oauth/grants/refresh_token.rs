@@ -44,12 +44,6 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
             "the refresh token was issued to another client",
         ));
     }
-    let user = standing::refresh(state, registry, &grant)
-        .await?
-        .map_err(|fallen| OAuthError::invalid_grant(fallen.to_string()))?;
-    // A federated user's family answers to the upstream first (cap or revalidation);
-    // a 503 here leaves the token unused.
-    let user = super::federated::check(state, registry, &grant.family, user).await?;
     // The client may have lost scopes in a reload since: never give more than it has now.
     let still_allowed: Vec<String> = grant
         .scopes
@@ -68,6 +62,12 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
     // RFC 8707 2.2: a subset of the resources the grant authorized, never more.
     target::for_token(registry, client, &grant.resources, &requested, &scopes)?;
 
+    let user = standing::refresh(state, registry, &grant)
+        .await?
+        .map_err(|fallen| OAuthError::invalid_grant(fallen.to_string()))?;
+    // A federated user's family answers to the upstream first (cap or revalidation);
+    // a 503 here leaves the token unused.
+    let user = super::federated::check(state, registry, &grant.family, user).await?;
     // Rotate: the atomic use decides between two racing requests with the same token.
     match state.store.use_refresh(key).await? {
         Redeemed::Fresh(_) => {}
