@@ -6,8 +6,8 @@
 #[path = "it/support/mod.rs"]
 mod support;
 
-use std::time::Duration;
 use support::*;
+use std::time::Duration;
 
 /// The number of rejected reloads the server has counted.
 async fn rejected_reloads(server: &TestServer) -> u64 {

@@ -2,6 +2,7 @@
 //! ANSI colours), every event with a caller carries `remote`, and failed
 //! authentications are warnings, so a server run at `RUST_LOG=warn` still shows attacks.
 
+
 use crate::support::*;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

@@ -18,6 +18,7 @@
 //! does both. Outside CI, a test says it is skipped when one is missing; in CI (`CI`
 //! set) it fails instead.
 
+
 use crate::support::*;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};

@@ -3,6 +3,7 @@
 //! other tests do it. The device login, `whoami`, `token` (and its refresh), `logout`,
 //! the loopback login, and the callbacks the CLI must refuse.
 
+
 use crate::support::browser::{Browser, Seen, text};
 use crate::support::*;
 use serde_json::Value;

@@ -1,9 +1,10 @@
 //! The client-credentials grant over real HTTP: authentication methods, every error
 //! the token endpoint answers, and the JWT checked against the served JWKS.
 
-use crate::support::*;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use crate::support::*;
 use serde_json::Value;
 
 #[tokio::test]
@@ -381,20 +382,8 @@ grant_types = ["client_credentials"]
             .send()
     };
     let status = |r: reqwest::Response| r.status().as_u16();
-    assert_eq!(
-        status(token("env-svc", "from-the-env").await.expect("token")),
-        200
-    );
-    assert_eq!(
-        status(token("env-svc", "from-the-en").await.expect("token")),
-        401
-    );
-    assert_eq!(
-        status(token("file-svc", "from-a-file").await.expect("token")),
-        200
-    );
-    assert_eq!(
-        status(token("file-svc", "from-a-file\n").await.expect("token")),
-        401
-    );
+    assert_eq!(status(token("env-svc", "from-the-env").await.expect("token")), 200);
+    assert_eq!(status(token("env-svc", "from-the-en").await.expect("token")), 401);
+    assert_eq!(status(token("file-svc", "from-a-file").await.expect("token")), 200);
+    assert_eq!(status(token("file-svc", "from-a-file\n").await.expect("token")), 401);
 }

@@ -4,6 +4,7 @@
 //! changes, `*` on the public metadata, a reload that adds an origin, and logout as
 //! `oidc-client-ts` asks for it.
 
+
 use crate::support::browser::{Browser, Pkce};
 use crate::support::*;
 use reqwest::header::HeaderMap;

@@ -1,6 +1,7 @@
 //! The device authorization grant (RFC 8628): `/device_authorization`, the polls at
 //! `/token`, and the user's side at `/device`, over HTTP against the real server.
 
+
 use crate::support::browser::{Browser, Seen, text};
 use crate::support::*;
 use serde_json::Value;

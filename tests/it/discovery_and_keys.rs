@@ -1,5 +1,6 @@
 //! Discovery documents, the JWKS, and signing with each supported key type.
 
+
 use crate::support::*;
 use jsonwebtoken::jwk::JwkSet;
 use serde_json::Value;

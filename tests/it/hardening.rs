@@ -3,6 +3,7 @@
 //! on the main or the admin listener, and a corpus of malformed requests to every
 //! endpoint that must get a 4xx and never a 5xx.
 
+
 use crate::support::*;
 use serde_json::Value;
 

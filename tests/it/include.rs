@@ -2,6 +2,7 @@
 //! its own line, duplicates across files naming both places, a file added to an
 //! included directory picked up by a running server, and trees compared by `diff`.
 
+
 use crate::support::*;
 use std::path::Path;
 use std::process::Command;

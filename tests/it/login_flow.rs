@@ -3,6 +3,7 @@
 //! reads and submits the server's forms; every error rule of the authorization and token
 //! endpoints; refresh rotation; userinfo; logout.
 
+
 use crate::support::browser::{Browser, Pkce, Seen};
 use crate::support::*;
 use serde_json::Value;

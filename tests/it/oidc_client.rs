@@ -2,6 +2,7 @@
 //! against gatehouse by discovery alone: metadata, PKCE, code exchange, ID token
 //! validation against the JWKS, and userinfo.
 
+
 use crate::support::browser::Browser;
 use crate::support::*;
 use openidconnect::core::{

@@ -4,6 +4,7 @@
 //! `state`, `nonce`, `login_hint` in length, pending requests per address, in all, and
 //! in time.
 
+
 use crate::support::browser::{Browser, Pkce};
 use crate::support::*;
 use std::time::Duration;
@@ -219,8 +220,7 @@ async fn one_pending_request_yields_one_answer_however_often_its_form_is_posted(
 /// answers really interleave (the memory store answers without yielding).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_pending_request_yields_one_answer_on_a_shared_store_too() {
-    let Some(redis) = crate::support::redis::RedisServer::start("one_pending_request_one_answer")
-    else {
+    let Some(redis) = crate::support::redis::RedisServer::start("one_pending_request_one_answer") else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");

@@ -2,6 +2,7 @@
 //! file keeps the last good config serving; a Kubernetes ConfigMap-style symlink swap;
 //! SIGHUP on the real binary.
 
+
 use crate::support::*;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

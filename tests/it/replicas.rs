@@ -9,6 +9,7 @@
 //! `/readyz` not ready) and started again (everything works, no restart). And a
 //! device code (RFC 8628) issued on A, approved on B and polled on C.
 
+
 use crate::support::browser::{Pkce, hidden_in};
 use crate::support::redis::RedisServer;
 use crate::support::replica::Replica;

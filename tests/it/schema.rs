@@ -2,6 +2,7 @@
 //! the example and test configs (TOML and YAML) validate against it, and a typo'd key,
 //! a wrong type or an unknown grant type does not.
 
+
 use serde_json::Value;
 use std::process::Command;
 
@@ -87,10 +88,7 @@ fn the_example_and_test_configs_validate() {
     let example = std::fs::read_to_string(format!("{ROOT}/config.example.toml")).expect("read");
     for (name, text) in [
         ("config.example.toml", example),
-        (
-            "crate::support::service_config",
-            crate::support::service_config(),
-        ),
+        ("crate::support::service_config", crate::support::service_config()),
     ] {
         let found = errors(&validator, &toml_value(&text));
         assert!(found.is_empty(), "{name}: {found:?}");

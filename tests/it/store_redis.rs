@@ -1,6 +1,7 @@
 //! The store conformance suite against a real Redis: the same checks the memory store
 //! passes, on a redis-server of this test's own, with the clock the suite advances.
 
+
 use crate::support::redis::RedisServer;
 use gatehouse::clock::Clock;
 use gatehouse::store::redis::RedisStore;

@@ -5,6 +5,7 @@
 //! argon2 run as a known one. Addresses are told apart through a trusted proxy's
 //! `X-Forwarded-For`.
 
+
 use crate::support::browser::{Browser, Pkce};
 use crate::support::*;
 use std::collections::BTreeMap;

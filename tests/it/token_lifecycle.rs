@@ -2,6 +2,7 @@
 //! (RFC 7009), what a replayed code, a removed client and a rotated secret do to
 //! issued tokens, and signing-key rotation walked through reloads.
 
+
 use crate::support::browser::{Browser, Pkce};
 use crate::support::*;
 use serde_json::Value;

@@ -3,6 +3,7 @@
 //! (here the primary is unverified, so none), orgs and teams as prefixed groups; and
 //! with `revalidate`, a revoked GitHub token ending the family.
 
+
 use crate::support::browser::{Browser, Pkce};
 use crate::support::github::{CLIENT_SECRET, FakeGithub};
 use crate::support::upstream::*;
@@ -44,11 +45,7 @@ async fn downstream(github: &FakeGithub, extra: &str) -> TestServer {
 }
 
 /// Logs in through the fake GitHub; the downstream's final answer.
-async fn login(
-    down: &mut Browser<'_>,
-    github: &FakeGithub,
-    pkce: &Pkce,
-) -> crate::support::browser::Seen {
+async fn login(down: &mut Browser<'_>, github: &FakeGithub, pkce: &Pkce) -> crate::support::browser::Seen {
     down.authorize(&web_request(pkce, &[])).await;
     let to_github = click_provider(down, "gh").await;
     let location = to_github.location.clone().expect("location");

@@ -5,6 +5,7 @@
 //! and every check of the callback (wrong or missing `iss`, a replayed, foreign or
 //! mixed-up `state`).
 
+
 use crate::support::browser::{Browser, Pkce};
 use crate::support::upstream::*;
 use crate::support::*;

@@ -4,6 +4,7 @@
 //! a user removed upstream gets `invalid_grant`, an unreachable upstream 503 with the
 //! token still good afterwards. Time moves on the injected clocks of both servers.
 
+
 use crate::support::browser::{Browser, Pkce};
 use crate::support::upstream::*;
 use crate::support::*;
@@ -177,8 +178,7 @@ async fn revalidation_applies_the_rules_as_they_are_now() {
 /// token live in Redis, and revalidation still works from what came back out of it.
 #[tokio::test]
 async fn a_federated_family_kept_in_redis_is_revalidated_and_ended() {
-    let Some(redis) = crate::support::redis::RedisServer::start("a_federated_family_kept_in_redis")
-    else {
+    let Some(redis) = crate::support::redis::RedisServer::start("a_federated_family_kept_in_redis") else {
         return;
     };
     let port = free_port();
