@@ -46,6 +46,7 @@ fn main() {
             expires_at: 1_797_592_000,
             credential: None,
             federated: None,
+            resources: vec![],
         };
         runtime
             .block_on(store.put_refresh(key(i, 1), grant, ttl))

@@ -45,6 +45,8 @@ pub enum ErrorCode {
     ConsentRequired,
     RequestNotSupported,
     RequestUriNotSupported,
+    // RFC 8707 2.
+    InvalidTarget,
 }
 
 impl ErrorCode {
@@ -70,6 +72,7 @@ impl ErrorCode {
             Self::ConsentRequired => "consent_required",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::InvalidTarget => "invalid_target",
         }
     }
 
@@ -135,6 +138,12 @@ impl OAuthError {
     /// `invalid_scope`.
     pub fn invalid_scope(description: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidScope, description)
+    }
+
+    /// `invalid_target` (RFC 8707 2): a resource that is unknown, not allowed or not
+    /// authorized, or not an absolute URI without a fragment.
+    pub fn invalid_target(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidTarget, description)
     }
 
     /// `invalid_token` (RFC 6750).

@@ -6,6 +6,7 @@ use crate::config::file::GrantType;
 use crate::crypto::sha256;
 use crate::protocol::origin;
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 /// Scopes every server knows without declaring them.
 pub const BUILTIN_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
@@ -131,6 +132,12 @@ pub struct Client {
     pub introspect: bool,
     /// The upstream providers its users may sign in through; `None`: all of them.
     pub providers: Option<Vec<String>>,
+    /// The resources (RFC 8707, by id) it may ask tokens for.
+    pub resources: Vec<String>,
+    /// Its access tokens' lifetime, when it has its own.
+    pub access_token_ttl: Option<Duration>,
+    /// Its refresh tokens' lifetime, when it has its own.
+    pub refresh_token_ttl: Option<Duration>,
 }
 
 impl Client {
@@ -190,6 +197,11 @@ impl Client {
         origin::is_allowed(origin, &self.allowed_origins)
     }
 
+    /// True when the client may ask tokens for the resource `id` (exact string).
+    pub fn allows_resource(&self, id: &str) -> bool {
+        self.resources.iter().any(|r| r == id)
+    }
+
     /// The `aud` of the client's tokens: its configured audience, or itself.
     pub fn audience(&self) -> &[String] {
         if self.audience.is_empty() {
@@ -198,6 +210,19 @@ impl Client {
             &self.audience
         }
     }
+}
+
+/// An API tokens may be issued for (`[[resources]]`, RFC 8707), as validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    /// The resource indicator: an absolute URI without a fragment; the token's `aud`.
+    pub id: String,
+    /// What the consent page calls it: its `name`, else its id.
+    pub name: String,
+    /// The scopes that belong to it (each scope to one resource at most).
+    pub scopes: Vec<String>,
+    /// Its access tokens' lifetime, when shorter ones are wanted for it.
+    pub access_token_ttl: Option<Duration>,
 }
 
 /// A user declared in `[[users]]`, who logs in with a password or through a linked
@@ -331,6 +356,9 @@ mod tests {
             allowed_origins: vec!["https://app.example.com".into()],
             introspect: false,
             providers: None,
+            resources: vec![],
+            access_token_ttl: None,
+            refresh_token_ttl: None,
         }
     }
 

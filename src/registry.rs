@@ -9,7 +9,7 @@ use crate::config::file::{LimitsSection, SessionSection, TokensSection};
 use crate::jwt::keys::{KeySet, SigningKey};
 use crate::load::diff::Side;
 use crate::load::{ServerSettings, StoreSettings, UiSettings, Validated};
-use crate::model::{Client, User};
+use crate::model::{Client, Resource, User};
 use crate::protocol::origin;
 use crate::upstream::provider::Provider;
 use crate::upstream::seal::TokenKey;
@@ -37,6 +37,10 @@ pub struct Registry {
     pub keys: KeySet,
     /// Custom scopes by name, with their descriptions.
     pub scopes: BTreeMap<String, String>,
+    /// The APIs tokens may be issued for (RFC 8707), in the config's order.
+    resources: Vec<Resource>,
+    /// The resource each resource scope belongs to.
+    scope_owners: HashMap<String, String>,
     /// The issuer's own web origin: its pages and scripts may always call the endpoints.
     issuer_origin: String,
     /// Every client's allowed origins: the origins a CORS preflight is answered for.
@@ -87,6 +91,12 @@ impl Registry {
             ui: config.ui,
             keys: KeySet::new(keys),
             scopes: config.scopes,
+            scope_owners: config
+                .resources
+                .iter()
+                .flat_map(|r| r.scopes.iter().map(|s| (s.clone(), r.id.clone())))
+                .collect(),
+            resources: config.resources,
             clients: config
                 .clients
                 .into_iter()
@@ -129,6 +139,7 @@ impl Registry {
             tokens: &self.tokens,
             session: &self.session,
             providers: self.providers.iter().collect(),
+            resources: &self.resources,
         }
     }
 
@@ -137,10 +148,45 @@ impl Registry {
         crate::jwt::Issuer {
             issuer: &self.issuer,
             keys: &self.keys,
-            access_token_ttl: self.tokens.access_token_ttl,
             id_token_ttl: self.tokens.id_token_ttl,
             generation: self.generation,
         }
+    }
+
+    /// The longest a refresh token can live: `[tokens]`'s or a client's own.
+    pub fn longest_refresh_ttl(&self) -> std::time::Duration {
+        self.clients
+            .values()
+            .filter_map(|c| c.refresh_token_ttl)
+            .fold(self.tokens.refresh_token_ttl, std::time::Duration::max)
+    }
+
+    /// The longest any token of this generation can live (access, ID or refresh, a
+    /// client's own lifetimes included).
+    pub fn longest_token_ttl(&self) -> std::time::Duration {
+        let t = &self.tokens;
+        self.clients
+            .values()
+            .flat_map(|c| [c.access_token_ttl, c.refresh_token_ttl])
+            .flatten()
+            .chain([t.access_token_ttl, t.id_token_ttl, t.refresh_token_ttl])
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// The resource `id` (exact string).
+    pub fn resource(&self, id: &str) -> Option<&Resource> {
+        self.resources.iter().find(|r| r.id == id)
+    }
+
+    /// Every resource, in the config's order.
+    pub fn resources(&self) -> &[Resource] {
+        &self.resources
+    }
+
+    /// The resource the scope `scope` belongs to, if any.
+    pub fn scope_owner(&self, scope: &str) -> Option<&str> {
+        self.scope_owners.get(scope).map(String::as_str)
     }
 
     /// The upstream providers, in the config's order.

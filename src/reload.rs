@@ -332,14 +332,7 @@ impl Reloader {
 /// confidential), that the tokens issued under it until now no longer stand, for as
 /// long as any token of either generation can live. A secret only added ends nothing.
 async fn reset_clients(state: &AppState, old: &Registry, new: &Registry) -> Result<(), StoreError> {
-    let longest = [old, new]
-        .iter()
-        .flat_map(|r| {
-            let t = &r.tokens;
-            [t.access_token_ttl, t.id_token_ttl, t.refresh_token_ttl]
-        })
-        .max()
-        .unwrap_or_default();
+    let longest = old.longest_token_ttl().max(new.longest_token_ttl());
     for (id, before) in old.clients() {
         let now = new.client(id);
         for credential in before.credentials() {

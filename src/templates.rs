@@ -7,7 +7,7 @@ use serde::Serialize;
 use std::path::Path;
 
 /// Every template a page is rendered from, with its built-in source.
-const BUILT_IN: [(&str, &str); 10] = [
+const BUILT_IN: [(&str, &str); 11] = [
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("consent.html", include_str!("../templates/consent.html")),
@@ -19,6 +19,10 @@ const BUILT_IN: [(&str, &str); 10] = [
         include_str!("../templates/logged_out.html"),
     ),
     ("device.html", include_str!("../templates/device.html")),
+    (
+        "resources.html",
+        include_str!("../templates/resources.html"),
+    ),
     (
         "device_confirm.html",
         include_str!("../templates/device_confirm.html"),

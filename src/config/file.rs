@@ -35,6 +35,9 @@ pub struct ConfigFile {
     pub keys: Vec<KeyEntry>,
     #[serde(default)]
     pub scopes: Vec<ScopeEntry>,
+    /// The APIs (RFC 8707 resource indicators) tokens may be issued for.
+    #[serde(default)]
+    pub resources: Vec<ResourceEntry>,
     #[serde(default)]
     pub clients: Vec<ClientEntry>,
     #[serde(default)]
@@ -350,6 +353,11 @@ mod humantime_serde {
             ))
         })
     }
+
+    /// An optional duration: absent is `None`.
+    pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        deserialize(d).map(Some)
+    }
 }
 
 /// Signature algorithms gatehouse signs with.
@@ -394,6 +402,27 @@ pub struct ScopeEntry {
     pub name: String,
     #[serde(default)]
     pub description: String,
+}
+
+/// `[[resources]]`: an API tokens may be issued for (RFC 8707): a client names it in
+/// `resource`, and the token's `aud` is its `id` and its scopes are the ones listed here.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceEntry {
+    /// The resource indicator: an absolute URI without a fragment, compared as an exact
+    /// string (`https://x` and `https://x/` are two resources); the token's `aud`.
+    pub id: String,
+    /// Shown on the consent page; the id when absent.
+    pub name: Option<String>,
+    /// The scopes that belong to this resource (declared in `[[scopes]]`, each in one
+    /// resource at most): a token for another resource does not carry them.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The lifetime of access tokens for this resource: the shorter of this and the
+    /// client's (or `[tokens]`) applies. Absent: the client's.
+    #[serde(default, deserialize_with = "humantime_serde::optional")]
+    #[schemars(with = "Option<String>")]
+    pub access_token_ttl: Option<Duration>,
 }
 
 /// OAuth grant types a client may be allowed.
@@ -477,6 +506,17 @@ pub struct ClientEntry {
     /// The `[[providers]]` (by id) its users may sign in through. Absent: every
     /// provider; `[]`: none (passwords only).
     pub providers: Option<Vec<String>>,
+    /// The `[[resources]]` (by id) this client may ask tokens for (`resource`).
+    #[serde(default)]
+    pub resources: Vec<String>,
+    /// The lifetime of its access tokens, instead of `[tokens] access_token_ttl`.
+    #[serde(default, deserialize_with = "humantime_serde::optional")]
+    #[schemars(with = "Option<String>")]
+    pub access_token_ttl: Option<Duration>,
+    /// The lifetime of its refresh tokens, instead of `[tokens] refresh_token_ttl`.
+    #[serde(default, deserialize_with = "humantime_serde::optional")]
+    #[schemars(with = "Option<String>")]
+    pub refresh_token_ttl: Option<Duration>,
     /// The directory its relative `secret_file` paths start from, when it is not the
     /// main file's: that of the included file it is written in. Set by the loader.
     #[serde(skip)]

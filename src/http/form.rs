@@ -1,7 +1,7 @@
 //! Strict `application/x-www-form-urlencoded` parsing for OAuth requests.
 //!
 //! RFC 6749 3.1: a parameter sent without a value is treated as omitted, and no parameter
-//! may appear twice. Values must decode to UTF-8; anything else is `invalid_request`.
+//! may appear twice, except `resource` (RFC 8707 2: one per API). Values must decode to UTF-8; anything else is `invalid_request`.
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
@@ -29,6 +29,9 @@ impl FormError {
     }
 }
 
+/// The parameters that may appear more than once: `resource` (RFC 8707 2).
+pub const REPEATABLE: [&str; 1] = ["resource"];
+
 /// The decoded parameters of one request, in order, each name at most once.
 #[derive(Debug, Default)]
 pub struct Form {
@@ -55,7 +58,7 @@ impl Form {
             if value.len() > MAX_VALUE {
                 return Err(FormError::new(format!("parameter {name} is too long")));
             }
-            if params.iter().any(|(n, _)| *n == name) {
+            if !REPEATABLE.contains(&name.as_str()) && params.iter().any(|(n, _)| *n == name) {
                 return Err(FormError::new(format!("parameter {name} is repeated")));
             }
             if params.len() == MAX_PARAMS {
@@ -72,6 +75,14 @@ impl Form {
     pub fn posted(req: &HttpRequest, body: &[u8]) -> Result<Self, FormError> {
         require_form_content_type(req)?;
         Self::parse(body)
+    }
+
+    /// Every non-empty value of `name`, in order: for a [`REPEATABLE`] parameter.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.params
+            .iter()
+            .filter(move |(n, v)| n == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
     }
 
     /// The value of `name`, if present and not empty.
@@ -127,6 +138,8 @@ mod tests {
     fn refuses_duplicates_even_when_one_is_empty() {
         assert!(Form::parse(b"scope=a&scope=b").is_err());
         assert!(Form::parse(b"scope=&scope=b").is_err());
+        let f = Form::parse(b"resource=a&resource=&resource=b").expect("repeatable");
+        assert_eq!(f.all("resource").collect::<Vec<_>>(), ["a", "b"]);
     }
 
     #[test]

@@ -68,12 +68,14 @@ pub struct AccessToken<'a> {
     pub family: Option<&'a str>,
     /// The secret the client authenticated with (`None`: a public client).
     pub credential: Option<CredentialId>,
+    /// How long it lives: the client's, the resource's or `[tokens]`'s lifetime.
+    pub lifetime: std::time::Duration,
 }
 
-/// Mints `token` at `iat` (Unix seconds), valid for the issuer's `access_token_ttl`.
+/// Mints `token` at `iat` (Unix seconds), valid for its `lifetime`.
 pub fn issue(issuer: &Issuer<'_>, token: AccessToken<'_>, iat: u64) -> Result<Issued, IssueError> {
     let key = issuer.keys.signing().ok_or(IssueError::NoKey)?;
-    let expires_in = issuer.access_token_ttl.as_secs();
+    let expires_in = token.lifetime.as_secs();
     let aud = match token.audience {
         [one] => Audience::One(one),
         many => Audience::Many(many),

@@ -11,7 +11,8 @@ pub mod verify;
 use std::time::Duration;
 
 /// What signs and checks gatehouse's tokens in one config generation: the issuer
-/// identifier, the keys, the lifetimes and the generation. The registry hands one out
+/// identifier, the keys, the ID token's lifetime and the generation (an access token carries
+/// its own lifetime). The registry hands one out
 /// (`Registry::jwt`), so minting and verifying never read the registry itself.
 #[derive(Clone, Copy)]
 pub struct Issuer<'a> {
@@ -19,7 +20,6 @@ pub struct Issuer<'a> {
     pub issuer: &'a str,
     /// The signing key and every key whose tokens still verify.
     pub keys: &'a keys::KeySet,
-    pub access_token_ttl: Duration,
     pub id_token_ttl: Duration,
     /// The config generation: a signature verified under it is remembered for it.
     pub generation: u64,

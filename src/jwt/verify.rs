@@ -242,7 +242,6 @@ mod tests {
         Issuer {
             issuer: ISSUER,
             keys,
-            access_token_ttl: std::time::Duration::from_secs(600),
             id_token_ttl: std::time::Duration::from_secs(600),
             generation: 1,
         }

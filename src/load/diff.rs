@@ -8,7 +8,7 @@
 use super::validate::Validated;
 use crate::config::file::{SessionSection, TokensSection};
 use crate::jwt::keys::SigningKey;
-use crate::model::{Client, User};
+use crate::model::{Client, Resource, User};
 use crate::upstream::provider::Provider;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -49,6 +49,8 @@ pub enum Subject {
     Key,
     /// A custom scope, by name.
     Scope,
+    /// A `[[resources]]` entry (RFC 8707), by id.
+    Resource,
     /// A `[tokens]` lifetime, by field name.
     Tokens,
     /// A `[session]` lifetime, by field name.
@@ -64,6 +66,7 @@ impl Subject {
             Self::Provider => "provider",
             Self::Key => "key",
             Self::Scope => "scope",
+            Self::Resource => "resource",
             Self::Tokens => "tokens",
             Self::Session => "session",
         }
@@ -113,6 +116,8 @@ pub struct Side<'a> {
     pub session: &'a SessionSection,
     /// Upstream providers.
     pub providers: Vec<&'a Provider>,
+    /// The resources tokens may be issued for.
+    pub resources: &'a [Resource],
 }
 
 impl<'a> From<&'a Validated> for Side<'a> {
@@ -125,6 +130,7 @@ impl<'a> From<&'a Validated> for Side<'a> {
             tokens: &v.tokens,
             session: &v.session,
             providers: v.providers.iter().collect(),
+            resources: &v.resources,
         }
     }
 }
@@ -138,6 +144,7 @@ pub fn diff(old: &Side<'_>, new: &Side<'_>) -> Vec<Change> {
     providers(&mut out, old, new);
     keys(&mut out, old, new);
     scopes(&mut out, old.scopes, new.scopes);
+    resources(&mut out, old.resources, new.resources);
     let (o, n) = (old.tokens, new.tokens);
     for (field, before, after) in [
         ("access_token_ttl", o.access_token_ttl, n.access_token_ttl),
@@ -348,6 +355,7 @@ fn clients(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
             c.first_party,
         );
         out.flag(s, id, "introspect (any token)", b.introspect, c.introspect);
+        client_resources(out, id, (b, old.tokens), (c, new.tokens));
         match (&b.providers, &c.providers) {
             (None, Some(list)) => out.push(
                 s,
@@ -653,6 +661,105 @@ fn scopes(out: &mut Changes, old: &BTreeMap<String, String>, new: &BTreeMap<Stri
     }
 }
 
+/// A client's resources (one gained widens: its tokens open one more API) and its own
+/// lifetimes, compared as they apply (its own, else `[tokens]`).
+fn client_resources(
+    out: &mut Changes,
+    id: &str,
+    (b, old): (&Client, &TokensSection),
+    (c, new): (&Client, &TokensSection),
+) {
+    let s = Subject::Client;
+    out.list(
+        s,
+        id,
+        "resource",
+        &b.resources,
+        &c.resources,
+        Mark::Widens,
+        Mark::Narrows,
+    );
+    for (field, before, after) in [
+        (
+            "access_token_ttl",
+            (b.access_token_ttl, old.access_token_ttl),
+            (c.access_token_ttl, new.access_token_ttl),
+        ),
+        (
+            "refresh_token_ttl",
+            (b.refresh_token_ttl, old.refresh_token_ttl),
+            (c.refresh_token_ttl, new.refresh_token_ttl),
+        ),
+    ] {
+        // A client without its own lifetime follows `[tokens]`, reported there.
+        if before.0.is_none() && after.0.is_none() {
+            continue;
+        }
+        let (before, after) = (before.0.unwrap_or(before.1), after.0.unwrap_or(after.1));
+        if before != after {
+            let mark = if after > before {
+                Mark::Widens
+            } else {
+                Mark::Narrows
+            };
+            let what = format!(
+                "{field} {} -> {}",
+                config_duration(before),
+                config_duration(after)
+            );
+            out.push(s, id, mark, what);
+        }
+    }
+}
+
+/// `[[resources]]`: one declared is neutral (no client may ask for it yet), one removed
+/// narrows; a scope put in a resource narrows (tokens for other resources lose it),
+/// one taken out widens; a longer lifetime widens.
+fn resources(out: &mut Changes, old: &[Resource], new: &[Resource]) {
+    let s = Subject::Resource;
+    for r in new {
+        let Some(b) = old.iter().find(|b| b.id == r.id) else {
+            out.push(s, &r.id, Mark::Neutral, "declared");
+            continue;
+        };
+        if b.name != r.name {
+            out.push(
+                s,
+                &r.id,
+                Mark::Neutral,
+                format!("name changed {:?} -> {:?}", b.name, r.name),
+            );
+        }
+        out.list(
+            s,
+            &r.id,
+            "scope",
+            &b.scopes,
+            &r.scopes,
+            Mark::Narrows,
+            Mark::Widens,
+        );
+        if b.access_token_ttl != r.access_token_ttl {
+            let longer = match (b.access_token_ttl, r.access_token_ttl) {
+                (Some(before), Some(after)) => after > before,
+                (Some(_), None) => true,
+                _ => false,
+            };
+            let mark = if longer { Mark::Widens } else { Mark::Narrows };
+            let show = |t: Option<Duration>| t.map_or("(the client's)".to_owned(), config_duration);
+            let what = format!(
+                "access_token_ttl {} -> {}",
+                show(b.access_token_ttl),
+                show(r.access_token_ttl)
+            );
+            out.push(s, &r.id, mark, what);
+        }
+    }
+    for r in old.iter().filter(|b| !new.iter().any(|r| r.id == b.id)) {
+        out.push(s, &r.id, Mark::Narrows, "removed");
+    }
+}
+
 /// A confidential client's secrets, by fingerprint (never shown): one replaced by
 /// another at once is "secret rotated" (neutral: the old one's tokens end); otherwise
 /// each secret added widens (one more opens the client) and each removed narrows (its
@@ -898,6 +1005,51 @@ groups = ["finance"]
             .into_iter()
             .map(|c| (c.mark, c.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn resources_and_client_lifetimes_are_classified() {
+        let resource = "[[resources]]\nid = \"https://r.example.com/\"\nscopes = [\"inv:read\"]\n";
+        let client =
+            "[[clients]]\nid = \"mcp\"\npublic = true\nredirect_uris = [\"http://127.0.0.1/cb\"]\n";
+        let before = format!("{resource}{client}[[users]]");
+        let after = format!(
+            "{}access_token_ttl = \"5m\"\n{client}resources = [\"https://r.example.com/\"]\naccess_token_ttl = \"1h\"\n[[users]]",
+            resource.replace("scopes = [\"inv:read\"]", "scopes = []")
+        );
+        let got = changes_between(&before, &after);
+        for want in [
+            (
+                Mark::Widens,
+                "widens   client mcp: resource added \"https://r.example.com/\"",
+            ),
+            (
+                Mark::Widens,
+                "widens   client mcp: access_token_ttl 10m -> 1h",
+            ),
+            (
+                Mark::Narrows,
+                "narrows  resource https://r.example.com/: access_token_ttl (the client's) -> 5m",
+            ),
+            (
+                Mark::Widens,
+                "widens   resource https://r.example.com/: scope removed \"inv:read\"",
+            ),
+        ] {
+            assert!(
+                got.contains(&(want.0, want.1.to_owned())),
+                "{want:?} in {got:#?}"
+            );
+        }
+        assert_eq!(got.len(), 4, "{got:#?}");
+        let back = changes_between(&after, &before);
+        assert!(
+            back.contains(&(
+                Mark::Narrows,
+                "narrows  client mcp: resource removed \"https://r.example.com/\"".to_owned()
+            )),
+            "{back:#?}"
+        );
     }
 
     #[test]

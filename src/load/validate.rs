@@ -6,9 +6,9 @@ use crate::config::file::{ConfigFile, GrantType, LimitsSection, SessionSection, 
 use crate::config::report::{Issue, Sources};
 use crate::http::client_ip::Cidr;
 use crate::jwt::keys::SigningKey;
-use crate::model::{BUILTIN_SCOPES, Client, ClientAuth, ClientSecret, User};
-use crate::protocol::origin;
+use crate::model::{BUILTIN_SCOPES, Client, ClientAuth, ClientSecret, Resource, User};
 use crate::protocol::redirect_uri::{check_issuer, check_registered};
+use crate::protocol::{origin, resource};
 use crate::templates::Templates;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -116,6 +116,8 @@ pub struct Validated {
     pub keys: Vec<SigningKey>,
     /// Custom scopes by name, with their descriptions.
     pub scopes: BTreeMap<String, String>,
+    /// The APIs tokens may be issued for (RFC 8707), in the order listed.
+    pub resources: Vec<Resource>,
     pub clients: Vec<Client>,
     pub users: Vec<User>,
     /// Upstream providers, in the order listed.
@@ -192,7 +194,9 @@ pub fn validate(
     let keys = load_keys(file, base_dir, sources, &mut r);
     let store = check_store(file, sources, &mut r);
     let scopes = check_scopes(file, &mut r);
+    let resources = check_resources(file, &scopes, &mut r);
     let clients = check_clients(file, &scopes, base_dir, sources, &mut r);
+    check_client_resources(file, &resources, &mut r);
     let users = check_users(file, &mut r);
 
     let has_error = r.0.iter().any(Issue::is_error);
@@ -214,6 +218,7 @@ pub fn validate(
             },
             keys,
             scopes,
+            resources,
             clients,
             users,
             // Filled in by `config::providers`, checked after this.
@@ -471,6 +476,92 @@ fn check_scopes(file: &ConfigFile, r: &mut Report) -> BTreeMap<String, String> {
     scopes
 }
 
+/// `[[resources]]`: each id an absolute URI without a fragment, listed once; each
+/// scope declared in `[[scopes]]` and in one resource at most (a token's scopes are
+/// those of its resources); a lifetime of at least one second.
+fn check_resources(
+    file: &ConfigFile,
+    scopes: &BTreeMap<String, String>,
+    r: &mut Report,
+) -> Vec<Resource> {
+    let mut resources: Vec<Resource> = Vec::new();
+    let mut first: HashMap<&str, String> = HashMap::new();
+    let mut owners: HashMap<&str, String> = HashMap::new();
+    for (i, entry) in file.resources.iter().enumerate() {
+        let path = format!("resources[{i}]");
+        if let Err(e) = resource::check_indicator(&entry.id) {
+            r.error(format!("{path}.id"), e);
+        } else if let Some(at) = first.get(entry.id.as_str()) {
+            let message = format!("duplicate resource {:?}", entry.id);
+            r.duplicate(format!("{path}.id"), message, at.clone());
+        } else {
+            first.insert(&entry.id, format!("{path}.id"));
+        }
+        if entry.id.contains('?') {
+            r.warn(
+                format!("{path}.id"),
+                "a resource indicator should not have a query (RFC 8707 2)",
+            );
+        }
+        if entry.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+            r.error(
+                format!("{path}.name"),
+                "may not be empty (leave it out to show the id)",
+            );
+        }
+        for (j, scope) in entry.scopes.iter().enumerate() {
+            let field = format!("{path}.scopes[{j}]");
+            if !scopes.contains_key(scope) {
+                r.error(field, format!("{scope:?} is not declared in [[scopes]] (built-in scopes belong to no resource)"));
+            } else if let Some(at) = owners.get(scope.as_str()) {
+                let message = format!("scope {scope:?} already belongs to another resource");
+                r.duplicate(field, message, at.clone());
+            } else {
+                owners.insert(scope, field);
+            }
+        }
+        if entry.access_token_ttl.is_some_and(|t| t.as_secs() == 0) {
+            r.error(
+                format!("{path}.access_token_ttl"),
+                "must be at least one second",
+            );
+        }
+        resources.push(Resource {
+            id: entry.id.clone(),
+            name: entry.name.clone().unwrap_or_else(|| entry.id.clone()),
+            scopes: entry.scopes.clone(),
+            access_token_ttl: entry.access_token_ttl,
+        });
+    }
+    resources
+}
+
+/// A client's `resources` (each declared, listed once) and its own lifetimes.
+fn check_client_resources(file: &ConfigFile, resources: &[Resource], r: &mut Report) {
+    for (i, c) in file.clients.iter().enumerate() {
+        let path = format!("clients[{i}]");
+        for (j, id) in c.resources.iter().enumerate() {
+            let field = format!("{path}.resources[{j}]");
+            if !resources.iter().any(|res| res.id == *id) {
+                r.error(
+                    field,
+                    format!("unknown resource {id:?}; declare it in [[resources]]"),
+                );
+            } else if c.resources[..j].contains(id) {
+                r.error(field, format!("{id:?} is listed twice"));
+            }
+        }
+        for (name, ttl) in [
+            ("access_token_ttl", c.access_token_ttl),
+            ("refresh_token_ttl", c.refresh_token_ttl),
+        ] {
+            if ttl.is_some_and(|t| t.as_secs() == 0) {
+                r.error(format!("{path}.{name}"), "must be at least one second");
+            }
+        }
+    }
+}
+
 fn check_clients(
     file: &ConfigFile,
     scopes: &BTreeMap<String, String>,
@@ -577,6 +668,9 @@ fn check_clients(
             allowed_origins,
             introspect: c.introspect,
             providers: c.providers.clone(),
+            resources: c.resources.clone(),
+            access_token_ttl: c.access_token_ttl,
+            refresh_token_ttl: c.refresh_token_ttl,
         });
     }
     clients

@@ -8,6 +8,7 @@ use crate::config::file::GrantType;
 use crate::error::{ErrorCode, OAuthError, ReturnTo};
 use crate::http::form::Form;
 use crate::model::Client;
+use crate::oauth::target;
 use crate::protocol::{pkce, redirect_uri, scope};
 use crate::registry::Registry;
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,9 @@ pub struct AuthRequest {
     /// without the login page; any other value is ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idp_hint: Option<String>,
+    /// The resources (RFC 8707 `resource`) the tokens are for; none: the defaults.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
 }
 
 /// The `prompt` values gatehouse honours.
@@ -90,6 +94,7 @@ pub fn validate(registry: &Registry, params: &Form) -> Result<AuthRequest, Rejec
             state,
             nonce: params.get("nonce").map(str::to_owned),
             scopes: checked.scopes,
+            resources: checked.resources,
             code_challenge: checked.code_challenge,
             prompt: checked.prompt,
             max_age: checked.max_age,
@@ -148,6 +153,7 @@ fn trusted_redirect<'r>(
 /// What the rest of the parameters ask for, once checked.
 struct Checked {
     scopes: Vec<String>,
+    resources: Vec<String>,
     code_challenge: String,
     prompt: Prompt,
     max_age: Option<u64>,
@@ -194,6 +200,7 @@ fn checked(client: &Client, params: &Form) -> Result<Checked, OAuthError> {
     }
     let code_challenge = pkce_challenge(params)?;
     let scopes = requested_scopes(params.get("scope"), client)?;
+    let resources = target::admitted(params, client)?;
     let prompt = prompt(params)?;
     let max_age = match params.get("max_age") {
         Some(v) => Some(
@@ -204,6 +211,7 @@ fn checked(client: &Client, params: &Form) -> Result<Checked, OAuthError> {
     };
     Ok(Checked {
         scopes,
+        resources,
         code_challenge,
         prompt,
         max_age,

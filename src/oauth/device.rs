@@ -6,7 +6,7 @@
 //! (`[limits] pending_per_address`, `pending_total`, within `[tokens] device_code_ttl`).
 
 use super::authorize_request::requested_scopes;
-use super::{client_auth, cors};
+use super::{client_auth, cors, target};
 use crate::config::file::GrantType;
 use crate::crypto::{random_bytes, random_secret, sha256};
 use crate::error::{ErrorCode, OAuthError};
@@ -63,6 +63,7 @@ pub async fn authorize(
         ));
     }
     let scopes = requested_scopes(form.get("scope"), client)?;
+    let resources = target::admitted(&form, client)?;
     admit(&state, &registry, &ip).await?;
     let ttl = registry.tokens.device_code_ttl;
     let now = state.clock.now();
@@ -74,6 +75,7 @@ pub async fn authorize(
         interval: INTERVAL,
         last_poll: None,
         decision: DeviceDecision::Pending,
+        resources,
     };
     // Kept twice as long as it is good for: a late poll hears `expired_token`.
     let kept_for = ttl.saturating_mul(2);

@@ -15,5 +15,6 @@ pub mod introspect;
 pub mod jwks;
 pub mod revoke;
 pub mod standing;
+pub mod target;
 pub mod token_endpoint;
 pub mod userinfo;

@@ -69,7 +69,7 @@ pub async fn revoke_family(
 ) -> Result<(), StoreError> {
     state
         .store
-        .revoke_family(family, registry.tokens.refresh_token_ttl)
+        .revoke_family(family, registry.longest_refresh_ttl())
         .await
 }
 

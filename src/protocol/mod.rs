@@ -1,8 +1,9 @@
 //! Pure protocol rules, with no I/O: PKCE, redirect-URI registration and matching,
-//! web origins (CORS), scope narrowing, device user codes. Unit- and property-tested, fuzzed.
+//! web origins (CORS), scope narrowing, resource indicators, device user codes. Unit- and property-tested, fuzzed.
 
 pub mod origin;
 pub mod pkce;
 pub mod redirect_uri;
+pub mod resource;
 pub mod scope;
 pub mod user_code;

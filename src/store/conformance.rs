@@ -80,6 +80,7 @@ fn code_grant() -> CodeGrant {
         identity: identity(),
         auth_time: 7,
         issued: None,
+        resources: vec!["https://mcp.example.com/mcp".into(), "urn:x".into()],
     }
 }
 
@@ -95,6 +96,7 @@ fn refresh_grant(family: &str) -> RefreshGrant {
         expires_at: 3,
         credential: Some([7; 16]),
         federated: (family == "f1").then(|| Box::new(identity())),
+        resources: vec!["https://api.example.com/".into()],
     }
 }
 
@@ -113,8 +115,19 @@ async fn codes(store: &dyn Store, clock: &Clock) {
         .put_code(key(1), code_grant(), MINUTE)
         .await
         .expect("put_code");
+    for _ in 0..2 {
+        match store.peek_code(key(1)).await {
+            Ok(Redeemed::Fresh(g)) => assert_eq!(
+                g.resources,
+                code_grant().resources,
+                "peeking gives the code's resources and leaves it unused"
+            ),
+            other => panic!("peeking a fresh code: expected Fresh, got {other:?}"),
+        }
+    }
     match store.redeem_code(key(1), issued("first")).await {
         Ok(Redeemed::Fresh(g)) => {
+            assert_eq!(g.resources, code_grant().resources);
             let want = code_grant();
             assert_eq!(
                 (g.client_id, g.redirect_uri, g.code_challenge, g.scopes),
@@ -142,6 +155,14 @@ async fn codes(store: &dyn Store, clock: &Clock) {
         ),
         other => panic!("second redemption of a code: expected Replayed, got {other:?}"),
     }
+    assert!(
+        matches!(store.peek_code(key(1)).await, Ok(Redeemed::Replayed(_))),
+        "a used code peeks as used"
+    );
+    assert!(
+        matches!(store.peek_code(key(2)).await, Ok(Redeemed::Unknown)),
+        "a code never stored peeks as unknown"
+    );
     assert!(
         matches!(
             store.redeem_code(key(2), issued("x")).await,
@@ -191,6 +212,7 @@ async fn refresh_tokens(store: &dyn Store, clock: &Clock) {
                     g.federated, want.federated,
                     "a federated user's identity snapshot is kept with the grant"
                 );
+                assert_eq!(g.resources, want.resources, "the resources are kept");
             }
             other => panic!("peeking a fresh refresh token: expected Fresh, got {other:?}"),
         }
@@ -590,6 +612,7 @@ fn device_grant() -> DeviceGrant {
         interval: 5,
         last_poll: None,
         decision: DeviceDecision::Pending,
+        resources: vec!["https://tv.example.com/api".into()],
     }
 }
 

@@ -58,6 +58,9 @@ struct PackedRefresh {
     credential: Option<CredentialId>,
     /// Only federated users' grants have it (a pointer's width for the others).
     federated: Option<Box<Identity>>,
+    /// The resources the grant named (RFC 8707): usually none, so a thin pointer.
+    #[allow(clippy::box_collection)]
+    resources: Option<Box<Vec<String>>>,
 }
 
 impl PackedRefresh {
@@ -77,6 +80,7 @@ impl PackedRefresh {
             expires_at: g.expires_at,
             credential: g.credential,
             federated: g.federated,
+            resources: (!g.resources.is_empty()).then(|| Box::new(g.resources)),
         }
     }
 
@@ -105,6 +109,7 @@ impl PackedRefresh {
             expires_at: self.expires_at,
             credential: self.credential,
             federated: self.federated.clone(),
+            resources: self.resources.as_deref().cloned().unwrap_or_default(),
         }
     }
 }
@@ -233,6 +238,15 @@ impl Store for MemoryStore {
         done(redeem(&self.codes, key, self.now(), |grant| {
             grant.issued = Some(issued)
         }))
+    }
+
+    fn peek_code(&self, key: Key) -> StoreFuture<'_, Redeemed<CodeGrant>> {
+        let now = self.now();
+        done(match self.codes.get(&key) {
+            Some(e) if e.live(now) && e.used => Redeemed::Replayed(e.value.clone()),
+            Some(e) if e.live(now) => Redeemed::Fresh(e.value.clone()),
+            _ => Redeemed::Unknown,
+        })
     }
 
     fn put_refresh(&self, key: Key, grant: RefreshGrant, ttl: Duration) -> StoreFuture<'_, ()> {

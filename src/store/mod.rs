@@ -82,6 +82,11 @@ pub struct CodeGrant {
     pub auth_time: u64,
     /// What was issued at the first redemption, so a replay can revoke it.
     pub issued: Option<IssuedIds>,
+    /// The resources (RFC 8707) the authorization request named; none: the client's
+    /// defaults.
+    // Last, `default`, always written: stores encode records by position.
+    #[serde(default)]
+    pub resources: Vec<String>,
 }
 
 /// Identifiers of the tokens issued for one code redemption.
@@ -119,6 +124,10 @@ pub struct RefreshGrant {
     // Last, `default`, always written: stores encode records by position.
     #[serde(default)]
     pub federated: Option<Box<Identity>>,
+    /// The resources (RFC 8707) the grant's request named; none: the client's defaults.
+    /// A refresh may ask for a subset, never more.
+    #[serde(default)]
+    pub resources: Vec<String>,
 }
 
 /// The outcome of using a single-use value.
@@ -146,6 +155,10 @@ pub struct DeviceGrant {
     pub last_poll: Option<u64>,
     /// What the user decided so far.
     pub decision: DeviceDecision,
+    /// The resources (RFC 8707) the device authorization request named.
+    // Last, `default`, always written: stores encode records by position.
+    #[serde(default)]
+    pub resources: Vec<String>,
 }
 
 /// The user's answer to a device code.
@@ -192,6 +205,9 @@ pub trait Store: Send + Sync {
     fn put_code(&self, key: Key, grant: CodeGrant, ttl: Duration) -> StoreFuture<'_, ()>;
     /// Uses a code: the first call gets it (recording `issued`), later ones see a replay.
     fn redeem_code(&self, key: Key, issued: IssuedIds) -> StoreFuture<'_, Redeemed<CodeGrant>>;
+    /// Reads a code without using it, so a request refused on what it stands for (a
+    /// resource it did not authorize) leaves it usable. Redis: `GET`.
+    fn peek_code(&self, key: Key) -> StoreFuture<'_, Redeemed<CodeGrant>>;
 
     /// Remembers a refresh token for `ttl`.
     fn put_refresh(&self, key: Key, grant: RefreshGrant, ttl: Duration) -> StoreFuture<'_, ()>;

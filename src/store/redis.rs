@@ -484,6 +484,16 @@ impl Store for RedisStore {
         Box::pin(async move { self.put(self.key("r", &key), &encode(&grant)?, ttl).await })
     }
 
+    fn peek_code(&self, key: Key) -> StoreFuture<'_, Redeemed<CodeGrant>> {
+        Box::pin(async move {
+            Ok(match self.get(self.key("c", &key)).await? {
+                None => Redeemed::Unknown,
+                Some((true, payload)) => Redeemed::Replayed(decode(&payload)?),
+                Some((false, payload)) => Redeemed::Fresh(decode(&payload)?),
+            })
+        })
+    }
+
     fn peek_refresh(&self, key: Key) -> StoreFuture<'_, Redeemed<RefreshGrant>> {
         Box::pin(async move {
             Ok(match self.get(self.key("r", &key)).await? {
@@ -773,6 +783,7 @@ mod tests {
             identity: identity.clone(),
             auth_time: 1,
             issued: None,
+            resources: vec![],
         };
         let back: CodeGrant = decode(&encode(&code).expect("encode")).expect("decode");
         assert_eq!(
@@ -790,6 +801,7 @@ mod tests {
             expires_at: 3,
             credential: None,
             federated: None,
+            resources: vec![],
         };
         let back: RefreshGrant = decode(&encode(&refresh).expect("encode")).expect("decode");
         assert_eq!(
@@ -827,6 +839,7 @@ mod tests {
             interval: 6,
             last_poll: None,
             decision: DeviceDecision::Pending,
+            resources: vec![],
         };
         let back: DeviceGrant = decode(&encode(&device).expect("encode")).expect("decode");
         assert_eq!((back.interval, back.last_poll), (6, None));

@@ -10,6 +10,7 @@ use crate::http::client_ip::ClientIp;
 use crate::http::form::Form;
 use crate::oauth::interaction::pending::Awaiting;
 use crate::oauth::interaction::policy::fresh_enough;
+use crate::oauth::target;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use std::time::Duration;
@@ -54,6 +55,14 @@ async fn decide(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpRespon
                 .entry(request.client_id.clone())
                 .or_default()
                 .extend(request.scopes.iter().cloned());
+            if !request.resources.is_empty() {
+                current
+                    .session
+                    .consents
+                    .entry(target::consent_key(&request.client_id))
+                    .or_default()
+                    .extend(request.resources.iter().cloned());
+            }
             let left = (current.session.auth_time + registry.session.ttl.as_secs())
                 .saturating_sub(state.clock.now());
             state

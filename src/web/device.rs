@@ -247,6 +247,7 @@ fn confirm_page(step: &Step<'_>, waiting: &Waiting, current: &Current) -> HttpRe
         "client_name": client_name(step, waiting),
         "user_name": current.session.identity.display_name(),
         "scopes": scopes,
+        "resources": super::interaction::resources_shown(step.registry, &waiting.grant.resources),
         "user_code": waiting.shown,
     });
     form_page(step, "device_confirm.html", &canonical_of(waiting), context)

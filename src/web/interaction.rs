@@ -16,6 +16,7 @@ use crate::oauth::authorize_request::AuthRequest;
 use crate::oauth::grants::authorization_code;
 use crate::oauth::interaction::pending::{Awaiting, Kept, Pendings, Refusal, UpstreamAttempt};
 use crate::oauth::interaction::policy::{self, Facts, Next, SessionFacts};
+use crate::oauth::target;
 use crate::registry::Registry;
 use crate::state::AppState;
 use crate::store::Session;
@@ -102,6 +103,9 @@ impl Step<'_> {
         request: &AuthRequest,
     ) -> SessionFacts<'s> {
         let granted = session.consents.get(&request.client_id);
+        let allowed = session
+            .consents
+            .get(&target::consent_key(&request.client_id));
         let revalidating = session
             .identity
             .upstream
@@ -113,7 +117,11 @@ impl Step<'_> {
             consented: request
                 .scopes
                 .iter()
-                .all(|s| granted.is_some_and(|g| g.contains(s))),
+                .all(|s| granted.is_some_and(|g| g.contains(s)))
+                && request
+                    .resources
+                    .iter()
+                    .all(|r| allowed.is_some_and(|g| g.contains(r))),
             revalidating_provider: revalidating.map(|p| p.id.as_str()),
         }
     }
@@ -327,6 +335,7 @@ impl Step<'_> {
         let context = json!({
             "user_name": session.identity.display_name(),
             "scopes": scopes,
+            "resources": resources_shown(self.registry, &request.resources),
         });
         self.pending_page(request, kept, Awaiting::Consent, "consent.html", context)
             .await
@@ -376,6 +385,18 @@ pub fn refuse(
     description: &str,
 ) -> HttpResponse {
     OAuthError::new(code, description).redirect(&request.return_to(), &registry.issuer)
+}
+
+/// The resources a request names, as the consent and device pages show them: each
+/// one's `name` (else its URI) and its URI.
+pub fn resources_shown(registry: &Registry, resources: &[String]) -> Vec<serde_json::Value> {
+    resources
+        .iter()
+        .map(|id| {
+            let name = registry.resource(id).map_or(id.as_str(), |r| &r.name);
+            json!({"id": id, "name": name})
+        })
+        .collect()
 }
 
 /// What granting `scope` means, in words for the consent and device pages.

@@ -424,3 +424,68 @@ fn a_redis_url_from_the_environment_with_keys_passes_and_its_password_is_not_pri
     );
     assert!(!stdout.contains("hunter2"), "{stdout}");
 }
+
+#[test]
+fn resources_and_client_lifetimes_are_checked() {
+    let head = "issuer = \"http://127.0.0.1:9\"\n[[scopes]]\nname = \"a\"\n";
+    let ok = r#"
+[[resources]]
+id = "https://mcp.example.com/mcp"
+scopes = ["a"]
+access_token_ttl = "5m"
+[[clients]]
+id = "cli"
+public = true
+redirect_uris = ["http://127.0.0.1/cb"]
+resources = ["https://mcp.example.com/mcp"]
+access_token_ttl = "15m"
+refresh_token_ttl = "7d"
+"#;
+    let (code, _, out) = check("ok.toml", &format!("{head}{ok}"));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("0 warnings"), "{out}");
+    let bad = r#"
+[[resources]]
+id = "https://x/#frag"
+[[resources]]
+id = "relative/path"
+[[resources]]
+id = "https://mcp.example.com/mcp"
+name = " "
+scopes = ["a", "openid", "nope"]
+access_token_ttl = "0s"
+[[resources]]
+id = "https://mcp.example.com/mcp"
+scopes = ["a"]
+[[clients]]
+id = "cli"
+public = true
+redirect_uris = ["http://127.0.0.1/cb"]
+resources = ["https://mcp.example.com/mcp/", "https://mcp.example.com/mcp", "https://mcp.example.com/mcp"]
+access_token_ttl = "0s"
+"#;
+    let (code, lines, out) = check("bad.toml", &format!("{head}{bad}"));
+    assert_eq!(code, 1, "{out}");
+    for path in [
+        "resources[0].id",
+        "resources[1].id",
+        "resources[2].name",
+        "resources[2].scopes[1]",
+        "resources[2].scopes[2]",
+        "resources[2].access_token_ttl",
+        "resources[3].id",
+        "resources[3].scopes[0]",
+        "clients[0].resources[0]",
+        "clients[0].resources[2]",
+        "clients[0].access_token_ttl",
+    ] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(&format!(": error: {path}: "))
+                    || l.contains(&format!(" {path}: "))),
+            "{path} in {out}"
+        );
+    }
+    assert!(!out.contains("clients[0].resources[1]"), "{out}");
+}

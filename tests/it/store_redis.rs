@@ -99,6 +99,7 @@ async fn a_refresh_token_and_a_session_are_a_few_hundred_bytes_in_redis() {
                 expires_at: now + 30 * 24 * 3600,
                 credential: Some([7; 16]),
                 federated: None,
+                resources: vec![],
             },
             Duration::from_secs(30 * 24 * 3600),
         )

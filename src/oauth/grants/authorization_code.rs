@@ -13,7 +13,7 @@ use crate::http::with_params;
 use crate::identity;
 use crate::model::Identity;
 use crate::oauth::authorize_request::AuthRequest;
-use crate::oauth::standing;
+use crate::oauth::{standing, target};
 use crate::protocol::pkce;
 use crate::registry::Registry;
 use crate::state::AppState;
@@ -40,6 +40,7 @@ pub async fn issue_code(
         identity: identity.clone(),
         auth_time,
         issued: None,
+        resources: request.resources.clone(),
     };
     state
         .store
@@ -74,9 +75,11 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
         .get("code_verifier")
         .ok_or_else(|| OAuthError::invalid_request("PKCE is required: code_verifier is missing"))?;
 
+    let requested = target::admitted(form, client)?;
+    check_target(request, code, &requested).await?;
     let issued = IssuedIds {
         access_jti: random_id().map_err(OAuthError::server)?,
-        access_exp: state.clock.now() + registry.tokens.access_token_ttl.as_secs(),
+        access_exp: state.clock.now() + target::longest_access(registry, client).as_secs(),
         refresh_family: if client.allows_grant(GrantType::RefreshToken) {
             Some(random_id().map_err(OAuthError::server)?)
         } else {
@@ -131,6 +134,8 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
             identity: &user,
             scopes: &grant.scopes,
             refresh_scopes: &grant.scopes,
+            resources: &grant.resources,
+            requested: &requested,
             auth_time: grant.auth_time,
             nonce: grant.nonce.as_deref(),
             jti: issued.access_jti,
@@ -143,6 +148,27 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
         event: "token_issued",
         user_id: Some(user.subject),
     })
+}
+
+/// Refuses, before the code is used, a token request for resources the code did not
+/// authorize (RFC 8707 2.2): `invalid_target` leaves the code good for a correct one.
+async fn check_target(
+    request: &TokenRequest<'_>,
+    code: &str,
+    requested: &[String],
+) -> Result<(), OAuthError> {
+    let TokenRequest {
+        state,
+        registry,
+        client,
+        ..
+    } = *request;
+    if let Redeemed::Fresh(grant) = state.store.peek_code(sha256(code.as_bytes())).await?
+        && grant.client_id == client.id
+    {
+        target::for_token(registry, client, &grant.resources, requested, &grant.scopes)?;
+    }
+    Ok(())
 }
 
 /// Revokes the access token and refresh family of a code's first redemption.

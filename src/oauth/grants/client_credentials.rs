@@ -5,18 +5,22 @@ use super::token_set::{Holder, access_token};
 use super::{Granted, TokenRequest, TokenResponse};
 use crate::crypto::random_id;
 use crate::error::OAuthError;
+use crate::oauth::target;
 use crate::protocol::scope;
 
 /// Runs the grant.
 pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError> {
     let client = request.client;
+    let requested = target::admitted(request.form, client)?;
     let scopes: Vec<&str> = match request.form.get("scope") {
         Some(requested) => scope::narrow(requested, &client.allowed_scopes).map_err(|bad| {
             OAuthError::invalid_scope(format!("scope {bad:?} is not allowed for this client"))
         })?,
         None => client.default_scopes.iter().map(String::as_str).collect(),
     };
-    let scope = scopes.join(" ");
+    let scopes: Vec<String> = scopes.into_iter().map(str::to_owned).collect();
+    let target = target::for_token(request.registry, client, &requested, &requested, &scopes)?;
+    let scope = target.scopes.join(" ");
     let jti = random_id().map_err(OAuthError::server)?;
     let now = request.state.clock.now();
     let access = access_token(
@@ -24,7 +28,7 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
         client,
         request.credential,
         Holder::Client,
-        &scope,
+        &target,
         jti,
         now,
     )?;

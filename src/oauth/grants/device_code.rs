@@ -11,6 +11,7 @@ use crate::crypto::{random_id, sha256};
 use crate::error::{ErrorCode, OAuthError};
 use crate::identity;
 use crate::oauth::device::SLOW_DOWN_STEP;
+use crate::oauth::target;
 use crate::store::{DeviceDecision, Polled};
 
 /// Answers a poll with a device code.
@@ -25,6 +26,7 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
     let code = form
         .get("device_code")
         .ok_or_else(|| OAuthError::invalid_request("device_code is missing"))?;
+    let requested = target::admitted(form, client)?;
     let now = state.clock.now();
     let polled = state
         .store
@@ -87,6 +89,8 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
             identity: &user,
             scopes: &grant.scopes,
             refresh_scopes: &grant.scopes,
+            resources: &grant.resources,
+            requested: &requested,
             auth_time: *auth_time,
             nonce: None,
             jti: random_id().map_err(OAuthError::server)?,

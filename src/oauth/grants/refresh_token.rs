@@ -6,7 +6,7 @@ use super::token_set::{self, UserGrant};
 use super::{Granted, TokenRequest};
 use crate::crypto::{random_id, sha256};
 use crate::error::OAuthError;
-use crate::oauth::standing;
+use crate::oauth::{standing, target};
 use crate::protocol::scope;
 use crate::store::{Redeemed, RefreshGrant};
 
@@ -24,6 +24,7 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
     let key = sha256(token.as_bytes());
+    let requested = target::admitted(form, client)?;
 
     // Every check runs before the token is used, so a refused request (a wider scope,
     // say) leaves it valid for a corrected retry.
@@ -43,12 +44,6 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
             "the refresh token was issued to another client",
         ));
     }
-    let user = standing::refresh(state, registry, &grant)
-        .await?
-        .map_err(|fallen| OAuthError::invalid_grant(fallen.to_string()))?;
-    // A federated user's family answers to the upstream first (cap or revalidation);
-    // a 503 here leaves the token unused.
-    let user = super::federated::check(state, registry, &grant.family, user).await?;
     // The client may have lost scopes in a reload since: never give more than it has now.
     let still_allowed: Vec<String> = grant
         .scopes
@@ -64,7 +59,15 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
             .collect(),
         None => still_allowed.clone(),
     };
+    // RFC 8707 2.2: a subset of the resources the grant authorized, never more.
+    target::for_token(registry, client, &grant.resources, &requested, &scopes)?;
 
+    let user = standing::refresh(state, registry, &grant)
+        .await?
+        .map_err(|fallen| OAuthError::invalid_grant(fallen.to_string()))?;
+    // A federated user's family answers to the upstream first (cap or revalidation);
+    // a 503 here leaves the token unused.
+    let user = super::federated::check(state, registry, &grant.family, user).await?;
     // Rotate: the atomic use decides between two racing requests with the same token.
     match state.store.use_refresh(key).await? {
         Redeemed::Fresh(_) => {}
@@ -81,6 +84,8 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
             identity: &user,
             scopes: &scopes,
             refresh_scopes: &still_allowed,
+            resources: &grant.resources,
+            requested: &requested,
             auth_time: grant.auth_time,
             nonce: None,
             jti: random_id().map_err(OAuthError::server)?,

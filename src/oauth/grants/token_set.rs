@@ -9,16 +9,22 @@ use crate::error::OAuthError;
 use crate::jwt::access::{self, AccessToken, Issued};
 use crate::jwt::id_token::{self, IdTokenInput};
 use crate::model::{Client, CredentialId, Identity};
+use crate::oauth::target::{self, Target};
 use crate::registry::Registry;
 use crate::store::RefreshGrant;
 
 /// What the tokens are for.
 pub struct UserGrant<'a> {
     pub identity: &'a Identity,
-    /// Scopes of the access and ID token.
+    /// Scopes of the ID token, and of the access token once narrowed to its target.
     pub scopes: &'a [String],
     /// Scopes the refresh token keeps (RFC 6749 6: the original grant's).
     pub refresh_scopes: &'a [String],
+    /// The resources the grant's request named (RFC 8707; none: the client's defaults),
+    /// which the refresh token keeps.
+    pub resources: &'a [String],
+    /// The resources this token request asks for: a subset of those authorized.
+    pub requested: &'a [String],
     pub auth_time: u64,
     pub nonce: Option<&'a str>,
     /// The access token's id (chosen before a code is redeemed, so a replay can deny it).
@@ -57,13 +63,14 @@ pub enum Holder<'a> {
     },
 }
 
-/// Mints an access token from `client`, authenticated with `credential`, for `holder`.
-pub fn access_token(
+/// Mints an access token from `client`, authenticated with `credential`, for `holder`
+/// and `target` (its audience, scopes and lifetime).
+pub(crate) fn access_token(
     registry: &Registry,
     client: &Client,
     credential: Option<CredentialId>,
     holder: Holder<'_>,
-    scope: &str,
+    target: &Target,
     jti: String,
     now: u64,
 ) -> Result<Issued, OAuthError> {
@@ -75,15 +82,17 @@ pub fn access_token(
             family,
         } => (subject, Some(auth_time), family),
     };
+    let scope = target.scopes.join(" ");
     let token = AccessToken {
         sub,
         client_id: &client.id,
-        audience: client.audience(),
-        scope,
+        audience: &target.audience,
+        scope: &scope,
         jti,
         auth_time,
         family,
         credential,
+        lifetime: target.lifetime,
     };
     access::issue(&registry.jwt(), token, now).map_err(OAuthError::server)
 }
@@ -101,13 +110,22 @@ pub async fn issue(
         ..
     } = *request;
     let now = state.clock.now();
-    let scope = grant.scopes.join(" ");
+    let target = target::for_token(
+        registry,
+        client,
+        grant.resources,
+        grant.requested,
+        grant.scopes,
+    )?;
+    let scope = target.scopes.join(" ");
     let holder = Holder::User {
         subject: &grant.identity.subject,
         auth_time: grant.auth_time,
         family: grant.family.as_deref(),
     };
-    let access = access_token(registry, client, credential, holder, &scope, grant.jti, now)?;
+    let access = access_token(
+        registry, client, credential, holder, &target, grant.jti, now,
+    )?;
     let id_token = if grant.scopes.iter().any(|s| s == "openid") {
         let input = IdTokenInput {
             client_id: &client.id,
@@ -124,6 +142,7 @@ pub async fn issue(
     let refresh_token = match grant.family {
         Some(family) => {
             let token = random_secret().map_err(OAuthError::server)?;
+            let lifetime = target::refresh_lifetime(registry, client);
             let stored = RefreshGrant {
                 family,
                 client_id: client.id.clone(),
@@ -132,21 +151,18 @@ pub async fn issue(
                 scopes: grant.refresh_scopes.to_vec(),
                 auth_time: grant.auth_time,
                 issued_at: now,
-                expires_at: now + registry.tokens.refresh_token_ttl.as_secs(),
+                expires_at: now + lifetime.as_secs(),
                 credential,
                 federated: grant
                     .identity
                     .upstream
                     .is_some()
                     .then(|| Box::new(grant.identity.clone())),
+                resources: grant.resources.to_vec(),
             };
             state
                 .store
-                .put_refresh(
-                    sha256(token.as_bytes()),
-                    stored,
-                    registry.tokens.refresh_token_ttl,
-                )
+                .put_refresh(sha256(token.as_bytes()), stored, lifetime)
                 .await?;
             Some(token)
         }
