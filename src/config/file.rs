@@ -92,7 +92,8 @@ fn default_bind() -> String {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSection {
-    /// `"memory"` (this process only: one replica, development) or
+    /// `"memory"` (this process only: one replica, development), `"file:PATH"` (an
+    /// embedded database file: one instance whose state survives restarts) or
     /// `"redis://[user:password@]host:port/db"` (`rediss://` for TLS), shared by every
     /// replica; `"${env:NAME}"` reads it from the environment, so a password need not
     /// sit in the file.
@@ -101,6 +102,10 @@ pub struct StoreSection {
     /// Put in front of every Redis key, so several deployments can share one Redis.
     #[serde(default = "default_key_prefix")]
     pub key_prefix: String,
+    /// The embedded store's file (one instance that keeps its state across restarts;
+    /// relative to the config file's directory): the same as `url = "file:PATH"`.
+    #[serde(default)]
+    pub path: Option<String>,
 }
 
 impl Default for StoreSection {
@@ -108,6 +113,7 @@ impl Default for StoreSection {
         Self {
             url: default_store_url(),
             key_prefix: default_key_prefix(),
+            path: None,
         }
     }
 }

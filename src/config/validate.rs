@@ -42,6 +42,9 @@ pub enum StoreBackend {
     /// A Redis (or Valkey) server shared by every replica: the URL with its `${env:}`
     /// resolved, which may hold a password (never logged: `Debug` shows [`redacted`]).
     Redis(String),
+    /// An embedded database file (`file:PATH` or `path`, relative to the config file's
+    /// directory): one instance that keeps its state across restarts.
+    File(std::path::PathBuf),
 }
 
 impl StoreBackend {
@@ -50,6 +53,17 @@ impl StoreBackend {
         match self {
             Self::Memory => "memory".to_owned(),
             Self::Redis(url) => redact_url(url),
+            Self::File(path) => format!("file:{}", path.display()),
+        }
+    }
+
+    /// The kind of store, as `/readyz` and the metrics name it: `memory`, `file` or
+    /// `redis`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Redis(_) => "redis",
+            Self::File(_) => "file",
         }
     }
 
@@ -190,7 +204,7 @@ pub fn validate(
     check_session_and_limits(file, &mut r);
     let templates = load_templates(file, base_dir, sources, &mut r);
     let keys = load_keys(file, base_dir, sources, &mut r);
-    let store = check_store(file, sources, &mut r);
+    let store = check_store(file, base_dir, sources, &mut r);
     let scopes = check_scopes(file, &mut r);
     let clients = check_clients(file, &scopes, base_dir, sources, &mut r);
     let users = check_users(file, &mut r);
@@ -228,8 +242,16 @@ pub fn validate(
 /// `[store]`: the URL (its `${env:NAME}` resolved) and the key prefix. A shared store
 /// needs `[[keys]]`: an ephemeral key would differ per replica, so tokens signed by
 /// one would not verify at another.
-fn check_store(file: &ConfigFile, sources: &mut Sources, r: &mut Report) -> Option<StoreSettings> {
+fn check_store(
+    file: &ConfigFile,
+    base_dir: &Path,
+    sources: &mut Sources,
+    r: &mut Report,
+) -> Option<StoreSettings> {
     let section = &file.store;
+    if let Some(path) = &section.path {
+        return file_store(file, section, base_dir, path, "store.path", r);
+    }
     let url = match parse_env_ref(&section.url) {
         EnvRef::Literal => section.url.clone(),
         EnvRef::Name(name) => env_value(name, "store.url", sources, r)?,
@@ -238,6 +260,10 @@ fn check_store(file: &ConfigFile, sources: &mut Sources, r: &mut Report) -> Opti
             return None;
         }
     };
+    if let Some(path) = url.strip_prefix("file:") {
+        let path = path.strip_prefix("//").unwrap_or(path);
+        return file_store(file, section, base_dir, path, "store.url", r);
+    }
     let backend = match url.split_once("://").map(|(scheme, _)| scheme) {
         None if url == "memory" => StoreBackend::Memory,
         Some("redis" | "rediss") => match url::Url::parse(&url) {
@@ -266,7 +292,7 @@ fn check_store(file: &ConfigFile, sources: &mut Sources, r: &mut Report) -> Opti
         _ => {
             r.error(
                 "store.url",
-                "must be \"memory\" or a URL redis://[user:password@]host:port/db (rediss:// for TLS)",
+                "must be \"memory\", \"file:/path/to/state.redb\" or a URL redis://[user:password@]host:port/db (rediss:// for TLS)",
             );
             return None;
         }
@@ -291,6 +317,48 @@ fn check_store(file: &ConfigFile, sources: &mut Sources, r: &mut Report) -> Opti
     Some(StoreSettings {
         backend,
         key_prefix: prefix.clone(),
+    })
+}
+
+/// `[store] path` or `url = "file:PATH"`: the embedded store's file, relative to
+/// `base_dir`. Not both `path` and a `url` other than the default. The file itself is
+/// not looked at here (`gatehouse check` runs where the server's disk is not): opening
+/// it at start says what is wrong. Without `[[keys]]` a warning: the state survives a restart, an ephemeral
+/// signing key does not (access and ID tokens issued before it stop verifying).
+fn file_store(
+    file: &ConfigFile,
+    section: &super::file::StoreSection,
+    base_dir: &Path,
+    path: &str,
+    field: &str,
+    r: &mut Report,
+) -> Option<StoreSettings> {
+    if field == "store.path" && section.url != "memory" {
+        r.error(
+            "store.path",
+            "set either `path` or `url`, not both (`url = \"file:PATH\"` is the same as `path`)",
+        );
+        return None;
+    }
+    if path.trim().is_empty() || path.len() > 4096 || path.contains('\0') {
+        r.error(
+            field,
+            "must name a file, like \"/var/lib/gatehouse/state.redb\"",
+        );
+        return None;
+    }
+    let full = base_dir.join(path);
+    if file.keys.is_empty() {
+        r.warn(
+            field,
+            "the file store keeps sessions and refresh tokens across restarts, but the ephemeral \
+             signing key does not: add [[keys]] (`gatehouse keygen`) so access and ID tokens \
+             still verify after a restart",
+        );
+    }
+    Some(StoreSettings {
+        backend: StoreBackend::File(full),
+        key_prefix: section.key_prefix.clone(),
     })
 }
 

@@ -2,13 +2,15 @@
 //! (authorization codes, refresh tokens, login sessions, pending logins, revoked token
 //! ids, failure counters). Nothing of record: losing it logs users out, nothing more.
 //!
-//! Two implementations: `memory` (this process) and `redis` (shared by replicas),
+//! Three implementations: `memory` (this process), `file` (this process, kept in an
+//! embedded database file so it survives a restart) and `redis` (shared by replicas),
 //! chosen by [`open`]. Secrets (codes, refresh tokens, session ids) are stored under
 //! the SHA-256 of their value, never as themselves. Operations that must be atomic (redeeming a code,
 //! rotating a refresh token) are single store calls so that a shared store can make
 //! them atomic too.
 
 pub mod conformance;
+pub mod file;
 pub mod memory;
 pub mod redis;
 
@@ -51,6 +53,15 @@ pub async fn open(
 ) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     match &settings.backend {
         StoreBackend::Memory => Ok(memory(clock)),
+        StoreBackend::File(path) => {
+            let path = path.clone();
+            let clock = clock.clone();
+            // Reading the file back may take a while: off the async workers.
+            let store = tokio::task::spawn_blocking(move || file::FileStore::open(&path, clock))
+                .await
+                .map_err(|e| StoreError(format!("opening the file store: {e}")))??;
+            Ok(std::sync::Arc::new(store))
+        }
         StoreBackend::Redis(url) => {
             let store =
                 redis::RedisStore::connect(url, &settings.key_prefix, clock.clone()).await?;
