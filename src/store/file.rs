@@ -635,6 +635,10 @@ impl Store for FileStore {
                 .await
         })
     }
+
+    fn kind(&self) -> &'static str {
+        "file"
+    }
 }
 
 #[cfg(test)]

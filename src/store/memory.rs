@@ -482,6 +482,10 @@ impl Store for MemoryStore {
     fn shared_secret(&self, name: &str, fresh: [u8; 32]) -> StoreFuture<'_, [u8; 32]> {
         done(*self.secrets.entry(name.to_owned()).or_insert(fresh))
     }
+
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
 }
 
 /// A kind of entry the memory store keeps: how the file store (`store::file`) names

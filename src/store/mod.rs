@@ -12,6 +12,7 @@
 pub mod conformance;
 pub mod file;
 pub mod memory;
+pub mod metered;
 pub mod redis;
 
 use crate::clock::Clock;
@@ -43,11 +44,20 @@ impl From<StoreError> for OAuthError {
     }
 }
 
-/// Opens the store `settings` name, reading time from `clock`. The one place a store is
-/// chosen: the in-process memory store (whose expired entries a background task frees;
+/// Opens the store `settings` name, reading time from `clock`, measured per operation
+/// (`metered`). The one place a store is chosen: the in-process memory store (whose expired entries a background task frees;
 /// it needs a Tokio runtime), or Redis, which must answer now (a replica does not start
 /// on a store it cannot reach; once running it survives Redis going away).
 pub async fn open(
+    settings: &StoreSettings,
+    clock: &Clock,
+) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    let store = open_unmetered(settings, clock).await?;
+    Ok(std::sync::Arc::new(metered::Metered::new(store)))
+}
+
+/// The store `settings` name, without [`metered::Metered`] around it.
+async fn open_unmetered(
     settings: &StoreSettings,
     clock: &Clock,
 ) -> Result<std::sync::Arc<dyn Store>, StoreError> {
@@ -314,4 +324,8 @@ pub trait Store: Send + Sync {
     /// lives: the one value without an expiry, 32 bytes. Atomic (Redis: one script,
     /// `GET`, else `SET` the fresh one), so two replicas starting at once agree.
     fn shared_secret(&self, name: &str, fresh: [u8; 32]) -> StoreFuture<'_, [u8; 32]>;
+
+    /// What kind of store this is (`memory`, `file`, `redis`): for `/readyz` and the
+    /// metrics' `store` label.
+    fn kind(&self) -> &'static str;
 }

@@ -741,6 +741,10 @@ impl Store for RedisStore {
                 .map_err(|_| StoreError("redis: a shared secret is not 32 bytes".into()))
         })
     }
+
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
 }
 
 #[cfg(test)]

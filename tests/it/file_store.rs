@@ -217,3 +217,19 @@ async fn a_second_process_on_the_same_file_is_refused() {
         "{stderr}"
     );
 }
+
+/// The operators' `/readyz` names the store's kind and says it answers; `/metrics`
+/// has the store's operations, each timed, labelled with the operation and the kind.
+#[tokio::test]
+async fn readyz_details_name_the_file_store_and_metrics_time_its_operations() {
+    let server = TestServer::start(&config_with("[store]\npath = \"state.redb\"\n")).await;
+    let details = server.ready_details().await;
+    assert_eq!(details["status"], "ready", "{details}");
+    assert_eq!(details["store_kind"], "file", "{details}");
+    assert_eq!(details["store_healthy"], true, "{details}");
+    assert!(details["store"].as_str().is_some_and(|s| s.starts_with("file:")), "{details}");
+    let metrics = server.metrics().await;
+    let ping = "gatehouse_store_operation_seconds_count{op=\"ping\",store=\"file\"}";
+    assert!(metrics.contains(ping), "{ping} in {metrics}");
+    server.stop().await;
+}
