@@ -106,6 +106,18 @@ pub struct StoreSection {
     /// relative to the config file's directory): the same as `url = "file:PATH"`.
     #[serde(default)]
     pub path: Option<String>,
+    /// PEM file of the CA that signed the Redis server's certificate (`rediss://`
+    /// only; relative to the config file's directory). Without it the system's roots
+    /// are trusted.
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// PEM certificate gatehouse presents to Redis (mutual TLS, `rediss://` only);
+    /// with `client_key_file`.
+    #[serde(default)]
+    pub client_cert_file: Option<String>,
+    /// PEM private key of `client_cert_file`.
+    #[serde(default)]
+    pub client_key_file: Option<String>,
 }
 
 impl Default for StoreSection {
@@ -114,6 +126,9 @@ impl Default for StoreSection {
             url: default_store_url(),
             key_prefix: default_key_prefix(),
             path: None,
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
         }
     }
 }

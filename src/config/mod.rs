@@ -18,7 +18,9 @@ pub use report::{Diagnostic, Issue, Place, Severity, Sources};
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::path::{Path, PathBuf};
-pub use validate::{ServerSettings, StoreBackend, StoreSettings, UiSettings, Validated};
+pub use validate::{
+    ServerSettings, StoreBackend, StoreSettings, StoreTls, UiSettings, Validated,
+};
 
 /// A config that passed validation, with what it was read from.
 pub struct Loaded {

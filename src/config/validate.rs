@@ -32,6 +32,18 @@ pub struct StoreSettings {
     pub backend: StoreBackend,
     /// In front of every key of a shared store.
     pub key_prefix: String,
+    /// For `rediss://`: the CA and the client certificate, read from their files.
+    pub tls: StoreTls,
+}
+
+/// `[store] ca_file`, `client_cert_file`, `client_key_file`, read (PEM). Never logged:
+/// the key is a secret (`StoreSettings`'s `Debug` leaves it out).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct StoreTls {
+    /// The CA that signed Redis's certificate; `None`: the system's roots.
+    pub ca: Option<Vec<u8>>,
+    /// The client certificate and its key (mutual TLS).
+    pub client: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 /// Where the runtime state lives.
@@ -107,6 +119,7 @@ impl Default for StoreSettings {
         Self {
             backend: StoreBackend::Memory,
             key_prefix: "gatehouse:".to_owned(),
+            tls: StoreTls::default(),
         }
     }
 }
@@ -250,7 +263,7 @@ fn check_store(
 ) -> Option<StoreSettings> {
     let section = &file.store;
     if let Some(path) = &section.path {
-        return file_store(file, section, base_dir, path, "store.path", r);
+        return file_store(file, section, base_dir, path, "store.path", sources, r);
     }
     let url = match parse_env_ref(&section.url) {
         EnvRef::Literal => section.url.clone(),
@@ -262,7 +275,7 @@ fn check_store(
     };
     if let Some(path) = url.strip_prefix("file:") {
         let path = path.strip_prefix("//").unwrap_or(path);
-        return file_store(file, section, base_dir, path, "store.url", r);
+        return file_store(file, section, base_dir, path, "store.url", sources, r);
     }
     let backend = match url.split_once("://").map(|(scheme, _)| scheme) {
         None if url == "memory" => StoreBackend::Memory,
@@ -314,10 +327,66 @@ fn check_store(
         );
         return None;
     }
+    let tls = store_tls(section, &backend, base_dir, sources, r)?;
     Some(StoreSettings {
         backend,
         key_prefix: prefix.clone(),
+        tls,
     })
+}
+
+/// `[store] ca_file`, `client_cert_file`, `client_key_file`: only with `rediss://`,
+/// the certificate and key together, each file read now (relative to `base_dir`).
+fn store_tls(
+    section: &super::file::StoreSection,
+    backend: &StoreBackend,
+    base_dir: &Path,
+    sources: &mut Sources,
+    r: &mut Report,
+) -> Option<StoreTls> {
+    let fields = [
+        ("store.ca_file", &section.ca_file),
+        ("store.client_cert_file", &section.client_cert_file),
+        ("store.client_key_file", &section.client_key_file),
+    ];
+    let tls_url = matches!(backend, StoreBackend::Redis(url) if url.starts_with("rediss://"));
+    if !tls_url {
+        if let Some((field, _)) = fields.iter().find(|(_, value)| value.is_some()) {
+            r.error(*field, "needs a TLS store URL, rediss://host:port/db");
+            return None;
+        }
+        return Some(StoreTls::default());
+    }
+    let mut read = |field: &str, file: &Option<String>| -> Option<Option<Vec<u8>>> {
+        let Some(file) = file else { return Some(None) };
+        match sources.read(&base_dir.join(file)) {
+            Ok(text) if text.contains("-----BEGIN ") => Some(Some(text.into_bytes())),
+            Ok(_) => {
+                r.error(field, format!("{file} is not a PEM file"));
+                None
+            }
+            Err(e) => {
+                r.error(field, format!("cannot read {file}: {e}"));
+                None
+            }
+        }
+    };
+    let ca = read(fields[0].0, fields[0].1)?;
+    let cert = read(fields[1].0, fields[1].1)?;
+    let key = read(fields[2].0, fields[2].1)?;
+    let client = match (cert, key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        (Some(_), None) => {
+            r.error("store.client_cert_file", "needs client_key_file too");
+            return None;
+        }
+        (None, Some(_)) => {
+            r.error("store.client_key_file", "needs client_cert_file too");
+            return None;
+        }
+    };
+    Some(StoreTls { ca, client })
 }
 
 /// `[store] path` or `url = "file:PATH"`: the embedded store's file, relative to
@@ -331,6 +400,7 @@ fn file_store(
     base_dir: &Path,
     path: &str,
     field: &str,
+    sources: &mut Sources,
     r: &mut Report,
 ) -> Option<StoreSettings> {
     if field == "store.path" && section.url != "memory" {
@@ -356,9 +426,12 @@ fn file_store(
              still verify after a restart",
         );
     }
+    let backend = StoreBackend::File(full);
+    let tls = store_tls(section, &backend, base_dir, sources, r)?;
     Some(StoreSettings {
-        backend: StoreBackend::File(full),
+        backend,
         key_prefix: section.key_prefix.clone(),
+        tls,
     })
 }
 

@@ -73,8 +73,13 @@ async fn open_unmetered(
             Ok(std::sync::Arc::new(store))
         }
         StoreBackend::Redis(url) => {
-            let store =
-                redis::RedisStore::connect(url, &settings.key_prefix, clock.clone()).await?;
+            let store = redis::RedisStore::connect_tls(
+                url,
+                &settings.key_prefix,
+                clock.clone(),
+                &settings.tls,
+            )
+            .await?;
             store.ping().await?;
             Ok(std::sync::Arc::new(store))
         }
