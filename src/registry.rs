@@ -129,6 +129,7 @@ impl Registry {
             tokens: &self.tokens,
             session: &self.session,
             providers: self.providers.iter().collect(),
+            store: &self.store,
         }
     }
 
