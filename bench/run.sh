@@ -9,6 +9,8 @@
 # BENCH_BIN=path runs that binary instead of building this checkout.
 # Scenarios 9-11 repeat 4-6 with [store] url = redis://... (a redis-server of the
 # script's own on CPU 0, beside wrk), and 12 stops and restarts that Redis under load.
+# Scenarios 13-15 repeat 4-6 with the embedded file store ([store] url = "file:...";
+# every security-relevant write fsynced before the answer, so the disk counts).
 # Needs wrk (Debian: apt-get install wrk), curl, openssl, taskset (util-linux); 9-12
 # redis-server and redis-cli.
 set -euo pipefail
@@ -260,3 +262,19 @@ if want 12; then
 fi
 [ -z "$SERVER_PID" ] || stop_server
 stop_redis
+
+# 13-15. Scenarios 4-6 with the embedded file store ([store] url = "file:..."), the
+# file in the work directory (BENCH_FILE_DIR=dir puts it on another disk).
+if want 13 || want 14 || want 15; then
+    STATE="${BENCH_FILE_DIR:-$WORK}/bench-state.redb"
+    rm -f "$STATE"
+    STORE_URL="file:$STATE" start_server es256
+    curl -sf -u svc-0:bench-secret -d grant_type=client_credentials "$BASE/token" >/dev/null
+    if want 13 || want 14; then
+        flows "$(want 13 && echo "13 code flows, file (flows/s)")" "$(want 14 && echo "14 refresh rotation, file")"
+    fi
+    want 15 && introspection "15 introspection, file"
+    stop_server
+    echo "   file store after 13-15: $(du -h "$STATE" | cut -f1)"
+    rm -f "$STATE"
+fi

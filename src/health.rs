@@ -42,12 +42,15 @@ pub async fn readyz_details(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// The readiness document operators see: the status (and, when not ready, the reason
-/// and the store's error), the store in use (a Redis URL without its password), the
+/// and the store's error), the store in use (a Redis URL without its password), its
+/// kind (`memory`, `file`, `redis`), whether it answered and how long its ping took, the
 /// config generation serving, the SHA-256 of its inputs, when it was loaded, and the
 /// last reload error if the newest file was rejected (no secrets: only diagnostics),
 /// and whether each upstream provider could be reached.
 pub async fn details(state: &AppState) -> Value {
+    let started = std::time::Instant::now();
     let store_error = state.store.ping().await.err().map(|e| e.to_string());
+    let ping_ms = started.elapsed().as_secs_f64() * 1000.0;
     let registry = state.snapshot();
     let last_error = state
         .last_reload_error
@@ -57,6 +60,9 @@ pub async fn details(state: &AppState) -> Value {
     let mut body = json!({
         "status": if store_error.is_none() { "ready" } else { "not_ready" },
         "store": state.store_in_use,
+        "store_kind": state.store.kind(),
+        "store_healthy": store_error.is_none(),
+        "store_ping_ms": (ping_ms * 1000.0).round() / 1000.0,
         "config_generation": registry.generation,
         "config_sha256": registry.config_sha256,
         "config_loaded_at": humantime::format_rfc3339_seconds(registry.loaded_at).to_string(),

@@ -140,6 +140,7 @@ impl Registry {
             session: &self.session,
             providers: self.providers.iter().collect(),
             resources: &self.resources,
+            store: &self.store,
         }
     }
 

@@ -10,13 +10,15 @@ use crate::secret::SecretVerifier;
 use crate::state::AppState;
 use crate::web::{authorize, consent, device as device_page, flood, login, logout, upstream};
 use crate::{health, load, reload, store, telemetry, templates};
-use actix_web::body::{EitherBody, MessageBody};
+use actix_web::body::{BodySize, BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::http::ConnectionType;
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// A running server.
@@ -28,6 +30,7 @@ pub struct Running {
     pub state: web::Data<AppState>,
     handles: Vec<ServerHandle>,
     servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+    drain: web::Data<Drain>,
 }
 
 impl Running {
@@ -42,12 +45,140 @@ impl Running {
         Ok(())
     }
 
-    /// Stops accepting, lets in-flight requests finish, and waits.
+    /// Stops accepting, lets in-flight requests finish, and waits (what SIGTERM does).
     pub async fn stop(self) {
-        for handle in &self.handles {
-            handle.stop(true).await;
+        shut_down(&self.handles, &self.drain).await;
+    }
+}
+
+/// The requests being answered, for a graceful shutdown that loses none.
+///
+/// actix's own graceful stop races: it stops the accept thread first, and a worker
+/// that sees the accept thread's channel close before its own stop message exits at
+/// once, dropping the connections it serves, requests in flight included (the client
+/// gets an incomplete message). So [`shut_down`] pauses accepting, marks the server
+/// draining (each answer then closes its connection, so keep-alive connections end
+/// with the answer they were waiting for), waits until no request is in flight (the
+/// count is taken back when an answer's body has been written), and only then asks
+/// actix to stop.
+#[derive(Default)]
+pub(crate) struct Drain {
+    in_flight: AtomicUsize,
+    draining: AtomicBool,
+    idle: tokio::sync::Notify,
+}
+
+impl Drain {
+    /// Resolves once no request is in flight.
+    async fn idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.in_flight.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
         }
     }
+}
+
+/// One request in flight: counted while it lives.
+struct InFlight(web::Data<Drain>);
+
+impl InFlight {
+    fn enter(drain: web::Data<Drain>) -> Self {
+        drain.in_flight.fetch_add(1, Ordering::SeqCst);
+        Self(drain)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// A response body that keeps its request counted in flight until it is written.
+struct Counted {
+    body: BoxBody,
+    _in_flight: Option<InFlight>,
+}
+
+impl MessageBody for Counted {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<actix_web::web::Bytes, Self::Error>>> {
+        std::pin::Pin::new(&mut self.get_mut().body).poll_next(cx)
+    }
+}
+
+/// Middleware on every route, outermost: counts the request in flight until its
+/// answer is written, and while draining makes the answer close its connection.
+async fn count_in_flight(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<Counted>, actix_web::Error> {
+    let drain = req.app_data::<web::Data<Drain>>().cloned();
+    let in_flight = drain.clone().map(InFlight::enter);
+    let mut res = next.call(req).await?;
+    if drain.is_some_and(|d| d.draining.load(Ordering::SeqCst)) {
+        res.response_mut()
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+    }
+    Ok(res.map_body(|_, body| Counted {
+        body: body.boxed(),
+        _in_flight: in_flight,
+    }))
+}
+
+/// The graceful shutdown (see [`Drain`]): stop accepting, let the requests in flight
+/// finish (at most [`SHUTDOWN_TIMEOUT_SECS`]), then stop the servers.
+async fn shut_down(handles: &[ServerHandle], drain: &Drain) {
+    for handle in handles {
+        handle.pause().await;
+    }
+    drain.draining.store(true, Ordering::SeqCst);
+    let limit = Duration::from_secs(SHUTDOWN_TIMEOUT_SECS);
+    if tokio::time::timeout(limit, drain.idle()).await.is_err() {
+        tracing::warn!(
+            in_flight = drain.in_flight.load(Ordering::SeqCst),
+            "requests still in flight after the shutdown timeout are dropped"
+        );
+    }
+    for handle in handles {
+        handle.stop(true).await;
+    }
+}
+
+/// On SIGTERM or SIGINT, [`shut_down`] (actix's own signal handling is off: its stop
+/// alone can drop requests in flight).
+fn spawn_signal_handler(handles: Vec<ServerHandle>, drain: web::Data<Drain>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    tokio::spawn(async move {
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::error!("cannot listen for SIGTERM/SIGINT; stop the server with SIGKILL");
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: stopping gracefully"),
+            _ = int.recv() => tracing::info!("SIGINT: stopping gracefully"),
+        }
+        shut_down(&handles, &drain).await;
+    });
 }
 
 /// How often idle addresses are freed from the page limiter (and the CSRF key is
@@ -142,17 +273,22 @@ async fn read_body_in_time<B: MessageBody>(
 fn serve(
     listener: std::net::TcpListener,
     state: &web::Data<AppState>,
+    drain: &web::Data<Drain>,
     configure: fn(&mut web::ServiceConfig),
 ) -> anyhow::Result<(ServerHandle, tokio::task::JoinHandle<std::io::Result<()>>)> {
     let app_state = state.clone();
+    let drain = drain.clone();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(app_state.clone())
+            .app_data(drain.clone())
             .wrap(from_fn(read_body_in_time))
             .wrap(from_fn(resolve_client_ip))
             .wrap(from_fn(telemetry::count_requests))
+            .wrap(from_fn(count_in_flight))
             .configure(configure)
     })
+    .disable_signals()
     .client_request_timeout(REQUEST_TIMEOUT)
     .client_disconnect_timeout(Duration::from_secs(2))
     .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
@@ -221,19 +357,20 @@ pub async fn start(config_path: PathBuf) -> anyhow::Result<Running> {
 
     let mut handles = Vec::new();
     let mut servers = Vec::new();
+    let drain = web::Data::new(Drain::default());
     let admin_addr = match admin {
         Some((admin_listener, admin_addr)) => {
-            let (handle, server) = serve(listener, &state, public_routes)?;
+            let (handle, server) = serve(listener, &state, &drain, public_routes)?;
             handles.push(handle);
             servers.push(server);
-            let (handle, server) = serve(admin_listener, &state, admin_routes)?;
+            let (handle, server) = serve(admin_listener, &state, &drain, admin_routes)?;
             handles.push(handle);
             servers.push(server);
             tracing::info!(addr = %admin_addr, "admin listener (/metrics, /healthz, /readyz)");
             Some(admin_addr)
         }
         None => {
-            let (handle, server) = serve(listener, &state, all_routes)?;
+            let (handle, server) = serve(listener, &state, &drain, all_routes)?;
             handles.push(handle);
             servers.push(server);
             None
@@ -246,6 +383,7 @@ pub async fn start(config_path: PathBuf) -> anyhow::Result<Running> {
         fingerprint,
         fallback,
     );
+    spawn_signal_handler(handles.clone(), drain.clone());
     tracing::info!(%addr, "listening");
     Ok(Running {
         addr,
@@ -253,6 +391,7 @@ pub async fn start(config_path: PathBuf) -> anyhow::Result<Running> {
         state,
         handles,
         servers,
+        drain,
     })
 }
 

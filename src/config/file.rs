@@ -95,7 +95,8 @@ fn default_bind() -> String {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSection {
-    /// `"memory"` (this process only: one replica, development) or
+    /// `"memory"` (this process only: one replica, development), `"file:PATH"` (an
+    /// embedded database file: one instance whose state survives restarts) or
     /// `"redis://[user:password@]host:port/db"` (`rediss://` for TLS), shared by every
     /// replica; `"${env:NAME}"` reads it from the environment, so a password need not
     /// sit in the file.
@@ -104,6 +105,22 @@ pub struct StoreSection {
     /// Put in front of every Redis key, so several deployments can share one Redis.
     #[serde(default = "default_key_prefix")]
     pub key_prefix: String,
+    /// The embedded store's file (one instance that keeps its state across restarts;
+    /// relative to the config file's directory): the same as `url = "file:PATH"`.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// PEM file of the CA that signed the Redis server's certificate (`rediss://`
+    /// only; relative to the config file's directory). Without it the system's roots
+    /// are trusted.
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// PEM certificate gatehouse presents to Redis (mutual TLS, `rediss://` only);
+    /// with `client_key_file`.
+    #[serde(default)]
+    pub client_cert_file: Option<String>,
+    /// PEM private key of `client_cert_file`.
+    #[serde(default)]
+    pub client_key_file: Option<String>,
 }
 
 impl Default for StoreSection {
@@ -111,6 +128,10 @@ impl Default for StoreSection {
         Self {
             url: default_store_url(),
             key_prefix: default_key_prefix(),
+            path: None,
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
         }
     }
 }

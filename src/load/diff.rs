@@ -5,7 +5,7 @@
 //! Never carries a secret or a hash: a changed secret is "secret rotated", a changed
 //! password "password changed".
 
-use super::validate::Validated;
+use super::validate::{StoreBackend, StoreSettings, Validated};
 use crate::config::file::{SessionSection, TokensSection};
 use crate::jwt::keys::SigningKey;
 use crate::model::{Client, Resource, User};
@@ -55,6 +55,8 @@ pub enum Subject {
     Tokens,
     /// A `[session]` lifetime, by field name.
     Session,
+    /// `[store]` (read at start only: the change applies at the next restart).
+    Store,
 }
 
 impl Subject {
@@ -69,6 +71,7 @@ impl Subject {
             Self::Resource => "resource",
             Self::Tokens => "tokens",
             Self::Session => "session",
+            Self::Store => "store",
         }
     }
 }
@@ -118,6 +121,8 @@ pub struct Side<'a> {
     pub providers: Vec<&'a Provider>,
     /// The resources tokens may be issued for.
     pub resources: &'a [Resource],
+    /// Where the state is kept.
+    pub store: &'a StoreSettings,
 }
 
 impl<'a> From<&'a Validated> for Side<'a> {
@@ -131,6 +136,7 @@ impl<'a> From<&'a Validated> for Side<'a> {
             session: &v.session,
             providers: v.providers.iter().collect(),
             resources: &v.resources,
+            store: &v.store,
         }
     }
 }
@@ -172,6 +178,7 @@ pub fn diff(old: &Side<'_>, new: &Side<'_>) -> Vec<Change> {
         o.pending_ttl,
         n.pending_ttl,
     );
+    store(&mut out, old.store, new.store);
     // Stable within a subject and id: the order the checks ran in.
     out.0
         .sort_by(|a, b| (a.subject, &a.id).cmp(&(b.subject, &b.id)));
@@ -794,6 +801,65 @@ fn secrets(out: &mut Changes, id: &str, before: &Client, after: &Client) {
     }
 }
 
+/// `[store]`: another store is neutral (never with its password: the redacted URL),
+/// except TLS to Redis turned off or a CA of one's own given up for the system's roots
+/// (widen: more servers are believed to be the store), and the reverse (narrow). A
+/// client certificate added, removed or replaced is neutral.
+fn store(out: &mut Changes, old: &StoreSettings, new: &StoreSettings) {
+    let tls = |s: &StoreSettings| s.backend.redacted().starts_with("rediss://");
+    if old.backend != new.backend || old.key_prefix != new.key_prefix {
+        let what = format!(
+            "{} ({}) replaced by {} ({}), at the next restart",
+            old.backend.redacted(),
+            old.key_prefix,
+            new.backend.redacted(),
+            new.key_prefix
+        );
+        out.push(Subject::Store, "url", Mark::Neutral, what);
+    }
+    if tls(old) && !tls(new) && matches!(new.backend, StoreBackend::Redis(_)) {
+        out.push(
+            Subject::Store,
+            "url",
+            Mark::Widens,
+            "TLS to Redis turned off",
+        );
+    } else if !tls(old) && tls(new) && matches!(old.backend, StoreBackend::Redis(_)) {
+        out.push(
+            Subject::Store,
+            "url",
+            Mark::Narrows,
+            "TLS to Redis turned on",
+        );
+    }
+    match (&old.tls.ca, &new.tls.ca) {
+        (Some(_), None) if tls(new) => out.push(
+            Subject::Store,
+            "ca_file",
+            Mark::Widens,
+            "own CA removed: the system's roots are trusted",
+        ),
+        (None, Some(_)) if tls(old) => out.push(
+            Subject::Store,
+            "ca_file",
+            Mark::Narrows,
+            "own CA added: only it is trusted",
+        ),
+        (Some(a), Some(b)) if a != b => {
+            out.push(Subject::Store, "ca_file", Mark::Neutral, "CA replaced")
+        }
+        _ => {}
+    }
+    if old.tls.client != new.tls.client && tls(old) && tls(new) {
+        out.push(
+            Subject::Store,
+            "client_cert_file",
+            Mark::Neutral,
+            "client certificate replaced",
+        );
+    }
+}
+
 fn lifetime(out: &mut Changes, subject: Subject, field: &str, before: Duration, after: Duration) {
     if before == after {
         return;
@@ -1049,6 +1115,32 @@ groups = ["finance"]
                 "narrows  client mcp: resource removed \"https://r.example.com/\"".to_owned()
             )),
             "{back:#?}"
+        );
+    }
+
+    #[test]
+    fn the_store_changes_neutrally_except_tls_and_never_shows_its_password() {
+        let redis =
+            |scheme: &str| format!("[store]\nurl = \"{scheme}://u:pw-secret@h:6379/0\"\n[[users]]");
+        let off = changes_between(&redis("rediss"), &redis("redis"));
+        assert_eq!(
+            off.iter().map(|(m, _)| *m).collect::<Vec<_>>(),
+            vec![Mark::Neutral, Mark::Widens],
+            "{off:?}"
+        );
+        assert!(off[1].1.contains("TLS to Redis turned off"), "{off:?}");
+        assert!(
+            off.iter().all(|(_, line)| !line.contains("pw-secret")),
+            "{off:?}"
+        );
+        let on = changes_between(&redis("redis"), &redis("rediss"));
+        assert_eq!(on[1].0, Mark::Narrows, "{on:?}");
+        let file = changes_between("[[users]]", "[store]\npath = \"s.redb\"\n[[users]]");
+        assert_eq!(file.len(), 1, "{file:?}");
+        assert_eq!(file[0].0, Mark::Neutral);
+        assert!(
+            file[0].1.contains("memory (gatehouse:) replaced by file:"),
+            "{file:?}"
         );
     }
 

@@ -16,7 +16,7 @@ use crate::config::report::{Diagnostic, Issue, Sources};
 use crate::config::{Format, IncludeGlob, Unread, locations, parse, place, read_included};
 use std::fmt;
 use std::path::{Path, PathBuf};
-pub use validate::{ServerSettings, StoreBackend, StoreSettings, UiSettings, Validated};
+pub use validate::{ServerSettings, StoreBackend, StoreSettings, StoreTls, UiSettings, Validated};
 
 /// A config that passed validation, with what it was read from.
 pub struct Loaded {

@@ -32,6 +32,18 @@ pub struct StoreSettings {
     pub backend: StoreBackend,
     /// In front of every key of a shared store.
     pub key_prefix: String,
+    /// For `rediss://`: the CA and the client certificate, read from their files.
+    pub tls: StoreTls,
+}
+
+/// `[store] ca_file`, `client_cert_file`, `client_key_file`, read (PEM). Never logged:
+/// the key is a secret (`StoreSettings`'s `Debug` leaves it out).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct StoreTls {
+    /// The CA that signed Redis's certificate; `None`: the system's roots.
+    pub ca: Option<Vec<u8>>,
+    /// The client certificate and its key (mutual TLS).
+    pub client: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 /// Where the runtime state lives.
@@ -42,6 +54,9 @@ pub enum StoreBackend {
     /// A Redis (or Valkey) server shared by every replica: the URL with its `${env:}`
     /// resolved, which may hold a password (never logged: `Debug` shows [`redacted`]).
     Redis(String),
+    /// An embedded database file (`file:PATH` or `path`, relative to the config file's
+    /// directory): one instance that keeps its state across restarts.
+    File(std::path::PathBuf),
 }
 
 impl StoreBackend {
@@ -50,6 +65,17 @@ impl StoreBackend {
         match self {
             Self::Memory => "memory".to_owned(),
             Self::Redis(url) => redact_url(url),
+            Self::File(path) => format!("file:{}", path.display()),
+        }
+    }
+
+    /// The kind of store, as `/readyz` and the metrics name it: `memory`, `file` or
+    /// `redis`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Redis(_) => "redis",
+            Self::File(_) => "file",
         }
     }
 
@@ -93,6 +119,7 @@ impl Default for StoreSettings {
         Self {
             backend: StoreBackend::Memory,
             key_prefix: "gatehouse:".to_owned(),
+            tls: StoreTls::default(),
         }
     }
 }
@@ -192,7 +219,7 @@ pub fn validate(
     check_session_and_limits(file, &mut r);
     let templates = load_templates(file, base_dir, sources, &mut r);
     let keys = load_keys(file, base_dir, sources, &mut r);
-    let store = check_store(file, sources, &mut r);
+    let store = check_store(file, base_dir, sources, &mut r);
     let scopes = check_scopes(file, &mut r);
     let resources = check_resources(file, &scopes, &mut r);
     let clients = check_clients(file, &scopes, base_dir, sources, &mut r);
@@ -233,8 +260,16 @@ pub fn validate(
 /// `[store]`: the URL (its `${env:NAME}` resolved) and the key prefix. A shared store
 /// needs `[[keys]]`: an ephemeral key would differ per replica, so tokens signed by
 /// one would not verify at another.
-fn check_store(file: &ConfigFile, sources: &mut Sources, r: &mut Report) -> Option<StoreSettings> {
+fn check_store(
+    file: &ConfigFile,
+    base_dir: &Path,
+    sources: &mut Sources,
+    r: &mut Report,
+) -> Option<StoreSettings> {
     let section = &file.store;
+    if let Some(path) = &section.path {
+        return file_store(file, section, base_dir, path, "store.path", sources, r);
+    }
     let url = match parse_env_ref(&section.url) {
         EnvRef::Literal => section.url.clone(),
         EnvRef::Name(name) => env_value(name, "store.url", sources, r)?,
@@ -243,6 +278,10 @@ fn check_store(file: &ConfigFile, sources: &mut Sources, r: &mut Report) -> Opti
             return None;
         }
     };
+    if let Some(path) = url.strip_prefix("file:") {
+        let path = path.strip_prefix("//").unwrap_or(path);
+        return file_store(file, section, base_dir, path, "store.url", sources, r);
+    }
     let backend = match url.split_once("://").map(|(scheme, _)| scheme) {
         None if url == "memory" => StoreBackend::Memory,
         Some("redis" | "rediss") => match url::Url::parse(&url) {
@@ -271,7 +310,7 @@ fn check_store(file: &ConfigFile, sources: &mut Sources, r: &mut Report) -> Opti
         _ => {
             r.error(
                 "store.url",
-                "must be \"memory\" or a URL redis://[user:password@]host:port/db (rediss:// for TLS)",
+                "must be \"memory\", \"file:/path/to/state.redb\" or a URL redis://[user:password@]host:port/db (rediss:// for TLS)",
             );
             return None;
         }
@@ -293,9 +332,111 @@ fn check_store(file: &ConfigFile, sources: &mut Sources, r: &mut Report) -> Opti
         );
         return None;
     }
+    let tls = store_tls(section, &backend, base_dir, sources, r)?;
     Some(StoreSettings {
         backend,
         key_prefix: prefix.clone(),
+        tls,
+    })
+}
+
+/// `[store] ca_file`, `client_cert_file`, `client_key_file`: only with `rediss://`,
+/// the certificate and key together, each file read now (relative to `base_dir`).
+fn store_tls(
+    section: &crate::config::file::StoreSection,
+    backend: &StoreBackend,
+    base_dir: &Path,
+    sources: &mut Sources,
+    r: &mut Report,
+) -> Option<StoreTls> {
+    let fields = [
+        ("store.ca_file", &section.ca_file),
+        ("store.client_cert_file", &section.client_cert_file),
+        ("store.client_key_file", &section.client_key_file),
+    ];
+    let tls_url = matches!(backend, StoreBackend::Redis(url) if url.starts_with("rediss://"));
+    if !tls_url {
+        if let Some((field, _)) = fields.iter().find(|(_, value)| value.is_some()) {
+            r.error(*field, "needs a TLS store URL, rediss://host:port/db");
+            return None;
+        }
+        return Some(StoreTls::default());
+    }
+    let mut read = |field: &str, file: &Option<String>| -> Option<Option<Vec<u8>>> {
+        let Some(file) = file else { return Some(None) };
+        match sources.read(&base_dir.join(file)) {
+            Ok(text) if text.contains("-----BEGIN ") => Some(Some(text.into_bytes())),
+            Ok(_) => {
+                r.error(field, format!("{file} is not a PEM file"));
+                None
+            }
+            Err(e) => {
+                r.error(field, format!("cannot read {file}: {e}"));
+                None
+            }
+        }
+    };
+    let ca = read(fields[0].0, fields[0].1)?;
+    let cert = read(fields[1].0, fields[1].1)?;
+    let key = read(fields[2].0, fields[2].1)?;
+    let client = match (cert, key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        (Some(_), None) => {
+            r.error("store.client_cert_file", "needs client_key_file too");
+            return None;
+        }
+        (None, Some(_)) => {
+            r.error("store.client_key_file", "needs client_cert_file too");
+            return None;
+        }
+    };
+    Some(StoreTls { ca, client })
+}
+
+/// `[store] path` or `url = "file:PATH"`: the embedded store's file, relative to
+/// `base_dir`. Not both `path` and a `url` other than the default. The file itself is
+/// not looked at here (`gatehouse check` runs where the server's disk is not): opening
+/// it at start says what is wrong. Without `[[keys]]` a warning: the state survives a restart, an ephemeral
+/// signing key does not (access and ID tokens issued before it stop verifying).
+fn file_store(
+    file: &ConfigFile,
+    section: &crate::config::file::StoreSection,
+    base_dir: &Path,
+    path: &str,
+    field: &str,
+    sources: &mut Sources,
+    r: &mut Report,
+) -> Option<StoreSettings> {
+    if field == "store.path" && section.url != "memory" {
+        r.error(
+            "store.path",
+            "set either `path` or `url`, not both (`url = \"file:PATH\"` is the same as `path`)",
+        );
+        return None;
+    }
+    if path.trim().is_empty() || path.len() > 4096 || path.contains('\0') {
+        r.error(
+            field,
+            "must name a file, like \"/var/lib/gatehouse/state.redb\"",
+        );
+        return None;
+    }
+    let full = base_dir.join(path);
+    if file.keys.is_empty() {
+        r.warn(
+            field,
+            "the file store keeps sessions and refresh tokens across restarts, but the ephemeral \
+             signing key does not: add [[keys]] (`gatehouse keygen`) so access and ID tokens \
+             still verify after a restart",
+        );
+    }
+    let backend = StoreBackend::File(full);
+    let tls = store_tls(section, &backend, base_dir, sources, r)?;
+    Some(StoreSettings {
+        backend,
+        key_prefix: section.key_prefix.clone(),
+        tls,
     })
 }
 

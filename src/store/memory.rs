@@ -4,7 +4,7 @@
 
 use super::{
     CodeGrant, DeviceDecision, DeviceGrant, IssuedIds, Key, Polled, Redeemed, RefreshGrant,
-    Session, Store, StoreFuture,
+    Session, Store, StoreError, StoreFuture,
 };
 use crate::clock::Clock;
 use crate::model::{CredentialId, Identity, IdentitySource};
@@ -18,7 +18,7 @@ use std::time::Duration;
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 /// Milliseconds on the store's clock.
-type Millis = u64;
+pub(crate) type Millis = u64;
 
 struct Entry<T> {
     value: T,
@@ -495,6 +495,175 @@ impl Store for MemoryStore {
 
     fn shared_secret(&self, name: &str, fresh: [u8; 32]) -> StoreFuture<'_, [u8; 32]> {
         done(*self.secrets.entry(name.to_owned()).or_insert(fresh))
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+}
+
+/// A kind of entry the memory store keeps: how the file store (`store::file`) names
+/// the entry it persists after each change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Kind {
+    Code = b'c',
+    Refresh = b'r',
+    Family = b'f',
+    Jti = b'j',
+    NotBefore = b'b',
+    Session = b's',
+    Pending = b'p',
+    Failure = b'n',
+    Device = b'd',
+    UserCode = b'u',
+    Secret = b'k',
+}
+
+impl Kind {
+    /// Every kind, for reading them back.
+    pub(crate) const ALL: [Kind; 11] = [
+        Kind::Code,
+        Kind::Refresh,
+        Kind::Family,
+        Kind::Jti,
+        Kind::NotBefore,
+        Kind::Session,
+        Kind::Pending,
+        Kind::Failure,
+        Kind::Device,
+        Kind::UserCode,
+        Kind::Secret,
+    ];
+
+    /// The kind whose tag byte is `tag`.
+    pub(crate) fn from_tag(tag: u8) -> Option<Kind> {
+        Self::ALL.into_iter().find(|k| *k as u8 == tag)
+    }
+}
+
+/// One entry as bytes: its expiry on the store's clock ([`NEVER`] for the shared
+/// secrets), its used flag, and its value (positional MessagePack, a string's bytes, or
+/// a key's 32 bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Record {
+    pub expires: Millis,
+    pub used: bool,
+    pub payload: Vec<u8>,
+}
+
+/// The expiry of what never expires (the shared secrets).
+pub(crate) const NEVER: Millis = u64::MAX;
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    rmp_serde::to_vec(value).map_err(|e| StoreError(format!("encoding a stored value: {e}")))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, StoreError> {
+    rmp_serde::from_slice(payload)
+        .map_err(|e| StoreError(format!("a stored value does not decode: {e}")))
+}
+
+fn key_of(id: &[u8]) -> Result<Key, StoreError> {
+    id.try_into()
+        .map_err(|_| StoreError("a stored key is not 32 bytes".into()))
+}
+
+fn name_of(id: &[u8]) -> Result<String, StoreError> {
+    String::from_utf8(id.to_vec()).map_err(|_| StoreError("a stored name is not UTF-8".into()))
+}
+
+/// The record of `map[key]`, live or not (`None`: absent).
+fn export_from<K, Q, T>(
+    map: &DashMap<K, Entry<T>>,
+    key: &Q,
+    encode: impl FnOnce(&T) -> Result<Vec<u8>, StoreError>,
+) -> Result<Option<Record>, StoreError>
+where
+    K: Eq + std::hash::Hash + std::borrow::Borrow<Q>,
+    Q: Eq + std::hash::Hash + ?Sized,
+{
+    map.get(key)
+        .map(|e| {
+            Ok(Record {
+                expires: e.expires,
+                used: e.used,
+                payload: encode(&e.value)?,
+            })
+        })
+        .transpose()
+}
+
+fn import_into<K: Eq + std::hash::Hash, T>(
+    map: &DashMap<K, Entry<T>>,
+    key: K,
+    record: &Record,
+    value: T,
+) {
+    map.insert(
+        key,
+        Entry {
+            value,
+            used: record.used,
+            expires: record.expires,
+        },
+    );
+}
+
+impl MemoryStore {
+    /// The entry `id` of `kind` as a [`Record`], `None` when there is none: what the
+    /// file store writes after a change (and deletes when there is none).
+    pub(crate) fn export(&self, kind: Kind, id: &[u8]) -> Result<Option<Record>, StoreError> {
+        let unit = |_: &()| Ok(Vec::new());
+        match kind {
+            Kind::Code => export_from(&self.codes, &key_of(id)?, encode),
+            Kind::Refresh => export_from(&self.refresh, &key_of(id)?, |p| encode(&p.unpack())),
+            Kind::Family => export_from(&self.revoked_families, &name_of(id)?, unit),
+            Kind::Jti => export_from(&self.denied_jtis, &name_of(id)?, unit),
+            Kind::NotBefore => export_from(&self.not_before, &name_of(id)?, encode),
+            Kind::Session => export_from(&self.sessions, &key_of(id)?, encode),
+            Kind::Pending => {
+                export_from(&self.pending, &key_of(id)?, |p| Ok(p.as_bytes().to_vec()))
+            }
+            Kind::Failure => export_from(&self.failures, &name_of(id)?, encode),
+            Kind::Device => export_from(&self.devices, &key_of(id)?, encode),
+            Kind::UserCode => export_from(&self.user_codes, &key_of(id)?, |k| Ok(k.to_vec())),
+            Kind::Secret => Ok(self.secrets.get(&name_of(id)?).map(|s| Record {
+                expires: NEVER,
+                used: false,
+                payload: s.to_vec(),
+            })),
+        }
+    }
+
+    /// The device code a live user code names.
+    pub(crate) fn device_key(&self, user: Key) -> Option<Key> {
+        get_live(&self.user_codes, &user, self.now())
+    }
+
+    /// Puts back the entry `id` of `kind` as `record` holds it: how the file store
+    /// reloads what it kept.
+    pub(crate) fn import(&self, kind: Kind, id: &[u8], record: &Record) -> Result<(), StoreError> {
+        let p = &record.payload;
+        match kind {
+            Kind::Code => import_into(&self.codes, key_of(id)?, record, decode(p)?),
+            Kind::Refresh => {
+                let grant = Box::new(PackedRefresh::pack(decode(p)?));
+                import_into(&self.refresh, key_of(id)?, record, grant);
+            }
+            Kind::Family => import_into(&self.revoked_families, name_of(id)?, record, ()),
+            Kind::Jti => import_into(&self.denied_jtis, name_of(id)?, record, ()),
+            Kind::NotBefore => import_into(&self.not_before, name_of(id)?, record, decode(p)?),
+            Kind::Session => import_into(&self.sessions, key_of(id)?, record, decode(p)?),
+            Kind::Pending => import_into(&self.pending, key_of(id)?, record, name_of(p)?),
+            Kind::Failure => import_into(&self.failures, name_of(id)?, record, decode(p)?),
+            Kind::Device => import_into(&self.devices, key_of(id)?, record, decode(p)?),
+            Kind::UserCode => import_into(&self.user_codes, key_of(id)?, record, key_of(p)?),
+            Kind::Secret => {
+                self.secrets.insert(name_of(id)?, key_of(p)?);
+            }
+        }
+        Ok(())
     }
 }
 

@@ -2,14 +2,17 @@
 //! (authorization codes, refresh tokens, login sessions, pending logins, revoked token
 //! ids, failure counters). Nothing of record: losing it logs users out, nothing more.
 //!
-//! Two implementations: `memory` (this process) and `redis` (shared by replicas),
+//! Three implementations: `memory` (this process), `file` (this process, kept in an
+//! embedded database file so it survives a restart) and `redis` (shared by replicas),
 //! chosen by [`open`]. Secrets (codes, refresh tokens, session ids) are stored under
 //! the SHA-256 of their value, never as themselves. Operations that must be atomic (redeeming a code,
 //! rotating a refresh token) are single store calls so that a shared store can make
 //! them atomic too.
 
 pub mod conformance;
+pub mod file;
 pub mod memory;
+pub mod metered;
 pub mod redis;
 
 use crate::clock::Clock;
@@ -41,19 +44,42 @@ impl From<StoreError> for OAuthError {
     }
 }
 
-/// Opens the store `settings` name, reading time from `clock`. The one place a store is
-/// chosen: the in-process memory store (whose expired entries a background task frees;
+/// Opens the store `settings` name, reading time from `clock`, measured per operation
+/// (`metered`). The one place a store is chosen: the in-process memory store (whose expired entries a background task frees;
 /// it needs a Tokio runtime), or Redis, which must answer now (a replica does not start
 /// on a store it cannot reach; once running it survives Redis going away).
 pub async fn open(
     settings: &StoreSettings,
     clock: &Clock,
 ) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    let store = open_unmetered(settings, clock).await?;
+    Ok(std::sync::Arc::new(metered::Metered::new(store)))
+}
+
+/// The store `settings` name, without [`metered::Metered`] around it.
+async fn open_unmetered(
+    settings: &StoreSettings,
+    clock: &Clock,
+) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     match &settings.backend {
         StoreBackend::Memory => Ok(memory(clock)),
+        StoreBackend::File(path) => {
+            let path = path.clone();
+            let clock = clock.clone();
+            // Reading the file back may take a while: off the async workers.
+            let store = tokio::task::spawn_blocking(move || file::FileStore::open(&path, clock))
+                .await
+                .map_err(|e| StoreError(format!("opening the file store: {e}")))??;
+            Ok(std::sync::Arc::new(store))
+        }
         StoreBackend::Redis(url) => {
-            let store =
-                redis::RedisStore::connect(url, &settings.key_prefix, clock.clone()).await?;
+            let store = redis::RedisStore::connect_tls(
+                url,
+                &settings.key_prefix,
+                clock.clone(),
+                &settings.tls,
+            )
+            .await?;
             store.ping().await?;
             Ok(std::sync::Arc::new(store))
         }
@@ -319,4 +345,8 @@ pub trait Store: Send + Sync {
     /// lives: the one value without an expiry, 32 bytes. Atomic (Redis: one script,
     /// `GET`, else `SET` the fresh one), so two replicas starting at once agree.
     fn shared_secret(&self, name: &str, fresh: [u8; 32]) -> StoreFuture<'_, [u8; 32]>;
+
+    /// What kind of store this is (`memory`, `file`, `redis`): for `/readyz` and the
+    /// metrics' `store` label.
+    fn kind(&self) -> &'static str;
 }

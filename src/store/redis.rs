@@ -27,6 +27,7 @@ use super::{
     Session, Store, StoreError, StoreFuture,
 };
 use crate::clock::Clock;
+use crate::load::StoreTls;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{AsyncCommands, Script};
 use serde::Serialize;
@@ -235,11 +236,37 @@ impl RedisStore {
     /// Connects to `url` (redis:// or rediss://); fails when Redis cannot be reached.
     /// Every key starts with `prefix`; expiry follows `clock`.
     pub async fn connect(url: &str, prefix: &str, clock: Clock) -> Result<Self, StoreError> {
+        Self::connect_tls(url, prefix, clock, &StoreTls::default()).await
+    }
+
+    /// [`RedisStore::connect`], trusting `tls.ca` rather than the system's roots and
+    /// presenting `tls.client` (mutual TLS) when they are set (`rediss://` only).
+    pub async fn connect_tls(
+        url: &str,
+        prefix: &str,
+        clock: Clock,
+        tls: &StoreTls,
+    ) -> Result<Self, StoreError> {
         if url.starts_with("rediss://") {
             // rustls picks its provider per process; aws-lc-rs is the one built in.
             let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         }
-        let client = ::redis::Client::open(url).map_err(redis_error)?;
+        let client = if *tls == StoreTls::default() {
+            ::redis::Client::open(url)
+        } else {
+            let certificates = ::redis::TlsCertificates {
+                client_tls: tls
+                    .client
+                    .as_ref()
+                    .map(|(cert, key)| ::redis::ClientTlsConfig {
+                        client_cert: cert.clone(),
+                        client_key: key.clone(),
+                    }),
+                root_cert: tls.ca.clone(),
+            };
+            ::redis::Client::build_with_tls(url, certificates)
+        }
+        .map_err(redis_error)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_connection_timeout(Some(CONNECTION_TIMEOUT))
@@ -750,6 +777,10 @@ impl Store for RedisStore {
             held.try_into()
                 .map_err(|_| StoreError("redis: a shared secret is not 32 bytes".into()))
         })
+    }
+
+    fn kind(&self) -> &'static str {
+        "redis"
     }
 }
 

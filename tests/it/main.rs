@@ -17,6 +17,7 @@ mod cors;
 mod device;
 mod diff_cli;
 mod discovery_and_keys;
+mod file_store;
 mod hardening;
 mod include;
 mod login_flow;

@@ -17,15 +17,21 @@ use serde_json::Value;
 use std::time::Duration;
 
 const PASSWORD: &str = SERVICE_SECRET;
-const REDIRECT: &str = "https://web.example.com/cb";
+pub(crate) const REDIRECT: &str = "https://web.example.com/cb";
 
 fn config(redis: &RedisServer) -> String {
+    config_on(&format!(
+        "[store]\nurl = \"{}\"\nkey_prefix = \"replicas-test:\"\n",
+        redis.url()
+    ))
+}
+
+/// The clients and user of these tests, their state kept in the store `store` (a
+/// `[store]` section).
+pub(crate) fn config_on(store: &str) -> String {
     config_with(&format!(
         r#"
-[store]
-url = "{url}"
-key_prefix = "replicas-test:"
-
+{store}
 [limits]
 login_max_failures = 4
 
@@ -56,27 +62,26 @@ id = "u-alice"
 username = "alice"
 password_hash = "{hash}"
 "#,
-        url = redis.url(),
         hash = service_hash()
     ))
 }
 
 /// A browser: one cookie jar whichever replica the balancer sends it to (cookies are
 /// per host, not per port), redirects not followed.
-struct Visitor {
+pub(crate) struct Visitor {
     http: reqwest::Client,
     page: String,
 }
 
 /// What a response was: status, redirect target, body.
-struct Answer {
-    status: u16,
-    location: String,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) location: String,
+    pub(crate) body: String,
 }
 
 impl Visitor {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             http: reqwest::Client::builder()
                 .cookie_store(true)
@@ -105,7 +110,7 @@ impl Visitor {
     }
 
     /// Opens `/authorize` for `web` on `at`.
-    async fn authorize(&mut self, at: &Replica, pkce: &Pkce) -> Answer {
+    pub(crate) async fn authorize(&mut self, at: &Replica, pkce: &Pkce) -> Answer {
         let response = self
             .http
             .get(at.url("/authorize"))
@@ -125,7 +130,12 @@ impl Visitor {
     }
 
     /// Submits the form of the last page (whichever replica rendered it) to `at`.
-    async fn submit(&mut self, at: &Replica, action: &str, fields: &[(&str, &str)]) -> Answer {
+    pub(crate) async fn submit(
+        &mut self,
+        at: &Replica,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> Answer {
         let mut form: Vec<(String, String)> = ["csrf_token", "request", "user_code"]
             .iter()
             .filter(|name| !fields.iter().any(|(k, _)| k == *name))
@@ -148,7 +158,7 @@ impl Visitor {
 }
 
 /// The `code` of a redirect to the client.
-fn code_of(answer: &Answer) -> String {
+pub(crate) fn code_of(answer: &Answer) -> String {
     assert_eq!(
         answer.status, 303,
         "a redirect with a code: {}",
@@ -162,7 +172,12 @@ fn code_of(answer: &Answer) -> String {
 }
 
 /// POSTs `form` to `path` on `at` as `client` (HTTP Basic): status and JSON.
-async fn post(at: &Replica, path: &str, client: &str, form: &[(&str, &str)]) -> (u16, Value) {
+pub(crate) async fn post(
+    at: &Replica,
+    path: &str,
+    client: &str,
+    form: &[(&str, &str)],
+) -> (u16, Value) {
     let response = reqwest::Client::new()
         .post(at.url(path))
         .basic_auth(client, Some(SERVICE_SECRET))
@@ -178,7 +193,7 @@ async fn post(at: &Replica, path: &str, client: &str, form: &[(&str, &str)]) -> 
     )
 }
 
-async fn redeem(at: &Replica, code: &str, pkce: &Pkce) -> (u16, Value) {
+pub(crate) async fn redeem(at: &Replica, code: &str, pkce: &Pkce) -> (u16, Value) {
     post(
         at,
         "/token",
@@ -193,7 +208,7 @@ async fn redeem(at: &Replica, code: &str, pkce: &Pkce) -> (u16, Value) {
     .await
 }
 
-async fn refresh(at: &Replica, token: &str) -> (u16, Value) {
+pub(crate) async fn refresh(at: &Replica, token: &str) -> (u16, Value) {
     post(
         at,
         "/token",
@@ -203,7 +218,7 @@ async fn refresh(at: &Replica, token: &str) -> (u16, Value) {
     .await
 }
 
-async fn active(at: &Replica, token: &str) -> bool {
+pub(crate) async fn active(at: &Replica, token: &str) -> bool {
     let (status, body) = post(at, "/introspect", "svc", &[("token", token)]).await;
     assert_eq!(status, 200, "{body}");
     body["active"] == true
@@ -259,7 +274,7 @@ fn step(what: &str) {
     println!("step: {what}");
 }
 
-fn field(body: &Value, name: &str) -> String {
+pub(crate) fn field(body: &Value, name: &str) -> String {
     body[name]
         .as_str()
         .unwrap_or_else(|| panic!("{name} in {body}"))
@@ -267,7 +282,7 @@ fn field(body: &Value, name: &str) -> String {
 }
 
 /// Logs in on `login_at` and consents on `consent_at`: the code.
-async fn sign_in(
+pub(crate) async fn sign_in(
     visitor: &mut Visitor,
     login_at: &Replica,
     consent_at: &Replica,

@@ -246,3 +246,138 @@ fn serve_refuses_redis_without_keys_or_unreachable() {
         "{stderr}"
     );
 }
+
+/// A test CA, and a server certificate (for 127.0.0.1 and localhost) and a client
+/// certificate it signed, written as PEM files in `dir`: the CA, server certificate and
+/// key, client certificate and key.
+fn test_pki(dir: &std::path::Path) -> [std::path::PathBuf; 5] {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    // Each certificate its own name: rcgen's default one for all would make the leaf
+    // certificates look like their own issuers.
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "gatehouse test CA");
+    let ca_key = KeyPair::generate().expect("ca key");
+    let ca_pem = ca_params.self_signed(&ca_key).expect("ca").pem();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let mut files = vec![("ca.pem", ca_pem)];
+    for (name, names) in [
+        ("server", vec!["127.0.0.1", "localhost"]),
+        ("client", vec!["gatehouse"]),
+    ] {
+        let mut params =
+            CertificateParams::new(names.into_iter().map(String::from).collect::<Vec<_>>())
+                .expect("params");
+        params.distinguished_name.push(DnType::CommonName, name);
+        let key = KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, &issuer).expect("signed");
+        files.push((
+            if name == "server" {
+                "server.pem"
+            } else {
+                "client.pem"
+            },
+            cert.pem(),
+        ));
+        files.push((
+            if name == "server" {
+                "server.key"
+            } else {
+                "client.key"
+            },
+            key.serialize_pem(),
+        ));
+    }
+    let paths: Vec<_> = files
+        .into_iter()
+        .map(|(name, pem)| {
+            let path = dir.join(name);
+            std::fs::write(&path, pem).expect("write pem");
+            path
+        })
+        .collect();
+    paths.try_into().expect("five files")
+}
+
+/// `rediss://` with `[store] ca_file`, `client_cert_file`, `client_key_file` against a
+/// real redis-server that speaks TLS only and requires a client certificate: the
+/// config is read as `serve` reads it, the store opened as `serve` opens it, and the
+/// conformance suite passes over TLS. Without the client certificate Redis refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_redis_store_conforms_over_mutual_tls_with_a_ca_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let [ca, server_cert, server_key, _, _] = test_pki(dir.path());
+    let test = "the_redis_store_conforms_over_mutual_tls";
+    let Some(redis) = RedisServer::start_tls(test, [server_cert, server_key, ca.clone()]) else {
+        return;
+    };
+    crate::support::write_signing_key(dir.path());
+    let url = format!("rediss://127.0.0.1:{}/0", redis.port);
+    let config = |client: &str| {
+        crate::support::config_with(&format!(
+            "[store]\nurl = \"{url}\"\nkey_prefix = \"tls:\"\nca_file = \"ca.pem\"\n{client}\n[[keys]]\nprivate_key_file = \"signing.pem\"\n"
+        ))
+    };
+    let settings = |text: &str| {
+        let path = dir.path().join("gatehouse.toml");
+        std::fs::write(&path, text).expect("write config");
+        let loaded = gatehouse::reload::load_config(&path).expect("a valid config");
+        loaded.config.store.clone()
+    };
+    let clock = Clock::system();
+    let mutual = settings(&config(
+        "client_cert_file = \"client.pem\"\nclient_key_file = \"client.key\"",
+    ));
+    let store = gatehouse::store::open(&mutual, &clock)
+        .await
+        .expect("connects over mTLS");
+    assert_eq!(store.kind(), "redis");
+    conformance::run(store, &clock).await;
+    let without_client = settings(&config(""));
+    assert!(
+        gatehouse::store::open(&without_client, &clock)
+            .await
+            .is_err(),
+        "Redis requires a client certificate"
+    );
+}
+
+/// The TLS files are refused, naming the field, without `rediss://`, half a client
+/// certificate, or a file that is not PEM.
+#[test]
+fn tls_files_need_rediss_both_halves_and_pem() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("ca.pem"), "not a certificate").expect("write");
+    crate::support::write_signing_key(dir.path());
+    let path = dir.path().join("gatehouse.toml");
+    for (store, field) in [
+        (
+            "url = \"redis://127.0.0.1:6379\"\nca_file = \"ca.pem\"",
+            "store.ca_file",
+        ),
+        (
+            "path = \"state.redb\"\nclient_key_file = \"k.pem\"",
+            "store.client_key_file",
+        ),
+        (
+            "url = \"rediss://127.0.0.1:6379\"\nca_file = \"ca.pem\"",
+            "store.ca_file",
+        ),
+        (
+            "url = \"rediss://127.0.0.1:6379\"\nclient_cert_file = \"ca.pem\"",
+            "store.client_cert_file",
+        ),
+    ] {
+        let text = crate::support::config_with(&format!(
+            "[store]\n{store}\n[[keys]]\nprivate_key_file = \"signing.pem\"\n"
+        ));
+        std::fs::write(&path, text).expect("write config");
+        let Err(rejected) = gatehouse::reload::load_config(&path) else {
+            panic!("accepted: {store}");
+        };
+        let said = format!("{rejected:?}");
+        assert!(said.contains(field), "{store}: {said}");
+    }
+}

@@ -13,6 +13,9 @@ pub struct RedisServer {
     pub port: u16,
     binary: PathBuf,
     child: Option<Child>,
+    /// For a TLS-only server: its certificate, key and the CA clients must present a
+    /// certificate of (`--tls-auth-clients yes`), as PEM files.
+    tls: Option<[PathBuf; 3]>,
 }
 
 fn binary() -> Option<PathBuf> {
@@ -31,6 +34,17 @@ impl RedisServer {
     /// Starts redis-server on a free port; `None` when it is not installed (the
     /// test is skipped, or fails in CI: [`super::skip::missing`]).
     pub fn start(test: &str) -> Option<Self> {
+        Self::start_with(test, None)
+    }
+
+    /// Starts redis-server speaking TLS only (`--port 0 --tls-port`), with the server
+    /// certificate, key and client CA in `tls` (PEM files), requiring clients to present
+    /// a certificate that CA signed.
+    pub fn start_tls(test: &str, tls: [PathBuf; 3]) -> Option<Self> {
+        Self::start_with(test, Some(tls))
+    }
+
+    fn start_with(test: &str, tls: Option<[PathBuf; 3]>) -> Option<Self> {
         let Some(binary) = binary() else {
             super::skip::missing(test, "redis-server (apt-get install redis-server)");
             return None;
@@ -43,6 +57,7 @@ impl RedisServer {
             port,
             binary,
             child: None,
+            tls,
         };
         server.run();
         Some(server)
@@ -54,8 +69,26 @@ impl RedisServer {
     }
 
     fn run(&mut self) {
+        let port = self.port.to_string();
+        let mut listen: Vec<std::ffi::OsString> = vec!["--port".into(), port.clone().into()];
+        if let Some([cert, key, ca]) = &self.tls {
+            listen = vec![
+                "--port".into(),
+                "0".into(),
+                "--tls-port".into(),
+                port.into(),
+            ];
+            for (flag, file) in [
+                ("--tls-cert-file", cert),
+                ("--tls-key-file", key),
+                ("--tls-ca-cert-file", ca),
+            ] {
+                listen.extend([flag.into(), file.clone().into_os_string()]);
+            }
+            listen.extend(["--tls-auth-clients".into(), "yes".into()]);
+        }
         let child = Command::new(&self.binary)
-            .args(["--port", &self.port.to_string()])
+            .args(&listen)
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -11,7 +11,7 @@ use std::time::Duration;
 pub struct Replica {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
-    child: Child,
+    child: std::sync::Mutex<Child>,
 }
 
 impl Replica {
@@ -43,16 +43,13 @@ impl Replica {
             .stderr(log)
             .spawn()
             .expect("spawn gatehouse");
-        let mut replica = Self {
-            base: format!("http://{addr}"),
-            child,
-        };
+        let mut child = child;
         let up = (0..400).any(|_| {
             if TcpStream::connect(&addr).is_ok() {
                 return true;
             }
             assert!(
-                replica.child.try_wait().ok().flatten().is_none(),
+                child.try_wait().ok().flatten().is_none(),
                 "replica {name} exited before listening: {}",
                 std::fs::read_to_string(&log_path).unwrap_or_default()
             );
@@ -60,7 +57,10 @@ impl Replica {
             false
         });
         assert!(up, "replica {name} listens on {addr}");
-        replica
+        Self {
+            base: format!("http://{addr}"),
+            child: std::sync::Mutex::new(child),
+        }
     }
 
     /// The absolute URL of `path` on this replica.
@@ -68,16 +68,17 @@ impl Replica {
         format!("{}{path}", self.base)
     }
 
-    /// SIGKILL: no shutdown, nothing flushed, as when a node dies.
-    pub fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// SIGKILL: no shutdown, nothing flushed, as when a node dies. Takes `&self` so
+    /// that requests in flight from other tasks (holding an `Arc`) meet the crash.
+    pub fn kill(&self) {
+        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
 impl Drop for Replica {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
