@@ -14,7 +14,7 @@ use crate::model::{Federation, Identity};
 use crate::oauth::standing;
 use crate::registry::{Registry, endpoint};
 use crate::state::AppState;
-use crate::upstream::provider::RefreshPolicy;
+use crate::upstream::provider::{Provider, RefreshPolicy};
 use crate::upstream::{UpstreamError, rules};
 
 /// Whether a cap of `max_age` seconds from the upstream login `login_at` has ended a
@@ -27,6 +27,27 @@ pub fn capped(login_at: u64, max_age: u64, now: u64) -> bool {
 /// `checked_at`, every `every` seconds).
 pub fn due(checked_at: u64, every: u64, now: u64) -> bool {
     now.saturating_sub(checked_at) >= every
+}
+
+/// How a refused refresh ends: the audit line, the metric and the family revoked.
+struct Ending<'a> {
+    state: &'a AppState,
+    registry: &'a Registry,
+    family: &'a str,
+    provider: &'a str,
+    user_id: &'a str,
+}
+
+impl Ending<'_> {
+    /// Logs `reason`, revokes the family and answers `invalid_grant` with `detail`.
+    async fn end(&self, reason: &str, detail: &str) -> OAuthError {
+        tracing::warn!(event = "upstream_refresh_refused", provider = %self.provider, reason = %reason, user_id = %self.user_id);
+        metrics::counter!("gatehouse_upstream_refreshes_total", "provider" => self.provider.to_owned(), "result" => "refused").increment(1);
+        match standing::revoke_family(self.state, self.registry, self.family).await {
+            Ok(()) => OAuthError::invalid_grant(detail.to_owned()),
+            Err(e) => e.into(),
+        }
+    }
 }
 
 /// The identity the refresh goes on with: `user` unchanged (not federated, or within
@@ -42,64 +63,65 @@ pub async fn check(
         return Ok(user);
     };
     let now = state.clock.now();
-    let end = async |reason: &str, detail: &str| -> OAuthError {
-        tracing::warn!(event = "upstream_refresh_refused", provider = %federation.provider, reason = %reason, user_id = %user.subject);
-        metrics::counter!("gatehouse_upstream_refreshes_total", "provider" => federation.provider.clone(), "result" => "refused").increment(1);
-        match standing::revoke_family(state, registry, family).await {
-            Ok(()) => OAuthError::invalid_grant(detail.to_owned()),
-            Err(e) => e.into(),
-        }
+    let ending = Ending {
+        state,
+        registry,
+        family,
+        provider: &federation.provider,
+        user_id: &user.subject,
     };
     let Some(provider) = registry.provider(&federation.provider) else {
-        return Err(end(
-            "provider_gone",
-            "the provider the user signed in through is gone",
-        )
-        .await);
+        let detail = "the provider the user signed in through is gone";
+        return Err(ending.end("provider_gone", detail).await);
     };
     let every = match provider.refresh {
-        RefreshPolicy::Cap(max_age) => {
-            return if capped(federation.login_at, max_age.as_secs(), now) {
-                Err(end(
-                    "max_age",
-                    "the sign-in at the provider is older than its max_age; sign in again",
-                )
-                .await)
-            } else {
-                Ok(user)
-            };
+        RefreshPolicy::Cap(max_age) if capped(federation.login_at, max_age.as_secs(), now) => {
+            let detail = "the sign-in at the provider is older than its max_age; sign in again";
+            return Err(ending.end("max_age", detail).await);
         }
+        RefreshPolicy::Cap(_) => return Ok(user),
         RefreshPolicy::Revalidate(every) => every,
     };
     if !due(federation.checked_at, every.as_secs(), now) {
         return Ok(user);
     }
+    let identity = revalidate(&ending, provider, federation, &user.subject, now).await?;
+    tracing::info!(event = "upstream_refresh_revalidated", provider = %provider.id, user_id = %user.subject);
+    metrics::counter!("gatehouse_upstream_refreshes_total", "provider" => provider.id.clone(), "result" => "success").increment(1);
+    Ok(identity)
+}
+
+/// Asks the upstream again with the kept token and admits the answer through the
+/// provider's rules, as at the callback: the identity must still be the same user.
+async fn revalidate(
+    ending: &Ending<'_>,
+    provider: &Provider,
+    federation: &Federation,
+    user_id: &str,
+    now: u64,
+) -> Result<Identity, OAuthError> {
+    let registry = ending.registry;
     let (Some(sealed), Some(key)) = (&federation.token, &registry.token_key) else {
-        return Err(end(
-            "no_upstream_token",
-            "no upstream token to check the sign-in with; sign in again",
-        )
-        .await);
+        let detail = "no upstream token to check the sign-in with; sign in again";
+        return Err(ending.end("no_upstream_token", detail).await);
     };
     let Ok(token) = key.open(&provider.id, &federation.subject, sealed) else {
-        return Err(end(
-            "unsealable",
-            "the upstream token cannot be opened (token_key changed); sign in again",
-        )
-        .await);
+        let detail = "the upstream token cannot be opened (token_key changed); sign in again";
+        return Err(ending.end("unsealable", detail).await);
     };
     let callback = endpoint(&registry.issuer, &provider.callback_path());
-    let vouched = match state
-        .upstreams
-        .revalidate(provider, &callback, &token, now)
-        .await
-    {
+    let upstreams = &ending.state.upstreams;
+    let vouched = match upstreams.revalidate(provider, &callback, &token, now).await {
         Ok(v) => v,
         Err(e @ UpstreamError::Unavailable(_)) => {
             metrics::counter!("gatehouse_upstream_refreshes_total", "provider" => provider.id.clone(), "result" => "unavailable").increment(1);
             return Err(OAuthError::unavailable(e));
         }
-        Err(e) => return Err(end(e.reason(), "the provider no longer vouches for the user").await),
+        Err(e) => {
+            return Err(ending
+                .end(e.reason(), "the provider no longer vouches for the user")
+                .await);
+        }
     };
     let new_token = match vouched
         .token
@@ -116,28 +138,25 @@ pub async fn check(
         ..federation.clone()
     };
     let linked = |subject: &str| registry.linked_user(&provider.id, subject);
+    let someone_else = "the provider answered for someone else";
     match rules::admission(provider, vouched.claims, linked, renewed) {
-        Ok(a) if a.user.subject == federation.subject && a.identity.subject == user.subject => {
-            tracing::info!(event = "upstream_refresh_revalidated", provider = %provider.id, user_id = %user.subject);
-            metrics::counter!("gatehouse_upstream_refreshes_total", "provider" => provider.id.clone(), "result" => "success").increment(1);
-            Ok(a.identity)
-        }
         Ok(a) if a.user.subject != federation.subject => {
-            Err(end("other_subject", "the provider answered for someone else").await)
+            Err(ending.end("other_subject", someone_else).await)
         }
-        Err(rules::Refusal::NoSubject) => {
-            Err(end("other_subject", "the provider answered for someone else").await)
-        }
-        Ok(_) => Err(end(
-            "other_subject",
-            "the user is now someone else here; sign in again",
-        )
-        .await),
-        Err(refusal) => Err(end(
-            &refusal.to_string(),
-            "the provider's rules no longer let the user in",
-        )
-        .await),
+        Ok(a) if a.identity.subject == user_id => Ok(a.identity),
+        Ok(_) => Err(ending
+            .end(
+                "other_subject",
+                "the user is now someone else here; sign in again",
+            )
+            .await),
+        Err(rules::Refusal::NoSubject) => Err(ending.end("other_subject", someone_else).await),
+        Err(refusal) => Err(ending
+            .end(
+                &refusal.to_string(),
+                "the provider's rules no longer let the user in",
+            )
+            .await),
     }
 }
 
