@@ -13,6 +13,7 @@ mod browser;
 mod check_cli;
 mod cli_example;
 mod client_credentials;
+mod client_keys_cli;
 mod cors;
 mod device;
 mod diff_cli;

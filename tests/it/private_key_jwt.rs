@@ -541,62 +541,6 @@ async fn discovery_lists_private_key_jwt_and_its_algorithms() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_private_key_in_the_config_is_an_error_at_its_place() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let key = ClientKey::new(Algorithm::ES256, "k");
-    let mut private = key.jwk.clone();
-    private["d"] = json!("c2VjcmV0");
-    let set = serde_json::to_string_pretty(&json!({ "keys": [private] })).expect("json");
-    std::fs::write(dir.path().join("svc.jwks.json"), &set).expect("write");
-    let config = config_with(
-        "[[clients]]\nid = \"svc\"\ngrant_types = [\"client_credentials\"]\njwks_file = \"svc.jwks.json\"\n",
-    );
-    let path = dir.path().join("gatehouse.toml");
-    std::fs::write(&path, config).expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .arg("check")
-        .arg(&path)
-        .output()
-        .expect("gatehouse check");
-    let stderr =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success(), "{stderr}");
-    let line = set
-        .lines()
-        .position(|l| l.contains("\"d\""))
-        .expect("d is written")
-        + 1;
-    let at = format!("svc.jwks.json:{line}:");
-    assert!(
-        stderr.contains(&at) && stderr.contains("private key member"),
-        "{at} in {stderr}"
-    );
-
-    let inline = config_with(
-        "[[clients]]\nid = \"svc\"\ngrant_types = [\"client_credentials\"]\njwks = { keys = [ { kty = \"OKP\", crv = \"Ed25519\", x = \"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\", d = \"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A\" } ] }\n",
-    );
-    let jwks_line = inline
-        .lines()
-        .position(|l| l.starts_with("jwks ="))
-        .expect("jwks")
-        + 1;
-    std::fs::write(&path, inline).expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .arg("check")
-        .arg(&path)
-        .output()
-        .expect("gatehouse check");
-    let text =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success(), "{text}");
-    let at = format!("gatehouse.toml:{jwks_line}:");
-    assert!(
-        text.contains(&at) && text.contains("clients[0].jwks.keys[0].d"),
-        "{at} in {text}"
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_jti_used_at_one_replica_is_refused_at_the_other() {
     let Some(redis) = RedisServer::start("a_jti_used_at_one_replica_is_refused_at_the_other")
