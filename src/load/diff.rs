@@ -1474,4 +1474,60 @@ groups = ["finance"]
             })
             .collect()
     }
+
+    #[test]
+    fn client_keys_federated_credentials_and_trusted_issuers_are_classified() {
+        let key = |kid: &str| {
+            let (k, _) = SigningKey::generate(Algorithm::EdDSA, Some(kid)).expect("key");
+            let x = k.public_jwk()["x"].as_str().expect("x").to_owned();
+            format!("{{ kty = \"OKP\", crv = \"Ed25519\", kid = \"{kid}\", x = \"{x}\" }}")
+        };
+        let (a, a2, b) = (key("a"), key("a"), key("b"));
+        let client = |keys: &str| {
+            format!(
+                "[[clients]]\nid = \"job\"\ngrant_types = [\"client_credentials\"]\njwks = {{ keys = [ {keys} ] }}\n[[users]]"
+            )
+        };
+        let one = client(&a);
+        let two = client(&format!("{a}, {b}"));
+        assert_eq!(
+            changes_between(&one, &two),
+            vec![(
+                Mark::Widens,
+                "widens   client job: key added \"b\"".to_owned()
+            )]
+        );
+        assert_eq!(
+            changes_between(&two, &one),
+            vec![(
+                Mark::Narrows,
+                "narrows  client job: key removed \"b\": its tokens end".to_owned()
+            )]
+        );
+        assert_eq!(
+            changes_between(&one, &client(&a2)),
+            vec![(
+                Mark::Neutral,
+                "neutral  client job: key replaced \"a\": tokens under the old one end".to_owned()
+            )]
+        );
+        let issuer = "[[trusted_issuers]]\nid = \"gh\"\nissuer = \"https://token.actions.githubusercontent.com\"\n";
+        let fed = |subject: &str| {
+            format!(
+                "{issuer}[[clients]]\nid = \"job\"\ngrant_types = [\"client_credentials\"]\nfederated_credentials = [ {{ issuer = \"gh\", subject = \"{subject}\" }} ]\n[[users]]"
+            )
+        };
+        let marks: Vec<Mark> = changes_between(&fed("repo:a"), &fed("repo:b"))
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect();
+        assert_eq!(
+            marks,
+            vec![Mark::Widens, Mark::Narrows],
+            "one credential for another"
+        );
+        let found = changes_between("[[users]]", &format!("{issuer}[[users]]"));
+        assert_eq!(found[0].0, Mark::Widens, "{found:?}");
+        assert!(found[0].1.contains("trusted_issuer gh: added"), "{found:?}");
+    }
 }
