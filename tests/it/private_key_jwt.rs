@@ -583,4 +583,19 @@ jwks = {jwks}
         200,
         "a fresh jti at B"
     );
+    // B's audit line names the check that failed, never the assertion.
+    let log = dir.path().join("b.log");
+    let named = eventually(Duration::from_secs(5), || {
+        let log = log.clone();
+        async move {
+            std::fs::read_to_string(&log).is_ok_and(|text| {
+                text.lines()
+                    .any(|l| l.contains("client_auth_failed") && l.contains("replayed_jti"))
+            })
+        }
+    })
+    .await;
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(named, "the audit line names the check: {text}");
+    assert!(!text.contains(&assertion), "the assertion is never logged");
 }
