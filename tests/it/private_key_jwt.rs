@@ -599,3 +599,54 @@ jwks = {jwks}
     assert!(named, "the audit line names the check: {text}");
     assert!(!text.contains(&assertion), "the assertion is never logged");
 }
+
+#[tokio::test]
+async fn removing_a_key_at_a_reload_ends_the_tokens_issued_under_it() {
+    let kept = ClientKey::new(Algorithm::ES256, "kept");
+    let dropped = ClientKey::new(Algorithm::EdDSA, "dropped");
+    let config = |keys: &str| {
+        config_with(&format!(
+            "[[clients]]\nid = \"svc\"\ngrant_types = [\"client_credentials\"]\njwks = {{ keys = [ {keys} ] }}\n"
+        ))
+    };
+    let inline = |k: &ClientKey| {
+        let toml = k.toml();
+        toml["{ keys = [ ".len()..toml.len() - " ] }".len()].to_owned()
+    };
+    let both = format!("{}, {}", inline(&kept), inline(&dropped));
+    let server = TestServer::start(&config(&both)).await;
+    let url = server.url("/token");
+    let now = server.clock().now();
+    let issue = |key: &ClientKey, jti: &str| key.sign(&claims("svc", ISSUER, now, jti));
+    let (status, under_dropped) = token(&url, &issue(&dropped, "d")).await;
+    assert_eq!(status, 200, "{under_dropped}");
+    let (status, under_kept) = token(&url, &issue(&kept, "k")).await;
+    assert_eq!(status, 200, "{under_kept}");
+    server.rewrite_config(&config(&inline(&kept)));
+    server.wait_for_generation(2).await;
+    let active = |token: &Value, jti: &'static str| {
+        let access = token["access_token"].as_str().expect("a token").to_owned();
+        let assertion = kept.sign(&claims("svc", ISSUER, now, jti));
+        let url = server.url("/introspect");
+        async move {
+            let (status, info) = with_assertion(&url, &assertion, &[("token", &access)]).await;
+            assert_eq!(status, 200, "{info}");
+            info["active"].as_bool()
+        }
+    };
+    assert_eq!(
+        active(&under_dropped, "i1").await,
+        Some(false),
+        "a token issued under the removed key ends with it"
+    );
+    assert_eq!(
+        active(&under_kept, "i2").await,
+        Some(true),
+        "a token under the kept key stands"
+    );
+    assert_refused(
+        &token(&url, &issue(&dropped, "d2")).await,
+        "the removed key",
+    );
+    server.stop().await;
+}
