@@ -72,6 +72,11 @@ enum Command {
         /// Write the key here (mode 0600) instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Make the key of this client (`private_key_jwt`): write the private key to
+        /// `--out` (default `<client>.key.pem`, mode 0600) and print the public JWK
+        /// Set and the TOML lines to commit.
+        #[arg(long)]
+        client: Option<String>,
     },
 }
 
@@ -144,7 +149,16 @@ fn main() -> ExitCode {
         .map(|text| print!("{text}"))
         .context("rendering the schema"),
         Command::HashSecret { generate } => hash_secret(generate),
-        Command::Keygen { algorithm, out } => keygen(algorithm.into(), out),
+        Command::Keygen {
+            algorithm,
+            out,
+            client: Some(client),
+        } => keygen_client(&client, algorithm.into(), out),
+        Command::Keygen {
+            algorithm,
+            out,
+            client: None,
+        } => keygen(algorithm.into(), out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -402,19 +416,45 @@ fn hash_secret(generate: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes `pem` to a new file at `path`, readable by its owner only.
+fn write_private(path: &std::path::Path, pem: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
+    file.write_all(pem.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// `gatehouse keygen --client ID`: a client's key pair for `private_key_jwt`.
+fn keygen_client(client: &str, algorithm: Algorithm, out: Option<PathBuf>) -> anyhow::Result<()> {
+    if client.is_empty() || client.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        anyhow::bail!("{client:?} is not a client id");
+    }
+    let (key, pem) = SigningKey::generate(algorithm, None).context("generating the key")?;
+    // Client libraries (Node's WebCrypto) import Ed25519 keys as PKCS#8 version 1 only.
+    let pem = gatehouse::jwt::keys::ed25519_pkcs8_v1(&pem).unwrap_or(pem);
+    let path = out.unwrap_or_else(|| PathBuf::from(format!("{client}.key.pem")));
+    write_private(&path, &pem)?;
+    eprintln!(
+        "wrote the private key of client {client:?} to {} (mode 0600): give it to the service only, never commit it",
+        path.display()
+    );
+    print!(
+        "{}",
+        gatehouse::config::client_key_lines(client, key.public_jwk())
+    );
+    Ok(())
+}
+
 fn keygen(algorithm: Algorithm, out: Option<PathBuf>) -> anyhow::Result<()> {
     let (key, pem) = SigningKey::generate(algorithm, None).context("generating the key")?;
     match out {
         Some(path) => {
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
-            file.write_all(pem.as_bytes())
-                .with_context(|| format!("writing {}", path.display()))?;
+            write_private(&path, &pem)?;
             eprintln!(
                 "wrote {} {} key, kid {}",
                 path.display(),

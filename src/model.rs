@@ -4,6 +4,7 @@
 
 use crate::config::file::GrantType;
 use crate::crypto::sha256;
+use crate::protocol::jwk::PublicJwk;
 use crate::protocol::origin;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -61,11 +62,19 @@ pub enum AuthMethod {
     ClientSecretPost,
     /// `client_id` alone: a public client.
     None,
+    /// A JWT the client signs with its private key (RFC 7523 2.2, OIDC Core 9), or a
+    /// platform's token for a client with federated credentials.
+    PrivateKeyJwt,
 }
 
 impl AuthMethod {
     /// Every method the server implements, in the order discovery lists them.
-    pub const ALL: [AuthMethod; 3] = [Self::ClientSecretBasic, Self::ClientSecretPost, Self::None];
+    pub const ALL: [AuthMethod; 4] = [
+        Self::ClientSecretBasic,
+        Self::ClientSecretPost,
+        Self::PrivateKeyJwt,
+        Self::None,
+    ];
 
     /// The registered name (`client_secret_basic`, ...).
     pub fn as_str(self) -> &'static str {
@@ -73,6 +82,7 @@ impl AuthMethod {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
             Self::None => "none",
+            Self::PrivateKeyJwt => "private_key_jwt",
         }
     }
 }
@@ -87,6 +97,103 @@ pub enum ClientAuth {
     /// rotation the old secret and the new one are both listed, and either
     /// authenticates.
     SharedSecret(Vec<ClientSecret>),
+    /// A confidential client that signs assertions with its private key
+    /// (`private_key_jwt`): the config holds its public keys, or where to fetch them.
+    /// Or, with federated credentials, a workload whose platform's tokens stand in
+    /// for an assertion (`Federated`).
+    Keys(ClientKeys),
+}
+
+/// Where a `private_key_jwt` client's public keys come from, or which platform tokens
+/// a federated client accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientKeys {
+    /// Listed in the config (`jwks`, `jwks_file`).
+    Listed(Vec<PublicJwk>),
+    /// Fetched from the client's `jwks_uri`.
+    Uri(String),
+    /// Platform tokens from trusted issuers (`federated_credentials`), none of them
+    /// empty.
+    Federated(Vec<FederatedCredential>),
+}
+
+/// A `[[trusted_issuers]]` entry, validated: a workload platform whose tokens stand in
+/// for client assertions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedIssuer {
+    pub id: String,
+    /// The tokens' `iss`.
+    pub issuer: String,
+    pub keys: IssuerKeys,
+    /// The `aud` its tokens must carry.
+    pub audience: String,
+    /// The oldest token accepted, in seconds since its `iat`.
+    pub max_token_age: u64,
+    /// PEM CA certificates for its https, besides the system's.
+    pub ca_pem: Option<std::sync::Arc<Vec<u8>>>,
+    /// The file whose content is sent as a bearer token to the issuer's origin.
+    pub bearer_token_file: Option<std::path::PathBuf>,
+}
+
+/// Where a trusted issuer's keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IssuerKeys {
+    /// Listed in a file of the config.
+    Listed(Vec<PublicJwk>),
+    /// At this URL.
+    Uri(String),
+    /// At the `jwks_uri` of the issuer's OIDC discovery document.
+    Discovery,
+}
+
+/// One `federated_credentials` entry: tokens of the trusted issuer `issuer` (by its
+/// id) for the workload `subject`, with these claims equal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FederatedCredential {
+    /// The `[[trusted_issuers]]` id.
+    pub issuer: String,
+    pub subject: String,
+    /// Claim names and the values they must have, sorted by name.
+    pub claims: Vec<(String, serde_json::Value)>,
+}
+
+impl FederatedCredential {
+    /// The credential a token issued under it records.
+    pub fn fingerprint(&self) -> CredentialId {
+        let canonical = serde_json::json!([self.issuer, self.subject, self.claims]).to_string();
+        short(&sha256(canonical.as_bytes()))
+    }
+}
+
+fn short(digest: &[u8; 32]) -> CredentialId {
+    let mut id = [0; 16];
+    id.copy_from_slice(&digest[..16]);
+    id
+}
+
+/// The credential a token issued under the key with RFC 7638 `thumbprint` records.
+pub fn key_fingerprint(thumbprint: &str) -> CredentialId {
+    short(&sha256(format!("jwk:{thumbprint}").as_bytes()))
+}
+
+/// The credential a token of a client whose keys are at `uri` records (the keys there
+/// change without the config: the address is what the config vouches for).
+pub fn uri_fingerprint(uri: &str) -> CredentialId {
+    short(&sha256(format!("jwks_uri:{uri}").as_bytes()))
+}
+
+impl ClientKeys {
+    /// The credentials tokens of such a client may stand under.
+    pub fn credentials(&self) -> Vec<CredentialId> {
+        match self {
+            Self::Listed(keys) => keys
+                .iter()
+                .map(|k| key_fingerprint(&k.thumbprint))
+                .collect(),
+            Self::Uri(uri) => vec![uri_fingerprint(uri)],
+            Self::Federated(creds) => creds.iter().map(FederatedCredential::fingerprint).collect(),
+        }
+    }
 }
 
 impl ClientAuth {
@@ -95,12 +202,17 @@ impl ClientAuth {
         match self {
             Self::None => &[AuthMethod::None],
             Self::SharedSecret(_) => &[AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost],
+            Self::Keys(_) => &[AuthMethod::PrivateKeyJwt],
         }
     }
 
     /// The methods of confidential clients: what introspection accepts.
     pub fn confidential_methods() -> &'static [AuthMethod] {
-        &[AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost]
+        &[
+            AuthMethod::ClientSecretBasic,
+            AuthMethod::ClientSecretPost,
+            AuthMethod::PrivateKeyJwt,
+        ]
     }
 }
 
@@ -150,7 +262,7 @@ impl Client {
     /// client.
     pub fn secrets(&self) -> &[ClientSecret] {
         match &self.auth {
-            ClientAuth::None => &[],
+            ClientAuth::None | ClientAuth::Keys(_) => &[],
             ClientAuth::SharedSecret(secrets) => secrets,
         }
     }
@@ -164,6 +276,7 @@ impl Client {
             ClientAuth::SharedSecret(secrets) => {
                 secrets.iter().map(|s| Some(s.fingerprint())).collect()
             }
+            ClientAuth::Keys(keys) => keys.credentials().into_iter().map(Some).collect(),
         }
     }
 
@@ -175,6 +288,7 @@ impl Client {
             (ClientAuth::SharedSecret(secrets), Some(id)) => {
                 secrets.iter().any(|s| s.fingerprint() == *id)
             }
+            (ClientAuth::Keys(keys), Some(id)) => keys.credentials().contains(id),
             _ => false,
         }
     }

@@ -9,7 +9,7 @@ use crate::config::file::{LimitsSection, SessionSection, TokensSection};
 use crate::jwt::keys::{KeySet, SigningKey};
 use crate::load::diff::Side;
 use crate::load::{ServerSettings, StoreSettings, UiSettings, Validated};
-use crate::model::{Client, Resource, User};
+use crate::model::{Client, Resource, TrustedIssuer, User};
 use crate::protocol::origin;
 use crate::upstream::provider::Provider;
 use crate::upstream::seal::TokenKey;
@@ -56,6 +56,8 @@ pub struct Registry {
     links: HashMap<(String, String), String>,
     /// Seals kept upstream tokens (`[federation] token_key`).
     pub token_key: Option<Arc<TokenKey>>,
+    /// Workload platforms trusted for federated credentials, in the config's order.
+    pub trusted_issuers: Vec<TrustedIssuer>,
 }
 
 impl Registry {
@@ -108,6 +110,7 @@ impl Registry {
                 .flat_map(|u| u.links.iter().map(|l| (l.clone(), u.id.clone())))
                 .collect(),
             providers: config.providers,
+            trusted_issuers: config.trusted_issuers,
             token_key: config.token_key,
             user_ids: config
                 .users
@@ -141,6 +144,7 @@ impl Registry {
             providers: self.providers.iter().collect(),
             resources: &self.resources,
             store: &self.store,
+            trusted_issuers: &self.trusted_issuers,
         }
     }
 
@@ -188,6 +192,11 @@ impl Registry {
     /// The resource the scope `scope` belongs to, if any.
     pub fn scope_owner(&self, scope: &str) -> Option<&str> {
         self.scope_owners.get(scope).map(String::as_str)
+    }
+
+    /// The trusted issuer with this id.
+    pub fn trusted_issuer(&self, id: &str) -> Option<&TrustedIssuer> {
+        self.trusted_issuers.iter().find(|t| t.id == id)
     }
 
     /// The upstream providers, in the config's order.

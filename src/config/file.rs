@@ -47,6 +47,37 @@ pub struct ConfigFile {
     pub providers: Vec<ProviderEntry>,
     #[serde(default)]
     pub federation: FederationSection,
+    /// Workload platforms whose tokens clients may present instead of an assertion
+    /// (`federated_credentials`): a Kubernetes cluster, GitHub Actions, ...
+    #[serde(default)]
+    pub trusted_issuers: Vec<TrustedIssuerEntry>,
+}
+
+/// `[[trusted_issuers]]`: a platform that signs its workloads' identity tokens.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedIssuerEntry {
+    /// The name clients' `federated_credentials` use.
+    pub id: String,
+    /// The tokens' `iss`, exactly.
+    pub issuer: String,
+    /// Where its JWK Set is; without it and `jwks_file`, found by OIDC discovery at
+    /// `issuer + "/.well-known/openid-configuration"`.
+    pub jwks_uri: Option<String>,
+    /// Its JWK Set in a file (relative to the config file): for an issuer that cannot
+    /// be reached (`kubectl get --raw /openid/v1/jwks`).
+    pub jwks_file: Option<String>,
+    /// The `aud` the tokens must carry; gatehouse's `issuer` when absent.
+    pub audience: Option<String>,
+    /// The oldest token accepted (`now - iat`); 1h when absent.
+    #[serde(default, deserialize_with = "humantime_serde::optional")]
+    #[schemars(with = "Option<String>")]
+    pub max_token_age: Option<Duration>,
+    /// PEM CA certificates trusted (besides the system's) when fetching its keys.
+    pub ca_file: Option<String>,
+    /// A file holding a bearer token sent, only to the issuer's own origin, when
+    /// fetching its discovery document and keys (read at each fetch: it may rotate).
+    pub bearer_token_file: Option<String>,
 }
 
 /// A file named by the main file's `include`: the lists a team may own, nothing more
@@ -538,11 +569,60 @@ pub struct ClientEntry {
     #[serde(default, deserialize_with = "humantime_serde::optional")]
     #[schemars(with = "Option<String>")]
     pub refresh_token_ttl: Option<Duration>,
+    /// Its public keys, written in the config: a JWK Set (`{ keys = [ ... ] }`) of EC
+    /// (P-256, P-384), OKP (Ed25519) or RSA public keys. The client authenticates with
+    /// `private_key_jwt`. Never a private key: a private member (`d`, ...) is an error.
+    pub jwks: Option<JwkSet>,
+    /// A JSON file holding its JWK Set of public keys, relative to the file naming it.
+    pub jwks_file: Option<String>,
+    /// Where its JWK Set is published (https, or http on a loopback host): fetched
+    /// when needed, cached, fetched again for a key it does not know (once a minute).
+    pub jwks_uri: Option<String>,
+    /// How it authenticates at the token endpoint. Implied by the other fields
+    /// (`private_key_jwt` by `jwks*` or `federated_credentials`, `none` by `public`,
+    /// a secret otherwise); when written, it must agree with them.
+    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    /// Platform tokens accepted instead of a client assertion (workload identity
+    /// federation): tokens of a `[[trusted_issuers]]` entry for a workload `subject`,
+    /// with the listed `claims` equal.
+    #[serde(default)]
+    pub federated_credentials: Vec<FederatedCredentialEntry>,
     /// The directory its relative `secret_file` paths start from, when it is not the
     /// main file's: that of the included file it is written in. Set by the loader.
     #[serde(skip)]
     #[schemars(skip)]
     pub base_dir: Option<std::path::PathBuf>,
+}
+
+/// A JWK Set (RFC 7517 5) of public keys.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+pub struct JwkSet {
+    /// The keys: objects with `kty` and its public members (`crv`, `x`, `y`; `n`, `e`),
+    /// and optionally `kid`, `alg`, `use = "sig"`.
+    pub keys: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// `token_endpoint_auth_method` (RFC 7591 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenEndpointAuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    PrivateKeyJwt,
+    None,
+}
+
+/// One `federated_credentials` entry of a client.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FederatedCredentialEntry {
+    /// The `[[trusted_issuers]]` id whose tokens are accepted.
+    pub issuer: String,
+    /// The tokens' `sub`: the workload's identity at that issuer.
+    pub subject: String,
+    /// Further claims the tokens must carry with exactly these values.
+    #[serde(default)]
+    pub claims: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// A string, or a list of strings: `secret_hash` and `secret_file`, which list two

@@ -203,3 +203,32 @@ fn toml_issue(e: &toml::de::Error, text: &str, path: &str) -> (Issue, Option<Pos
         position,
     )
 }
+
+/// What `gatehouse keygen --client ID` prints for the public half `jwk` of a new key:
+/// the JWK Set (for a `jwks_file`, or to publish at a `jwks_uri`) and the TOML lines
+/// of the client with the key inline. Only public members are ever in `jwk`.
+pub fn client_key_lines(client: &str, jwk: &serde_json::Value) -> String {
+    let members: Vec<String> = jwk
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| v.as_str().map(|v| format!("{k} = {}", toml_string(v))))
+        .collect();
+    let set = serde_json::json!({ "keys": [jwk] });
+    format!(
+        "# The public JWK Set of client {client:?} (for jwks_file, or to serve at a jwks_uri):\n\
+         {set}\n\n\
+         # The lines to commit (the public key is safe in git):\n\
+         [[clients]]\n\
+         id = {id}\n\
+         grant_types = [\"client_credentials\"]\n\
+         jwks = {{ keys = [ {{ {members} }} ] }}\n",
+        id = toml_string(client),
+        members = members.join(", "),
+    )
+}
+
+/// `s` as a TOML basic string.
+fn toml_string(s: &str) -> String {
+    serde_json::Value::String(s.to_owned()).to_string()
+}

@@ -175,6 +175,27 @@ impl SigningKey {
     }
 }
 
+/// An Ed25519 key's PKCS#8 PEM as version 1 (the seed alone), which every library
+/// imports (Node's WebCrypto refuses the version 2 `generate` writes, with the public
+/// key inside); `None` for anything but such a version 2 Ed25519 key.
+pub fn ed25519_pkcs8_v1(pem_text: &str) -> Option<String> {
+    const V2_HEAD: [u8; 16] = [
+        0x30, 0x51, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    let block = pem::parse(pem_text).ok()?;
+    let der = block.contents();
+    if der.len() < 48 || der[..16] != V2_HEAD {
+        return None;
+    }
+    let mut v1 = vec![
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    v1.extend_from_slice(&der[16..48]);
+    Some(pem::encode(&pem::Pem::new("PRIVATE KEY", v1)))
+}
+
 /// Signing failed inside the crypto library (in practice: the system RNG failed).
 #[derive(Debug, thiserror::Error)]
 #[error("signing failed")]
@@ -292,6 +313,14 @@ fn verifier_of(key: &SigningKey) -> Option<Verifier> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ed25519_key_written_as_version_1_is_the_same_key() {
+        let (key, pem_text) = SigningKey::generate(Algorithm::EdDSA, None).expect("generate");
+        let v1 = ed25519_pkcs8_v1(&pem_text).expect("a version 2 Ed25519 key");
+        let again = SigningKey::from_pem(&v1, Algorithm::EdDSA, None).expect("parse v1");
+        assert_eq!(again.public_jwk(), key.public_jwk());
+    }
 
     #[test]
     fn generated_keys_round_trip_through_pem() {

@@ -2,6 +2,7 @@
 //! OpenID ID tokens, and the claims each scope releases.
 
 pub mod access;
+pub mod assertion;
 pub mod claims;
 pub mod id_token;
 pub mod keys;

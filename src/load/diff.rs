@@ -5,102 +5,15 @@
 //! Never carries a secret or a hash: a changed secret is "secret rotated", a changed
 //! password "password changed".
 
+use super::change::Changes;
+pub use super::change::{Change, Mark, Subject};
 use super::validate::{StoreBackend, StoreSettings, Validated};
 use crate::config::file::{SessionSection, TokensSection};
 use crate::jwt::keys::SigningKey;
-use crate::model::{Client, Resource, User};
+use crate::model::{Client, ClientAuth, Resource, TrustedIssuer, User};
 use crate::upstream::provider::Provider;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::time::Duration;
-
-/// Whether a change lets more through, less, or neither.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Mark {
-    /// More is allowed than before (a new redirect URI, a longer lifetime).
-    Widens,
-    /// Less is allowed than before.
-    Narrows,
-    /// Different, neither more nor less (a rotated secret, another signing key).
-    Neutral,
-}
-
-impl Mark {
-    /// The mark as printed: `widens`, `narrows` or `neutral`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Widens => "widens",
-            Self::Narrows => "narrows",
-            Self::Neutral => "neutral",
-        }
-    }
-}
-
-/// What a change is about; changes are listed grouped in this order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Subject {
-    /// A `[[clients]]` entry, by id.
-    Client,
-    /// A `[[users]]` entry, by id (`sub`).
-    User,
-    /// A `[[providers]]` entry, by id.
-    Provider,
-    /// A signing key, by `kid`.
-    Key,
-    /// A custom scope, by name.
-    Scope,
-    /// A `[[resources]]` entry (RFC 8707), by id.
-    Resource,
-    /// A `[tokens]` lifetime, by field name.
-    Tokens,
-    /// A `[session]` lifetime, by field name.
-    Session,
-    /// `[store]` (read at start only: the change applies at the next restart).
-    Store,
-}
-
-impl Subject {
-    /// The subject as printed: `client`, `user`, `key`, `scope`, `tokens`, `session`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Client => "client",
-            Self::User => "user",
-            Self::Provider => "provider",
-            Self::Key => "key",
-            Self::Scope => "scope",
-            Self::Resource => "resource",
-            Self::Tokens => "tokens",
-            Self::Session => "session",
-            Self::Store => "store",
-        }
-    }
-}
-
-/// One security-relevant difference between two configs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change {
-    /// What kind of thing changed.
-    pub subject: Subject,
-    /// The client id, user id, key id, scope name or lifetime field.
-    pub id: String,
-    /// Whether the change widens, narrows or neither.
-    pub mark: Mark,
-    /// What changed, in words, without any secret: `redirect URI added "https://..."`.
-    pub what: String,
-}
-
-impl fmt::Display for Change {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:<8} {} {}: {}",
-            self.mark.as_str(),
-            self.subject.as_str(),
-            self.id,
-            self.what
-        )
-    }
-}
 
 /// The parts of one config that the comparison reads, borrowed from a [`Validated`]
 /// config or from a serving registry.
@@ -123,6 +36,8 @@ pub struct Side<'a> {
     pub resources: &'a [Resource],
     /// Where the state is kept.
     pub store: &'a StoreSettings,
+    /// Workload platforms trusted for federated credentials.
+    pub trusted_issuers: &'a [TrustedIssuer],
 }
 
 impl<'a> From<&'a Validated> for Side<'a> {
@@ -137,6 +52,7 @@ impl<'a> From<&'a Validated> for Side<'a> {
             providers: v.providers.iter().collect(),
             resources: &v.resources,
             store: &v.store,
+            trusted_issuers: &v.trusted_issuers,
         }
     }
 }
@@ -179,6 +95,7 @@ pub fn diff(old: &Side<'_>, new: &Side<'_>) -> Vec<Change> {
         n.pending_ttl,
     );
     store(&mut out, old.store, new.store);
+    super::key_diff::trusted_issuers(&mut out, old.trusted_issuers, new.trusted_issuers);
     // Stable within a subject and id: the order the checks ran in.
     out.0
         .sort_by(|a, b| (a.subject, &a.id).cmp(&(b.subject, &b.id)));
@@ -222,53 +139,6 @@ pub fn one_line(changes: &[Change]) -> String {
     line
 }
 
-#[derive(Default)]
-struct Changes(Vec<Change>);
-
-impl Changes {
-    fn push(&mut self, subject: Subject, id: &str, mark: Mark, what: impl Into<String>) {
-        self.0.push(Change {
-            subject,
-            id: id.to_owned(),
-            mark,
-            what: what.into(),
-        });
-    }
-
-    /// One line per entry of `after` not in `before` (marked `added`) and per entry of
-    /// `before` not in `after` (marked `removed`).
-    #[allow(clippy::too_many_arguments)]
-    fn list(
-        &mut self,
-        subject: Subject,
-        id: &str,
-        noun: &str,
-        before: &[String],
-        after: &[String],
-        added: Mark,
-        removed: Mark,
-    ) {
-        for item in after.iter().filter(|i| !before.contains(i)) {
-            self.push(subject, id, added, format!("{noun} added {item:?}"));
-        }
-        for item in before.iter().filter(|i| !after.contains(i)) {
-            self.push(subject, id, removed, format!("{noun} removed {item:?}"));
-        }
-    }
-
-    /// A flag turned on (`on` mark) or off (the opposite).
-    fn flag(&mut self, subject: Subject, id: &str, what: &str, before: bool, after: bool) {
-        if before != after {
-            let (mark, state) = if after {
-                (Mark::Widens, "on")
-            } else {
-                (Mark::Narrows, "off")
-            };
-            self.push(subject, id, mark, format!("{what} turned {state}"));
-        }
-    }
-}
-
 fn clients(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
     let before: BTreeMap<&str, &Client> = old.clients.iter().map(|c| (c.id.as_str(), *c)).collect();
     let after: BTreeMap<&str, &Client> = new.clients.iter().map(|c| (c.id.as_str(), *c)).collect();
@@ -291,7 +161,12 @@ fn clients(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
                 "made public: no secret is asked any more",
             ),
             (true, false) => out.push(s, id, Mark::Narrows, "made confidential: a secret is asked"),
-            (false, false) => secrets(out, id, b, c),
+            (false, false) => match (&b.auth, &c.auth) {
+                (ClientAuth::SharedSecret(_), ClientAuth::SharedSecret(_)) => {
+                    secrets(out, id, b, c);
+                }
+                (old, new) => super::key_diff::client_auth(out, id, old, new),
+            },
             _ => {}
         }
         let grants = |c: &Client| -> Vec<String> {
@@ -1598,5 +1473,61 @@ groups = ["finance"]
                 what: what.clone(),
             })
             .collect()
+    }
+
+    #[test]
+    fn client_keys_federated_credentials_and_trusted_issuers_are_classified() {
+        let key = |kid: &str| {
+            let (k, _) = SigningKey::generate(Algorithm::EdDSA, Some(kid)).expect("key");
+            let x = k.public_jwk()["x"].as_str().expect("x").to_owned();
+            format!("{{ kty = \"OKP\", crv = \"Ed25519\", kid = \"{kid}\", x = \"{x}\" }}")
+        };
+        let (a, a2, b) = (key("a"), key("a"), key("b"));
+        let client = |keys: &str| {
+            format!(
+                "[[clients]]\nid = \"job\"\ngrant_types = [\"client_credentials\"]\njwks = {{ keys = [ {keys} ] }}\n[[users]]"
+            )
+        };
+        let one = client(&a);
+        let two = client(&format!("{a}, {b}"));
+        assert_eq!(
+            changes_between(&one, &two),
+            vec![(
+                Mark::Widens,
+                "widens   client job: key added \"b\"".to_owned()
+            )]
+        );
+        assert_eq!(
+            changes_between(&two, &one),
+            vec![(
+                Mark::Narrows,
+                "narrows  client job: key removed \"b\": its tokens end".to_owned()
+            )]
+        );
+        assert_eq!(
+            changes_between(&one, &client(&a2)),
+            vec![(
+                Mark::Neutral,
+                "neutral  client job: key replaced \"a\": tokens under the old one end".to_owned()
+            )]
+        );
+        let issuer = "[[trusted_issuers]]\nid = \"gh\"\nissuer = \"https://token.actions.githubusercontent.com\"\n";
+        let fed = |subject: &str| {
+            format!(
+                "{issuer}[[clients]]\nid = \"job\"\ngrant_types = [\"client_credentials\"]\nfederated_credentials = [ {{ issuer = \"gh\", subject = \"{subject}\" }} ]\n[[users]]"
+            )
+        };
+        let marks: Vec<Mark> = changes_between(&fed("repo:a"), &fed("repo:b"))
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect();
+        assert_eq!(
+            marks,
+            vec![Mark::Widens, Mark::Narrows],
+            "one credential for another"
+        );
+        let found = changes_between("[[users]]", &format!("{issuer}[[users]]"));
+        assert_eq!(found[0].0, Mark::Widens, "{found:?}");
+        assert!(found[0].1.contains("trusted_issuer gh: added"), "{found:?}");
     }
 }

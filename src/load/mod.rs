@@ -5,8 +5,13 @@
 //! and the security diff of two loaded configs (`diff`). Above `config`, `model`,
 //! `jwt` and `upstream`: the layer that builds on all of them.
 
+mod change;
+mod client_keys;
 pub mod diff;
+mod key_diff;
 pub mod providers;
+mod report;
+mod trusted_issuers;
 pub mod validate;
 
 use crate::config::file::ConfigFile;
@@ -181,7 +186,7 @@ fn check_as(
     }
     let (mut validated, found) = validate::validate(&file, base_dir, &mut sources);
     issues.extend(found);
-    let mut federation_issues = validate::Report::default();
+    let mut federation_issues = report::Report::default();
     let federation = providers::check(&file, base_dir, &mut sources, &mut federation_issues);
     let federation_issues = federation_issues.into_issues();
     if federation_issues.iter().any(Issue::is_error) {

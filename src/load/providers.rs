@@ -3,7 +3,8 @@
 //! links checked against the providers, and local user ids kept out of the
 //! `"<provider id>:..."` form that users accepted by rules get.
 
-use super::validate::{EnvRef, Report, parse_env_ref};
+use super::report::Report;
+use super::validate::{EnvRef, parse_env_ref};
 use crate::config::file::{Accept, ConfigFile, ProviderEntry, ProviderKind, RefreshMode};
 use crate::config::report::Sources;
 use crate::protocol::redirect_uri::check_issuer;

@@ -2,6 +2,8 @@
 //! reported together. Produces the resolved pieces a `Registry` is built from: secrets
 //! read from env and files, key files parsed, hashes checked as PHC strings.
 
+use super::report::Report;
+use super::{client_keys, trusted_issuers};
 use crate::config::file::{ConfigFile, GrantType, LimitsSection, SessionSection, TokensSection};
 use crate::config::report::{Issue, Sources};
 use crate::http::client_ip::Cidr;
@@ -147,31 +149,12 @@ pub struct Validated {
     pub resources: Vec<Resource>,
     pub clients: Vec<Client>,
     pub users: Vec<User>,
+    /// Workload platforms whose tokens authenticate clients (`federated_credentials`).
+    pub trusted_issuers: Vec<crate::model::TrustedIssuer>,
     /// Upstream providers, in the order listed.
     pub providers: Vec<crate::upstream::provider::Provider>,
     /// `[federation] token_key`: seals kept upstream tokens.
     pub token_key: Option<std::sync::Arc<crate::upstream::seal::TokenKey>>,
-}
-
-/// Collects issues while walking the config.
-#[derive(Default)]
-pub(super) struct Report(Vec<Issue>);
-
-impl Report {
-    pub(super) fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(Issue::error(path, message));
-    }
-    /// The issues collected.
-    pub(super) fn into_issues(self) -> Vec<Issue> {
-        self.0
-    }
-    pub(super) fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(Issue::warning(path, message));
-    }
-    /// A duplicate at `path` of what is first written at `first`.
-    fn duplicate(&mut self, path: String, message: String, first: String) {
-        self.0.push(Issue::error(path, message).also_at(first));
-    }
 }
 
 /// Checks `file` and resolves what it references (relative to `base_dir`). Returns the
@@ -222,7 +205,9 @@ pub fn validate(
     let store = check_store(file, base_dir, sources, &mut r);
     let scopes = check_scopes(file, &mut r);
     let resources = check_resources(file, &scopes, &mut r);
-    let clients = check_clients(file, &scopes, base_dir, sources, &mut r);
+    let trusted_issuers = trusted_issuers::check(file, base_dir, sources, &mut r);
+    let issuer_ids: Vec<String> = file.trusted_issuers.iter().map(|t| t.id.clone()).collect();
+    let clients = check_clients(file, &scopes, &issuer_ids, base_dir, sources, &mut r);
     check_client_resources(file, &resources, &mut r);
     let users = check_users(file, &mut r);
 
@@ -248,6 +233,7 @@ pub fn validate(
             resources,
             clients,
             users,
+            trusted_issuers,
             // Filled in by `config::providers`, checked after this.
             providers: Vec::new(),
             token_key: None,
@@ -706,6 +692,7 @@ fn check_client_resources(file: &ConfigFile, resources: &[Resource], r: &mut Rep
 fn check_clients(
     file: &ConfigFile,
     scopes: &BTreeMap<String, String>,
+    issuers: &[String],
     base_dir: &Path,
     sources: &mut Sources,
     r: &mut Report,
@@ -787,9 +774,17 @@ fn check_clients(
         }
         // A confidential client without a usable secret has an error reported, so the
         // config is rejected and this `None` never serves.
-        let auth = match resolve_secret(c, &path, base_dir, sources, r) {
-            Some(secrets) => ClientAuth::SharedSecret(secrets),
-            None => ClientAuth::None,
+        client_keys::check_method(c, &path, r);
+        let auth = if client_keys::declared(c) {
+            match client_keys::resolve(c, &path, issuers, base_dir, sources, r) {
+                Some(keys) => ClientAuth::Keys(keys),
+                None => ClientAuth::None,
+            }
+        } else {
+            match resolve_secret(c, &path, base_dir, sources, r) {
+                Some(secrets) => ClientAuth::SharedSecret(secrets),
+                None => ClientAuth::None,
+            }
         };
         let mut allowed_scopes = c.scopes.clone();
         if user_grant && !allowed_scopes.iter().any(|s| s == "openid") {

@@ -1,13 +1,16 @@
-//! Client authentication at the token, introspection, revocation endpoints:
-//! `client_secret_basic` (with the RFC 6749 2.3.1 form-decoding of id and secret),
-//! `client_secret_post`, or a bare `client_id` for public clients (`none`). Using two
-//! methods in one request is `invalid_request`. Which methods a client may use comes
+//! Client authentication at the token, introspection, revocation and device
+//! authorization endpoints: `client_secret_basic` (with the RFC 6749 2.3.1
+//! form-decoding of id and secret), `client_secret_post`, `private_key_jwt` (a
+//! `client_assertion`, checked in `oauth::assertion`), or a bare `client_id` for public
+//! clients (`none`). Using two methods in one request is `invalid_request`. Which methods a client may use comes
 //! from its `ClientAuth`; attempts are counted and throttled here, and take the same
 //! time for an unknown client id as for a known one.
 
+use super::assertion::Refused;
 use crate::error::OAuthError;
 use crate::http::form::{Form, decode_component};
-use crate::model::{Client, ClientAuth, CredentialId};
+use crate::jwt::assertion::{JWT_BEARER, Parsed};
+use crate::model::{Client, ClientAuth, ClientKeys, CredentialId};
 use crate::registry::Registry;
 use crate::state::AppState;
 use crate::throttle::{self, Policy};
@@ -27,13 +30,22 @@ pub enum Credentials {
     },
     /// A `client_id` alone: a public client.
     IdOnly { client_id: String },
+    /// A JWT assertion (`client_assertion`); the client is the `client_id` sent
+    /// (`named`), else the assertion's (unverified) `sub`.
+    Assertion {
+        client_id: String,
+        assertion: String,
+        named: bool,
+    },
 }
 
 impl Credentials {
     /// The client the request claims to be.
     pub fn client_id(&self) -> &str {
         match self {
-            Self::Secret { client_id, .. } | Self::IdOnly { client_id } => client_id,
+            Self::Secret { client_id, .. }
+            | Self::IdOnly { client_id }
+            | Self::Assertion { client_id, .. } => client_id,
         }
     }
 
@@ -60,6 +72,9 @@ pub struct Authenticated<'r> {
 
 /// Reads the client's credentials from the Authorization header and the form.
 pub fn presented(headers: &HeaderMap, form: &Form) -> Result<Credentials, OAuthError> {
+    if form.get("client_assertion").is_some() || form.get("client_assertion_type").is_some() {
+        return presented_assertion(headers, form);
+    }
     if let Some(value) = headers.get(AUTHORIZATION) {
         let (id, secret) = parse_basic(value.as_bytes())?;
         if form.get("client_secret").is_some() {
@@ -93,6 +108,44 @@ pub fn presented(headers: &HeaderMap, form: &Form) -> Result<Credentials, OAuthE
         None => Credentials::IdOnly {
             client_id: id.to_owned(),
         },
+    })
+}
+
+/// A `client_assertion` (RFC 7521 4.2), alone: with Basic or a `client_secret` it is
+/// two methods at once.
+fn presented_assertion(headers: &HeaderMap, form: &Form) -> Result<Credentials, OAuthError> {
+    if headers.get(AUTHORIZATION).is_some() || form.get("client_secret").is_some() {
+        return Err(OAuthError::invalid_request(
+            "use one client authentication method: a client_assertion and a secret were sent",
+        ));
+    }
+    let (Some(kind), Some(assertion)) = (
+        form.get("client_assertion_type"),
+        form.get("client_assertion"),
+    ) else {
+        return Err(OAuthError::invalid_request(
+            "client_assertion and client_assertion_type go together",
+        ));
+    };
+    if kind != JWT_BEARER {
+        return Err(OAuthError::invalid_client(
+            "unsupported client_assertion_type",
+            false,
+        ));
+    }
+    let client_id = match form.get("client_id") {
+        Some(id) => id.to_owned(),
+        // Only to find the client: the assertion is checked against it before anything
+        // trusts it. An unreadable one has no client, and fails as an unknown one.
+        None => Parsed::new(assertion)
+            .ok()
+            .and_then(|p| p.text("sub").map(str::to_owned))
+            .unwrap_or_default(),
+    };
+    Ok(Credentials::Assertion {
+        client_id,
+        assertion: assertion.to_owned(),
+        named: form.get("client_id").is_some(),
     })
 }
 
@@ -150,6 +203,7 @@ pub async fn authenticate<'r>(
             Credentials::Secret { secret, .. } => {
                 state.verifier.known_good(client, secret).map(Some)
             }
+            Credentials::Assertion { .. } => None,
         };
         if let Some(credential) = free {
             return Ok(Authenticated { client, credential });
@@ -168,7 +222,7 @@ pub async fn authenticate<'r>(
         metrics::counter!("gatehouse_rate_limited_total", "limit" => "client_auth").increment(1);
         return Err(OAuthError::too_many(left.as_secs().max(1)));
     }
-    match check(state, client, presented).await {
+    match check(state, registry, client, presented).await {
         Ok(client) => {
             // Only failures must stay counted: a success the store cannot take back
             // leaves one attempt too many, which is no reason to refuse the client.
@@ -177,44 +231,98 @@ pub async fn authenticate<'r>(
             }
             Ok(client)
         }
-        Err(e) => {
-            tracing::warn!(event = "client_auth_failed", client_id = %presented.client_id(), remote = %address);
-            Err(e)
+        Err(Refusal { error, check }) => {
+            tracing::warn!(event = "client_auth_failed", client_id = %presented.client_id(), remote = %address, check);
+            Err(error)
         }
+    }
+}
+
+/// A failed client authentication: the error for the client, and the check that
+/// failed for the audit line (never the credential itself).
+struct Refusal {
+    error: OAuthError,
+    check: &'static str,
+}
+
+impl Refusal {
+    fn new(error: OAuthError, check: &'static str) -> Self {
+        Self { error, check }
+    }
+}
+
+/// Checks an assertion presented for `client`.
+async fn check_assertion<'r>(
+    state: &AppState,
+    registry: &Registry,
+    client: &'r Client,
+    assertion: &str,
+    fail: impl Fn() -> OAuthError,
+) -> Result<Authenticated<'r>, Refusal> {
+    let ClientAuth::Keys(keys) = &client.auth else {
+        return Err(Refusal::new(fail(), "method_not_registered"));
+    };
+    match super::assertion::check(state, registry, client, keys, assertion).await {
+        Ok(credential) => Ok(Authenticated {
+            client,
+            credential: Some(credential),
+        }),
+        Err(Refused::Check(failed)) => Err(Refusal::new(fail(), failed.name())),
+        Err(Refused::Store(e)) => Err(Refusal::new(e.into(), "store_unavailable")),
     }
 }
 
 async fn check<'r>(
     state: &AppState,
+    registry: &Registry,
     client: Option<&'r Client>,
     presented: &Credentials,
-) -> Result<Authenticated<'r>, OAuthError> {
+) -> Result<Authenticated<'r>, Refusal> {
     let used_basic = presented.via_basic();
     let fail = || OAuthError::invalid_client("client authentication failed", used_basic);
+    let refuse = |check| Err(Refusal::new(fail(), check));
     match (presented, client) {
         (Credentials::Secret { secret, .. }, None) => {
             state.verifier.decoy(secret).await;
-            Err(fail())
+            refuse("unknown_client")
         }
-        (Credentials::IdOnly { .. }, None) => Err(fail()),
+        (Credentials::IdOnly { .. } | Credentials::Assertion { .. }, None) => {
+            refuse("unknown_client")
+        }
+        (
+            Credentials::Assertion {
+                assertion, named, ..
+            },
+            Some(client),
+        ) => {
+            if !named && matches!(client.auth, ClientAuth::Keys(ClientKeys::Federated(_))) {
+                // A platform token's `sub` is the workload, not the client.
+                return refuse("client_id_missing");
+            }
+            check_assertion(state, registry, client, assertion, fail).await
+        }
         (Credentials::IdOnly { .. }, Some(client)) => match client.auth {
             ClientAuth::None => Ok(Authenticated {
                 client,
                 credential: None,
             }),
-            ClientAuth::SharedSecret(_) => Err(fail()),
+            ClientAuth::SharedSecret(_) | ClientAuth::Keys(_) => refuse("no_credential"),
         },
         (Credentials::Secret { secret, .. }, Some(client)) => match client.auth {
-            ClientAuth::None => Err(OAuthError::invalid_client(
-                "this is a public client: send client_id without a secret",
-                used_basic,
+            ClientAuth::None => Err(Refusal::new(
+                OAuthError::invalid_client(
+                    "this is a public client: send client_id without a secret",
+                    used_basic,
+                ),
+                "public_client_sent_secret",
             )),
+            ClientAuth::Keys(_) => refuse("method_not_registered"),
             ClientAuth::SharedSecret(_) => match state.verifier.verify(client, secret).await {
                 Some(credential) => Ok(Authenticated {
                     client,
                     credential: Some(credential),
                 }),
-                None => Err(fail()),
+                None => refuse("secret"),
             },
         },
     }

@@ -5,6 +5,7 @@
 use super::cors;
 use crate::config::file::GrantType;
 use crate::model::{AuthMethod, BUILTIN_SCOPES, ClientAuth};
+use crate::protocol::jwk::Alg;
 use crate::registry::{Registry, endpoint};
 use crate::state::AppState;
 use actix_web::http::header::{self, HeaderValue};
@@ -39,6 +40,9 @@ pub fn document(registry: &Registry) -> Value {
         "grant_types_supported": GrantType::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": all_methods,
+        "token_endpoint_auth_signing_alg_values_supported": Alg::NAMES,
+        "introspection_endpoint_auth_signing_alg_values_supported": Alg::NAMES,
+        "revocation_endpoint_auth_signing_alg_values_supported": Alg::NAMES,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
         "access_token_signing_alg_values_supported": algs,

@@ -3,11 +3,13 @@
 //! discovery and JWKS, CORS for browser apps, and the checked authorization request
 //! that the pages in `web` carry through login and consent.
 
+pub mod assertion;
 pub mod authorize_request;
 pub mod client_auth;
 pub mod cors;
 pub mod device;
 pub mod discovery;
+pub mod federated;
 pub mod grants;
 pub mod identify;
 pub mod interaction;

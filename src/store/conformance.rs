@@ -38,6 +38,8 @@ pub async fn run(store: Arc<dyn Store>, clock: &Clock) {
     failures_race(&store).await;
     refresh_race(&store).await;
     shared_secrets(store.as_ref()).await;
+    remembered_once(store.as_ref(), clock).await;
+    remember_race(&store, clock).await;
     store
         .ping()
         .await
@@ -866,5 +868,67 @@ async fn shared_secrets(store: &dyn Store) {
             .expect("shared_secret"),
         [3; 32],
         "secrets are per name"
+    );
+}
+
+async fn remembered_once(store: &dyn Store, clock: &Clock) {
+    let until = clock.now() + 60;
+    assert!(
+        store
+            .remember_once("o:a", until)
+            .await
+            .expect("remember_once"),
+        "a name never seen is remembered: first time"
+    );
+    assert!(
+        !store
+            .remember_once("o:a", until)
+            .await
+            .expect("remember_once"),
+        "the same name again while it is held: not the first time"
+    );
+    assert!(
+        !store
+            .remember_once("o:a", until + 3600)
+            .await
+            .expect("remember_once"),
+        "a later `until` does not make a held name new"
+    );
+    assert!(
+        store
+            .remember_once("o:b", until)
+            .await
+            .expect("remember_once"),
+        "another name is its own"
+    );
+    clock.advance(Duration::from_secs(61));
+    assert!(
+        store
+            .remember_once("o:a", clock.now() + 60)
+            .await
+            .expect("remember_once"),
+        "past its `until` a name is forgotten"
+    );
+    assert!(
+        !store
+            .remember_once("o:a", clock.now() + 60)
+            .await
+            .expect("remember_once"),
+        "and held again from then on"
+    );
+}
+
+async fn remember_race(store: &Arc<dyn Store>, clock: &Clock) {
+    let until = clock.now() + 3600;
+    let first = race(store, move |store, _| async move {
+        store
+            .remember_once("o:race", until)
+            .await
+            .expect("a racing remember_once")
+    })
+    .await;
+    assert_eq!(
+        first, 1,
+        "{RACERS} concurrent uses of one assertion id: exactly one is the first"
     );
 }

@@ -479,6 +479,16 @@ impl Store for FileStore {
         self.memory.jti_denied(jti)
     }
 
+    fn remember_once(&self, key: &str, until: u64) -> StoreFuture<'_, bool> {
+        let key = key.to_owned();
+        Box::pin(async move {
+            let r = self.memory.remember_once(&key, until).await;
+            let first = |first: &bool| *first;
+            self.then_persist(r, Kind::Remembered, key.as_bytes(), Wait::Durable, first)
+                .await
+        })
+    }
+
     fn put_session(&self, key: Key, session: Session, ttl: Duration) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let r = self.memory.put_session(key, session, ttl).await;

@@ -122,6 +122,8 @@ pub struct MemoryStore {
     refresh: DashMap<Key, Entry<Box<PackedRefresh>>>,
     revoked_families: DashMap<String, Entry<()>>,
     denied_jtis: DashMap<String, Entry<()>>,
+    /// Names remembered once (`Store::remember_once`): client assertion ids.
+    remembered: DashMap<String, Entry<()>>,
     not_before: DashMap<String, Entry<u64>>,
     sessions: DashMap<Key, Entry<Session>>,
     pending: DashMap<Key, Entry<String>>,
@@ -198,6 +200,7 @@ impl MemoryStore {
             refresh: DashMap::new(),
             revoked_families: DashMap::new(),
             denied_jtis: DashMap::new(),
+            remembered: DashMap::new(),
             not_before: DashMap::new(),
             sessions: DashMap::new(),
             pending: DashMap::new(),
@@ -219,6 +222,7 @@ impl MemoryStore {
         self.refresh.retain(|_, e| e.live(now));
         self.revoked_families.retain(|_, e| e.live(now));
         self.denied_jtis.retain(|_, e| e.live(now));
+        self.remembered.retain(|_, e| e.live(now));
         self.not_before.retain(|_, e| e.live(now));
         self.sessions.retain(|_, e| e.live(now));
         self.pending.retain(|_, e| e.live(now));
@@ -314,6 +318,28 @@ impl Store for MemoryStore {
 
     fn jti_denied(&self, jti: &str) -> StoreFuture<'_, bool> {
         done(get_live(&self.denied_jtis, jti, self.now()).is_some())
+    }
+
+    fn remember_once(&self, key: &str, until: u64) -> StoreFuture<'_, bool> {
+        let now = self.now();
+        let expires = until.saturating_mul(1000);
+        let held = Entry {
+            value: (),
+            used: false,
+            expires,
+        };
+        let first = match self.remembered.entry(key.to_owned()) {
+            MapEntry::Occupied(e) if e.get().live(now) => false,
+            MapEntry::Occupied(mut e) => {
+                e.insert(held);
+                true
+            }
+            MapEntry::Vacant(e) => {
+                e.insert(held);
+                true
+            }
+        };
+        done(first)
     }
 
     fn put_session(&self, key: Key, session: Session, ttl: Duration) -> StoreFuture<'_, ()> {
@@ -518,11 +544,12 @@ pub(crate) enum Kind {
     Device = b'd',
     UserCode = b'u',
     Secret = b'k',
+    Remembered = b'o',
 }
 
 impl Kind {
     /// Every kind, for reading them back.
-    pub(crate) const ALL: [Kind; 11] = [
+    pub(crate) const ALL: [Kind; 12] = [
         Kind::Code,
         Kind::Refresh,
         Kind::Family,
@@ -534,6 +561,7 @@ impl Kind {
         Kind::Device,
         Kind::UserCode,
         Kind::Secret,
+        Kind::Remembered,
     ];
 
     /// The kind whose tag byte is `tag`.
@@ -620,6 +648,7 @@ impl MemoryStore {
             Kind::Refresh => export_from(&self.refresh, &key_of(id)?, |p| encode(&p.unpack())),
             Kind::Family => export_from(&self.revoked_families, &name_of(id)?, unit),
             Kind::Jti => export_from(&self.denied_jtis, &name_of(id)?, unit),
+            Kind::Remembered => export_from(&self.remembered, &name_of(id)?, unit),
             Kind::NotBefore => export_from(&self.not_before, &name_of(id)?, encode),
             Kind::Session => export_from(&self.sessions, &key_of(id)?, encode),
             Kind::Pending => {
@@ -653,6 +682,7 @@ impl MemoryStore {
             }
             Kind::Family => import_into(&self.revoked_families, name_of(id)?, record, ()),
             Kind::Jti => import_into(&self.denied_jtis, name_of(id)?, record, ()),
+            Kind::Remembered => import_into(&self.remembered, name_of(id)?, record, ()),
             Kind::NotBefore => import_into(&self.not_before, name_of(id)?, record, decode(p)?),
             Kind::Session => import_into(&self.sessions, key_of(id)?, record, decode(p)?),
             Kind::Pending => import_into(&self.pending, key_of(id)?, record, name_of(p)?),

@@ -94,6 +94,10 @@ impl Store for Metered {
         self.timed("jti_denied", self.inner.jti_denied(jti))
     }
 
+    fn remember_once(&self, key: &str, until: u64) -> StoreFuture<'_, bool> {
+        self.timed("remember_once", self.inner.remember_once(key, until))
+    }
+
     fn put_session(&self, key: Key, session: Session, ttl: Duration) -> StoreFuture<'_, ()> {
         self.timed("put_session", self.inner.put_session(key, session, ttl))
     }

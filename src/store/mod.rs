@@ -264,6 +264,14 @@ pub trait Store: Send + Sync {
     /// True when the access token id is denied.
     fn jti_denied(&self, jti: &str) -> StoreFuture<'_, bool>;
 
+    /// Remembers `key` until `until` (Unix seconds on the store's clock): true when this
+    /// call is the first to remember it (nothing live under it), false while an earlier
+    /// one still holds. What makes a client assertion's `jti` single use across
+    /// replicas. Atomic: of racing calls exactly one is told true (Redis: one script,
+    /// `GET`, and when nothing live is there `SET key frame PX ms-until-then`, the
+    /// frame's expiry read on the clock as every value's).
+    fn remember_once(&self, key: &str, until: u64) -> StoreFuture<'_, bool>;
+
     /// Stores (or replaces) a session for `ttl`.
     fn put_session(&self, key: Key, session: Session, ttl: Duration) -> StoreFuture<'_, ()>;
     /// The live session under `key`.

@@ -48,6 +48,9 @@ const CAS_TRIES: usize = 64;
 /// Width of the expiry at the front of every value.
 const EXP_DIGITS: usize = 15;
 
+/// The latest expiry a frame can hold (its 15 digits).
+const MAX_EXPIRY: u64 = 999_999_999_999_999;
+
 /// Where the payload starts: the expiry and the used byte.
 const HEADER: usize = EXP_DIGITS + 1;
 
@@ -154,6 +157,17 @@ redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
 return 1
 ";
 
+/// `KEYS[1]` a name; `ARGV` now, until (both ms). 1 when nothing live held it (and
+/// it is now held until then), else 0.
+const REMEMBER_ONCE: &str = r"
+local now = tonumber(ARGV[1])
+local untl = tonumber(ARGV[2])
+if live(redis.call('GET', KEYS[1]), now) then return 0 end
+if untl <= now then return 1 end
+redis.call('SET', KEYS[1], num(untl) .. '0', 'PX', untl - now)
+return 1
+";
+
 /// `KEYS[1]` a shared secret, `ARGV[1]` a fresh one: the one stored, storing the fresh
 /// one if there was none.
 const SHARED_SECRET: &str = r"
@@ -178,6 +192,7 @@ struct Scripts {
     device_by_user: Script,
     compare_and_set: Script,
     shared_secret: Script,
+    remember_once: Script,
 }
 
 /// The Redis store: one multiplexed connection that reconnects by itself.
@@ -290,6 +305,7 @@ impl RedisStore {
                 device_by_user: script(DEVICE_BY_USER),
                 compare_and_set: script(COMPARE_AND_SET),
                 shared_secret: script(SHARED_SECRET),
+                remember_once: script(REMEMBER_ONCE),
             },
         })
     }
@@ -585,6 +601,23 @@ impl Store for RedisStore {
     fn jti_denied(&self, jti: &str) -> StoreFuture<'_, bool> {
         let jti = jti.to_owned();
         Box::pin(async move { self.flag("j", &jti).await })
+    }
+
+    fn remember_once(&self, key: &str, until: u64) -> StoreFuture<'_, bool> {
+        let key = self.key("o", key.as_bytes());
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let first: u8 = self
+                .scripts
+                .remember_once
+                .key(key)
+                .arg(self.now())
+                .arg(until.saturating_mul(1000).min(MAX_EXPIRY))
+                .invoke_async(&mut conn)
+                .await
+                .map_err(redis_error)?;
+            Ok(first == 1)
+        })
     }
 
     fn put_session(&self, key: Key, session: Session, ttl: Duration) -> StoreFuture<'_, ()> {

@@ -23,7 +23,7 @@ pub enum HttpError {
     Build(String),
     #[error("{0}")]
     Request(String),
-    #[error("the answer is larger than {MAX_BODY} bytes")]
+    #[error("the answer is larger than allowed")]
     TooLarge,
 }
 
@@ -35,7 +35,21 @@ impl Outbound {
     /// A client with the timeouts, no redirects and no proxy from the environment
     /// unless `HTTPS_PROXY` and friends are set (reqwest's default).
     pub fn new() -> Result<Self, HttpError> {
-        reqwest::Client::builder()
+        Self::with_roots(&[])
+    }
+
+    /// Like [`Outbound::new`], also trusting the PEM CA certificates `ca_pem` (an
+    /// in-cluster API server's CA) besides the system's roots.
+    pub fn with_roots(ca_pem: &[Vec<u8>]) -> Result<Self, HttpError> {
+        let mut builder = reqwest::Client::builder();
+        for pem in ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| HttpError::Build(format!("a CA file: {e}")))?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        builder
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
@@ -50,6 +64,34 @@ impl Outbound {
         &self,
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, HttpError> {
+        self.send_capped(request, MAX_BODY).await
+    }
+
+    /// GETs `url` with `headers`, reading at most `cap` bytes of the answer (at most
+    /// [`MAX_BODY`]); the status and the body.
+    pub async fn get_capped(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        cap: usize,
+    ) -> Result<(u16, Vec<u8>), HttpError> {
+        let mut builder = http::Request::get(url);
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let request = builder
+            .body(Vec::new())
+            .map_err(|e| HttpError::Request(e.to_string()))?;
+        let response = self.send_capped(request, cap.min(MAX_BODY)).await?;
+        Ok((response.status().as_u16(), response.into_body()))
+    }
+
+    /// Sends `request`, reading at most `cap` bytes of the answer.
+    async fn send_capped(
+        &self,
+        request: http::Request<Vec<u8>>,
+        cap: usize,
+    ) -> Result<http::Response<Vec<u8>>, HttpError> {
         let request = reqwest::Request::try_from(request.map(reqwest::Body::from))
             .map_err(|e| HttpError::Request(e.to_string()))?;
         let mut response = self
@@ -57,10 +99,7 @@ impl Outbound {
             .execute(request)
             .await
             .map_err(|e| HttpError::Request(without_url(&e)))?;
-        if response
-            .content_length()
-            .is_some_and(|n| n > MAX_BODY as u64)
-        {
+        if response.content_length().is_some_and(|n| n > cap as u64) {
             return Err(HttpError::TooLarge);
         }
         let mut builder = http::Response::builder().status(response.status());
@@ -73,7 +112,7 @@ impl Outbound {
             .await
             .map_err(|e| HttpError::Request(without_url(&e)))?
         {
-            if body.len() + chunk.len() > MAX_BODY {
+            if body.len() + chunk.len() > cap {
                 return Err(HttpError::TooLarge);
             }
             body.extend_from_slice(&chunk);

@@ -8,6 +8,8 @@
 //! - `http`: the outbound client (timeouts, size limits, no redirects);
 //! - `oidc` and `github`: the two kinds, each starting a login, finishing it at the
 //!   callback and revalidating at a refresh;
+//! - `jwks`: public key sets of others (clients' `jwks_uri`, trusted workload
+//!   issuers), fetched within limits and cached;
 //! - `connect`: the dispatch over kinds and the per-provider cache (discovery, keys,
 //!   last error) kept beside the registry.
 //!
@@ -17,6 +19,7 @@
 pub mod connect;
 pub mod github;
 pub mod http;
+pub mod jwks;
 pub mod oidc;
 pub mod provider;
 pub mod rules;

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod github;
+pub mod key_server;
 pub mod redis;
 pub mod replica;
 pub mod skip;
