@@ -141,6 +141,11 @@ impl Registry {
             providers: self.providers.iter().collect(),
             resources: &self.resources,
             store: &self.store,
+            limits: &self.limits,
+            issuer: &self.issuer,
+            server: &self.server,
+            templates_dir: self.ui.templates_dir.as_deref(),
+            token_key: self.token_key.as_deref(),
         }
     }
 

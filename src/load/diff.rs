@@ -5,11 +5,17 @@
 //! Never carries a secret or a hash: a changed secret is "secret rotated", a changed
 //! password "password changed".
 
-use super::validate::{StoreBackend, StoreSettings, Validated};
-use crate::config::file::{SessionSection, TokensSection};
+#[cfg(test)]
+mod coverage;
+mod limits;
+mod settings;
+
+use super::validate::{ServerSettings, StoreBackend, StoreSettings, Validated};
+use crate::config::file::{LimitsSection, SessionSection, TokensSection};
 use crate::jwt::keys::SigningKey;
 use crate::model::{Client, Resource, User};
 use crate::upstream::provider::Provider;
+use crate::upstream::seal::TokenKey;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
@@ -21,8 +27,13 @@ pub enum Mark {
     Widens,
     /// Less is allowed than before.
     Narrows,
-    /// Different, neither more nor less (a rotated secret, another signing key).
+    /// Different, neither more nor less (another signing key, a renamed provider).
     Neutral,
+    /// A credential replaced by another under the same name (a password hash, a
+    /// client's secret, a signing key's material, the token key): nothing more is
+    /// allowed, but whoever wrote the change now knows or holds the new one.
+    /// `--fail-on widens` includes it.
+    CredentialReplaced,
 }
 
 impl Mark {
@@ -32,6 +43,7 @@ impl Mark {
             Self::Widens => "widens",
             Self::Narrows => "narrows",
             Self::Neutral => "neutral",
+            Self::CredentialReplaced => "credential_replaced",
         }
     }
 }
@@ -57,6 +69,16 @@ pub enum Subject {
     Session,
     /// `[store]` (read at start only: the change applies at the next restart).
     Store,
+    /// A `[limits]` field, by name.
+    Limits,
+    /// The `issuer`.
+    Issuer,
+    /// A `[server]` field, by name.
+    Server,
+    /// A `[ui]` field, by name.
+    Ui,
+    /// A `[federation]` field, by name.
+    Federation,
 }
 
 impl Subject {
@@ -72,6 +94,11 @@ impl Subject {
             Self::Tokens => "tokens",
             Self::Session => "session",
             Self::Store => "store",
+            Self::Limits => "limits",
+            Self::Issuer => "issuer",
+            Self::Server => "server",
+            Self::Ui => "ui",
+            Self::Federation => "federation",
         }
     }
 }
@@ -123,6 +150,16 @@ pub struct Side<'a> {
     pub resources: &'a [Resource],
     /// Where the state is kept.
     pub store: &'a StoreSettings,
+    /// How hard the server pushes back on guessing and flooding.
+    pub limits: &'a LimitsSection,
+    /// The issuer identifier.
+    pub issuer: &'a str,
+    /// The listeners and the trusted proxies.
+    pub server: &'a ServerSettings,
+    /// `[ui] templates_dir` as written.
+    pub templates_dir: Option<&'a str>,
+    /// `[federation] token_key`.
+    pub token_key: Option<&'a TokenKey>,
 }
 
 impl<'a> From<&'a Validated> for Side<'a> {
@@ -137,6 +174,11 @@ impl<'a> From<&'a Validated> for Side<'a> {
             providers: v.providers.iter().collect(),
             resources: &v.resources,
             store: &v.store,
+            limits: &v.limits,
+            issuer: &v.issuer,
+            server: &v.server,
+            templates_dir: v.ui.templates_dir.as_deref(),
+            token_key: v.token_key.as_deref(),
         }
     }
 }
@@ -179,15 +221,26 @@ pub fn diff(old: &Side<'_>, new: &Side<'_>) -> Vec<Change> {
         n.pending_ttl,
     );
     store(&mut out, old.store, new.store);
+    limits::limits(&mut out, old.limits, new.limits);
+    settings::settings(&mut out, old, new);
     // Stable within a subject and id: the order the checks ran in.
     out.0
         .sort_by(|a, b| (a.subject, &a.id).cmp(&(b.subject, &b.id)));
     out.0
 }
 
-/// True when any change widens: what `--fail-on widens` refuses.
+/// True when any change widens or replaces a credential: what `--fail-on widens`
+/// refuses.
 pub fn any_widens(changes: &[Change]) -> bool {
-    changes.iter().any(|c| c.mark == Mark::Widens)
+    changes
+        .iter()
+        .any(|c| matches!(c.mark, Mark::Widens | Mark::CredentialReplaced))
+}
+
+/// True when any change replaces a credential: what `--fail-on credential_replaced`
+/// refuses.
+pub fn any_credential_replaced(changes: &[Change]) -> bool {
+    changes.iter().any(|c| c.mark == Mark::CredentialReplaced)
 }
 
 /// `N changes: W widen, X narrow, Y neutral`, or `no security-relevant changes`.
@@ -196,13 +249,18 @@ pub fn summary(changes: &[Change]) -> String {
         return "no security-relevant changes".to_owned();
     }
     let count = |m: Mark| changes.iter().filter(|c| c.mark == m).count();
-    format!(
+    let mut line = format!(
         "{} change(s): {} widen, {} narrow, {} neutral",
         changes.len(),
         count(Mark::Widens),
         count(Mark::Narrows),
         count(Mark::Neutral)
-    )
+    );
+    let replaced = count(Mark::CredentialReplaced);
+    if replaced > 0 {
+        line.push_str(&format!(", {replaced} credential replaced"));
+    }
+    line
 }
 
 /// The changes on one log line: the [`summary`], then each change
@@ -362,6 +420,13 @@ fn clients(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
             c.first_party,
         );
         out.flag(s, id, "introspect (any token)", b.introspect, c.introspect);
+        if b.name != c.name {
+            let what = format!(
+                "name changed {:?} -> {:?} (shown on consent)",
+                b.name, c.name
+            );
+            out.push(s, id, Mark::Neutral, what);
+        }
         client_resources(out, id, (b, old.tokens), (c, new.tokens));
         match (&b.providers, &c.providers) {
             (None, Some(list)) => out.push(
@@ -403,11 +468,19 @@ fn users(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
             let what = format!("username changed {:?} -> {:?}", b.username, u.username);
             out.push(s, id, Mark::Neutral, what);
         }
-        if b.password_hash != u.password_hash {
-            out.push(s, id, Mark::Neutral, "password changed");
+        match (&b.password_hash, &u.password_hash) {
+            (Some(x), Some(y)) if x != y => {
+                out.push(s, id, Mark::CredentialReplaced, "password changed")
+            }
+            (None, Some(_)) => out.push(s, id, Mark::Widens, "password set: may sign in with it"),
+            (Some(_), None) => out.push(s, id, Mark::Narrows, "password removed"),
+            _ => {}
         }
         if b.email != u.email {
             out.push(s, id, Mark::Neutral, "email changed");
+        }
+        if b.name != u.name {
+            out.push(s, id, Mark::Neutral, "name changed");
         }
         out.flag(s, id, "email_verified", b.email_verified, u.email_verified);
         out.list(
@@ -509,6 +582,30 @@ fn providers(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
         }
         if b.client_secret != p.client_secret {
             out.push(s, id, Mark::Neutral, "client secret rotated");
+        }
+        if b.claims != p.claims {
+            out.push(
+                s,
+                id,
+                Mark::Widens,
+                format!(
+                    "claims mapping changed {:?} -> {:?}: other upstream claims pick the user",
+                    b.claims, p.claims
+                ),
+            );
+        }
+        out.list(
+            s,
+            id,
+            "upstream scope",
+            &b.scopes,
+            &p.scopes,
+            Mark::Neutral,
+            Mark::Neutral,
+        );
+        if b.name != p.name {
+            let what = format!("name changed {:?} -> {:?}", b.name, p.name);
+            out.push(s, id, Mark::Neutral, what);
         }
         rule_list(
             out,
@@ -629,6 +726,16 @@ fn keys(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
     }
     for k in &new.keys {
         if let Some(b) = old.keys.iter().find(|b| b.kid() == k.kid())
+            && thumbprint(b) != thumbprint(k)
+        {
+            out.push(
+                s,
+                k.kid(),
+                Mark::CredentialReplaced,
+                "key material replaced under the same kid",
+            );
+        }
+        if let Some(b) = old.keys.iter().find(|b| b.kid() == k.kid())
             && b.algorithm() != k.algorithm()
         {
             let what = format!(
@@ -649,6 +756,18 @@ fn keys(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
         };
         out.push(s, &now, Mark::Neutral, what);
     }
+}
+
+/// The RFC 7638 thumbprint of a key's public JWK: the SHA-256 of its required members
+/// (`crv`, `e`, `kty`, `n`, `x`, `y`, those it has) in lexicographic order.
+fn thumbprint(key: &SigningKey) -> [u8; 32] {
+    let jwk = key.public_jwk();
+    let members: serde_json::Map<String, serde_json::Value> = ["crv", "e", "kty", "n", "x", "y"]
+        .into_iter()
+        .filter_map(|m| jwk.get(m).map(|v| (m.to_owned(), v.clone())))
+        .collect();
+    let text = serde_json::Value::Object(members).to_string();
+    crate::crypto::sha256(text.as_bytes())
 }
 
 fn scopes(out: &mut Changes, old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) {
@@ -768,7 +887,8 @@ fn resources(out: &mut Changes, old: &[Resource], new: &[Resource]) {
 }
 
 /// A confidential client's secrets, by fingerprint (never shown): one replaced by
-/// another at once is "secret rotated" (neutral: the old one's tokens end); otherwise
+/// another at once is "secret rotated" (credential_replaced: the old one's tokens end,
+/// and whoever wrote the change may know the new one); otherwise
 /// each secret added widens (one more opens the client) and each removed narrows (its
 /// tokens end at the reload).
 fn secrets(out: &mut Changes, id: &str, before: &Client, after: &Client) {
@@ -777,7 +897,12 @@ fn secrets(out: &mut Changes, id: &str, before: &Client, after: &Client) {
     let removed = old.iter().filter(|c| !new.contains(c)).count();
     let listed = new.len();
     if added == 1 && removed == 1 && listed == 1 {
-        out.push(Subject::Client, id, Mark::Neutral, "secret rotated");
+        out.push(
+            Subject::Client,
+            id,
+            Mark::CredentialReplaced,
+            "secret rotated",
+        );
         return;
     }
     for (i, credential) in new.iter().enumerate() {
@@ -1164,7 +1289,12 @@ groups = ["finance"]
         let lines = changes(&edits);
         assert_eq!(lines.len(), 2, "{lines:?}");
         let rebuilt: Vec<Change> = [
-            (Subject::Client, "svc", Mark::Neutral, "secret rotated"),
+            (
+                Subject::Client,
+                "svc",
+                Mark::CredentialReplaced,
+                "secret rotated",
+            ),
             (
                 Subject::Tokens,
                 "access_token_ttl",
@@ -1190,7 +1320,8 @@ groups = ["finance"]
         let line = one_line(&rebuilt);
         assert_eq!(
             line,
-            "2 change(s): 1 widen, 0 narrow, 1 neutral: neutral client svc: secret rotated; \
+            "2 change(s): 1 widen, 0 narrow, 0 neutral, 1 credential replaced: \
+             credential_replaced client svc: secret rotated; \
              widens tokens access_token_ttl: 10m -> 1h"
         );
         assert!(!line.contains("argon2") && !line.contains(&other));
@@ -1310,8 +1441,8 @@ groups = ["finance"]
                 &format!("secret_hash = \"{HASH}\""),
                 &format!("secret_hash = \"{other}\""),
             )],
-            Mark::Neutral,
-            "neutral  client svc: secret rotated",
+            Mark::CredentialReplaced,
+            "credential_replaced client svc: secret rotated",
         );
         let both = format!("secret_hash = [\"{other}\", \"{HASH}\"]");
         let step = [(format!("secret_hash = \"{HASH}\""), both.clone())];
@@ -1395,8 +1526,8 @@ groups = ["finance"]
         assert_eq!(
             got,
             vec![(
-                Mark::Neutral,
-                "neutral  user u1: password changed".to_owned()
+                Mark::CredentialReplaced,
+                "credential_replaced user u1: password changed".to_owned()
             )]
         );
         assert!(!got[0].1.contains("argon2"));
@@ -1517,13 +1648,22 @@ groups = ["finance"]
             Mark::Neutral,
             "neutral  user u1: username changed \"a\" -> \"b\"",
         );
-        one(
-            &[(
+        assert_eq!(
+            changes(&[(
                 "private_key_file = \"k1.pem\"",
                 "algorithm = \"EdDSA\"\nprivate_key_file = \"k2.pem\"",
-            )],
-            Mark::Neutral,
-            "neutral  key k1: algorithm changed ES256 -> EdDSA",
+            )]),
+            vec![
+                (
+                    Mark::CredentialReplaced,
+                    "credential_replaced key k1: key material replaced under the same kid"
+                        .to_owned()
+                ),
+                (
+                    Mark::Neutral,
+                    "neutral  key k1: algorithm changed ES256 -> EdDSA".to_owned()
+                ),
+            ]
         );
         one(
             &[(
