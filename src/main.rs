@@ -103,8 +103,11 @@ impl From<InputFormat> for config::Format {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum FailOn {
-    /// Any change that lets more through.
+    /// Any change that lets more through, or replaces a credential.
     Widens,
+    /// Any credential replaced (a password hash, a client secret, a key).
+    #[value(name = "credential_replaced")]
+    CredentialReplaced,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -258,6 +261,9 @@ fn diff(
     println!("{}", diff::summary(&changes));
     Ok(match fail_on {
         Some(FailOn::Widens) if diff::any_widens(&changes) => ExitCode::FAILURE,
+        Some(FailOn::CredentialReplaced) if diff::any_credential_replaced(&changes) => {
+            ExitCode::FAILURE
+        }
         _ => ExitCode::SUCCESS,
     })
 }
@@ -277,8 +283,9 @@ fn load_input(input: &str, format: Option<config::Format>) -> anyhow::Result<Opt
         let (rev, path) = spec
             .split_once(':')
             .with_context(|| format!("{input:?} is not git:REV:PATH"))?;
+        // `--end-of-options`: a REV such as `--output=FILE` is a revision, never an option.
         let out = std::process::Command::new("git")
-            .arg("show")
+            .args(["show", "--end-of-options"])
             .arg(format!("{rev}:{path}"))
             .output()
             .context("running git show")?;
@@ -344,7 +351,9 @@ impl config::IncludeSource for GitRevision<'_> {
         if !relative {
             args.push("--full-tree".into());
         }
-        args.extend([self.rev.into(), "--".into()]);
+        // After `--end-of-options` everything is the tree-ish and paths (a `--` there
+        // would be taken as a path).
+        args.extend(["--end-of-options".into(), self.rev.into()]);
         if !dir.as_os_str().is_empty() {
             args.push(dir.join("").into_os_string());
         }
@@ -362,7 +371,7 @@ impl config::IncludeSource for GitRevision<'_> {
 
     fn read(&self, path: &Path) -> std::io::Result<String> {
         let spec = format!("{}:{}", self.rev, path.display());
-        self.git(&["show", spec.as_str()])
+        self.git(&["show", "--end-of-options", spec.as_str()])
     }
 
     fn name(&self, path: &Path) -> PathBuf {

@@ -300,6 +300,17 @@ impl Client {
             .is_none_or(|list| list.iter().any(|p| p == id))
     }
 
+    /// True when `identity` may be used for this client: a password login always, a
+    /// login through an upstream provider only when the client allows that provider
+    /// (`providers`). Checked wherever a session is reused (a code, a device grant),
+    /// not only when the buttons are drawn.
+    pub fn allows_identity(&self, identity: &Identity) -> bool {
+        identity
+            .upstream
+            .as_ref()
+            .is_none_or(|f| self.allows_provider(&f.provider))
+    }
+
     /// True when the client may use `grant`.
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)

@@ -145,6 +145,11 @@ impl Registry {
             resources: &self.resources,
             store: &self.store,
             trusted_issuers: &self.trusted_issuers,
+            limits: &self.limits,
+            issuer: &self.issuer,
+            server: &self.server,
+            templates_dir: self.ui.templates_dir.as_deref(),
+            token_key: self.token_key.as_deref(),
         }
     }
 

@@ -373,6 +373,10 @@ fn announce(old: &Registry, new: &Registry) {
             .iter()
             .filter(|c| c.mark == load::diff::Mark::Widens)
             .count(),
+        credentials_replaced = changes
+            .iter()
+            .filter(|c| c.mark == load::diff::Mark::CredentialReplaced)
+            .count(),
         "configuration reloaded: {}",
         load::diff::one_line(&changes)
     );

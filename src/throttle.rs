@@ -14,16 +14,26 @@
 //! so that nobody can lock a user or a service out by failing on purpose; the price is
 //! that guesses spread over many addresses are slowed, not stopped (README: Abuse).
 //!
+//! Every per-address counter counts the caller's network ([`network`]), and a name an
+//! attacker chooses is stored as a fixed-length hash of it.
+
+mod cap;
+mod network;
+
+pub(crate) use cap::{Cap, Full};
+pub use network::{Network, network};
+
 use crate::config::file::LimitsSection;
 use crate::store::{Store, StoreError};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use network::name_key;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Requests per address to the HTML endpoints, in a token bucket.
-pub type PageLimiter = DefaultKeyedRateLimiter<IpAddr>;
+/// Requests per network to the HTML endpoints, in a token bucket.
+pub type PageLimiter = DefaultKeyedRateLimiter<Network>;
 
 /// The page limiter for `limits` (zero values are refused by validation; 1 is the floor).
 pub fn page_limiter(limits: &LimitsSection) -> PageLimiter {
@@ -52,41 +62,48 @@ const DELAY_STEP: Duration = Duration::from_millis(250);
 pub struct Policy {
     /// The account's counter (slows down), if the attempt names one.
     account: Option<String>,
-    /// The address's counter (refuses).
+    /// The network's counter (refuses).
     address: String,
     max: u32,
     window: Duration,
+    /// The server-wide counter and its limit, if the attempts have one (refuses
+    /// everyone past it; a success takes its attempt back).
+    total: Option<(&'static str, u32)>,
 }
 
 impl Policy {
-    /// Logins as `username` from `address`.
-    pub fn login(limits: &LimitsSection, username: &str, address: &str) -> Self {
+    /// Logins as `username` from `address` (counted for its network).
+    pub fn login(limits: &LimitsSection, username: &str, address: IpAddr) -> Self {
         Self {
-            account: Some(format!("login:user:{username}")),
-            address: format!("login:addr:{address}"),
+            account: Some(format!("login:user:{}", name_key(username))),
+            address: format!("login:addr:{}", network(limits, address)),
             max: limits.login_max_failures,
             window: limits.login_failure_window,
+            total: None,
         }
     }
 
-    /// Client authentications as `client_id` from `address`.
-    pub fn client(limits: &LimitsSection, client_id: &str, address: &str) -> Self {
+    /// Client authentications as `client_id` from `address` (counted for its network).
+    pub fn client(limits: &LimitsSection, client_id: &str, address: IpAddr) -> Self {
         Self {
-            account: Some(format!("client:id:{client_id}")),
-            address: format!("client:addr:{address}"),
+            account: Some(format!("client:id:{}", name_key(client_id))),
+            address: format!("client:addr:{}", network(limits, address)),
             max: limits.token_max_failures,
             window: limits.token_failure_window,
+            total: None,
         }
     }
 
-    /// User codes typed at `/device` from `address`: counted with the address's failed
-    /// logins (one budget for guessing either), and naming no account.
-    pub fn user_code(limits: &LimitsSection, address: &str) -> Self {
+    /// User codes typed at `/device` from `address`: counted with its network's failed
+    /// logins (one budget for guessing either), naming no account, and within the
+    /// server-wide `[limits] user_code_max_failures_total`.
+    pub fn user_code(limits: &LimitsSection, address: IpAddr) -> Self {
         Self {
             account: None,
-            address: format!("login:addr:{address}"),
+            address: format!("login:addr:{}", network(limits, address)),
             max: limits.login_max_failures,
             window: limits.login_failure_window,
+            total: Some(("user_code:all", limits.user_code_max_failures_total)),
         }
     }
 
@@ -110,11 +127,26 @@ impl Policy {
 
 /// Counts an attempt (before its secret is checked) and judges it. The address is
 /// counted first: an attempt it refuses leaves no account counter behind, so refused
-/// attempts with made-up usernames store nothing.
+/// attempts with made-up usernames store nothing. Then the server-wide count, if any:
+/// past its limit the attempt is refused and taken back from both counts (it was not
+/// judged), so the budget stays spent until its window ends.
 pub async fn attempt(store: &dyn Store, policy: &Policy) -> Result<Verdict, StoreError> {
     let (address, left) = store.add_failure(&policy.address, policy.window).await?;
     if address > policy.max {
         return Ok(policy.verdict(address, 0, left));
+    }
+    if let Some((name, max)) = policy.total {
+        let (all, left) = store.add_failure(name, policy.window).await?;
+        if all > max {
+            store.take_back_failure(name).await?;
+            store.take_back_failure(&policy.address).await?;
+            tracing::warn!(
+                event = "rate_limited",
+                limit = name,
+                "the server-wide budget of wrong attempts is spent"
+            );
+            return Ok(Verdict::Refuse(left.max(Duration::from_secs(1))));
+        }
     }
     let account = match &policy.account {
         Some(name) => store.add_failure(name, policy.window).await?.0,
@@ -156,10 +188,13 @@ fn warn_falling_back(e: &StoreError) {
     }
 }
 
-/// After a success: the address's count takes the attempt back, the account's is
-/// cleared.
+/// After a success: the address's count (and the server-wide one) takes the attempt
+/// back, the account's is cleared.
 pub async fn succeeded(store: &dyn Store, policy: &Policy) -> Result<(), StoreError> {
     store.take_back_failure(&policy.address).await?;
+    if let Some((name, _)) = policy.total {
+        store.take_back_failure(name).await?;
+    }
     match &policy.account {
         Some(name) => store.clear_failures(name).await,
         None => Ok(()),
@@ -178,83 +213,6 @@ pub async fn abide(verdict: Verdict) -> Option<Duration> {
     }
 }
 
-/// One "at most N per address, and at most M in all" rule over store counters: the
-/// pending logins (`[limits] pending_per_address`, `pending_total`) and the device codes
-/// waiting for a user, and anything later that an unauthenticated caller makes the
-/// server keep. An entry is counted before it is stored, atomically (the store's
-/// `add_failure`), and a refused one is taken back at once, so the counts are those of
-/// the entries kept.
-#[derive(Debug, Clone)]
-pub(crate) struct Cap {
-    /// The counters' prefix: `{name}:addr:{address}` and `{name}:all`.
-    name: &'static str,
-    per_address: u32,
-    total: u32,
-    /// How long an entry counts (the entries' own lifetime).
-    window: Duration,
-}
-
-/// Why a [`Cap`] refused an entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Full {
-    /// The address holds its share; its window ends after this long.
-    Address(Duration),
-    /// The server holds as many as it keeps in all.
-    Total,
-}
-
-impl Cap {
-    /// The rule named `name` (the counters' prefix), with its two limits and how long
-    /// an entry counts.
-    pub(crate) fn new(name: &'static str, per_address: u32, total: u32, window: Duration) -> Self {
-        Self {
-            name,
-            per_address,
-            total,
-            window,
-        }
-    }
-
-    fn address_counter(&self, address: &str) -> String {
-        format!("{}:addr:{address}", self.name)
-    }
-
-    fn total_counter(&self) -> String {
-        format!("{}:all", self.name)
-    }
-
-    /// Counts one entry of `address`: `Ok(Ok(()))` when it may be kept, `Ok(Err(full))`
-    /// when a limit is reached (nothing stays counted for it).
-    pub(crate) async fn admit(
-        &self,
-        store: &dyn Store,
-        address: &str,
-    ) -> Result<Result<(), Full>, StoreError> {
-        let mine = self.address_counter(address);
-        let (count, left) = store.add_failure(&mine, self.window).await?;
-        if count > self.per_address {
-            store.take_back_failure(&mine).await?;
-            return Ok(Err(Full::Address(left)));
-        }
-        let all = self.total_counter();
-        let (count, _) = store.add_failure(&all, self.window).await?;
-        if count > self.total {
-            store.take_back_failure(&mine).await?;
-            store.take_back_failure(&all).await?;
-            return Ok(Err(Full::Total));
-        }
-        Ok(Ok(()))
-    }
-
-    /// Takes back the entry of `address` that was answered (removed before it expired).
-    pub(crate) async fn release(&self, store: &dyn Store, address: &str) -> Result<(), StoreError> {
-        store
-            .take_back_failure(&self.address_counter(address))
-            .await?;
-        store.take_back_failure(&self.total_counter()).await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,7 +223,7 @@ mod tests {
             login_max_failures: 6,
             ..LimitsSection::default()
         };
-        let policy = Policy::login(&limits, "u", "a");
+        let policy = Policy::login(&limits, "u", IpAddr::from([192, 0, 2, 1]));
         let left = Duration::from_secs(600);
         assert_eq!(policy.verdict(1, 1, left), Verdict::Allow);
         assert_eq!(policy.verdict(3, 3, left), Verdict::Allow);
@@ -291,7 +249,7 @@ mod tests {
             token_max_failures: 4,
             ..LimitsSection::default()
         };
-        let policy = Policy::client(&limits, "c", "a");
+        let policy = Policy::client(&limits, "c", IpAddr::from([192, 0, 2, 1]));
         assert_eq!(policy.verdict(2, 2, Duration::from_secs(9)), Verdict::Allow);
         assert_eq!(
             policy.verdict(5, 1, Duration::from_secs(9)),
@@ -304,37 +262,52 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_cap_refuses_past_the_address_share_and_the_total_and_counts_nothing_refused() {
+    async fn wrong_user_codes_have_a_server_wide_budget() {
         let store = memory();
-        let cap = Cap::new("t", 2, 3, Duration::from_secs(60));
-        assert_eq!(cap.admit(&store, "a").await.expect("store"), Ok(()));
-        assert_eq!(cap.admit(&store, "a").await.expect("store"), Ok(()));
+        let limits = LimitsSection {
+            user_code_max_failures_total: 3,
+            ..LimitsSection::default()
+        };
+        let from = |n: u8| Policy::user_code(&limits, IpAddr::from([192, 0, n, 1]));
+        for n in 0..3 {
+            assert_eq!(
+                attempt(&store, &from(n)).await.expect("store"),
+                Verdict::Allow
+            );
+        }
+        assert!(
+            matches!(
+                attempt(&store, &from(9)).await.expect("store"),
+                Verdict::Refuse(_)
+            ),
+            "a fresh network is refused once the budget is spent"
+        );
+        // A right code takes its attempt back: it costs the budget nothing.
+        succeeded(&store, &from(0)).await.expect("store");
+        assert_eq!(
+            attempt(&store, &from(9)).await.expect("store"),
+            Verdict::Allow
+        );
         assert!(matches!(
-            cap.admit(&store, "a").await.expect("store"),
-            Err(Full::Address(left)) if left <= Duration::from_secs(60) && left > Duration::ZERO
+            attempt(&store, &from(9)).await.expect("store"),
+            Verdict::Refuse(_)
         ));
-        assert_eq!(cap.admit(&store, "b").await.expect("store"), Ok(()));
-        assert_eq!(
-            cap.admit(&store, "c").await.expect("store"),
-            Err(Full::Total),
-            "three kept in all"
-        );
-        // The refused ones were not counted: one answered entry makes room again.
-        cap.release(&store, "a").await.expect("store");
-        assert_eq!(cap.admit(&store, "c").await.expect("store"), Ok(()));
-        assert_eq!(
-            cap.admit(&store, "c").await.expect("store"),
-            Err(Full::Total)
-        );
     }
 
-    #[tokio::test]
-    async fn caps_of_two_names_count_apart() {
-        let store = memory();
-        let pending = Cap::new("p", 1, 1, Duration::from_secs(60));
-        let device = Cap::new("d", 1, 1, Duration::from_secs(60));
-        assert_eq!(pending.admit(&store, "a").await.expect("store"), Ok(()));
-        assert_eq!(device.admit(&store, "a").await.expect("store"), Ok(()));
-        assert!(pending.admit(&store, "a").await.expect("store").is_err());
+    #[test]
+    fn attacker_chosen_names_make_keys_of_one_length() {
+        let limits = LimitsSection::default();
+        let ip = IpAddr::from([192, 0, 2, 1]);
+        let long = Policy::login(&limits, &"u".repeat(8192), ip);
+        let short = Policy::client(&limits, "c", ip);
+        assert_eq!(
+            long.account.as_ref().map(String::len),
+            Some("login:user:".len() + 32)
+        );
+        assert_eq!(
+            short.account.as_ref().map(String::len),
+            Some("client:id:".len() + 32)
+        );
+        assert_eq!(long.address, "login:addr:192.0.2.0/24");
     }
 }

@@ -342,6 +342,18 @@ pub struct LimitsSection {
     /// `[session] pending_ttl`; past it, `temporarily_unavailable`.
     #[serde(default = "default_pending_total")]
     pub pending_total: u32,
+    /// The IPv4 network every per-address limit counts together: addresses that share
+    /// their first `ipv4_prefix` bits are one address for every limit (8 to 32).
+    #[serde(default = "default_ipv4_prefix")]
+    pub ipv4_prefix: u8,
+    /// The same for IPv6 (16 to 128): a /64 is what one subscriber is routed.
+    #[serde(default = "default_ipv6_prefix")]
+    pub ipv6_prefix: u8,
+    /// Wrong user codes typed at `/device` from all networks together within
+    /// `login_failure_window`; past it, every entry is refused (429) until the window
+    /// ends, so many networks together cannot guess more than this.
+    #[serde(default = "default_user_code_max_failures_total")]
+    pub user_code_max_failures_total: u32,
 }
 
 impl Default for LimitsSection {
@@ -355,6 +367,9 @@ impl Default for LimitsSection {
             pages_burst: default_pages_burst(),
             pending_per_address: default_pending_per_address(),
             pending_total: default_pending_total(),
+            ipv4_prefix: default_ipv4_prefix(),
+            ipv6_prefix: default_ipv6_prefix(),
+            user_code_max_failures_total: default_user_code_max_failures_total(),
         }
     }
 }
@@ -385,6 +400,18 @@ fn default_pending_per_address() -> u32 {
 
 fn default_pending_total() -> u32 {
     20_000
+}
+
+fn default_ipv4_prefix() -> u8 {
+    24
+}
+
+fn default_ipv6_prefix() -> u8 {
+    64
+}
+
+fn default_user_code_max_failures_total() -> u32 {
+    1_000
 }
 
 /// A default duration as the file writes it, for the schema.

@@ -25,7 +25,11 @@ impl ClientIp {
             .headers()
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok());
-        let ip = Self(resolve(peer, forwarded, trusted));
+        let resolved = resolve(peer, forwarded, trusted);
+        if let Some(proxy) = resolved.opaque_from {
+            warn_once(proxy, resolved.ip);
+        }
+        let ip = Self(resolved.ip);
         req.extensions_mut().insert(ip);
         ip
     }
@@ -89,7 +93,18 @@ impl FromStr for Cidr {
     }
 }
 
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
 impl Cidr {
+    /// True when every address of `other` is inside this network.
+    pub fn covers(&self, other: &Cidr) -> bool {
+        self.prefix <= other.prefix && self.contains(other.network)
+    }
+
     /// True when `ip` is inside this network.
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.network, ip) {
@@ -108,26 +123,99 @@ fn same_prefix(a: &[u8], b: &[u8], prefix: u8) -> bool {
     bits == 0 || (a[bytes] ^ b[bytes]) >> (8 - bits) == 0
 }
 
-/// The client's address, given the peer and the `X-Forwarded-For` header.
-pub fn resolve(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[Cidr]) -> IpAddr {
+/// The client's address as the forwarded chain gives it, and, when a trusted proxy
+/// wrote a hop that is no address, that proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resolved {
+    /// The client's address, or the opaque address of an unparsable hop.
+    pub ip: IpAddr,
+    /// The trusted proxy that wrote an unparsable hop, if one did.
+    pub opaque_from: Option<IpAddr>,
+}
+
+/// The client's address, given the peer and the `X-Forwarded-For` header (pure).
+///
+/// Walks the chain from the nearest hop while the hops are trusted proxies. A hop is an
+/// address, or an address with a port (`198.51.100.7:4711`, `[2001:db8::7]:443`, as
+/// some proxies write it). Any other hop written by a trusted proxy (`unknown`, an
+/// obfuscated name) is the client, as an opaque address derived from its text
+/// ([`opaque`]): never the proxy's own address, which would merge every client behind it.
+pub fn resolve(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[Cidr]) -> Resolved {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
     let mut client = peer;
     if !is_trusted(client) {
-        return client;
+        return Resolved {
+            ip: client,
+            opaque_from: None,
+        };
     }
-    // Walk the chain from the nearest hop; stop at the first address we do not trust.
-    for hop in forwarded_for.unwrap_or_default().rsplit(',').map(str::trim) {
-        match hop.parse::<IpAddr>() {
-            Ok(ip) => {
+    let Some(header) = forwarded_for else {
+        return Resolved {
+            ip: client,
+            opaque_from: None,
+        };
+    };
+    for hop in header.rsplit(',').map(str::trim) {
+        match hop_address(hop) {
+            Some(ip) => {
                 client = ip;
                 if !is_trusted(ip) {
                     break;
                 }
             }
-            Err(_) => break,
+            None => {
+                return Resolved {
+                    ip: opaque(hop),
+                    opaque_from: Some(client),
+                };
+            }
         }
     }
-    client
+    Resolved {
+        ip: client,
+        opaque_from: None,
+    }
+}
+
+/// The address of one `X-Forwarded-For` hop: `ip`, `ip:port`, `[v6]` or `[v6]:port`.
+fn hop_address(hop: &str) -> Option<IpAddr> {
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(socket) = hop.parse::<std::net::SocketAddr>() {
+        return Some(socket.ip());
+    }
+    hop.strip_prefix('[')?.strip_suffix(']')?.parse().ok()
+}
+
+/// The stand-in address of a hop that is no address: in `100::/16` (inside the
+/// discard-only `100::/8` space, RFC 6666, which no client has), the rest the first
+/// 112 bits of the SHA-256 of the hop's text, so that two different hops are two
+/// different clients (and two networks for every `[limits] ipv6_prefix`).
+pub fn opaque(hop: &str) -> IpAddr {
+    let digest = crate::crypto::sha256(hop.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes[0] = 0x01;
+    bytes[2..].copy_from_slice(&digest[..14]);
+    IpAddr::from(bytes)
+}
+
+/// Proxies already warned about, so each is named in the log once (bounded: past the
+/// bound, no more warnings rather than more memory).
+static WARNED: std::sync::Mutex<Vec<IpAddr>> = std::sync::Mutex::new(Vec::new());
+
+/// The most proxies remembered in [`WARNED`].
+const MAX_WARNED: usize = 256;
+
+fn warn_once(proxy: IpAddr, client: IpAddr) {
+    let Ok(mut warned) = WARNED.lock() else {
+        return;
+    };
+    if warned.contains(&proxy) || warned.len() >= MAX_WARNED {
+        return;
+    }
+    warned.push(proxy);
+    tracing::warn!(event = "forwarded_for_unparsable", proxy = %proxy, client = %client, "a trusted proxy wrote an X-Forwarded-For hop that is no address: its clients are told apart by an opaque address derived from the hop");
 }
 
 #[cfg(test)]
@@ -166,24 +254,69 @@ mod tests {
         let trusted: Vec<Cidr> = vec!["10.0.0.0/8".parse().expect("cidr")];
         // Direct client: the header is its own claim and ignored.
         assert_eq!(
-            resolve(ip("203.0.113.9"), Some("1.2.3.4"), &trusted),
+            resolve_ip(ip("203.0.113.9"), Some("1.2.3.4"), &trusted),
             ip("203.0.113.9")
         );
         // Through our proxy: the address the proxy saw.
         assert_eq!(
-            resolve(ip("10.0.0.5"), Some("1.2.3.4, 198.51.100.7"), &trusted),
+            resolve_ip(ip("10.0.0.5"), Some("1.2.3.4, 198.51.100.7"), &trusted),
             ip("198.51.100.7")
         );
         // Through two of our proxies.
         assert_eq!(
-            resolve(ip("10.0.0.5"), Some("198.51.100.7, 10.0.0.6"), &trusted),
+            resolve_ip(ip("10.0.0.5"), Some("198.51.100.7, 10.0.0.6"), &trusted),
             ip("198.51.100.7")
         );
-        // Garbage in the header stops the walk at the last good hop.
+        // A hop that is no address is the client, opaque: never the proxy.
+        let junk = resolve(ip("10.0.0.5"), Some("1.2.3.4, junk"), &trusted);
+        assert_eq!(junk.ip, opaque("junk"));
+        assert_eq!(junk.opaque_from, Some(ip("10.0.0.5")));
+        assert_eq!(resolve_ip(ip("10.0.0.5"), None, &trusted), ip("10.0.0.5"));
+    }
+
+    fn resolve_ip(peer: IpAddr, forwarded: Option<&str>, trusted: &[Cidr]) -> IpAddr {
+        resolve(peer, forwarded, trusted).ip
+    }
+
+    #[test]
+    fn hops_with_ports_are_their_addresses() {
+        let trusted: Vec<Cidr> = vec!["10.0.0.0/8".parse().expect("cidr")];
+        let proxy = ip("10.0.0.5");
+        for (hop, client) in [
+            ("198.51.100.7:4711", "198.51.100.7"),
+            ("[2001:db8::7]:443", "2001:db8::7"),
+            ("[2001:db8::7]", "2001:db8::7"),
+            ("2001:db8::7", "2001:db8::7"),
+        ] {
+            let seen = resolve(proxy, Some(hop), &trusted);
+            assert_eq!((seen.ip, seen.opaque_from), (ip(client), None), "{hop}");
+        }
+        // A trusted proxy with a port is walked past.
         assert_eq!(
-            resolve(ip("10.0.0.5"), Some("1.2.3.4, junk"), &trusted),
-            ip("10.0.0.5")
+            resolve_ip(proxy, Some("198.51.100.7:1, 10.0.0.6:2"), &trusted),
+            ip("198.51.100.7")
         );
-        assert_eq!(resolve(ip("10.0.0.5"), None, &trusted), ip("10.0.0.5"));
+    }
+
+    #[test]
+    fn unparsable_hops_are_opaque_clients_apart_from_each_other() {
+        let trusted: Vec<Cidr> = vec!["10.0.0.0/8".parse().expect("cidr")];
+        let proxy = ip("10.0.0.5");
+        let unknown = resolve(proxy, Some("unknown"), &trusted);
+        let other = resolve(proxy, Some("_hidden"), &trusted);
+        assert_ne!(unknown.ip, proxy);
+        assert_ne!(unknown.ip, other.ip);
+        assert_eq!(unknown.opaque_from, Some(proxy));
+        // Written by the second of two proxies: that one is named.
+        let deeper = resolve(proxy, Some("unknown, 10.0.0.9"), &trusted);
+        assert_eq!(
+            (deeper.ip, deeper.opaque_from),
+            (unknown.ip, Some(ip("10.0.0.9")))
+        );
+        // From an untrusted peer the header is not read at all.
+        assert_eq!(
+            resolve_ip(ip("203.0.113.1"), Some("unknown"), &trusted),
+            ip("203.0.113.1")
+        );
     }
 }

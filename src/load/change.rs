@@ -11,8 +11,13 @@ pub enum Mark {
     Widens,
     /// Less is allowed than before.
     Narrows,
-    /// Different, neither more nor less (a rotated secret, another signing key).
+    /// Different, neither more nor less (another signing key, a renamed provider).
     Neutral,
+    /// A credential replaced by another under the same name (a password hash, a
+    /// client's secret, a signing key's material, the token key): nothing more is
+    /// allowed, but whoever wrote the change now knows or holds the new one.
+    /// `--fail-on widens` includes it.
+    CredentialReplaced,
 }
 
 impl Mark {
@@ -22,6 +27,7 @@ impl Mark {
             Self::Widens => "widens",
             Self::Narrows => "narrows",
             Self::Neutral => "neutral",
+            Self::CredentialReplaced => "credential_replaced",
         }
     }
 }
@@ -49,6 +55,16 @@ pub enum Subject {
     Store,
     /// A `[[trusted_issuers]]` entry, by id.
     TrustedIssuer,
+    /// A `[limits]` field, by name.
+    Limits,
+    /// The `issuer`.
+    Issuer,
+    /// A `[server]` field, by name.
+    Server,
+    /// A `[ui]` field, by name.
+    Ui,
+    /// A `[federation]` field, by name.
+    Federation,
 }
 
 impl Subject {
@@ -65,6 +81,11 @@ impl Subject {
             Self::Session => "session",
             Self::Store => "store",
             Self::TrustedIssuer => "trusted_issuer",
+            Self::Limits => "limits",
+            Self::Issuer => "issuer",
+            Self::Server => "server",
+            Self::Ui => "ui",
+            Self::Federation => "federation",
         }
     }
 }

@@ -5,13 +5,19 @@
 //! Never carries a secret or a hash: a changed secret is "secret rotated", a changed
 //! password "password changed".
 
+#[cfg(test)]
+mod coverage;
+mod limits;
+mod settings;
+
 use super::change::Changes;
 pub use super::change::{Change, Mark, Subject};
-use super::validate::{StoreBackend, StoreSettings, Validated};
-use crate::config::file::{SessionSection, TokensSection};
+use super::validate::{ServerSettings, StoreBackend, StoreSettings, Validated};
+use crate::config::file::{LimitsSection, SessionSection, TokensSection};
 use crate::jwt::keys::SigningKey;
 use crate::model::{Client, ClientAuth, Resource, TrustedIssuer, User};
 use crate::upstream::provider::Provider;
+use crate::upstream::seal::TokenKey;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -38,6 +44,16 @@ pub struct Side<'a> {
     pub store: &'a StoreSettings,
     /// Workload platforms trusted for federated credentials.
     pub trusted_issuers: &'a [TrustedIssuer],
+    /// How hard the server pushes back on guessing and flooding.
+    pub limits: &'a LimitsSection,
+    /// The issuer identifier.
+    pub issuer: &'a str,
+    /// The listeners and the trusted proxies.
+    pub server: &'a ServerSettings,
+    /// `[ui] templates_dir` as written.
+    pub templates_dir: Option<&'a str>,
+    /// `[federation] token_key`.
+    pub token_key: Option<&'a TokenKey>,
 }
 
 impl<'a> From<&'a Validated> for Side<'a> {
@@ -53,6 +69,11 @@ impl<'a> From<&'a Validated> for Side<'a> {
             resources: &v.resources,
             store: &v.store,
             trusted_issuers: &v.trusted_issuers,
+            limits: &v.limits,
+            issuer: &v.issuer,
+            server: &v.server,
+            templates_dir: v.ui.templates_dir.as_deref(),
+            token_key: v.token_key.as_deref(),
         }
     }
 }
@@ -96,15 +117,26 @@ pub fn diff(old: &Side<'_>, new: &Side<'_>) -> Vec<Change> {
     );
     store(&mut out, old.store, new.store);
     super::key_diff::trusted_issuers(&mut out, old.trusted_issuers, new.trusted_issuers);
+    limits::limits(&mut out, old.limits, new.limits);
+    settings::settings(&mut out, old, new);
     // Stable within a subject and id: the order the checks ran in.
     out.0
         .sort_by(|a, b| (a.subject, &a.id).cmp(&(b.subject, &b.id)));
     out.0
 }
 
-/// True when any change widens: what `--fail-on widens` refuses.
+/// True when any change widens or replaces a credential: what `--fail-on widens`
+/// refuses.
 pub fn any_widens(changes: &[Change]) -> bool {
-    changes.iter().any(|c| c.mark == Mark::Widens)
+    changes
+        .iter()
+        .any(|c| matches!(c.mark, Mark::Widens | Mark::CredentialReplaced))
+}
+
+/// True when any change replaces a credential: what `--fail-on credential_replaced`
+/// refuses.
+pub fn any_credential_replaced(changes: &[Change]) -> bool {
+    changes.iter().any(|c| c.mark == Mark::CredentialReplaced)
 }
 
 /// `N changes: W widen, X narrow, Y neutral`, or `no security-relevant changes`.
@@ -113,13 +145,18 @@ pub fn summary(changes: &[Change]) -> String {
         return "no security-relevant changes".to_owned();
     }
     let count = |m: Mark| changes.iter().filter(|c| c.mark == m).count();
-    format!(
+    let mut line = format!(
         "{} change(s): {} widen, {} narrow, {} neutral",
         changes.len(),
         count(Mark::Widens),
         count(Mark::Narrows),
         count(Mark::Neutral)
-    )
+    );
+    let replaced = count(Mark::CredentialReplaced);
+    if replaced > 0 {
+        line.push_str(&format!(", {replaced} credential replaced"));
+    }
+    line
 }
 
 /// The changes on one log line: the [`summary`], then each change
@@ -237,6 +274,13 @@ fn clients(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
             c.first_party,
         );
         out.flag(s, id, "introspect (any token)", b.introspect, c.introspect);
+        if b.name != c.name {
+            let what = format!(
+                "name changed {:?} -> {:?} (shown on consent)",
+                b.name, c.name
+            );
+            out.push(s, id, Mark::Neutral, what);
+        }
         client_resources(out, id, (b, old.tokens), (c, new.tokens));
         match (&b.providers, &c.providers) {
             (None, Some(list)) => out.push(
@@ -278,11 +322,19 @@ fn users(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
             let what = format!("username changed {:?} -> {:?}", b.username, u.username);
             out.push(s, id, Mark::Neutral, what);
         }
-        if b.password_hash != u.password_hash {
-            out.push(s, id, Mark::Neutral, "password changed");
+        match (&b.password_hash, &u.password_hash) {
+            (Some(x), Some(y)) if x != y => {
+                out.push(s, id, Mark::CredentialReplaced, "password changed")
+            }
+            (None, Some(_)) => out.push(s, id, Mark::Widens, "password set: may sign in with it"),
+            (Some(_), None) => out.push(s, id, Mark::Narrows, "password removed"),
+            _ => {}
         }
         if b.email != u.email {
             out.push(s, id, Mark::Neutral, "email changed");
+        }
+        if b.name != u.name {
+            out.push(s, id, Mark::Neutral, "name changed");
         }
         out.flag(s, id, "email_verified", b.email_verified, u.email_verified);
         out.list(
@@ -384,6 +436,30 @@ fn providers(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
         }
         if b.client_secret != p.client_secret {
             out.push(s, id, Mark::Neutral, "client secret rotated");
+        }
+        if b.claims != p.claims {
+            out.push(
+                s,
+                id,
+                Mark::Widens,
+                format!(
+                    "claims mapping changed {:?} -> {:?}: other upstream claims pick the user",
+                    b.claims, p.claims
+                ),
+            );
+        }
+        out.list(
+            s,
+            id,
+            "upstream scope",
+            &b.scopes,
+            &p.scopes,
+            Mark::Neutral,
+            Mark::Neutral,
+        );
+        if b.name != p.name {
+            let what = format!("name changed {:?} -> {:?}", b.name, p.name);
+            out.push(s, id, Mark::Neutral, what);
         }
         rule_list(
             out,
@@ -504,6 +580,16 @@ fn keys(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
     }
     for k in &new.keys {
         if let Some(b) = old.keys.iter().find(|b| b.kid() == k.kid())
+            && thumbprint(b) != thumbprint(k)
+        {
+            out.push(
+                s,
+                k.kid(),
+                Mark::CredentialReplaced,
+                "key material replaced under the same kid",
+            );
+        }
+        if let Some(b) = old.keys.iter().find(|b| b.kid() == k.kid())
             && b.algorithm() != k.algorithm()
         {
             let what = format!(
@@ -524,6 +610,18 @@ fn keys(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
         };
         out.push(s, &now, Mark::Neutral, what);
     }
+}
+
+/// The RFC 7638 thumbprint of a key's public JWK: the SHA-256 of its required members
+/// (`crv`, `e`, `kty`, `n`, `x`, `y`, those it has) in lexicographic order.
+fn thumbprint(key: &SigningKey) -> [u8; 32] {
+    let jwk = key.public_jwk();
+    let members: serde_json::Map<String, serde_json::Value> = ["crv", "e", "kty", "n", "x", "y"]
+        .into_iter()
+        .filter_map(|m| jwk.get(m).map(|v| (m.to_owned(), v.clone())))
+        .collect();
+    let text = serde_json::Value::Object(members).to_string();
+    crate::crypto::sha256(text.as_bytes())
 }
 
 fn scopes(out: &mut Changes, old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) {
@@ -643,7 +741,8 @@ fn resources(out: &mut Changes, old: &[Resource], new: &[Resource]) {
 }
 
 /// A confidential client's secrets, by fingerprint (never shown): one replaced by
-/// another at once is "secret rotated" (neutral: the old one's tokens end); otherwise
+/// another at once is "secret rotated" (credential_replaced: the old one's tokens end,
+/// and whoever wrote the change may know the new one); otherwise
 /// each secret added widens (one more opens the client) and each removed narrows (its
 /// tokens end at the reload).
 fn secrets(out: &mut Changes, id: &str, before: &Client, after: &Client) {
@@ -652,7 +751,12 @@ fn secrets(out: &mut Changes, id: &str, before: &Client, after: &Client) {
     let removed = old.iter().filter(|c| !new.contains(c)).count();
     let listed = new.len();
     if added == 1 && removed == 1 && listed == 1 {
-        out.push(Subject::Client, id, Mark::Neutral, "secret rotated");
+        out.push(
+            Subject::Client,
+            id,
+            Mark::CredentialReplaced,
+            "secret rotated",
+        );
         return;
     }
     for (i, credential) in new.iter().enumerate() {
@@ -1039,7 +1143,12 @@ groups = ["finance"]
         let lines = changes(&edits);
         assert_eq!(lines.len(), 2, "{lines:?}");
         let rebuilt: Vec<Change> = [
-            (Subject::Client, "svc", Mark::Neutral, "secret rotated"),
+            (
+                Subject::Client,
+                "svc",
+                Mark::CredentialReplaced,
+                "secret rotated",
+            ),
             (
                 Subject::Tokens,
                 "access_token_ttl",
@@ -1065,7 +1174,8 @@ groups = ["finance"]
         let line = one_line(&rebuilt);
         assert_eq!(
             line,
-            "2 change(s): 1 widen, 0 narrow, 1 neutral: neutral client svc: secret rotated; \
+            "2 change(s): 1 widen, 0 narrow, 0 neutral, 1 credential replaced: \
+             credential_replaced client svc: secret rotated; \
              widens tokens access_token_ttl: 10m -> 1h"
         );
         assert!(!line.contains("argon2") && !line.contains(&other));
@@ -1185,8 +1295,8 @@ groups = ["finance"]
                 &format!("secret_hash = \"{HASH}\""),
                 &format!("secret_hash = \"{other}\""),
             )],
-            Mark::Neutral,
-            "neutral  client svc: secret rotated",
+            Mark::CredentialReplaced,
+            "credential_replaced client svc: secret rotated",
         );
         let both = format!("secret_hash = [\"{other}\", \"{HASH}\"]");
         let step = [(format!("secret_hash = \"{HASH}\""), both.clone())];
@@ -1270,8 +1380,8 @@ groups = ["finance"]
         assert_eq!(
             got,
             vec![(
-                Mark::Neutral,
-                "neutral  user u1: password changed".to_owned()
+                Mark::CredentialReplaced,
+                "credential_replaced user u1: password changed".to_owned()
             )]
         );
         assert!(!got[0].1.contains("argon2"));
@@ -1392,13 +1502,22 @@ groups = ["finance"]
             Mark::Neutral,
             "neutral  user u1: username changed \"a\" -> \"b\"",
         );
-        one(
-            &[(
+        assert_eq!(
+            changes(&[(
                 "private_key_file = \"k1.pem\"",
                 "algorithm = \"EdDSA\"\nprivate_key_file = \"k2.pem\"",
-            )],
-            Mark::Neutral,
-            "neutral  key k1: algorithm changed ES256 -> EdDSA",
+            )]),
+            vec![
+                (
+                    Mark::CredentialReplaced,
+                    "credential_replaced key k1: key material replaced under the same kid"
+                        .to_owned()
+                ),
+                (
+                    Mark::Neutral,
+                    "neutral  key k1: algorithm changed ES256 -> EdDSA".to_owned()
+                ),
+            ]
         );
         one(
             &[(
@@ -1507,8 +1626,8 @@ groups = ["finance"]
         assert_eq!(
             changes_between(&one, &client(&a2)),
             vec![(
-                Mark::Neutral,
-                "neutral  client job: key replaced \"a\": tokens under the old one end".to_owned()
+                Mark::CredentialReplaced,
+                "credential_replaced client job: key replaced \"a\": tokens under the old one end".to_owned()
             )]
         );
         let issuer = "[[trusted_issuers]]\nid = \"gh\"\nissuer = \"https://token.actions.githubusercontent.com\"\n";

@@ -1,6 +1,6 @@
 //! `gatehouse diff` for clients that authenticate with keys: keys (by `kid`, else by
 //! thumbprint) added widen, removed narrow (their tokens end), a `kid` with new
-//! material is "replaced" (neutral, like a rotated secret); a `jwks_uri` moved widens
+//! material is "replaced" (credential_replaced, like a rotated secret); a `jwks_uri` moved widens
 //! (another server is believed); federated credentials added widen, removed narrow.
 //! Never shows key material: a `kid` or the start of a thumbprint.
 
@@ -100,7 +100,7 @@ fn listed(out: &mut Changes, id: &str, old: &[PublicJwk], new: &[PublicJwk]) {
             Some(o) if o.material != k.material || o.alg != k.alg => out.push(
                 s,
                 id,
-                Mark::Neutral,
+                Mark::CredentialReplaced,
                 format!("key replaced {}: tokens under the old one end", name(k)),
             ),
             Some(_) => {}

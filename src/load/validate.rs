@@ -130,6 +130,8 @@ impl Default for StoreSettings {
 pub struct UiSettings {
     pub product_name: String,
     pub templates: Templates,
+    /// `[ui] templates_dir` as written, for `gatehouse diff`.
+    pub templates_dir: Option<String>,
 }
 
 /// Everything a registry needs, resolved and checked.
@@ -227,6 +229,7 @@ pub fn validate(
             ui: UiSettings {
                 product_name: file.ui.product_name.clone(),
                 templates,
+                templates_dir: file.ui.templates_dir.clone(),
             },
             keys,
             scopes,
@@ -466,9 +469,28 @@ fn check_session_and_limits(file: &ConfigFile, r: &mut Report) {
         ("pages_burst", limits.pages_burst),
         ("pending_per_address", limits.pending_per_address),
         ("pending_total", limits.pending_total),
+        (
+            "user_code_max_failures_total",
+            limits.user_code_max_failures_total,
+        ),
     ] {
         if value == 0 {
             r.error(format!("limits.{name}"), "must be at least 1");
+        }
+    }
+    for (name, value, range) in [
+        ("ipv4_prefix", limits.ipv4_prefix, 8..=32),
+        ("ipv6_prefix", limits.ipv6_prefix, 16..=128),
+    ] {
+        if !range.contains(&value) {
+            r.error(
+                format!("limits.{name}"),
+                format!(
+                    "must be between {} and {}: the network every per-address limit counts together",
+                    range.start(),
+                    range.end()
+                ),
+            );
         }
     }
     for (name, window) in [

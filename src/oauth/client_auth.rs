@@ -209,11 +209,7 @@ pub async fn authenticate<'r>(
             return Ok(Authenticated { client, credential });
         }
     }
-    let policy = Policy::client(
-        &registry.limits,
-        presented.client_id(),
-        &address.to_string(),
-    );
+    let policy = Policy::client(&registry.limits, presented.client_id(), address);
     let (verdict, store) =
         throttle::attempt_or_local(state.store.as_ref(), state.local_failures.as_ref(), &policy)
             .await?;

@@ -18,7 +18,7 @@ use crate::protocol::user_code;
 use crate::registry::{Registry, endpoint};
 use crate::state::AppState;
 use crate::store::{DeviceDecision, DeviceGrant, Key};
-use crate::throttle::{Cap, Full};
+use crate::throttle::{self, Cap, Full};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
@@ -126,7 +126,8 @@ async fn admit(state: &AppState, registry: &Registry, ip: &ClientIp) -> Result<(
         limits.pending_total,
         registry.tokens.device_code_ttl,
     );
-    match cap.admit(state.store.as_ref(), &ip.to_string()).await? {
+    let network = throttle::network(limits, ip.0).to_string();
+    match cap.admit(state.store.as_ref(), &network).await? {
         Ok(()) => Ok(()),
         Err(Full::Address(left)) => {
             tracing::warn!(event = "rate_limited", limit = "device_per_address", remote = %ip);

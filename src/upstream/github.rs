@@ -7,7 +7,7 @@
 //! marks as GitHub's.
 
 use crate::upstream::http::Outbound;
-use crate::upstream::oidc::Started;
+use crate::upstream::oidc::{MALFORMED, Started};
 use crate::upstream::provider::Provider;
 use crate::upstream::{UpstreamError, Vouched};
 use openidconnect::PkceCodeChallenge;
@@ -78,7 +78,8 @@ pub async fn exchange(
     if status >= 500 {
         return Err(unavailable(format!("access_token answered {status}")));
     }
-    let answer: TokenAnswer = serde_json::from_slice(&body).map_err(unavailable)?;
+    let answer: TokenAnswer =
+        serde_json::from_slice(&body).map_err(|e| UpstreamError::refused(MALFORMED, e))?;
     match (answer.access_token, answer.error) {
         (Some(token), None) if !token.is_empty() => Ok(token),
         (_, error) => Err(UpstreamError::Denied(
@@ -106,12 +107,46 @@ async fn api<T: for<'de> Deserialize<'de>>(
         .await
         .map_err(unavailable)?;
     match status {
-        200 => serde_json::from_slice(&body).map_err(unavailable),
+        200 => serde_json::from_slice(&body).map_err(|e| UpstreamError::refused(MALFORMED, e)),
         401 => Err(UpstreamError::Denied(format!(
             "{path} answered 401: the token was revoked"
         ))),
         _ => Err(unavailable(format!("{path} answered {status}"))),
     }
+}
+
+/// Entries per page of a list (GitHub's most).
+const PER_PAGE: usize = 100;
+
+/// The most pages of one list read: 1,000 orgs, teams or emails. Past it the list is
+/// cut (with a warning): fewer groups, never more.
+const MAX_PAGES: usize = 10;
+
+/// Every page of the list at `path`, up to [`MAX_PAGES`]: a page shorter than
+/// [`PER_PAGE`] is the last.
+async fn list<T: for<'de> Deserialize<'de>>(
+    http: &Outbound,
+    api_url: &str,
+    path: &str,
+    token: &str,
+) -> Result<Vec<T>, UpstreamError> {
+    let mut all = Vec::new();
+    for page in 1..=MAX_PAGES {
+        let query = format!("{path}?per_page={PER_PAGE}&page={page}");
+        let items: Vec<T> = api(http, api_url, &query, token).await?;
+        let last = items.len() < PER_PAGE;
+        all.extend(items);
+        if last {
+            return Ok(all);
+        }
+    }
+    tracing::warn!(
+        event = "upstream_list_cut",
+        path,
+        entries = all.len(),
+        "a GitHub list is longer than gatehouse reads: the rest is left out"
+    );
+    Ok(all)
 }
 
 #[derive(Deserialize)]
@@ -143,9 +178,9 @@ struct GithubTeam {
 /// revalidation).
 pub async fn user(http: &Outbound, api_url: &str, token: &str) -> Result<Vouched, UpstreamError> {
     let user: GithubUser = api(http, api_url, "/user", token).await?;
-    let emails: Vec<GithubEmail> = api(http, api_url, "/user/emails", token).await?;
-    let orgs: Vec<GithubOrg> = api(http, api_url, "/user/orgs", token).await?;
-    let teams: Vec<GithubTeam> = api(http, api_url, "/user/teams", token).await?;
+    let emails: Vec<GithubEmail> = list(http, api_url, "/user/emails", token).await?;
+    let orgs: Vec<GithubOrg> = list(http, api_url, "/user/orgs", token).await?;
+    let teams: Vec<GithubTeam> = list(http, api_url, "/user/teams", token).await?;
     Ok(Vouched {
         claims: claims(user, &emails, &orgs, &teams),
         token: Some(token.to_owned()),

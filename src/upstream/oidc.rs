@@ -53,6 +53,9 @@ pub type Metadata = ProviderMetadata<
     CoreSubjectIdentifierType,
 >;
 
+/// The audit reason of an upstream answer that does not parse.
+pub(crate) const MALFORMED: &str = "malformed_answer";
+
 fn unavailable(e: impl std::fmt::Display) -> UpstreamError {
     UpstreamError::Unavailable(e.to_string())
 }
@@ -200,6 +203,10 @@ fn token_error(
             }
             other => UpstreamError::Denied(other.to_string()),
         },
+        // An answer that arrived but does not parse (an ID token without `sub`, a
+        // body that is no token response) is refused, not retried: the provider
+        // answered, wrongly.
+        e @ RequestTokenError::Parse(..) => UpstreamError::refused(MALFORMED, e),
         other => unavailable(other),
     }
 }
@@ -349,7 +356,7 @@ pub async fn userinfo(
         .await
         .map_err(unavailable)?;
     match status {
-        200 => serde_json::from_slice(&body).map_err(unavailable),
+        200 => serde_json::from_slice(&body).map_err(|e| UpstreamError::refused(MALFORMED, e)),
         401 | 403 => Err(UpstreamError::Denied(format!("userinfo answered {status}"))),
         _ => Err(unavailable(format!("userinfo answered {status}"))),
     }

@@ -19,8 +19,9 @@ pub enum SealError {
     Open,
 }
 
-/// The key upstream tokens are sealed with.
-pub struct TokenKey(LessSafeKey);
+/// The key upstream tokens are sealed with, and its fingerprint (for `gatehouse diff`:
+/// a domain-separated SHA-256 of the key, which does not reveal it).
+pub struct TokenKey(LessSafeKey, [u8; 32]);
 
 impl std::fmt::Debug for TokenKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -58,7 +59,14 @@ impl TokenKey {
             return Err(SealError::BadKey);
         }
         let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| SealError::BadKey)?;
-        Ok(Self(LessSafeKey::new(key)))
+        let fingerprint =
+            crate::crypto::sha256(&[b"gatehouse token key\0".as_slice(), &bytes].concat());
+        Ok(Self(LessSafeKey::new(key), fingerprint))
+    }
+
+    /// A fingerprint of the key: equal for the same key, never the key.
+    pub fn fingerprint(&self) -> &[u8; 32] {
+        &self.1
     }
 
     /// Seals `token` for `subject` at `provider`.

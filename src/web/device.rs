@@ -94,7 +94,7 @@ async fn on_form(
 
 async fn look_up(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpResponse> {
     let typed = form.get("user_code").unwrap_or_default();
-    let policy = Policy::user_code(&step.registry.limits, &step.ip.to_string());
+    let policy = Policy::user_code(&step.registry.limits, step.ip.0);
     let store = step.state.store.as_ref();
     let verdict = throttle::attempt(store, &policy)
         .await
@@ -117,10 +117,22 @@ async fn look_up(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpRespo
     throttle::succeeded(store, &policy)
         .await
         .map_err(|e| step.unavailable(e))?;
-    match step.session().await? {
+    match session_for(step, &waiting).await? {
         Some(current) => Ok(confirm_page(step, &waiting, &current)),
         None => Ok(login_page(step, &waiting, None)),
     }
+}
+
+/// The browser's session, when the waiting code's client may use it (a login through
+/// a provider the client does not allow is as none).
+async fn session_for(step: &Step<'_>, waiting: &Waiting) -> Result<Option<Current>, HttpResponse> {
+    let Some(client) = step.registry.client(&waiting.grant.client_id) else {
+        return Ok(None);
+    };
+    Ok(step
+        .session()
+        .await?
+        .filter(|c| super::interaction::allowed(client, c, step.ip)))
 }
 
 async fn sign_in(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpResponse> {
@@ -143,7 +155,7 @@ async fn answer(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpRespon
     let Some(waiting) = waiting(step, form.get("user_code").unwrap_or_default()).await? else {
         return Ok(gone(step));
     };
-    let Some(current) = step.session().await? else {
+    let Some(current) = session_for(step, &waiting).await? else {
         return Ok(login_page(step, &waiting, None));
     };
     let approve = match form.get("decision") {

@@ -1,9 +1,10 @@
-//! A per-address request rate cap for the HTML endpoints (authorize, login, consent,
+//! A per-network (`throttle::network`) request rate cap for the HTML endpoints (authorize, login, consent,
 //! logout), so one address cannot flood the pages or the password hashing behind them.
 
 use super::page;
 use crate::http::client_ip::ClientIp;
 use crate::state::AppState;
+use crate::throttle;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
@@ -22,7 +23,9 @@ pub async fn limit_pages<B: MessageBody>(
             .map(ServiceResponse::map_into_left_body);
     };
     let address = ClientIp::of(req.request()).0;
-    match state.pages.check_key(&address) {
+    let registry = state.snapshot();
+    let network = throttle::network(&registry.limits, address);
+    match state.pages.check_key(&network) {
         Ok(()) => next
             .call(req)
             .await
@@ -31,7 +34,6 @@ pub async fn limit_pages<B: MessageBody>(
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             metrics::counter!("gatehouse_rate_limited_total", "limit" => "pages").increment(1);
             tracing::warn!(event = "rate_limited", limit = "pages", remote = %address);
-            let registry = state.snapshot();
             let response = page::too_many(
                 &registry,
                 "Too many requests",

@@ -20,6 +20,7 @@ use crate::oauth::target;
 use crate::registry::Registry;
 use crate::state::AppState;
 use crate::store::Session;
+use crate::throttle;
 use crate::upstream::provider::{Provider, RefreshPolicy};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
@@ -30,6 +31,17 @@ pub struct Step<'a> {
     pub ip: ClientIp,
     pub state: &'a AppState,
     pub registry: &'a Registry,
+}
+
+/// True when `client` may use the session `current` (a login through a provider it
+/// does not allow is as no session: the user signs in again, with a password or a
+/// provider the client allows).
+pub(super) fn allowed(client: &crate::model::Client, current: &Current, ip: ClientIp) -> bool {
+    let ok = client.allows_identity(&current.session.identity);
+    if !ok {
+        tracing::info!(event = "session_not_used", client_id = %client.id, remote = %ip, reason = "provider_not_allowed", "the session signed in through a provider this client does not allow");
+    }
+    ok
 }
 
 impl Step<'_> {
@@ -65,6 +77,7 @@ impl Step<'_> {
             Some(c) => Some(c),
             None => self.session().await?,
         };
+        let current = current.filter(|c| allowed(client, c, self.ip));
         let session = current.as_ref().map(|c| &c.session);
         let facts = Facts {
             request: &request,
@@ -77,6 +90,7 @@ impl Step<'_> {
                 .idp_hint
                 .as_deref()
                 .and_then(|id| registry.provider(id))
+                .filter(|p| client.allows_provider(&p.id))
                 .map(|p| p.id.as_str()),
             upstream_token_kept: kept
                 .as_ref()
@@ -168,7 +182,7 @@ impl Step<'_> {
             pkce_verifier: started.pkce_verifier,
             browser,
         };
-        let address = self.ip.to_string();
+        let address = throttle::network(&self.registry.limits, self.ip.0).to_string();
         self.pendings()
             .send_upstream(request, kept, &address, id, attempt)
             .await
@@ -256,7 +270,7 @@ impl Step<'_> {
         template: &str,
         mut context: serde_json::Value,
     ) -> Result<HttpResponse, HttpResponse> {
-        let address = self.ip.to_string();
+        let address = throttle::network(&self.registry.limits, self.ip.0).to_string();
         let id = self
             .pendings()
             .remember(request, kept, awaiting, &address)

@@ -64,7 +64,7 @@ pub async fn check_password<'r>(
     } = *step;
     let address = ip.to_string();
     let store = state.store.as_ref();
-    let policy = Policy::login(&registry.limits, username, &address);
+    let policy = Policy::login(&registry.limits, username, ip.0);
     let verdict = throttle::attempt(store, &policy)
         .await
         .map_err(|e| step.unavailable(e))?;

@@ -200,7 +200,10 @@ async fn finish(
             metrics::counter!("gatehouse_upstream_logins_total", "provider" => provider.id.clone(), "result" => "unavailable").increment(1);
             return Err(page::provider_unavailable(step.registry, &provider.name));
         }
-        Err(e) => return Err(refused(step, &provider.id, e.reason(), START_AGAIN)),
+        Err(e) => {
+            tracing::info!(event = "upstream_answer_refused", provider = %provider.id, reason = e.reason(), error = %e, remote = %step.ip);
+            return Err(refused(step, &provider.id, e.reason(), START_AGAIN));
+        }
     };
     admit(step, provider, kept, vouched, now).await
 }

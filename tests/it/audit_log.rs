@@ -309,7 +309,7 @@ async fn a_reload_logs_what_it_changes_without_secrets() {
     let _ = stop(child, logs);
     let line = reloaded.expect("a config_reloaded line");
     assert!(
-        line.contains("neutral client svc: secret rotated"),
+        line.contains("credential_replaced client svc: secret rotated"),
         "{line}"
     );
     assert!(

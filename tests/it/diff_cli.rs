@@ -259,3 +259,189 @@ widens   client web: redirect URI added \"http://127.0.0.1/other\"
         "{out}"
     );
 }
+
+/// A config with one of everything the per-field cases below edit.
+const FULL: &str = r#"issuer = "http://127.0.0.1:9"
+[server]
+admin_bind = "127.0.0.1:9100"
+trusted_proxies = ["10.0.0.0/8"]
+[limits]
+login_max_failures = 10
+[federation]
+token_key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+[[keys]]
+id = "k1"
+private_key_file = "k1.pem"
+[[clients]]
+id = "svc"
+secret_hash = "CLIENT_HASH"
+grant_types = ["client_credentials"]
+[[providers]]
+id = "corp"
+name = "Corp"
+kind = "oidc"
+issuer = "https://idp.example.com"
+client_id = "gh"
+client_secret = "s1"
+scopes = ["openid", "email"]
+accept = "linked"
+[[users]]
+id = "u1"
+username = "a"
+password_hash = "USER_HASH"
+"#;
+
+/// How `--fail-on` treats a change.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Class {
+    Widens,
+    Neutral,
+    CredentialReplaced,
+}
+
+#[test]
+fn every_field_is_compared_and_classified() {
+    use gatehouse::config::file::Algorithm;
+    use gatehouse::jwt::keys::SigningKey;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for file in ["k1.pem", "k1b.pem"] {
+        let (_, pem) = SigningKey::generate(Algorithm::ES256, Some("k1")).expect("key");
+        std::fs::write(dir.path().join(file), pem).expect("write key");
+    }
+    std::fs::create_dir(dir.path().join("pages")).expect("mkdir");
+    let hash = crate::support::service_hash();
+    let other = gatehouse::crypto::hash_secret("another-secret-0123456789").expect("hash");
+    let old = FULL.replace("CLIENT_HASH", hash).replace("USER_HASH", hash);
+    let cases: &[(&str, &str, &str, Class)] = &[
+        (
+            "issuer = \"http://127.0.0.1:9\"",
+            "issuer = \"http://127.0.0.1:10\"",
+            "widens   issuer issuer: changed",
+            Class::Widens,
+        ),
+        (
+            "[\"10.0.0.0/8\"]",
+            "[\"0.0.0.0/0\"]",
+            "widens   server trusted_proxies: trusted proxy added \"0.0.0.0/0\"",
+            Class::Widens,
+        ),
+        (
+            "admin_bind = \"127.0.0.1:9100\"\n",
+            "",
+            "widens   server admin_bind: removed",
+            Class::Widens,
+        ),
+        (
+            "login_max_failures = 10\n",
+            "login_max_failures = 10000\n",
+            "widens   limits login_max_failures: 10 -> 10000",
+            Class::Widens,
+        ),
+        (
+            "[limits]\n",
+            "[limits]\nipv6_prefix = 128\n",
+            "widens   limits ipv6_prefix: 64 -> 128",
+            Class::Widens,
+        ),
+        (
+            "[federation]",
+            "[ui]\ntemplates_dir = \"pages\"\n[federation]",
+            "widens   ui templates_dir: set to \"pages\"",
+            Class::Widens,
+        ),
+        (
+            "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"",
+            "\"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\"",
+            "credential_replaced federation token_key: replaced",
+            Class::CredentialReplaced,
+        ),
+        (
+            "\"k1.pem\"",
+            "\"k1b.pem\"",
+            "credential_replaced key k1: key material replaced under the same kid",
+            Class::CredentialReplaced,
+        ),
+        (
+            "accept = \"linked\"\n",
+            "accept = \"linked\"\n[providers.claims]\nsubject = \"email\"\n",
+            "widens   provider corp: claims mapping changed",
+            Class::Widens,
+        ),
+        (
+            "[\"openid\", \"email\"]",
+            "[\"openid\", \"email\", \"groups\"]",
+            "neutral  provider corp: upstream scope added \"groups\"",
+            Class::Neutral,
+        ),
+        (
+            "name = \"Corp\"",
+            "name = \"Corp SSO\"",
+            "neutral  provider corp: name changed \"Corp\" -> \"Corp SSO\"",
+            Class::Neutral,
+        ),
+        (
+            &format!("password_hash = \"{hash}\""),
+            &format!("password_hash = \"{other}\""),
+            "credential_replaced user u1: password changed",
+            Class::CredentialReplaced,
+        ),
+        (
+            &format!("secret_hash = \"{hash}\""),
+            &format!("secret_hash = \"{other}\""),
+            "credential_replaced client svc: secret rotated",
+            Class::CredentialReplaced,
+        ),
+    ];
+    std::fs::write(dir.path().join("old.toml"), &old).expect("write");
+    for (from, to, line, class) in cases {
+        assert!(old.contains(from), "{from:?}");
+        std::fs::write(dir.path().join("new.toml"), old.replacen(from, to, 1)).expect("write");
+        let (code, out) = diff(dir.path(), &["old.toml", "new.toml"], "");
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.lines().any(|l| l.starts_with(line)),
+            "{line:?} in:\n{out}"
+        );
+        let (widens, _) = diff(
+            dir.path(),
+            &["--fail-on", "widens", "old.toml", "new.toml"],
+            "",
+        );
+        let (replaced, _) = diff(
+            dir.path(),
+            &["--fail-on", "credential_replaced", "old.toml", "new.toml"],
+            "",
+        );
+        let expected = match class {
+            Class::Widens => (1, 0),
+            Class::CredentialReplaced => (1, 1),
+            Class::Neutral => (0, 0),
+        };
+        assert_eq!((widens, replaced), expected, "{line}");
+    }
+}
+
+#[test]
+fn a_git_revision_is_never_taken_as_an_option() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    git(dir.path(), &["init", "-q"]);
+    std::fs::write(dir.path().join("gatehouse.toml"), OLD).expect("write");
+    git(dir.path(), &["add", "gatehouse.toml"]);
+    git(dir.path(), &["commit", "-q", "-m", "first"]);
+    let target = dir.path().join("written");
+    let spec = format!("git:--output={}:gatehouse.toml", target.display());
+    let (code, out) = diff(dir.path(), &[&spec, "gatehouse.toml"], "");
+    assert_eq!(code, 1, "{out}");
+    let written = std::fs::read_dir(dir.path())
+        .expect("read dir")
+        .filter_map(Result::ok)
+        .any(|e| e.file_name().to_string_lossy().starts_with("written"));
+    assert!(!written, "git wrote a file: {out}");
+    // An include listed at a revision goes through `git ls-tree` the same way.
+    let (code, _) = diff(
+        dir.path(),
+        &["git:HEAD:gatehouse.toml", "gatehouse.toml"],
+        "",
+    );
+    assert_eq!(code, 0);
+}

@@ -117,11 +117,16 @@ async fn pages_are_capped_per_address_and_proxies_are_trusted_only_when_listed()
     }
     assert_eq!(authorize(&server, Some("198.51.100.1")).await.status(), 429);
     assert_eq!(
-        authorize(&server, Some("203.0.113.8, 198.51.100.2"))
+        authorize(&server, Some("198.51.100.2")).await.status(),
+        429,
+        "another address of the same /24 shares its budget"
+    );
+    assert_eq!(
+        authorize(&server, Some("203.0.113.8, 198.51.102.2"))
             .await
             .status(),
         303,
-        "another client"
+        "a client of another network"
     );
 }
 
@@ -278,7 +283,7 @@ async fn shutdown_lets_an_in_flight_request_finish() {
         server
             .state()
             .store
-            .failures("login:addr:127.0.0.1")
+            .failures("login:addr:127.0.0.0/24")
             .await
             .is_ok_and(|(count, _)| count >= 2)
     })

@@ -180,12 +180,12 @@ async fn pending_requests_are_capped_per_address_and_in_all() {
     browser.consent("deny").await;
     assert_eq!(browser.authorize(&authz(&pkce, &[])).await.status, 200);
 
-    // Two more addresses fill the total of 5; the next is sent back to the client.
+    // Two more networks fill the total of 5; the next is sent back to the client.
     for n in 2..=3 {
-        let mut other = Browser::behind_proxy(&server, &format!("198.51.100.{n}"));
+        let mut other = Browser::behind_proxy(&server, &format!("198.51.10{n}.1"));
         assert_eq!(other.authorize(&authz(&pkce, &[])).await.status, 200);
     }
-    let mut late = Browser::behind_proxy(&server, "198.51.100.9");
+    let mut late = Browser::behind_proxy(&server, "198.51.109.1");
     let seen = late.authorize(&authz(&pkce, &[])).await;
     assert_eq!(seen.status, 303);
     assert_eq!(seen.redirect_params()["error"], "temporarily_unavailable");

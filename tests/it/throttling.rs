@@ -182,7 +182,7 @@ async fn nobody_can_lock_out_a_client_or_a_user_by_failing_on_purpose() {
 
     // An attacker fails as svc, svc2 and alice from two addresses, past the limit of
     // each account, until the first address is refused.
-    for (attacker, logins) in [("198.51.100.1", 5), ("198.51.100.2", 1)] {
+    for (attacker, logins) in [("198.51.100.1", 5), ("198.51.102.2", 1)] {
         for _ in 0..3 {
             assert_eq!(token_from(&server, attacker, "svc", "guess").await, 401);
         }

@@ -179,3 +179,40 @@ async fn github_cannot_prove_a_fresh_login_so_step_up_requests_get_login_require
     }
     github.stop().await;
 }
+
+/// Orgs and teams are read page after page: a member of many orgs whose allowed org is
+/// listed past GitHub's first page (30) still comes in, with that org and team as groups.
+#[tokio::test]
+async fn github_orgs_and_teams_are_read_past_the_first_page() {
+    let github = FakeGithub::start();
+    github.set_fillers(150);
+    let server = downstream(&github, "").await;
+    let pkce = Pkce::new("github-many-orgs");
+    let mut down = Browser::new(&server);
+    let done = login(&mut down, &github, &pkce).await;
+    let tokens = redeem(&server, &done, &pkce).await;
+    let (_, claims) = server
+        .verify(tokens["id_token"].as_str().expect("id_token"), "web")
+        .await;
+    let groups = claims["groups"].as_array().expect("groups");
+    assert_eq!(groups.len(), 302, "150 fillers and acme, orgs and teams");
+    for group in ["gh:acme", "gh:acme/ops", "gh:filler-149"] {
+        assert!(groups.iter().any(|g| g == group), "{group}");
+    }
+    github.stop().await;
+}
+
+/// An answer that arrived but does not parse is a refusal (the error page, logged as
+/// `malformed_answer`), not "provider unavailable" (503).
+#[tokio::test]
+async fn a_malformed_github_answer_is_a_refusal() {
+    let github = FakeGithub::start();
+    github.set_malformed(true);
+    let server = downstream(&github, "").await;
+    let pkce = Pkce::new("github-malformed");
+    let mut down = Browser::new(&server);
+    let seen = login(&mut down, &github, &pkce).await;
+    assert_eq!(seen.status, 403, "{}", seen.body);
+    assert!(seen.body.contains("Sign-in failed"), "{}", seen.body);
+    github.stop().await;
+}

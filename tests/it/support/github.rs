@@ -3,7 +3,10 @@
 //! code, the redirect URI and the PKCE verifier) and the REST API under `/api`
 //! (`/user`, `/user/emails`, `/user/orgs`, `/user/teams`) for the access token it gave.
 //! Its user octocat (id 583231) has an unverified primary email and a verified
-//! secondary one, the org `acme` and the team `acme/ops`.
+//! secondary one, the org `acme` and the team `acme/ops`. Lists are paginated as
+//! GitHub's are (`per_page`, default 30, at most 100; `page`); the fake can put filler
+//! orgs and teams in front ([`FakeGithub::set_fillers`]) or answer `/user` with
+//! something that is no JSON ([`FakeGithub::set_malformed`]).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
@@ -22,6 +25,10 @@ struct Fake {
     tokens: Vec<String>,
     /// What the last authorize request carried.
     last_authorize: HashMap<String, String>,
+    /// Orgs and teams listed before `acme` and `acme/ops`.
+    fillers: usize,
+    /// `/user` answers a body that is no JSON.
+    malformed: bool,
 }
 
 /// The running fake.
@@ -64,6 +71,16 @@ impl FakeGithub {
     /// The query of the last authorize request.
     pub fn last_authorize(&self) -> HashMap<String, String> {
         self.state.lock().expect("lock").last_authorize.clone()
+    }
+
+    /// Lists `n` other orgs and teams before `acme` and `acme/ops`.
+    pub fn set_fillers(&self, n: usize) {
+        self.state.lock().expect("lock").fillers = n;
+    }
+
+    /// Makes `/user` answer 200 with a body that is no JSON.
+    pub fn set_malformed(&self, malformed: bool) {
+        self.state.lock().expect("lock").malformed = malformed;
     }
 
     /// Revokes every access token it gave (the user revoked the app).
@@ -139,7 +156,35 @@ fn api(req: &HttpRequest, fake: &Mutex<Fake>, body: serde_json::Value) -> HttpRe
     }
 }
 
+/// The page of `all` that `req`'s `per_page` and `page` ask for, as GitHub pages.
+fn page(req: &HttpRequest, all: Vec<serde_json::Value>) -> serde_json::Value {
+    let query: HashMap<String, String> = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect();
+    let per_page = query
+        .get("per_page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(30)
+        .clamp(1, 100);
+    let page = query
+        .get("page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let items: Vec<_> = all
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .collect();
+    serde_json::Value::Array(items)
+}
+
 async fn user(req: HttpRequest, fake: web::Data<Mutex<Fake>>) -> HttpResponse {
+    if fake.lock().expect("lock").malformed && authorized(&req, &fake) {
+        return HttpResponse::Ok()
+            .content_type("application/json")
+            .body("<html>not json</html>");
+    }
     api(
         &req,
         &fake,
@@ -159,13 +204,19 @@ async fn emails(req: HttpRequest, fake: web::Data<Mutex<Fake>>) -> HttpResponse 
 }
 
 async fn orgs(req: HttpRequest, fake: web::Data<Mutex<Fake>>) -> HttpResponse {
-    api(&req, &fake, json!([{"login": "acme"}]))
+    let fillers = fake.lock().expect("lock").fillers;
+    let mut all: Vec<_> = (0..fillers)
+        .map(|i| json!({"login": format!("filler-{i}")}))
+        .collect();
+    all.push(json!({"login": "acme"}));
+    api(&req, &fake, page(&req, all))
 }
 
 async fn teams(req: HttpRequest, fake: web::Data<Mutex<Fake>>) -> HttpResponse {
-    api(
-        &req,
-        &fake,
-        json!([{"slug": "ops", "organization": {"login": "acme"}}]),
-    )
+    let fillers = fake.lock().expect("lock").fillers;
+    let mut all: Vec<_> = (0..fillers)
+        .map(|i| json!({"slug": "t", "organization": {"login": format!("filler-{i}")}}))
+        .collect();
+    all.push(json!({"slug": "ops", "organization": {"login": "acme"}}));
+    api(&req, &fake, page(&req, all))
 }
