@@ -9,7 +9,7 @@ use crate::config::file::{LimitsSection, SessionSection, TokensSection};
 use crate::jwt::keys::{KeySet, SigningKey};
 use crate::load::diff::Side;
 use crate::load::{ServerSettings, StoreSettings, UiSettings, Validated};
-use crate::model::{Client, Resource, User};
+use crate::model::{Client, DocumentSource, Resource, User};
 use crate::protocol::origin;
 use crate::upstream::provider::Provider;
 use crate::upstream::seal::TokenKey;
@@ -56,6 +56,8 @@ pub struct Registry {
     links: HashMap<(String, String), String>,
     /// Seals kept upstream tokens (`[federation] token_key`).
     pub token_key: Option<Arc<TokenKey>>,
+    /// `[[client_metadata_documents]]`: the prefixes of clients registered by documents.
+    client_documents: Vec<DocumentSource>,
 }
 
 impl Registry {
@@ -109,6 +111,7 @@ impl Registry {
                 .collect(),
             providers: config.providers,
             token_key: config.token_key,
+            client_documents: config.client_documents,
             user_ids: config
                 .users
                 .iter()
@@ -141,6 +144,7 @@ impl Registry {
             providers: self.providers.iter().collect(),
             resources: &self.resources,
             store: &self.store,
+            client_documents: &self.client_documents,
         }
     }
 
@@ -210,6 +214,23 @@ impl Registry {
     /// The client registered as `id`.
     pub fn client(&self, id: &str) -> Option<&Client> {
         self.clients.get(id)
+    }
+
+    /// The `[[client_metadata_documents]]` entry whose prefix `client_id` starts with,
+    /// for an id that is no configured client: its client is registered by the
+    /// document at that URL.
+    pub fn document_source(&self, client_id: &str) -> Option<&DocumentSource> {
+        if self.clients.contains_key(client_id) {
+            return None;
+        }
+        self.client_documents
+            .iter()
+            .find(|d| client_id.starts_with(&d.url_prefix))
+    }
+
+    /// True when clients may register by Client ID Metadata Documents.
+    pub fn has_client_documents(&self) -> bool {
+        !self.client_documents.is_empty()
     }
 
     /// All clients, by id.

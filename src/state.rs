@@ -10,6 +10,7 @@ use crate::store::memory::MemoryStore;
 use crate::store::{Store, StoreError};
 use crate::throttle::{PageLimiter, page_limiter};
 use crate::upstream::connect::Upstreams;
+use crate::upstream::document::DocumentCache;
 use actix_web::web::Bytes;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use std::sync::{Arc, Mutex};
@@ -42,6 +43,8 @@ pub struct AppState {
     pub last_reload_error: Mutex<Option<String>>,
     /// Upstream providers' discovery and keys, and the outbound client.
     pub upstreams: Upstreams,
+    /// The Client ID Metadata Documents read, until their lifetime ends.
+    pub documents: DocumentCache,
 }
 
 /// Why the state could not be made.
@@ -83,6 +86,7 @@ impl AppState {
             discovery: PerGeneration::default(),
             last_reload_error: Mutex::new(None),
             upstreams: Upstreams::default(),
+            documents: DocumentCache::default(),
         })
     }
 

@@ -57,6 +57,8 @@ pub enum Subject {
     Session,
     /// `[store]` (read at start only: the change applies at the next restart).
     Store,
+    /// A `[[client_metadata_documents]]` entry, by `url_prefix`.
+    ClientDocuments,
 }
 
 impl Subject {
@@ -72,6 +74,7 @@ impl Subject {
             Self::Tokens => "tokens",
             Self::Session => "session",
             Self::Store => "store",
+            Self::ClientDocuments => "client_metadata_documents",
         }
     }
 }
@@ -123,6 +126,8 @@ pub struct Side<'a> {
     pub resources: &'a [Resource],
     /// Where the state is kept.
     pub store: &'a StoreSettings,
+    /// The prefixes of clients registered by Client ID Metadata Documents.
+    pub client_documents: &'a [crate::model::DocumentSource],
 }
 
 impl<'a> From<&'a Validated> for Side<'a> {
@@ -137,6 +142,7 @@ impl<'a> From<&'a Validated> for Side<'a> {
             providers: v.providers.iter().collect(),
             resources: &v.resources,
             store: &v.store,
+            client_documents: &v.client_documents,
         }
     }
 }
@@ -151,6 +157,10 @@ pub fn diff(old: &Side<'_>, new: &Side<'_>) -> Vec<Change> {
     keys(&mut out, old, new);
     scopes(&mut out, old.scopes, new.scopes);
     resources(&mut out, old.resources, new.resources);
+    out.0.extend(super::documents::changes(
+        old.client_documents,
+        new.client_documents,
+    ));
     let (o, n) = (old.tokens, new.tokens);
     for (field, before, after) in [
         ("access_token_ttl", o.access_token_ttl, n.access_token_ttl),

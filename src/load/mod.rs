@@ -6,6 +6,7 @@
 //! `jwt` and `upstream`: the layer that builds on all of them.
 
 pub mod diff;
+mod documents;
 pub mod providers;
 pub mod validate;
 

@@ -146,6 +146,8 @@ pub struct Validated {
     /// The APIs tokens may be issued for (RFC 8707), in the order listed.
     pub resources: Vec<Resource>,
     pub clients: Vec<Client>,
+    /// `[[client_metadata_documents]]`: the prefixes of clients registered by documents.
+    pub client_documents: Vec<crate::model::DocumentSource>,
     pub users: Vec<User>,
     /// Upstream providers, in the order listed.
     pub providers: Vec<crate::upstream::provider::Provider>,
@@ -224,6 +226,8 @@ pub fn validate(
     let resources = check_resources(file, &scopes, &mut r);
     let clients = check_clients(file, &scopes, base_dir, sources, &mut r);
     check_client_resources(file, &resources, &mut r);
+    let client_documents =
+        super::documents::check(file, &scopes, &resources, base_dir, sources, &mut r);
     let users = check_users(file, &mut r);
 
     let has_error = r.0.iter().any(Issue::is_error);
@@ -247,6 +251,7 @@ pub fn validate(
             scopes,
             resources,
             clients,
+            client_documents,
             users,
             // Filled in by `config::providers`, checked after this.
             providers: Vec::new(),
@@ -812,6 +817,7 @@ fn check_clients(
             resources: c.resources.clone(),
             access_token_ttl: c.access_token_ttl,
             refresh_token_ttl: c.refresh_token_ttl,
+            document_host: None,
         });
     }
     clients

@@ -5,6 +5,7 @@
 
 pub mod authorize_request;
 pub mod client_auth;
+pub mod client_document;
 pub mod cors;
 pub mod device;
 pub mod discovery;

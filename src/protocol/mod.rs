@@ -1,6 +1,8 @@
 //! Pure protocol rules, with no I/O: PKCE, redirect-URI registration and matching,
-//! web origins (CORS), scope narrowing, resource indicators, device user codes. Unit- and property-tested, fuzzed.
+//! web origins (CORS), scope narrowing, resource indicators, device user codes,
+//! Client ID Metadata Documents. Unit- and property-tested, fuzzed.
 
+pub mod client_metadata;
 pub mod origin;
 pub mod pkce;
 pub mod redirect_uri;

@@ -23,25 +23,39 @@ pub enum HttpError {
     Build(String),
     #[error("{0}")]
     Request(String),
-    #[error("the answer is larger than {MAX_BODY} bytes")]
-    TooLarge,
+    #[error("the answer is larger than {0} bytes")]
+    TooLarge(usize),
 }
 
 /// The outbound client.
 #[derive(Clone)]
-pub struct Outbound(reqwest::Client);
+pub struct Outbound {
+    client: reqwest::Client,
+    /// The largest answer read.
+    max_body: usize,
+}
 
 impl Outbound {
     /// A client with the timeouts, no redirects and no proxy from the environment
     /// unless `HTTPS_PROXY` and friends are set (reqwest's default).
     pub fn new() -> Result<Self, HttpError> {
-        reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(TIMEOUT)
+        Self::bounded(reqwest::Client::builder(), TIMEOUT, MAX_BODY)
+    }
+
+    /// A client from `builder` (its TLS roots, address overrides, proxy) with the same
+    /// rules, but `timeout` for a whole call and answers of at most `max_body` bytes.
+    pub(crate) fn bounded(
+        builder: reqwest::ClientBuilder,
+        timeout: Duration,
+        max_body: usize,
+    ) -> Result<Self, HttpError> {
+        builder
+            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+            .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map(Self)
+            .map(|client| Self { client, max_body })
             .map_err(|e| HttpError::Build(e.to_string()))
     }
 
@@ -53,15 +67,15 @@ impl Outbound {
         let request = reqwest::Request::try_from(request.map(reqwest::Body::from))
             .map_err(|e| HttpError::Request(e.to_string()))?;
         let mut response = self
-            .0
+            .client
             .execute(request)
             .await
             .map_err(|e| HttpError::Request(without_url(&e)))?;
         if response
             .content_length()
-            .is_some_and(|n| n > MAX_BODY as u64)
+            .is_some_and(|n| n > self.max_body as u64)
         {
-            return Err(HttpError::TooLarge);
+            return Err(HttpError::TooLarge(self.max_body));
         }
         let mut builder = http::Response::builder().status(response.status());
         for (name, value) in response.headers() {
@@ -73,8 +87,8 @@ impl Outbound {
             .await
             .map_err(|e| HttpError::Request(without_url(&e)))?
         {
-            if body.len() + chunk.len() > MAX_BODY {
-                return Err(HttpError::TooLarge);
+            if body.len() + chunk.len() > self.max_body {
+                return Err(HttpError::TooLarge(self.max_body));
             }
             body.extend_from_slice(&chunk);
         }
@@ -178,6 +192,6 @@ mod tests {
         });
         let client = Outbound::new().expect("client");
         let got = client.get(&format!("http://{addr}/big"), &[]).await;
-        assert!(matches!(got, Err(HttpError::TooLarge)), "{got:?}");
+        assert!(matches!(got, Err(HttpError::TooLarge(_))), "{got:?}");
     }
 }

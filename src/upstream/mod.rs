@@ -8,6 +8,8 @@
 //! - `http`: the outbound client (timeouts, size limits, no redirects);
 //! - `oidc` and `github`: the two kinds, each starting a login, finishing it at the
 //!   callback and revalidating at a refresh;
+//! - `document`: fetching Client ID Metadata Documents (the address checks, the
+//!   limits) and the cache of those read;
 //! - `connect`: the dispatch over kinds and the per-provider cache (discovery, keys,
 //!   last error) kept beside the registry.
 //!
@@ -15,6 +17,7 @@
 //! renders a page.
 
 pub mod connect;
+pub mod document;
 pub mod github;
 pub mod http;
 pub mod oidc;
