@@ -8,7 +8,7 @@
 use super::validate::{StoreBackend, StoreSettings, Validated};
 use crate::config::file::{SessionSection, TokensSection};
 use crate::jwt::keys::SigningKey;
-use crate::model::{Client, Resource, User};
+use crate::model::{Client, DocumentSource, Resource, User};
 use crate::upstream::provider::Provider;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -127,7 +127,7 @@ pub struct Side<'a> {
     /// Where the state is kept.
     pub store: &'a StoreSettings,
     /// The prefixes of clients registered by Client ID Metadata Documents.
-    pub client_documents: &'a [crate::model::DocumentSource],
+    pub client_documents: &'a [DocumentSource],
 }
 
 impl<'a> From<&'a Validated> for Side<'a> {
@@ -157,10 +157,8 @@ pub fn diff(old: &Side<'_>, new: &Side<'_>) -> Vec<Change> {
     keys(&mut out, old, new);
     scopes(&mut out, old.scopes, new.scopes);
     resources(&mut out, old.resources, new.resources);
-    out.0.extend(super::documents::changes(
-        old.client_documents,
-        new.client_documents,
-    ));
+    out.0
+        .extend(client_documents(old.client_documents, new.client_documents));
     let (o, n) = (old.tokens, new.tokens);
     for (field, before, after) in [
         ("access_token_ttl", o.access_token_ttl, n.access_token_ttl),
@@ -896,6 +894,69 @@ fn config_duration(d: Duration) -> String {
         .find(|(n, _)| secs.is_multiple_of(*n))
         .unwrap_or((1, "s"));
     format!("{}{unit}", secs / n)
+}
+
+/// How `[[client_metadata_documents]]` changed, by prefix: an entry added, or a prefix
+/// widened (a shorter one covering an old one), widens; one removed narrows; a scope or
+/// resource added widens, removed narrows; an extra CA added widens, removed narrows,
+/// replaced is neutral.
+fn client_documents(old: &[DocumentSource], new: &[DocumentSource]) -> Vec<Change> {
+    let mut out = Vec::new();
+    let mut push = |id: &str, mark: Mark, what: String| {
+        out.push(Change {
+            subject: Subject::ClientDocuments,
+            id: id.to_owned(),
+            mark,
+            what,
+        });
+    };
+    for n in new {
+        let Some(b) = old.iter().find(|b| b.url_prefix == n.url_prefix) else {
+            let what = match old.iter().find(|b| b.url_prefix.starts_with(&n.url_prefix)) {
+                Some(b) => format!("prefix widened from {:?}", b.url_prefix),
+                None => "added".to_owned(),
+            };
+            push(&n.url_prefix, Mark::Widens, what);
+            continue;
+        };
+        for (noun, before, after) in [
+            ("scope", &b.scopes, &n.scopes),
+            ("resource", &b.resources, &n.resources),
+        ] {
+            for item in after.iter().filter(|i| !before.contains(i)) {
+                push(
+                    &n.url_prefix,
+                    Mark::Widens,
+                    format!("{noun} added {item:?}"),
+                );
+            }
+            for item in before.iter().filter(|i| !after.contains(i)) {
+                push(
+                    &n.url_prefix,
+                    Mark::Narrows,
+                    format!("{noun} removed {item:?}"),
+                );
+            }
+        }
+        match (&b.ca_pem, &n.ca_pem) {
+            (None, Some(_)) => push(&n.url_prefix, Mark::Widens, "extra CA added".into()),
+            (Some(_), None) => push(&n.url_prefix, Mark::Narrows, "extra CA removed".into()),
+            (Some(x), Some(y)) if x != y => {
+                push(&n.url_prefix, Mark::Neutral, "extra CA replaced".into())
+            }
+            _ => {}
+        }
+    }
+    for b in old
+        .iter()
+        .filter(|b| !new.iter().any(|n| n.url_prefix == b.url_prefix))
+    {
+        // A prefix replaced by a shorter one was reported as widened above.
+        if !new.iter().any(|n| b.url_prefix.starts_with(&n.url_prefix)) {
+            push(&b.url_prefix, Mark::Narrows, "removed".to_owned());
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -1,22 +1,18 @@
 //! `[[client_metadata_documents]]`, validated: each `url_prefix` an https URL (http only
 //! on loopback) ending in `/`, overlapping no other; its scopes declared (or built-in)
 //! and its resources declared, each listed once; its `ca_file` a readable PEM file.
-//! And how a change of them is classified for `gatehouse diff`.
+//! (How a change of them is classified: `diff::client_documents`.)
 
-use super::diff::{Change, Mark, Subject};
 use super::validate::Report;
 use crate::config::file::ConfigFile;
 use crate::config::report::Sources;
-use crate::model::{BUILTIN_SCOPES, DocumentSource, Resource};
+use crate::model::{BUILTIN_SCOPES, DocumentSource};
 use crate::protocol::client_metadata::check_prefix;
-use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The entries of `[[client_metadata_documents]]`, each problem reported at its field.
 pub(super) fn check(
     file: &ConfigFile,
-    scopes: &BTreeMap<String, String>,
-    resources: &[Resource],
     base_dir: &Path,
     sources: &mut Sources,
     r: &mut Report,
@@ -59,7 +55,9 @@ pub(super) fn check(
         }
         for (j, scope) in entry.scopes.iter().enumerate() {
             let field = format!("{path}.scopes[{j}]");
-            if !BUILTIN_SCOPES.contains(&scope.as_str()) && !scopes.contains_key(scope) {
+            if !BUILTIN_SCOPES.contains(&scope.as_str())
+                && !file.scopes.iter().any(|s| s.name == *scope)
+            {
                 r.error(
                     field,
                     format!("unknown scope {scope:?}; declare it in [[scopes]]"),
@@ -70,7 +68,7 @@ pub(super) fn check(
         }
         for (j, id) in entry.resources.iter().enumerate() {
             let field = format!("{path}.resources[{j}]");
-            if !resources.iter().any(|res| res.id == *id) {
+            if !file.resources.iter().any(|res| res.id == *id) {
                 r.error(
                     field,
                     format!("unknown resource {id:?}; declare it in [[resources]]"),
@@ -113,69 +111,6 @@ fn read_ca(
             None
         }
     }
-}
-
-/// How `[[client_metadata_documents]]` changed, by prefix: an entry added, or a prefix
-/// widened (a shorter one covering an old one), widens; one removed narrows; a scope or
-/// resource added widens, removed narrows; an extra CA added widens, removed narrows,
-/// replaced is neutral.
-pub(super) fn changes(old: &[DocumentSource], new: &[DocumentSource]) -> Vec<Change> {
-    let mut out = Vec::new();
-    let mut push = |id: &str, mark: Mark, what: String| {
-        out.push(Change {
-            subject: Subject::ClientDocuments,
-            id: id.to_owned(),
-            mark,
-            what,
-        });
-    };
-    for n in new {
-        let Some(b) = old.iter().find(|b| b.url_prefix == n.url_prefix) else {
-            let what = match old.iter().find(|b| b.url_prefix.starts_with(&n.url_prefix)) {
-                Some(b) => format!("prefix widened from {:?}", b.url_prefix),
-                None => "added".to_owned(),
-            };
-            push(&n.url_prefix, Mark::Widens, what);
-            continue;
-        };
-        for (noun, before, after) in [
-            ("scope", &b.scopes, &n.scopes),
-            ("resource", &b.resources, &n.resources),
-        ] {
-            for item in after.iter().filter(|i| !before.contains(i)) {
-                push(
-                    &n.url_prefix,
-                    Mark::Widens,
-                    format!("{noun} added {item:?}"),
-                );
-            }
-            for item in before.iter().filter(|i| !after.contains(i)) {
-                push(
-                    &n.url_prefix,
-                    Mark::Narrows,
-                    format!("{noun} removed {item:?}"),
-                );
-            }
-        }
-        match (&b.ca_pem, &n.ca_pem) {
-            (None, Some(_)) => push(&n.url_prefix, Mark::Widens, "extra CA added".into()),
-            (Some(_), None) => push(&n.url_prefix, Mark::Narrows, "extra CA removed".into()),
-            (Some(x), Some(y)) if x != y => {
-                push(&n.url_prefix, Mark::Neutral, "extra CA replaced".into())
-            }
-            _ => {}
-        }
-    }
-    for b in old
-        .iter()
-        .filter(|b| !new.iter().any(|n| n.url_prefix == b.url_prefix))
-    {
-        // A prefix replaced by a shorter one was reported as widened above.
-        if !new.iter().any(|n| b.url_prefix.starts_with(&n.url_prefix)) {
-            push(&b.url_prefix, Mark::Narrows, "removed".to_owned());
-        }
-    }
-    out
 }
 
 #[cfg(test)]

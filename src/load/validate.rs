@@ -226,8 +226,6 @@ pub fn validate(
     let resources = check_resources(file, &scopes, &mut r);
     let clients = check_clients(file, &scopes, base_dir, sources, &mut r);
     check_client_resources(file, &resources, &mut r);
-    let client_documents =
-        super::documents::check(file, &scopes, &resources, base_dir, sources, &mut r);
     let users = check_users(file, &mut r);
 
     let has_error = r.0.iter().any(Issue::is_error);
@@ -251,7 +249,8 @@ pub fn validate(
             scopes,
             resources,
             clients,
-            client_documents,
+            // Filled in by `load::documents`, checked after this.
+            client_documents: Vec::new(),
             users,
             // Filled in by `config::providers`, checked after this.
             providers: Vec::new(),
