@@ -4,6 +4,7 @@
 
 use crate::config::file::GrantType;
 use crate::crypto::sha256;
+use crate::protocol::client_metadata::{Registration, grantable_scopes};
 use crate::protocol::jwk::PublicJwk;
 use crate::protocol::origin;
 use serde::{Deserialize, Serialize};
@@ -250,9 +251,41 @@ pub struct Client {
     pub access_token_ttl: Option<Duration>,
     /// Its refresh tokens' lifetime, when it has its own.
     pub refresh_token_ttl: Option<Duration>,
+    /// For a client registered by a Client ID Metadata Document: the host that
+    /// published it (the consent page names it). `None` for a configured client.
+    pub document_host: Option<String>,
 }
 
 impl Client {
+    /// The client a Client ID Metadata Document registers under `source`: public
+    /// (PKCE), never first-party, the authorization-code and refresh grants, its scopes
+    /// those of its document the entry allows, the entry's resources.
+    pub fn from_document(doc: &Registration, source: &DocumentSource) -> Self {
+        let mut scopes = grantable_scopes(doc.scopes.as_deref(), &source.scopes);
+        if !scopes.iter().any(|s| s == "openid") {
+            scopes.push("openid".to_owned());
+        }
+        Self {
+            id: doc.client_id.clone(),
+            name: doc.name.clone().unwrap_or_else(|| doc.host.clone()),
+            auth: ClientAuth::None,
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            default_scopes: Vec::new(),
+            allowed_scopes: scopes,
+            audience: Vec::new(),
+            first_party: false,
+            redirect_uris: doc.redirect_uris.clone(),
+            post_logout_redirect_uris: Vec::new(),
+            allowed_origins: Vec::new(),
+            introspect: false,
+            providers: None,
+            resources: source.resources.clone(),
+            access_token_ttl: None,
+            refresh_token_ttl: None,
+            document_host: Some(doc.host.clone()),
+        }
+    }
+
     /// True for a public client (no credential).
     pub fn is_public(&self) -> bool {
         self.auth == ClientAuth::None
@@ -348,6 +381,20 @@ pub struct Resource {
     pub scopes: Vec<String>,
     /// Its access tokens' lifetime, when shorter ones are wanted for it.
     pub access_token_ttl: Option<Duration>,
+}
+
+/// `[[client_metadata_documents]]`, validated: the `client_id`s under `url_prefix` are
+/// documents to fetch, registering clients with at most these scopes and resources.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentSource {
+    pub url_prefix: String,
+    /// The prefix's host is a loopback one: its documents may come from loopback
+    /// addresses (and over http).
+    pub loopback: bool,
+    pub scopes: Vec<String>,
+    pub resources: Vec<String>,
+    /// Extra trusted certificate authorities (PEM), for tests and private PKI.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// A user declared in `[[users]]`, who logs in with a password or through a linked
@@ -484,6 +531,7 @@ mod tests {
             resources: vec![],
             access_token_ttl: None,
             refresh_token_ttl: None,
+            document_host: None,
         }
     }
 

@@ -9,7 +9,7 @@ use crate::config::file::{LimitsSection, SessionSection, TokensSection};
 use crate::jwt::keys::{KeySet, SigningKey};
 use crate::load::diff::Side;
 use crate::load::{ServerSettings, StoreSettings, UiSettings, Validated};
-use crate::model::{Client, Resource, TrustedIssuer, User};
+use crate::model::{Client, DocumentSource, Resource, TrustedIssuer, User};
 use crate::protocol::origin;
 use crate::upstream::provider::Provider;
 use crate::upstream::seal::TokenKey;
@@ -58,6 +58,8 @@ pub struct Registry {
     pub token_key: Option<Arc<TokenKey>>,
     /// Workload platforms trusted for federated credentials, in the config's order.
     pub trusted_issuers: Vec<TrustedIssuer>,
+    /// `[[client_metadata_documents]]`: the prefixes of clients registered by documents.
+    client_documents: Vec<DocumentSource>,
 }
 
 impl Registry {
@@ -112,6 +114,7 @@ impl Registry {
             providers: config.providers,
             trusted_issuers: config.trusted_issuers,
             token_key: config.token_key,
+            client_documents: config.client_documents,
             user_ids: config
                 .users
                 .iter()
@@ -150,6 +153,7 @@ impl Registry {
             server: &self.server,
             templates_dir: self.ui.templates_dir.as_deref(),
             token_key: self.token_key.as_deref(),
+            client_documents: &self.client_documents,
         }
     }
 
@@ -224,6 +228,23 @@ impl Registry {
     /// The client registered as `id`.
     pub fn client(&self, id: &str) -> Option<&Client> {
         self.clients.get(id)
+    }
+
+    /// The `[[client_metadata_documents]]` entry whose prefix `client_id` starts with,
+    /// for an id that is no configured client: its client is registered by the
+    /// document at that URL.
+    pub fn document_source(&self, client_id: &str) -> Option<&DocumentSource> {
+        if self.clients.contains_key(client_id) {
+            return None;
+        }
+        self.client_documents
+            .iter()
+            .find(|d| client_id.starts_with(&d.url_prefix))
+    }
+
+    /// True when clients may register by Client ID Metadata Documents.
+    pub fn has_client_documents(&self) -> bool {
+        !self.client_documents.is_empty()
     }
 
     /// All clients, by id.

@@ -11,6 +11,7 @@ use crate::store::{Store, StoreError};
 use crate::throttle::{PageLimiter, page_limiter};
 use crate::upstream::connect::Upstreams;
 use crate::upstream::jwks::KeySets;
+use crate::upstream::document::DocumentCache;
 use actix_web::web::Bytes;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use std::sync::{Arc, Mutex};
@@ -45,6 +46,8 @@ pub struct AppState {
     pub upstreams: Upstreams,
     /// Public keys fetched for clients (`jwks_uri`) and trusted workload issuers.
     pub key_sets: KeySets,
+    /// The Client ID Metadata Documents read, until their lifetime ends.
+    pub documents: DocumentCache,
 }
 
 /// Why the state could not be made.
@@ -87,6 +90,7 @@ impl AppState {
             last_reload_error: Mutex::new(None),
             upstreams: Upstreams::default(),
             key_sets: KeySets::default(),
+            documents: DocumentCache::default(),
         })
     }
 

@@ -51,6 +51,10 @@ pub struct ConfigFile {
     /// (`federated_credentials`): a Kubernetes cluster, GitHub Actions, ...
     #[serde(default)]
     pub trusted_issuers: Vec<TrustedIssuerEntry>,
+    /// Client ID Metadata Documents: clients whose `client_id` is an https URL under one
+    /// of these prefixes, registered by the document published at that URL.
+    #[serde(default)]
+    pub client_metadata_documents: Vec<ClientMetadataDocumentEntry>,
 }
 
 /// `[[trusted_issuers]]`: a platform that signs its workloads' identity tokens.
@@ -922,4 +926,28 @@ pub struct FederationSection {
     /// The AES-256-GCM key (32 bytes, base64) upstream tokens are kept encrypted with:
     /// `${env:NAME}`. Needed when a provider has `refresh.mode = "revalidate"`.
     pub token_key: Option<String>,
+}
+
+/// `[[client_metadata_documents]]`: clients that register themselves by publishing a
+/// Client ID Metadata Document (draft-ietf-oauth-client-id-metadata-document): a
+/// `client_id` starting with `url_prefix` is the https URL of the document, fetched and
+/// turned into a public client (PKCE, consent always shown) with at most these scopes
+/// and resources.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientMetadataDocumentEntry {
+    /// The URL prefix a `client_id` must start with (character for character): https
+    /// with a host, ending in `/`; http only for a loopback host (127.0.0.1, [::1],
+    /// localhost), where documents may also be fetched from loopback addresses.
+    pub url_prefix: String,
+    /// The most such clients may get: their document's `scope` is cut to these
+    /// (`[[scopes]]` or built-in). Empty: `openid` alone.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The resources (RFC 8707, declared in `[[resources]]`) such clients may ask for.
+    #[serde(default)]
+    pub resources: Vec<String>,
+    /// A PEM file of extra certificate authorities trusted for these documents besides
+    /// the system's: for tests and private PKI.
+    pub ca_file: Option<String>,
 }

@@ -65,6 +65,8 @@ pub enum Subject {
     Ui,
     /// A `[federation]` field, by name.
     Federation,
+    /// A `[[client_metadata_documents]]` entry, by `url_prefix`.
+    ClientDocuments,
 }
 
 impl Subject {
@@ -86,6 +88,7 @@ impl Subject {
             Self::Server => "server",
             Self::Ui => "ui",
             Self::Federation => "federation",
+            Self::ClientDocuments => "client_metadata_documents",
         }
     }
 }

@@ -15,7 +15,7 @@ pub use super::change::{Change, Mark, Subject};
 use super::validate::{ServerSettings, StoreBackend, StoreSettings, Validated};
 use crate::config::file::{LimitsSection, SessionSection, TokensSection};
 use crate::jwt::keys::SigningKey;
-use crate::model::{Client, ClientAuth, Resource, TrustedIssuer, User};
+use crate::model::{Client, ClientAuth, DocumentSource, Resource, TrustedIssuer, User};
 use crate::upstream::provider::Provider;
 use crate::upstream::seal::TokenKey;
 use std::collections::{BTreeMap, BTreeSet};
@@ -54,6 +54,8 @@ pub struct Side<'a> {
     pub templates_dir: Option<&'a str>,
     /// `[federation] token_key`.
     pub token_key: Option<&'a TokenKey>,
+    /// The prefixes of clients registered by Client ID Metadata Documents.
+    pub client_documents: &'a [DocumentSource],
 }
 
 impl<'a> From<&'a Validated> for Side<'a> {
@@ -74,6 +76,7 @@ impl<'a> From<&'a Validated> for Side<'a> {
             server: &v.server,
             templates_dir: v.ui.templates_dir.as_deref(),
             token_key: v.token_key.as_deref(),
+            client_documents: &v.client_documents,
         }
     }
 }
@@ -88,6 +91,7 @@ pub fn diff(old: &Side<'_>, new: &Side<'_>) -> Vec<Change> {
     keys(&mut out, old, new);
     scopes(&mut out, old.scopes, new.scopes);
     resources(&mut out, old.resources, new.resources);
+    client_documents(&mut out, old.client_documents, new.client_documents);
     let (o, n) = (old.tokens, new.tokens);
     for (field, before, after) in [
         ("access_token_ttl", o.access_token_ttl, n.access_token_ttl),
@@ -865,6 +869,43 @@ fn config_duration(d: Duration) -> String {
         .find(|(n, _)| secs.is_multiple_of(*n))
         .unwrap_or((1, "s"));
     format!("{}{unit}", secs / n)
+}
+
+/// How `[[client_metadata_documents]]` changed, by prefix: an entry added, or a prefix
+/// widened (a shorter one covering an old one), widens; one removed narrows; a scope or
+/// resource added widens, removed narrows; an extra CA added widens, removed narrows,
+/// replaced is neutral.
+fn client_documents(out: &mut Changes, old: &[DocumentSource], new: &[DocumentSource]) {
+    let s = Subject::ClientDocuments;
+    for n in new {
+        let id = n.url_prefix.as_str();
+        let Some(b) = old.iter().find(|b| b.url_prefix == n.url_prefix) else {
+            let what = match old.iter().find(|b| b.url_prefix.starts_with(id)) {
+                Some(b) => format!("prefix widened from {:?}", b.url_prefix),
+                None => "added".to_owned(),
+            };
+            out.push(s, id, Mark::Widens, what);
+            continue;
+        };
+        let (w, r) = (Mark::Widens, Mark::Narrows);
+        out.list(s, id, "scope", &b.scopes, &n.scopes, w, r);
+        out.list(s, id, "resource", &b.resources, &n.resources, w, r);
+        match (&b.ca_pem, &n.ca_pem) {
+            (None, Some(_)) => out.push(s, id, Mark::Widens, "extra CA added"),
+            (Some(_), None) => out.push(s, id, Mark::Narrows, "extra CA removed"),
+            (Some(x), Some(y)) if x != y => out.push(s, id, Mark::Neutral, "extra CA replaced"),
+            _ => {}
+        }
+    }
+    for b in old
+        .iter()
+        .filter(|b| !new.iter().any(|n| n.url_prefix == b.url_prefix))
+    {
+        // A prefix replaced by a shorter one was reported as widened above.
+        if !new.iter().any(|n| b.url_prefix.starts_with(&n.url_prefix)) {
+            out.push(s, &b.url_prefix, Mark::Narrows, "removed");
+        }
+    }
 }
 
 #[cfg(test)]

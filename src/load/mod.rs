@@ -8,6 +8,7 @@
 mod change;
 mod client_keys;
 pub mod diff;
+mod documents;
 mod key_diff;
 pub mod providers;
 mod report;
@@ -186,6 +187,16 @@ fn check_as(
     }
     let (mut validated, found) = validate::validate(&file, base_dir, &mut sources);
     issues.extend(found);
+    let mut document_issues = report::Report::default();
+    let client_documents = documents::check(&file, base_dir, &mut sources, &mut document_issues);
+    let document_issues = document_issues.into_issues();
+    if document_issues.iter().any(Issue::is_error) {
+        validated = None;
+    }
+    if let Some(v) = validated.as_mut() {
+        v.client_documents = client_documents;
+    }
+    issues.extend(document_issues);
     let mut federation_issues = report::Report::default();
     let federation = providers::check(&file, base_dir, &mut sources, &mut federation_issues);
     let federation_issues = federation_issues.into_issues();

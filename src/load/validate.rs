@@ -150,6 +150,8 @@ pub struct Validated {
     /// The APIs tokens may be issued for (RFC 8707), in the order listed.
     pub resources: Vec<Resource>,
     pub clients: Vec<Client>,
+    /// `[[client_metadata_documents]]`: the prefixes of clients registered by documents.
+    pub client_documents: Vec<crate::model::DocumentSource>,
     pub users: Vec<User>,
     /// Workload platforms whose tokens authenticate clients (`federated_credentials`).
     pub trusted_issuers: Vec<crate::model::TrustedIssuer>,
@@ -235,6 +237,8 @@ pub fn validate(
             scopes,
             resources,
             clients,
+            // Filled in by `load::documents`, checked after this.
+            client_documents: Vec::new(),
             users,
             trusted_issuers,
             // Filled in by `config::providers`, checked after this.
@@ -829,6 +833,7 @@ fn check_clients(
             resources: c.resources.clone(),
             access_token_ttl: c.access_token_ttl,
             refresh_token_ttl: c.refresh_token_ttl,
+            document_host: None,
         });
     }
     clients

@@ -75,8 +75,12 @@ pub enum Rejection {
 pub const MAX_ECHOED_LEN: usize = 1024;
 
 /// Checks an authorization request against the registry.
-pub fn validate(registry: &Registry, params: &Form) -> Result<AuthRequest, Rejection> {
-    let (client, redirect_uri) = trusted_redirect(registry, params)?;
+pub fn validate(
+    registry: &Registry,
+    document: Option<&Client>,
+    params: &Form,
+) -> Result<AuthRequest, Rejection> {
+    let (client, redirect_uri) = trusted_redirect(registry, document, params)?;
     let state = params.get("state").map(str::to_owned);
     if state.as_ref().is_some_and(|s| s.len() > MAX_ECHOED_LEN) {
         // Not echoed back: it is the very thing refused.
@@ -116,12 +120,14 @@ pub fn validate(registry: &Registry, params: &Form) -> Result<AuthRequest, Rejec
 /// an error page (RFC 6749 4.1.2.1: never redirect to an unverified URI).
 fn trusted_redirect<'r>(
     registry: &'r Registry,
+    document: Option<&'r Client>,
     params: &Form,
 ) -> Result<(&'r Client, String), Rejection> {
     let client_id = params
         .get("client_id")
         .ok_or_else(|| Rejection::Page("The request has no client_id.".into()))?;
-    let client = registry.client(client_id).ok_or_else(|| {
+    let document = document.filter(|c| c.id == client_id);
+    let client = registry.client(client_id).or(document).ok_or_else(|| {
         Rejection::Page(format!(
             "The application {client_id:?} is not registered here."
         ))

@@ -182,7 +182,8 @@ fn parse_basic(value: &[u8]) -> Result<(String, String), OAuthError> {
     Ok((id, secret))
 }
 
-/// Checks the presented credentials against the registry. Public clients pass with
+/// Checks the presented credentials against the registry (or `document`, the client a
+/// metadata document registers under the presented id, which is public). Public clients pass with
 /// their id alone, and a secret this server has verified already passes at once: both
 /// cost nothing and are never throttled. Every other attempt is counted before it is
 /// checked (`throttle`): refused past the address's limit before any hashing, slowed
@@ -192,10 +193,12 @@ fn parse_basic(value: &[u8]) -> Result<(String, String), OAuthError> {
 pub async fn authenticate<'r>(
     state: &AppState,
     registry: &'r Registry,
+    document: Option<&'r Client>,
     address: IpAddr,
     presented: &Credentials,
 ) -> Result<Authenticated<'r>, OAuthError> {
-    let client = registry.client(presented.client_id());
+    let document = document.filter(|c| c.id == presented.client_id());
+    let client = registry.client(presented.client_id()).or(document);
     if let Some(client) = client {
         let free = match presented {
             Credentials::IdOnly { .. } if client.is_public() => Some(None),
@@ -334,7 +337,7 @@ pub async fn authenticate_request<'r>(
     address: IpAddr,
 ) -> Result<&'r Client, OAuthError> {
     let presented = presented(headers, form)?;
-    Ok(authenticate(state, registry, address, &presented)
+    Ok(authenticate(state, registry, None, address, &presented)
         .await?
         .client)
 }

@@ -52,7 +52,7 @@ pub async fn authorize(
     let form = Form::posted(&req, &body)?;
     let registry = state.snapshot();
     let credentials = client_auth::presented(req.headers(), &form)?;
-    let client = client_auth::authenticate(&state, &registry, ip.0, &credentials)
+    let client = client_auth::authenticate(&state, &registry, None, ip.0, &credentials)
         .await?
         .client;
     cors::refuse_foreign_origin(&req, &registry, client)?;

@@ -23,7 +23,7 @@ pub fn document(registry: &Registry) -> Value {
         .collect();
     let names = |methods: &[AuthMethod]| methods.iter().map(|m| m.as_str()).collect::<Vec<_>>();
     let all_methods = names(&AuthMethod::ALL);
-    json!({
+    let mut doc = json!({
         "issuer": issuer,
         "authorization_endpoint": endpoint(issuer, "/authorize"),
         "token_endpoint": endpoint(issuer, "/token"),
@@ -56,7 +56,11 @@ pub fn document(registry: &Registry) -> Value {
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "claims_parameter_supported": false,
-    })
+    });
+    if registry.has_client_documents() {
+        doc["client_id_metadata_document_supported"] = json!(true);
+    }
+    doc
 }
 
 /// `GET /.well-known/oauth-authorization-server` and `/.well-known/openid-configuration`.

@@ -6,6 +6,7 @@
 pub mod assertion;
 pub mod authorize_request;
 pub mod client_auth;
+pub mod client_document;
 pub mod cors;
 pub mod device;
 pub mod discovery;

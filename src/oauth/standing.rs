@@ -110,7 +110,9 @@ async fn client_stands(
     credential: Option<&CredentialId>,
     issued_at: u64,
 ) -> Result<Standing<()>, StoreError> {
-    let Some(client) = registry.client(client_id) else {
+    // A client registered by its metadata document stands while its document (cached
+    // or fetched again) still registers it under a configured prefix.
+    let Ok(Some(client)) = super::client_document::lookup(state, registry, client_id).await else {
         return Ok(Err(Fallen::ClientGone));
     };
     if !client.accepts_credential(credential) {

@@ -4,7 +4,7 @@
 //! request, and logs, counts and writes the answer in one place.
 
 use super::grants::{self, TokenRequest};
-use super::{client_auth, cors};
+use super::{client_auth, client_document, cors};
 use crate::config::file::GrantType;
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::client_ip::ClientIp;
@@ -35,7 +35,11 @@ pub async fn token(
     };
     let registry = state.snapshot();
     let credentials = client_auth::presented(req.headers(), &form)?;
-    let authenticated = client_auth::authenticate(&state, &registry, ip.0, &credentials).await?;
+    // A client registered by its metadata document: fetched (or read from the cache)
+    // first; authenticated as any public client.
+    let document = client_document::resolve(&state, &registry, credentials.client_id()).await?;
+    let authenticated =
+        client_auth::authenticate(&state, &registry, document.as_ref(), ip.0, &credentials).await?;
     let client = authenticated.client;
     cors::refuse_foreign_origin(&req, &registry, client)?;
     if !client.allows_grant(grant) {
@@ -61,6 +65,12 @@ pub async fn token(
         user_id = granted.user_id.as_deref(),
         scope = %granted.response.scope,
     );
-    metrics::counter!("gatehouse_tokens_issued_total", "grant" => grant.as_str(), "client_id" => client.id.clone()).increment(1);
+    // Clients registered by documents are counted under one label: their ids are
+    // URLs without number.
+    let label = match client.document_host {
+        Some(_) => "client_metadata_document".to_owned(),
+        None => client.id.clone(),
+    };
+    metrics::counter!("gatehouse_tokens_issued_total", "grant" => grant.as_str(), "client_id" => label).increment(1);
     Ok(no_store(&mut HttpResponse::Ok()).json(granted.response))
 }

@@ -23,13 +23,17 @@ pub enum HttpError {
     Build(String),
     #[error("{0}")]
     Request(String),
-    #[error("the answer is larger than allowed")]
-    TooLarge,
+    #[error("the answer is larger than {0} bytes")]
+    TooLarge(usize),
 }
 
 /// The outbound client.
 #[derive(Clone)]
-pub struct Outbound(reqwest::Client);
+pub struct Outbound {
+    client: reqwest::Client,
+    /// The largest answer read.
+    max_body: usize,
+}
 
 impl Outbound {
     /// A client with the timeouts, no redirects and no proxy from the environment
@@ -49,13 +53,23 @@ impl Outbound {
                 builder = builder.add_root_certificate(cert);
             }
         }
+        Self::bounded(builder, TIMEOUT, MAX_BODY)
+    }
+
+    /// A client from `builder` (its TLS roots, address overrides, proxy) with the same
+    /// rules, but `timeout` for a whole call and answers of at most `max_body` bytes.
+    pub(crate) fn bounded(
+        builder: reqwest::ClientBuilder,
+        timeout: Duration,
+        max_body: usize,
+    ) -> Result<Self, HttpError> {
         builder
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+            .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map(Self)
+            .map(|client| Self { client, max_body })
             .map_err(|e| HttpError::Build(e.to_string()))
     }
 
@@ -64,11 +78,11 @@ impl Outbound {
         &self,
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, HttpError> {
-        self.send_capped(request, MAX_BODY).await
+        self.send_capped(request, self.max_body).await
     }
 
     /// GETs `url` with `headers`, reading at most `cap` bytes of the answer (at most
-    /// [`MAX_BODY`]); the status and the body.
+    /// the client's own limit); the status and the body.
     pub async fn get_capped(
         &self,
         url: &str,
@@ -82,7 +96,7 @@ impl Outbound {
         let request = builder
             .body(Vec::new())
             .map_err(|e| HttpError::Request(e.to_string()))?;
-        let response = self.send_capped(request, cap.min(MAX_BODY)).await?;
+        let response = self.send_capped(request, cap.min(self.max_body)).await?;
         Ok((response.status().as_u16(), response.into_body()))
     }
 
@@ -95,12 +109,12 @@ impl Outbound {
         let request = reqwest::Request::try_from(request.map(reqwest::Body::from))
             .map_err(|e| HttpError::Request(e.to_string()))?;
         let mut response = self
-            .0
+            .client
             .execute(request)
             .await
             .map_err(|e| HttpError::Request(without_url(&e)))?;
         if response.content_length().is_some_and(|n| n > cap as u64) {
-            return Err(HttpError::TooLarge);
+            return Err(HttpError::TooLarge(cap));
         }
         let mut builder = http::Response::builder().status(response.status());
         for (name, value) in response.headers() {
@@ -113,7 +127,7 @@ impl Outbound {
             .map_err(|e| HttpError::Request(without_url(&e)))?
         {
             if body.len() + chunk.len() > cap {
-                return Err(HttpError::TooLarge);
+                return Err(HttpError::TooLarge(cap));
             }
             body.extend_from_slice(&chunk);
         }
@@ -128,15 +142,7 @@ impl Outbound {
         url: &str,
         headers: &[(&str, &str)],
     ) -> Result<(u16, Vec<u8>), HttpError> {
-        let mut builder = http::Request::get(url);
-        for (k, v) in headers {
-            builder = builder.header(*k, *v);
-        }
-        let request = builder
-            .body(Vec::new())
-            .map_err(|e| HttpError::Request(e.to_string()))?;
-        let response = self.send(request).await?;
-        Ok((response.status().as_u16(), response.into_body()))
+        self.get_capped(url, headers, self.max_body).await
     }
 
     /// POSTs the urlencoded `form` to `url`, asking for JSON; the status and the body.
@@ -217,6 +223,6 @@ mod tests {
         });
         let client = Outbound::new().expect("client");
         let got = client.get(&format!("http://{addr}/big"), &[]).await;
-        assert!(matches!(got, Err(HttpError::TooLarge)), "{got:?}");
+        assert!(matches!(got, Err(HttpError::TooLarge(_))), "{got:?}");
     }
 }

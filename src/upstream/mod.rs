@@ -10,6 +10,8 @@
 //!   callback and revalidating at a refresh;
 //! - `jwks`: public key sets of others (clients' `jwks_uri`, trusted workload
 //!   issuers), fetched within limits and cached;
+//! - `document`: fetching Client ID Metadata Documents (the address checks, the
+//!   limits) and the cache of those read;
 //! - `connect`: the dispatch over kinds and the per-provider cache (discovery, keys,
 //!   last error) kept beside the registry.
 //!
@@ -17,6 +19,7 @@
 //! renders a page.
 
 pub mod connect;
+pub mod document;
 pub mod github;
 pub mod http;
 pub mod jwks;

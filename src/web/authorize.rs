@@ -6,6 +6,7 @@ use super::{interaction, page};
 use crate::http::client_ip::ClientIp;
 use crate::http::form::{Form, FormError};
 use crate::oauth::authorize_request::{Rejection, validate};
+use crate::oauth::client_document;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -36,7 +37,14 @@ async fn handle(
         Ok(f) => f,
         Err(e) => return page::invalid_request(&registry, &e.description),
     };
-    match validate(&registry, &form) {
+    // A client_id under a [[client_metadata_documents]] prefix is its document's URL:
+    // the client it registers is fetched (or read from the cache) before anything else.
+    let client_id = form.get("client_id").unwrap_or_default();
+    let document = match client_document::resolve(state, &registry, client_id).await {
+        Ok(document) => document,
+        Err(e) => return page::invalid_client(&registry, &e.description),
+    };
+    match validate(&registry, document.as_ref(), &form) {
         Ok(request) => {
             let step = interaction::Step {
                 req,

@@ -12,7 +12,9 @@ use crate::error::{ErrorCode, OAuthError};
 use crate::http::client_ip::ClientIp;
 use crate::http::see_other;
 use crate::model::BUILTIN_SCOPES;
+use crate::model::Client;
 use crate::oauth::authorize_request::AuthRequest;
+use crate::oauth::client_document;
 use crate::oauth::grants::authorization_code;
 use crate::oauth::interaction::pending::{Awaiting, Kept, Pendings, Refusal, UpstreamAttempt};
 use crate::oauth::interaction::policy::{self, Facts, Next, SessionFacts};
@@ -24,6 +26,7 @@ use crate::throttle;
 use crate::upstream::provider::{Provider, RefreshPolicy};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
+use std::borrow::Cow;
 
 /// One request to a page of the login flow, with what every step needs.
 pub struct Step<'a> {
@@ -44,7 +47,7 @@ pub(super) fn allowed(client: &crate::model::Client, current: &Current, ip: Clie
     ok
 }
 
-impl Step<'_> {
+impl<'a> Step<'a> {
     /// Takes `request` as far as it can go: a login page, a provider, a consent page,
     /// or the redirect with a code. `kept` is the stored request a form continues
     /// (none for a new `/authorize`); `fresh` is a session the user has just logged in
@@ -67,11 +70,15 @@ impl Step<'_> {
         fresh: Option<Current>,
     ) -> Result<HttpResponse, HttpResponse> {
         let registry = self.registry;
-        let Some(client) = registry.client(&request.client_id) else {
-            return Ok(page::invalid_request(
-                registry,
-                "This application is no longer registered here.",
-            ));
+        let client = match client_document::lookup(self.state, registry, &request.client_id).await {
+            Ok(Some(client)) => client,
+            Ok(None) => {
+                return Ok(page::invalid_request(
+                    registry,
+                    "This application is no longer registered here.",
+                ));
+            }
+            Err(e) => return Ok(page::invalid_client(registry, &e.description)),
         };
         let current = match fresh {
             Some(c) => Some(c),
@@ -83,7 +90,7 @@ impl Step<'_> {
             request: &request,
             made_at: kept.as_ref().map(|k| k.pending.created_at),
             now: self.state.clock.now(),
-            session: session.map(|s| self.session_facts(s, &request)),
+            session: session.map(|s| self.session_facts(s, &request, &client)),
             first_party: client.first_party,
             refreshes: client.allows_grant(crate::config::file::GrantType::RefreshToken),
             hinted: request
@@ -111,10 +118,13 @@ impl Step<'_> {
     }
 
     /// The session as the policy weighs it, for `request`.
+    /// A client registered by its metadata document never counts as consented: the
+    /// consent page, naming the document's host, shows at each of its sign-ins.
     fn session_facts<'s>(
         &'s self,
         session: &'s Session,
         request: &AuthRequest,
+        client: &Client,
     ) -> SessionFacts<'s> {
         let granted = session.consents.get(&request.client_id);
         let allowed = session
@@ -128,16 +138,27 @@ impl Step<'_> {
             .filter(|p| matches!(p.refresh, RefreshPolicy::Revalidate(_)));
         SessionFacts {
             auth_time: session.auth_time,
-            consented: request
-                .scopes
-                .iter()
-                .all(|s| granted.is_some_and(|g| g.contains(s)))
+            consented: client.document_host.is_none()
+                && request
+                    .scopes
+                    .iter()
+                    .all(|s| granted.is_some_and(|g| g.contains(s)))
                 && request
                     .resources
                     .iter()
                     .all(|r| allowed.is_some_and(|g| g.contains(r))),
             revalidating_provider: revalidating.map(|p| p.id.as_str()),
         }
+    }
+
+    /// The client `id` names, configured or registered by its metadata document (read
+    /// from the cache, or fetched again); `None` when it is unknown or its document
+    /// cannot be had now.
+    pub async fn client(&self, id: &str) -> Option<Cow<'a, Client>> {
+        client_document::lookup(self.state, self.registry, id)
+            .await
+            .ok()
+            .flatten()
     }
 
     /// The browser's live session.
@@ -276,8 +297,9 @@ impl Step<'_> {
             .remember(request, kept, awaiting, &address)
             .await
             .map_err(|r| self.refused(request, r))?;
-        let client = self.registry.client(&request.client_id);
-        context["client_name"] = json!(client.map_or("", |c| c.name.as_str()));
+        let client = self.client(&request.client_id).await;
+        context["client_name"] = json!(client.as_ref().map_or("", |c| c.name.as_str()));
+        context["document_host"] = json!(client.as_ref().and_then(|c| c.document_host.as_deref()));
         context["request_id"] = json!(id);
         let binding = super::csrf::Binding::Pending(id);
         Ok(page::render_form(
@@ -302,12 +324,12 @@ impl Step<'_> {
             Some((message, username)) => (Some(message), username),
             None => (None, request.login_hint.as_deref().unwrap_or_default()),
         };
-        let client = self.registry.client(&request.client_id);
+        let client = self.client(&request.client_id).await;
         let providers: Vec<_> = self
             .registry
             .providers()
             .iter()
-            .filter(|p| client.is_some_and(|c| c.allows_provider(&p.id)))
+            .filter(|p| client.as_ref().is_some_and(|c| c.allows_provider(&p.id)))
             .collect();
         let buttons: Vec<_> = providers
             .iter()

@@ -91,6 +91,18 @@ pub fn invalid_request(registry: &Registry, message: &str) -> HttpResponse {
     )
 }
 
+/// The 400 page for a client that cannot be trusted (`invalid_client`): its metadata
+/// document could not be fetched or breaks a rule. Never a redirect: its redirect URIs
+/// are unverified.
+pub fn invalid_client(registry: &Registry, message: &str) -> HttpResponse {
+    error(
+        registry,
+        StatusCode::BAD_REQUEST,
+        "Unknown application (invalid_client)",
+        message,
+    )
+}
+
 /// The 503 page for a failure on our side (the store, the random number generator):
 /// the request cannot go on, nothing was half done, and a retry may work.
 pub fn unavailable(registry: &Registry, e: impl std::fmt::Display) -> HttpResponse {

@@ -42,14 +42,11 @@ async fn begin(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpRespons
         return Ok(page::expired_request(step.registry));
     };
     let request = kept.pending.request.clone();
+    let client = step.client(&request.client_id).await;
     let provider = form
         .get("provider")
         .and_then(|id| step.registry.provider(id))
-        .filter(|p| {
-            step.registry
-                .client(&request.client_id)
-                .is_some_and(|c| c.allows_provider(&p.id))
-        });
+        .filter(|p| client.as_ref().is_some_and(|c| c.allows_provider(&p.id)));
     match provider {
         Some(provider) => step.go_upstream(&request, Some(kept), provider).await,
         None => Ok(page::invalid_request(

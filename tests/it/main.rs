@@ -11,6 +11,7 @@ mod support;
 mod audit_log;
 mod browser;
 mod check_cli;
+mod cimd;
 mod cli_example;
 mod client_credentials;
 mod client_keys_cli;

@@ -93,6 +93,10 @@ const RULES: &[(&str, &str)] = &[
         "key_diff::client_keys: added widens, removed narrows",
     ),
     (
+        "client_metadata_documents",
+        "documents::diff: added or a prefix, scope or resource added widens",
+    ),
+    (
         "trusted_issuers",
         "key_diff::trusted_issuers: added or loosened widens",
     ),

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own subset of these helpers
 
 pub mod browser;
+pub mod documents;
 pub mod github;
 pub mod key_server;
 pub mod redis;
