@@ -9,6 +9,7 @@ pub mod file;
 pub mod include;
 pub mod locate;
 pub mod report;
+mod suggest;
 
 use file::{ConfigFile, IncludedFile};
 use include::Tree;
@@ -155,6 +156,17 @@ pub(crate) fn place(tree: &Tree, issues: Vec<Issue>) -> Vec<Diagnostic> {
 
 /// Deserializes the text; on failure, the issue with the best position the parser gives.
 pub(crate) fn parse<T: DeserializeOwned>(
+    format: Format,
+    text: &str,
+    locations: &Locations,
+) -> Result<T, (Issue, Option<Position>)> {
+    parse_as(format, text, locations).map_err(|(mut issue, position)| {
+        issue.message = suggest::did_you_mean(&issue.message);
+        (issue, position)
+    })
+}
+
+fn parse_as<T: DeserializeOwned>(
     format: Format,
     text: &str,
     locations: &Locations,

@@ -90,6 +90,11 @@ impl FromStr for Cidr {
 }
 
 impl Cidr {
+    /// True for `0.0.0.0/0` and `::/0`: every address of its family.
+    pub fn is_everything(&self) -> bool {
+        self.prefix == 0
+    }
+
     /// True when `ip` is inside this network.
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.network, ip) {

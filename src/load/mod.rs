@@ -6,7 +6,9 @@
 //! `jwt` and `upstream`: the layer that builds on all of them.
 
 pub mod diff;
+mod offline;
 pub mod providers;
+mod proxies;
 pub mod validate;
 
 use crate::config::file::ConfigFile;
@@ -61,7 +63,33 @@ impl std::error::Error for Rejected {}
 
 /// Reads, parses and validates the config file at `path`.
 pub fn load(path: &Path) -> Result<Loaded, Rejected> {
-    let mut sources = Sources::new();
+    load_as(path, Referenced::Read)
+}
+
+/// Whether the files and environment values a config references (client and provider
+/// secrets, signing keys, certificates: not the files it includes) are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Referenced {
+    /// Read and checked, as the server does.
+    Read,
+    /// Taken as present and valid, never read (`--offline`: CI without the secrets).
+    /// Every other rule still applies; the keys, secrets and env values in the result
+    /// are stand-ins, fit for `check` and `diff` only.
+    Opaque,
+}
+
+impl Referenced {
+    fn sources(self) -> Sources {
+        match self {
+            Self::Read => Sources::new(),
+            Self::Opaque => Sources::offline(),
+        }
+    }
+}
+
+/// [`load`], reading or not what the config references.
+pub fn load_as(path: &Path, referenced: Referenced) -> Result<Loaded, Rejected> {
+    let mut sources = referenced.sources();
     match sources.read(path) {
         Ok(text) => check(path, &text, sources),
         Err(e) => Err(rejected(
@@ -92,8 +120,9 @@ pub fn check_source(
     format: Format,
     text: &str,
     includes: &dyn IncludeSource,
+    referenced: Referenced,
 ) -> Result<Loaded, Rejected> {
-    let mut sources = Sources::new();
+    let mut sources = referenced.sources();
     sources.note(name.as_os_str().as_encoded_bytes(), text.as_bytes());
     check_as(name, base_dir, format, text, sources, includes)
 }

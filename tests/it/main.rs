@@ -23,6 +23,7 @@ mod include;
 mod login_flow;
 mod mcp;
 mod oidc_client;
+mod ops;
 mod pending;
 mod properties;
 mod reload;
