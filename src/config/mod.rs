@@ -9,6 +9,7 @@ pub mod file;
 pub mod include;
 pub mod locate;
 pub mod report;
+pub(crate) mod shape;
 mod suggest;
 
 use file::{ConfigFile, IncludedFile};

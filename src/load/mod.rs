@@ -15,7 +15,7 @@ use crate::config::file::ConfigFile;
 use crate::config::include::{self, IncludeSource, Tree};
 use crate::config::locate::Position;
 use crate::config::report::{Diagnostic, Issue, Sources};
-use crate::config::{Format, IncludeGlob, Unread, locations, parse, place, read_included};
+use crate::config::{Format, IncludeGlob, Unread, locations, parse, place, read_included, shape};
 use std::fmt;
 use std::path::{Path, PathBuf};
 pub use validate::{ServerSettings, StoreBackend, StoreSettings, StoreTls, UiSettings, Validated};
@@ -175,7 +175,20 @@ fn check_as(
     let locations = locations(format, text);
     let mut file: ConfigFile = match parse(format, text, &locations) {
         Ok(f) => f,
-        Err((issue, position)) => return Err(rejected(path, issue, position, sources.files)),
+        Err((issue, position)) => {
+            let further = shape::further_problems(format, text, &locations, &issue.path);
+            let mut rejected = rejected(path, issue, position, sources.files);
+            rejected
+                .diagnostics
+                .extend(further.into_iter().map(|(issue, position)| Diagnostic {
+                    file: path.to_owned(),
+                    position,
+                    issue,
+                    also: None,
+                }));
+            rejected.diagnostics.sort_by_key(|d| d.position);
+            return Err(rejected);
+        }
     };
     let mut issues = Vec::new();
     let resolved = include::resolve(includes, path, base_dir, &file.include, &mut issues);

@@ -347,3 +347,30 @@ fn gatehouse_bind_and_the_bind_flag_override_the_configured_address() {
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("--bind"), "{out}");
 }
+
+#[test]
+fn every_unknown_field_and_wrong_type_of_a_file_is_reported_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = "issuer = \"http://127.0.0.1:9\"\ncolour = 1\n[[clients]]\nid = \"x\"\npublic = \"yes\"\nredirect_uri = [\"http://127.0.0.1/cb\"]\n";
+    let yaml = "issuer: http://127.0.0.1:9\ncolour: 1\nclients:\n  - id: x\n    public: \"yes\"\n    redirect_uri: [http://127.0.0.1/cb]\n";
+    for (name, text) in [("shape.toml", toml), ("shape.yaml", yaml)] {
+        let path = write(dir.path(), name, text);
+        let (code, out) = run(&["check", &path]);
+        assert_eq!(code, 1, "{out}");
+        let at = |line: usize| format!("{path}:{line}:");
+        let lines: Vec<&str> = out.lines().collect();
+        for (line, field, what) in [
+            (2, "colour", "unknown field `colour`"),
+            (5, "clients[0].public", "\"yes\""),
+            (6, "clients[0].redirect_uri", "unknown field `redirect_uri`"),
+        ] {
+            assert!(
+                lines.iter().any(|l| l.starts_with(&at(line))
+                    && l.contains(&format!(": {field}: "))
+                    && l.contains(what)),
+                "{name}: missing {field} at line {line}:\n{out}"
+            );
+        }
+        assert!(out.contains("3 error(s)"), "{name}: {out}");
+    }
+}
