@@ -70,6 +70,9 @@ enum Command {
         /// The schema of a file named by `include` instead (clients, users, scopes).
         #[arg(long)]
         included: bool,
+        /// The configuration reference in Markdown (docs/configuration.md) instead.
+        #[arg(long, conflicts_with = "included")]
+        markdown: bool,
     },
     /// Read a secret from stdin and print its argon2id hash for `secret_hash`.
     HashSecret {
@@ -159,7 +162,9 @@ fn main() -> ExitCode {
             Ok(code) => return code,
             Err(e) => Err(e),
         },
-        Command::Schema { included } => if included {
+        Command::Schema { included, markdown } => if markdown {
+            config::schema_markdown()
+        } else if included {
             config::included_schema_json()
         } else {
             config::schema_json()

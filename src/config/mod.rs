@@ -8,6 +8,7 @@
 pub mod file;
 pub mod include;
 pub mod locate;
+mod markdown;
 pub mod report;
 pub(crate) mod shape;
 mod suggest;
@@ -55,6 +56,14 @@ pub fn included_schema_json() -> Result<String, serde_json::Error> {
         schemars::schema_for!(IncludedFile),
         "gatehouse included config",
     )
+}
+
+/// The configuration reference in Markdown (docs/configuration.md), rendered from the
+/// same schema as [`schema_json`]: every section and field with its type, default and
+/// description.
+pub fn schema_markdown() -> Result<String, serde_json::Error> {
+    let schema = serde_json::to_value(schemars::schema_for!(ConfigFile))?;
+    Ok(markdown::render(&schema))
 }
 
 fn rendered(mut schema: schemars::Schema, title: &str) -> Result<String, serde_json::Error> {

@@ -374,3 +374,24 @@ fn every_unknown_field_and_wrong_type_of_a_file_is_reported_at_once() {
         assert!(out.contains("3 error(s)"), "{name}: {out}");
     }
 }
+
+#[test]
+fn the_committed_configuration_reference_is_what_the_command_prints() {
+    let (code, printed) = run(&["schema", "--markdown"]);
+    assert_eq!(code, 0, "{printed}");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md");
+    let committed = std::fs::read_to_string(&path).expect("docs/configuration.md");
+    assert!(
+        printed == committed,
+        "docs/configuration.md is stale: run `gatehouse schema --markdown > docs/configuration.md`"
+    );
+    // Every section and a field of each kind is there.
+    for line in [
+        "## `[server]`",
+        "## `[[clients]]`",
+        "| `trusted_proxies` |",
+        "| `issuer` | string | required |",
+    ] {
+        assert!(committed.contains(line), "missing {line}");
+    }
+}
