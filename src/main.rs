@@ -31,6 +31,10 @@ enum Command {
         /// Log format.
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
+        /// Listen here instead of `[server] bind` (the container image sets
+        /// 0.0.0.0:8080 through GATEHOUSE_BIND).
+        #[arg(long, env = "GATEHOUSE_BIND")]
+        bind: Option<std::net::SocketAddr>,
     },
     /// Validate config files, each with the files it includes; print every problem as
     /// FILE:LINE:COLUMN: field.path: message.
@@ -38,6 +42,10 @@ enum Command {
         /// The files to check.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Read no secret, key or certificate file and no `${env:...}` value: take them
+        /// as present (CI without the production secrets). Included files are read.
+        #[arg(long)]
+        offline: bool,
     },
     /// Compare two configs and print every security-relevant change, marked widens,
     /// narrows or neutral.
@@ -52,12 +60,19 @@ enum Command {
         /// Exit 1 when any change is of this kind.
         #[arg(long, value_enum)]
         fail_on: Option<FailOn>,
+        /// As `check --offline`: referenced secrets, keys and env values are not read
+        /// (a change of what they contain is not seen; a change of the reference is).
+        #[arg(long)]
+        offline: bool,
     },
     /// Print the JSON Schema of the config file, for editors and CI.
     Schema {
         /// The schema of a file named by `include` instead (clients, users, scopes).
         #[arg(long)]
         included: bool,
+        /// The configuration reference in Markdown (docs/configuration.md) instead.
+        #[arg(long, conflicts_with = "included")]
+        markdown: bool,
     },
     /// Read a secret from stdin and print its argon2id hash for `secret_hash`.
     HashSecret {
@@ -67,7 +82,7 @@ enum Command {
     },
     /// Make a new PKCS#8 PEM signing key.
     Keygen {
-        #[arg(long, value_enum, default_value_t = KeyAlg::Es256)]
+        #[arg(long, value_enum, ignore_case = true, default_value_t = KeyAlg::Es256)]
         algorithm: KeyAlg,
         /// Write the key here (mode 0600) instead of stdout.
         #[arg(long)]
@@ -133,18 +148,31 @@ impl From<KeyAlg> for Algorithm {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve { config, log_format } => serve(config, log_format),
-        Command::Check { paths } => return check(&paths),
+        Command::Serve {
+            config,
+            log_format,
+            bind,
+        } => serve(config, log_format, bind),
+        Command::Check { paths, offline } => return check(&paths, referenced(offline)),
         Command::Diff {
             old,
             new,
             format,
             fail_on,
-        } => match diff(&old, &new, format.map(Into::into), fail_on) {
+            offline,
+        } => match diff(
+            &old,
+            &new,
+            format.map(Into::into),
+            fail_on,
+            referenced(offline),
+        ) {
             Ok(code) => return code,
             Err(e) => Err(e),
         },
-        Command::Schema { included } => if included {
+        Command::Schema { included, markdown } => if markdown {
+            config::schema_markdown()
+        } else if included {
             config::included_schema_json()
         } else {
             config::schema_json()
@@ -176,7 +204,19 @@ fn main() -> ExitCode {
 /// second of the token endpoint at full speed.
 const LOG_BUFFER_LINES: usize = 128 * 1024;
 
-fn serve(config: PathBuf, log_format: LogFormat) -> anyhow::Result<()> {
+fn referenced(offline: bool) -> load::Referenced {
+    if offline {
+        load::Referenced::Opaque
+    } else {
+        load::Referenced::Read
+    }
+}
+
+fn serve(
+    config: PathBuf,
+    log_format: LogFormat,
+    bind: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Request threads hand their lines to a writer thread and never wait on stderr; a
@@ -200,17 +240,21 @@ fn serve(config: PathBuf, log_format: LogFormat) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         gatehouse::telemetry::report_dropped_log_lines(dropped);
-        let running = gatehouse::server::start(config.clone())
+        let running = gatehouse::server::start_on(config.clone(), bind)
             .await
             .with_context(|| format!("cannot serve {}", config.display()))?;
         running.wait().await
     })
 }
 
-fn check(paths: &[PathBuf]) -> ExitCode {
+fn check(paths: &[PathBuf], referenced: load::Referenced) -> ExitCode {
     let mut failed = false;
+    let offline = match referenced {
+        load::Referenced::Opaque => " (offline: referenced secrets, keys and env values not read)",
+        load::Referenced::Read => "",
+    };
     for path in paths {
-        match load::load(path) {
+        match load::load_as(path, referenced) {
             Ok(loaded) => {
                 for warning in &loaded.warnings {
                     println!("{warning}");
@@ -221,7 +265,7 @@ fn check(paths: &[PathBuf]) -> ExitCode {
                     n => format!(", {n} included files"),
                 };
                 println!(
-                    "{}: ok: {} clients, {} users, {} keys, {} custom scopes, {} warnings{included}",
+                    "{}: ok: {} clients, {} users, {} keys, {} custom scopes, {} warnings{included}{offline}",
                     path.display(),
                     c.clients.len(),
                     c.users.len(),
@@ -248,9 +292,13 @@ fn diff(
     new: &str,
     format: Option<config::Format>,
     fail_on: Option<FailOn>,
+    referenced: load::Referenced,
 ) -> anyhow::Result<ExitCode> {
     use gatehouse::load::diff::{self, Side};
-    let (before, after) = (load_input(old, format)?, load_input(new, format)?);
+    let (before, after) = (
+        load_input(old, format, referenced)?,
+        load_input(new, format, referenced)?,
+    );
     let (Some(before), Some(after)) = (before, after) else {
         return Ok(ExitCode::FAILURE);
     };
@@ -270,7 +318,11 @@ fn diff(
 
 /// Loads one side of a diff: a file, `-` (stdin) or `git:REV:PATH`. A rejected config
 /// has its diagnostics printed and gives `None`.
-fn load_input(input: &str, format: Option<config::Format>) -> anyhow::Result<Option<load::Loaded>> {
+fn load_input(
+    input: &str,
+    format: Option<config::Format>,
+    referenced: load::Referenced,
+) -> anyhow::Result<Option<load::Loaded>> {
     let name = PathBuf::from(input);
     let result = if input == "-" {
         let mut text = String::new();
@@ -278,7 +330,14 @@ fn load_input(input: &str, format: Option<config::Format>) -> anyhow::Result<Opt
             .read_to_string(&mut text)
             .context("reading the config from stdin")?;
         let format = format.context("the format of stdin is unknown: pass --format toml|yaml")?;
-        load::check_source(&name, Path::new("."), format, &text, &config::FileSystem)
+        load::check_source(
+            &name,
+            Path::new("."),
+            format,
+            &text,
+            &config::FileSystem,
+            referenced,
+        )
     } else if let Some(spec) = input.strip_prefix("git:") {
         let (rev, path) = spec
             .split_once(':')
@@ -304,16 +363,30 @@ fn load_input(input: &str, format: Option<config::Format>) -> anyhow::Result<Opt
                 format!("the format of {input} is unknown: pass --format toml|yaml")
             })?;
         let base_dir = path.parent().unwrap_or(Path::new("."));
-        load::check_source(&name, base_dir, format, &text, &GitRevision { rev })
+        load::check_source(
+            &name,
+            base_dir,
+            format,
+            &text,
+            &GitRevision { rev },
+            referenced,
+        )
     } else {
         match format {
             Some(format) => {
                 let text =
                     std::fs::read_to_string(&name).with_context(|| format!("reading {input}"))?;
                 let base_dir = name.parent().unwrap_or(Path::new("."));
-                load::check_source(&name, base_dir, format, &text, &config::FileSystem)
+                load::check_source(
+                    &name,
+                    base_dir,
+                    format,
+                    &text,
+                    &config::FileSystem,
+                    referenced,
+                )
             }
-            None => load::load(&name),
+            None => load::load_as(&name, referenced),
         }
     };
     match result {

@@ -298,7 +298,7 @@ fn serve(
     Ok((server.handle(), tokio::spawn(server)))
 }
 
-fn bind(addr: SocketAddr) -> anyhow::Result<(std::net::TcpListener, SocketAddr)> {
+fn listen(addr: SocketAddr) -> anyhow::Result<(std::net::TcpListener, SocketAddr)> {
     let listener = std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
     let bound = listener.local_addr().context("reading the bound address")?;
     Ok((listener, bound))
@@ -306,6 +306,13 @@ fn bind(addr: SocketAddr) -> anyhow::Result<(std::net::TcpListener, SocketAddr)>
 
 /// Loads the config, binds its `[server] bind` address (and `admin_bind`) and serves.
 pub async fn start(config_path: PathBuf) -> anyhow::Result<Running> {
+    start_on(config_path, None).await
+}
+
+/// [`start`], listening on `bind` instead of `[server] bind` when given (`gatehouse
+/// serve --bind`, `GATEHOUSE_BIND`): a container sets 0.0.0.0 without editing the
+/// config.
+pub async fn start_on(config_path: PathBuf, bind: Option<SocketAddr>) -> anyhow::Result<Running> {
     telemetry::handle();
     let loaded = load_config(&config_path)?;
     let mut fallback = FallbackKey::default();
@@ -323,14 +330,14 @@ pub async fn start(config_path: PathBuf) -> anyhow::Result<Running> {
     tracing::info!(
         issuer = %registry.issuer,
         config_sha256 = registry.config_sha256.as_deref().unwrap_or_default(),
-        bind = %registry.server.bind,
+        bind = %bind.unwrap_or(registry.server.bind),
         clients = registry.clients().len(),
         users = registry.user_count(),
         keys = registry.keys.all().len(),
         "configuration loaded"
     );
-    let (listener, addr) = bind(registry.server.bind)?;
-    let admin = registry.server.admin_bind.map(bind).transpose()?;
+    let (listener, addr) = listen(bind.unwrap_or(registry.server.bind))?;
+    let admin = registry.server.admin_bind.map(listen).transpose()?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let store_settings = registry.store.clone();
     let store = store::open(&store_settings, &clock)

@@ -8,7 +8,10 @@
 pub mod file;
 pub mod include;
 pub mod locate;
+mod markdown;
 pub mod report;
+pub(crate) mod shape;
+mod suggest;
 
 use file::{ConfigFile, IncludedFile};
 use include::Tree;
@@ -53,6 +56,14 @@ pub fn included_schema_json() -> Result<String, serde_json::Error> {
         schemars::schema_for!(IncludedFile),
         "gatehouse included config",
     )
+}
+
+/// The configuration reference in Markdown (docs/configuration.md), rendered from the
+/// same schema as [`schema_json`]: every section and field with its type, default and
+/// description.
+pub fn schema_markdown() -> Result<String, serde_json::Error> {
+    let schema = serde_json::to_value(schemars::schema_for!(ConfigFile))?;
+    Ok(markdown::render(&schema))
 }
 
 fn rendered(mut schema: schemars::Schema, title: &str) -> Result<String, serde_json::Error> {
@@ -155,6 +166,17 @@ pub(crate) fn place(tree: &Tree, issues: Vec<Issue>) -> Vec<Diagnostic> {
 
 /// Deserializes the text; on failure, the issue with the best position the parser gives.
 pub(crate) fn parse<T: DeserializeOwned>(
+    format: Format,
+    text: &str,
+    locations: &Locations,
+) -> Result<T, (Issue, Option<Position>)> {
+    parse_as(format, text, locations).map_err(|(mut issue, position)| {
+        issue.message = suggest::did_you_mean(&issue.message);
+        (issue, position)
+    })
+}
+
+fn parse_as<T: DeserializeOwned>(
     format: Format,
     text: &str,
     locations: &Locations,

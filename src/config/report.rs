@@ -70,12 +70,12 @@ pub struct Place {
 impl fmt::Display for Place {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Position { line, column } = self.position.unwrap_or(Position { line: 1, column: 1 });
-        let path = if self.path.is_empty() {
-            "."
-        } else {
-            &self.path
-        };
-        write!(f, "{}:{line}:{column}: {path}", self.file.display())
+        write!(f, "{}:{line}:{column}", self.file.display())?;
+        // A syntax error, or a problem of the whole file, is of no field.
+        if !self.path.is_empty() {
+            write!(f, ": {}", self.path)?;
+        }
+        Ok(())
     }
 }
 
@@ -114,6 +114,9 @@ impl fmt::Display for Diagnostic {
 pub struct Sources {
     pub(crate) files: Vec<PathBuf>,
     pub(crate) digest: digest::Context,
+    /// `--offline`: the files and environment values the config references (secrets,
+    /// keys, certificates) are not read; the config and what it includes still are.
+    offline: bool,
 }
 
 impl Sources {
@@ -122,7 +125,22 @@ impl Sources {
         Self {
             files: Vec::new(),
             digest: digest::Context::new(&digest::SHA256),
+            offline: false,
         }
+    }
+
+    /// Nothing read yet, and referenced secrets, keys, certificates and environment
+    /// values never will be (`gatehouse check --offline`): they are taken as present.
+    pub(crate) fn offline() -> Self {
+        Self {
+            offline: true,
+            ..Self::new()
+        }
+    }
+
+    /// True when referenced files and environment values are taken as present.
+    pub(crate) fn is_offline(&self) -> bool {
+        self.offline
     }
 
     /// Reads a referenced file and records it.

@@ -105,6 +105,11 @@ impl Cidr {
         self.prefix <= other.prefix && self.contains(other.network)
     }
 
+    /// True for `0.0.0.0/0` and `::/0`: every address of its family.
+    pub fn is_everything(&self) -> bool {
+        self.prefix == 0
+    }
+
     /// True when `ip` is inside this network.
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.network, ip) {

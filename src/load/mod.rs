@@ -10,7 +10,9 @@ mod client_keys;
 pub mod diff;
 mod documents;
 mod key_diff;
+mod offline;
 pub mod providers;
+mod proxies;
 mod report;
 mod trusted_issuers;
 pub mod validate;
@@ -19,7 +21,7 @@ use crate::config::file::ConfigFile;
 use crate::config::include::{self, IncludeSource, Tree};
 use crate::config::locate::Position;
 use crate::config::report::{Diagnostic, Issue, Sources};
-use crate::config::{Format, IncludeGlob, Unread, locations, parse, place, read_included};
+use crate::config::{Format, IncludeGlob, Unread, locations, parse, place, read_included, shape};
 use std::fmt;
 use std::path::{Path, PathBuf};
 pub use validate::{ServerSettings, StoreBackend, StoreSettings, StoreTls, UiSettings, Validated};
@@ -67,7 +69,33 @@ impl std::error::Error for Rejected {}
 
 /// Reads, parses and validates the config file at `path`.
 pub fn load(path: &Path) -> Result<Loaded, Rejected> {
-    let mut sources = Sources::new();
+    load_as(path, Referenced::Read)
+}
+
+/// Whether the files and environment values a config references (client and provider
+/// secrets, signing keys, certificates: not the files it includes) are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Referenced {
+    /// Read and checked, as the server does.
+    Read,
+    /// Taken as present and valid, never read (`--offline`: CI without the secrets).
+    /// Every other rule still applies; the keys, secrets and env values in the result
+    /// are stand-ins, fit for `check` and `diff` only.
+    Opaque,
+}
+
+impl Referenced {
+    fn sources(self) -> Sources {
+        match self {
+            Self::Read => Sources::new(),
+            Self::Opaque => Sources::offline(),
+        }
+    }
+}
+
+/// [`load`], reading or not what the config references.
+pub fn load_as(path: &Path, referenced: Referenced) -> Result<Loaded, Rejected> {
+    let mut sources = referenced.sources();
     match sources.read(path) {
         Ok(text) => check(path, &text, sources),
         Err(e) => Err(rejected(
@@ -98,8 +126,9 @@ pub fn check_source(
     format: Format,
     text: &str,
     includes: &dyn IncludeSource,
+    referenced: Referenced,
 ) -> Result<Loaded, Rejected> {
-    let mut sources = Sources::new();
+    let mut sources = referenced.sources();
     sources.note(name.as_os_str().as_encoded_bytes(), text.as_bytes());
     check_as(name, base_dir, format, text, sources, includes)
 }
@@ -152,7 +181,20 @@ fn check_as(
     let locations = locations(format, text);
     let mut file: ConfigFile = match parse(format, text, &locations) {
         Ok(f) => f,
-        Err((issue, position)) => return Err(rejected(path, issue, position, sources.files)),
+        Err((issue, position)) => {
+            let further = shape::further_problems(format, text, &locations, &issue.path);
+            let mut rejected = rejected(path, issue, position, sources.files);
+            rejected
+                .diagnostics
+                .extend(further.into_iter().map(|(issue, position)| Diagnostic {
+                    file: path.to_owned(),
+                    position,
+                    issue,
+                    also: None,
+                }));
+            rejected.diagnostics.sort_by_key(|d| d.position);
+            return Err(rejected);
+        }
     };
     let mut issues = Vec::new();
     let resolved = include::resolve(includes, path, base_dir, &file.include, &mut issues);

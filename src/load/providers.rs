@@ -445,6 +445,7 @@ fn read_secret(
         }
         (Some(value), None) => {
             match parse_env_ref(value) {
+                EnvRef::Name(name) if sources.is_offline() => crate::load::offline::value(name),
                 EnvRef::Name(name) => match std::env::var(name) {
                     Ok(v) => {
                         sources.note(name.as_bytes(), v.as_bytes());
@@ -470,6 +471,9 @@ fn read_secret(
         }
         (None, Some(name)) => {
             let full = base_dir.join(name);
+            if sources.is_offline() {
+                return Some(crate::load::offline::value(&full.to_string_lossy()));
+            }
             match sources.read(&full) {
                 Ok(text) => text.trim_end_matches(['\n', '\r']).to_owned(),
                 Err(e) => {

@@ -195,13 +195,7 @@ pub fn validate(
         },
         None => None,
     };
-    let mut trusted_proxies = Vec::new();
-    for (i, proxy) in file.server.trusted_proxies.iter().enumerate() {
-        match proxy.parse::<Cidr>() {
-            Ok(c) => trusted_proxies.push(c),
-            Err(e) => r.error(format!("server.trusted_proxies[{i}]"), e),
-        }
-    }
+    let trusted_proxies = crate::load::proxies::trusted_proxies(file, &mut r.0);
     check_ttls(file, &mut r);
     check_session_and_limits(file, &mut r);
     let templates = load_templates(file, base_dir, sources, &mut r);
@@ -265,6 +259,14 @@ fn check_store(
     }
     let url = match parse_env_ref(&section.url) {
         EnvRef::Literal => section.url.clone(),
+        EnvRef::Name(_) if sources.is_offline() => {
+            let tls_files = [
+                &section.ca_file,
+                &section.client_cert_file,
+                &section.client_key_file,
+            ];
+            crate::load::offline::store_url(tls_files.iter().any(|f| f.is_some()))
+        }
         EnvRef::Name(name) => env_value(name, "store.url", sources, r)?,
         EnvRef::Malformed => {
             r.error("store.url", "malformed reference; write \"${env:NAME}\"");
@@ -357,6 +359,9 @@ fn store_tls(
     }
     let mut read = |field: &str, file: &Option<String>| -> Option<Option<Vec<u8>>> {
         let Some(file) = file else { return Some(None) };
+        if sources.is_offline() {
+            return Some(Some(crate::load::offline::value(file).into_bytes()));
+        }
         match sources.read(&base_dir.join(file)) {
             Ok(text) if text.contains("-----BEGIN ") => Some(Some(text.into_bytes())),
             Ok(_) => {
@@ -562,17 +567,22 @@ fn load_keys(
             continue;
         }
         let key_path = base_dir.join(&entry.private_key_file);
-        let text = match sources.read(&key_path) {
-            Ok(t) => t,
-            Err(e) => {
-                r.error(
-                    format!("{path}.private_key_file"),
-                    format!("cannot read {}: {e}", key_path.display()),
-                );
-                continue;
-            }
+        let parsed = if sources.is_offline() {
+            crate::load::offline::key(entry)
+        } else {
+            let text = match sources.read(&key_path) {
+                Ok(t) => t,
+                Err(e) => {
+                    r.error(
+                        format!("{path}.private_key_file"),
+                        format!("cannot read {}: {e}", key_path.display()),
+                    );
+                    continue;
+                }
+            };
+            SigningKey::from_pem(&text, entry.algorithm, entry.id.as_deref())
         };
-        match SigningKey::from_pem(&text, entry.algorithm, entry.id.as_deref()) {
+        match parsed {
             Ok(key) => {
                 if keys.iter().any(|k| k.kid() == key.kid()) {
                     r.error(
@@ -981,6 +991,11 @@ fn read_secret_file(
     sources: &mut Sources,
     r: &mut Report,
 ) -> Option<ClientSecret> {
+    if sources.is_offline() {
+        return Some(ClientSecret::plain(&crate::load::offline::value(
+            &full.to_string_lossy(),
+        )));
+    }
     match sources.read(full) {
         Ok(text) => {
             let plain = text
@@ -1049,6 +1064,9 @@ fn plain_secret(plain: &str, field: &str, r: &mut Report) -> Option<ClientSecret
 /// The value of the environment variable `name` that `field` refers to (noted in the
 /// config's fingerprint), or an error at `field` when it is not set.
 fn env_value(name: &str, field: &str, sources: &mut Sources, r: &mut Report) -> Option<String> {
+    if sources.is_offline() {
+        return Some(crate::load::offline::value(name));
+    }
     match std::env::var(name) {
         Ok(v) => {
             sources.note(name.as_bytes(), v.as_bytes());

@@ -28,6 +28,7 @@ mod login_flow;
 mod mcp;
 mod networks;
 mod oidc_client;
+mod ops;
 mod pending;
 mod private_key_jwt;
 mod properties;

@@ -95,17 +95,19 @@ fn the_example_and_test_configs_validate() {
         let found = errors(&validator, &toml_value(&text));
         assert!(found.is_empty(), "{name}: {found:?}");
     }
-    // The config inside the Kubernetes ConfigMap.
-    let manifest =
-        std::fs::read_to_string(format!("{ROOT}/deploy/kubernetes/gatehouse.yaml")).expect("read");
-    let first: Value =
-        serde_saphyr::from_str(manifest.split("\n---").next().expect("a first document"))
-            .expect("YAML");
-    let embedded = first["data"]["gatehouse.toml"]
-        .as_str()
-        .expect("data.gatehouse.toml");
-    let found = errors(&validator, &toml_value(embedded));
-    assert!(found.is_empty(), "ConfigMap: {found:?}");
+    // The config inside each Kubernetes manifest's ConfigMap.
+    for manifest in ["gatehouse.yaml", "gatehouse-single.yaml"] {
+        let text =
+            std::fs::read_to_string(format!("{ROOT}/deploy/kubernetes/{manifest}")).expect("read");
+        let docs: Vec<Value> = serde_saphyr::from_multiple(&text).expect("YAML");
+        let embedded = docs
+            .iter()
+            .find(|d| d["kind"] == "ConfigMap")
+            .and_then(|d| d["data"]["gatehouse.toml"].as_str())
+            .expect("data.gatehouse.toml");
+        let found = errors(&validator, &toml_value(embedded));
+        assert!(found.is_empty(), "{manifest} ConfigMap: {found:?}");
+    }
     // A YAML config is checked by the same schema.
     let yaml: Value = serde_saphyr::from_str(
         "issuer: http://127.0.0.1:9\ntokens:\n  access_token_ttl: 5m\nclients:\n  - id: spa\n    public: true\n    redirect_uris: [\"http://127.0.0.1/cb\"]\n",
