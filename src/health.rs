@@ -21,7 +21,10 @@ pub async fn healthz() -> HttpResponse {
 /// anonymous caller learns nothing about the config or its errors.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match state.store.ping().await {
-        Ok(()) => no_store_json(StatusCode::OK, json!({"status": "ready"})),
+        Ok(()) => {
+            epoch_checked(&state).await;
+            no_store_json(StatusCode::OK, json!({"status": "ready"}))
+        }
         Err(_) => no_store_json(
             StatusCode::SERVICE_UNAVAILABLE,
             json!({"status": "not_ready", "reason": "store_unreachable"}),
@@ -46,7 +49,8 @@ pub async fn readyz_details(state: web::Data<AppState>) -> HttpResponse {
 /// kind (`memory`, `file`, `redis`), whether it answered and how long its ping took, the
 /// config generation serving, the SHA-256 of its inputs, when it was loaded, and the
 /// last reload error if the newest file was rejected (no secrets: only diagnostics),
-/// and whether each upstream provider could be reached.
+/// whether each upstream provider could be reached, and, for an access-token lifetime
+/// after the store lost its records, when that was seen and when its records begin.
 pub async fn details(state: &AppState) -> Value {
     let started = std::time::Instant::now();
     let store_error = state.store.ping().await.err().map(|e| e.to_string());
@@ -57,6 +61,9 @@ pub async fn details(state: &AppState) -> Value {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
+    if store_error.is_none() {
+        epoch_checked(state).await;
+    }
     let mut body = json!({
         "status": if store_error.is_none() { "ready" } else { "not_ready" },
         "store": state.store_in_use,
@@ -70,11 +77,32 @@ pub async fn details(state: &AppState) -> Value {
         // An unreachable provider fails only the logins through it: shown, never unready.
         "providers": state.upstreams.status(registry.providers()),
     });
+    // A store that lost its records stays ready (its replicas have nothing better to
+    // offer), but says so for as long as an access token issued before may live.
+    if let Some(lost_at) = state.store_epoch().lost_at
+        && state.clock.now() < lost_at.saturating_add(registry.longest_access_ttl().as_secs())
+    {
+        body["store_data_lost_at"] = json!(rfc3339(lost_at));
+        body["store_records_since"] = json!(rfc3339(state.store_epoch().since));
+    }
     if let Some(error) = store_error {
         body["reason"] = json!("store_unreachable");
         body["store_error"] = json!(error);
     }
     body
+}
+
+/// Checks the store's epoch (a store that lost its records is noticed by the probe that
+/// follows, not only by the next sweep); an error is the ping's to report.
+async fn epoch_checked(state: &AppState) {
+    if let Err(e) = state.check_store_epoch().await {
+        tracing::debug!(error = %e, "cannot read the store's epoch");
+    }
+}
+
+fn rfc3339(unix: u64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix);
+    humantime::format_rfc3339_seconds(at).to_string()
 }
 
 fn no_store_json(status: StatusCode, body: Value) -> HttpResponse {

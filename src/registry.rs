@@ -175,6 +175,16 @@ impl Registry {
             .fold(self.tokens.refresh_token_ttl, std::time::Duration::max)
     }
 
+    /// The longest an access token of this generation can live (`[tokens]`'s, a
+    /// client's or a resource's own lifetime).
+    pub fn longest_access_ttl(&self) -> std::time::Duration {
+        let clients = self.clients.values().filter_map(|c| c.access_token_ttl);
+        let resources = self.resources.iter().filter_map(|r| r.access_token_ttl);
+        clients
+            .chain(resources)
+            .fold(self.tokens.access_token_ttl, std::time::Duration::max)
+    }
+
     /// The longest any token of this generation can live (access, ID or refresh, a
     /// client's own lifetimes included).
     pub fn longest_token_ttl(&self) -> std::time::Duration {

@@ -234,11 +234,13 @@ impl Reloader {
             fallback,
         )
         .with_fingerprint(&loaded.fingerprint);
+        let changes = load::diff::diff(&old.side(), &new.side());
         // Before anyone is served by `new`: the tokens of removed clients and of
-        // removed secrets end for good. If the store cannot record it, `new` is not applied (a token
-        // of a removed client must not outlive the removal); the next change or
-        // SIGHUP tries again.
-        if let Err(e) = reset_clients(&self.state, &old, &new).await {
+        // removed secrets, and the identities admitted by narrowed provider rules, end
+        // for good. If the store cannot record it, `new` is not applied (a token of a
+        // removed client must not outlive the removal); the next change or SIGHUP
+        // tries again.
+        if let Err(e) = end_removed(&self.state, &old, &new, &changes).await {
             tracing::error!(error = %e, "cannot record the clients whose tokens end; the new configuration is not applied");
             self.set_reload_error(Some(format!(
                 "the new configuration is not applied: the clients it removes or re-keys could not be recorded ({e})"
@@ -247,7 +249,7 @@ impl Reloader {
         }
         self.fingerprint = loaded.fingerprint;
         self.state.verifier.retain_current(&new);
-        announce(&old, &new);
+        announce(&old, &new, &changes);
         self.state.registry.store(Arc::new(new));
     }
 
@@ -329,10 +331,20 @@ impl Reloader {
 
 /// Records, for every credential of a client of `old` that `new` no longer lists (a
 /// secret removed from the list, the client removed, a public client made
-/// confidential), that the tokens issued under it until now no longer stand, for as
-/// long as any token of either generation can live. A secret only added ends nothing.
-async fn reset_clients(state: &AppState, old: &Registry, new: &Registry) -> Result<(), StoreError> {
+/// confidential), that the tokens issued under it until now no longer stand, and, for
+/// every provider whose rules `changes` narrow, that the identities they admitted
+/// until now no longer stand; for as long as any token of either generation can
+/// live. A secret only added, or rules only widened, end nothing.
+async fn end_removed(
+    state: &AppState,
+    old: &Registry,
+    new: &Registry,
+    changes: &[load::diff::Change],
+) -> Result<(), StoreError> {
     let longest = old.longest_token_ttl().max(new.longest_token_ttl());
+    for provider in load::diff::narrowed_providers(changes) {
+        standing::end_admissions(state, provider, longest).await?;
+    }
     for (id, before) in old.clients() {
         let now = new.client(id);
         for credential in before.credentials() {
@@ -346,8 +358,7 @@ async fn reset_clients(state: &AppState, old: &Registry, new: &Registry) -> Resu
 
 /// Logs and counts an applied reload from `old` to `new`: the one-line diff, and the
 /// settings that change only at the next restart.
-fn announce(old: &Registry, new: &Registry) {
-    let changes = load::diff::diff(&old.side(), &new.side());
+fn announce(old: &Registry, new: &Registry, changes: &[load::diff::Change]) {
     if new.server.bind != old.server.bind {
         tracing::warn!(old = %old.server.bind, new = %new.server.bind, "[server] bind changed; it takes effect at the next restart");
     }
@@ -378,6 +389,6 @@ fn announce(old: &Registry, new: &Registry) {
             .filter(|c| c.mark == load::diff::Mark::CredentialReplaced)
             .count(),
         "configuration reloaded: {}",
-        load::diff::one_line(&changes)
+        load::diff::one_line(changes)
     );
 }

@@ -192,9 +192,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long in-flight requests may take to finish at shutdown.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 
-/// Every [`SWEEP_EVERY`]: frees idle addresses from the page limiter, and offers the
+/// Every [`SWEEP_EVERY`]: frees idle addresses from the page limiter, offers the
 /// CSRF key to the store again (`AppState::share_form_key`: a Redis that restarted
-/// empty gets it back).
+/// empty gets it back), and checks the store's epoch (`AppState::check_store_epoch`:
+/// a store that lost its records is logged, and the tokens it can no longer judge end).
 fn spawn_sweeper(state: web::Data<AppState>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SWEEP_EVERY);
@@ -203,6 +204,9 @@ fn spawn_sweeper(state: web::Data<AppState>) {
             state.pages.retain_recent();
             if let Err(e) = state.share_form_key().await {
                 tracing::debug!(error = %e, "cannot offer the CSRF key to the store");
+            }
+            if let Err(e) = state.check_store_epoch().await {
+                tracing::debug!(error = %e, "cannot read the store's epoch");
             }
         }
     });

@@ -10,8 +10,8 @@ use crate::store::memory::MemoryStore;
 use crate::store::{Store, StoreError};
 use crate::throttle::{PageLimiter, page_limiter};
 use crate::upstream::connect::Upstreams;
-use crate::upstream::jwks::KeySets;
 use crate::upstream::document::DocumentCache;
+use crate::upstream::jwks::KeySets;
 use actix_web::web::Bytes;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use std::sync::{Arc, Mutex};
@@ -48,6 +48,42 @@ pub struct AppState {
     pub key_sets: KeySets,
     /// The Client ID Metadata Documents read, until their lifetime ends.
     pub documents: DocumentCache,
+    /// The store's epoch as this replica last saw it (see [`StoreEpoch`]).
+    epoch: ArcSwap<StoreEpoch>,
+}
+
+/// When the records in the store began: the denied token ids, revoked families and
+/// not-befores that access tokens are judged by live there, so an access token issued
+/// before the store lost its records (Redis restarted empty or flushed, a new store
+/// file) cannot be judged and is refused (`standing::access`). Kept in the store as
+/// the shared secret [`EPOCH_KEY`]: its first 8 bytes are when it was made (Unix
+/// seconds, big-endian), the rest random; whoever finds it missing makes a new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreEpoch {
+    held: [u8; 32],
+    /// When the store's present records began (Unix seconds).
+    pub since: u64,
+    /// When this replica saw the store lose its records (a new epoch while it ran).
+    pub lost_at: Option<u64>,
+}
+
+impl StoreEpoch {
+    fn of(held: [u8; 32], lost_at: Option<u64>) -> Self {
+        let mut since = [0; 8];
+        since.copy_from_slice(&held[..8]);
+        Self {
+            held,
+            since: u64::from_be_bytes(since),
+            lost_at,
+        }
+    }
+
+    /// A new epoch beginning at `now`, to offer the store.
+    fn fresh(now: u64) -> Result<[u8; 32], RngError> {
+        let mut held: [u8; 32] = random_bytes()?;
+        held[..8].copy_from_slice(&now.to_be_bytes());
+        Ok(held)
+    }
 }
 
 /// Why the state could not be made.
@@ -63,6 +99,8 @@ pub enum StateError {
 
 /// The name of the CSRF form key among the store's shared secrets.
 const FORM_KEY: &str = "csrf-form-key";
+/// The name of the store's epoch among its shared secrets.
+const EPOCH_KEY: &str = "store-epoch";
 
 impl AppState {
     /// State serving `registry` with `store` (whose shared CSRF key it reads, making it
@@ -76,6 +114,8 @@ impl AppState {
         store: Arc<dyn Store>,
     ) -> Result<Self, StateError> {
         let form_key = store.shared_secret(FORM_KEY, random_bytes()?).await?;
+        let fresh = StoreEpoch::fresh(clock.now())?;
+        let epoch = StoreEpoch::of(store.shared_secret(EPOCH_KEY, fresh).await?, None);
         Ok(Self {
             pages: page_limiter(&registry.limits),
             registry: ArcSwap::from_pointee(registry),
@@ -91,7 +131,40 @@ impl AppState {
             upstreams: Upstreams::default(),
             key_sets: KeySets::default(),
             documents: DocumentCache::default(),
+            epoch: ArcSwap::from_pointee(epoch),
         })
+    }
+
+    /// The store's epoch as last seen.
+    pub fn store_epoch(&self) -> StoreEpoch {
+        **self.epoch.load()
+    }
+
+    /// Asks the store for its epoch (offering a new one, made now, should it have none)
+    /// and adopts the answer; an epoch other than the one seen means the store lost its
+    /// records: logged as an error (`store_data_lost`) and counted. Run periodically and
+    /// by `/readyz`; a store error changes nothing.
+    pub async fn check_store_epoch(&self) -> Result<(), StoreError> {
+        let seen = self.store_epoch();
+        let fresh = StoreEpoch::fresh(self.clock.now()).map_err(|e| StoreError(e.to_string()))?;
+        let held = self.store.shared_secret(EPOCH_KEY, fresh).await?;
+        if held == seen.held {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let epoch = StoreEpoch::of(held, Some(now));
+        tracing::error!(
+            event = "store_data_lost",
+            store = self.store.kind(),
+            since = epoch.since,
+            "the store lost its records (restarted empty or flushed): revoked tokens, \
+             sessions, lockouts and pending logins recorded before are gone, and access \
+             tokens issued before {} are refused",
+            epoch.since
+        );
+        metrics::counter!("gatehouse_store_data_lost_total").increment(1);
+        self.epoch.store(Arc::new(epoch));
+        Ok(())
     }
 
     /// The key CSRF tokens are made and checked with now.

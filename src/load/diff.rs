@@ -137,6 +137,16 @@ pub fn any_widens(changes: &[Change]) -> bool {
         .any(|c| matches!(c.mark, Mark::Widens | Mark::CredentialReplaced))
 }
 
+/// The providers some change narrows (a rule tightened, the provider removed): the
+/// reloader ends what their rules admitted before (`standing::end_admissions`).
+pub fn narrowed_providers(changes: &[Change]) -> BTreeSet<&str> {
+    changes
+        .iter()
+        .filter(|c| c.subject == Subject::Provider && c.mark == Mark::Narrows)
+        .map(|c| c.id.as_str())
+        .collect()
+}
+
 /// True when any change replaces a credential: what `--fail-on credential_replaced`
 /// refuses.
 pub fn any_credential_replaced(changes: &[Change]) -> bool {
@@ -1668,7 +1678,8 @@ groups = ["finance"]
             changes_between(&one, &client(&a2)),
             vec![(
                 Mark::CredentialReplaced,
-                "credential_replaced client job: key replaced \"a\": tokens under the old one end".to_owned()
+                "credential_replaced client job: key replaced \"a\": tokens under the old one end"
+                    .to_owned()
             )]
         );
         let issuer = "[[trusted_issuers]]\nid = \"gh\"\nissuer = \"https://token.actions.githubusercontent.com\"\n";

@@ -77,10 +77,10 @@ pub(super) fn check(
                 r.error(field, format!("{id:?} is listed twice"));
             }
         }
-        let ca_pem = entry
-            .ca_file
-            .as_ref()
-            .and_then(|f| read_ca(&base_dir.join(f), f, &format!("{path}.ca_file"), sources, r));
+        let ca_pem = entry.ca_file.as_ref().and_then(|f| {
+            let field = format!("{path}.ca_file");
+            super::offline::ca_file(&base_dir.join(f), &field, sources, r)
+        });
         out.push(DocumentSource {
             url_prefix: entry.url_prefix.clone(),
             loopback,
@@ -90,27 +90,6 @@ pub(super) fn check(
         });
     }
     out
-}
-
-/// A PEM file of certificates, read through `sources` (so a reload watches it).
-fn read_ca(
-    file: &Path,
-    name: &str,
-    field: &str,
-    sources: &mut Sources,
-    r: &mut Report,
-) -> Option<Vec<u8>> {
-    match sources.read(file) {
-        Ok(text) if text.contains("-----BEGIN CERTIFICATE-----") => Some(text.into_bytes()),
-        Ok(_) => {
-            r.error(field, format!("{name} is not a PEM file of certificates"));
-            None
-        }
-        Err(e) => {
-            r.error(field, format!("cannot read {name}: {e}"));
-            None
-        }
-    }
 }
 
 #[cfg(test)]

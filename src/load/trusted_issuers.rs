@@ -87,23 +87,7 @@ pub(super) fn check(
         }
         let ca_pem = t.ca_file.as_ref().and_then(|name| {
             let field = format!("{path}.ca_file");
-            let full = base_dir.join(name);
-            match sources.read(&full) {
-                Ok(text) if text.contains("-----BEGIN CERTIFICATE-----") => {
-                    Some(Arc::new(text.into_bytes()))
-                }
-                Ok(_) => {
-                    r.error(
-                        field,
-                        format!("{} holds no PEM certificate", full.display()),
-                    );
-                    None
-                }
-                Err(e) => {
-                    r.error(field, format!("cannot read {}: {e}", full.display()));
-                    None
-                }
-            }
+            super::offline::ca_file(&base_dir.join(name), &field, sources, r).map(Arc::new)
         });
         if let Some(keys) = keys {
             out.push(TrustedIssuer {

@@ -15,7 +15,7 @@
 use crate::crypto::hex;
 use crate::identity;
 use crate::jwt::verify::AccessClaims;
-use crate::model::{CredentialId, Identity};
+use crate::model::{CredentialId, Identity, IdentitySource};
 use crate::registry::Registry;
 use crate::state::AppState;
 use crate::store::{RefreshGrant, StoreError};
@@ -40,6 +40,10 @@ pub enum Fallen {
     /// Its id was denied or its refresh family revoked.
     #[error("the token has been revoked")]
     Revoked,
+    /// Issued before the store lost its records (`AppState::store_epoch`): whether it
+    /// was revoked since cannot be known, so it stands no more.
+    #[error("the token was issued before the store lost its records")]
+    Forgotten,
 }
 
 /// Who an access token that still stands was issued for.
@@ -99,6 +103,47 @@ pub async fn end_credential(
         .await
 }
 
+/// The name under which the store keeps the time before which (inclusive) the
+/// identities provider `provider` admitted by its rules no longer stand. Client ids
+/// hold no whitespace, so it collides with no [`reset_key`].
+pub fn rules_key(provider: &str) -> String {
+    format!("{provider} provider-rules")
+}
+
+/// Ends every identity `provider` admitted by its rules until now, with their
+/// sessions, refresh families and access tokens: the reloader calls this when a reload
+/// narrows the provider's rules (an email domain or a group removed, a claim
+/// required), so nobody stays in on rules that would refuse them now. Kept for `ttl`.
+pub async fn end_admissions(
+    state: &AppState,
+    provider: &str,
+    ttl: Duration,
+) -> Result<(), StoreError> {
+    state
+        .store
+        .set_not_before(&rules_key(provider), state.clock.now(), ttl)
+        .await
+}
+
+/// Whether `identity`, last vouched for at `vouched_at` (its login, or the provider's
+/// last revalidation), still stands as far as its admission goes: a local user (linked
+/// or not) always; someone a provider's rules let in, unless a reload narrowed those
+/// rules since ([`end_admissions`]). One store read, for upstream identities only.
+pub async fn admission_stands(
+    state: &AppState,
+    identity: &Identity,
+    vouched_at: u64,
+) -> Result<bool, StoreError> {
+    if identity.source != IdentitySource::Upstream {
+        return Ok(true);
+    }
+    let Some((provider, _)) = identity.subject.split_once(':') else {
+        return Ok(false);
+    };
+    let ended = state.store.not_before(&rules_key(provider)).await?;
+    Ok(!ended.is_some_and(|at| vouched_at <= at))
+}
+
 /// Whether a token issued to `client_id` under `credential` at `issued_at` stands as
 /// far as its client goes: the client registered, still listing the credential, and
 /// the credential not removed since the token was issued. Times are whole seconds, so
@@ -128,8 +173,9 @@ async fn client_stands(
     Ok(Ok(()))
 }
 
-/// Whether a verified access token still stands: its client registered and still
-/// listing the secret it was issued under (see [`client_stands`]), its id not denied;
+/// Whether a verified access token still stands: issued since the store's records
+/// began (`AppState::store_epoch`), its client registered and still listing the secret
+/// it was issued under (see [`client_stands`]), its id not denied;
 /// for a user's token (one with `auth_time`), the user still in the config and the
 /// token's refresh family not revoked.
 pub async fn access(
@@ -140,6 +186,9 @@ pub async fn access(
     let Ok(credential) = claims.credential() else {
         return Ok(Err(Fallen::ClientReset));
     };
+    if claims.iat < state.store_epoch().since {
+        return Ok(Err(Fallen::Forgotten));
+    }
     // Two independent reads, asked at once: one round trip to a shared store, not two.
     let (stands, denied) = tokio::join!(
         client_stands(
@@ -163,6 +212,9 @@ pub async fn access(
     let Some(user) = identity::by_token_subject(registry, &claims.sub) else {
         return Ok(Err(Fallen::UserGone));
     };
+    if !admission_stands(state, &user, claims.auth_time.unwrap_or_default()).await? {
+        return Ok(Err(Fallen::UserGone));
+    }
     if let Some(family) = &claims.family
         && state.store.family_revoked(family).await?
     {
@@ -173,7 +225,8 @@ pub async fn access(
 
 /// Whether a refresh grant that was not used yet still stands: not expired, its client
 /// registered and still listing the secret it was issued under, its family not
-/// revoked, its user still in the config (whom it gives back).
+/// revoked, its user still in the config (whom it gives back) and, for someone a
+/// provider's rules let in, those rules not narrowed since ([`admission_stands`]).
 pub async fn refresh(
     state: &AppState,
     registry: &Registry,
@@ -198,9 +251,24 @@ pub async fn refresh(
     if revoked? {
         return Ok(Err(Fallen::Revoked));
     }
-    let user = match &grant.federated {
-        Some(snapshot) => identity::current(registry, snapshot),
-        None => identity::by_subject(registry, grant.source, &grant.subject),
+    let (user, vouched_at) = match &grant.federated {
+        Some(snapshot) => (
+            identity::current(registry, snapshot),
+            snapshot
+                .upstream
+                .as_ref()
+                .map_or(grant.auth_time, |f| f.checked_at),
+        ),
+        None => (
+            identity::by_subject(registry, grant.source, &grant.subject),
+            grant.auth_time,
+        ),
     };
-    Ok(user.ok_or(Fallen::UserGone))
+    let Some(user) = user else {
+        return Ok(Err(Fallen::UserGone));
+    };
+    if !admission_stands(state, &user, vouched_at).await? {
+        return Ok(Err(Fallen::UserGone));
+    }
+    Ok(Ok(user))
 }

@@ -4,6 +4,7 @@
 use super::cookies::{self, Kind};
 use crate::crypto::sha256;
 use crate::identity;
+use crate::oauth::standing;
 use crate::registry::Registry;
 use crate::state::AppState;
 use crate::store::{Key, Session, StoreError};
@@ -16,7 +17,8 @@ pub struct Current {
 }
 
 /// The session of the browser making `req`, if it has a live one whose user still
-/// exists in the config.
+/// exists in the config (and, if a provider's rules let them in, whose rules were not
+/// narrowed since: `standing::admission_stands`).
 pub async fn current(
     req: &HttpRequest,
     state: &AppState,
@@ -26,8 +28,16 @@ pub async fn current(
         return Ok(None);
     };
     let key = sha256(id.as_bytes());
-    let session = state.store.get_session(key).await?;
-    Ok(session
-        .filter(|s| identity::current(registry, &s.identity).is_some())
-        .map(|session| Current { key, session }))
+    let Some(session) = state.store.get_session(key).await? else {
+        return Ok(None);
+    };
+    if identity::current(registry, &session.identity).is_none() {
+        return Ok(None);
+    }
+    let vouched_at =
+        (session.identity.upstream.as_ref()).map_or(session.auth_time, |f| f.checked_at);
+    if !standing::admission_stands(state, &session.identity, vouched_at).await? {
+        return Ok(None);
+    }
+    Ok(Some(Current { key, session }))
 }

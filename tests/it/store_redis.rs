@@ -381,3 +381,91 @@ fn tls_files_need_rediss_both_halves_and_pem() {
         assert!(said.contains(field), "{store}: {said}");
     }
 }
+
+/// Redis restarted empty under a running server: the next probe notices (the admin
+/// `/readyz` says when, for an access-token lifetime), and an access token issued
+/// before the loss is inactive, here one revoked before it, whose revocation the store
+/// no longer holds; a token issued after is active.
+#[tokio::test]
+async fn a_store_that_lost_its_records_ends_the_access_tokens_it_cannot_judge() {
+    let Some(mut redis) = RedisServer::start("store_lost_records") else {
+        return;
+    };
+    let keys = tempfile::tempdir().expect("tempdir");
+    let key_path = crate::support::write_signing_key(keys.path());
+    let config = format!(
+        "{}introspect = true\n\n[store]\nurl = \"{}\"\n\n[[keys]]\nprivate_key_file = \"{}\"\n",
+        crate::support::service_config(),
+        redis.url(),
+        key_path.display()
+    );
+    let server = crate::support::TestServer::start(&config).await;
+    let before = cc_token(&server).await;
+    assert!(active(&server, &before).await);
+    let revoked = server
+        .http
+        .post(server.url("/revoke"))
+        .basic_auth("svc", Some(crate::support::SERVICE_SECRET))
+        .form(&[("token", before.as_str())])
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), 200);
+    assert!(!active(&server, &before).await, "revoked");
+    assert!(
+        server
+            .ready_details()
+            .await
+            .get("store_data_lost_at")
+            .is_none()
+    );
+
+    server.clock().advance(std::time::Duration::from_secs(5));
+    redis.restart();
+    let noticed = crate::support::eventually(std::time::Duration::from_secs(10), || async {
+        server.ready_details().await["store_data_lost_at"].is_string()
+    })
+    .await;
+    assert!(noticed, "the probe notices the new epoch");
+    assert!(
+        !active(&server, &before).await,
+        "issued before the loss: its revocation is gone, so it stands no more"
+    );
+    let after = cc_token(&server).await;
+    assert!(
+        active(&server, &after).await,
+        "issued since: judged as ever"
+    );
+
+    server.clock().advance(std::time::Duration::from_secs(601));
+    let details = server.ready_details().await;
+    assert_eq!(details["status"], "ready", "{details}");
+    assert!(
+        details.get("store_data_lost_at").is_none(),
+        "said for one access-token lifetime: {details}"
+    );
+    server.stop().await;
+}
+
+/// A client-credentials access token of `svc`.
+async fn cc_token(server: &crate::support::TestServer) -> String {
+    let secret = crate::support::SERVICE_SECRET;
+    let (status, body) = server.client_credentials("svc", secret, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().expect("token").to_owned()
+}
+
+/// Whether `svc`'s introspection says `token` is active.
+async fn active(server: &crate::support::TestServer, token: &str) -> bool {
+    let response = server
+        .http
+        .post(server.url("/introspect"))
+        .basic_auth("svc", Some(crate::support::SERVICE_SECRET))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .expect("introspect");
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.expect("json");
+    body["active"] == true
+}

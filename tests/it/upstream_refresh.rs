@@ -142,8 +142,12 @@ async fn revalidate_asks_the_upstream_and_ends_the_family_of_a_user_removed_ther
     );
 }
 
+/// A reload that narrows a provider's rules ends at once what they admitted before
+/// (issue 26): the refresh family (without waiting for a revalidation), the browser's
+/// session (the next `/authorize` shows the login page, not a code) and the access
+/// token (userinfo 401). Rules only widened end nothing.
 #[tokio::test]
-async fn revalidation_applies_the_rules_as_they_are_now() {
+async fn narrowed_rules_end_what_they_admitted_at_once() {
     let port = free_port();
     let upstream = start_upstream(port, &["corp"], "").await;
     let body = format!(
@@ -155,21 +159,54 @@ async fn revalidation_applies_the_rules_as_they_are_now() {
         )
     );
     let downstream = start_downstream(&downstream_config(&body)).await;
-    let token = refresh_token_of_ann(&upstream, &downstream, "rules-now").await;
-    // corp.com is no longer allowed: the next revalidation refuses ann.
+    let pkce = Pkce::new("rules-now");
+    let (mut down, mut up) = (Browser::new(&downstream), Browser::new(&upstream));
+    let done = login_through(&mut down, &mut up, "corp", "ann", &pkce, &[]).await;
+    let tokens = redeem(&downstream, &done, &pkce).await;
+    let token = tokens["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
     let text = std::fs::read_to_string(&downstream.config).expect("config");
-    downstream.rewrite_config(&text.replace("[\"corp.com\"]", "[\"elsewhere.com\"]"));
+
+    // Widened: nothing ends.
+    downstream.rewrite_config(&text.replace("[\"corp.com\"]", "[\"corp.com\", \"elsewhere.com\"]"));
     downstream.wait_for_generation(2).await;
     let (status, body) = refresh(&downstream, &token).await;
-    assert_eq!(status, 200, "within every nothing is asked: {body}");
+    assert_eq!(status, 200, "widened rules end nothing: {body}");
     let token = body["refresh_token"].as_str().expect("rotated").to_owned();
-    advance(&upstream, &downstream, Duration::from_secs(3601));
+    let access = body["access_token"].as_str().expect("access").to_owned();
+    assert_eq!(userinfo_status(&downstream, &access).await, 200);
+    let again = down
+        .authorize(&web_request(&Pkce::new("rules-again"), &[]))
+        .await;
+    assert_eq!(
+        again.status, 303,
+        "the session still signs ann in: {}",
+        again.body
+    );
+
+    // Narrowed (corp.com no longer allowed): the family, the session and the access
+    // token end at once, before any revalidation is due.
+    downstream.clock().advance(Duration::from_secs(1));
+    downstream.rewrite_config(&text.replace("[\"corp.com\"]", "[\"elsewhere.com\"]"));
+    downstream.wait_for_generation(3).await;
     let (status, body) = refresh(&downstream, &token).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_grant")),
         "{body}"
     );
+    assert_eq!(userinfo_status(&downstream, &access).await, 401);
+    let page = down
+        .authorize(&web_request(&Pkce::new("rules-after"), &[]))
+        .await;
+    assert_eq!(
+        page.status, 200,
+        "the login page, not a code: {:?}",
+        page.location
+    );
+    assert!(page.body.contains("name=\"password\""), "{}", page.body);
 }
 
 /// The same round trip with the downstream on a real Redis store: the pending upstream
