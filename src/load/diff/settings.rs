@@ -18,6 +18,7 @@ pub(super) fn settings(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
         );
     }
     server(out, old, new);
+    crate::load::fapi::diff_server(out, old.server, new.server);
     match (old.templates_dir, new.templates_dir) {
         (None, Some(dir)) => out.push(
             Subject::Ui,
