@@ -7,7 +7,6 @@
 
 use super::change::{Changes, Mark, Subject};
 use super::report::Report;
-use super::validate::ServerSettings;
 use crate::config::file::{Algorithm, ClientEntry, ClientProfile, ConfigFile};
 use crate::model::Protections;
 use crate::protocol::dpop::FAPI2_ALGS;
@@ -112,28 +111,6 @@ pub(super) fn diff(out: &mut Changes, id: &str, before: &Protections, after: &Pr
                 (Mark::Widens, "off")
             };
             out.push(Subject::Client, id, mark, format!("{what} turned {state}"));
-        }
-    }
-}
-
-/// `[server] require_pushed_authorization_requests` and `dpop_nonce`: on narrows, off
-/// widens.
-pub(super) fn diff_server(out: &mut Changes, before: &ServerSettings, after: &ServerSettings) {
-    for (what, b, a) in [
-        (
-            "require_pushed_authorization_requests",
-            before.require_par,
-            after.require_par,
-        ),
-        ("dpop_nonce", before.dpop_nonce, after.dpop_nonce),
-    ] {
-        if b != a {
-            let (mark, state) = if a {
-                (Mark::Narrows, "on")
-            } else {
-                (Mark::Widens, "off")
-            };
-            out.push(Subject::Server, what, mark, format!("turned {state}"));
         }
     }
 }

@@ -108,9 +108,9 @@ const RULES: &[(&str, &str)] = &[
     ("clients[].profile", "fapi::diff"),
     (
         "server.require_pushed_authorization_requests",
-        "fapi::diff_server: on narrows, off widens",
+        "settings: on narrows, off widens",
     ),
-    ("server.dpop_nonce", "fapi::diff_server"),
+    ("server.dpop_nonce", "settings: on narrows, off widens"),
     ("users[].id", "users: added widens, removed narrows"),
     ("users[].username", "users: neutral"),
     (
