@@ -47,6 +47,7 @@ fn main() {
             credential: None,
             federated: None,
             resources: vec![],
+            dpop_jkt: None,
         };
         runtime
             .block_on(store.put_refresh(key(i, 1), grant, ttl))

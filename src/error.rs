@@ -47,6 +47,11 @@ pub enum ErrorCode {
     RequestUriNotSupported,
     // RFC 8707 2.
     InvalidTarget,
+    // RFC 9126 4 (OIDC Core 3.1.2.6).
+    InvalidRequestUri,
+    // RFC 9449 5, 7.1, 8.
+    InvalidDpopProof,
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -73,6 +78,9 @@ impl ErrorCode {
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::InvalidTarget => "invalid_target",
+            Self::InvalidRequestUri => "invalid_request_uri",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 
@@ -104,6 +112,9 @@ pub struct OAuthError {
     pub basic_challenge: bool,
     /// Refused for too many failures: a 429 with `Retry-After` of this many seconds.
     pub retry_after: Option<u64>,
+    /// A DPoP nonce to send in a `DPoP-Nonce` header (RFC 9449 8): the one the client
+    /// must use next.
+    pub dpop_nonce: Option<String>,
 }
 
 /// Where an authorization error goes back to: the request's checked redirect URI and
@@ -122,6 +133,7 @@ impl OAuthError {
             description: description.into(),
             basic_challenge: false,
             retry_after: None,
+            dpop_nonce: None,
         }
     }
 
@@ -235,6 +247,43 @@ impl OAuthError {
     }
 }
 
+impl OAuthError {
+    /// Rendered as an RFC 9449 7.1 challenge from a resource:
+    /// `WWW-Authenticate: DPoP error=..., algs="..."` (a proof or nonce error is a 401
+    /// there), with the `DPoP-Nonce` header when one is to be used.
+    pub fn dpop(&self, algs: &str) -> HttpResponse {
+        let status = match self.code {
+            ErrorCode::InvalidDpopProof | ErrorCode::UseDpopNonce => StatusCode::UNAUTHORIZED,
+            _ => self.status(),
+        };
+        let mut response = HttpResponse::build(status);
+        no_store(&mut response);
+        if status.is_client_error() {
+            let value = format!(
+                "DPoP error=\"{}\", error_description=\"{}\", algs=\"{algs}\"",
+                self.code.as_str(),
+                self.description.replace(['"', '\\'], "'")
+            );
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                response.insert_header((header::WWW_AUTHENTICATE, v));
+            }
+        }
+        self.nonce_header(&mut response);
+        response.json(Body {
+            error: self.code,
+            error_description: &self.description,
+        })
+    }
+
+    fn nonce_header(&self, response: &mut actix_web::HttpResponseBuilder) {
+        if let Some(nonce) = &self.dpop_nonce
+            && let Ok(v) = HeaderValue::from_str(nonce)
+        {
+            response.insert_header(("DPoP-Nonce", v));
+        }
+    }
+}
+
 /// The RFC 6750 3.1 answer to a request that carried no token at all: a bare
 /// `WWW-Authenticate: Bearer` challenge, with no error code.
 pub fn bearer_required() -> HttpResponse {
@@ -280,6 +329,7 @@ impl ResponseError for OAuthError {
         if let Some(seconds) = self.retry_after {
             response.insert_header((header::RETRY_AFTER, seconds));
         }
+        self.nonce_header(&mut response);
         response.json(Body {
             error: self.code,
             error_description: &self.description,
@@ -299,6 +349,9 @@ mod tests {
             ErrorCode::AuthorizationPending,
             ErrorCode::RequestUriNotSupported,
             ErrorCode::TemporarilyUnavailable,
+            ErrorCode::InvalidRequestUri,
+            ErrorCode::InvalidDpopProof,
+            ErrorCode::UseDpopNonce,
         ] {
             assert_eq!(
                 serde_json::to_value(code).expect("serializes"),

@@ -254,6 +254,19 @@ pub struct Client {
     /// For a client registered by a Client ID Metadata Document: the host that
     /// published it (the consent page names it). `None` for a configured client.
     pub document_host: Option<String>,
+    /// PAR, DPoP and the FAPI 2.0 profile, as the client's entry asks.
+    pub protections: Protections,
+}
+
+/// What a client demands of its own requests and tokens beyond the defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Protections {
+    /// RFC 9126: `/authorize` only with a pushed request.
+    pub require_par: bool,
+    /// RFC 9449: no token without a DPoP proof.
+    pub dpop_bound: bool,
+    /// The FAPI 2.0 Security Profile (checked at load, enforced at run time).
+    pub fapi2: bool,
 }
 
 impl Client {
@@ -283,6 +296,7 @@ impl Client {
             access_token_ttl: None,
             refresh_token_ttl: None,
             document_host: Some(doc.host.clone()),
+            protections: Protections::default(),
         }
     }
 
@@ -532,6 +546,7 @@ mod tests {
             access_token_ttl: None,
             refresh_token_ttl: None,
             document_host: None,
+            protections: Protections::default(),
         }
     }
 

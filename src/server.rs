@@ -3,7 +3,9 @@
 
 use crate::clock::Clock;
 use crate::http::client_ip::ClientIp;
-use crate::oauth::{cors, device, discovery, introspect, jwks, revoke, token_endpoint, userinfo};
+use crate::oauth::{
+    cors, device, discovery, introspect, jwks, par, revoke, token_endpoint, userinfo,
+};
 use crate::registry::Registry;
 use crate::reload::{FallbackKey, load_config};
 use crate::secret::SecretVerifier;
@@ -446,6 +448,11 @@ fn public_routes(cfg: &mut web::ServiceConfig) {
             web::resource("/device_authorization")
                 .wrap(from_fn(cors::for_device_authorization))
                 .route(web::post().to(device::authorize)),
+        )
+        .service(
+            web::resource("/par")
+                .wrap(from_fn(cors::for_par))
+                .route(web::post().to(par::push)),
         )
         .service(web::resource("/introspect").route(web::post().to(introspect::introspect)))
         .service(

@@ -109,6 +109,14 @@ pub struct ServerSection {
     /// Proxies (addresses or CIDR networks) whose `X-Forwarded-For` is believed.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// RFC 9126: every client's authorization requests must be pushed (`/par`) and
+    /// `/authorize` takes them only by `request_uri`.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
+    /// RFC 9449 8 and 9: DPoP proofs must carry a nonce the server provided (answered
+    /// `use_dpop_nonce` with a `DPoP-Nonce` header); nonces rotate and need no shared state.
+    #[serde(default)]
+    pub dpop_nonce: bool,
 }
 
 impl Default for ServerSection {
@@ -117,6 +125,8 @@ impl Default for ServerSection {
             bind: default_bind(),
             admin_bind: None,
             trusted_proxies: Vec::new(),
+            require_pushed_authorization_requests: false,
+            dpop_nonce: false,
         }
     }
 }
@@ -618,6 +628,17 @@ pub struct ClientEntry {
     /// with the listed `claims` equal.
     #[serde(default)]
     pub federated_credentials: Vec<FederatedCredentialEntry>,
+    /// RFC 9126: its authorization requests must be pushed (`/par`); `/authorize`
+    /// takes them only by `request_uri`.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
+    /// RFC 9449: it gets no token without a DPoP proof (every token it gets is bound to
+    /// the proof's key). Any client that sends a proof gets bound tokens.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
+    /// A security profile the client follows, checked at load and enforced at run
+    /// time: `fapi2` (FAPI 2.0 Security Profile; mTLS is not offered, DPoP is).
+    pub profile: Option<ClientProfile>,
     /// The directory its relative `secret_file` paths start from, when it is not the
     /// main file's: that of the included file it is written in. Set by the loader.
     #[serde(skip)]
@@ -631,6 +652,15 @@ pub struct JwkSet {
     /// The keys: objects with `kty` and its public members (`crv`, `x`, `y`; `n`, `e`),
     /// and optionally `kid`, `alg`, `use = "sig"`.
     pub keys: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// A client's `profile`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientProfile {
+    /// FAPI 2.0 Security Profile: PAR, PKCE S256, DPoP, `private_key_jwt` for a
+    /// confidential client, codes of at most 60 s, https redirect URIs.
+    Fapi2,
 }
 
 /// `token_endpoint_auth_method` (RFC 7591 2).

@@ -27,6 +27,15 @@ struct Claims<'a> {
     /// that removing that secret ends the token; absent for a public client.
     #[serde(skip_serializing_if = "Option::is_none")]
     cred: Option<String>,
+    /// The DPoP key the token is bound to (RFC 9449 6.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Confirmation<'a>>,
+}
+
+/// `cnf` (RFC 7800) with the JWK SHA-256 thumbprint of a DPoP key.
+#[derive(Serialize)]
+struct Confirmation<'a> {
+    jkt: &'a str,
 }
 
 /// `aud` is a string for one audience and an array for several (RFC 7519 4.1.3).
@@ -70,6 +79,8 @@ pub struct AccessToken<'a> {
     pub credential: Option<CredentialId>,
     /// How long it lives: the client's, the resource's or `[tokens]`'s lifetime.
     pub lifetime: std::time::Duration,
+    /// The thumbprint of the DPoP key it is bound to, if any.
+    pub jkt: Option<&'a str>,
 }
 
 /// Mints `token` at `iat` (Unix seconds), valid for its `lifetime`.
@@ -92,6 +103,7 @@ pub fn issue(issuer: &Issuer<'_>, token: AccessToken<'_>, iat: u64) -> Result<Is
         auth_time: token.auth_time,
         family: token.family,
         cred: token.credential.map(|c| B64.encode(c)),
+        cnf: token.jkt.map(|jkt| Confirmation { jkt }),
     };
     Ok(Issued {
         token: mint::mint(key, ACCESS_TOKEN_TYP, &claims)?,

@@ -134,6 +134,11 @@ impl Parsed {
         })
     }
 
+    /// The algorithm its header names.
+    pub fn alg(&self) -> Alg {
+        self.alg
+    }
+
     /// A string claim, unverified until [`Parsed::verify`] passed.
     pub fn text(&self, name: &str) -> Option<&str> {
         self.claims.get(name).and_then(Value::as_str)

@@ -82,9 +82,24 @@ pub struct AccessClaims {
     /// for a public client's token.
     #[serde(default)]
     pub cred: Option<String>,
+    /// The DPoP key the token is bound to (RFC 9449 6.1), if any.
+    #[serde(default)]
+    pub cnf: Option<Confirmation>,
+}
+
+/// `cnf` of a DPoP-bound token.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct Confirmation {
+    /// The JWK SHA-256 thumbprint of the key.
+    pub jkt: String,
 }
 
 impl AccessClaims {
+    /// The thumbprint of the DPoP key the token is bound to, if any.
+    pub fn jkt(&self) -> Option<&str> {
+        self.cnf.as_ref().map(|c| c.jkt.as_str())
+    }
+
     /// The client credential the token was issued under: `Ok(None)` for a public
     /// client's token, an error when the claim is not a fingerprint at all.
     pub fn credential(&self) -> Result<Option<crate::model::CredentialId>, VerifyError> {

@@ -288,6 +288,7 @@ fn clients(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
             c.first_party,
         );
         out.flag(s, id, "introspect (any token)", b.introspect, c.introspect);
+        super::fapi::diff(out, id, &b.protections, &c.protections);
         if b.name != c.name {
             let what = format!(
                 "name changed {:?} -> {:?} (shown on consent)",
@@ -1700,5 +1701,40 @@ groups = ["finance"]
         let found = changes_between("[[users]]", &format!("{issuer}[[users]]"));
         assert_eq!(found[0].0, Mark::Widens, "{found:?}");
         assert!(found[0].1.contains("trusted_issuer gh: added"), "{found:?}");
+    }
+
+    #[test]
+    fn par_dpop_and_fapi2_turned_on_narrow_and_off_widen() {
+        let cli = "first_party = false";
+        one(
+            &[(
+                cli,
+                "first_party = false\nrequire_pushed_authorization_requests = true",
+            )],
+            Mark::Narrows,
+            "narrows  client cli: require_pushed_authorization_requests turned on",
+        );
+        assert_eq!(
+            reversed(&[(cli, "first_party = false\ndpop_bound_access_tokens = true")]),
+            vec![(
+                Mark::Widens,
+                "widens   client cli: dpop_bound_access_tokens turned off".to_owned()
+            )]
+        );
+        one(
+            &[("[tokens]", "[server]\ndpop_nonce = true\n[tokens]")],
+            Mark::Narrows,
+            "narrows  server dpop_nonce: turned on",
+        );
+        assert_eq!(
+            reversed(&[(
+                "[tokens]",
+                "[server]\nrequire_pushed_authorization_requests = true\n[tokens]"
+            )]),
+            vec![(
+                Mark::Widens,
+                "widens   server require_pushed_authorization_requests: turned off".to_owned()
+            )]
+        );
     }
 }

@@ -9,6 +9,7 @@ mod change;
 mod client_keys;
 pub mod diff;
 mod documents;
+mod fapi;
 mod key_diff;
 mod offline;
 pub mod providers;

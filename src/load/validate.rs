@@ -25,6 +25,10 @@ pub struct ServerSettings {
     pub admin_bind: Option<SocketAddr>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<Cidr>,
+    /// RFC 9126 for every client: `/authorize` only with a pushed request.
+    pub require_par: bool,
+    /// RFC 9449 server-provided nonces.
+    pub dpop_nonce: bool,
 }
 
 /// `[store]`, resolved: which store keeps the runtime state (read at start only).
@@ -197,6 +201,7 @@ pub fn validate(
     };
     let trusted_proxies = crate::load::proxies::trusted_proxies(file, &mut r.0);
     check_ttls(file, &mut r);
+    crate::load::fapi::check_keys(file, &mut r);
     check_session_and_limits(file, &mut r);
     let templates = load_templates(file, base_dir, sources, &mut r);
     let keys = load_keys(file, base_dir, sources, &mut r);
@@ -217,6 +222,8 @@ pub fn validate(
                 bind,
                 admin_bind,
                 trusted_proxies,
+                require_par: file.server.require_pushed_authorization_requests,
+                dpop_nonce: file.server.dpop_nonce,
             },
             tokens: file.tokens.clone(),
             session: file.session.clone(),
@@ -844,6 +851,7 @@ fn check_clients(
             access_token_ttl: c.access_token_ttl,
             refresh_token_ttl: c.refresh_token_ttl,
             document_host: None,
+            protections: crate::load::fapi::protections(c, &path, r),
         });
     }
     clients

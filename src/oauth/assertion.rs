@@ -6,6 +6,7 @@
 
 use crate::jwt::assertion::{self, Failed, Parsed};
 use crate::model::{Client, ClientKeys, CredentialId, key_fingerprint, uri_fingerprint};
+use crate::protocol::jwk::Alg;
 use crate::registry::{Registry, endpoint};
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -45,6 +46,10 @@ pub async fn check(
     token: &str,
 ) -> Result<CredentialId, Refused> {
     let parsed = Parsed::new(token)?;
+    // FAPI 2.0 5.4.1: PS256, ES256 or EdDSA only.
+    if client.protections.fapi2 && !matches!(parsed.alg(), Alg::Ps256 | Alg::Es256 | Alg::Ed25519) {
+        return Err(Refused::Check(Failed::Algorithm));
+    }
     let now = state.clock.now();
     let credential = match keys {
         ClientKeys::Listed(listed) => key_fingerprint(&parsed.verify(listed)?.thumbprint),

@@ -36,6 +36,14 @@ pub struct AuthRequest {
     /// The resources (RFC 8707 `resource`) the tokens are for; none: the defaults.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<String>,
+    /// The RFC 7638 thumbprint of the DPoP key its code is bound to (RFC 9449 10):
+    /// the `dpop_jkt` parameter, or the key of a proof sent with the pushed request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
+    /// When it was pushed (RFC 9126): the id of the pushed entry, used up when its code
+    /// is issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<String>,
 }
 
 /// The `prompt` values gatehouse honours.
@@ -107,6 +115,8 @@ pub fn validate(
                 .get("idp_hint")
                 .filter(|id| registry.provider(id).is_some() && client.allows_provider(id))
                 .map(str::to_owned),
+            dpop_jkt: checked.dpop_jkt,
+            pushed: None,
         }),
         Err(error) => Err(Rejection::Redirect {
             redirect_uri,
@@ -163,6 +173,7 @@ struct Checked {
     code_challenge: String,
     prompt: Prompt,
     max_age: Option<u64>,
+    dpop_jkt: Option<String>,
 }
 
 /// Checks everything but the client and redirect URI; errors go back to the client.
@@ -215,12 +226,22 @@ fn checked(client: &Client, params: &Form) -> Result<Checked, OAuthError> {
         ),
         None => None,
     };
+    let dpop_jkt = match params.get("dpop_jkt") {
+        Some(jkt) if pkce::is_challenge_syntax(jkt) => Some(jkt.to_owned()),
+        Some(_) => {
+            return Err(invalid(
+                "dpop_jkt is not a JWK SHA-256 thumbprint (43 base64url characters)",
+            ));
+        }
+        None => None,
+    };
     Ok(Checked {
         scopes,
         resources,
         code_challenge,
         prompt,
         max_age,
+        dpop_jkt,
     })
 }
 

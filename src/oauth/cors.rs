@@ -3,7 +3,7 @@
 //!
 //! - Discovery and JWKS are public metadata: `Access-Control-Allow-Origin: *`
 //!   ([`any_origin`]), never credentials.
-//! - `/token`, `/userinfo`, `/revoke` are wrapped in a middleware ([`for_token`],
+//! - `/token`, `/par`, `/userinfo`, `/revoke` are wrapped in a middleware ([`for_token`], [`for_par`],
 //!   [`for_userinfo`], [`for_revoke`]). A preflight names no client, so it is answered
 //!   (204) for an origin allowed for at least one client. The actual response carries
 //!   `Access-Control-Allow-Origin: <origin>` when the handler found the origin allowed
@@ -122,6 +122,14 @@ pub async fn for_token<B: MessageBody>(
 
 /// Middleware on `POST /device_authorization`: as on `/token`.
 pub async fn for_device_authorization<B: MessageBody>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    per_client(req, next, "POST").await
+}
+
+/// Middleware on `POST /par` (pushed authorization requests): as on `/token`.
+pub async fn for_par<B: MessageBody>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {

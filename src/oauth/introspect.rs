@@ -56,7 +56,7 @@ async fn answer(
             if !allowed || standing::access(state, registry, &claims).await?.is_err() {
                 return Ok(inactive);
             }
-            Ok(json!({
+            let mut body = json!({
                 "active": true,
                 "scope": claims.scope,
                 "client_id": claims.client_id,
@@ -67,7 +67,13 @@ async fn answer(
                 "aud": claims.aud,
                 "jti": claims.jti,
                 "token_type": "Bearer",
-            }))
+            });
+            // A DPoP-bound token (RFC 9449 6.2): its key, for the resource to check.
+            if let Some(cnf) = &claims.cnf {
+                body["token_type"] = json!("DPoP");
+                body["cnf"] = json!(cnf);
+            }
+            Ok(body)
         }
         Identified::Refresh { grant, used } => {
             let allowed = caller.introspect || caller.id == grant.client_id;

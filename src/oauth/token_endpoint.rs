@@ -4,7 +4,7 @@
 //! request, and logs, counts and writes the answer in one place.
 
 use super::grants::{self, TokenRequest};
-use super::{client_auth, client_document, cors};
+use super::{client_auth, client_document, cors, dpop};
 use crate::config::file::GrantType;
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::client_ip::ClientIp;
@@ -48,6 +48,14 @@ pub async fn token(
             format!("this client may not use the {} grant", grant.as_str()),
         ));
     }
+    // RFC 9449: a proof binds the tokens; a client that demands it gets none without.
+    let proof = dpop::at_endpoint(&req, &state, &registry, client, "/token").await?;
+    if proof.is_none() && client.protections.dpop_bound {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "this client gets tokens only with a DPoP proof",
+        ));
+    }
     let request = TokenRequest {
         state: &state,
         registry: &registry,
@@ -55,6 +63,7 @@ pub async fn token(
         credential: authenticated.credential,
         form: &form,
         remote: ip.0,
+        dpop_jkt: proof.map(|p| p.jkt),
     };
     let granted = grants::exchange(grant, &request).await?;
     tracing::info!(

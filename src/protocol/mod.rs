@@ -1,9 +1,10 @@
 //! Pure protocol rules, with no I/O: PKCE, redirect-URI registration and matching,
 //! web origins (CORS), scope narrowing, resource indicators, device user codes, public JWKs
-//! of others and their signatures, Client ID Metadata Documents. Unit- and
+//! of others and their signatures, DPoP proofs, Client ID Metadata Documents. Unit- and
 //! property-tested, fuzzed.
 
 pub mod client_metadata;
+pub mod dpop;
 pub mod jwk;
 pub mod origin;
 pub mod pkce;

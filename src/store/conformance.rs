@@ -83,6 +83,7 @@ fn code_grant() -> CodeGrant {
         auth_time: 7,
         issued: None,
         resources: vec!["https://mcp.example.com/mcp".into(), "urn:x".into()],
+        dpop_jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
     }
 }
 
@@ -99,6 +100,7 @@ fn refresh_grant(family: &str) -> RefreshGrant {
         credential: Some([7; 16]),
         federated: (family == "f1").then(|| Box::new(identity())),
         resources: vec!["https://api.example.com/".into()],
+        dpop_jkt: (family == "f1").then(|| "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
     }
 }
 
@@ -130,6 +132,7 @@ async fn codes(store: &dyn Store, clock: &Clock) {
     match store.redeem_code(key(1), issued("first")).await {
         Ok(Redeemed::Fresh(g)) => {
             assert_eq!(g.resources, code_grant().resources);
+            assert_eq!(g.dpop_jkt, code_grant().dpop_jkt, "the code's DPoP key");
             let want = code_grant();
             assert_eq!(
                 (g.client_id, g.redirect_uri, g.code_challenge, g.scopes),
@@ -195,6 +198,7 @@ async fn refresh_tokens(store: &dyn Store, clock: &Clock) {
         match store.peek_refresh(key(10)).await {
             Ok(Redeemed::Fresh(g)) => {
                 let want = refresh_grant("f1");
+                assert_eq!(g.dpop_jkt, want.dpop_jkt, "the refresh token's DPoP key");
                 assert_eq!(
                     (g.family, g.client_id, g.source, g.subject, g.scopes),
                     (

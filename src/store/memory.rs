@@ -61,6 +61,8 @@ struct PackedRefresh {
     /// The resources the grant named (RFC 8707): usually none, so a thin pointer.
     #[allow(clippy::box_collection)]
     resources: Option<Box<Vec<String>>>,
+    /// The DPoP key a public client's token is bound to.
+    dpop_jkt: Option<Box<str>>,
 }
 
 impl PackedRefresh {
@@ -81,6 +83,7 @@ impl PackedRefresh {
             credential: g.credential,
             federated: g.federated,
             resources: (!g.resources.is_empty()).then(|| Box::new(g.resources)),
+            dpop_jkt: g.dpop_jkt.map(String::into_boxed_str),
         }
     }
 
@@ -110,6 +113,7 @@ impl PackedRefresh {
             credential: self.credential,
             federated: self.federated.clone(),
             resources: self.resources.as_deref().cloned().unwrap_or_default(),
+            dpop_jkt: self.dpop_jkt.as_deref().map(str::to_owned),
         }
     }
 }

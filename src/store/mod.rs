@@ -113,6 +113,10 @@ pub struct CodeGrant {
     // Last, `default`, always written: stores encode records by position.
     #[serde(default)]
     pub resources: Vec<String>,
+    /// The thumbprint of the DPoP key the code is bound to (RFC 9449 10): its token
+    /// request must carry a proof by that key.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 /// Identifiers of the tokens issued for one code redemption.
@@ -154,6 +158,10 @@ pub struct RefreshGrant {
     /// A refresh may ask for a subset, never more.
     #[serde(default)]
     pub resources: Vec<String>,
+    /// A public client's token is bound to the DPoP key it was issued with (RFC 9449
+    /// 5): a refresh needs a proof by that key.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 /// The outcome of using a single-use value.

@@ -848,6 +848,7 @@ mod tests {
             auth_time: 1,
             issued: None,
             resources: vec![],
+            dpop_jkt: None,
         };
         let back: CodeGrant = decode(&encode(&code).expect("encode")).expect("decode");
         assert_eq!(
@@ -866,6 +867,7 @@ mod tests {
             credential: None,
             federated: None,
             resources: vec![],
+            dpop_jkt: None,
         };
         let back: RefreshGrant = decode(&encode(&refresh).expect("encode")).expect("decode");
         assert_eq!(

@@ -1,12 +1,16 @@
 //! `GET` and `POST /authorize` (a query, or a form per OIDC Core 3.1.2.1): check the
 //! request, then hand it to the interaction that logs the user in, asks for consent and
 //! issues the code. A request that cannot be trusted with a redirect is an error page.
+//! A `request_uri` takes a pushed request (`oauth::par`); a client that must push its
+//! requests is refused any other.
 
 use super::{interaction, page};
+use crate::error::ErrorCode;
 use crate::http::client_ip::ClientIp;
 use crate::http::form::{Form, FormError};
 use crate::oauth::authorize_request::{Rejection, validate};
 use crate::oauth::client_document;
+use crate::oauth::par::{self, Recall};
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -44,14 +48,31 @@ async fn handle(
         Ok(document) => document,
         Err(e) => return page::invalid_client(&registry, &e.description),
     };
+    let step = interaction::Step {
+        req,
+        ip,
+        state,
+        registry: &registry,
+    };
+    // A pushed request (RFC 9126 4): the other parameters are ignored.
+    if let Some(request_uri) = form.get("request_uri") {
+        return match par::recall(state, form.get("client_id"), request_uri).await {
+            Ok(request) => step.proceed(request, None, None).await,
+            Err(Recall::Refused(why)) => page::invalid_request(&registry, why),
+            Err(Recall::Unavailable(e)) => page::unavailable(&registry, e),
+        };
+    }
     match validate(&registry, document.as_ref(), &form) {
         Ok(request) => {
-            let step = interaction::Step {
-                req,
-                ip,
-                state,
-                registry: &registry,
-            };
+            let client = registry.client(&request.client_id).or(document.as_ref());
+            if client.is_some_and(|c| par::required(&registry, c)) {
+                return interaction::refuse(
+                    &registry,
+                    &request,
+                    ErrorCode::InvalidRequest,
+                    "this client must push its authorization requests (PAR, RFC 9126)",
+                );
+            }
             step.proceed(request, None, None).await
         }
         Err(Rejection::Page(message)) => page::invalid_request(&registry, &message),

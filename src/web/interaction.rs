@@ -18,6 +18,7 @@ use crate::oauth::client_document;
 use crate::oauth::grants::authorization_code;
 use crate::oauth::interaction::pending::{Awaiting, Kept, Pendings, Refusal, UpstreamAttempt};
 use crate::oauth::interaction::policy::{self, Facts, Next, SessionFacts};
+use crate::oauth::par;
 use crate::oauth::target;
 use crate::registry::Registry;
 use crate::state::AppState;
@@ -398,6 +399,18 @@ impl<'a> Step<'a> {
         // that took it gets a code.
         if let Some(kept) = kept {
             self.forget(kept).await?;
+        }
+        // A pushed request gives one code, whichever login page reload got there.
+        if !par::use_up(self.state, self.registry, request)
+            .await
+            .map_err(|e| self.unavailable(e))?
+        {
+            return Err(refuse(
+                self.registry,
+                request,
+                ErrorCode::InvalidRequest,
+                "the pushed authorization request was used already",
+            ));
         }
         let location = authorization_code::issue_code(
             self.state,

@@ -100,6 +100,7 @@ async fn a_refresh_token_and_a_session_are_a_few_hundred_bytes_in_redis() {
                 credential: Some([7; 16]),
                 federated: None,
                 resources: vec![],
+                dpop_jkt: None,
             },
             Duration::from_secs(30 * 24 * 3600),
         )

@@ -100,6 +100,17 @@ const RULES: &[(&str, &str)] = &[
         "trusted_issuers",
         "key_diff::trusted_issuers: added or loosened widens",
     ),
+    (
+        "clients[].require_pushed_authorization_requests",
+        "fapi::diff: on narrows, off widens",
+    ),
+    ("clients[].dpop_bound_access_tokens", "fapi::diff"),
+    ("clients[].profile", "fapi::diff"),
+    (
+        "server.require_pushed_authorization_requests",
+        "settings: on narrows, off widens",
+    ),
+    ("server.dpop_nonce", "settings: on narrows, off widens"),
     ("users[].id", "users: added widens, removed narrows"),
     ("users[].username", "users: neutral"),
     (

@@ -18,6 +18,24 @@ pub(super) fn settings(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
         );
     }
     server(out, old, new);
+    for (what, before, after) in [
+        (
+            "require_pushed_authorization_requests",
+            old.server.require_par,
+            new.server.require_par,
+        ),
+        ("dpop_nonce", old.server.dpop_nonce, new.server.dpop_nonce),
+    ] {
+        // More demanded of every client: on narrows, off widens.
+        if before != after {
+            let (mark, state) = if after {
+                (Mark::Narrows, "on")
+            } else {
+                (Mark::Widens, "off")
+            };
+            out.push(Subject::Server, what, mark, format!("turned {state}"));
+        }
+    }
     match (old.templates_dir, new.templates_dir) {
         (None, Some(dir)) => out.push(
             Subject::Ui,

@@ -8,7 +8,7 @@ use super::token_set::{self, UserGrant};
 use super::{Granted, TokenRequest};
 use crate::config::file::GrantType;
 use crate::crypto::{random_id, random_secret, sha256};
-use crate::error::OAuthError;
+use crate::error::{ErrorCode, OAuthError};
 use crate::http::with_params;
 use crate::identity;
 use crate::model::Identity;
@@ -41,14 +41,11 @@ pub async fn issue_code(
         auth_time,
         issued: None,
         resources: request.resources.clone(),
+        dpop_jkt: request.dpop_jkt.clone(),
     };
     state
         .store
-        .put_code(
-            sha256(code.as_bytes()),
-            grant,
-            registry.tokens.authorization_code_ttl,
-        )
+        .put_code(sha256(code.as_bytes()), grant, code_ttl(registry, request))
         .await?;
     let mut params = vec![("code", code.as_str())];
     if let Some(s) = &request.state {
@@ -56,6 +53,16 @@ pub async fn issue_code(
     }
     params.push(("iss", &registry.issuer));
     Ok(with_params(&request.redirect_uri, &params))
+}
+
+/// How long a code for `request` lives: `[tokens] authorization_code_ttl`, at most
+/// 60 s for a FAPI 2.0 client (FAPI 2.0 5.3.2.1).
+fn code_ttl(registry: &Registry, request: &AuthRequest) -> std::time::Duration {
+    let ttl = registry.tokens.authorization_code_ttl;
+    match registry.client(&request.client_id) {
+        Some(c) if c.protections.fapi2 => ttl.min(std::time::Duration::from_secs(60)),
+        _ => ttl,
+    }
 }
 
 /// Redeems a code at the token endpoint.
@@ -140,6 +147,7 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
             nonce: grant.nonce.as_deref(),
             jti: issued.access_jti,
             family: issued.refresh_family,
+            rotate: true,
         },
     )
     .await?;
@@ -151,7 +159,9 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
 }
 
 /// Refuses, before the code is used, a token request for resources the code did not
-/// authorize (RFC 8707 2.2): `invalid_target` leaves the code good for a correct one.
+/// authorize (RFC 8707 2.2): `invalid_target` leaves the code good for a correct one;
+/// and one without a proof by the DPoP key the code is bound to (RFC 9449 10), which
+/// leaves it good for the client that holds the key.
 async fn check_target(
     request: &TokenRequest<'_>,
     code: &str,
@@ -167,6 +177,12 @@ async fn check_target(
         && grant.client_id == client.id
     {
         target::for_token(registry, client, &grant.resources, requested, &grant.scopes)?;
+        if grant.dpop_jkt.is_some() && grant.dpop_jkt != request.dpop_jkt {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                "the code is bound to a DPoP key: send a proof by that key",
+            ));
+        }
     }
     Ok(())
 }

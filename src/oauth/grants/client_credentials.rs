@@ -23,17 +23,9 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
     let scope = target.scopes.join(" ");
     let jti = random_id().map_err(OAuthError::server)?;
     let now = request.state.clock.now();
-    let access = access_token(
-        request.registry,
-        client,
-        request.credential,
-        Holder::Client,
-        &target,
-        jti,
-        now,
-    )?;
+    let access = access_token(request, Holder::Client, &target, jti, now)?;
     Ok(Granted {
-        response: TokenResponse::bearer(access, scope),
+        response: TokenResponse::bearer(access, scope).bound_if(request.dpop_jkt.as_deref()),
         event: "token_issued",
         user_id: None,
     })

@@ -95,6 +95,7 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
             nonce: None,
             jti: random_id().map_err(OAuthError::server)?,
             family,
+            rotate: true,
         },
     )
     .await?;

@@ -36,6 +36,9 @@ pub struct TokenRequest<'a> {
     pub form: &'a Form,
     /// Where the request came from, for the audit events a grant logs itself.
     pub remote: IpAddr,
+    /// The thumbprint of the key of the request's DPoP proof (RFC 9449): the access
+    /// token is bound to it (`cnf.jkt`), and so is a public client's refresh token.
+    pub dpop_jkt: Option<String>,
 }
 
 /// What a grant issued, for the endpoint to answer with and log.

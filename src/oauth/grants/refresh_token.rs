@@ -1,11 +1,11 @@
 //! The refresh-token grant (OAuth 2.1 4.3): only the client the token was issued to may
 //! use it, it may narrow the scope, and it is rotated on every use. Using a rotated
-//! token again revokes its whole family.
+//! token again revokes its whole family. A FAPI 2.0 client's token is not rotated.
 
 use super::token_set::{self, UserGrant};
 use super::{Granted, TokenRequest};
 use crate::crypto::{random_id, sha256};
-use crate::error::OAuthError;
+use crate::error::{ErrorCode, OAuthError};
 use crate::oauth::{standing, target};
 use crate::protocol::scope;
 use crate::store::{Redeemed, RefreshGrant};
@@ -44,6 +44,13 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
             "the refresh token was issued to another client",
         ));
     }
+    // A public client's token is bound to the DPoP key it was issued with (RFC 9449 5).
+    if grant.dpop_jkt.is_some() && grant.dpop_jkt != request.dpop_jkt {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "the refresh token is bound to a DPoP key: send a proof by that key",
+        ));
+    }
     // The client may have lost scopes in a reload since: never give more than it has now.
     let still_allowed: Vec<String> = grant
         .scopes
@@ -69,14 +76,19 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
     // a 503 here leaves the token unused.
     let user = super::federated::check(state, registry, &grant.family, user).await?;
     // Rotate: the atomic use decides between two racing requests with the same token.
-    match state.store.use_refresh(key).await? {
-        Redeemed::Fresh(_) => {}
-        Redeemed::Unknown => {
-            return Err(OAuthError::invalid_grant(
-                "the refresh token is invalid or has expired",
-            ));
+    // A FAPI 2.0 client's token is not rotated (FAPI 2.0 5.3.2.1): it stays usable,
+    // bound to the client's authentication (or its DPoP key).
+    let rotate = !client.protections.fapi2;
+    if rotate {
+        match state.store.use_refresh(key).await? {
+            Redeemed::Fresh(_) => {}
+            Redeemed::Unknown => {
+                return Err(OAuthError::invalid_grant(
+                    "the refresh token is invalid or has expired",
+                ));
+            }
+            Redeemed::Replayed(grant) => return Err(reuse_detected(request, grant).await),
         }
-        Redeemed::Replayed(grant) => return Err(reuse_detected(request, grant).await),
     }
     let response = token_set::issue(
         request,
@@ -90,6 +102,7 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
             nonce: None,
             jti: random_id().map_err(OAuthError::server)?,
             family: Some(grant.family),
+            rotate,
         },
     )
     .await?;

@@ -8,9 +8,8 @@ use crate::crypto::{random_secret, sha256};
 use crate::error::OAuthError;
 use crate::jwt::access::{self, AccessToken, Issued};
 use crate::jwt::id_token::{self, IdTokenInput};
-use crate::model::{Client, CredentialId, Identity};
+use crate::model::Identity;
 use crate::oauth::target::{self, Target};
-use crate::registry::Registry;
 use crate::store::RefreshGrant;
 
 /// What the tokens are for.
@@ -31,9 +30,23 @@ pub struct UserGrant<'a> {
     pub jti: String,
     /// The refresh token family to issue into; `None` issues no refresh token.
     pub family: Option<String>,
+    /// False when the refresh token used is kept rather than rotated (a FAPI 2.0
+    /// client, FAPI 2.0 5.3.2.1): no new one is issued into the family.
+    pub rotate: bool,
 }
 
 impl TokenResponse {
+    /// This response as a DPoP-bound token's (RFC 9449 5): `token_type` `DPoP`.
+    pub fn bound_if(self, jkt: Option<&str>) -> Self {
+        match jkt {
+            Some(_) => Self {
+                token_type: "DPoP",
+                ..self
+            },
+            None => self,
+        }
+    }
+
     /// A response carrying `access` alone, for `scope`.
     pub fn bearer(access: Issued, scope: String) -> Self {
         Self {
@@ -63,17 +76,22 @@ pub enum Holder<'a> {
     },
 }
 
-/// Mints an access token from `client`, authenticated with `credential`, for `holder`
-/// and `target` (its audience, scopes and lifetime).
+/// Mints an access token from the request's client (authenticated with its
+/// credential, bound to its DPoP key if it sent a proof), for `holder` and `target`
+/// (its audience, scopes and lifetime).
 pub(crate) fn access_token(
-    registry: &Registry,
-    client: &Client,
-    credential: Option<CredentialId>,
+    request: &TokenRequest<'_>,
     holder: Holder<'_>,
     target: &Target,
     jti: String,
     now: u64,
 ) -> Result<Issued, OAuthError> {
+    let TokenRequest {
+        registry,
+        client,
+        credential,
+        ..
+    } = *request;
     let (sub, auth_time, family) = match holder {
         Holder::Client => (client.id.as_str(), None, None),
         Holder::User {
@@ -93,6 +111,7 @@ pub(crate) fn access_token(
         family,
         credential,
         lifetime: target.lifetime,
+        jkt: request.dpop_jkt.as_deref(),
     };
     access::issue(&registry.jwt(), token, now).map_err(OAuthError::server)
 }
@@ -123,9 +142,8 @@ pub async fn issue(
         auth_time: grant.auth_time,
         family: grant.family.as_deref(),
     };
-    let access = access_token(
-        registry, client, credential, holder, &target, grant.jti, now,
-    )?;
+    let jkt = request.dpop_jkt.as_deref();
+    let access = access_token(request, holder, &target, grant.jti, now)?;
     let id_token = if grant.scopes.iter().any(|s| s == "openid") {
         let input = IdTokenInput {
             client_id: &client.id,
@@ -140,7 +158,7 @@ pub async fn issue(
         None
     };
     let refresh_token = match grant.family {
-        Some(family) => {
+        Some(family) if grant.rotate => {
             let token = random_secret().map_err(OAuthError::server)?;
             let lifetime = target::refresh_lifetime(registry, client);
             let stored = RefreshGrant {
@@ -159,6 +177,8 @@ pub async fn issue(
                     .is_some()
                     .then(|| Box::new(grant.identity.clone())),
                 resources: grant.resources.to_vec(),
+                // A confidential client's token is bound to its authentication.
+                dpop_jkt: jkt.filter(|_| client.is_public()).map(str::to_owned),
             };
             state
                 .store
@@ -166,11 +186,12 @@ pub async fn issue(
                 .await?;
             Some(token)
         }
-        None => None,
+        _ => None,
     };
     Ok(TokenResponse {
         id_token,
         refresh_token,
         ..TokenResponse::bearer(access, scope)
-    })
+    }
+    .bound_if(jkt))
 }

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod documents;
+pub mod dpop;
 pub mod github;
 pub mod key_server;
 pub mod redis;
