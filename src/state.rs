@@ -12,6 +12,7 @@ use crate::throttle::{PageLimiter, page_limiter};
 use crate::upstream::connect::Upstreams;
 use crate::upstream::jwks::KeySets;
 use crate::upstream::document::DocumentCache;
+use crate::upstream::logout::LogoutPoster;
 use actix_web::web::Bytes;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use std::sync::{Arc, Mutex};
@@ -48,6 +49,8 @@ pub struct AppState {
     pub key_sets: KeySets,
     /// The Client ID Metadata Documents read, until their lifetime ends.
     pub documents: DocumentCache,
+    /// Sends back-channel logout tokens (bounded in time and number at once).
+    pub logouts: LogoutPoster,
 }
 
 /// Why the state could not be made.
@@ -91,6 +94,7 @@ impl AppState {
             upstreams: Upstreams::default(),
             key_sets: KeySets::default(),
             documents: DocumentCache::default(),
+            logouts: LogoutPoster::default(),
         })
     }
 

@@ -7,7 +7,8 @@
 
 use super::client_auth;
 use super::identify::{Identified, identify};
-use super::standing;
+use super::standing::{self, Holder};
+use super::userinfo;
 use crate::error::OAuthError;
 use crate::http::client_ip::ClientIp;
 use crate::http::form::Form;
@@ -53,10 +54,11 @@ async fn answer(
             let allowed = caller.introspect
                 || caller.id == claims.client_id
                 || claims.has_audience(&caller.id);
-            if !allowed || standing::access(state, registry, &claims).await?.is_err() {
-                return Ok(inactive);
-            }
-            Ok(json!({
+            let holder = match standing::access(state, registry, &claims).await? {
+                Ok(holder) if allowed => holder,
+                _ => return Ok(inactive),
+            };
+            let mut body = json!({
                 "active": true,
                 "scope": claims.scope,
                 "client_id": claims.client_id,
@@ -67,7 +69,14 @@ async fn answer(
                 "aud": claims.aud,
                 "jti": claims.jti,
                 "token_type": "Bearer",
-            }))
+            });
+            // A user's token: the same claims about the user as `/userinfo` gives.
+            if let (Holder::User(user), Value::Object(fields)) = (&holder, &mut body) {
+                let scopes: Vec<String> = claims.scope.split(' ').map(str::to_owned).collect();
+                fields.insert("username".into(), json!(user.username));
+                fields.extend(userinfo::user_claims(user, &claims, &scopes));
+            }
+            Ok(body)
         }
         Identified::Refresh { grant, used } => {
             let allowed = caller.introspect || caller.id == grant.client_id;

@@ -10,7 +10,9 @@ use crate::oauth::standing::{self, Holder};
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::json;
+use crate::jwt::verify::AccessClaims;
+use crate::model::{Identity, IdentitySource};
+use serde_json::{Map, Value, json};
 
 /// The bearer token of a request (RFC 6750): the Authorization header, or for a POST
 /// without one, an `access_token` form parameter. `Ok(None)` when there is none.
@@ -31,6 +33,23 @@ fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, OAuthE
         return Ok(form.get("access_token").map(str::to_owned));
     }
     Ok(None)
+}
+
+/// The claims released about the user of a user's access token that stands, as
+/// `scopes` allow, without `sub`: from the config for a user it describes (a change
+/// applies at once, as in the next ID token), else (a user a provider's rules let in)
+/// those the token carries, which are its ID token's. `/userinfo` and introspection
+/// both answer these.
+pub fn user_claims(user: &Identity, token: &AccessClaims, scopes: &[String]) -> Map<String, Value> {
+    if user.source != IdentitySource::Upstream {
+        return claims::for_scopes(user, scopes);
+    }
+    token
+        .profile
+        .iter()
+        .filter(|(name, _)| claims::USER_CLAIMS.contains(&name.as_str()))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect()
 }
 
 /// `GET` or `POST /userinfo`. The body is read (and bounded) even when unused, so the
@@ -92,7 +111,7 @@ async fn answer(
             "the token was not granted openid",
         ));
     }
-    let mut body = claims::for_scopes(&user, &scopes);
+    let mut body = user_claims(&user, &claims, &scopes);
     body.insert("sub".into(), json!(user.subject));
     Ok(Some(
         crate::http::no_store(&mut HttpResponse::Ok()).json(body),

@@ -3,8 +3,8 @@
 //! frees them.
 
 use super::{
-    CodeGrant, DeviceDecision, DeviceGrant, IssuedIds, Key, Polled, Redeemed, RefreshGrant,
-    Session, Store, StoreError, StoreFuture,
+    CodeGrant, DeviceDecision, DeviceGrant, IssuedIds, Key, Origin, Polled, Redeemed,
+    RefreshGrant, Session, Store, StoreError, StoreFuture,
 };
 use crate::clock::Clock;
 use crate::model::{CredentialId, Identity, IdentitySource};
@@ -61,6 +61,8 @@ struct PackedRefresh {
     /// The resources the grant named (RFC 8707): usually none, so a thin pointer.
     #[allow(clippy::box_collection)]
     resources: Option<Box<Vec<String>>>,
+    /// The session the family began in: boxed, a thin pointer.
+    origin: Box<Origin>,
 }
 
 impl PackedRefresh {
@@ -81,6 +83,7 @@ impl PackedRefresh {
             credential: g.credential,
             federated: g.federated,
             resources: (!g.resources.is_empty()).then(|| Box::new(g.resources)),
+            origin: Box::new(g.origin),
         }
     }
 
@@ -110,6 +113,7 @@ impl PackedRefresh {
             credential: self.credential,
             federated: self.federated.clone(),
             resources: self.resources.as_deref().cloned().unwrap_or_default(),
+            origin: (*self.origin).clone(),
         }
     }
 }

@@ -4,6 +4,7 @@
 use super::cookies::{self, Kind};
 use crate::crypto::sha256;
 use crate::identity;
+use crate::oauth::standing::{self, Lineage};
 use crate::registry::Registry;
 use crate::state::AppState;
 use crate::store::{Key, Session, StoreError};
@@ -16,7 +17,8 @@ pub struct Current {
 }
 
 /// The session of the browser making `req`, if it has a live one whose user still
-/// exists in the config.
+/// exists in the config, not ended (`gatehouse revoke --session`) nor begun before a
+/// `tokens_not_before` of its user.
 pub async fn current(
     req: &HttpRequest,
     state: &AppState,
@@ -26,8 +28,19 @@ pub async fn current(
         return Ok(None);
     };
     let key = sha256(id.as_bytes());
-    let session = state.store.get_session(key).await?;
-    Ok(session
-        .filter(|s| identity::current(registry, &s.identity).is_some())
-        .map(|session| Current { key, session }))
+    let Some(session) = state.store.get_session(key).await? else {
+        return Ok(None);
+    };
+    if identity::current(registry, &session.identity).is_none() {
+        return Ok(None);
+    }
+    let lineage = Lineage {
+        user: Some(&session.identity.subject),
+        client: None,
+        sid: Some(&session.sid).filter(|s| !s.is_empty()).map(String::as_str),
+    };
+    if standing::ended(state, registry, &lineage, session.created_at).await? {
+        return Ok(None);
+    }
+    Ok(Some(Current { key, session }))
 }

@@ -89,7 +89,9 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
             auth_time: grant.auth_time,
             nonce: None,
             jti: random_id().map_err(OAuthError::server)?,
-            family: Some(grant.family),
+            family: Some(grant.family.clone()),
+            origin: &grant.origin,
+            outlives_session: grant.offline(),
         },
     )
     .await?;

@@ -8,10 +8,11 @@ use crate::crypto::{random_secret, sha256};
 use crate::error::OAuthError;
 use crate::jwt::access::{self, AccessToken, Issued};
 use crate::jwt::id_token::{self, IdTokenInput};
-use crate::model::{Client, CredentialId, Identity};
+use crate::jwt::claims;
+use crate::model::{Client, CredentialId, Identity, IdentitySource};
 use crate::oauth::target::{self, Target};
 use crate::registry::Registry;
-use crate::store::RefreshGrant;
+use crate::store::{Origin, RefreshGrant};
 
 /// What the tokens are for.
 pub struct UserGrant<'a> {
@@ -31,6 +32,12 @@ pub struct UserGrant<'a> {
     pub jti: String,
     /// The refresh token family to issue into; `None` issues no refresh token.
     pub family: Option<String>,
+    /// The session the grant began in, which the refresh token keeps.
+    pub origin: &'a Origin,
+    /// True when the tokens outlive that session (a refresh of an `offline_access`
+    /// family): the access token then carries no `sid`, so ending the session leaves
+    /// it standing.
+    pub outlives_session: bool,
 }
 
 impl TokenResponse {
@@ -60,6 +67,10 @@ pub enum Holder<'a> {
         auth_time: u64,
         /// The refresh family issued with the token, if any.
         family: Option<&'a str>,
+        /// The login session whose end ends the token, if any.
+        sid: Option<&'a str>,
+        /// The claims of a user the config does not describe.
+        profile: Option<&'a serde_json::Map<String, serde_json::Value>>,
     },
 }
 
@@ -74,13 +85,15 @@ pub(crate) fn access_token(
     jti: String,
     now: u64,
 ) -> Result<Issued, OAuthError> {
-    let (sub, auth_time, family) = match holder {
-        Holder::Client => (client.id.as_str(), None, None),
+    let (sub, auth_time, family, sid, profile) = match holder {
+        Holder::Client => (client.id.as_str(), None, None, None, None),
         Holder::User {
             subject,
             auth_time,
             family,
-        } => (subject, Some(auth_time), family),
+            sid,
+            profile,
+        } => (subject, Some(auth_time), family, sid, profile),
     };
     let scope = target.scopes.join(" ");
     let token = AccessToken {
@@ -93,6 +106,8 @@ pub(crate) fn access_token(
         family,
         credential,
         lifetime: target.lifetime,
+        sid,
+        profile,
     };
     access::issue(&registry.jwt(), token, now).map_err(OAuthError::server)
 }
@@ -118,10 +133,20 @@ pub async fn issue(
         grant.scopes,
     )?;
     let scope = target.scopes.join(" ");
+    // A user a provider's rules let in has no entry to read the claims from again:
+    // the access token carries the ones the ID token states.
+    let profile = (grant.identity.source == IdentitySource::Upstream)
+        .then(|| claims::for_scopes(grant.identity, &target.scopes));
     let holder = Holder::User {
         subject: &grant.identity.subject,
         auth_time: grant.auth_time,
         family: grant.family.as_deref(),
+        sid: grant
+            .origin
+            .sid
+            .as_deref()
+            .filter(|_| !grant.outlives_session),
+        profile: profile.as_ref(),
     };
     let access = access_token(
         registry, client, credential, holder, &target, grant.jti, now,
@@ -134,6 +159,8 @@ pub async fn issue(
             nonce: grant.nonce,
             auth_time: grant.auth_time,
             access_token: &access.token,
+            sid: grant.origin.sid.as_deref(),
+            amr: &grant.origin.amr,
         };
         Some(id_token::issue(&registry.jwt(), &input, now).map_err(OAuthError::server)?)
     } else {
@@ -159,6 +186,7 @@ pub async fn issue(
                     .is_some()
                     .then(|| Box::new(grant.identity.clone())),
                 resources: grant.resources.to_vec(),
+                origin: grant.origin.clone(),
             };
             state
                 .store
