@@ -86,7 +86,11 @@ pub async fn revoke(
     use actix_web::http::StatusCode;
     let registry = state.snapshot();
     let Some(token) = &registry.server.admin_token else {
-        return refused(StatusCode::FORBIDDEN, "access_denied", "no [server] admin_token_file is configured");
+        return refused(
+            StatusCode::FORBIDDEN,
+            "access_denied",
+            "no [server] admin_token_file is configured",
+        );
     };
     let presented = req
         .headers()
@@ -111,7 +115,11 @@ pub async fn revoke(
     let ttl = standing::not_before_ttl(&registry);
     if let Err(e) = state.store.set_not_before(&target.key(), now, ttl).await {
         tracing::warn!(error = %e, "recording a revocation");
-        return refused(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "the store did not answer");
+        return refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "the store did not answer",
+        );
     }
     let (Target::User(id) | Target::Client(id) | Target::Session(id)) = &target;
     tracing::info!(event = "admin_revoked", kind = target.kind(), id = %id, not_before = now, remote = %ip);

@@ -247,7 +247,9 @@ fn revoke(admin: &str, token_file: &Path, target: &RevokeTarget) -> anyhow::Resu
     let token = token.trim_end_matches(['\n', '\r']);
     let (kind, id) = match target {
         RevokeTarget { user: Some(id), .. } => ("user", id),
-        RevokeTarget { client: Some(id), .. } => ("client", id),
+        RevokeTarget {
+            client: Some(id), ..
+        } => ("client", id),
         RevokeTarget {
             session: Some(id), ..
         } => ("session", id),
@@ -255,20 +257,21 @@ fn revoke(admin: &str, token_file: &Path, target: &RevokeTarget) -> anyhow::Resu
     };
     let url = format!("{}/revoke", admin.trim_end_matches('/'));
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let (status, body) = runtime.block_on(async {
-        let response = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(std::time::Duration::from_secs(10))
-            .build()?
-            .post(&url)
-            .bearer_auth(token)
-            .form(&[(kind, id.as_str())])
-            .send()
-            .await?;
-        let status = response.status();
-        Ok::<_, reqwest::Error>((status, response.text().await?))
-    })
-    .with_context(|| format!("calling {url}"))?;
+    let (status, body) = runtime
+        .block_on(async {
+            let response = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(std::time::Duration::from_secs(10))
+                .build()?
+                .post(&url)
+                .bearer_auth(token)
+                .form(&[(kind, id.as_str())])
+                .send()
+                .await?;
+            let status = response.status();
+            Ok::<_, reqwest::Error>((status, response.text().await?))
+        })
+        .with_context(|| format!("calling {url}"))?;
     if !status.is_success() {
         bail!("{url} answered {status}: {body}");
     }

@@ -320,7 +320,10 @@ fn clients(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
 /// outlive gatehouse's).
 fn backchannel(out: &mut Changes, id: &str, before: &Client, after: &Client) {
     let s = Subject::Client;
-    match (&before.backchannel_logout_uri, &after.backchannel_logout_uri) {
+    match (
+        &before.backchannel_logout_uri,
+        &after.backchannel_logout_uri,
+    ) {
         (None, Some(uri)) => out.push(
             s,
             id,
@@ -367,7 +370,10 @@ fn not_before(out: &mut Changes, s: Subject, id: &str, before: Option<u64>, afte
             s,
             id,
             Mark::Widens,
-            format!("tokens_not_before moved earlier to {}: tokens revive", show(a)),
+            format!(
+                "tokens_not_before moved earlier to {}: tokens revive",
+                show(a)
+            ),
         ),
         _ => {}
     }
@@ -1769,7 +1775,8 @@ groups = ["finance"]
             changes_between(&one, &client(&a2)),
             vec![(
                 Mark::CredentialReplaced,
-                "credential_replaced client job: key replaced \"a\": tokens under the old one end".to_owned()
+                "credential_replaced client job: key replaced \"a\": tokens under the old one end"
+                    .to_owned()
             )]
         );
         let issuer = "[[trusted_issuers]]\nid = \"gh\"\nissuer = \"https://token.actions.githubusercontent.com\"\n";

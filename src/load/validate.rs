@@ -62,7 +62,10 @@ fn admin_token(
     let name = file.server.admin_token_file.as_ref()?;
     let path = "server.admin_token_file";
     if file.server.admin_bind.is_none() {
-        r.error(path, "needs admin_bind: revocations are taken on the admin listener only");
+        r.error(
+            path,
+            "needs admin_bind: revocations are taken on the admin listener only",
+        );
     }
     let text = match sources.read(&base_dir.join(name)) {
         Ok(text) => text,
@@ -1262,9 +1265,7 @@ fn check_not_before(value: Option<&str>, path: &str, r: &mut Report) -> Option<u
 /// Reads an RFC 3339 time in UTC (`2026-12-04T10:00:00Z`, fractions allowed) as
 /// whole Unix seconds.
 pub fn parse_not_before(value: &str) -> Result<u64, String> {
-    let bad = || {
-        format!("{value:?} is not an RFC 3339 time in UTC, like \"2026-12-04T10:00:00Z\"")
-    };
+    let bad = || format!("{value:?} is not an RFC 3339 time in UTC, like \"2026-12-04T10:00:00Z\"");
     let at = humantime::parse_rfc3339(value).map_err(|_| bad())?;
     at.duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -1278,7 +1279,10 @@ mod tests {
     #[test]
     fn tokens_not_before_is_an_rfc3339_utc_time() {
         assert_eq!(parse_not_before("2026-12-04T10:00:00Z"), Ok(1_796_378_400));
-        assert_eq!(parse_not_before("2026-12-04T10:00:00.9Z"), Ok(1_796_378_400));
+        assert_eq!(
+            parse_not_before("2026-12-04T10:00:00.9Z"),
+            Ok(1_796_378_400)
+        );
         for bad in ["2026-12-04", "2026-12-04T10:00:00+01:00", "yesterday", ""] {
             assert!(parse_not_before(bad).is_err(), "{bad}");
         }

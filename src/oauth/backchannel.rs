@@ -73,15 +73,13 @@ fn once_key(sid: &str, client_id: &str) -> String {
 
 /// Delivers one logout token, once across replicas, retrying; logs and counts the
 /// outcome.
-async fn deliver(
-    state: &AppState,
-    registry: &Registry,
-    to: &Recipient,
-    sub: &str,
-    sid: &str,
-) {
+async fn deliver(state: &AppState, registry: &Registry, to: &Recipient, sub: &str, sid: &str) {
     let until = state.clock.now() + registry.session.ttl.as_secs().max(3600);
-    match state.store.remember_once(&once_key(sid, &to.client_id), until).await {
+    match state
+        .store
+        .remember_once(&once_key(sid, &to.client_id), until)
+        .await
+    {
         Ok(true) => {}
         Ok(false) => return,
         Err(e) => return outcome(to, "failed", 0, &e.to_string()),

@@ -138,7 +138,11 @@ pub fn not_before_ttl(registry: &Registry) -> Duration {
 
 /// Ends the login session `sid` now: its access tokens, codes and refresh families
 /// (except `offline_access` ones) stop standing on every replica sharing the store.
-pub async fn end_session(state: &AppState, registry: &Registry, sid: &str) -> Result<(), StoreError> {
+pub async fn end_session(
+    state: &AppState,
+    registry: &Registry,
+    sid: &str,
+) -> Result<(), StoreError> {
     let ttl = not_before_ttl(registry);
     state
         .store
@@ -333,7 +337,12 @@ mod tests {
 
     #[test]
     fn store_names_never_meet_a_client_id_or_each_other() {
-        let names = [user_key("a"), client_key("a"), session_key("a"), reset_key("a", None)];
+        let names = [
+            user_key("a"),
+            client_key("a"),
+            session_key("a"),
+            reset_key("a", None),
+        ];
         let unique: std::collections::BTreeSet<_> = names.iter().collect();
         assert_eq!(unique.len(), names.len());
         assert!(names[..3].iter().all(|n| n.starts_with(' ')));

@@ -6,12 +6,12 @@ use super::cors;
 use crate::error::{ErrorCode, OAuthError, bearer_required};
 use crate::http::form::{Form, require_form_content_type};
 use crate::jwt::claims;
+use crate::jwt::verify::AccessClaims;
+use crate::model::{Identity, IdentitySource};
 use crate::oauth::standing::{self, Holder};
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use crate::jwt::verify::AccessClaims;
-use crate::model::{Identity, IdentitySource};
 use serde_json::{Map, Value, json};
 
 /// The bearer token of a request (RFC 6750): the Authorization header, or for a POST

@@ -9,8 +9,8 @@
 //! the library so that stores in other crates or test binaries can run it too.
 
 use super::{
-    CodeGrant, DeviceDecision, DeviceGrant, IssuedIds, Key, Origin, Polled, Redeemed,
-    RefreshGrant, Session, Store,
+    CodeGrant, DeviceDecision, DeviceGrant, IssuedIds, Key, Origin, Polled, Redeemed, RefreshGrant,
+    Session, Store,
 };
 use crate::clock::Clock;
 use crate::model::{Identity, IdentitySource};
@@ -220,7 +220,10 @@ async fn refresh_tokens(store: &dyn Store, clock: &Clock) {
                     (g.auth_time, g.issued_at, g.expires_at, g.credential),
                     (1, 2, 3, Some([7; 16]))
                 );
-                assert_eq!(g.origin, want.origin, "the session a family began in is kept");
+                assert_eq!(
+                    g.origin, want.origin,
+                    "the session a family began in is kept"
+                );
                 assert_eq!(
                     g.federated, want.federated,
                     "a federated user's identity snapshot is kept with the grant"

@@ -3,8 +3,8 @@
 //! frees them.
 
 use super::{
-    CodeGrant, DeviceDecision, DeviceGrant, IssuedIds, Key, Origin, Polled, Redeemed,
-    RefreshGrant, Session, Store, StoreError, StoreFuture,
+    CodeGrant, DeviceDecision, DeviceGrant, IssuedIds, Key, Origin, Polled, Redeemed, RefreshGrant,
+    Session, Store, StoreError, StoreFuture,
 };
 use crate::clock::Clock;
 use crate::model::{CredentialId, Identity, IdentitySource};

@@ -53,7 +53,10 @@ impl LogoutPoster {
             .append_pair("logout_token", logout_token)
             .finish();
         let request = http::Request::post(uri)
-            .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
             .body(body.into_bytes())
             .map_err(|e| HttpError::Request(e.to_string()))?;
         Ok(client.send(request).await?.status().as_u16())

@@ -81,7 +81,12 @@ fn applications(registry: &Registry, session: &Session) -> Vec<String> {
     session
         .clients
         .iter()
-        .map(|id| registry.client(id).map_or(id.as_str(), |c| c.name.as_str()).to_owned())
+        .map(|id| {
+            registry
+                .client(id)
+                .map_or(id.as_str(), |c| c.name.as_str())
+                .to_owned()
+        })
         .collect()
 }
 

@@ -37,7 +37,9 @@ pub async fn current(
     let lineage = Lineage {
         user: Some(&session.identity.subject),
         client: None,
-        sid: Some(&session.sid).filter(|s| !s.is_empty()).map(String::as_str),
+        sid: Some(&session.sid)
+            .filter(|s| !s.is_empty())
+            .map(String::as_str),
     };
     if standing::ended(state, registry, &lineage, session.created_at).await? {
         return Ok(None);

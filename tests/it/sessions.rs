@@ -97,7 +97,12 @@ async fn code(browser: &mut Browser<'_>, client: &str, scope: &str, user: &str) 
     (seen.redirect_params()["code"].clone(), pkce)
 }
 
-async fn post(server: &TestServer, path: &str, client: &str, form: &[(&str, &str)]) -> (u16, Value) {
+async fn post(
+    server: &TestServer,
+    path: &str,
+    client: &str,
+    form: &[(&str, &str)],
+) -> (u16, Value) {
     let r = server
         .http
         .post(server.url(path))
@@ -204,19 +209,28 @@ async fn id_tokens_name_their_session_and_discovery_says_how_logout_works() {
     let web = tokens(&mut browser, "web", "openid", "alice").await;
     let app = tokens(&mut browser, "app", "openid", "alice").await;
     let (_, id) = server.verify(&web.id, "web").await;
-    let sid = id["sid"].as_str().expect("the ID token has a sid").to_owned();
+    let sid = id["sid"]
+        .as_str()
+        .expect("the ID token has a sid")
+        .to_owned();
     assert!(sid.len() >= 16, "a random id: {sid}");
     assert_eq!(id["amr"], serde_json::json!(["pwd"]));
     assert!(id["auth_time"].is_u64());
     let (_, other) = server.verify(&app.id, "app").await;
-    assert_eq!(other["sid"], id["sid"], "one session, one sid for every client");
+    assert_eq!(
+        other["sid"], id["sid"],
+        "one session, one sid for every client"
+    );
 
     let (status, refreshed) = web.refresh(&server).await;
     assert_eq!(status, 200, "{refreshed}");
     let (_, again) = server
         .verify(refreshed["id_token"].as_str().expect("id token"), "web")
         .await;
-    assert_eq!((&again["sid"], &again["auth_time"]), (&id["sid"], &id["auth_time"]));
+    assert_eq!(
+        (&again["sid"], &again["auth_time"]),
+        (&id["sid"], &id["auth_time"])
+    );
 
     let mut elsewhere = Browser::new(&server);
     let bob = tokens(&mut elsewhere, "web", "openid", "bob").await;
@@ -256,11 +270,22 @@ async fn logout_ends_the_sessions_tokens_but_not_offline_ones_nor_other_sessions
 
     // The session's own tokens: the refresh token, the access tokens, an unused code.
     let (status, body) = online.refresh(&server).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
     assert!(!online.access_stands(&server).await);
-    assert!(!offline.access_stands(&server).await, "issued in the session");
+    assert!(
+        !offline.access_stands(&server).await,
+        "issued in the session"
+    );
     let (status, body) = redeem(&server, "web", &pending_code, &pending_pkce).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
 
     // offline_access is meant to outlive the session (OIDC Core 11).
     let (status, body) = offline.refresh(&server).await;
@@ -302,7 +327,11 @@ async fn tokens_not_before_on_a_user_ends_her_sessions_and_tokens_and_nothing_el
 
     assert!(!alice.access_stands(&server).await);
     let (status, body) = alice.refresh(&server).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "offline too: {body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "offline too: {body}"
+    );
     let asked = browser
         .authorize(&[
             ("response_type", "code"),
@@ -312,7 +341,10 @@ async fn tokens_not_before_on_a_user_ends_her_sessions_and_tokens_and_nothing_el
             ("code_challenge_method", "S256"),
         ])
         .await;
-    assert!(asked.body.contains("name=\"password\""), "her session ended");
+    assert!(
+        asked.body.contains("name=\"password\""),
+        "her session ended"
+    );
 
     assert!(bob.access_stands(&server).await, "nothing else");
     let (status, body) = bob.refresh(&server).await;
@@ -341,10 +373,17 @@ async fn tokens_not_before_on_a_client_ends_its_tokens_and_nothing_else() {
 
     assert!(!web.access_stands(&server).await);
     let (status, body) = web.refresh(&server).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
     assert!(!introspect(&server, &svc).await, "a client's own token too");
 
-    assert!(app.access_stands(&server).await, "another client's tokens stand");
+    assert!(
+        app.access_stands(&server).await,
+        "another client's tokens stand"
+    );
     let (status, body) = app.refresh(&server).await;
     assert_eq!(status, 200, "{body}");
 
@@ -379,12 +418,24 @@ async fn tokens_not_before_survives_a_restart_of_a_memory_store_server() {
     let issued = claims["iat"].as_u64().expect("iat");
     let dir = server.stop_keeping_dir().await;
 
-    std::fs::write(&path, format!("{}{keys}", config("", "", &not_before(issued)))).expect("write");
+    std::fs::write(
+        &path,
+        format!("{}{keys}", config("", "", &not_before(issued))),
+    )
+    .expect("write");
     let restarted = TestServer::start_at(dir, path).await;
-    assert!(!introspect(&restarted, &svc).await, "ended by the config, not the store");
-    assert!(introspect(&restarted, &svc2).await, "the other client's token stands");
+    assert!(
+        !introspect(&restarted, &svc).await,
+        "ended by the config, not the store"
+    );
+    assert!(
+        introspect(&restarted, &svc2).await,
+        "the other client's token stands"
+    );
     restarted.clock().advance(Duration::from_secs(2));
-    let (_, later) = restarted.client_credentials("svc", SERVICE_SECRET, &[]).await;
+    let (_, later) = restarted
+        .client_credentials("svc", SERVICE_SECRET, &[])
+        .await;
     assert!(introspect(&restarted, later["access_token"].as_str().expect("token")).await);
 }
 
@@ -398,7 +449,10 @@ async fn verified_logout_token(server: &TestServer, token: &str, audience: &str)
         events.get("http://schemas.openid.net/event/backchannel-logout"),
         Some(&serde_json::json!({}))
     );
-    assert!(claims.get("nonce").is_none(), "a logout token never has a nonce");
+    assert!(
+        claims.get("nonce").is_none(),
+        "a logout token never has a nonce"
+    );
     assert!(claims["jti"].is_string() && claims["iat"].is_u64());
     claims
 }
@@ -424,7 +478,12 @@ async fn backchannel_logout_tells_each_application_of_the_session_and_no_other()
         web_rp.tokens().len() == 1 && app_rp.tokens().len() == 1
     })
     .await;
-    assert!(told, "web: {:?}, app: {:?}", web_rp.tokens(), app_rp.tokens());
+    assert!(
+        told,
+        "web: {:?}, app: {:?}",
+        web_rp.tokens(),
+        app_rp.tokens()
+    );
     for (rp, client) in [(&web_rp, "web"), (&app_rp, "app")] {
         let claims = verified_logout_token(&server, &rp.tokens()[0], client).await;
         assert_eq!((&claims["sid"], &claims["sub"]), (&id["sid"], &id["sub"]));
@@ -444,7 +503,10 @@ async fn backchannel_logout_tells_each_application_of_the_session_and_no_other()
     // Bob's session goes on: only one token reached web's endpoint.
     logout(&mut bobs_browser).await;
     assert!(
-        eventually(Duration::from_secs(10), || async { web_rp.tokens().len() == 2 }).await
+        eventually(Duration::from_secs(10), || async {
+            web_rp.tokens().len() == 2
+        })
+        .await
     );
     let bobs = verified_logout_token(&server, &web_rp.tokens()[1], "web").await;
     assert_eq!(bobs["sub"], "u-bob");
@@ -463,7 +525,12 @@ async fn a_failing_application_is_retried_then_given_up_without_holding_the_logo
     tokio::time::timeout(Duration::from_secs(30), logout(&mut browser))
         .await
         .expect("the logout does not wait for the application");
-    assert!(eventually(Duration::from_secs(10), || async { flaky.tokens().len() == 1 }).await);
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            flaky.tokens().len() == 1
+        })
+        .await
+    );
     flaky.release();
     let tried = eventually(Duration::from_secs(20), || async {
         flaky.tokens().len() == 3
@@ -471,7 +538,10 @@ async fn a_failing_application_is_retried_then_given_up_without_holding_the_logo
     .await;
     assert!(tried, "tried three times: {}", flaky.tokens().len());
     let tokens = flaky.tokens();
-    assert!(tokens.iter().all(|t| t == &tokens[0]), "the same token each time");
+    assert!(
+        tokens.iter().all(|t| t == &tokens[0]),
+        "the same token each time"
+    );
     let given_up = eventually(Duration::from_secs(10), || async {
         server.metrics().await.lines().any(|l| {
             l.starts_with("gatehouse_backchannel_logouts_total")
@@ -551,7 +621,10 @@ async fn gatehouse_revoke_ends_a_user_a_client_or_a_session_and_needs_the_admin_
     let (ok, out) = revoke_cli(&admin, &token_file, &["--session", &sid]).await;
     assert!(ok, "{out}");
     assert!(!bob.access_stands(&server).await);
-    assert!(!bob_app.access_stands(&server).await, "every client of the session");
+    assert!(
+        !bob_app.access_stands(&server).await,
+        "every client of the session"
+    );
     let (status, _) = bob_app.refresh(&server).await;
     assert_eq!(status, 400);
 
@@ -600,8 +673,14 @@ async fn one_identity(server: &TestServer, tokens: &Value) {
     assert_eq!((status, &introspected["active"]), (200, &Value::Bool(true)));
     for claim in USER_CLAIMS {
         assert!(!id[claim].is_null(), "the ID token states {claim}: {id}");
-        assert_eq!(userinfo[claim], id[claim], "{claim} at /userinfo: {userinfo}");
-        assert_eq!(introspected[claim], id[claim], "{claim} at introspection: {introspected}");
+        assert_eq!(
+            userinfo[claim], id[claim],
+            "{claim} at /userinfo: {userinfo}"
+        );
+        assert_eq!(
+            introspected[claim], id[claim],
+            "{claim} at introspection: {introspected}"
+        );
     }
 }
 

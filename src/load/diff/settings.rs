@@ -108,9 +108,12 @@ fn admin_token(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
     match (&old.server.admin_token, &new.server.admin_token) {
         (None, Some(_)) => out.push(s, field, Mark::Widens, "set: `gatehouse revoke` is taken"),
         (Some(_), None) => out.push(s, field, Mark::Narrows, "removed: no revocation is taken"),
-        (Some(a), Some(b)) if a != b => {
-            out.push(s, field, Mark::CredentialReplaced, "the admin token changed")
-        }
+        (Some(a), Some(b)) if a != b => out.push(
+            s,
+            field,
+            Mark::CredentialReplaced,
+            "the admin token changed",
+        ),
         _ => {}
     }
 }

@@ -33,7 +33,10 @@ impl LogoutRp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        let uri = format!("http://{}/backchannel", listener.local_addr().expect("addr"));
+        let uri = format!(
+            "http://{}/backchannel",
+            listener.local_addr().expect("addr")
+        );
         let shared = Arc::new(Shared {
             tokens: Mutex::new(Vec::new()),
             status,
