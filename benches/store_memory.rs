@@ -47,6 +47,7 @@ fn main() {
             credential: None,
             federated: None,
             resources: vec![],
+            origin: Default::default(),
         };
         runtime
             .block_on(store.put_refresh(key(i, 1), grant, ttl))
@@ -74,6 +75,10 @@ fn main() {
             },
             auth_time: 1_795_000_000,
             consents: BTreeMap::new(),
+            sid: format!("sid{i:019}"),
+            created_at: 1_795_000_000,
+            amr: vec!["pwd".to_owned()],
+            clients: Default::default(),
         };
         runtime
             .block_on(store.put_session(key(i, 2), session, ttl))
