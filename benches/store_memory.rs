@@ -47,6 +47,7 @@ fn main() {
             credential: None,
             federated: None,
             resources: vec![],
+            origin: Default::default(),
             dpop_jkt: None,
         };
         runtime
@@ -75,6 +76,10 @@ fn main() {
             },
             auth_time: 1_795_000_000,
             consents: BTreeMap::new(),
+            sid: format!("sid{i:019}"),
+            created_at: 1_795_000_000,
+            amr: vec!["pwd".to_owned()],
+            clients: Default::default(),
         };
         runtime
             .block_on(store.put_session(key(i, 2), session, ttl))

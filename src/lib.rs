@@ -34,7 +34,8 @@ pub mod state;
 pub mod oauth;
 pub mod web;
 
-// Wiring: probes, metrics, reload, the server.
+// Wiring: probes, metrics, reload, the operator's revocation, the server.
+pub mod admin;
 pub mod health;
 pub mod reload;
 pub mod server;

@@ -21,6 +21,21 @@ struct Cli {
     command: Command,
 }
 
+/// What `gatehouse revoke` ends: exactly one of these.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct RevokeTarget {
+    /// A user's id (`sub`): every session of theirs and every token issued from one.
+    #[arg(long)]
+    user: Option<String>,
+    /// A client's id: every token issued to it.
+    #[arg(long)]
+    client: Option<String>,
+    /// A login session's `sid` (from an ID token or a logout token): it and its tokens.
+    #[arg(long)]
+    session: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Serve the config file, reloading it when it changes or on SIGHUP.
@@ -79,6 +94,19 @@ enum Command {
         /// Make a random 256-bit secret instead; print it once, then its hash.
         #[arg(long)]
         generate: bool,
+    },
+    /// End every session and token of a user, a client or one login session now, on
+    /// the running server (through its admin listener, `[server] admin_bind`, with the
+    /// token of `[server] admin_token_file`).
+    Revoke {
+        /// The admin listener, e.g. `http://127.0.0.1:9090`.
+        #[arg(long, env = "GATEHOUSE_ADMIN")]
+        admin: String,
+        /// The file holding the admin token (`[server] admin_token_file`).
+        #[arg(long, env = "GATEHOUSE_ADMIN_TOKEN_FILE")]
+        token_file: PathBuf,
+        #[command(flatten)]
+        target: RevokeTarget,
     },
     /// Make a new PKCS#8 PEM signing key.
     Keygen {
@@ -180,6 +208,11 @@ fn main() -> ExitCode {
         .map(|text| print!("{text}"))
         .context("rendering the schema"),
         Command::HashSecret { generate } => hash_secret(generate),
+        Command::Revoke {
+            admin,
+            token_file,
+            target,
+        } => revoke(&admin, &token_file, &target),
         Command::Keygen {
             algorithm,
             out,
@@ -245,6 +278,45 @@ fn serve(
             .with_context(|| format!("cannot serve {}", config.display()))?;
         running.wait().await
     })
+}
+
+/// `gatehouse revoke`: one POST to the admin listener's `/revoke`.
+fn revoke(admin: &str, token_file: &Path, target: &RevokeTarget) -> anyhow::Result<()> {
+    let token = std::fs::read_to_string(token_file)
+        .with_context(|| format!("reading {}", token_file.display()))?;
+    let token = token.trim_end_matches(['\n', '\r']);
+    let (kind, id) = match target {
+        RevokeTarget { user: Some(id), .. } => ("user", id),
+        RevokeTarget {
+            client: Some(id), ..
+        } => ("client", id),
+        RevokeTarget {
+            session: Some(id), ..
+        } => ("session", id),
+        _ => bail!("name one of --user, --client, --session"),
+    };
+    let url = format!("{}/revoke", admin.trim_end_matches('/'));
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let (status, body) = runtime
+        .block_on(async {
+            let response = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(std::time::Duration::from_secs(10))
+                .build()?
+                .post(&url)
+                .bearer_auth(token)
+                .form(&[(kind, id.as_str())])
+                .send()
+                .await?;
+            let status = response.status();
+            Ok::<_, reqwest::Error>((status, response.text().await?))
+        })
+        .with_context(|| format!("calling {url}"))?;
+    if !status.is_success() {
+        bail!("{url} answered {status}: {body}");
+    }
+    println!("{body}");
+    Ok(())
 }
 
 fn check(paths: &[PathBuf], referenced: load::Referenced) -> ExitCode {

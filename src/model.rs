@@ -254,6 +254,13 @@ pub struct Client {
     /// For a client registered by a Client ID Metadata Document: the host that
     /// published it (the consent page names it). `None` for a configured client.
     pub document_host: Option<String>,
+    /// `tokens_not_before` (Unix seconds): its codes, refresh families and access
+    /// tokens issued at or before it no longer stand.
+    pub tokens_not_before: Option<u64>,
+    /// Where its logout tokens go when a session it got tokens in ends.
+    pub backchannel_logout_uri: Option<String>,
+    /// It needs `sid` in its logout tokens.
+    pub backchannel_logout_session_required: bool,
     /// PAR, DPoP and the FAPI 2.0 profile, as the client's entry asks.
     pub protections: Protections,
 }
@@ -296,6 +303,9 @@ impl Client {
             access_token_ttl: None,
             refresh_token_ttl: None,
             document_host: Some(doc.host.clone()),
+            tokens_not_before: None,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
             protections: Protections::default(),
         }
     }
@@ -425,6 +435,9 @@ pub struct User {
     pub groups: Vec<String>,
     /// Linked upstream identities: (provider id, upstream subject).
     pub links: Vec<(String, String)>,
+    /// `tokens_not_before` (Unix seconds): the sessions begun, and the tokens issued,
+    /// at or before it no longer stand.
+    pub tokens_not_before: Option<u64>,
 }
 
 impl std::fmt::Debug for User {
@@ -546,6 +559,9 @@ mod tests {
             access_token_ttl: None,
             refresh_token_ttl: None,
             document_host: None,
+            tokens_not_before: None,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
             protections: Protections::default(),
         }
     }

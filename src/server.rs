@@ -421,7 +421,8 @@ async fn stylesheet() -> HttpResponse {
 fn admin_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/metrics").route(web::get().to(telemetry::metrics_page)))
         .service(web::resource("/healthz").route(web::get().to(health::healthz)))
-        .service(web::resource("/readyz").route(web::get().to(health::readyz_details)));
+        .service(web::resource("/readyz").route(web::get().to(health::readyz_details)))
+        .service(web::resource("/revoke").route(web::post().to(crate::admin::revoke)));
 }
 
 /// Every route on one listener (no `admin_bind`): the probes too, but `/readyz` says

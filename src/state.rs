@@ -12,6 +12,7 @@ use crate::throttle::{PageLimiter, page_limiter};
 use crate::upstream::connect::Upstreams;
 use crate::upstream::document::DocumentCache;
 use crate::upstream::jwks::KeySets;
+use crate::upstream::logout::LogoutPoster;
 use actix_web::web::Bytes;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use std::sync::{Arc, Mutex};
@@ -48,6 +49,8 @@ pub struct AppState {
     pub key_sets: KeySets,
     /// The Client ID Metadata Documents read, until their lifetime ends.
     pub documents: DocumentCache,
+    /// Sends back-channel logout tokens (bounded in time and number at once).
+    pub logouts: LogoutPoster,
     /// The store's epoch as this replica last saw it (see [`StoreEpoch`]).
     epoch: ArcSwap<StoreEpoch>,
 }
@@ -131,6 +134,7 @@ impl AppState {
             upstreams: Upstreams::default(),
             key_sets: KeySets::default(),
             documents: DocumentCache::default(),
+            logouts: LogoutPoster::default(),
             epoch: ArcSwap::from_pointee(epoch),
         })
     }

@@ -109,6 +109,10 @@ pub struct ServerSection {
     /// Proxies (addresses or CIDR networks) whose `X-Forwarded-For` is believed.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// A file holding the token `gatehouse revoke` presents to the admin listener
+    /// (at least 32 characters; `gatehouse hash-secret --generate` makes one), relative
+    /// to this file. Needs `admin_bind`; without it, no revocation is taken.
+    pub admin_token_file: Option<String>,
     /// RFC 9126: every client's authorization requests must be pushed (`/par`) and
     /// `/authorize` takes them only by `request_uri`.
     #[serde(default)]
@@ -125,6 +129,7 @@ impl Default for ServerSection {
             bind: default_bind(),
             admin_bind: None,
             trusted_proxies: Vec::new(),
+            admin_token_file: None,
             require_pushed_authorization_requests: false,
             dpop_nonce: false,
         }
@@ -628,6 +633,18 @@ pub struct ClientEntry {
     /// with the listed `claims` equal.
     #[serde(default)]
     pub federated_credentials: Vec<FederatedCredentialEntry>,
+    /// An RFC 3339 time in UTC (`2026-12-04T10:00:00Z`): every code, refresh token and
+    /// access token issued to this client at or before it stops working, on every
+    /// replica and after any restart. Removing it (or moving it earlier) revives them.
+    pub tokens_not_before: Option<String>,
+    /// Where gatehouse POSTs a logout token (OIDC Back-Channel Logout 1.0) when a
+    /// session this client got tokens in ends: https, or http on a loopback host; no
+    /// fragment.
+    pub backchannel_logout_uri: Option<String>,
+    /// The client needs `sid` in its logout tokens (gatehouse always sends it for a
+    /// session's end). Needs `backchannel_logout_uri`.
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
     /// RFC 9126: its authorization requests must be pushed (`/par`); `/authorize`
     /// takes them only by `request_uri`.
     #[serde(default)]
@@ -777,6 +794,10 @@ pub struct UserEntry {
     /// Upstream identities that sign in as this user: linking is a commit.
     #[serde(default)]
     pub links: Vec<LinkEntry>,
+    /// An RFC 3339 time in UTC (`2026-12-04T10:00:00Z`): every session of this user
+    /// begun at or before it ends, and every code, refresh token and access token
+    /// issued from one stops working, on every replica and after any restart.
+    pub tokens_not_before: Option<String>,
 }
 
 /// One upstream identity linked to a `[[users]]` entry.

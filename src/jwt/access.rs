@@ -27,6 +27,13 @@ struct Claims<'a> {
     /// that removing that secret ends the token; absent for a public client.
     #[serde(skip_serializing_if = "Option::is_none")]
     cred: Option<String>,
+    /// The login session it was issued in: ending the session ends the token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
+    /// A federated user's claims as the ID token states them (RFC 9068 2.2.3.1), so
+    /// `/userinfo` and introspection state the same.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    profile: Option<&'a serde_json::Map<String, serde_json::Value>>,
     /// The DPoP key the token is bound to (RFC 9449 6.1).
     #[serde(skip_serializing_if = "Option::is_none")]
     cnf: Option<Confirmation<'a>>,
@@ -79,6 +86,11 @@ pub struct AccessToken<'a> {
     pub credential: Option<CredentialId>,
     /// How long it lives: the client's, the resource's or `[tokens]`'s lifetime.
     pub lifetime: std::time::Duration,
+    /// The login session it is issued in (`sid`), if it ends with one.
+    pub sid: Option<&'a str>,
+    /// The user's claims, for a user the config does not describe (one a provider's
+    /// rules let in): the snapshot the ID token was made from, as the scopes allow.
+    pub profile: Option<&'a serde_json::Map<String, serde_json::Value>>,
     /// The thumbprint of the DPoP key it is bound to, if any.
     pub jkt: Option<&'a str>,
 }
@@ -103,6 +115,8 @@ pub fn issue(issuer: &Issuer<'_>, token: AccessToken<'_>, iat: u64) -> Result<Is
         auth_time: token.auth_time,
         family: token.family,
         cred: token.credential.map(|c| B64.encode(c)),
+        sid: token.sid,
+        profile: token.profile,
         cnf: token.jkt.map(|jkt| Confirmation { jkt }),
     };
     Ok(Issued {

@@ -4,6 +4,15 @@
 use crate::model::Identity;
 use serde_json::{Map, Value, json};
 
+/// Every user claim [`for_scopes`] may release.
+pub const USER_CLAIMS: [&str; 5] = [
+    "preferred_username",
+    "name",
+    "groups",
+    "email",
+    "email_verified",
+];
+
 /// The claims about `user` that `scopes` allow, without `sub`.
 pub fn for_scopes(user: &Identity, scopes: &[String]) -> Map<String, Value> {
     let mut claims = Map::new();

@@ -20,6 +20,10 @@ pub struct IdTokenInput<'a> {
     pub auth_time: u64,
     /// The access token issued with it, for `at_hash`.
     pub access_token: &'a str,
+    /// The login session (`sid`, OIDC Back-Channel Logout 2.1), if any.
+    pub sid: Option<&'a str>,
+    /// How the user authenticated (RFC 8176), where known.
+    pub amr: &'a [String],
 }
 
 /// `at_hash`: the left half of the hash of the access token, with the hash that the
@@ -57,6 +61,12 @@ pub fn issue(
     );
     if let Some(nonce) = input.nonce {
         set("nonce", json!(nonce));
+    }
+    if let Some(sid) = input.sid {
+        set("sid", json!(sid));
+    }
+    if !input.amr.is_empty() {
+        set("amr", json!(input.amr));
     }
     Ok(mint::mint(key, "JWT", &claims)?)
 }

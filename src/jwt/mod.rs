@@ -1,11 +1,12 @@
 //! Signing keys and the JWTs gatehouse issues and verifies: RFC 9068 access tokens,
-//! OpenID ID tokens, and the claims each scope releases.
+//! OpenID ID tokens, logout tokens, and the claims each scope releases.
 
 pub mod access;
 pub mod assertion;
 pub mod claims;
 pub mod id_token;
 pub mod keys;
+pub mod logout_token;
 pub mod mint;
 pub mod verify;
 

@@ -82,6 +82,13 @@ pub struct AccessClaims {
     /// for a public client's token.
     #[serde(default)]
     pub cred: Option<String>,
+    /// The login session it was issued in, if it ends with one.
+    #[serde(default)]
+    pub sid: Option<String>,
+    /// Every other claim: a federated user's claims (`email`, `name`, ...), which the
+    /// config cannot give again.
+    #[serde(flatten)]
+    pub profile: serde_json::Map<String, serde_json::Value>,
     /// The DPoP key the token is bound to (RFC 9449 6.1), if any.
     #[serde(default)]
     pub cnf: Option<Confirmation>,

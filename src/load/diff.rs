@@ -318,9 +318,75 @@ fn clients(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
             }
             (None, None) => {}
         }
+        not_before(out, s, id, b.tokens_not_before, c.tokens_not_before);
+        backchannel(out, id, b, c);
     }
     for id in before.keys().filter(|id| !after.contains_key(*id)) {
         out.push(s, id, Mark::Narrows, "removed");
+    }
+}
+
+/// `backchannel_logout_uri`: set is neutral (logouts are told); changed widens (who
+/// logs out goes to another place); removed widens (the application's sessions
+/// outlive gatehouse's).
+fn backchannel(out: &mut Changes, id: &str, before: &Client, after: &Client) {
+    let s = Subject::Client;
+    match (
+        &before.backchannel_logout_uri,
+        &after.backchannel_logout_uri,
+    ) {
+        (None, Some(uri)) => out.push(
+            s,
+            id,
+            Mark::Neutral,
+            format!("backchannel_logout_uri set to {uri:?}"),
+        ),
+        (Some(_), None) => out.push(
+            s,
+            id,
+            Mark::Widens,
+            "backchannel_logout_uri removed: its sessions are no longer ended by logout",
+        ),
+        (Some(b), Some(a)) if a != b => out.push(
+            s,
+            id,
+            Mark::Widens,
+            format!("backchannel_logout_uri changed {b:?} -> {a:?}"),
+        ),
+        _ => {}
+    }
+}
+
+/// `tokens_not_before`: set or moved later ends more tokens (narrows); removed or
+/// moved earlier revives the tokens issued in between (widens).
+fn not_before(out: &mut Changes, s: Subject, id: &str, before: Option<u64>, after: Option<u64>) {
+    let show = |at: u64| {
+        humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(at))
+            .to_string()
+    };
+    match (before, after) {
+        (b, Some(a)) if b.is_none_or(|b| b < a) => out.push(
+            s,
+            id,
+            Mark::Narrows,
+            format!("tokens_not_before {}: what was issued before ends", show(a)),
+        ),
+        (Some(_), None) => out.push(
+            s,
+            id,
+            Mark::Widens,
+            "tokens_not_before removed: what it ended stands again",
+        ),
+        (Some(_), Some(a)) if before != after => out.push(
+            s,
+            id,
+            Mark::Widens,
+            format!(
+                "tokens_not_before moved earlier to {}: tokens revive",
+                show(a)
+            ),
+        ),
+        _ => {}
     }
 }
 
@@ -376,6 +442,7 @@ fn users(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
             Mark::Widens,
             Mark::Narrows,
         );
+        not_before(out, s, id, b.tokens_not_before, u.tokens_not_before);
     }
     for id in before.keys().filter(|id| !after.contains_key(*id)) {
         out.push(s, id, Mark::Narrows, "removed");
@@ -1405,6 +1472,46 @@ groups = ["finance"]
             )],
             Mark::Widens,
             "widens   client svc: introspect (any token) turned on",
+        );
+    }
+
+    #[test]
+    fn tokens_not_before_set_or_later_narrows_removed_or_earlier_widens() {
+        let set = "groups = [\"finance\"]\ntokens_not_before = \"2026-12-04T10:00:00Z\"";
+        one(
+            &[("groups = [\"finance\"]", set)],
+            Mark::Narrows,
+            "narrows  user u1: tokens_not_before 2026-12-04T10:00:00Z: what was issued before ends",
+        );
+        assert_eq!(
+            reversed(&[("groups = [\"finance\"]", set)]),
+            vec![(
+                Mark::Widens,
+                "widens   user u1: tokens_not_before removed: what it ended stands again"
+                    .to_owned()
+            )]
+        );
+        let svc = |at: &str| {
+            format!(
+                "[[clients]]\nid = \"x\"\nsecret_hash = \"{HASH}\"\ngrant_types = [\"client_credentials\"]\ntokens_not_before = \"{at}\"\n[[users]]"
+            )
+        };
+        let (earlier, later) = (svc("2026-12-04T00:00:00Z"), svc("2026-12-05T00:00:00Z"));
+        assert_eq!(
+            changes_between(&earlier, &later),
+            vec![(
+                Mark::Narrows,
+                "narrows  client x: tokens_not_before 2026-12-05T00:00:00Z: what was issued before ends"
+                    .to_owned()
+            )]
+        );
+        assert_eq!(
+            changes_between(&later, &earlier),
+            vec![(
+                Mark::Widens,
+                "widens   client x: tokens_not_before moved earlier to 2026-12-04T00:00:00Z: tokens revive"
+                    .to_owned()
+            )]
         );
     }
 

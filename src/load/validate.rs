@@ -25,10 +25,70 @@ pub struct ServerSettings {
     pub admin_bind: Option<SocketAddr>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<Cidr>,
+    /// The SHA-256 of the token of `admin_token_file`, which `gatehouse revoke`
+    /// presents to the admin listener.
+    pub admin_token: Option<AdminToken>,
     /// RFC 9126 for every client: `/authorize` only with a pushed request.
     pub require_par: bool,
     /// RFC 9449 server-provided nonces.
     pub dpop_nonce: bool,
+}
+
+/// The SHA-256 of the admin listener's token: compared in constant time, never shown.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(pub [u8; 32]);
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(..)")
+    }
+}
+
+impl AdminToken {
+    /// True when `presented` is the token, compared in constant time (of its hash).
+    pub fn accepts(&self, presented: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        bool::from(crate::crypto::sha256(presented.as_bytes()).ct_eq(&self.0))
+    }
+}
+
+/// The shortest admin token accepted.
+const MIN_ADMIN_TOKEN: usize = 32;
+
+/// `[server] admin_token_file`, read (through `sources`, so a change reloads) and
+/// hashed; an issue when it cannot be read, is short, or there is no admin listener.
+fn admin_token(
+    file: &ConfigFile,
+    base_dir: &Path,
+    sources: &mut Sources,
+    r: &mut Report,
+) -> Option<AdminToken> {
+    let name = file.server.admin_token_file.as_ref()?;
+    let path = "server.admin_token_file";
+    if file.server.admin_bind.is_none() {
+        r.error(
+            path,
+            "needs admin_bind: revocations are taken on the admin listener only",
+        );
+    }
+    let text = match sources.read(&base_dir.join(name)) {
+        Ok(text) => text,
+        Err(e) => {
+            r.error(path, format!("cannot read {name:?}: {e}"));
+            return None;
+        }
+    };
+    let token = text.trim_end_matches(['\n', '\r']);
+    if token.chars().count() < MIN_ADMIN_TOKEN || token.chars().any(char::is_whitespace) {
+        r.error(
+            path,
+            format!(
+                "{name:?} must hold one token of at least {MIN_ADMIN_TOKEN} characters without whitespace (`gatehouse hash-secret --generate` makes one)"
+            ),
+        );
+        return None;
+    }
+    Some(AdminToken(crate::crypto::sha256(token.as_bytes())))
 }
 
 /// `[store]`, resolved: which store keeps the runtime state (read at start only).
@@ -203,6 +263,7 @@ pub fn validate(
     check_ttls(file, &mut r);
     crate::load::fapi::check_keys(file, &mut r);
     check_session_and_limits(file, &mut r);
+    let admin_token = admin_token(file, base_dir, sources, &mut r);
     let templates = load_templates(file, base_dir, sources, &mut r);
     let keys = load_keys(file, base_dir, sources, &mut r);
     let store = check_store(file, base_dir, sources, &mut r);
@@ -222,6 +283,7 @@ pub fn validate(
                 bind,
                 admin_bind,
                 trusted_proxies,
+                admin_token,
                 require_par: file.server.require_pushed_authorization_requests,
                 dpop_nonce: file.server.dpop_nonce,
             },
@@ -851,6 +913,13 @@ fn check_clients(
             access_token_ttl: c.access_token_ttl,
             refresh_token_ttl: c.refresh_token_ttl,
             document_host: None,
+            tokens_not_before: check_not_before(
+                c.tokens_not_before.as_deref(),
+                &format!("{path}.tokens_not_before"),
+                r,
+            ),
+            backchannel_logout_uri: check_backchannel(c, &path, r),
+            backchannel_logout_session_required: c.backchannel_logout_session_required,
             protections: crate::load::fapi::protections(c, &path, r),
         });
     }
@@ -1174,14 +1243,76 @@ fn check_users(file: &ConfigFile, r: &mut Report) -> Vec<User> {
                 .iter()
                 .map(|l| (l.provider.clone(), l.subject.clone()))
                 .collect(),
+            tokens_not_before: check_not_before(
+                u.tokens_not_before.as_deref(),
+                &format!("{path}.tokens_not_before"),
+                r,
+            ),
         });
     }
     users
 }
 
+/// A client's `backchannel_logout_uri`, checked (https, or http on a loopback host; no
+/// fragment, no credentials), and `backchannel_logout_session_required` only with it.
+fn check_backchannel(
+    c: &crate::config::file::ClientEntry,
+    path: &str,
+    r: &mut Report,
+) -> Option<String> {
+    if c.backchannel_logout_session_required && c.backchannel_logout_uri.is_none() {
+        r.error(
+            format!("{path}.backchannel_logout_session_required"),
+            "needs backchannel_logout_uri",
+        );
+    }
+    let uri = c.backchannel_logout_uri.as_ref()?;
+    match crate::protocol::jwk::check_fetch_url(uri) {
+        Ok(()) => Some(uri.clone()),
+        Err(e) => {
+            r.error(format!("{path}.backchannel_logout_uri"), e);
+            None
+        }
+    }
+}
+
+/// A `tokens_not_before` as Unix seconds; an issue at `path` when it is not an RFC 3339
+/// time in UTC.
+fn check_not_before(value: Option<&str>, path: &str, r: &mut Report) -> Option<u64> {
+    match parse_not_before(value?) {
+        Ok(at) => Some(at),
+        Err(e) => {
+            r.error(path.to_owned(), e);
+            None
+        }
+    }
+}
+
+/// Reads an RFC 3339 time in UTC (`2026-12-04T10:00:00Z`, fractions allowed) as
+/// whole Unix seconds.
+pub fn parse_not_before(value: &str) -> Result<u64, String> {
+    let bad = || format!("{value:?} is not an RFC 3339 time in UTC, like \"2026-12-04T10:00:00Z\"");
+    let at = humantime::parse_rfc3339(value).map_err(|_| bad())?;
+    at.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .map_err(|_| bad())
+}
+
 #[cfg(test)]
 mod tests {
     use crate::load::validate::*;
+
+    #[test]
+    fn tokens_not_before_is_an_rfc3339_utc_time() {
+        assert_eq!(parse_not_before("2026-12-04T10:00:00Z"), Ok(1_796_378_400));
+        assert_eq!(
+            parse_not_before("2026-12-04T10:00:00.9Z"),
+            Ok(1_796_378_400)
+        );
+        for bad in ["2026-12-04", "2026-12-04T10:00:00+01:00", "yesterday", ""] {
+            assert!(parse_not_before(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn env_references() {

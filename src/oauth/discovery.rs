@@ -51,9 +51,14 @@ pub fn document(registry: &Registry) -> Value {
         "access_token_signing_alg_values_supported": algs,
         "scopes_supported": scopes_supported,
         "claims_supported": [
-            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",
+            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr",
             "name", "preferred_username", "groups", "email", "email_verified"
         ],
+        // OIDC Back-Channel Logout 1.0 (`oauth::backchannel`), with `sid`; no
+        // front-channel logout (it needs third-party frames).
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
+        "frontchannel_logout_supported": false,
         "prompt_values_supported": ["none", "login", "consent"],
         "authorization_response_iss_parameter_supported": true,
         "request_parameter_supported": false,

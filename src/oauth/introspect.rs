@@ -7,7 +7,8 @@
 
 use super::client_auth;
 use super::identify::{Identified, identify};
-use super::standing;
+use super::standing::{self, Holder};
+use super::userinfo;
 use crate::error::OAuthError;
 use crate::http::client_ip::ClientIp;
 use crate::http::form::Form;
@@ -53,9 +54,10 @@ async fn answer(
             let allowed = caller.introspect
                 || caller.id == claims.client_id
                 || claims.has_audience(&caller.id);
-            if !allowed || standing::access(state, registry, &claims).await?.is_err() {
-                return Ok(inactive);
-            }
+            let holder = match standing::access(state, registry, &claims).await? {
+                Ok(holder) if allowed => holder,
+                _ => return Ok(inactive),
+            };
             let mut body = json!({
                 "active": true,
                 "scope": claims.scope,
@@ -68,6 +70,12 @@ async fn answer(
                 "jti": claims.jti,
                 "token_type": "Bearer",
             });
+            // A user's token: the same claims about the user as `/userinfo` gives.
+            if let (Holder::User(user), Value::Object(fields)) = (&holder, &mut body) {
+                let scopes: Vec<String> = claims.scope.split(' ').map(str::to_owned).collect();
+                fields.insert("username".into(), json!(user.username));
+                fields.extend(userinfo::user_claims(user, &claims, &scopes));
+            }
             // A DPoP-bound token (RFC 9449 6.2): its key, for the resource to check.
             if let Some(cnf) = &claims.cnf {
                 body["token_type"] = json!("DPoP");

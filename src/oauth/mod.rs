@@ -5,6 +5,7 @@
 
 pub mod assertion;
 pub mod authorize_request;
+pub mod backchannel;
 pub mod client_auth;
 pub mod client_document;
 pub mod cors;

@@ -40,6 +40,10 @@ pub enum Fallen {
     /// Its id was denied or its refresh family revoked.
     #[error("the token has been revoked")]
     Revoked,
+    /// Its session ended, or a `tokens_not_before` of its user or client came after
+    /// it began.
+    #[error("the session or grant the token came from has ended")]
+    Ended,
     /// Issued before the store lost its records (`AppState::store_epoch`): whether it
     /// was revoked since cannot be known, so it stands no more.
     #[error("the token was issued before the store lost its records")]
@@ -57,6 +61,98 @@ pub enum Holder {
 
 /// Whether a token stands: what it stands for, or why it fell.
 pub type Standing<T> = Result<T, Fallen>;
+
+/// What a token or session descends from, each of which may have a "not before": its
+/// user (`[[users]] tokens_not_before`, `gatehouse revoke --user`), its client
+/// (`[[clients]] tokens_not_before`, `gatehouse revoke --client`) and its login
+/// session (ended by logout or `gatehouse revoke --session`).
+#[derive(Debug, Default)]
+pub struct Lineage<'a> {
+    /// The user's `sub`.
+    pub user: Option<&'a str>,
+    /// The client it was issued to.
+    pub client: Option<&'a str>,
+    /// The login session (`sid`) it ends with.
+    pub sid: Option<&'a str>,
+}
+
+/// The store name of the not-before of the user `sub`. Names starting with a space
+/// are no client id (client ids hold no whitespace), so they never meet
+/// [`reset_key`]'s.
+pub fn user_key(sub: &str) -> String {
+    format!(" user {sub}")
+}
+
+/// The store name of the not-before of every token of the client `id`.
+pub fn client_key(id: &str) -> String {
+    format!(" client {id}")
+}
+
+/// The store name of the end of the login session `sid`.
+pub fn session_key(sid: &str) -> String {
+    format!(" session {sid}")
+}
+
+/// Whether something begun at `since` (Unix seconds) falls to one of the `cut_offs`:
+/// begun at or before any of them (whole seconds, so the very second of a cut-off
+/// counts as before it).
+pub fn falls(since: u64, cut_offs: &[Option<u64>]) -> bool {
+    cut_offs.iter().flatten().any(|at| since <= *at)
+}
+
+/// Whether what `lineage` names, begun at `since`, has been ended: by the serving
+/// config's `tokens_not_before` of its user or client, or by a not-before the store
+/// records for its user, client or session. The store's three are read at once.
+pub async fn ended(
+    state: &AppState,
+    registry: &Registry,
+    lineage: &Lineage<'_>,
+    since: u64,
+) -> Result<bool, StoreError> {
+    let configured_user = lineage
+        .user
+        .and_then(|sub| registry.user_by_id(sub))
+        .and_then(|u| u.tokens_not_before);
+    let configured_client = lineage
+        .client
+        .and_then(|id| registry.client(id))
+        .and_then(|c| c.tokens_not_before);
+    let read = |name: Option<String>| async move {
+        match name {
+            Some(name) => state.store.not_before(&name).await,
+            None => Ok(None),
+        }
+    };
+    let (user, client, session) = tokio::join!(
+        read(lineage.user.map(user_key)),
+        read(lineage.client.map(client_key)),
+        read(lineage.sid.map(session_key)),
+    );
+    Ok(falls(
+        since,
+        &[configured_user, configured_client, user?, client?, session?],
+    ))
+}
+
+/// How long a recorded not-before must last: as long as anything it ends could live
+/// (a token of this generation, or a session).
+pub fn not_before_ttl(registry: &Registry) -> Duration {
+    registry.longest_token_ttl().max(registry.session.ttl)
+}
+
+/// Ends the login session `sid` now: its access tokens, codes and refresh families
+/// (except `offline_access` ones) stop standing on every replica sharing the store.
+pub async fn end_session(
+    state: &AppState,
+    registry: &Registry,
+    sid: &str,
+) -> Result<(), StoreError> {
+    let ttl = not_before_ttl(registry);
+    state
+        .store
+        .set_not_before(&session_key(sid), state.clock.now(), ttl)
+        .await
+}
 
 /// Denies the access token `jti` until it would have expired anyway (`exp`).
 pub async fn deny_access(state: &AppState, jti: &str, exp: u64) -> Result<(), StoreError> {
@@ -189,8 +285,14 @@ pub async fn access(
     if claims.iat < state.store_epoch().since {
         return Ok(Err(Fallen::Forgotten));
     }
-    // Two independent reads, asked at once: one round trip to a shared store, not two.
-    let (stands, denied) = tokio::join!(
+    let lineage = Lineage {
+        // A client's own token (no `auth_time`) has no user, whatever its `sub`.
+        user: claims.auth_time.map(|_| claims.sub.as_str()),
+        client: Some(&claims.client_id),
+        sid: claims.sid.as_deref(),
+    };
+    // Independent reads, asked at once: one round trip to a shared store.
+    let (stands, denied, ended) = tokio::join!(
         client_stands(
             state,
             registry,
@@ -198,13 +300,17 @@ pub async fn access(
             credential.as_ref(),
             claims.iat,
         ),
-        state.store.jti_denied(&claims.jti)
+        state.store.jti_denied(&claims.jti),
+        ended(state, registry, &lineage, claims.iat),
     );
     if let Err(fallen) = stands? {
         return Ok(Err(fallen));
     }
     if denied? {
         return Ok(Err(Fallen::Revoked));
+    }
+    if ended? {
+        return Ok(Err(Fallen::Ended));
     }
     if claims.auth_time.is_none() {
         return Ok(Ok(Holder::Client));
@@ -235,7 +341,13 @@ pub async fn refresh(
     if grant.expires_at <= state.clock.now() {
         return Ok(Err(Fallen::Expired));
     }
-    let (stands, revoked) = tokio::join!(
+    let lineage = Lineage {
+        user: Some(&grant.subject),
+        client: Some(&grant.client_id),
+        // OIDC Core 11: an offline_access family outlives its session.
+        sid: grant.origin.sid.as_deref().filter(|_| !grant.offline()),
+    };
+    let (stands, revoked, ended) = tokio::join!(
         client_stands(
             state,
             registry,
@@ -243,13 +355,17 @@ pub async fn refresh(
             grant.credential.as_ref(),
             grant.issued_at,
         ),
-        state.store.family_revoked(&grant.family)
+        state.store.family_revoked(&grant.family),
+        ended(state, registry, &lineage, grant.origin.since),
     );
     if let Err(fallen) = stands? {
         return Ok(Err(fallen));
     }
     if revoked? {
         return Ok(Err(Fallen::Revoked));
+    }
+    if ended? {
+        return Ok(Err(Fallen::Ended));
     }
     let (user, vouched_at) = match &grant.federated {
         Some(snapshot) => (
@@ -271,4 +387,32 @@ pub async fn refresh(
         return Ok(Err(Fallen::UserGone));
     }
     Ok(Ok(user))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_began_at_or_before_a_cut_off_falls() {
+        assert!(!falls(100, &[]));
+        assert!(!falls(100, &[None, None]));
+        assert!(falls(100, &[Some(100)]), "the very second counts as before");
+        assert!(falls(100, &[None, Some(150)]));
+        assert!(!falls(100, &[Some(99), None]), "begun after the cut-off");
+        assert!(falls(100, &[Some(99), Some(100)]), "any cut-off is enough");
+    }
+
+    #[test]
+    fn store_names_never_meet_a_client_id_or_each_other() {
+        let names = [
+            user_key("a"),
+            client_key("a"),
+            session_key("a"),
+            reset_key("a", None),
+        ];
+        let unique: std::collections::BTreeSet<_> = names.iter().collect();
+        assert_eq!(unique.len(), names.len());
+        assert!(names[..3].iter().all(|n| n.starts_with(' ')));
+    }
 }

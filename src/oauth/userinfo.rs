@@ -7,11 +7,13 @@ use super::{cors, dpop};
 use crate::error::{ErrorCode, OAuthError, bearer_required};
 use crate::http::form::{Form, require_form_content_type};
 use crate::jwt::claims;
+use crate::jwt::verify::AccessClaims;
+use crate::model::{Identity, IdentitySource};
 use crate::oauth::standing::{self, Holder};
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 /// The access token of a request and whether it came as `DPoP` (RFC 9449 7.1) rather
 /// than `Bearer` (RFC 6750): the Authorization header, or for a POST without one, an
@@ -39,6 +41,23 @@ fn presented_token(req: &HttpRequest, body: &[u8]) -> Result<Option<(String, boo
         return Ok(form.get("access_token").map(|t| (t.to_owned(), false)));
     }
     Ok(None)
+}
+
+/// The claims released about the user of a user's access token that stands, as
+/// `scopes` allow, without `sub`: from the config for a user it describes (a change
+/// applies at once, as in the next ID token), else (a user a provider's rules let in)
+/// those the token carries, which are its ID token's. `/userinfo` and introspection
+/// both answer these.
+pub fn user_claims(user: &Identity, token: &AccessClaims, scopes: &[String]) -> Map<String, Value> {
+    if user.source != IdentitySource::Upstream {
+        return claims::for_scopes(user, scopes);
+    }
+    token
+        .profile
+        .iter()
+        .filter(|(name, _)| claims::USER_CLAIMS.contains(&name.as_str()))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect()
 }
 
 /// A DPoP-bound token needs `Authorization: DPoP` and a proof by its key whose `ath`
@@ -140,7 +159,7 @@ async fn answer(
             "the token was not granted openid",
         ));
     }
-    let mut body = claims::for_scopes(&user, &scopes);
+    let mut body = user_claims(&user, &claims, &scopes);
     body.insert("sub".into(), json!(user.subject));
     Ok(Some(
         crate::http::no_store(&mut HttpResponse::Ok()).json(body),

@@ -9,7 +9,7 @@
 //! the library so that stores in other crates or test binaries can run it too.
 
 use super::{
-    CodeGrant, DeviceDecision, DeviceGrant, IssuedIds, Key, Polled, Redeemed, RefreshGrant,
+    CodeGrant, DeviceDecision, DeviceGrant, IssuedIds, Key, Origin, Polled, Redeemed, RefreshGrant,
     Session, Store,
 };
 use crate::clock::Clock;
@@ -83,7 +83,16 @@ fn code_grant() -> CodeGrant {
         auth_time: 7,
         issued: None,
         resources: vec!["https://mcp.example.com/mcp".into(), "urn:x".into()],
+        origin: origin(),
         dpop_jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
+    }
+}
+
+fn origin() -> Origin {
+    Origin {
+        sid: Some("sid-ç".into()),
+        since: 6,
+        amr: vec!["pwd".into()],
     }
 }
 
@@ -100,6 +109,7 @@ fn refresh_grant(family: &str) -> RefreshGrant {
         credential: Some([7; 16]),
         federated: (family == "f1").then(|| Box::new(identity())),
         resources: vec!["https://api.example.com/".into()],
+        origin: origin(),
         dpop_jkt: (family == "f1").then(|| "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
     }
 }
@@ -145,8 +155,8 @@ async fn codes(store: &dyn Store, clock: &Clock) {
                 "a code gives back what it was stored with"
             );
             assert_eq!(
-                (g.nonce, g.identity, g.auth_time),
-                (want.nonce, want.identity, 7)
+                (g.nonce, g.identity, g.auth_time, g.origin),
+                (want.nonce, want.identity, 7, want.origin)
             );
         }
         other => panic!("first redemption of a code: expected Fresh, got {other:?}"),
@@ -213,6 +223,10 @@ async fn refresh_tokens(store: &dyn Store, clock: &Clock) {
                 assert_eq!(
                     (g.auth_time, g.issued_at, g.expires_at, g.credential),
                     (1, 2, 3, Some([7; 16]))
+                );
+                assert_eq!(
+                    g.origin, want.origin,
+                    "the session a family began in is kept"
                 );
                 assert_eq!(
                     g.federated, want.federated,
@@ -340,6 +354,10 @@ async fn sessions_and_pending(store: &dyn Store, clock: &Clock) {
         identity: identity(),
         auth_time: 5,
         consents,
+        sid: "sid-1".into(),
+        created_at: 5,
+        amr: vec!["pwd".into()],
+        clients: BTreeSet::from(["client".to_owned()]),
     };
     store
         .put_session(key(20), session.clone(), Duration::from_secs(10))
@@ -354,6 +372,11 @@ async fn sessions_and_pending(store: &dyn Store, clock: &Clock) {
         (back.identity, back.auth_time, back.consents),
         (session.identity.clone(), 5, session.consents.clone())
     );
+    assert_eq!(
+        (back.sid.as_str(), back.created_at, back.amr.as_slice()),
+        ("sid-1", 5, session.amr.as_slice())
+    );
+    assert_eq!(back.clients, session.clients);
     let mut more = session.clone();
     more.consents.insert("other".into(), BTreeSet::new());
     store

@@ -682,6 +682,7 @@ mod tests {
             credential: None,
             federated: None,
             resources: Default::default(),
+            origin: Default::default(),
             dpop_jkt: None,
         }
     }

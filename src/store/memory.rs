@@ -3,7 +3,7 @@
 //! frees them.
 
 use super::{
-    CodeGrant, DeviceDecision, DeviceGrant, IssuedIds, Key, Polled, Redeemed, RefreshGrant,
+    CodeGrant, DeviceDecision, DeviceGrant, IssuedIds, Key, Origin, Polled, Redeemed, RefreshGrant,
     Session, Store, StoreError, StoreFuture,
 };
 use crate::clock::Clock;
@@ -61,6 +61,8 @@ struct PackedRefresh {
     /// The resources the grant named (RFC 8707): usually none, so a thin pointer.
     #[allow(clippy::box_collection)]
     resources: Option<Box<Vec<String>>>,
+    /// The session the family began in: boxed, a thin pointer.
+    origin: Box<Origin>,
     /// The DPoP key a public client's token is bound to.
     dpop_jkt: Option<Box<str>>,
 }
@@ -83,6 +85,7 @@ impl PackedRefresh {
             credential: g.credential,
             federated: g.federated,
             resources: (!g.resources.is_empty()).then(|| Box::new(g.resources)),
+            origin: Box::new(g.origin),
             dpop_jkt: g.dpop_jkt.map(String::into_boxed_str),
         }
     }
@@ -113,6 +116,7 @@ impl PackedRefresh {
             credential: self.credential,
             federated: self.federated.clone(),
             resources: self.resources.as_deref().cloned().unwrap_or_default(),
+            origin: (*self.origin).clone(),
             dpop_jkt: self.dpop_jkt.as_deref().map(str::to_owned),
         }
     }

@@ -113,10 +113,27 @@ pub struct CodeGrant {
     // Last, `default`, always written: stores encode records by position.
     #[serde(default)]
     pub resources: Vec<String>,
+    /// The login session that approved it.
+    #[serde(default)]
+    pub origin: Origin,
     /// The thumbprint of the DPoP key the code is bound to (RFC 9449 10): its token
     /// request must carry a proof by that key.
     #[serde(default)]
     pub dpop_jkt: Option<String>,
+}
+
+/// Where a code or a refresh family comes from: the login session (its `sid`), when
+/// that began, and how the user authenticated. Kept across rotations, so that ending
+/// the session or a `tokens_not_before` after its start ends every descendant.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// The session's `sid`; `None` outside a browser session (the device grant).
+    pub sid: Option<String>,
+    /// When the session (or the grant, without one) began, Unix seconds: what a
+    /// `tokens_not_before` is compared to.
+    pub since: u64,
+    /// How the user authenticated (RFC 8176 `amr` values), where known.
+    pub amr: Vec<String>,
 }
 
 /// Identifiers of the tokens issued for one code redemption.
@@ -158,10 +175,22 @@ pub struct RefreshGrant {
     /// A refresh may ask for a subset, never more.
     #[serde(default)]
     pub resources: Vec<String>,
+    /// The session the family began in; kept by every rotation. A grant written
+    /// before this field has `since` 0: any `tokens_not_before` ends it.
+    #[serde(default)]
+    pub origin: Origin,
     /// A public client's token is bound to the DPoP key it was issued with (RFC 9449
     /// 5): a refresh needs a proof by that key.
     #[serde(default)]
     pub dpop_jkt: Option<String>,
+}
+
+impl RefreshGrant {
+    /// True for a family granted `offline_access` (OIDC Core 11): it outlives the
+    /// session it began in.
+    pub fn offline(&self) -> bool {
+        self.scopes.iter().any(|s| s == "offline_access")
+    }
 }
 
 /// The outcome of using a single-use value.
@@ -230,6 +259,30 @@ pub struct Session {
     pub auth_time: u64,
     /// Scopes the user has granted each client in this session.
     pub consents: BTreeMap<String, BTreeSet<String>>,
+    /// The session's public id (`sid` in ID tokens and logout tokens): not a secret,
+    /// unlike the cookie's id, whose hash is the store key.
+    #[serde(default)]
+    pub sid: String,
+    /// When the session began (Unix seconds).
+    #[serde(default)]
+    pub created_at: u64,
+    /// How the user authenticated (RFC 8176 `amr` values), where known.
+    #[serde(default)]
+    pub amr: Vec<String>,
+    /// The clients given a code in this session: what its end logs out.
+    #[serde(default)]
+    pub clients: BTreeSet<String>,
+}
+
+impl Session {
+    /// Where a code approved in this session comes from.
+    pub fn origin(&self) -> Origin {
+        Origin {
+            sid: (!self.sid.is_empty()).then(|| self.sid.clone()),
+            since: self.created_at,
+            amr: self.amr.clone(),
+        }
+    }
 }
 
 /// The ephemeral store. Every implementation runs `conformance::run`. Expiry follows

@@ -848,6 +848,7 @@ mod tests {
             auth_time: 1,
             issued: None,
             resources: vec![],
+            origin: Default::default(),
             dpop_jkt: None,
         };
         let back: CodeGrant = decode(&encode(&code).expect("encode")).expect("decode");
@@ -867,6 +868,7 @@ mod tests {
             credential: None,
             federated: None,
             resources: vec![],
+            origin: Default::default(),
             dpop_jkt: None,
         };
         let back: RefreshGrant = decode(&encode(&refresh).expect("encode")).expect("decode");
@@ -895,6 +897,10 @@ mod tests {
             identity: identity.clone(),
             auth_time: 4,
             consents: Default::default(),
+            sid: "s".into(),
+            created_at: 4,
+            amr: vec![],
+            clients: Default::default(),
         };
         let back: Session = decode(&encode(&session).expect("encode")).expect("decode");
         assert_eq!((back.identity, back.auth_time), (identity, 4));

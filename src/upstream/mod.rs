@@ -12,6 +12,8 @@
 //!   issuers), fetched within limits and cached;
 //! - `document`: fetching Client ID Metadata Documents (the address checks, the
 //!   limits) and the cache of those read;
+//! - `logout`: POSTing back-channel logout tokens to clients, bounded in time and
+//!   in number at once;
 //! - `connect`: the dispatch over kinds and the per-provider cache (discovery, keys,
 //!   last error) kept beside the registry.
 //!
@@ -23,6 +25,7 @@ pub mod document;
 pub mod github;
 pub mod http;
 pub mod jwks;
+pub mod logout;
 pub mod oidc;
 pub mod provider;
 pub mod rules;

@@ -75,8 +75,7 @@ async fn decide(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpRespon
                 .await
                 .map_err(|e| step.unavailable(e))?;
             tracing::info!(event = "consent_granted", remote = %ip, client_id = %request.client_id, user_id = %current.session.identity.subject, scope = %request.scopes.join(" "));
-            step.issue_code(&request, &current.session, Some(&kept))
-                .await
+            step.issue_code(&request, &current, Some(&kept)).await
         }
         Some("deny") => {
             step.forget(&kept).await?;

@@ -113,7 +113,10 @@ impl<'a> Step<'a> {
             },
             (Next::Refuse(code, why), _) => Ok(refuse(registry, &request, code, why)),
             (Next::Consent, Some(session)) => self.consent_page(&request, session, kept).await,
-            (Next::Issue, Some(session)) => self.issue_code(&request, session, kept.as_ref()).await,
+            (Next::Issue, Some(_)) => match current.as_ref() {
+                Some(current) => self.issue_code(&request, current, kept.as_ref()).await,
+                None => self.login_page(&request, kept, None).await,
+            },
             (Next::Consent | Next::Issue, None) => self.login_page(&request, kept, None).await,
         }
     }
@@ -383,9 +386,10 @@ impl<'a> Step<'a> {
     pub async fn issue_code(
         &self,
         request: &AuthRequest,
-        session: &Session,
+        current: &Current,
         kept: Option<&Kept>,
     ) -> Result<HttpResponse, HttpResponse> {
+        let session = &current.session;
         // The upstream token of the login that made this request goes to this code
         // alone (and from it to one refresh family).
         let mut identity = session.identity.clone();
@@ -418,11 +422,32 @@ impl<'a> Step<'a> {
             request,
             &identity,
             session.auth_time,
+            session.origin(),
         )
         .await
         .map_err(|e| self.unavailable(e))?;
         tracing::info!(event = "code_issued", remote = %self.ip, client_id = %request.client_id, user_id = %session.identity.subject);
+        self.note_client(current, &request.client_id).await?;
         Ok(see_other(&location))
+    }
+
+    /// Records in the session that `client_id` was given a code in it (once), so
+    /// that its end names and tells that client.
+    async fn note_client(&self, current: &Current, client_id: &str) -> Result<(), HttpResponse> {
+        if current.session.clients.contains(client_id) {
+            return Ok(());
+        }
+        let mut session = current.session.clone();
+        session.clients.insert(client_id.to_owned());
+        let began = session.created_at.max(session.auth_time);
+        let left = (began + self.registry.session.ttl.as_secs())
+            .saturating_sub(self.state.clock.now())
+            .max(1);
+        self.state
+            .store
+            .put_session(current.key, session, std::time::Duration::from_secs(left))
+            .await
+            .map_err(|e| self.unavailable(e))
     }
 }
 

@@ -7,7 +7,7 @@ use super::cookies::{self, Kind};
 use super::interaction::Step;
 use super::page;
 use super::session::Current;
-use crate::crypto::{DECOY_HASH, random_secret, sha256};
+use crate::crypto::{DECOY_HASH, random_id, random_secret, sha256};
 use crate::http::client_ip::ClientIp;
 use crate::http::form::Form;
 use crate::model::User;
@@ -106,15 +106,18 @@ pub async fn start_session(
     step: &Step<'_>,
     user: &User,
 ) -> Result<(Current, Cookie<'static>), HttpResponse> {
-    start_session_as(step, user.identity(), step.state.clock.now()).await
+    let amr = vec!["pwd".to_owned()];
+    start_session_as(step, user.identity(), step.state.clock.now(), amr).await
 }
 
 /// Starts a session for `identity`, who authenticated at `auth_time` (now for a
-/// password; the upstream's `auth_time` for a login through a provider).
+/// password; the upstream's `auth_time` for a login through a provider) by the
+/// RFC 8176 methods `amr` (where known).
 pub async fn start_session_as(
     step: &Step<'_>,
     identity: crate::model::Identity,
     auth_time: u64,
+    amr: Vec<String>,
 ) -> Result<(Current, Cookie<'static>), HttpResponse> {
     let Step {
         req,
@@ -135,6 +138,10 @@ pub async fn start_session_as(
         identity,
         auth_time,
         consents: Default::default(),
+        sid: random_id().map_err(|e| step.unavailable(e))?,
+        created_at: state.clock.now(),
+        amr,
+        clients: Default::default(),
     };
     state
         .store

@@ -10,8 +10,10 @@ use crate::http::client_ip::ClientIp;
 use crate::http::form::Form;
 use crate::http::{see_other, with_params};
 use crate::jwt::verify;
+use crate::oauth::{backchannel, standing};
 use crate::registry::Registry;
 use crate::state::AppState;
+use crate::store::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
@@ -73,6 +75,21 @@ fn finish(registry: &Registry, back: &Return) -> HttpResponse {
     }
 }
 
+/// The names of the applications signing out ends: the clients given a code in the
+/// session (a client since removed, or registered by its document, by its id).
+fn applications(registry: &Registry, session: &Session) -> Vec<String> {
+    session
+        .clients
+        .iter()
+        .map(|id| {
+            registry
+                .client(id)
+                .map_or(id.as_str(), |c| c.name.as_str())
+                .to_owned()
+        })
+        .collect()
+}
+
 /// `GET /logout`: the confirmation page (or straight back when there is no session).
 pub async fn confirm(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let registry = state.snapshot();
@@ -92,6 +109,7 @@ pub async fn confirm(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
     };
     let context = json!({
         "user_name": current.session.identity.display_name(),
+        "applications": applications(&registry, &current.session),
         "post_logout_redirect_uri": back.uri,
         "client_id": back.client_id,
         "state": back.state,
@@ -129,9 +147,17 @@ pub async fn submit(
     };
     match session::current(&req, &state, &registry).await {
         Ok(Some(current)) => {
+            // The session's end first: should the store fail between the two, the
+            // tokens are ended and the session with them.
+            if !current.session.sid.is_empty()
+                && let Err(e) = standing::end_session(&state, &registry, &current.session.sid).await
+            {
+                return page::unavailable(&registry, e);
+            }
             if let Err(e) = state.store.delete_session(current.key).await {
                 return page::unavailable(&registry, e);
             }
+            backchannel::notify(&state.clone().into_inner(), &registry, &current.session);
             tracing::info!(event = "logout", remote = %ip, user_id = %current.session.identity.subject);
         }
         Ok(None) => {}

@@ -4,7 +4,7 @@
 use super::cookies::{self, Kind};
 use crate::crypto::sha256;
 use crate::identity;
-use crate::oauth::standing;
+use crate::oauth::standing::{self, Lineage};
 use crate::registry::Registry;
 use crate::state::AppState;
 use crate::store::{Key, Session, StoreError};
@@ -17,8 +17,9 @@ pub struct Current {
 }
 
 /// The session of the browser making `req`, if it has a live one whose user still
-/// exists in the config (and, if a provider's rules let them in, whose rules were not
-/// narrowed since: `standing::admission_stands`).
+/// exists in the config, not ended (`gatehouse revoke --session`) nor begun before a
+/// `tokens_not_before` of its user, and, if a provider's rules let them in, whose
+/// rules were not narrowed since (`standing::admission_stands`).
 pub async fn current(
     req: &HttpRequest,
     state: &AppState,
@@ -32,6 +33,16 @@ pub async fn current(
         return Ok(None);
     };
     if identity::current(registry, &session.identity).is_none() {
+        return Ok(None);
+    }
+    let lineage = Lineage {
+        user: Some(&session.identity.subject),
+        client: None,
+        sid: Some(&session.sid)
+            .filter(|s| !s.is_empty())
+            .map(String::as_str),
+    };
+    if standing::ended(state, registry, &lineage, session.created_at).await? {
         return Ok(None);
     }
     let vouched_at =

@@ -266,7 +266,7 @@ async fn admit(
     };
     tracing::info!(event = "upstream_login_succeeded", provider = %provider.id, client_id = %request.client_id, user_id = %identity.subject, remote = %step.ip);
     metrics::counter!("gatehouse_upstream_logins_total", "provider" => provider.id.clone(), "result" => "success").increment(1);
-    let (fresh, cookie) = login::start_session_as(step, identity, auth_time).await?;
+    let (fresh, cookie) = login::start_session_as(step, identity, auth_time, Vec::new()).await?;
     kept.pending.upstream_token = sealed;
     step.keep(&kept).await?;
     let mut response = step.proceed(request, Some(kept), Some(fresh)).await;

@@ -40,6 +40,7 @@ mod reload;
 mod replicas;
 mod resources;
 mod schema;
+mod sessions;
 mod store_redis;
 mod throttling;
 mod token_lifecycle;

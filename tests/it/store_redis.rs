@@ -100,6 +100,7 @@ async fn a_refresh_token_and_a_session_are_a_few_hundred_bytes_in_redis() {
                 credential: Some([7; 16]),
                 federated: None,
                 resources: vec![],
+                origin: Default::default(),
                 dpop_jkt: None,
             },
             Duration::from_secs(30 * 24 * 3600),
@@ -128,6 +129,10 @@ async fn a_refresh_token_and_a_session_are_a_few_hundred_bytes_in_redis() {
                 },
                 auth_time: now,
                 consents,
+                sid: "sid".into(),
+                created_at: now,
+                amr: vec!["pwd".into()],
+                clients: Default::default(),
             },
             Duration::from_secs(12 * 3600),
         )

@@ -13,6 +13,10 @@ const RULES: &[(&str, &str)] = &[
     ("server.bind", "settings: neutral, at the next restart"),
     ("server.admin_bind", "settings: removed widens, set narrows"),
     (
+        "server.admin_token_file",
+        "settings: set widens, new token credential_replaced, removed narrows",
+    ),
+    (
         "server.trusted_proxies",
         "settings: a network not covered before widens",
     ),
@@ -58,6 +62,18 @@ const RULES: &[(&str, &str)] = &[
     ("clients[].scopes", "clients: lists"),
     ("clients[].audience", "clients: lists"),
     ("clients[].first_party", "clients: flag"),
+    (
+        "clients[].backchannel_logout_uri",
+        "clients: set neutral, changed or removed widens",
+    ),
+    (
+        "clients[].backchannel_logout_session_required",
+        "none: gatehouse always sends sid for a session's end",
+    ),
+    (
+        "clients[].tokens_not_before",
+        "not_before: set or later narrows, removed or earlier widens",
+    ),
     ("clients[].redirect_uris", "clients: lists"),
     ("clients[].introspect", "clients: flag"),
     ("clients[].post_logout_redirect_uris", "clients: lists"),
@@ -122,6 +138,10 @@ const RULES: &[(&str, &str)] = &[
     ("users[].name", "users: neutral"),
     ("users[].groups", "users: lists"),
     ("users[].links", "users: lists"),
+    (
+        "users[].tokens_not_before",
+        "not_before: set or later narrows, removed or earlier widens",
+    ),
     ("providers[].id", "providers: added widens, removed narrows"),
     ("providers[].name", "providers: neutral"),
     ("providers[].kind", "providers: the endpoints"),

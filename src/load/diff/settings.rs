@@ -109,11 +109,29 @@ fn server(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
         ),
         _ => {}
     }
+    admin_token(out, old, new);
     if old.server.bind != new.server.bind {
         let what = format!(
             "{} -> {}, at the next restart",
             old.server.bind, new.server.bind
         );
         out.push(Subject::Server, "bind", Mark::Neutral, what);
+    }
+}
+
+/// `admin_token_file`: set widens (a new credential may revoke), a new token is
+/// `credential_replaced`, removed narrows (no revocation is taken).
+fn admin_token(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
+    let (s, field) = (Subject::Server, "admin_token_file");
+    match (&old.server.admin_token, &new.server.admin_token) {
+        (None, Some(_)) => out.push(s, field, Mark::Widens, "set: `gatehouse revoke` is taken"),
+        (Some(_), None) => out.push(s, field, Mark::Narrows, "removed: no revocation is taken"),
+        (Some(a), Some(b)) if a != b => out.push(
+            s,
+            field,
+            Mark::CredentialReplaced,
+            "the admin token changed",
+        ),
+        _ => {}
     }
 }

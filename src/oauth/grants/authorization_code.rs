@@ -17,16 +17,18 @@ use crate::oauth::{standing, target};
 use crate::protocol::pkce;
 use crate::registry::Registry;
 use crate::state::AppState;
-use crate::store::{CodeGrant, IssuedIds, Redeemed};
+use crate::store::{CodeGrant, IssuedIds, Origin, Redeemed};
 
-/// Issues a code for `request`, approved by `identity` who logged in at `auth_time`,
-/// and returns the client's redirect URI carrying it with `state` and `iss`.
+/// Issues a code for `request`, approved by `identity` who logged in at `auth_time`
+/// in the session `origin` names, and returns the client's redirect URI carrying it
+/// with `state` and `iss`.
 pub async fn issue_code(
     state: &AppState,
     registry: &Registry,
     request: &AuthRequest,
     identity: &Identity,
     auth_time: u64,
+    origin: Origin,
 ) -> Result<String, OAuthError> {
     let code = random_secret().map_err(OAuthError::server)?;
     let grant = CodeGrant {
@@ -41,6 +43,7 @@ pub async fn issue_code(
         auth_time,
         issued: None,
         resources: request.resources.clone(),
+        origin,
         dpop_jkt: request.dpop_jkt.clone(),
     };
     state
@@ -135,6 +138,16 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
     }
     let user = identity::current(registry, &grant.identity)
         .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
+    let lineage = standing::Lineage {
+        user: Some(&user.subject),
+        client: Some(&client.id),
+        sid: grant.origin.sid.as_deref(),
+    };
+    if standing::ended(state, registry, &lineage, grant.origin.since).await? {
+        return Err(OAuthError::invalid_grant(
+            "the session the code was issued in has ended",
+        ));
+    }
     let response = token_set::issue(
         request,
         UserGrant {
@@ -147,6 +160,8 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
             nonce: grant.nonce.as_deref(),
             jti: issued.access_jti,
             family: issued.refresh_family,
+            origin: &grant.origin,
+            outlives_session: false,
             rotate: true,
         },
     )

@@ -12,7 +12,7 @@ use crate::error::{ErrorCode, OAuthError};
 use crate::identity;
 use crate::oauth::device::SLOW_DOWN_STEP;
 use crate::oauth::target;
-use crate::store::{DeviceDecision, Polled};
+use crate::store::{DeviceDecision, Origin, Polled};
 
 /// Answers a poll with a device code.
 pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError> {
@@ -95,6 +95,13 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
             nonce: None,
             jti: random_id().map_err(OAuthError::server)?,
             family,
+            // No browser session: the family begins with the approval.
+            origin: &Origin {
+                sid: None,
+                since: *auth_time,
+                amr: Vec::new(),
+            },
+            outlives_session: true,
             rotate: true,
         },
     )

@@ -101,8 +101,10 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
             auth_time: grant.auth_time,
             nonce: None,
             jti: random_id().map_err(OAuthError::server)?,
-            family: Some(grant.family),
+            family: Some(grant.family.clone()),
             rotate,
+            origin: &grant.origin,
+            outlives_session: grant.offline(),
         },
     )
     .await?;

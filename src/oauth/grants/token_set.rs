@@ -7,10 +7,11 @@ use super::{TokenRequest, TokenResponse};
 use crate::crypto::{random_secret, sha256};
 use crate::error::OAuthError;
 use crate::jwt::access::{self, AccessToken, Issued};
+use crate::jwt::claims;
 use crate::jwt::id_token::{self, IdTokenInput};
-use crate::model::Identity;
+use crate::model::{Identity, IdentitySource};
 use crate::oauth::target::{self, Target};
-use crate::store::RefreshGrant;
+use crate::store::{Origin, RefreshGrant};
 
 /// What the tokens are for.
 pub struct UserGrant<'a> {
@@ -30,6 +31,12 @@ pub struct UserGrant<'a> {
     pub jti: String,
     /// The refresh token family to issue into; `None` issues no refresh token.
     pub family: Option<String>,
+    /// The session the grant began in, which the refresh token keeps.
+    pub origin: &'a Origin,
+    /// True when the tokens outlive that session (a refresh of an `offline_access`
+    /// family): the access token then carries no `sid`, so ending the session leaves
+    /// it standing.
+    pub outlives_session: bool,
     /// False when the refresh token used is kept rather than rotated (a FAPI 2.0
     /// client, FAPI 2.0 5.3.2.1): no new one is issued into the family.
     pub rotate: bool,
@@ -73,6 +80,10 @@ pub enum Holder<'a> {
         auth_time: u64,
         /// The refresh family issued with the token, if any.
         family: Option<&'a str>,
+        /// The login session whose end ends the token, if any.
+        sid: Option<&'a str>,
+        /// The claims of a user the config does not describe.
+        profile: Option<&'a serde_json::Map<String, serde_json::Value>>,
     },
 }
 
@@ -92,13 +103,15 @@ pub(crate) fn access_token(
         credential,
         ..
     } = *request;
-    let (sub, auth_time, family) = match holder {
-        Holder::Client => (client.id.as_str(), None, None),
+    let (sub, auth_time, family, sid, profile) = match holder {
+        Holder::Client => (client.id.as_str(), None, None, None, None),
         Holder::User {
             subject,
             auth_time,
             family,
-        } => (subject, Some(auth_time), family),
+            sid,
+            profile,
+        } => (subject, Some(auth_time), family, sid, profile),
     };
     let scope = target.scopes.join(" ");
     let token = AccessToken {
@@ -111,6 +124,8 @@ pub(crate) fn access_token(
         family,
         credential,
         lifetime: target.lifetime,
+        sid,
+        profile,
         jkt: request.dpop_jkt.as_deref(),
     };
     access::issue(&registry.jwt(), token, now).map_err(OAuthError::server)
@@ -137,10 +152,20 @@ pub async fn issue(
         grant.scopes,
     )?;
     let scope = target.scopes.join(" ");
+    // A user a provider's rules let in has no entry to read the claims from again:
+    // the access token carries the ones the ID token states.
+    let profile = (grant.identity.source == IdentitySource::Upstream)
+        .then(|| claims::for_scopes(grant.identity, &target.scopes));
     let holder = Holder::User {
         subject: &grant.identity.subject,
         auth_time: grant.auth_time,
         family: grant.family.as_deref(),
+        sid: grant
+            .origin
+            .sid
+            .as_deref()
+            .filter(|_| !grant.outlives_session),
+        profile: profile.as_ref(),
     };
     let jkt = request.dpop_jkt.as_deref();
     let access = access_token(request, holder, &target, grant.jti, now)?;
@@ -152,6 +177,8 @@ pub async fn issue(
             nonce: grant.nonce,
             auth_time: grant.auth_time,
             access_token: &access.token,
+            sid: grant.origin.sid.as_deref(),
+            amr: &grant.origin.amr,
         };
         Some(id_token::issue(&registry.jwt(), &input, now).map_err(OAuthError::server)?)
     } else {
@@ -177,6 +204,7 @@ pub async fn issue(
                     .is_some()
                     .then(|| Box::new(grant.identity.clone())),
                 resources: grant.resources.to_vec(),
+                origin: grant.origin.clone(),
                 // A confidential client's token is bound to its authentication.
                 dpop_jkt: jkt.filter(|_| client.is_public()).map(str::to_owned),
             };

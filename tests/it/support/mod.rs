@@ -7,6 +7,7 @@ pub mod documents;
 pub mod dpop;
 pub mod github;
 pub mod key_server;
+pub mod logout_rp;
 pub mod redis;
 pub mod replica;
 pub mod skip;
@@ -121,6 +122,12 @@ impl TestServer {
         }
     }
 
+    /// The admin listener's base URL, when `[server] admin_bind` is set.
+    pub fn admin_url(&self) -> Option<String> {
+        let running = self.running.as_ref()?;
+        running.admin_addr.map(|a| format!("http://{a}"))
+    }
+
     /// The absolute URL of `path` on this server.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
@@ -230,6 +237,14 @@ impl TestServer {
     /// The server's clock: tests move it forward instead of sleeping.
     pub fn clock(&self) -> &gatehouse::clock::Clock {
         &self.state().clock
+    }
+
+    /// Stops the server and hands back its directory, to start another on it.
+    pub async fn stop_keeping_dir(mut self) -> tempfile::TempDir {
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+        self.dir
     }
 
     /// Stops the server.

@@ -1,0 +1,144 @@
+//! Back-channel logout (OIDC Back-Channel Logout 1.0): when a session ends, each
+//! client given a code in it that declares a `backchannel_logout_uri` is sent a
+//! logout token naming the user (`sub`) and the session (`sid`).
+//!
+//! Off the request path: the logout answers at once and each delivery runs as a task
+//! of its own. At most once per client per session, across replicas: the delivery
+//! first takes `Store::remember_once` on the session and client, so a second ending
+//! of the same session (a double-submitted form, two replicas) sends nothing more.
+//! A delivery that fails (transport error, timeout, an answer other than 2xx) is
+//! tried [`ATTEMPTS`] times in all, waiting [`backoff`] between, then given up. Each
+//! outcome is one audit line (`backchannel_logout`) and one count in
+//! `gatehouse_backchannel_logouts_total{result}`.
+
+use crate::crypto::random_id;
+use crate::jwt::logout_token::{self, LogoutToken};
+use crate::registry::Registry;
+use crate::state::AppState;
+use crate::store::Session;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Deliveries tried per client and session, the first included.
+pub const ATTEMPTS: u32 = 3;
+
+/// How long to wait after failed attempt `n` (0-based): 250 ms, then 1 s.
+pub fn backoff(n: u32) -> Duration {
+    Duration::from_millis(250 * 4u64.saturating_pow(n))
+}
+
+/// One client to tell: its id and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    /// The client (`aud` of its logout token).
+    pub client_id: String,
+    /// Its `backchannel_logout_uri`.
+    pub uri: String,
+}
+
+/// The clients to tell that `session` ended: those given a code in it that still
+/// declare a `backchannel_logout_uri` in `registry`.
+pub fn recipients(registry: &Registry, session: &Session) -> Vec<Recipient> {
+    session
+        .clients
+        .iter()
+        .filter_map(|id| {
+            let client = registry.client(id)?;
+            let uri = client.backchannel_logout_uri.clone()?;
+            Some(Recipient {
+                client_id: client.id.clone(),
+                uri,
+            })
+        })
+        .collect()
+}
+
+/// Tells the clients of `session` that it ended, each in a task of its own; returns
+/// at once.
+pub fn notify(state: &Arc<AppState>, registry: &Arc<Registry>, session: &Session) {
+    if session.sid.is_empty() {
+        return;
+    }
+    for recipient in recipients(registry, session) {
+        let (state, registry) = (state.clone(), registry.clone());
+        let (sub, sid) = (session.identity.subject.clone(), session.sid.clone());
+        tokio::spawn(async move { deliver(&state, &registry, &recipient, &sub, &sid).await });
+    }
+}
+
+/// The store name that makes one delivery per client and session.
+fn once_key(sid: &str, client_id: &str) -> String {
+    format!(" logout {sid} {client_id}")
+}
+
+/// Delivers one logout token, once across replicas, retrying; logs and counts the
+/// outcome.
+async fn deliver(state: &AppState, registry: &Registry, to: &Recipient, sub: &str, sid: &str) {
+    let until = state.clock.now() + registry.session.ttl.as_secs().max(3600);
+    match state
+        .store
+        .remember_once(&once_key(sid, &to.client_id), until)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(e) => return outcome(to, "failed", 0, &e.to_string()),
+    }
+    let token = random_id().map_err(|e| e.to_string()).and_then(|jti| {
+        let token = LogoutToken {
+            client_id: &to.client_id,
+            sub,
+            sid: Some(sid),
+            jti: &jti,
+        };
+        logout_token::issue(&registry.jwt(), &token, state.clock.now()).map_err(|e| e.to_string())
+    });
+    let token = match token {
+        Ok(t) => t,
+        Err(e) => return outcome(to, "failed", 0, &e),
+    };
+    let mut last = String::new();
+    for attempt in 0..ATTEMPTS {
+        match state.logouts.post(&to.uri, &token).await {
+            Ok(status) if (200..300).contains(&status) => {
+                return outcome(to, "ok", attempt + 1, "");
+            }
+            Ok(status) => last = format!("answered {status}"),
+            Err(e) => last = e.to_string(),
+        }
+        if attempt + 1 < ATTEMPTS {
+            tokio::time::sleep(backoff(attempt)).await;
+        }
+    }
+    outcome(to, "failed", ATTEMPTS, &last);
+}
+
+fn outcome(to: &Recipient, result: &'static str, attempts: u32, error: &str) {
+    if result == "ok" {
+        tracing::info!(event = "backchannel_logout", client_id = %to.client_id, result, attempts);
+    } else {
+        tracing::warn!(event = "backchannel_logout", client_id = %to.client_id, result, attempts, error = %error);
+    }
+    metrics::counter!("gatehouse_backchannel_logouts_total", "client_id" => to.client_id.clone(), "result" => result)
+        .increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_attempts_are_few() {
+        assert_eq!(backoff(0), Duration::from_millis(250));
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        let waited: Duration = (0..ATTEMPTS - 1).map(backoff).sum();
+        assert!(waited < Duration::from_secs(5), "given up within seconds");
+    }
+
+    #[test]
+    fn one_delivery_name_per_session_and_client() {
+        assert_ne!(once_key("s1", "a"), once_key("s1", "b"));
+        assert_ne!(once_key("s1", "a"), once_key("s2", "a"));
+        assert!(once_key("s", "a").starts_with(' '), "never a client's name");
+    }
+}

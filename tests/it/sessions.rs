@@ -1,0 +1,717 @@
+//! Sessions that really end (issue 24): every login session has a `sid` that its ID
+//! tokens carry; logging out ends the tokens issued in the session (but not the
+//! `offline_access` ones); `tokens_not_before` on a user or a client ends what was
+//! issued before it, on every replica and after a restart, because it lives in the
+//! config.
+
+use crate::support::browser::{Browser, Pkce};
+use crate::support::logout_rp::LogoutRp;
+use crate::support::redis::RedisServer;
+use crate::support::*;
+use serde_json::Value;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// Two first-party confidential clients (`web`, `app`), two services, a resource
+/// server that may introspect anything, and two users; `alice`, `web` and `svc` go
+/// into those entries.
+fn config(alice: &str, web: &str, svc: &str) -> String {
+    config_apps(alice, web, svc, "")
+}
+
+/// [`config`], with `app` in the `app` client's entry.
+fn config_apps(alice: &str, web: &str, svc: &str, app: &str) -> String {
+    config_with(&format!(
+        r#"
+[[clients]]
+id = "web"
+name = "Web Mail"
+secret_hash = "{hash}"
+redirect_uris = ["https://web.example.com/cb"]
+post_logout_redirect_uris = ["https://web.example.com/bye"]
+scopes = ["openid", "offline_access"]
+first_party = true
+{web}
+
+[[clients]]
+id = "app"
+name = "Time Sheets"
+secret_hash = "{hash}"
+redirect_uris = ["https://app.example.com/cb"]
+scopes = ["openid", "offline_access"]
+first_party = true
+{app}
+
+[[clients]]
+id = "svc"
+secret_hash = "{hash}"
+grant_types = ["client_credentials"]
+{svc}
+
+[[clients]]
+id = "svc2"
+secret_hash = "{hash}"
+grant_types = ["client_credentials"]
+
+[[clients]]
+id = "gateway"
+secret_hash = "{hash}"
+grant_types = ["client_credentials"]
+introspect = true
+
+[[users]]
+id = "u-alice"
+username = "alice"
+password_hash = "{hash}"
+{alice}
+
+[[users]]
+id = "u-bob"
+username = "bob"
+password_hash = "{hash}"
+"#,
+        hash = service_hash()
+    ))
+}
+
+fn redirect_of(client: &str) -> String {
+    format!("https://{client}.example.com/cb")
+}
+
+/// A code for `client` with `scope` in `browser`, signing in as `user` if asked.
+async fn code(browser: &mut Browser<'_>, client: &str, scope: &str, user: &str) -> (String, Pkce) {
+    let pkce = Pkce::new(&format!("{client}-{scope}-{user}").replace(' ', "."));
+    let redirect = redirect_of(client);
+    let mut seen = browser
+        .authorize(&[
+            ("response_type", "code"),
+            ("client_id", client),
+            ("redirect_uri", &redirect),
+            ("scope", scope),
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+        ])
+        .await;
+    if seen.status == 200 && seen.body.contains("name=\"password\"") {
+        seen = browser.login(user, SERVICE_SECRET).await;
+    }
+    assert_eq!(seen.status, 303, "{}", seen.body);
+    (seen.redirect_params()["code"].clone(), pkce)
+}
+
+async fn post(
+    server: &TestServer,
+    path: &str,
+    client: &str,
+    form: &[(&str, &str)],
+) -> (u16, Value) {
+    let r = server
+        .http
+        .post(server.url(path))
+        .basic_auth(client, Some(SERVICE_SECRET))
+        .form(form)
+        .send()
+        .await
+        .expect("post");
+    let status = r.status().as_u16();
+    let text = r.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn redeem(server: &TestServer, client: &str, code: &str, pkce: &Pkce) -> (u16, Value) {
+    let redirect = redirect_of(client);
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect.as_str()),
+        ("code_verifier", pkce.verifier.as_str()),
+    ];
+    post(server, "/token", client, &form).await
+}
+
+/// Tokens for `client` with `scope`, signing in as `user` in `browser` if asked.
+async fn tokens(browser: &mut Browser<'_>, client: &str, scope: &str, user: &str) -> Tokens {
+    let (code, pkce) = code(browser, client, scope, user).await;
+    let (status, body) = redeem(browser.server, client, &code, &pkce).await;
+    assert_eq!(status, 200, "{body}");
+    Tokens::of(client, &body)
+}
+
+/// One token response.
+struct Tokens {
+    client: String,
+    access: String,
+    refresh: String,
+    id: String,
+}
+
+impl Tokens {
+    fn of(client: &str, body: &Value) -> Self {
+        let s = |k: &str| body[k].as_str().unwrap_or_default().to_owned();
+        Self {
+            client: client.to_owned(),
+            access: s("access_token"),
+            refresh: s("refresh_token"),
+            id: s("id_token"),
+        }
+    }
+
+    async fn refresh(&self, server: &TestServer) -> (u16, Value) {
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", self.refresh.as_str()),
+        ];
+        post(server, "/token", &self.client, &form).await
+    }
+
+    /// Whether the access token is active at introspection and works at userinfo; the
+    /// two must agree.
+    async fn access_stands(&self, server: &TestServer) -> bool {
+        let active = introspect(server, &self.access).await;
+        let userinfo = userinfo_status(server, &self.access).await;
+        assert_eq!(active, userinfo == 200, "introspection and userinfo agree");
+        active
+    }
+}
+
+async fn introspect(server: &TestServer, token: &str) -> bool {
+    let (status, body) = post(server, "/introspect", "gateway", &[("token", token)]).await;
+    assert_eq!(status, 200, "{body}");
+    body["active"] == true
+}
+
+/// Logs `browser` out through the confirmation page; the page's text.
+async fn logout(browser: &mut Browser<'_>) -> String {
+    let confirm = browser.get("/logout?client_id=web").await;
+    assert_eq!(confirm.status, 200, "asks to confirm");
+    let page = crate::support::browser::text(&confirm);
+    let done = browser.submit("/logout", &[]).await;
+    assert_eq!(done.status, 200, "signed out: {}", done.body);
+    page
+}
+
+/// `at` as the config writes a `tokens_not_before`.
+fn rfc3339(at: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(at)).to_string()
+}
+
+fn not_before(at: u64) -> String {
+    format!("tokens_not_before = \"{}\"", rfc3339(at))
+}
+
+async fn reload_to(server: &TestServer, config: &str, n: u64) {
+    server.rewrite_config(config);
+    server.wait_for_generation(n).await;
+}
+
+#[tokio::test]
+async fn id_tokens_name_their_session_and_discovery_says_how_logout_works() {
+    let server = TestServer::start(&config("", "", "")).await;
+    let mut browser = Browser::new(&server);
+    let web = tokens(&mut browser, "web", "openid", "alice").await;
+    let app = tokens(&mut browser, "app", "openid", "alice").await;
+    let (_, id) = server.verify(&web.id, "web").await;
+    let sid = id["sid"]
+        .as_str()
+        .expect("the ID token has a sid")
+        .to_owned();
+    assert!(sid.len() >= 16, "a random id: {sid}");
+    assert_eq!(id["amr"], serde_json::json!(["pwd"]));
+    assert!(id["auth_time"].is_u64());
+    let (_, other) = server.verify(&app.id, "app").await;
+    assert_eq!(
+        other["sid"], id["sid"],
+        "one session, one sid for every client"
+    );
+
+    let (status, refreshed) = web.refresh(&server).await;
+    assert_eq!(status, 200, "{refreshed}");
+    let (_, again) = server
+        .verify(refreshed["id_token"].as_str().expect("id token"), "web")
+        .await;
+    assert_eq!(
+        (&again["sid"], &again["auth_time"]),
+        (&id["sid"], &id["auth_time"])
+    );
+
+    let mut elsewhere = Browser::new(&server);
+    let bob = tokens(&mut elsewhere, "web", "openid", "bob").await;
+    let (_, bobs) = server.verify(&bob.id, "web").await;
+    assert_ne!(bobs["sid"], id["sid"], "another session, another sid");
+
+    let discovery: Value = server
+        .http
+        .get(server.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .expect("discovery")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(discovery["frontchannel_logout_supported"], false);
+    let claims = discovery["claims_supported"].as_array().expect("claims");
+    assert!(claims.iter().any(|c| c == "sid") && claims.iter().any(|c| c == "amr"));
+}
+
+#[tokio::test]
+async fn logout_ends_the_sessions_tokens_but_not_offline_ones_nor_other_sessions() {
+    let server = TestServer::start(&config("", "", "")).await;
+    let mut browser = Browser::new(&server);
+    let online = tokens(&mut browser, "web", "openid", "alice").await;
+    let offline = tokens(&mut browser, "app", "openid offline_access", "alice").await;
+    let (pending_code, pending_pkce) = code(&mut browser, "web", "openid", "alice").await;
+    let mut elsewhere = Browser::new(&server);
+    let other = tokens(&mut elsewhere, "web", "openid", "alice").await;
+    assert!(online.access_stands(&server).await);
+
+    let page = logout(&mut browser).await;
+    assert!(
+        page.contains("Web Mail") && page.contains("Time Sheets"),
+        "the confirmation names the applications signed in: {page}"
+    );
+
+    // The session's own tokens: the refresh token, the access tokens, an unused code.
+    let (status, body) = online.refresh(&server).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    assert!(!online.access_stands(&server).await);
+    assert!(
+        !offline.access_stands(&server).await,
+        "issued in the session"
+    );
+    let (status, body) = redeem(&server, "web", &pending_code, &pending_pkce).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+
+    // offline_access is meant to outlive the session (OIDC Core 11).
+    let (status, body) = offline.refresh(&server).await;
+    assert_eq!(status, 200, "{body}");
+    let renewed = Tokens::of("app", &body);
+    assert!(renewed.access_stands(&server).await);
+    let (status, body) = renewed.refresh(&server).await;
+    assert_eq!(status, 200, "rotates on: {body}");
+
+    // The same user's other session is untouched.
+    assert!(other.access_stands(&server).await);
+    let (status, body) = other.refresh(&server).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Signed out: the next authorization asks for the password again.
+    let again = browser
+        .authorize(&[
+            ("response_type", "code"),
+            ("client_id", "web"),
+            ("scope", "openid"),
+            ("code_challenge", &pending_pkce.challenge),
+            ("code_challenge_method", "S256"),
+        ])
+        .await;
+    assert!(again.body.contains("name=\"password\""));
+}
+
+#[tokio::test]
+async fn tokens_not_before_on_a_user_ends_her_sessions_and_tokens_and_nothing_else() {
+    let server = TestServer::start(&config("", "", "")).await;
+    let mut browser = Browser::new(&server);
+    let alice = tokens(&mut browser, "web", "openid offline_access", "alice").await;
+    let mut bobs_browser = Browser::new(&server);
+    let bob = tokens(&mut bobs_browser, "web", "openid", "bob").await;
+
+    server.clock().advance(Duration::from_secs(60));
+    let cut_off = server.clock().now();
+    reload_to(&server, &config(&not_before(cut_off), "", ""), 2).await;
+
+    assert!(!alice.access_stands(&server).await);
+    let (status, body) = alice.refresh(&server).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "offline too: {body}"
+    );
+    let asked = browser
+        .authorize(&[
+            ("response_type", "code"),
+            ("client_id", "web"),
+            ("scope", "openid"),
+            ("code_challenge", &Pkce::new("x").challenge),
+            ("code_challenge_method", "S256"),
+        ])
+        .await;
+    assert!(
+        asked.body.contains("name=\"password\""),
+        "her session ended"
+    );
+
+    assert!(bob.access_stands(&server).await, "nothing else");
+    let (status, body) = bob.refresh(&server).await;
+    assert_eq!(status, 200, "{body}");
+
+    // What she does after the instant stands.
+    server.clock().advance(Duration::from_secs(2));
+    let fresh = tokens(&mut Browser::new(&server), "web", "openid", "alice").await;
+    assert!(fresh.access_stands(&server).await);
+    let (status, body) = fresh.refresh(&server).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn tokens_not_before_on_a_client_ends_its_tokens_and_nothing_else() {
+    let server = TestServer::start(&config("", "", "")).await;
+    let mut browser = Browser::new(&server);
+    let web = tokens(&mut browser, "web", "openid offline_access", "alice").await;
+    let app = tokens(&mut browser, "app", "openid", "alice").await;
+    let (_, svc) = server.client_credentials("svc", SERVICE_SECRET, &[]).await;
+    let svc = svc["access_token"].as_str().expect("token").to_owned();
+
+    server.clock().advance(Duration::from_secs(60));
+    let cut_off = not_before(server.clock().now());
+    reload_to(&server, &config("", &cut_off, &cut_off), 2).await;
+
+    assert!(!web.access_stands(&server).await);
+    let (status, body) = web.refresh(&server).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    assert!(!introspect(&server, &svc).await, "a client's own token too");
+
+    assert!(
+        app.access_stands(&server).await,
+        "another client's tokens stand"
+    );
+    let (status, body) = app.refresh(&server).await;
+    assert_eq!(status, 200, "{body}");
+
+    server.clock().advance(Duration::from_secs(2));
+    let (_, later) = server.client_credentials("svc", SERVICE_SECRET, &[]).await;
+    assert!(introspect(&server, later["access_token"].as_str().expect("token")).await);
+    // A session begun after the instant signs in to web again (a family counts from
+    // the session it began in, so the old session's new codes stay ended).
+    let (status, body) = tokens(&mut Browser::new(&server), "web", "openid", "alice")
+        .await
+        .refresh(&server)
+        .await;
+    assert_eq!(status, 200, "a later session: {body}");
+}
+
+#[tokio::test]
+async fn tokens_not_before_ends_what_a_restarted_server_kept() {
+    // A shared store keeps the records across the restart (a memory store would forget
+    // them, and its new epoch refuses every older access token anyway): what ends
+    // `svc`'s token is the config's `tokens_not_before`, not the store.
+    let Some(redis) = RedisServer::start("tokens_not_before_ends_what_a_restarted_server_kept")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = write_signing_key(dir.path());
+    let keys = format!(
+        "\n[[keys]]\nid = \"k1\"\nalgorithm = \"ES256\"\nprivate_key_file = \"{}\"\n\n[store]\nurl = \"{}\"\n",
+        key.display(),
+        redis.url()
+    );
+    let path = dir.path().join("gatehouse.toml");
+    std::fs::write(&path, format!("{}{keys}", config("", "", ""))).expect("write");
+    let server = TestServer::start_at(dir, path.clone()).await;
+    let (_, svc) = server.client_credentials("svc", SERVICE_SECRET, &[]).await;
+    let svc = svc["access_token"].as_str().expect("token").to_owned();
+    let (_, svc2) = server.client_credentials("svc2", SERVICE_SECRET, &[]).await;
+    let svc2 = svc2["access_token"].as_str().expect("token").to_owned();
+    let (_, claims) = server.verify(&svc, "svc").await;
+    let issued = claims["iat"].as_u64().expect("iat");
+    let dir = server.stop_keeping_dir().await;
+
+    std::fs::write(
+        &path,
+        format!("{}{keys}", config("", "", &not_before(issued))),
+    )
+    .expect("write");
+    let restarted = TestServer::start_at(dir, path).await;
+    assert!(
+        !introspect(&restarted, &svc).await,
+        "ended by the config, not the store"
+    );
+    assert!(
+        introspect(&restarted, &svc2).await,
+        "the other client's token stands"
+    );
+    restarted.clock().advance(Duration::from_secs(2));
+    let (_, later) = restarted
+        .client_credentials("svc", SERVICE_SECRET, &[])
+        .await;
+    assert!(introspect(&restarted, later["access_token"].as_str().expect("token")).await);
+}
+
+/// Verifies a logout token as a relying party must (Back-Channel Logout 2.6): the
+/// signature under the issuer's keys, `iss`, `aud`, `typ`, the event, no `nonce`.
+async fn verified_logout_token(server: &TestServer, token: &str, audience: &str) -> Value {
+    let (header, claims) = server.verify(token, audience).await;
+    assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
+    let events = claims["events"].as_object().expect("events");
+    assert_eq!(
+        events.get("http://schemas.openid.net/event/backchannel-logout"),
+        Some(&serde_json::json!({}))
+    );
+    assert!(
+        claims.get("nonce").is_none(),
+        "a logout token never has a nonce"
+    );
+    assert!(claims["jti"].is_string() && claims["iat"].is_u64());
+    claims
+}
+
+#[tokio::test]
+async fn backchannel_logout_tells_each_application_of_the_session_and_no_other() {
+    let (web_rp, app_rp) = (LogoutRp::start().await, LogoutRp::start().await);
+    let web = format!("backchannel_logout_uri = \"{}\"", web_rp.uri);
+    let app = format!(
+        "backchannel_logout_uri = \"{}\"\nbackchannel_logout_session_required = true",
+        app_rp.uri
+    );
+    let server = TestServer::start(&config_apps("", &web, "", &app)).await;
+    let mut browser = Browser::new(&server);
+    let alice = tokens(&mut browser, "web", "openid", "alice").await;
+    tokens(&mut browser, "app", "openid", "alice").await;
+    let mut bobs_browser = Browser::new(&server);
+    tokens(&mut bobs_browser, "web", "openid", "bob").await;
+    let (_, id) = server.verify(&alice.id, "web").await;
+
+    logout(&mut browser).await;
+    let told = eventually(Duration::from_secs(10), || async {
+        web_rp.tokens().len() == 1 && app_rp.tokens().len() == 1
+    })
+    .await;
+    assert!(
+        told,
+        "web: {:?}, app: {:?}",
+        web_rp.tokens(),
+        app_rp.tokens()
+    );
+    for (rp, client) in [(&web_rp, "web"), (&app_rp, "app")] {
+        let claims = verified_logout_token(&server, &rp.tokens()[0], client).await;
+        assert_eq!((&claims["sid"], &claims["sub"]), (&id["sid"], &id["sub"]));
+    }
+
+    let discovery: Value = server
+        .http
+        .get(server.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .expect("discovery")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(discovery["backchannel_logout_supported"], true);
+    assert_eq!(discovery["backchannel_logout_session_supported"], true);
+    // Bob's session goes on: only one token reached web's endpoint.
+    logout(&mut bobs_browser).await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            web_rp.tokens().len() == 2
+        })
+        .await
+    );
+    let bobs = verified_logout_token(&server, &web_rp.tokens()[1], "web").await;
+    assert_eq!(bobs["sub"], "u-bob");
+    assert_ne!(bobs["sid"], id["sid"]);
+}
+
+#[tokio::test]
+async fn a_failing_application_is_retried_then_given_up_without_holding_the_logout() {
+    let flaky = LogoutRp::answering(503, true).await;
+    let web = format!("backchannel_logout_uri = \"{}\"", flaky.uri);
+    let server = TestServer::start(&config("", &web, "")).await;
+    let mut browser = Browser::new(&server);
+    tokens(&mut browser, "web", "openid", "alice").await;
+
+    // The endpoint holds the first delivery: the logout answers all the same.
+    tokio::time::timeout(Duration::from_secs(30), logout(&mut browser))
+        .await
+        .expect("the logout does not wait for the application");
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            flaky.tokens().len() == 1
+        })
+        .await
+    );
+    flaky.release();
+    let tried = eventually(Duration::from_secs(20), || async {
+        flaky.tokens().len() == 3
+    })
+    .await;
+    assert!(tried, "tried three times: {}", flaky.tokens().len());
+    let tokens = flaky.tokens();
+    assert!(
+        tokens.iter().all(|t| t == &tokens[0]),
+        "the same token each time"
+    );
+    let given_up = eventually(Duration::from_secs(10), || async {
+        server.metrics().await.lines().any(|l| {
+            l.starts_with("gatehouse_backchannel_logouts_total")
+                && l.contains("client_id=\"web\"")
+                && l.contains("result=\"failed\"")
+        })
+    })
+    .await;
+    assert!(given_up, "counted as failed");
+}
+
+/// Runs `gatehouse revoke` against `admin` with `token_file` and `args`; its exit
+/// status and output.
+async fn revoke_cli(admin: &str, token_file: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    command
+        .arg("revoke")
+        .arg("--admin")
+        .arg(admin)
+        .arg("--token-file")
+        .arg(token_file)
+        .args(args);
+    let out = command.output().await.expect("runs gatehouse");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+async fn gatehouse_revoke_ends_a_user_a_client_or_a_session_and_needs_the_admin_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = "admin-token-0123456789-abcdefghijklmnop";
+    std::fs::write(dir.path().join("admin.token"), format!("{token}\n")).expect("write");
+    let wrong = dir.path().join("wrong.token");
+    std::fs::write(&wrong, "not-the-admin-token-0123456789-abcdefgh").expect("write");
+    let head = "[server]\nbind = \"127.0.0.1:0\"\nadmin_bind = \"127.0.0.1:0\"\nadmin_token_file = \"admin.token\"\n";
+    let body = config("", "", "").replacen("[server]\nbind = \"127.0.0.1:0\"\n", head, 1);
+    let path = dir.path().join("gatehouse.toml");
+    std::fs::write(&path, body).expect("write");
+    let server = TestServer::start_at(dir, path).await;
+    let admin = server.admin_url().expect("an admin listener");
+    let token_file = server.dir.path().join("admin.token");
+
+    let mut browser = Browser::new(&server);
+    let alice = tokens(&mut browser, "web", "openid offline_access", "alice").await;
+    let mut bobs_browser = Browser::new(&server);
+    let bob = tokens(&mut bobs_browser, "web", "openid", "bob").await;
+    let bob_app = tokens(&mut bobs_browser, "app", "openid", "bob").await;
+    let (_, svc) = server.client_credentials("svc", SERVICE_SECRET, &[]).await;
+    let svc = svc["access_token"].as_str().expect("token").to_owned();
+
+    // Without the admin token (or with another), nothing is recorded.
+    let (ok, out) = revoke_cli(&admin, &wrong, &["--user", "u-alice"]).await;
+    assert!(!ok && out.contains("401"), "{out}");
+    let bare = server
+        .http
+        .post(format!("{admin}/revoke"))
+        .form(&[("user", "u-alice")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(bare.status(), 401);
+    assert!(alice.access_stands(&server).await);
+
+    let (ok, out) = revoke_cli(&admin, &token_file, &["--user", "u-alice"]).await;
+    assert!(ok, "{out}");
+    assert!(!alice.access_stands(&server).await);
+    let (status, _) = alice.refresh(&server).await;
+    assert_eq!(status, 400, "offline_access too: the user is revoked");
+    assert!(bob.access_stands(&server).await);
+
+    let (_, bobs) = server.verify(&bob.id, "web").await;
+    let sid = bobs["sid"].as_str().expect("sid").to_owned();
+    let (ok, out) = revoke_cli(&admin, &token_file, &["--session", &sid]).await;
+    assert!(ok, "{out}");
+    assert!(!bob.access_stands(&server).await);
+    assert!(
+        !bob_app.access_stands(&server).await,
+        "every client of the session"
+    );
+    let (status, _) = bob_app.refresh(&server).await;
+    assert_eq!(status, 400);
+
+    assert!(introspect(&server, &svc).await);
+    let (ok, out) = revoke_cli(&admin, &token_file, &["--client", "svc"]).await;
+    assert!(ok, "{out}");
+    assert!(!introspect(&server, &svc).await);
+
+    // What comes after stands.
+    server.clock().advance(Duration::from_secs(2));
+    let (_, later) = server.client_credentials("svc", SERVICE_SECRET, &[]).await;
+    assert!(introspect(&server, later["access_token"].as_str().expect("token")).await);
+    let fresh = tokens(&mut Browser::new(&server), "web", "openid", "alice").await;
+    assert!(fresh.access_stands(&server).await);
+}
+
+/// The user claims an ID token states that `/userinfo` and introspection must state
+/// the same.
+const USER_CLAIMS: [&str; 6] = [
+    "sub",
+    "preferred_username",
+    "name",
+    "groups",
+    "email",
+    "email_verified",
+];
+
+/// Checks that the token response `tokens` of client web says the same about its user
+/// in the ID token, at `/userinfo` and at introspection.
+async fn one_identity(server: &TestServer, tokens: &Value) {
+    let (_, id) = server
+        .verify(tokens["id_token"].as_str().expect("id token"), "web")
+        .await;
+    let access = tokens["access_token"].as_str().expect("access token");
+    let userinfo: Value = server
+        .http
+        .get(server.url("/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("userinfo")
+        .json()
+        .await
+        .expect("json");
+    let (status, introspected) = post(server, "/introspect", "web", &[("token", access)]).await;
+    assert_eq!((status, &introspected["active"]), (200, &Value::Bool(true)));
+    for claim in USER_CLAIMS {
+        assert!(!id[claim].is_null(), "the ID token states {claim}: {id}");
+        assert_eq!(
+            userinfo[claim], id[claim],
+            "{claim} at /userinfo: {userinfo}"
+        );
+        assert_eq!(
+            introspected[claim], id[claim],
+            "{claim} at introspection: {introspected}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_federated_user_is_the_same_at_userinfo_in_the_id_token_and_introspection() {
+    use crate::support::upstream;
+    let port = free_port();
+    let up_server = upstream::start_upstream(port, &["corp"], "").await;
+    let body = upstream::provider(
+        "corp",
+        port,
+        "accept = \"rules\"\nallowed_email_domains = [\"corp.com\"]",
+    );
+    let down_server = upstream::start_downstream(&upstream::downstream_config(&body)).await;
+    let (mut down, mut up) = (Browser::new(&down_server), Browser::new(&up_server));
+    let pkce = Pkce::new("one-identity");
+    let done = upstream::login_through(&mut down, &mut up, "corp", "ann", &pkce, &[]).await;
+    let tokens = upstream::redeem(&down_server, &done, &pkce).await;
+    one_identity(&down_server, &tokens).await;
+
+    let refresh = tokens["refresh_token"].as_str().expect("refresh token");
+    let (status, refreshed) = upstream::refresh(&down_server, refresh).await;
+    assert_eq!(status, 200, "{refreshed}");
+    one_identity(&down_server, &refreshed).await;
+}
