@@ -37,6 +37,7 @@ mod reload;
 mod replicas;
 mod resources;
 mod schema;
+mod service_example;
 mod store_redis;
 mod throttling;
 mod token_lifecycle;

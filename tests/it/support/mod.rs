@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod documents;
+pub mod examples;
 pub mod github;
 pub mod key_server;
 pub mod redis;
