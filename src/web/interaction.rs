@@ -84,7 +84,7 @@ impl<'a> Step<'a> {
             Some(c) => Some(c),
             None => self.session().await?,
         };
-        let current = current.filter(|c| allowed(client, c, self.ip));
+        let current = current.filter(|c| allowed(&client, c, self.ip));
         let session = current.as_ref().map(|c| &c.session);
         let facts = Facts {
             request: &request,
