@@ -19,6 +19,7 @@ mod cors;
 mod device;
 mod diff_cli;
 mod discovery_and_keys;
+mod docs;
 mod federated;
 mod file_store;
 mod forwarded;
