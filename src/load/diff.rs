@@ -1668,7 +1668,8 @@ groups = ["finance"]
             changes_between(&one, &client(&a2)),
             vec![(
                 Mark::CredentialReplaced,
-                "credential_replaced client job: key replaced \"a\": tokens under the old one end".to_owned()
+                "credential_replaced client job: key replaced \"a\": tokens under the old one end"
+                    .to_owned()
             )]
         );
         let issuer = "[[trusted_issuers]]\nid = \"gh\"\nissuer = \"https://token.actions.githubusercontent.com\"\n";

@@ -68,7 +68,11 @@ async fn the_service_example_gets_a_token_from_gatehouse_issuer() {
     let answer = token_answer(&out);
     assert_eq!(answer["token_type"], "Bearer");
     assert_eq!(answer["scope"], "invoices:read");
-    assert!(answer["access_token"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(
+        answer["access_token"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("deprecated"), "{stderr}");
 }
