@@ -426,8 +426,8 @@ fn admin_routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// Every route on one listener (no `admin_bind`): the probes too, but `/readyz` says
-/// only its status there; `/metrics` stays public (README: set `admin_bind` or keep
-/// `/metrics` behind the proxy).
+/// only its status there; `/metrics` stays public (docs/operations.md: set
+/// `admin_bind` or keep `/metrics` behind the proxy).
 fn all_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/metrics").route(web::get().to(telemetry::metrics_page)))
         .service(web::resource("/healthz").route(web::get().to(health::healthz)))

@@ -12,7 +12,8 @@
 //! passes the limit: it is the attacker's own. The account's count (a username, a
 //! client id: anyone can name it) only slows attempts down, progressively and capped,
 //! so that nobody can lock a user or a service out by failing on purpose; the price is
-//! that guesses spread over many addresses are slowed, not stopped (README: Abuse).
+//! that guesses spread over many addresses are slowed, not stopped (docs/operations.md,
+//! "Abuse and bad input").
 //!
 //! Every per-address counter counts the caller's network ([`network`]), and a name an
 //! attacker chooses is stored as a fixed-length hash of it.

@@ -447,7 +447,7 @@ fn spa_dir() -> PathBuf {
 }
 
 /// A static file server for `examples/spa` (its pages, its script, its
-/// `node_modules`), as `python3 -m http.server` is in the README.
+/// `node_modules`), as `python3 -m http.server` is in docs/clients.md.
 async fn spa_file(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
     use actix_web::HttpResponse;
     let path = match req.path() {
@@ -517,7 +517,7 @@ async fn the_example_spa_logs_in_refreshes_calls_userinfo_and_logs_out_from_anot
         return;
     };
     let (spa_port, spa_server) = serve_spa();
-    // The SPA on localhost, gatehouse on 127.0.0.1: two origins, as in the README.
+    // The SPA on localhost, gatehouse on 127.0.0.1: two origins, as in docs/clients.md.
     let spa = format!("http://localhost:{spa_port}");
     let gatehouse_port = free_port();
     let example =

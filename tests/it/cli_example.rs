@@ -4,12 +4,12 @@
 //! the loopback login, and the callbacks the CLI must refuse.
 
 use crate::support::browser::{Browser, Seen, text};
+use crate::support::examples::example_binary;
 use crate::support::*;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
@@ -17,40 +17,9 @@ use tokio::process::{Child, ChildStdout, Command};
 const ALICE_PASSWORD: &str = SERVICE_SECRET;
 const ACCESS_TTL: u64 = 600;
 
-/// The example, built by cargo now (a no-op when `cargo test` already built it, and
-/// what makes `cargo test --test cli_example` alone test the current source), located
-/// by the path cargo reports for it.
-fn cli_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let mut build = std::process::Command::new(env!("CARGO"));
-        build
-            .args([
-                "build",
-                "--example",
-                "cli",
-                "--message-format=json-render-diagnostics",
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stderr(Stdio::inherit());
-        // The same profile as this test: its executable sits in <target>/<profile>/deps.
-        let exe = std::env::current_exe().expect("test executable");
-        let profile = exe
-            .parent()
-            .and_then(Path::parent)
-            .and_then(Path::file_name);
-        if profile.is_some_and(|p| p == "release") {
-            build.arg("--release");
-        }
-        let out = build.output().expect("cargo runs");
-        assert!(out.status.success(), "cargo build --example cli failed");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .find(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "cli")
-            .and_then(|m| m["executable"].as_str().map(PathBuf::from))
-            .expect("cargo names the example's executable")
-    })
+/// The example CLI's executable (`support::examples`).
+fn cli_binary() -> PathBuf {
+    example_binary("cli")
 }
 
 /// A server whose issuer is its real address (the CLI finds everything by discovery),

@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod documents;
 pub mod dpop;
+pub mod examples;
 pub mod github;
 pub mod key_server;
 pub mod logout_rp;
