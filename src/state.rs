@@ -58,7 +58,9 @@ pub struct AppState {
 /// When the records in the store began: the denied token ids, revoked families and
 /// not-befores that access tokens are judged by live there, so an access token issued
 /// before the store lost its records (Redis restarted empty or flushed, a new store
-/// file) cannot be judged and is refused (`standing::access`). Kept in the store as
+/// file) cannot be judged and is refused (`standing::access`). The memory store's
+/// epoch begins at 0: it starts empty by design, and refusing every token at each
+/// restart would end what the config still allows. Kept in the store as
 /// the shared secret [`EPOCH_KEY`]: its first 8 bytes are when it was made (Unix
 /// seconds, big-endian), the rest random; whoever finds it missing makes a new one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +120,13 @@ impl AppState {
     ) -> Result<Self, StateError> {
         let form_key = store.shared_secret(FORM_KEY, random_bytes()?).await?;
         let fresh = StoreEpoch::fresh(clock.now())?;
-        let epoch = StoreEpoch::of(store.shared_secret(EPOCH_KEY, fresh).await?, None);
+        let mut epoch = StoreEpoch::of(store.shared_secret(EPOCH_KEY, fresh).await?, None);
+        if store.kind() == "memory" {
+            // Starting empty is what a memory store does, not a loss to notice: tokens
+            // issued before a restart are judged by what the config says (a removed
+            // client, `tokens_not_before`), as they always were with this store.
+            epoch.since = 0;
+        }
         Ok(Self {
             pages: page_limiter(&registry.limits),
             registry: ArcSwap::from_pointee(registry),

@@ -237,7 +237,7 @@ pub async fn admission_stands(
         return Ok(false);
     };
     let ended = state.store.not_before(&rules_key(provider)).await?;
-    Ok(!ended.is_some_and(|at| vouched_at <= at))
+    Ok(ended.is_none_or(|at| vouched_at > at))
 }
 
 /// Whether a token issued to `client_id` under `credential` at `issued_at` stands as

@@ -401,20 +401,30 @@ async fn tokens_not_before_on_a_client_ends_its_tokens_and_nothing_else() {
 }
 
 #[tokio::test]
-async fn tokens_not_before_ends_what_a_restarted_server_kept() {
-    // A shared store keeps the records across the restart (a memory store would forget
-    // them, and its new epoch refuses every older access token anyway): what ends
-    // `svc`'s token is the config's `tokens_not_before`, not the store.
-    let Some(redis) = RedisServer::start("tokens_not_before_ends_what_a_restarted_server_kept")
-    else {
+async fn tokens_not_before_survives_a_restart_of_a_memory_store_server() {
+    // The memory store starts empty: only the config can end `svc`'s token, and the
+    // other client's token, issued before the restart, still stands.
+    tokens_not_before_after_a_restart("").await;
+}
+
+#[tokio::test]
+async fn tokens_not_before_ends_what_a_restarted_redis_store_server_kept() {
+    // The store keeps its records across the restart: what ends `svc`'s token is the
+    // config's `tokens_not_before`, not the store.
+    let Some(redis) = RedisServer::start("tokens_not_before_ends_what_a_restarted_redis") else {
         return;
     };
+    tokens_not_before_after_a_restart(&format!("\n[store]\nurl = \"{}\"\n", redis.url())).await;
+}
+
+/// Two clients' tokens, then a restart with `tokens_not_before` on `svc`: `svc`'s token
+/// ends, `svc2`'s stands, and `svc` gets a working token again after the instant.
+async fn tokens_not_before_after_a_restart(store: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let key = write_signing_key(dir.path());
     let keys = format!(
-        "\n[[keys]]\nid = \"k1\"\nalgorithm = \"ES256\"\nprivate_key_file = \"{}\"\n\n[store]\nurl = \"{}\"\n",
+        "\n[[keys]]\nid = \"k1\"\nalgorithm = \"ES256\"\nprivate_key_file = \"{}\"\n{store}",
         key.display(),
-        redis.url()
     );
     let path = dir.path().join("gatehouse.toml");
     std::fs::write(&path, format!("{}{keys}", config("", "", ""))).expect("write");
