@@ -7,15 +7,22 @@
 
 mod change;
 mod client_keys;
+mod clients;
 pub mod diff;
 mod documents;
 mod fapi;
 mod key_diff;
+mod limits;
 mod offline;
 pub mod providers;
 mod proxies;
 mod report;
+mod scopes;
+mod secrets;
+mod server;
+mod signing_keys;
 mod trusted_issuers;
+mod users;
 pub mod validate;
 
 use crate::config::file::ConfigFile;

@@ -4,7 +4,7 @@
 //! `"<provider id>:..."` form that users accepted by rules get.
 
 use super::report::Report;
-use super::validate::{EnvRef, parse_env_ref};
+use super::secrets::{EnvRef, parse_env_ref};
 use crate::config::file::{Accept, ConfigFile, ProviderEntry, ProviderKind, RefreshMode};
 use crate::config::report::Sources;
 use crate::protocol::redirect_uri::check_issuer;
