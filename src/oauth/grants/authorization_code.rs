@@ -70,14 +70,7 @@ fn code_ttl(registry: &Registry, request: &AuthRequest) -> std::time::Duration {
 
 /// Redeems a code at the token endpoint.
 pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError> {
-    let TokenRequest {
-        state,
-        registry,
-        client,
-        form,
-        remote,
-        ..
-    } = *request;
+    let TokenRequest { client, form, .. } = *request;
     let code = form
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
@@ -87,67 +80,9 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
 
     let requested = target::admitted(form, client)?;
     check_target(request, code, &requested).await?;
-    let issued = IssuedIds {
-        access_jti: random_id().map_err(OAuthError::server)?,
-        access_exp: state.clock.now() + target::longest_access(registry, client).as_secs(),
-        refresh_family: if client.allows_grant(GrantType::RefreshToken) {
-            Some(random_id().map_err(OAuthError::server)?)
-        } else {
-            None
-        },
-    };
-    let grant = match state
-        .store
-        .redeem_code(sha256(code.as_bytes()), issued.clone())
-        .await?
-    {
-        Redeemed::Fresh(grant) => grant,
-        Redeemed::Unknown => {
-            return Err(OAuthError::invalid_grant(
-                "the code is invalid or has expired",
-            ));
-        }
-        Redeemed::Replayed(grant) => {
-            revoke_first_use(state, registry, &grant).await?;
-            tracing::warn!(event = "code_replayed", remote = %remote, client_id = %client.id, user_id = %grant.identity.subject);
-            return Err(OAuthError::invalid_grant(
-                "the code was already used; the tokens it gave are revoked",
-            ));
-        }
-    };
-    if grant.client_id != client.id {
-        return Err(OAuthError::invalid_grant(
-            "the code was issued to another client",
-        ));
-    }
-    let redirect_ok = match (&grant.redirect_uri, form.get("redirect_uri")) {
-        (Some(expected), Some(given)) => expected == given,
-        (Some(_), None) => false,
-        (None, Some(given)) => matches!(client.redirect_uris.as_slice(), [only] if only == given),
-        (None, None) => true,
-    };
-    if !redirect_ok {
-        return Err(OAuthError::invalid_grant(
-            "redirect_uri does not match the authorization request",
-        ));
-    }
-    if !pkce::verify(verifier, &grant.code_challenge) {
-        return Err(OAuthError::invalid_grant(
-            "code_verifier does not match the code_challenge",
-        ));
-    }
-    let user = identity::current(registry, &grant.identity)
-        .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
-    let lineage = standing::Lineage {
-        user: Some(&user.subject),
-        client: Some(&client.id),
-        sid: grant.origin.sid.as_deref(),
-    };
-    if standing::ended(state, registry, &lineage, grant.origin.since).await? {
-        return Err(OAuthError::invalid_grant(
-            "the session the code was issued in has ended",
-        ));
-    }
+    let (grant, issued) = redeem(request, code).await?;
+    check_redemption(request, &grant, verifier)?;
+    let user = still_standing(request, &grant).await?;
     let response = token_set::issue(
         request,
         UserGrant {
@@ -171,6 +106,106 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
         event: "token_issued",
         user_id: Some(user.subject),
     })
+}
+
+/// Uses the code, once, noting the ids of the tokens this redemption will issue; a
+/// replayed code revokes what its first redemption issued.
+async fn redeem(
+    request: &TokenRequest<'_>,
+    code: &str,
+) -> Result<(CodeGrant, IssuedIds), OAuthError> {
+    let TokenRequest {
+        state,
+        registry,
+        client,
+        remote,
+        ..
+    } = *request;
+    let issued = IssuedIds {
+        access_jti: random_id().map_err(OAuthError::server)?,
+        access_exp: state.clock.now() + target::longest_access(registry, client).as_secs(),
+        refresh_family: if client.allows_grant(GrantType::RefreshToken) {
+            Some(random_id().map_err(OAuthError::server)?)
+        } else {
+            None
+        },
+    };
+    match state
+        .store
+        .redeem_code(sha256(code.as_bytes()), issued.clone())
+        .await?
+    {
+        Redeemed::Fresh(grant) => Ok((grant, issued)),
+        Redeemed::Unknown => Err(OAuthError::invalid_grant(
+            "the code is invalid or has expired",
+        )),
+        Redeemed::Replayed(grant) => {
+            revoke_first_use(state, registry, &grant).await?;
+            tracing::warn!(event = "code_replayed", remote = %remote, client_id = %client.id, user_id = %grant.identity.subject);
+            Err(OAuthError::invalid_grant(
+                "the code was already used; the tokens it gave are revoked",
+            ))
+        }
+    }
+}
+
+/// The redeemed code was issued to this client, for this redirect URI (OAuth 2.1
+/// 4.1.3), with the challenge of this PKCE verifier.
+fn check_redemption(
+    request: &TokenRequest<'_>,
+    grant: &CodeGrant,
+    verifier: &str,
+) -> Result<(), OAuthError> {
+    let client = request.client;
+    if grant.client_id != client.id {
+        return Err(OAuthError::invalid_grant(
+            "the code was issued to another client",
+        ));
+    }
+    let redirect_ok = match (&grant.redirect_uri, request.form.get("redirect_uri")) {
+        (Some(expected), Some(given)) => expected == given,
+        (Some(_), None) => false,
+        (None, Some(given)) => matches!(client.redirect_uris.as_slice(), [only] if only == given),
+        (None, None) => true,
+    };
+    if !redirect_ok {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    if !pkce::verify(verifier, &grant.code_challenge) {
+        return Err(OAuthError::invalid_grant(
+            "code_verifier does not match the code_challenge",
+        ));
+    }
+    Ok(())
+}
+
+/// The user the code was issued to, as the config has them now; refused when gone or
+/// when the session the code was issued in has ended since.
+async fn still_standing(
+    request: &TokenRequest<'_>,
+    grant: &CodeGrant,
+) -> Result<Identity, OAuthError> {
+    let TokenRequest {
+        state,
+        registry,
+        client,
+        ..
+    } = *request;
+    let user = identity::current(registry, &grant.identity)
+        .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
+    let lineage = standing::Lineage {
+        user: Some(&user.subject),
+        client: Some(&client.id),
+        sid: grant.origin.sid.as_deref(),
+    };
+    if standing::ended(state, registry, &lineage, grant.origin.since).await? {
+        return Err(OAuthError::invalid_grant(
+            "the session the code was issued in has ended",
+        ));
+    }
+    Ok(user)
 }
 
 /// Refuses, before the code is used, a token request for resources the code did not

@@ -17,7 +17,6 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
         registry,
         client,
         form,
-        remote,
         ..
     } = *request;
     let token = form
@@ -28,44 +27,9 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
 
     // Every check runs before the token is used, so a refused request (a wider scope,
     // say) leaves it valid for a corrected retry.
-    let grant = match state.store.peek_refresh(key).await? {
-        Redeemed::Fresh(grant) => grant,
-        Redeemed::Unknown => {
-            return Err(OAuthError::invalid_grant(
-                "the refresh token is invalid or has expired",
-            ));
-        }
-        Redeemed::Replayed(grant) => return Err(reuse_detected(request, grant).await),
-    };
-    if grant.client_id != client.id {
-        tracing::warn!(event = "refresh_wrong_client", remote = %remote, client_id = %client.id, owner = %grant.client_id);
-        standing::revoke_family(state, registry, &grant.family).await?;
-        return Err(OAuthError::invalid_grant(
-            "the refresh token was issued to another client",
-        ));
-    }
-    // A public client's token is bound to the DPoP key it was issued with (RFC 9449 5).
-    if grant.dpop_jkt.is_some() && grant.dpop_jkt != request.dpop_jkt {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidDpopProof,
-            "the refresh token is bound to a DPoP key: send a proof by that key",
-        ));
-    }
-    // The client may have lost scopes in a reload since: never give more than it has now.
-    let still_allowed: Vec<String> = grant
-        .scopes
-        .iter()
-        .filter(|s| client.allowed_scopes.contains(s))
-        .cloned()
-        .collect();
-    let scopes: Vec<String> = match form.get("scope") {
-        Some(requested) => scope::narrow(requested, &still_allowed)
-            .map_err(|bad| OAuthError::invalid_scope(format!("scope {bad:?} was not granted")))?
-            .into_iter()
-            .map(str::to_owned)
-            .collect(),
-        None => still_allowed.clone(),
-    };
+    let grant = fresh(request, state.store.peek_refresh(key).await?).await?;
+    check_holder(request, &grant).await?;
+    let (scopes, still_allowed) = narrowed_scopes(request, &grant)?;
     // RFC 8707 2.2: a subset of the resources the grant authorized, never more.
     target::for_token(registry, client, &grant.resources, &requested, &scopes)?;
 
@@ -80,15 +44,7 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
     // bound to the client's authentication (or its DPoP key).
     let rotate = !client.protections.fapi2;
     if rotate {
-        match state.store.use_refresh(key).await? {
-            Redeemed::Fresh(_) => {}
-            Redeemed::Unknown => {
-                return Err(OAuthError::invalid_grant(
-                    "the refresh token is invalid or has expired",
-                ));
-            }
-            Redeemed::Replayed(grant) => return Err(reuse_detected(request, grant).await),
-        }
+        fresh(request, state.store.use_refresh(key).await?).await?;
     }
     let response = token_set::issue(
         request,
@@ -113,6 +69,65 @@ pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError>
         event: "refresh_rotated",
         user_id: Some(user.subject),
     })
+}
+
+/// The grant of a token looked at or used: refused when unknown or expired, and when
+/// already rotated (which revokes its family).
+async fn fresh(
+    request: &TokenRequest<'_>,
+    redeemed: Redeemed<RefreshGrant>,
+) -> Result<RefreshGrant, OAuthError> {
+    match redeemed {
+        Redeemed::Fresh(grant) => Ok(grant),
+        Redeemed::Unknown => Err(OAuthError::invalid_grant(
+            "the refresh token is invalid or has expired",
+        )),
+        Redeemed::Replayed(grant) => Err(reuse_detected(request, grant).await),
+    }
+}
+
+/// Only the client the token was issued to may use it (another's attempt revokes the
+/// family), and a token bound to a DPoP key only with a proof by that key.
+async fn check_holder(request: &TokenRequest<'_>, grant: &RefreshGrant) -> Result<(), OAuthError> {
+    let client = request.client;
+    if grant.client_id != client.id {
+        tracing::warn!(event = "refresh_wrong_client", remote = %request.remote, client_id = %client.id, owner = %grant.client_id);
+        standing::revoke_family(request.state, request.registry, &grant.family).await?;
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    // A public client's token is bound to the DPoP key it was issued with (RFC 9449 5).
+    if grant.dpop_jkt.is_some() && grant.dpop_jkt != request.dpop_jkt {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "the refresh token is bound to a DPoP key: send a proof by that key",
+        ));
+    }
+    Ok(())
+}
+
+/// The scopes of the new tokens (those asked for, each granted before) and those the
+/// grant still allows: never more than the client has now, after a reload.
+fn narrowed_scopes(
+    request: &TokenRequest<'_>,
+    grant: &RefreshGrant,
+) -> Result<(Vec<String>, Vec<String>), OAuthError> {
+    let still_allowed: Vec<String> = grant
+        .scopes
+        .iter()
+        .filter(|s| request.client.allowed_scopes.contains(s))
+        .cloned()
+        .collect();
+    let scopes: Vec<String> = match request.form.get("scope") {
+        Some(requested) => scope::narrow(requested, &still_allowed)
+            .map_err(|bad| OAuthError::invalid_scope(format!("scope {bad:?} was not granted")))?
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        None => still_allowed.clone(),
+    };
+    Ok((scopes, still_allowed))
 }
 
 /// A rotated token came back: someone holds a copy. Revoke the family.
