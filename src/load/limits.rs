@@ -106,7 +106,7 @@ pub(crate) fn parse_not_before(value: &str) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::load::limits::*;
 
     #[test]
     fn tokens_not_before_is_an_rfc3339_utc_time() {

@@ -237,27 +237,7 @@ fn check_as(
     }
     let (mut validated, found) = validate::validate(&file, base_dir, &mut sources);
     issues.extend(found);
-    let mut document_issues = report::Report::default();
-    let client_documents = documents::check(&file, base_dir, &mut sources, &mut document_issues);
-    let document_issues = document_issues.into_issues();
-    if document_issues.iter().any(Issue::is_error) {
-        validated = None;
-    }
-    if let Some(v) = validated.as_mut() {
-        v.client_documents = client_documents;
-    }
-    issues.extend(document_issues);
-    let mut federation_issues = report::Report::default();
-    let federation = providers::check(&file, base_dir, &mut sources, &mut federation_issues);
-    let federation_issues = federation_issues.into_issues();
-    if federation_issues.iter().any(Issue::is_error) {
-        validated = None;
-    }
-    if let Some(v) = validated.as_mut() {
-        v.providers = federation.providers;
-        v.token_key = federation.token_key;
-    }
-    issues.extend(federation_issues);
+    check_documents_and_providers(&file, base_dir, &mut sources, &mut validated, &mut issues);
     let diagnostics = place(&tree, issues);
     match validated {
         Some(config) if !diagnostics.iter().any(|d| d.issue.is_error()) => {
@@ -278,6 +258,38 @@ fn check_as(
             globs,
         }),
     }
+}
+
+/// The client metadata documents and the upstream providers, checked after the rest of
+/// the config and filled into `validated` (an error among them takes it away).
+fn check_documents_and_providers(
+    file: &ConfigFile,
+    base_dir: &Path,
+    sources: &mut Sources,
+    validated: &mut Option<Validated>,
+    issues: &mut Vec<Issue>,
+) {
+    let mut document_issues = report::Report::default();
+    let client_documents = documents::check(file, base_dir, sources, &mut document_issues);
+    let document_issues = document_issues.into_issues();
+    if document_issues.iter().any(Issue::is_error) {
+        *validated = None;
+    }
+    if let Some(v) = validated.as_mut() {
+        v.client_documents = client_documents;
+    }
+    issues.extend(document_issues);
+    let mut federation_issues = report::Report::default();
+    let federation = providers::check(file, base_dir, sources, &mut federation_issues);
+    let federation_issues = federation_issues.into_issues();
+    if federation_issues.iter().any(Issue::is_error) {
+        *validated = None;
+    }
+    if let Some(v) = validated.as_mut() {
+        v.providers = federation.providers;
+        v.token_key = federation.token_key;
+    }
+    issues.extend(federation_issues);
 }
 
 #[cfg(test)]

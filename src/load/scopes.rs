@@ -124,7 +124,7 @@ pub(super) fn check_client_resources(file: &ConfigFile, resources: &[Resource], 
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::load::scopes::*;
 
     #[test]
     fn scope_tokens() {

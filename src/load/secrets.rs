@@ -250,7 +250,7 @@ pub(crate) fn check_phc(hash: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::load::secrets::*;
 
     #[test]
     fn env_references() {
