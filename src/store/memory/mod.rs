@@ -3,124 +3,28 @@
 //! frees them.
 
 use super::{
-    CodeGrant, DeviceDecision, DeviceGrant, IssuedIds, Key, Origin, Polled, Redeemed, RefreshGrant,
+    CodeGrant, DeviceDecision, DeviceGrant, IssuedIds, Key, Polled, Redeemed, RefreshGrant,
     Session, Store, StoreError, StoreFuture,
 };
 use crate::clock::Clock;
-use crate::model::{CredentialId, Identity, IdentitySource};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry as MapEntry;
 use std::future::ready;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+mod entry;
+mod packed;
+mod records;
+
+pub(crate) use entry::Millis;
+use entry::{Entry, get_live, redeem, remaining};
+use packed::PackedRefresh;
+pub(crate) use records::{Kind, NEVER, Record};
+use records::{decode, encode, export_from, import_into, key_of, name_of};
+
 /// How often expired entries are freed.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
-
-/// Milliseconds on the store's clock.
-pub(crate) type Millis = u64;
-
-struct Entry<T> {
-    value: T,
-    used: bool,
-    expires: Millis,
-}
-
-impl<T> Entry<T> {
-    fn new(value: T, now: Millis, ttl: Duration) -> Self {
-        let ttl = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
-        Self {
-            value,
-            used: false,
-            expires: now.saturating_add(ttl),
-        }
-    }
-
-    fn live(&self, now: Millis) -> bool {
-        self.expires > now
-    }
-}
-
-/// A refresh grant as the memory store keeps it: its strings (family, client id,
-/// subject, space-joined scopes) in one allocation, the rest inline, the whole boxed so the
-/// hash table's free slots stay small. Measured with a million live tokens
-/// (`cargo bench --bench store_memory`): 645 bytes of RSS per token stored inline as
-/// `RefreshGrant`, 520 boxed, and this layout below 300.
-#[derive(Clone)]
-struct PackedRefresh {
-    text: Box<str>,
-    /// Byte lengths of the family, client id and user id at the front of `text`.
-    lens: [u32; 3],
-    source: IdentitySource,
-    auth_time: u64,
-    issued_at: u64,
-    expires_at: u64,
-    credential: Option<CredentialId>,
-    /// Only federated users' grants have it (a pointer's width for the others).
-    federated: Option<Box<Identity>>,
-    /// The resources the grant named (RFC 8707): usually none, so a thin pointer.
-    #[allow(clippy::box_collection)]
-    resources: Option<Box<Vec<String>>>,
-    /// The session the family began in: boxed, a thin pointer.
-    origin: Box<Origin>,
-    /// The DPoP key a public client's token is bound to.
-    dpop_jkt: Option<Box<str>>,
-}
-
-impl PackedRefresh {
-    fn pack(g: RefreshGrant) -> Self {
-        let scopes = g.scopes.join(" ");
-        let len = |s: &str| u32::try_from(s.len()).unwrap_or(u32::MAX);
-        let lens = [len(&g.family), len(&g.client_id), len(&g.subject)];
-        let text = [g.family.as_str(), &g.client_id, &g.subject, &scopes]
-            .concat()
-            .into_boxed_str();
-        Self {
-            text,
-            lens,
-            source: g.source,
-            auth_time: g.auth_time,
-            issued_at: g.issued_at,
-            expires_at: g.expires_at,
-            credential: g.credential,
-            federated: g.federated,
-            resources: (!g.resources.is_empty()).then(|| Box::new(g.resources)),
-            origin: Box::new(g.origin),
-            dpop_jkt: g.dpop_jkt.map(String::into_boxed_str),
-        }
-    }
-
-    fn unpack(&self) -> RefreshGrant {
-        let mut rest: &str = &self.text;
-        let mut take = |n: u32| {
-            let (head, tail) = rest.split_at((n as usize).min(rest.len()));
-            rest = tail;
-            head.to_owned()
-        };
-        let family = take(self.lens[0]);
-        let client_id = take(self.lens[1]);
-        let subject = take(self.lens[2]);
-        RefreshGrant {
-            family,
-            client_id,
-            source: self.source,
-            subject,
-            scopes: rest
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            auth_time: self.auth_time,
-            issued_at: self.issued_at,
-            expires_at: self.expires_at,
-            credential: self.credential,
-            federated: self.federated.clone(),
-            resources: self.resources.as_deref().cloned().unwrap_or_default(),
-            origin: (*self.origin).clone(),
-            dpop_jkt: self.dpop_jkt.as_deref().map(str::to_owned),
-        }
-    }
-}
 
 /// The default store: everything in this process's memory.
 pub struct MemoryStore {
@@ -146,42 +50,6 @@ pub struct MemoryStore {
 
 fn done<'a, T: Send + 'a>(value: T) -> StoreFuture<'a, T> {
     Box::pin(ready(Ok(value)))
-}
-
-/// Uses a single-use entry: marks it used and says whether it was already.
-fn redeem<K: Eq + std::hash::Hash, T: Clone>(
-    map: &DashMap<K, Entry<T>>,
-    key: K,
-    now: Millis,
-    on_first_use: impl FnOnce(&mut T),
-) -> Redeemed<T> {
-    match map.get_mut(&key) {
-        Some(mut e) if e.live(now) => {
-            if e.used {
-                Redeemed::Replayed(e.value.clone())
-            } else {
-                e.used = true;
-                on_first_use(&mut e.value);
-                Redeemed::Fresh(e.value.clone())
-            }
-        }
-        _ => Redeemed::Unknown,
-    }
-}
-
-fn get_live<K, Q, T>(map: &DashMap<K, Entry<T>>, key: &Q, now: Millis) -> Option<T>
-where
-    K: Eq + std::hash::Hash + std::borrow::Borrow<Q>,
-    Q: Eq + std::hash::Hash + ?Sized,
-    T: Clone,
-{
-    map.get(key)
-        .filter(|e| e.live(now))
-        .map(|e| e.value.clone())
-}
-
-fn remaining(expires: Millis, now: Millis) -> Duration {
-    Duration::from_millis(expires.saturating_sub(now))
 }
 
 /// Frees `store`'s expired entries every 30 s for as long as it exists.
@@ -534,116 +402,6 @@ impl Store for MemoryStore {
     fn kind(&self) -> &'static str {
         "memory"
     }
-}
-
-/// A kind of entry the memory store keeps: how the file store (`store::file`) names
-/// the entry it persists after each change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum Kind {
-    Code = b'c',
-    Refresh = b'r',
-    Family = b'f',
-    Jti = b'j',
-    NotBefore = b'b',
-    Session = b's',
-    Pending = b'p',
-    Failure = b'n',
-    Device = b'd',
-    UserCode = b'u',
-    Secret = b'k',
-    Remembered = b'o',
-}
-
-impl Kind {
-    /// Every kind, for reading them back.
-    pub(crate) const ALL: [Kind; 12] = [
-        Kind::Code,
-        Kind::Refresh,
-        Kind::Family,
-        Kind::Jti,
-        Kind::NotBefore,
-        Kind::Session,
-        Kind::Pending,
-        Kind::Failure,
-        Kind::Device,
-        Kind::UserCode,
-        Kind::Secret,
-        Kind::Remembered,
-    ];
-
-    /// The kind whose tag byte is `tag`.
-    pub(crate) fn from_tag(tag: u8) -> Option<Kind> {
-        Self::ALL.into_iter().find(|k| *k as u8 == tag)
-    }
-}
-
-/// One entry as bytes: its expiry on the store's clock ([`NEVER`] for the shared
-/// secrets), its used flag, and its value (positional MessagePack, a string's bytes, or
-/// a key's 32 bytes).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Record {
-    pub expires: Millis,
-    pub used: bool,
-    pub payload: Vec<u8>,
-}
-
-/// The expiry of what never expires (the shared secrets).
-pub(crate) const NEVER: Millis = u64::MAX;
-
-fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    rmp_serde::to_vec(value).map_err(|e| StoreError(format!("encoding a stored value: {e}")))
-}
-
-fn decode<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, StoreError> {
-    rmp_serde::from_slice(payload)
-        .map_err(|e| StoreError(format!("a stored value does not decode: {e}")))
-}
-
-fn key_of(id: &[u8]) -> Result<Key, StoreError> {
-    id.try_into()
-        .map_err(|_| StoreError("a stored key is not 32 bytes".into()))
-}
-
-fn name_of(id: &[u8]) -> Result<String, StoreError> {
-    String::from_utf8(id.to_vec()).map_err(|_| StoreError("a stored name is not UTF-8".into()))
-}
-
-/// The record of `map[key]`, live or not (`None`: absent).
-fn export_from<K, Q, T>(
-    map: &DashMap<K, Entry<T>>,
-    key: &Q,
-    encode: impl FnOnce(&T) -> Result<Vec<u8>, StoreError>,
-) -> Result<Option<Record>, StoreError>
-where
-    K: Eq + std::hash::Hash + std::borrow::Borrow<Q>,
-    Q: Eq + std::hash::Hash + ?Sized,
-{
-    map.get(key)
-        .map(|e| {
-            Ok(Record {
-                expires: e.expires,
-                used: e.used,
-                payload: encode(&e.value)?,
-            })
-        })
-        .transpose()
-}
-
-fn import_into<K: Eq + std::hash::Hash, T>(
-    map: &DashMap<K, Entry<T>>,
-    key: K,
-    record: &Record,
-    value: T,
-) {
-    map.insert(
-        key,
-        Entry {
-            value,
-            used: record.used,
-            expires: record.expires,
-        },
-    );
 }
 
 impl MemoryStore {
