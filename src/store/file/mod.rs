@@ -23,33 +23,23 @@
 //! into memory. redb locks the file: a second process opening it is refused with
 //! [`IN_USE`].
 
-use super::memory::{self, Kind, MemoryStore, Millis, NEVER, Record};
+use super::memory::{self, Kind, MemoryStore};
 use super::{
     CodeGrant, DeviceDecision, DeviceGrant, IssuedIds, Key, Polled, Redeemed, RefreshGrant,
     Session, Store, StoreError, StoreFuture,
 };
 use crate::clock::Clock;
-use redb::{Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, DatabaseError};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::oneshot;
 
-/// `entries`: tag byte ++ id → expiry (8 bytes, big-endian) ++ used byte ++ value.
-const ENTRIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("entries");
-/// `expiry`: expiry (8 bytes, big-endian) ++ tag byte ++ id → nothing; sorted by time.
-const EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("expiry");
+mod writer;
 
-/// How often the writer deletes expired entries from the file.
-const SWEEP_EVERY: Duration = Duration::from_secs(30);
-
-/// Most changes in one transaction (the rest go in the next one).
-const MAX_BATCH: usize = 4096;
-
-/// Most expired entries deleted per sweep transaction.
-const MAX_SWEPT: usize = 10_000;
+use writer::{Change, Writer, db_error, load, prepare};
 
 /// The start of the error when the file is open in another process.
 pub const IN_USE: &str = "is in use by another process";
@@ -63,13 +53,6 @@ enum Wait {
     No,
 }
 
-/// One changed entry for the writer, and who waits for it to be on disk.
-struct Change {
-    kind: Kind,
-    id: Vec<u8>,
-    done: Option<oneshot::Sender<Result<(), StoreError>>>,
-}
-
 /// The embedded store: the memory store, and the writer that keeps the file in step.
 pub struct FileStore {
     memory: Arc<MemoryStore>,
@@ -79,43 +62,6 @@ pub struct FileStore {
     healthy: Arc<AtomicBool>,
     writer: Option<std::thread::JoinHandle<()>>,
     path: PathBuf,
-}
-
-fn db_error(path: &Path, e: impl std::fmt::Display) -> StoreError {
-    StoreError(format!("file store {}: {e}", path.display()))
-}
-
-/// The file's value of `record`.
-fn framed(record: &Record) -> Vec<u8> {
-    let mut out = Vec::with_capacity(9 + record.payload.len());
-    out.extend_from_slice(&record.expires.to_be_bytes());
-    out.push(u8::from(record.used));
-    out.extend_from_slice(&record.payload);
-    out
-}
-
-/// The record a file value holds.
-fn unframed(raw: &[u8]) -> Option<Record> {
-    let expires = Millis::from_be_bytes(raw.get(..8)?.try_into().ok()?);
-    Some(Record {
-        expires,
-        used: *raw.get(8)? == 1,
-        payload: raw.get(9..)?.to_vec(),
-    })
-}
-
-fn entry_key(kind: Kind, id: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(1 + id.len());
-    k.push(kind as u8);
-    k.extend_from_slice(id);
-    k
-}
-
-fn expiry_key(expires: Millis, entry: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(8 + entry.len());
-    k.extend_from_slice(&expires.to_be_bytes());
-    k.extend_from_slice(entry);
-    k
 }
 
 impl FileStore {
@@ -219,175 +165,6 @@ impl Drop for FileStore {
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
         }
-    }
-}
-
-/// Creates both tables if the file is new.
-fn prepare(db: &Database, path: &Path) -> Result<(), StoreError> {
-    let txn = db.begin_write().map_err(|e| db_error(path, e))?;
-    txn.open_table(ENTRIES).map_err(|e| db_error(path, e))?;
-    txn.open_table(EXPIRY).map_err(|e| db_error(path, e))?;
-    txn.commit().map_err(|e| db_error(path, e))
-}
-
-/// Reads every entry live at `now` into `memory`; how many.
-fn load(db: &Database, memory: &MemoryStore, now: Millis) -> Result<usize, String> {
-    let txn = db.begin_read().map_err(|e| e.to_string())?;
-    let table = txn.open_table(ENTRIES).map_err(|e| e.to_string())?;
-    let mut loaded = 0;
-    for item in table.iter().map_err(|e| e.to_string())? {
-        let (key, value) = item.map_err(|e| e.to_string())?;
-        let (key, value) = (key.value(), value.value());
-        let kind = key.first().and_then(|t| Kind::from_tag(*t));
-        let (Some(kind), Some(record)) = (kind, unframed(value)) else {
-            return Err("an entry of the file does not decode".into());
-        };
-        if record.expires > now {
-            memory
-                .import(kind, &key[1..], &record)
-                .map_err(|e| e.to_string())?;
-            loaded += 1;
-        }
-    }
-    Ok(loaded)
-}
-
-/// The thread that writes changes to the file.
-struct Writer {
-    db: Database,
-    memory: Arc<MemoryStore>,
-    clock: Clock,
-    healthy: Arc<AtomicBool>,
-    path: PathBuf,
-}
-
-impl Writer {
-    /// Commits queued changes in batches until the store is dropped, sweeping the file
-    /// every [`SWEEP_EVERY`].
-    fn run(self, rx: &Receiver<Change>) {
-        let mut swept = Instant::now();
-        loop {
-            let first = match rx.recv_timeout(SWEEP_EVERY) {
-                Ok(change) => Some(change),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => return,
-            };
-            let mut batch: Vec<Change> = first.into_iter().collect();
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(change) => batch.push(change),
-                    Err(_) => break,
-                }
-            }
-            if !batch.is_empty() {
-                self.commit(batch);
-            }
-            if swept.elapsed() >= SWEEP_EVERY {
-                swept = Instant::now();
-                if let Err(e) = self.sweep() {
-                    tracing::warn!(error = %e, path = %self.path.display(), "file store: sweeping expired entries failed");
-                }
-            }
-        }
-    }
-
-    /// Writes each changed entry's current state in one transaction, durable when
-    /// anyone waits for it, and tells the waiters.
-    fn commit(&self, batch: Vec<Change>) {
-        let durable = batch.iter().any(|c| c.done.is_some());
-        let result = self.write(&batch, durable);
-        if let Err(e) = &result {
-            tracing::error!(error = %e, path = %self.path.display(), "file store: a commit failed");
-            metrics::counter!("gatehouse_file_store_commit_errors_total").increment(1);
-        }
-        self.healthy.store(result.is_ok(), Ordering::Relaxed);
-        for change in batch {
-            if let Some(done) = change.done {
-                let _ = done.send(
-                    result
-                        .as_ref()
-                        .map(|_| ())
-                        .map_err(|e| StoreError(e.clone())),
-                );
-            }
-        }
-    }
-
-    fn write(&self, batch: &[Change], durable: bool) -> Result<(), String> {
-        let e = |e: &dyn std::fmt::Display| format!("file store {}: {e}", self.path.display());
-        let mut txn = self.db.begin_write().map_err(|x| e(&x))?;
-        let level = if durable {
-            Durability::Immediate
-        } else {
-            Durability::None
-        };
-        txn.set_durability(level).map_err(|x| e(&x))?;
-        {
-            let mut entries = txn.open_table(ENTRIES).map_err(|x| e(&x))?;
-            let mut expiry = txn.open_table(EXPIRY).map_err(|x| e(&x))?;
-            let mut seen = std::collections::HashSet::new();
-            for change in batch {
-                let key = entry_key(change.kind, &change.id);
-                if !seen.insert(key.clone()) {
-                    continue;
-                }
-                let now = self
-                    .memory
-                    .export(change.kind, &change.id)
-                    .map_err(|x| e(&x))?;
-                let old = entries
-                    .get(key.as_slice())
-                    .map_err(|x| e(&x))?
-                    .and_then(|v| unframed(v.value()))
-                    .map(|r| r.expires);
-                if let Some(old) = old.filter(|t| *t != NEVER) {
-                    expiry
-                        .remove(expiry_key(old, &key).as_slice())
-                        .map_err(|x| e(&x))?;
-                }
-                match now {
-                    Some(record) => {
-                        entries
-                            .insert(key.as_slice(), framed(&record).as_slice())
-                            .map_err(|x| e(&x))?;
-                        if record.expires != NEVER {
-                            expiry
-                                .insert(expiry_key(record.expires, &key).as_slice(), ())
-                                .map_err(|x| e(&x))?;
-                        }
-                    }
-                    None => {
-                        entries.remove(key.as_slice()).map_err(|x| e(&x))?;
-                    }
-                }
-            }
-        }
-        txn.commit().map_err(|x| e(&x))
-    }
-
-    /// Deletes from the file what expired on the clock (at most [`MAX_SWEPT`] at once).
-    fn sweep(&self) -> Result<(), String> {
-        let e = |e: &dyn std::fmt::Display| e.to_string();
-        let now = self.clock.now_ms();
-        let mut txn = self.db.begin_write().map_err(|x| e(&x))?;
-        txn.set_durability(Durability::None).map_err(|x| e(&x))?;
-        {
-            let mut entries = txn.open_table(ENTRIES).map_err(|x| e(&x))?;
-            let mut expiry = txn.open_table(EXPIRY).map_err(|x| e(&x))?;
-            let upper = now.saturating_add(1).to_be_bytes();
-            let expired: Vec<Vec<u8>> = expiry
-                .range::<&[u8]>(..&upper[..])
-                .map_err(|x| e(&x))?
-                .take(MAX_SWEPT)
-                .map(|item| item.map(|(k, _)| k.value().to_vec()))
-                .collect::<Result<_, _>>()
-                .map_err(|x| e(&x))?;
-            for key in expired {
-                expiry.remove(key.as_slice()).map_err(|x| e(&x))?;
-                entries.remove(&key[8..]).map_err(|x| e(&x))?;
-            }
-        }
-        txn.commit().map_err(|x| e(&x))
     }
 }
 
@@ -763,48 +540,5 @@ mod tests {
         };
         assert!(second.to_string().contains(IN_USE), "{second}");
         assert!(second.to_string().contains("Redis"), "{second}");
-    }
-
-    /// The sweep deletes from the file what expired, and only that.
-    #[tokio::test]
-    async fn the_sweep_deletes_expired_entries_from_the_file() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("state.redb");
-        let clock = Clock::system();
-        let writer = Writer {
-            db: Database::create(&path).expect("db"),
-            memory: Arc::new(MemoryStore::new(clock.clone())),
-            clock: clock.clone(),
-            healthy: Arc::new(AtomicBool::new(true)),
-            path: path.clone(),
-        };
-        prepare(&writer.db, &path).expect("tables");
-        let memory = writer.memory.clone();
-        memory
-            .deny_jti("short", Duration::from_secs(1))
-            .await
-            .expect("deny");
-        memory
-            .deny_jti("long", Duration::from_secs(3600))
-            .await
-            .expect("deny");
-        let change = |jti: &str| Change {
-            kind: Kind::Jti,
-            id: jti.as_bytes().to_vec(),
-            done: None,
-        };
-        writer.commit(vec![change("short"), change("long")]);
-        clock.advance(Duration::from_secs(2));
-        writer.sweep().expect("sweep");
-        let txn = writer.db.begin_read().expect("read");
-        let entries = txn.open_table(ENTRIES).expect("entries");
-        let left: Vec<Vec<u8>> = entries
-            .iter()
-            .expect("iter")
-            .map(|i| i.expect("item").0.value().to_vec())
-            .collect();
-        assert_eq!(left, vec![entry_key(Kind::Jti, b"long")]);
-        let expiry = txn.open_table(EXPIRY).expect("expiry");
-        assert_eq!(redb::ReadableTableMetadata::len(&expiry).expect("len"), 1);
     }
 }
