@@ -1,0 +1,53 @@
+//! `gatehouse serve`: the log subscriber (a lossy non-blocking writer), the runtime
+//! and the server.
+
+use anyhow::Context;
+use clap::ValueEnum;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Lines the log buffer holds before new lines are dropped (and counted): about a
+/// second of the token endpoint at full speed.
+const LOG_BUFFER_LINES: usize = 128 * 1024;
+
+/// Serves `config` (on `bind` instead of `[server] bind` when given) until stopped.
+pub(crate) fn serve(
+    config: PathBuf,
+    log_format: LogFormat,
+    bind: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Request threads hand their lines to a writer thread and never wait on stderr; a
+    // full buffer drops lines rather than stall logins, and the drops are counted and
+    // reported (telemetry::report_dropped_log_lines).
+    let (writer, _flush_on_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(LOG_BUFFER_LINES)
+        .thread_name("gatehouse-log")
+        .finish(std::io::stderr());
+    let dropped = writer.error_counter();
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(gatehouse::telemetry::OneLinePerEvent::new(writer, ansi));
+    match log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        gatehouse::telemetry::report_dropped_log_lines(dropped);
+        let running = gatehouse::server::start_on(config.clone(), bind)
+            .await
+            .with_context(|| format!("cannot serve {}", config.display()))?;
+        running.wait().await
+    })
+}
