@@ -132,7 +132,7 @@ async fn session_for(step: &Step<'_>, waiting: &Waiting) -> Result<Option<Curren
     Ok(step
         .session()
         .await?
-        .filter(|c| super::interaction::allowed(client, c, step.ip)))
+        .filter(|c| crate::oauth::interaction::facts::may_use(client, &c.session, step.ip)))
 }
 
 async fn sign_in(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpResponse> {

@@ -2,32 +2,33 @@
 //! the facts (the request, the browser's session, the client, the kept request), asks
 //! the login policy (`oauth::interaction::policy::next`) what comes next, and renders
 //! that one step: the login page, a provider's authorization URL, the consent page, the
-//! redirect with a code, or an error back to the client. The waiting requests are
-//! `oauth::interaction::pending`; this module only turns its refusals into pages.
+//! redirect with a code, or an error back to the client. What is not a page (the facts,
+//! the waiting requests, the trip upstream, the code) is `oauth::interaction`.
 
 use super::page;
 use super::session::{self, Current};
 use crate::crypto::random_secret;
-use crate::error::{ErrorCode, OAuthError};
-use crate::http::client_ip::ClientIp;
-use crate::http::see_other;
-use crate::model::BUILTIN_SCOPES;
+use crate::error::ErrorCode;
+use crate::http::{client_ip::ClientIp, see_other};
 use crate::model::Client;
 use crate::oauth::authorize_request::AuthRequest;
 use crate::oauth::client_document;
-use crate::oauth::grants::authorization_code;
-use crate::oauth::interaction::pending::{Awaiting, Kept, Pendings, Refusal, UpstreamAttempt};
-use crate::oauth::interaction::policy::{self, Facts, Next, SessionFacts};
-use crate::oauth::par;
-use crate::oauth::target;
+use crate::oauth::interaction::facts;
+use crate::oauth::interaction::issue::{self, NotIssued};
+use crate::oauth::interaction::pending::{Awaiting, Kept, Pendings, Refusal};
+use crate::oauth::interaction::policy::{self, Next};
+use crate::oauth::interaction::trip::{self, NoTrip, Trip};
 use crate::registry::Registry;
 use crate::state::AppState;
 use crate::store::Session;
 use crate::throttle;
-use crate::upstream::provider::{Provider, RefreshPolicy};
+use crate::upstream::provider::Provider;
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 use std::borrow::Cow;
+
+pub use crate::oauth::interaction::consent::{resources_shown, scope_description};
+pub use crate::oauth::interaction::refuse;
 
 /// One request to a page of the login flow, with what every step needs.
 pub struct Step<'a> {
@@ -35,17 +36,6 @@ pub struct Step<'a> {
     pub ip: ClientIp,
     pub state: &'a AppState,
     pub registry: &'a Registry,
-}
-
-/// True when `client` may use the session `current` (a login through a provider it
-/// does not allow is as no session: the user signs in again, with a password or a
-/// provider the client allows).
-pub(super) fn allowed(client: &crate::model::Client, current: &Current, ip: ClientIp) -> bool {
-    let ok = client.allows_identity(&current.session.identity);
-    if !ok {
-        tracing::info!(event = "session_not_used", client_id = %client.id, remote = %ip, reason = "provider_not_allowed", "the session signed in through a provider this client does not allow");
-    }
-    ok
 }
 
 impl<'a> Step<'a> {
@@ -85,26 +75,11 @@ impl<'a> Step<'a> {
             Some(c) => Some(c),
             None => self.session().await?,
         };
-        let current = current.filter(|c| allowed(&client, c, self.ip));
+        let current = current.filter(|c| facts::may_use(&client, &c.session, self.ip));
         let session = current.as_ref().map(|c| &c.session);
-        let facts = Facts {
-            request: &request,
-            made_at: kept.as_ref().map(|k| k.pending.created_at),
-            now: self.state.clock.now(),
-            session: session.map(|s| self.session_facts(s, &request, &client)),
-            first_party: client.first_party,
-            refreshes: client.allows_grant(crate::config::file::GrantType::RefreshToken),
-            hinted: request
-                .idp_hint
-                .as_deref()
-                .and_then(|id| registry.provider(id))
-                .filter(|p| client.allows_provider(&p.id))
-                .map(|p| p.id.as_str()),
-            upstream_token_kept: kept
-                .as_ref()
-                .is_some_and(|k| k.pending.upstream_token.is_some()),
-            upstream_trips: kept.as_ref().map_or(0, |k| k.pending.upstream_trips),
-        };
+        let pending = kept.as_ref().map(|k| &k.pending);
+        let now = self.state.clock.now();
+        let facts = facts::gather(registry, &request, &client, session, pending, now);
         match (policy::next(&facts), session) {
             (Next::Login, _) => self.login_page(&request, kept, None).await,
             (Next::Upstream(id), _) => match registry.provider(&id) {
@@ -118,40 +93,6 @@ impl<'a> Step<'a> {
                 None => self.login_page(&request, kept, None).await,
             },
             (Next::Consent | Next::Issue, None) => self.login_page(&request, kept, None).await,
-        }
-    }
-
-    /// The session as the policy weighs it, for `request`.
-    /// A client registered by its metadata document never counts as consented: the
-    /// consent page, naming the document's host, shows at each of its sign-ins.
-    fn session_facts<'s>(
-        &'s self,
-        session: &'s Session,
-        request: &AuthRequest,
-        client: &Client,
-    ) -> SessionFacts<'s> {
-        let granted = session.consents.get(&request.client_id);
-        let allowed = session
-            .consents
-            .get(&target::consent_key(&request.client_id));
-        let revalidating = session
-            .identity
-            .upstream
-            .as_ref()
-            .and_then(|f| self.registry.provider(&f.provider))
-            .filter(|p| matches!(p.refresh, RefreshPolicy::Revalidate(_)));
-        SessionFacts {
-            auth_time: session.auth_time,
-            consented: client.document_host.is_none()
-                && request
-                    .scopes
-                    .iter()
-                    .all(|s| granted.is_some_and(|g| g.contains(s)))
-                && request
-                    .resources
-                    .iter()
-                    .all(|r| allowed.is_some_and(|g| g.contains(r))),
-            revalidating_provider: revalidating.map(|p| p.id.as_str()),
         }
     }
 
@@ -190,30 +131,24 @@ impl<'a> Step<'a> {
         let binding = super::csrf::Binding::Upstream(id.clone());
         let (browser, cookie) = super::csrf::token(self.req, self.state, self.registry, &binding)
             .map_err(|e| self.unavailable(e))?;
-        let callback = crate::registry::endpoint(&self.registry.issuer, &provider.callback_path());
-        let upstreams = &self.state.upstreams;
-        let now = self.state.clock.now();
-        let started = upstreams
-            .start(provider, &callback, &id, request.prompt.login, request.max_age, now)
-            .await
-            .map_err(|e| {
-                tracing::warn!(event = "upstream_login_refused", provider = %provider.id, reason = e.reason(), error = %e, client_id = %request.client_id, remote = %self.ip);
-                metrics::counter!("gatehouse_upstream_logins_total", "provider" => provider.id.clone(), "result" => "unavailable").increment(1);
-                page::provider_unavailable(self.registry, &provider.name)
-            })?;
-        let attempt = UpstreamAttempt {
-            provider: provider.id.clone(),
-            nonce: started.nonce,
-            pkce_verifier: started.pkce_verifier,
-            browser,
-        };
         let address = throttle::network(&self.registry.limits, self.ip.0).to_string();
-        self.pendings()
-            .send_upstream(request, kept, &address, id, attempt)
+        let trip = Trip {
+            id,
+            browser,
+            address,
+        };
+        let url = trip::start(self.state, self.registry, provider, request, kept, trip)
             .await
-            .map_err(|r| self.refused(request, r))?;
+            .map_err(|e| match e {
+                NoTrip::Upstream(e) => {
+                    tracing::warn!(event = "upstream_login_refused", provider = %provider.id, reason = e.reason(), error = %e, client_id = %request.client_id, remote = %self.ip);
+                    metrics::counter!("gatehouse_upstream_logins_total", "provider" => provider.id.clone(), "result" => "unavailable").increment(1);
+                    page::provider_unavailable(self.registry, &provider.name)
+                }
+                NoTrip::Pending(r) => self.refused(request, r),
+            })?;
         tracing::info!(event = "upstream_login_started", provider = %provider.id, client_id = %request.client_id, remote = %self.ip);
-        let mut response = see_other(&started.url);
+        let mut response = see_other(&url);
         if let Some(cookie) = cookie {
             let _ = response.add_cookie(&cookie);
         }
@@ -229,29 +164,20 @@ impl<'a> Step<'a> {
     /// The page (or the redirect to the client) for a refusal of the pending store
     /// about `request`, logged and counted where it is a limit.
     pub fn refused(&self, request: &AuthRequest, refusal: Refusal) -> HttpResponse {
+        refusal.note_limit(self.ip);
         match refusal {
-            Refusal::AddressFull(left) => {
-                tracing::warn!(event = "rate_limited", limit = "pending_per_address", remote = %self.ip);
-                metrics::counter!("gatehouse_rate_limited_total", "limit" => "pending")
-                    .increment(1);
-                page::too_many(
-                    self.registry,
-                    "Too many sign-ins",
-                    "Too many unfinished sign-ins from your network. Finish one, or wait a while, then try again.",
-                    left,
-                )
-            }
-            Refusal::TotalFull => {
-                tracing::warn!(event = "rate_limited", limit = "pending_total", remote = %self.ip);
-                metrics::counter!("gatehouse_rate_limited_total", "limit" => "pending_total")
-                    .increment(1);
-                refuse(
-                    self.registry,
-                    request,
-                    ErrorCode::TemporarilyUnavailable,
-                    "too many sign-ins are in progress; try again later",
-                )
-            }
+            Refusal::AddressFull(left) => page::too_many(
+                self.registry,
+                "Too many sign-ins",
+                "Too many unfinished sign-ins from your network. Finish one, or wait a while, then try again.",
+                left,
+            ),
+            Refusal::TotalFull => refuse(
+                self.registry,
+                request,
+                ErrorCode::TemporarilyUnavailable,
+                "too many sign-ins are in progress; try again later",
+            ),
             Refusal::Unavailable(e) => self.unavailable(e),
             _ => page::expired_request(self.registry),
         }
@@ -389,100 +315,34 @@ impl<'a> Step<'a> {
         current: &Current,
         kept: Option<&Kept>,
     ) -> Result<HttpResponse, HttpResponse> {
-        let session = &current.session;
-        // The upstream token of the login that made this request goes to this code
-        // alone (and from it to one refresh family).
-        let mut identity = session.identity.clone();
-        if let (Some(federation), Some(token)) = (
-            identity.upstream.as_mut(),
-            kept.and_then(|k| k.pending.upstream_token.as_ref()),
-        ) {
-            federation.token = Some(token.clone());
-        }
         // Taken first: of two answers racing for one pending request, only the one
         // that took it gets a code.
         if let Some(kept) = kept {
             self.forget(kept).await?;
         }
-        // A pushed request gives one code, whichever login page reload got there.
-        if !par::use_up(self.state, self.registry, request)
+        let session = &current.session;
+        let upstream_token = kept.and_then(|k| k.pending.upstream_token.as_ref());
+        let location = issue::code(self.state, self.registry, request, session, upstream_token)
             .await
-            .map_err(|e| self.unavailable(e))?
-        {
-            return Err(refuse(
-                self.registry,
-                request,
-                ErrorCode::InvalidRequest,
-                "the pushed authorization request was used already",
-            ));
-        }
-        let location = authorization_code::issue_code(
+            .map_err(|e| match e {
+                NotIssued::PushedUsed => refuse(
+                    self.registry,
+                    request,
+                    ErrorCode::InvalidRequest,
+                    "the pushed authorization request was used already",
+                ),
+                NotIssued::Unavailable(e) => self.unavailable(e),
+            })?;
+        tracing::info!(event = "code_issued", remote = %self.ip, client_id = %request.client_id, user_id = %session.identity.subject);
+        issue::note_client(
             self.state,
             self.registry,
-            request,
-            &identity,
-            session.auth_time,
-            session.origin(),
+            current.key,
+            session,
+            &request.client_id,
         )
         .await
         .map_err(|e| self.unavailable(e))?;
-        tracing::info!(event = "code_issued", remote = %self.ip, client_id = %request.client_id, user_id = %session.identity.subject);
-        self.note_client(current, &request.client_id).await?;
         Ok(see_other(&location))
-    }
-
-    /// Records in the session that `client_id` was given a code in it (once), so
-    /// that its end names and tells that client.
-    async fn note_client(&self, current: &Current, client_id: &str) -> Result<(), HttpResponse> {
-        if current.session.clients.contains(client_id) {
-            return Ok(());
-        }
-        let mut session = current.session.clone();
-        session.clients.insert(client_id.to_owned());
-        let began = session.created_at.max(session.auth_time);
-        let left = (began + self.registry.session.ttl.as_secs())
-            .saturating_sub(self.state.clock.now())
-            .max(1);
-        self.state
-            .store
-            .put_session(current.key, session, std::time::Duration::from_secs(left))
-            .await
-            .map_err(|e| self.unavailable(e))
-    }
-}
-
-/// The redirect telling the client why `request` could not go on.
-pub fn refuse(
-    registry: &Registry,
-    request: &AuthRequest,
-    code: ErrorCode,
-    description: &str,
-) -> HttpResponse {
-    OAuthError::new(code, description).redirect(&request.return_to(), &registry.issuer)
-}
-
-/// The resources a request names, as the consent and device pages show them: each
-/// one's `name` (else its URI) and its URI.
-pub fn resources_shown(registry: &Registry, resources: &[String]) -> Vec<serde_json::Value> {
-    resources
-        .iter()
-        .map(|id| {
-            let name = registry.resource(id).map_or(id.as_str(), |r| &r.name);
-            json!({"id": id, "name": name})
-        })
-        .collect()
-}
-
-/// What granting `scope` means, in words for the consent and device pages.
-pub fn scope_description<'a>(registry: &'a Registry, scope: &str) -> &'a str {
-    match scope {
-        "openid" => "Sign you in with your account",
-        "profile" => "See your name and username",
-        "email" => "See your email address",
-        "offline_access" => "Keep access while you are away",
-        custom if !BUILTIN_SCOPES.contains(&custom) => {
-            registry.scopes.get(custom).map_or("", String::as_str)
-        }
-        _ => "",
     }
 }

@@ -130,6 +130,18 @@ impl Refusal {
     fn unavailable(e: impl std::fmt::Display) -> Self {
         Self::Unavailable(e.to_string())
     }
+
+    /// Logs and counts a refusal that is a limit (the pending caps); the others are no
+    /// event of their own.
+    pub fn note_limit(&self, remote: impl std::fmt::Display) {
+        let metric = match self {
+            Self::AddressFull(_) => "pending",
+            Self::TotalFull => "pending_total",
+            _ => return,
+        };
+        tracing::warn!(event = "rate_limited", limit = self.reason(), remote = %remote);
+        metrics::counter!("gatehouse_rate_limited_total", "limit" => metric).increment(1);
+    }
 }
 
 impl From<StoreError> for Refusal {
