@@ -443,11 +443,15 @@ impl<'a> Step<'a> {
         let left = (began + self.registry.session.ttl.as_secs())
             .saturating_sub(self.state.clock.now())
             .max(1);
-        self.state
-            .store
-            .put_session(current.key, session, std::time::Duration::from_secs(left))
-            .await
-            .map_err(|e| self.unavailable(e))
+        let left = std::time::Duration::from_secs(left);
+        // Also under its sid, so that `gatehouse revoke --session` can tell its clients.
+        let (kept, copy) = tokio::join!(
+            self.state
+                .store
+                .put_session(current.key, session.clone(), left),
+            crate::oauth::backchannel::remember(self.state, &session, left),
+        );
+        kept.and(copy).map_err(|e| self.unavailable(e))
     }
 }
 
