@@ -839,3 +839,77 @@ async fn openid_client_checks_a_federated_users_sid_and_userinfo_after_a_refresh
     assert_eq!(claims["sid"], sid, "{claims}");
     assert_eq!(claims["sub"], "corp:u-ann", "{claims}");
 }
+
+#[tokio::test]
+async fn gatehouse_revoke_session_tells_the_sessions_applications_and_user_tells_none() {
+    let (web_rp, app_rp) = (LogoutRp::start().await, LogoutRp::start().await);
+    let web = format!("backchannel_logout_uri = \"{}\"", web_rp.uri);
+    let app = format!("backchannel_logout_uri = \"{}\"", app_rp.uri);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = "admin-token-0123456789-abcdefghijklmnop";
+    std::fs::write(dir.path().join("admin.token"), token).expect("write");
+    let head = "[server]\nbind = \"127.0.0.1:0\"\nadmin_bind = \"127.0.0.1:0\"\nadmin_token_file = \"admin.token\"\n";
+    let body =
+        config_apps("", &web, "", &app).replacen("[server]\nbind = \"127.0.0.1:0\"\n", head, 1);
+    let path = dir.path().join("gatehouse.toml");
+    std::fs::write(&path, body).expect("write");
+    let server = TestServer::start_at(dir, path).await;
+    let admin = server.admin_url().expect("an admin listener");
+    let token_file = server.dir.path().join("admin.token");
+
+    let mut browser = Browser::new(&server);
+    let alice = tokens(&mut browser, "web", "openid", "alice").await;
+    tokens(&mut browser, "app", "openid", "alice").await;
+    let mut bobs_browser = Browser::new(&server);
+    tokens(&mut bobs_browser, "web", "openid", "bob").await;
+    let (_, id) = server.verify(&alice.id, "web").await;
+    let sid = id["sid"].as_str().expect("sid").to_owned();
+
+    let (ok, out) = revoke_cli(&admin, &token_file, &["--session", &sid]).await;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(r#""backchannel_logout":["app","web"]"#),
+        "{out}"
+    );
+    let told = eventually(Duration::from_secs(10), || async {
+        web_rp.tokens().len() == 1 && app_rp.tokens().len() == 1
+    })
+    .await;
+    assert!(
+        told,
+        "web: {:?}, app: {:?}",
+        web_rp.tokens(),
+        app_rp.tokens()
+    );
+    for (rp, client) in [(&web_rp, "web"), (&app_rp, "app")] {
+        let claims = verified_logout_token(&server, &rp.tokens()[0], client).await;
+        assert_eq!((&claims["sid"], &claims["sub"]), (&id["sid"], &id["sub"]));
+    }
+    // Told once: the same session revoked again sends nothing more.
+    let (ok, out) = revoke_cli(&admin, &token_file, &["--session", &sid]).await;
+    assert!(ok, "{out}");
+    let skipped = eventually(Duration::from_secs(10), || async {
+        let metrics = reqwest::get(format!("{admin}/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        ["web", "app"].iter().all(|client| {
+            metrics.lines().any(|l| {
+                l.starts_with("gatehouse_backchannel_logouts_total")
+                    && l.contains(&format!("client_id=\"{client}\""))
+                    && l.contains("result=\"skipped\"")
+            })
+        })
+    })
+    .await;
+    assert!(skipped, "the second ending counted as skipped");
+    assert_eq!((web_rp.tokens().len(), app_rp.tokens().len()), (1, 1));
+
+    // A user's sessions are not found by user (docs/protocol.md says so): their
+    // tokens end, their applications are not told.
+    let (ok, out) = revoke_cli(&admin, &token_file, &["--user", "u-bob"]).await;
+    assert!(ok, "{out}");
+    assert!(out.contains(r#""backchannel_logout":[]"#), "{out}");
+}
