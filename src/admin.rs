@@ -3,7 +3,9 @@
 //! user (`user=ID`), one client (`client=ID`) or one login session (`session=SID`), so
 //! that every session, code, refresh token and access token of it issued until now
 //! stops standing on every replica sharing the store (`oauth::standing`), for as long
-//! as any of them could live.
+//! as any of them could live. A session's clients are told by back-channel logout
+//! (`oauth::backchannel::notify_sid`); a user's or a client's sessions are not (the
+//! store keeps no index of sessions by user or client).
 //!
 //! Authenticated by the token of `[server] admin_token_file` as a Bearer token,
 //! compared in constant time. A token file rather than a Unix socket: the admin
@@ -13,7 +15,7 @@
 
 use crate::http::client_ip::ClientIp;
 use crate::http::form::Form;
-use crate::oauth::standing;
+use crate::oauth::{backchannel, standing};
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -123,7 +125,31 @@ pub async fn revoke(
     }
     let (Target::User(id) | Target::Client(id) | Target::Session(id)) = &target;
     tracing::info!(event = "admin_revoked", kind = target.kind(), id = %id, not_before = now, remote = %ip);
-    HttpResponse::Ok().json(json!({ "revoked": target.kind(), "id": id, "not_before": now }))
+    let told = match &target {
+        Target::Session(sid) => tell_clients(&state, &registry, sid).await,
+        Target::User(_) | Target::Client(_) => Vec::new(),
+    };
+    HttpResponse::Ok().json(json!({
+        "revoked": target.kind(), "id": id, "not_before": now, "backchannel_logout": told,
+    }))
+}
+
+/// Sends back-channel logout tokens to the clients of the session `sid` (when the
+/// store still keeps what they were); the ids of the clients being told. The
+/// revocation is recorded already: a store that fails here only costs the telling,
+/// which is logged.
+async fn tell_clients(
+    state: &web::Data<AppState>,
+    registry: &std::sync::Arc<crate::registry::Registry>,
+    sid: &str,
+) -> Vec<String> {
+    let state = state.clone().into_inner();
+    backchannel::notify_sid(&state, registry, sid)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "finding the clients of a revoked session");
+            Vec::new()
+        })
 }
 
 #[cfg(test)]

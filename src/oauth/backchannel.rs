@@ -9,13 +9,19 @@
 //! A delivery that fails (transport error, timeout, an answer other than 2xx) is
 //! tried [`ATTEMPTS`] times in all, waiting [`backoff`] between, then given up. Each
 //! outcome is one audit line (`backchannel_logout`) and one count in
-//! `gatehouse_backchannel_logouts_total{result}`.
+//! `gatehouse_backchannel_logouts_total{result}`; a delivery another ending already
+//! took is counted `skipped`, without an audit line.
+//!
+//! A session is kept in the store under its cookie's hash, which the server cannot
+//! recompute from a `sid`. So that `gatehouse revoke --session SID` can tell the
+//! session's clients too, the session is also kept under [`sid_key`] once a client is
+//! given a code in it ([`remember`]), and forgotten at logout ([`forget`]).
 
-use crate::crypto::random_id;
+use crate::crypto::{random_id, sha256};
 use crate::jwt::logout_token::{self, LogoutToken};
 use crate::registry::Registry;
 use crate::state::AppState;
-use crate::store::Session;
+use crate::store::{Key, Session, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,15 +60,61 @@ pub fn recipients(registry: &Registry, session: &Session) -> Vec<Recipient> {
 }
 
 /// Tells the clients of `session` that it ended, each in a task of its own; returns
-/// at once.
-pub fn notify(state: &Arc<AppState>, registry: &Arc<Registry>, session: &Session) {
+/// at once, with the ids of the clients being told.
+pub fn notify(state: &Arc<AppState>, registry: &Arc<Registry>, session: &Session) -> Vec<String> {
     if session.sid.is_empty() {
-        return;
+        return Vec::new();
     }
+    let mut told = Vec::new();
     for recipient in recipients(registry, session) {
+        told.push(recipient.client_id.clone());
         let (state, registry) = (state.clone(), registry.clone());
         let (sub, sid) = (session.identity.subject.clone(), session.sid.clone());
         tokio::spawn(async move { deliver(&state, &registry, &recipient, &sub, &sid).await });
+    }
+    told
+}
+
+/// The store key of the copy of the session `sid` kept for [`notify_sid`]: a hash
+/// under a prefix no cookie id has, so it meets no cookie's key.
+pub fn sid_key(sid: &str) -> Key {
+    sha256(format!(" session by sid {sid}").as_bytes())
+}
+
+/// Keeps `session` under its `sid` for `ttl` (the session's own time left), so that
+/// ending it by `sid` finds its user and clients. Nothing for a session without one.
+pub async fn remember(
+    state: &AppState,
+    session: &Session,
+    ttl: Duration,
+) -> Result<(), StoreError> {
+    if session.sid.is_empty() {
+        return Ok(());
+    }
+    let key = sid_key(&session.sid);
+    state.store.put_session(key, session.clone(), ttl).await
+}
+
+/// Forgets the copy [`remember`] kept of the session `sid` (it ended by logout).
+pub async fn forget(state: &AppState, sid: &str) -> Result<(), StoreError> {
+    if sid.is_empty() {
+        return Ok(());
+    }
+    state.store.delete_session(sid_key(sid)).await
+}
+
+/// Tells the clients of the session `sid` that it ended (`gatehouse revoke
+/// --session`), when the store still keeps its copy: the ids of the clients being
+/// told. The copy stays: another replica ending the same session at once finds it
+/// too, and `remember_once` sends each client one token all the same.
+pub async fn notify_sid(
+    state: &Arc<AppState>,
+    registry: &Arc<Registry>,
+    sid: &str,
+) -> Result<Vec<String>, StoreError> {
+    match state.store.get_session(sid_key(sid)).await? {
+        Some(session) if session.sid == sid => Ok(notify(state, registry, &session)),
+        _ => Ok(Vec::new()),
     }
 }
 
@@ -81,7 +133,7 @@ async fn deliver(state: &AppState, registry: &Registry, to: &Recipient, sub: &st
         .await
     {
         Ok(true) => {}
-        Ok(false) => return,
+        Ok(false) => return skipped(to),
         Err(e) => return outcome(to, "failed", 0, &e.to_string()),
     }
     let token = random_id().map_err(|e| e.to_string()).and_then(|jti| {
@@ -113,6 +165,12 @@ async fn deliver(state: &AppState, registry: &Registry, to: &Recipient, sub: &st
     outcome(to, "failed", ATTEMPTS, &last);
 }
 
+/// Counts a delivery another ending of the session took first.
+fn skipped(to: &Recipient) {
+    metrics::counter!("gatehouse_backchannel_logouts_total", "client_id" => to.client_id.clone(), "result" => "skipped")
+        .increment(1);
+}
+
 fn outcome(to: &Recipient, result: &'static str, attempts: u32, error: &str) {
     if result == "ok" {
         tracing::info!(event = "backchannel_logout", client_id = %to.client_id, result, attempts);
@@ -140,5 +198,12 @@ mod tests {
         assert_ne!(once_key("s1", "a"), once_key("s1", "b"));
         assert_ne!(once_key("s1", "a"), once_key("s2", "a"));
         assert!(once_key("s", "a").starts_with(' '), "never a client's name");
+    }
+
+    #[test]
+    fn a_sessions_copy_is_keyed_by_its_sid_alone() {
+        assert_eq!(sid_key("s1"), sid_key("s1"));
+        assert_ne!(sid_key("s1"), sid_key("s2"));
+        assert_ne!(sid_key("s1"), sha256(b"s1"), "never a cookie id's key");
     }
 }

@@ -154,7 +154,11 @@ pub async fn submit(
             {
                 return page::unavailable(&registry, e);
             }
-            if let Err(e) = state.store.delete_session(current.key).await {
+            let (deleted, forgotten) = tokio::join!(
+                state.store.delete_session(current.key),
+                backchannel::forget(&state, &current.session.sid),
+            );
+            if let Err(e) = deleted.and(forgotten) {
                 return page::unavailable(&registry, e);
             }
             backchannel::notify(&state.clone().into_inner(), &registry, &current.session);

@@ -43,6 +43,7 @@ mod resources;
 mod schema;
 mod service_example;
 mod sessions;
+mod sessions_replicas;
 mod store_redis;
 mod throttling;
 mod token_lifecycle;

@@ -11,6 +11,8 @@ use crate::support::*;
 use serde_json::Value;
 use std::time::{Duration, UNIX_EPOCH};
 
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
 /// Two first-party confidential clients (`web`, `app`), two services, a resource
 /// server that may introspect anything, and two users; `alice`, `web` and `svc` go
 /// into those entries.
@@ -461,7 +463,17 @@ async fn tokens_not_before_after_a_restart(store: &str) {
 /// Verifies a logout token as a relying party must (Back-Channel Logout 2.6): the
 /// signature under the issuer's keys, `iss`, `aud`, `typ`, the event, no `nonce`.
 async fn verified_logout_token(server: &TestServer, token: &str, audience: &str) -> Value {
-    let (header, claims) = server.verify(token, audience).await;
+    verified_logout_token_of(server, ISSUER, token, audience).await
+}
+
+/// [`verified_logout_token`] for a server whose issuer is `issuer`.
+async fn verified_logout_token_of(
+    server: &TestServer,
+    issuer: &str,
+    token: &str,
+    audience: &str,
+) -> Value {
+    let (header, claims) = server.verify_issued_by(token, audience, issuer).await;
     assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
     let events = claims["events"].as_object().expect("events");
     assert_eq!(
@@ -724,4 +736,180 @@ async fn a_federated_user_is_the_same_at_userinfo_in_the_id_token_and_introspect
     let (status, refreshed) = upstream::refresh(&down_server, refresh).await;
     assert_eq!(status, 200, "{refreshed}");
     one_identity(&down_server, &refreshed).await;
+}
+
+/// Whether node and `tests/node`'s packages are installed; says what is missing
+/// otherwise.
+fn node_ready(test: &str) -> bool {
+    let lib = std::path::Path::new(ROOT).join("tests/node/node_modules/openid-client");
+    let node = std::process::Command::new("node").arg("--version").output();
+    if node.is_err() || !lib.is_dir() {
+        crate::support::skip::missing(
+            test,
+            "node and openid-client (`cd tests/node && npm ci`, as .ci/run does)",
+        );
+        return false;
+    }
+    true
+}
+
+#[tokio::test]
+async fn openid_client_checks_a_federated_users_sid_and_userinfo_after_a_refresh_too() {
+    use crate::support::upstream;
+    if !node_ready("openid_client_checks_a_federated_users_sid_and_userinfo") {
+        return;
+    }
+    let rp = LogoutRp::start().await;
+    let (issuer, head) = discoverable_config("");
+    let port = free_port();
+    let callbacks = format!("\"{issuer}/login/callback");
+    let up_config = upstream::upstream_config(port, &["corp"], "")
+        .replace(&format!("\"{ISSUER}/login/callback"), &callbacks);
+    let up_server = TestServer::start(&up_config).await;
+    let body = upstream::provider(
+        "corp",
+        port,
+        "accept = \"rules\"\nallowed_email_domains = [\"corp.com\"]",
+    );
+    let scopes = "scopes = [\"openid\", \"profile\", \"email\", \"offline_access\"]\n";
+    let down_config = upstream::downstream_config(&body)
+        .replacen(
+            &format!("issuer = \"{ISSUER}\"\n[server]\nbind = \"127.0.0.1:0\"\n"),
+            &head,
+            1,
+        )
+        .replacen(
+            scopes,
+            &format!("{scopes}backchannel_logout_uri = \"{}\"\n", rp.uri),
+            1,
+        );
+    let down_server = upstream::start_downstream(&down_config).await;
+    let (mut down, mut up) = (Browser::new(&down_server), Browser::new(&up_server));
+    let pkce = Pkce::new("openid-client-federated");
+    let done = upstream::login_through(&mut down, &mut up, "corp", "ann", &pkce, &[]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+
+    let run = tokio::process::Command::new("node")
+        .arg("federated_identity.mjs")
+        .current_dir(std::path::Path::new(ROOT).join("tests/node"))
+        .env("ISSUER", &issuer)
+        .env("CLIENT_ID", "web")
+        .env("CLIENT_SECRET", SERVICE_SECRET)
+        .env(
+            "CALLBACK_URL",
+            done.location.as_deref().expect("a redirect"),
+        )
+        .env("CODE_VERIFIER", &pkce.verifier)
+        .env("STATE", "client-state")
+        .env("NONCE", "client-nonce")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the node script finishes within a minute")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "openid-client failed:\n{stdout}\n{stderr}"
+    );
+    for line in [
+        "discovery: backchannel_logout_session_supported=true",
+        "code: userinfo agrees with the ID token on sub,preferred_username,name,email,email_verified,groups",
+        "refresh: same sub, sid and auth_time",
+        "refresh: userinfo agrees with the ID token",
+        "FEDERATED IDENTITY OK",
+    ] {
+        assert!(
+            stdout.contains(line),
+            "{line:?} not in:\n{stdout}\n{stderr}"
+        );
+    }
+    let sid = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("sid="))
+        .expect("the sid openid-client read");
+
+    // The session openid-client's ID token named is the one the logout names.
+    logout(&mut down).await;
+    let told = eventually(Duration::from_secs(10), || async { rp.tokens().len() == 1 }).await;
+    assert!(told, "told: {:?}", rp.tokens());
+    let claims = verified_logout_token_of(&down_server, &issuer, &rp.tokens()[0], "web").await;
+    assert_eq!(claims["sid"], sid, "{claims}");
+    assert_eq!(claims["sub"], "corp:u-ann", "{claims}");
+}
+
+#[tokio::test]
+async fn gatehouse_revoke_session_tells_the_sessions_applications_and_user_tells_none() {
+    let (web_rp, app_rp) = (LogoutRp::start().await, LogoutRp::start().await);
+    let web = format!("backchannel_logout_uri = \"{}\"", web_rp.uri);
+    let app = format!("backchannel_logout_uri = \"{}\"", app_rp.uri);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = "admin-token-0123456789-abcdefghijklmnop";
+    std::fs::write(dir.path().join("admin.token"), token).expect("write");
+    let head = "[server]\nbind = \"127.0.0.1:0\"\nadmin_bind = \"127.0.0.1:0\"\nadmin_token_file = \"admin.token\"\n";
+    let body =
+        config_apps("", &web, "", &app).replacen("[server]\nbind = \"127.0.0.1:0\"\n", head, 1);
+    let path = dir.path().join("gatehouse.toml");
+    std::fs::write(&path, body).expect("write");
+    let server = TestServer::start_at(dir, path).await;
+    let admin = server.admin_url().expect("an admin listener");
+    let token_file = server.dir.path().join("admin.token");
+
+    let mut browser = Browser::new(&server);
+    let alice = tokens(&mut browser, "web", "openid", "alice").await;
+    tokens(&mut browser, "app", "openid", "alice").await;
+    let mut bobs_browser = Browser::new(&server);
+    tokens(&mut bobs_browser, "web", "openid", "bob").await;
+    let (_, id) = server.verify(&alice.id, "web").await;
+    let sid = id["sid"].as_str().expect("sid").to_owned();
+
+    let (ok, out) = revoke_cli(&admin, &token_file, &["--session", &sid]).await;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(r#""backchannel_logout":["app","web"]"#),
+        "{out}"
+    );
+    let told = eventually(Duration::from_secs(10), || async {
+        web_rp.tokens().len() == 1 && app_rp.tokens().len() == 1
+    })
+    .await;
+    assert!(
+        told,
+        "web: {:?}, app: {:?}",
+        web_rp.tokens(),
+        app_rp.tokens()
+    );
+    for (rp, client) in [(&web_rp, "web"), (&app_rp, "app")] {
+        let claims = verified_logout_token(&server, &rp.tokens()[0], client).await;
+        assert_eq!((&claims["sid"], &claims["sub"]), (&id["sid"], &id["sub"]));
+    }
+    // Told once: the same session revoked again sends nothing more.
+    let (ok, out) = revoke_cli(&admin, &token_file, &["--session", &sid]).await;
+    assert!(ok, "{out}");
+    let skipped = eventually(Duration::from_secs(10), || async {
+        let metrics = reqwest::get(format!("{admin}/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        ["web", "app"].iter().all(|client| {
+            metrics.lines().any(|l| {
+                l.starts_with("gatehouse_backchannel_logouts_total")
+                    && l.contains(&format!("client_id=\"{client}\""))
+                    && l.contains("result=\"skipped\"")
+            })
+        })
+    })
+    .await;
+    assert!(skipped, "the second ending counted as skipped");
+    assert_eq!((web_rp.tokens().len(), app_rp.tokens().len()), (1, 1));
+
+    // A user's sessions are not found by user (docs/protocol.md says so): their
+    // tokens end, their applications are not told.
+    let (ok, out) = revoke_cli(&admin, &token_file, &["--user", "u-bob"]).await;
+    assert!(ok, "{out}");
+    assert!(out.contains(r#""backchannel_logout":[]"#), "{out}");
 }

@@ -71,8 +71,11 @@ pub async fn note_client(
     let left = (began + registry.session.ttl.as_secs())
         .saturating_sub(state.clock.now())
         .max(1);
-    state
-        .store
-        .put_session(key, session, std::time::Duration::from_secs(left))
-        .await
+    let left = std::time::Duration::from_secs(left);
+    // Also under its sid, so that `gatehouse revoke --session` can tell its clients.
+    let (kept, copy) = tokio::join!(
+        state.store.put_session(key, session.clone(), left),
+        crate::oauth::backchannel::remember(state, &session, left),
+    );
+    kept.and(copy)
 }
