@@ -90,6 +90,11 @@ pub async fn push(
             "client_id must name the authenticated client",
         ));
     }
+    if client.protections.fapi2 && form.get("redirect_uri").is_none() {
+        return Err(OAuthError::invalid_request(
+            "a FAPI 2.0 client's pushed request names its redirect_uri",
+        ));
+    }
     let mut request = match validate(&registry, document.as_ref(), &form) {
         Ok(request) => request,
         Err(Rejection::Page(message)) => return Err(OAuthError::invalid_request(message)),
