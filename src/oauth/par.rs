@@ -111,7 +111,9 @@ pub async fn push(
         request.dpop_jkt = Some(proof.jkt);
     }
     let request_uri = keep(&state, &registry, request, ip).await?;
-    Ok(no_store(&mut HttpResponse::Created()).json(json!({
+    let mut answer = HttpResponse::Created();
+    dpop::fresh_nonce(no_store(&mut answer), &req, &state, &registry);
+    Ok(answer.json(json!({
         "request_uri": request_uri,
         "expires_in": EXPIRES_IN.as_secs(),
     })))

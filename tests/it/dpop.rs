@@ -566,3 +566,79 @@ scopes = ["openid", "offline_access"]
         "the code once only: {body}"
     );
 }
+
+/// With `dpop_nonce`, a successful answer to a request with a proof carries the nonce
+/// of the slot now (RFC 9449 8.2): a client that takes it never meets the challenge
+/// again, even as the slots rotate past the nonce it first had.
+#[tokio::test]
+async fn a_successful_answer_gives_the_fresh_nonce_before_the_old_one_lapses() {
+    let server = TestServer::start(&dpop_config("dpop_nonce = true")).await;
+    let key = DpopKey::new();
+    let token = at("/token");
+    let with_nonce = |nonce: &str| {
+        let mut claims = key.claims("POST", &token, server.clock().now());
+        claims["nonce"] = json!(nonce);
+        key.proof_with(&claims)
+    };
+    let (_, headers, _) = post(
+        &server,
+        "/token",
+        &svc_form(),
+        Some(&key.proof("POST", &token, server.clock().now())),
+    )
+    .await;
+    let first = headers["dpop-nonce"].to_str().expect("nonce").to_owned();
+    let (status, headers, body) =
+        post(&server, "/token", &svc_form(), Some(&with_nonce(&first))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        headers["dpop-nonce"],
+        first.as_str(),
+        "the same slot, the same nonce"
+    );
+    let (_, headers, _) = post(&server, "/token", &svc_form(), None).await;
+    assert!(headers.get("dpop-nonce").is_none(), "no proof, no nonce");
+
+    // The next slot: the first nonce is still taken, and the answer gives the new one.
+    server.clock().advance(Duration::from_secs(300));
+    let (status, headers, body) =
+        post(&server, "/token", &svc_form(), Some(&with_nonce(&first))).await;
+    assert_eq!(status, 200, "{body}");
+    let second = headers["dpop-nonce"]
+        .to_str()
+        .expect("a fresh nonce")
+        .to_owned();
+    assert_ne!(second, first);
+
+    // One slot more: the first has lapsed, the one the success gave is good.
+    server.clock().advance(Duration::from_secs(300));
+    let (status, _, body) = post(&server, "/token", &svc_form(), Some(&with_nonce(&first))).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("use_dpop_nonce"))
+    );
+    let (status, headers, body) =
+        post(&server, "/token", &svc_form(), Some(&with_nonce(&second))).await;
+    assert_eq!(status, 200, "{body}");
+    let third = headers["dpop-nonce"]
+        .to_str()
+        .expect("a fresh nonce")
+        .to_owned();
+    assert_ne!(third, second, "the slot moved on again");
+
+    // /par answers with it too.
+    let pkce = Pkce::new("nonce-par");
+    let form = [
+        ("response_type", "code"),
+        ("client_id", "spa"),
+        ("redirect_uri", "https://spa.example.com/cb"),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let mut claims = key.claims("POST", &at("/par"), server.clock().now());
+    claims["nonce"] = json!(third);
+    let (status, headers, body) =
+        post(&server, "/par", &form, Some(&key.proof_with(&claims))).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(headers["dpop-nonce"], third.as_str());
+}
