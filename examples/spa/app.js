@@ -3,16 +3,18 @@
 // its refresh token, calls userinfo and logs out. It runs on its own origin
 // (http://localhost:5173), so every call to gatehouse is a cross-origin request.
 //
-// One script for both pages: index.html (the app) and callback.html (where gatehouse
-// sends the browser back with the code). What happens is written to the console and,
+// One script for the pages: index.html (the app), dpop.html (the same app as the
+// `demo-spa-dpop` client, whose tokens are DPoP-bound: RFC 9449) and callback.html
+// (where gatehouse sends the browser back with the code). What happens is written to the console and,
 // so that it survives the page changes of a login, to a log kept in sessionStorage and
 // shown on the page.
 
 // oidc-client-ts's browser build (loaded by the page) defines `oidc`.
-const { Log, UserManager, WebStorageStateStore } = window.oidc;
+const { IndexedDbDPoPStore, Log, UserManager, WebStorageStateStore } = window.oidc;
 
 const LOG_KEY = "demo-spa:log";
 const ISSUER_KEY = "demo-spa:issuer";
+const MODE_KEY = "demo-spa:mode";
 
 const $ = (id) => document.getElementById(id);
 
@@ -47,18 +49,34 @@ if (query.get("issuer")) sessionStorage.setItem(ISSUER_KEY, query.get("issuer"))
 const issuer = sessionStorage.getItem(ISSUER_KEY) ?? "http://127.0.0.1:8080";
 const here = location.origin;
 
+// dpop.html is the app with DPoP; the callback page goes on in the mode of the page
+// that sent the browser to log in.
+const onCallback = location.pathname.endsWith("/callback.html");
+if (!onCallback) {
+  sessionStorage.setItem(MODE_KEY, location.pathname.endsWith("/dpop.html") ? "dpop" : "plain");
+}
+const dpop = sessionStorage.getItem(MODE_KEY) === "dpop";
+const home = dpop ? "./dpop.html" : "./";
+
 const users = new UserManager({
   authority: issuer,
-  client_id: "demo-spa",
+  client_id: dpop ? "demo-spa-dpop" : "demo-spa",
   redirect_uri: `${here}/callback.html`,
-  post_logout_redirect_uri: `${here}/`,
+  post_logout_redirect_uri: dpop ? `${here}/dpop.html` : `${here}/`,
   scope: "openid profile email invoices:read",
-  // Userinfo's claims are merged into the profile at login.
-  loadUserInfo: true,
+  // Userinfo's claims are merged into the profile at login. With DPoP the ID token's
+  // claims are the profile: oidc-client-ts calls userinfo at login as Bearer, which
+  // gatehouse refuses for a DPoP-bound token; this app calls it with a proof below.
+  loadUserInfo: !dpop,
   // Logging out revokes the access and refresh tokens first (RFC 7009).
   revokeTokensOnSignout: true,
   automaticSilentRenew: false,
   userStore: new WebStorageStateStore({ store: sessionStorage }),
+  // DPoP: a P-256 key made in this browser (not extractable) and kept in IndexedDB;
+  // its thumbprint goes to /authorize as dpop_jkt, which binds the code to it, and
+  // every token request carries a proof signed with it (retried once with the
+  // server's nonce when it asks for one).
+  ...(dpop ? { dpop: { bind_authorization_code: true, store: new IndexedDbDPoPStore() } } : {}),
 });
 
 function setState(state, status) {
@@ -78,7 +96,7 @@ function render(user) {
   setState(
     "signed-in",
     `Signed in as ${user.profile.name ?? user.profile.sub} (sub ${user.profile.sub}); ` +
-      `access token expires in ${user.expires_in} s; ` +
+      `${user.token_type} access token expires in ${user.expires_in} s; ` +
       `refresh token: ${user.refresh_token ? "yes" : "no"}.`,
   );
   $("claims").textContent = JSON.stringify(user.profile, null, 2);
@@ -98,12 +116,32 @@ function action(id, run) {
   });
 }
 
+/**
+ * GET `endpoint` with the user's access token: as Bearer, or with DPoP as
+ * `Authorization: DPoP` and a proof of the token's hash by the key (RFC 9449 7),
+ * once more with the nonce the server gives if it asks for one (RFC 9449 9).
+ */
+async function getWithToken(endpoint, user) {
+  if (!dpop) {
+    return fetch(endpoint, { headers: { Authorization: `Bearer ${user.access_token}` } });
+  }
+  const send = async (nonce) =>
+    fetch(endpoint, {
+      headers: {
+        Authorization: `DPoP ${user.access_token}`,
+        DPoP: await users.dpopProof(endpoint, user, "GET", nonce),
+      },
+    });
+  const response = await send();
+  const nonce = response.headers.get("DPoP-Nonce");
+  if (response.status === 401 && nonce) return send(nonce);
+  return response;
+}
+
 async function callUserinfo() {
   const user = await users.getUser();
   const endpoint = await users.metadataService.getUserInfoEndpoint();
-  const response = await fetch(endpoint, {
-    headers: { Authorization: `Bearer ${user.access_token}` },
-  });
+  const response = await getWithToken(endpoint, user);
   const body = await response.json();
   if (!response.ok) throw new Error(`userinfo answered ${response.status}: ${JSON.stringify(body)}`);
   log("info", "userinfo:", body);
@@ -114,8 +152,8 @@ async function callUserinfo() {
 async function callback() {
   try {
     const user = await users.signinRedirectCallback();
-    log("info", `signed in as ${user.profile.preferred_username}; scopes: ${user.scope}`);
-    location.replace("./");
+    log("info", `signed in as ${user.profile.preferred_username}; scopes: ${user.scope}; token type: ${user.token_type}`);
+    location.replace(home);
   } catch (e) {
     log("error", "sign-in failed:", e);
     setState("error", `Sign-in failed: ${e.message}`);
@@ -128,7 +166,7 @@ async function app() {
   if (query.has("state") && !query.has("code")) {
     await users.signoutRedirectCallback();
     log("info", "signed out at gatehouse and back");
-    history.replaceState(null, "", "./");
+    history.replaceState(null, "", home);
   }
   action("login", async () => {
     log("info", `logging in at ${issuer}`);
@@ -149,7 +187,7 @@ async function app() {
   render(await users.getUser());
 }
 
-if (location.pathname.endsWith("/callback.html")) {
+if (onCallback) {
   callback();
 } else {
   app();

@@ -224,6 +224,15 @@ fn audience_only(aud: Option<&Value>, audiences: &[&str]) -> bool {
     }
 }
 
+/// FAPI 2.0 5.3.2.1 item 8: a FAPI 2.0 client's assertion names only the issuer, as
+/// a string (not the token endpoint, not an array holding the issuer).
+pub fn issuer_as_string(parsed: &Parsed, issuer: &str) -> Result<(), Failed> {
+    match parsed.claims.get("aud") {
+        Some(Value::String(aud)) if aud == issuer => Ok(()),
+        _ => Err(Failed::Audience),
+    }
+}
+
 /// True when `aud` names `audience` (among others).
 fn audience_has(aud: Option<&Value>, audience: &str) -> bool {
     match aud {
@@ -415,5 +424,32 @@ mod tests {
         assert_eq!(run(json!({"aud": "a"})), Err(Failed::Audience));
         assert_eq!(run(json!({"sub": "repo:acme/y"})), Err(Failed::Subject));
         assert_eq!(run(json!({"exp": 9999})), Err(Failed::Expired));
+    }
+
+    #[test]
+    fn a_fapi2_assertion_names_the_issuer_as_a_string_only() {
+        let parsed = |aud: Value| {
+            Parsed::new(&token(
+                &json!({"alg": "ES256"}),
+                &claims(&json!({"aud": aud})),
+            ))
+            .expect("parsed")
+        };
+        assert_eq!(
+            issuer_as_string(&parsed(json!("https://as")), "https://as"),
+            Ok(())
+        );
+        for refused in [
+            json!("https://as/token"),
+            json!(["https://as"]),
+            json!("https://as/"),
+            json!(null),
+        ] {
+            assert_eq!(
+                issuer_as_string(&parsed(refused.clone()), "https://as"),
+                Err(Failed::Audience),
+                "{refused}"
+            );
+        }
     }
 }

@@ -26,6 +26,12 @@ pub(super) fn protections(c: &ClientEntry, path: &str, r: &mut Report) -> Protec
 
 fn check_fapi2(c: &ClientEntry, path: &str, r: &mut Report) {
     let why = "profile \"fapi2\"";
+    if c.public {
+        r.error(
+            format!("{path}.public"),
+            format!("{why}: FAPI 2.0 (5.3.2.1) allows confidential clients only, authenticated with private_key_jwt; a public client can still require PAR and DPoP (require_pushed_authorization_requests, dpop_bound_access_tokens)"),
+        );
+    }
     for (field, set) in [
         ("secret_hash", c.secret_hash.is_some()),
         ("secret", c.secret.is_some()),

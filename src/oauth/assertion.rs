@@ -73,6 +73,9 @@ pub async fn check(
         }
     };
     let [issuer, token_endpoint] = audiences(registry);
+    if client.protections.fapi2 {
+        assertion::issuer_as_string(&parsed, &issuer)?;
+    }
     let claims = assertion::client_claims(
         &parsed,
         &client.id,

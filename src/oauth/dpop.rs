@@ -13,7 +13,7 @@ use crate::protocol::dpop::{self, Expected, FAPI2_ALGS, ProofError};
 use crate::protocol::jwk::Alg;
 use crate::registry::{Registry, endpoint};
 use crate::state::AppState;
-use actix_web::HttpRequest;
+use actix_web::{HttpRequest, HttpResponseBuilder};
 
 /// The algorithms a proof may use; a FAPI 2.0 client's are `protocol::dpop::FAPI2_ALGS`.
 pub const ALGS: [&str; 6] = Alg::NAMES;
@@ -51,6 +51,24 @@ pub fn current_nonce(state: &AppState, registry: &Registry) -> Option<String> {
         .server
         .dpop_nonce
         .then(|| nonce_at(state, state.clock.now()))
+}
+
+/// With `[server] dpop_nonce`, the success answer to a request that carried a proof
+/// gives the nonce of the slot now in a `DPoP-Nonce` header (RFC 9449 8.2 and 9 allow
+/// it in any answer): a client moves to it while its own is still accepted, instead of
+/// meeting `use_dpop_nonce` when its slot has passed.
+pub fn fresh_nonce<'b>(
+    builder: &'b mut HttpResponseBuilder,
+    req: &HttpRequest,
+    state: &AppState,
+    registry: &Registry,
+) -> &'b mut HttpResponseBuilder {
+    if req.headers().contains_key("dpop")
+        && let Some(nonce) = current_nonce(state, registry)
+    {
+        builder.insert_header(("DPoP-Nonce", nonce));
+    }
+    builder
 }
 
 /// True when `given` is the nonce of this slot or the one before (constant time).

@@ -90,6 +90,11 @@ pub async fn push(
             "client_id must name the authenticated client",
         ));
     }
+    if client.protections.fapi2 && form.get("redirect_uri").is_none() {
+        return Err(OAuthError::invalid_request(
+            "a FAPI 2.0 client's pushed request names its redirect_uri",
+        ));
+    }
     let mut request = match validate(&registry, document.as_ref(), &form) {
         Ok(request) => request,
         Err(Rejection::Page(message)) => return Err(OAuthError::invalid_request(message)),
@@ -106,7 +111,9 @@ pub async fn push(
         request.dpop_jkt = Some(proof.jkt);
     }
     let request_uri = keep(&state, &registry, request, ip).await?;
-    Ok(no_store(&mut HttpResponse::Created()).json(json!({
+    let mut answer = HttpResponse::Created();
+    dpop::fresh_nonce(no_store(&mut answer), &req, &state, &registry);
+    Ok(answer.json(json!({
         "request_uri": request_uri,
         "expires_in": EXPIRES_IN.as_secs(),
     })))

@@ -81,5 +81,7 @@ pub async fn token(
         None => client.id.clone(),
     };
     metrics::counter!("gatehouse_tokens_issued_total", "grant" => grant.as_str(), "client_id" => label).increment(1);
-    Ok(no_store(&mut HttpResponse::Ok()).json(granted.response))
+    let mut answer = HttpResponse::Ok();
+    dpop::fresh_nonce(no_store(&mut answer), &req, &state, &registry);
+    Ok(answer.json(granted.response))
 }

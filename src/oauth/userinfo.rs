@@ -161,7 +161,7 @@ async fn answer(
     }
     let mut body = user_claims(&user, &claims, &scopes);
     body.insert("sub".into(), json!(user.subject));
-    Ok(Some(
-        crate::http::no_store(&mut HttpResponse::Ok()).json(body),
-    ))
+    let mut answer = HttpResponse::Ok();
+    dpop::fresh_nonce(crate::http::no_store(&mut answer), req, state, &registry);
+    Ok(Some(answer.json(body)))
 }

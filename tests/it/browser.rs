@@ -10,6 +10,11 @@
 //!   refresh token, userinfo, logout. Every call the app makes is cross-origin, so this
 //!   is what proves the CORS answers are what a browser wants.
 //!
+//! - The same app's DPoP page (`examples/spa/dpop.html`, oidc-client-ts's `dpop`
+//!   setting) against the example's `demo-spa-dpop` client, with server nonces on:
+//!   the code bound by `dpop_jkt`, tokens bound to the browser's key, a refresh with
+//!   that key (and refused with another), userinfo as DPoP.
+//!
 //! - The device grant's pages: the code arrives pre-filled from
 //!   `verification_uri_complete`, is confirmed by a click, the user logs in and allows
 //!   the device, and the client's next poll gets the tokens.
@@ -492,8 +497,13 @@ fn serve_spa() -> (u16, actix_web::dev::ServerHandle) {
 
 /// The app's signed-in user as it keeps it (oidc-client-ts, in sessionStorage).
 async fn stored_user(chromium: &Chromium) -> Value {
+    stored_user_of(chromium, "demo-spa").await
+}
+
+/// The signed-in user of the app's `client` (`demo-spa`, `demo-spa-dpop`).
+async fn stored_user_of(chromium: &Chromium, client: &str) -> Value {
     let raw = chromium
-        .eval("return sessionStorage.getItem('oidc.user:' + sessionStorage.getItem('demo-spa:issuer') + ':demo-spa');")
+        .eval(&format!("return sessionStorage.getItem('oidc.user:' + sessionStorage.getItem('demo-spa:issuer') + ':{client}');"))
         .await;
     match raw.as_str() {
         Some(text) => serde_json::from_str(text).expect("the stored user is JSON"),
@@ -501,34 +511,49 @@ async fn stored_user(chromium: &Chromium) -> Value {
     }
 }
 
-#[tokio::test]
-async fn the_example_spa_logs_in_refreshes_calls_userinfo_and_logs_out_from_another_origin() {
+/// The example SPA served on `localhost`, gatehouse on `127.0.0.1` with the example
+/// config as `edit` changes it: two origins, as in docs/clients.md. `None` (skipped)
+/// without the SPA's `node_modules` or a browser.
+async fn example_spa(
+    test: &str,
+    edit: impl FnOnce(String) -> String,
+) -> Option<(Chromium, String, actix_web::dev::ServerHandle, TestServer)> {
     if !spa_dir()
         .join("node_modules/oidc-client-ts/dist/browser/oidc-client-ts.min.js")
         .exists()
     {
         crate::support::skip::missing(
-            "the_example_spa_logs_in_refreshes_calls_userinfo_and_logs_out_from_another_origin",
+            test,
             "examples/spa/node_modules (cd examples/spa && npm ci)",
         );
-        return;
+        return None;
     }
-    let Some(chromium) = Chromium::start().await else {
-        return;
-    };
+    let chromium = Chromium::start().await?;
     let (spa_port, spa_server) = serve_spa();
-    // The SPA on localhost, gatehouse on 127.0.0.1: two origins, as in docs/clients.md.
     let spa = format!("http://localhost:{spa_port}");
     let gatehouse_port = free_port();
     let example =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml"))
             .expect("the example config");
-    let config = example
+    let config = edit(example)
         .replace("127.0.0.1:8080", &format!("127.0.0.1:{gatehouse_port}"))
         .replace("http://localhost:5173", &spa);
     let server = TestServer::start(&config).await;
+    assert_eq!(server.base, format!("http://127.0.0.1:{gatehouse_port}"));
+    Some((chromium, spa, spa_server, server))
+}
+
+#[tokio::test]
+async fn the_example_spa_logs_in_refreshes_calls_userinfo_and_logs_out_from_another_origin() {
+    let Some((chromium, spa, spa_server, server)) = example_spa(
+        "the_example_spa_logs_in_refreshes_calls_userinfo_and_logs_out_from_another_origin",
+        |config| config,
+    )
+    .await
+    else {
+        return;
+    };
     let issuer = server.base.clone();
-    assert_eq!(issuer, format!("http://127.0.0.1:{gatehouse_port}"));
 
     chromium.goto(&format!("{spa}/?issuer={issuer}")).await;
     chromium.wait_for_text("Signed out.").await;
@@ -739,4 +764,190 @@ async fn chromium_signs_in_through_an_upstream_gatehouse() {
     chromium.close().await;
     upstream.stop().await;
     downstream.stop().await;
+}
+
+/// Introspects `token` as the `introspector` client the DPoP test adds.
+async fn introspect(server: &TestServer, token: &str) -> Value {
+    server
+        .http
+        .post(server.url("/introspect"))
+        .form(&[
+            ("client_id", "introspector"),
+            ("client_secret", SERVICE_SECRET),
+            ("token", token),
+        ])
+        .send()
+        .await
+        .expect("introspect")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// POSTs a refresh of `demo-spa-dpop`'s `refresh_token` with `proof`: the answer's
+/// `DPoP-Nonce`, if any, and its body.
+async fn refresh_dpop(
+    server: &TestServer,
+    refresh_token: &str,
+    proof: Option<&str>,
+) -> (Option<String>, Value) {
+    let mut request = server.http.post(server.url("/token")).form(&[
+        ("grant_type", "refresh_token"),
+        ("client_id", "demo-spa-dpop"),
+        ("refresh_token", refresh_token),
+    ]);
+    if let Some(proof) = proof {
+        request = request.header("DPoP", proof);
+    }
+    let response = request.send().await.expect("refresh");
+    let nonce = response
+        .headers()
+        .get("dpop-nonce")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (nonce, response.json().await.expect("json"))
+}
+
+/// The example SPA's DPoP page (`examples/spa/dpop.html`: oidc-client-ts's `dpop`
+/// setting, `bind_authorization_code`, its key in IndexedDB) against the example's
+/// `demo-spa-dpop` client, with server nonces on: the code is bound by `dpop_jkt`,
+/// the tokens to the browser's key (`token_type` DPoP, `cnf.jkt` at introspection),
+/// the refresh token too (refused without a proof or with another key, taken with the
+/// browser's), and userinfo answers the browser's DPoP request, never a Bearer one.
+#[tokio::test]
+async fn the_example_spa_with_dpop_logs_in_and_refreshes_with_its_browser_key() {
+    let test = "the_example_spa_with_dpop_logs_in_and_refreshes_with_its_browser_key";
+    let introspector = format!(
+        "\n[[clients]]\nid = \"introspector\"\nsecret_hash = \"{}\"\ngrant_types = [\"client_credentials\"]\nintrospect = true\n",
+        service_hash()
+    );
+    let Some((chromium, spa, spa_server, server)) = example_spa(test, |config| {
+        assert_eq!(config.matches("\n[server]\n").count(), 1);
+        config.replace("\n[server]\n", "\n[server]\ndpop_nonce = true\n") + &introspector
+    })
+    .await
+    else {
+        return;
+    };
+    let issuer = server.base.clone();
+    chromium
+        .goto(&format!("{spa}/dpop.html?issuer={issuer}"))
+        .await;
+    chromium.wait_for_text("Signed out.").await;
+    chromium.click("#login:enabled").await;
+    chromium
+        .wait_for_text("Demo single-page app with DPoP")
+        .await;
+    let authorize = url::Url::parse(&chromium.current_url().await).expect("url");
+    let dpop_jkt = authorize
+        .query_pairs()
+        .find(|(name, _)| name == "dpop_jkt")
+        .map(|(_, value)| value.into_owned())
+        .expect("oidc-client-ts sends dpop_jkt to /authorize");
+    chromium.type_into("#username", "demo").await;
+    chromium.type_into("#password", "demo-password").await;
+    chromium.click("button[type=submit]").await;
+    chromium
+        .wait_for_text("Signed in as Demo User (sub u-1001); DPoP access token")
+        .await;
+    assert!(
+        chromium
+            .current_url()
+            .await
+            .starts_with(&format!("{spa}/dpop.html"))
+    );
+
+    // The tokens are bound to the key whose thumbprint bound the code.
+    let first = stored_user_of(&chromium, "demo-spa-dpop").await;
+    assert_eq!(first["token_type"], "DPoP", "{first}");
+    let access = first["access_token"].as_str().expect("access token");
+    let introspected = introspect(&server, access).await;
+    assert_eq!(introspected["active"], true, "{introspected}");
+    assert_eq!(introspected["token_type"], "DPoP");
+    assert_eq!(introspected["cnf"], json!({"jkt": dpop_jkt}));
+    let bearer = server
+        .http
+        .get(server.url("/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("userinfo");
+    assert_eq!(bearer.status(), 401, "a DPoP-bound token used as Bearer");
+    let challenge = bearer.headers()["www-authenticate"].to_str().expect("text");
+    assert!(challenge.starts_with("DPoP "), "{challenge}");
+
+    // The refresh token is the browser key's alone.
+    let refresh = first["refresh_token"].as_str().expect("refresh token");
+    let (_, answer) = refresh_dpop(&server, refresh, None).await;
+    assert_eq!(answer["error"], "invalid_dpop_proof", "{answer}");
+    let thief = crate::support::dpop::DpopKey::new();
+    let token_url = format!("{issuer}/token");
+    let now = server.clock().now();
+    let (nonce, answer) = refresh_dpop(
+        &server,
+        refresh,
+        Some(&thief.proof("POST", &token_url, now)),
+    )
+    .await;
+    assert_eq!(answer["error"], "use_dpop_nonce", "{answer}");
+    let mut claims = thief.claims("POST", &token_url, now);
+    claims["nonce"] = json!(nonce.expect("a DPoP-Nonce"));
+    let (_, answer) = refresh_dpop(&server, refresh, Some(&thief.proof_with(&claims))).await;
+    assert_eq!(
+        answer["error"], "invalid_dpop_proof",
+        "another key: {answer}"
+    );
+
+    // The browser refreshes with its key: new tokens, bound to the same key.
+    chromium.click("#refresh:enabled").await;
+    chromium.wait_for_text("refresh token rotated: true").await;
+    chromium.wait_for("body[data-state=signed-in]").await;
+    let second = stored_user_of(&chromium, "demo-spa-dpop").await;
+    assert_eq!(second["token_type"], "DPoP", "{second}");
+    assert_ne!(second["access_token"], first["access_token"]);
+    let introspected = introspect(&server, second["access_token"].as_str().expect("access")).await;
+    assert_eq!(
+        introspected["cnf"],
+        json!({"jkt": dpop_jkt}),
+        "{introspected}"
+    );
+
+    // Userinfo as DPoP with the browser's proof (after the nonce challenge).
+    chromium.click("#userinfo:enabled").await;
+    chromium
+        .wait_for_text("\"preferred_username\": \"demo\"")
+        .await;
+    let userinfo: Value = serde_json::from_str(&chromium.text_of("#userinfo-result").await)
+        .expect("userinfo is JSON");
+    assert_eq!(userinfo["sub"], "u-1001");
+
+    // Logout revokes the tokens and comes back to the DPoP page.
+    chromium.wait_for("body[data-state=signed-in]").await;
+    chromium.click("#logout:enabled").await;
+    chromium.wait_for_text("Sign out?").await;
+    chromium.click("button[type=submit]").await;
+    chromium
+        .wait_for_text("signed out at gatehouse and back")
+        .await;
+    chromium.wait_for("body[data-state=signed-out]").await;
+    assert_eq!(chromium.current_url().await, format!("{spa}/dpop.html"));
+    let page_log = chromium.text_of("#log").await;
+    let console = chromium.console().await;
+    eprintln!("---- the SPA's log, as the page shows it ----\n{page_log}");
+    eprintln!("---- the browser console ----\n{}", console.join("\n"));
+    assert!(page_log.contains("token type: DPoP"), "{page_log}");
+    assert!(
+        page_log.contains("use_dpop_nonce"),
+        "oidc-client-ts met the nonce challenge (and retried): {page_log}"
+    );
+    assert!(
+        page_log.contains("refresh_token revoked successfully"),
+        "{page_log}"
+    );
+    assert!(
+        !console.iter().any(|l| l.contains("CORS")),
+        "the browser blocked nothing: {console:#?}"
+    );
+    chromium.close().await;
+    spa_server.stop(true).await;
 }

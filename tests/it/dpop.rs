@@ -483,3 +483,162 @@ async fn oauth4webapi_runs_par_and_dpop_with_nonces_and_refreshes_with_its_key_o
     }
     server.stop().await;
 }
+
+/// `dpop_jkt` on a plain `/authorize` (no PAR, RFC 9449 10) binds the code to that key,
+/// for a client that does not demand DPoP: the code is refused without a proof and with
+/// a proof by another key (RFC 9449 10 says the request MUST be rejected and names no
+/// error; gatehouse answers `invalid_dpop_proof`, as for any proof the token endpoint
+/// will not take, and the code stays unused), and redeemed with the key's proof.
+#[tokio::test]
+async fn dpop_jkt_at_a_plain_authorize_binds_the_code_to_its_key() {
+    let config = dpop_config("")
+        + r#"
+[[clients]]
+id = "web"
+public = true
+first_party = true
+redirect_uris = ["https://web.example.com/cb"]
+scopes = ["openid", "offline_access"]
+"#;
+    let server = TestServer::start(&config).await;
+    let (key, other) = (DpopKey::new(), DpopKey::new());
+    let pkce = Pkce::new("dpop-jkt");
+    let jkt = key.jkt();
+    let base = [
+        ("response_type", "code"),
+        ("client_id", "web"),
+        ("redirect_uri", "https://web.example.com/cb"),
+        ("scope", "openid offline_access"),
+        ("state", "s-jkt"),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let with_jkt = |dpop_jkt| [base.as_slice(), &[("dpop_jkt", dpop_jkt)]].concat();
+    let mut browser = Browser::new(&server);
+    let seen = browser.authorize(&with_jkt("not-a-thumbprint")).await;
+    assert_eq!(
+        seen.redirect_params()["error"],
+        "invalid_request",
+        "a dpop_jkt that is no thumbprint"
+    );
+    let seen = browser.authorize(&with_jkt(&jkt)).await;
+    assert_eq!(seen.status, 200, "{}", seen.body);
+    let seen = browser.login("alice", SERVICE_SECRET).await;
+    assert_eq!(seen.status, 303, "{}", seen.body);
+    let code = seen.redirect_params()["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", "web"),
+        ("code", code.as_str()),
+        ("redirect_uri", "https://web.example.com/cb"),
+        ("code_verifier", pkce.verifier.as_str()),
+    ];
+    let now = server.clock().now();
+    let (status, _, body) = post(&server, "/token", &form, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_dpop_proof")),
+        "the bound code without a proof: {body}"
+    );
+    let wrong = other.proof("POST", &at("/token"), now);
+    let (status, _, body) = post(&server, "/token", &form, Some(&wrong)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_dpop_proof")),
+        "the bound code with another key's proof: {body}"
+    );
+    let right = key.proof("POST", &at("/token"), now);
+    let (status, _, body) = post(&server, "/token", &form, Some(&right)).await;
+    assert_eq!(status, 200, "the key dpop_jkt named: {body}");
+    assert_eq!(body["token_type"], "DPoP");
+    let access = body["access_token"].as_str().expect("access");
+    assert_eq!(payload(access)["cnf"]["jkt"], jkt);
+    let (status, _, body) = post(
+        &server,
+        "/token",
+        &form,
+        Some(&key.proof("POST", &at("/token"), now)),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "the code once only: {body}"
+    );
+}
+
+/// With `dpop_nonce`, a successful answer to a request with a proof carries the nonce
+/// of the slot now (RFC 9449 8.2): a client that takes it never meets the challenge
+/// again, even as the slots rotate past the nonce it first had.
+#[tokio::test]
+async fn a_successful_answer_gives_the_fresh_nonce_before_the_old_one_lapses() {
+    let server = TestServer::start(&dpop_config("dpop_nonce = true")).await;
+    let key = DpopKey::new();
+    let token = at("/token");
+    let with_nonce = |nonce: &str| {
+        let mut claims = key.claims("POST", &token, server.clock().now());
+        claims["nonce"] = json!(nonce);
+        key.proof_with(&claims)
+    };
+    let (_, headers, _) = post(
+        &server,
+        "/token",
+        &svc_form(),
+        Some(&key.proof("POST", &token, server.clock().now())),
+    )
+    .await;
+    let first = headers["dpop-nonce"].to_str().expect("nonce").to_owned();
+    let (status, headers, body) =
+        post(&server, "/token", &svc_form(), Some(&with_nonce(&first))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        headers["dpop-nonce"],
+        first.as_str(),
+        "the same slot, the same nonce"
+    );
+    let (_, headers, _) = post(&server, "/token", &svc_form(), None).await;
+    assert!(headers.get("dpop-nonce").is_none(), "no proof, no nonce");
+
+    // The next slot: the first nonce is still taken, and the answer gives the new one.
+    server.clock().advance(Duration::from_secs(300));
+    let (status, headers, body) =
+        post(&server, "/token", &svc_form(), Some(&with_nonce(&first))).await;
+    assert_eq!(status, 200, "{body}");
+    let second = headers["dpop-nonce"]
+        .to_str()
+        .expect("a fresh nonce")
+        .to_owned();
+    assert_ne!(second, first);
+
+    // One slot more: the first has lapsed, the one the success gave is good.
+    server.clock().advance(Duration::from_secs(300));
+    let (status, _, body) = post(&server, "/token", &svc_form(), Some(&with_nonce(&first))).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("use_dpop_nonce"))
+    );
+    let (status, headers, body) =
+        post(&server, "/token", &svc_form(), Some(&with_nonce(&second))).await;
+    assert_eq!(status, 200, "{body}");
+    let third = headers["dpop-nonce"]
+        .to_str()
+        .expect("a fresh nonce")
+        .to_owned();
+    assert_ne!(third, second, "the slot moved on again");
+
+    // /par answers with it too.
+    let pkce = Pkce::new("nonce-par");
+    let form = [
+        ("response_type", "code"),
+        ("client_id", "spa"),
+        ("redirect_uri", "https://spa.example.com/cb"),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let mut claims = key.claims("POST", &at("/par"), server.clock().now());
+    claims["nonce"] = json!(third);
+    let (status, headers, body) =
+        post(&server, "/par", &form, Some(&key.proof_with(&claims))).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(headers["dpop-nonce"], third.as_str());
+}
