@@ -15,6 +15,7 @@ mod offline;
 pub mod providers;
 mod proxies;
 mod report;
+mod sentinel;
 mod trusted_issuers;
 pub mod validate;
 
@@ -23,6 +24,7 @@ use crate::config::include::{self, IncludeSource, Tree};
 use crate::config::locate::Position;
 use crate::config::report::{Diagnostic, Issue, Sources};
 use crate::config::{Format, IncludeGlob, Unread, locations, parse, place, read_included, shape};
+pub use sentinel::StoreSentinel;
 use std::fmt;
 use std::path::{Path, PathBuf};
 pub use validate::{ServerSettings, StoreBackend, StoreSettings, StoreTls, UiSettings, Validated};

@@ -100,6 +100,11 @@ pub struct StoreSettings {
     pub key_prefix: String,
     /// For `rediss://`: the CA and the client certificate, read from their files.
     pub tls: StoreTls,
+    /// Redis: the Sentinels that name the master (`[store] sentinels`), if any.
+    pub sentinel: Option<super::sentinel::StoreSentinel>,
+    /// Redis: how long a security-relevant write waits for a replica (`WAIT 1`); zero:
+    /// not at all.
+    pub wait_for_replica: Duration,
 }
 
 /// `[store] ca_file`, `client_cert_file`, `client_key_file`, read (PEM). Never logged:
@@ -176,6 +181,8 @@ impl std::fmt::Debug for StoreSettings {
         f.debug_struct("StoreSettings")
             .field("backend", &self.backend)
             .field("key_prefix", &self.key_prefix)
+            .field("sentinel", &self.sentinel)
+            .field("wait_for_replica", &self.wait_for_replica)
             .finish()
     }
 }
@@ -186,6 +193,8 @@ impl Default for StoreSettings {
             backend: StoreBackend::Memory,
             key_prefix: "gatehouse:".to_owned(),
             tls: StoreTls::default(),
+            sentinel: None,
+            wait_for_replica: Duration::from_millis(100),
         }
     }
 }
@@ -397,10 +406,13 @@ fn check_store(
         return None;
     }
     let tls = store_tls(section, &backend, base_dir, sources, r)?;
+    let sentinel = super::sentinel::check(section, &backend, base_dir, sources, r).ok()?;
     Some(StoreSettings {
         backend,
         key_prefix: prefix.clone(),
         tls,
+        sentinel,
+        wait_for_replica: super::sentinel::check_wait(section, r),
     })
 }
 
@@ -500,10 +512,13 @@ fn file_store(
     }
     let backend = StoreBackend::File(full);
     let tls = store_tls(section, &backend, base_dir, sources, r)?;
+    let sentinel = super::sentinel::check(section, &backend, base_dir, sources, r).ok()?;
     Some(StoreSettings {
         backend,
         key_prefix: section.key_prefix.clone(),
         tls,
+        sentinel,
+        wait_for_replica: super::sentinel::check_wait(section, r),
     })
 }
 

@@ -21,26 +21,23 @@
 //! Payload compatibility: fields are encoded by position, so a field added to a stored
 //! type goes last with `#[serde(default)]` (a value written before it then decodes),
 //! and stored types never use `skip_serializing_if`.
+//!
+//! How the store reaches Redis (one server, or the master Sentinels name) and waits for
+//! a replica after security-relevant writes: [`connect`].
+
+mod connect;
 
 use super::{
     CodeGrant, DeviceDecision, DeviceGrant, IssuedIds, Key, Polled, Redeemed, RefreshGrant,
     Session, Store, StoreError, StoreFuture,
 };
 use crate::clock::Clock;
-use crate::load::StoreTls;
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use crate::load::{StoreBackend, StoreSettings, StoreTls};
 use ::redis::{AsyncCommands, Script};
+use connect::Link;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
-
-/// How long a command may wait for Redis's answer: past it the request fails
-/// (`temporarily_unavailable`) rather than hang. A local Redis answers in well under a
-/// millisecond.
-const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
-
-/// How long connecting to Redis may take (a host that drops packets).
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How often a compare-and-set is tried again after losing a race.
 const CAS_TRIES: usize = 64;
@@ -195,9 +192,10 @@ struct Scripts {
     remember_once: Script,
 }
 
-/// The Redis store: one multiplexed connection that reconnects by itself.
+/// The Redis store: one multiplexed connection to the master (`connect::Link`), found
+/// again when it fails.
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Link,
     clock: Clock,
     prefix: String,
     scripts: Scripts,
@@ -262,35 +260,32 @@ impl RedisStore {
         clock: Clock,
         tls: &StoreTls,
     ) -> Result<Self, StoreError> {
-        if url.starts_with("rediss://") {
-            // rustls picks its provider per process; aws-lc-rs is the one built in.
-            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        }
-        let client = if *tls == StoreTls::default() {
-            ::redis::Client::open(url)
-        } else {
-            let certificates = ::redis::TlsCertificates {
-                client_tls: tls
-                    .client
-                    .as_ref()
-                    .map(|(cert, key)| ::redis::ClientTlsConfig {
-                        client_cert: cert.clone(),
-                        client_key: key.clone(),
-                    }),
-                root_cert: tls.ca.clone(),
-            };
-            ::redis::Client::build_with_tls(url, certificates)
-        }
+        let settings = StoreSettings {
+            backend: StoreBackend::Redis(url.to_owned()),
+            key_prefix: prefix.to_owned(),
+            tls: tls.clone(),
+            ..StoreSettings::default()
+        };
+        Self::open(&settings, clock).await
+    }
+
+    /// Connects as `settings` say (a `StoreBackend::Redis` URL, its TLS, the Sentinels
+    /// that name the master, the wait for a replica); fails when Redis cannot be
+    /// reached.
+    pub async fn open(settings: &StoreSettings, clock: Clock) -> Result<Self, StoreError> {
+        let StoreBackend::Redis(url) = &settings.backend else {
+            return Err(StoreError("redis: not a Redis store".into()));
+        };
+        let prefix = settings.key_prefix.as_str();
+        let conn = connect::link(
+            url,
+            &settings.tls,
+            settings.sentinel.as_ref(),
+            settings.wait_for_replica,
+            format!("{prefix}w:replicated").into_bytes(),
+        )
+        .await
         .map_err(redis_error)?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
-            // One attempt per reconnection: while Redis is down, requests fail at once
-            // and the next request tries again, instead of queueing behind backoffs.
-            .set_number_of_retries(0);
-        let conn = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(redis_error)?;
         Ok(Self {
             conn,
             clock,
@@ -312,6 +307,18 @@ impl RedisStore {
 
     fn now(&self) -> u64 {
         self.clock.now_ms()
+    }
+
+    /// `op`, and once it succeeded, a replica waited for (`connect::Link::
+    /// wait_for_replica`): for the writes a failover must not lose.
+    fn durable<'a, T: Send + 'a>(&'a self, op: StoreFuture<'a, T>) -> StoreFuture<'a, T> {
+        Box::pin(async move {
+            let result = op.await;
+            if result.is_ok() {
+                self.conn.wait_for_replica().await;
+            }
+            result
+        })
     }
 
     /// The Redis key of `id` of `kind`.
@@ -494,7 +501,7 @@ impl Store for RedisStore {
     }
 
     fn redeem_code(&self, key: Key, issued: IssuedIds) -> StoreFuture<'_, Redeemed<CodeGrant>> {
-        Box::pin(async move {
+        self.durable(Box::pin(async move {
             let mut conn = self.conn.clone();
             let got: Option<(u8, Vec<u8>, Vec<u8>)> = self
                 .scripts
@@ -520,11 +527,13 @@ impl Store for RedisStore {
             } else {
                 Redeemed::Fresh(grant)
             })
-        })
+        }))
     }
 
     fn put_refresh(&self, key: Key, grant: RefreshGrant, ttl: Duration) -> StoreFuture<'_, ()> {
-        Box::pin(async move { self.put(self.key("r", &key), &encode(&grant)?, ttl).await })
+        self.durable(Box::pin(async move {
+            self.put(self.key("r", &key), &encode(&grant)?, ttl).await
+        }))
     }
 
     fn peek_code(&self, key: Key) -> StoreFuture<'_, Redeemed<CodeGrant>> {
@@ -548,18 +557,18 @@ impl Store for RedisStore {
     }
 
     fn use_refresh(&self, key: Key) -> StoreFuture<'_, Redeemed<RefreshGrant>> {
-        Box::pin(async move {
+        self.durable(Box::pin(async move {
             Ok(match self.use_once(self.key("r", &key)).await? {
                 Redeemed::Unknown => Redeemed::Unknown,
                 Redeemed::Fresh(p) => Redeemed::Fresh(decode(&p)?),
                 Redeemed::Replayed(p) => Redeemed::Replayed(decode(&p)?),
             })
-        })
+        }))
     }
 
     fn revoke_family(&self, family: &str, ttl: Duration) -> StoreFuture<'_, ()> {
         let key = self.key("f", family.as_bytes());
-        Box::pin(async move { self.put(key, b"", ttl).await })
+        self.durable(Box::pin(async move { self.put(key, b"", ttl).await }))
     }
 
     fn family_revoked(&self, family: &str) -> StoreFuture<'_, bool> {
@@ -569,7 +578,7 @@ impl Store for RedisStore {
 
     fn set_not_before(&self, client_id: &str, at: u64, ttl: Duration) -> StoreFuture<'_, ()> {
         let key = self.key("nb", client_id.as_bytes());
-        Box::pin(async move {
+        self.durable(Box::pin(async move {
             let mut conn = self.conn.clone();
             self.scripts
                 .set_not_before
@@ -580,7 +589,7 @@ impl Store for RedisStore {
                 .invoke_async::<()>(&mut conn)
                 .await
                 .map_err(redis_error)
-        })
+        }))
     }
 
     fn not_before(&self, client_id: &str) -> StoreFuture<'_, Option<u64>> {
@@ -595,7 +604,7 @@ impl Store for RedisStore {
 
     fn deny_jti(&self, jti: &str, ttl: Duration) -> StoreFuture<'_, ()> {
         let key = self.key("j", jti.as_bytes());
-        Box::pin(async move { self.put(key, b"", ttl).await })
+        self.durable(Box::pin(async move { self.put(key, b"", ttl).await }))
     }
 
     fn jti_denied(&self, jti: &str) -> StoreFuture<'_, bool> {
@@ -605,7 +614,7 @@ impl Store for RedisStore {
 
     fn remember_once(&self, key: &str, until: u64) -> StoreFuture<'_, bool> {
         let key = self.key("o", key.as_bytes());
-        Box::pin(async move {
+        self.durable(Box::pin(async move {
             let mut conn = self.conn.clone();
             let first: u8 = self
                 .scripts
@@ -617,7 +626,7 @@ impl Store for RedisStore {
                 .await
                 .map_err(redis_error)?;
             Ok(first == 1)
-        })
+        }))
     }
 
     fn put_session(&self, key: Key, session: Session, ttl: Duration) -> StoreFuture<'_, ()> {
@@ -634,7 +643,9 @@ impl Store for RedisStore {
     }
 
     fn delete_session(&self, key: Key) -> StoreFuture<'_, ()> {
-        Box::pin(async move { self.delete(self.key("s", &key)).await })
+        self.durable(Box::pin(
+            async move { self.delete(self.key("s", &key)).await },
+        ))
     }
 
     fn put_pending(&self, key: Key, request: String, ttl: Duration) -> StoreFuture<'_, ()> {
@@ -653,7 +664,7 @@ impl Store for RedisStore {
     }
 
     fn delete_pending(&self, key: Key) -> StoreFuture<'_, bool> {
-        Box::pin(async move {
+        self.durable(Box::pin(async move {
             let mut conn = self.conn.clone();
             let raw: Option<Vec<u8>> = redis::cmd("GETDEL")
                 .arg(self.key("p", &key))
@@ -664,7 +675,7 @@ impl Store for RedisStore {
                 Some(raw) => Ok(unframe(&raw)?.0 > self.now()),
                 None => Ok(false),
             }
-        })
+        }))
     }
 
     fn put_device(
@@ -708,7 +719,7 @@ impl Store for RedisStore {
         user: Key,
         decision: DeviceDecision,
     ) -> StoreFuture<'_, Option<DeviceGrant>> {
-        Box::pin(self.decide(user, decision))
+        self.durable(Box::pin(self.decide(user, decision)))
     }
 
     fn poll_device(
@@ -719,12 +730,14 @@ impl Store for RedisStore {
         step: u64,
     ) -> StoreFuture<'_, Polled> {
         let client_id = client_id.to_owned();
-        Box::pin(async move { self.poll(device, &client_id, now, step).await })
+        self.durable(Box::pin(async move {
+            self.poll(device, &client_id, now, step).await
+        }))
     }
 
     fn add_failure(&self, name: &str, window: Duration) -> StoreFuture<'_, (u32, Duration)> {
         let key = self.key("n", name.as_bytes());
-        Box::pin(async move {
+        self.durable(Box::pin(async move {
             let mut conn = self.conn.clone();
             let (count, left): (u64, u64) = self
                 .scripts
@@ -739,7 +752,7 @@ impl Store for RedisStore {
                 u32::try_from(count).unwrap_or(u32::MAX),
                 Duration::from_millis(left),
             ))
-        })
+        }))
     }
 
     fn take_back_failure(&self, name: &str) -> StoreFuture<'_, ()> {

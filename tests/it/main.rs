@@ -44,6 +44,7 @@ mod schema;
 mod service_example;
 mod sessions;
 mod store_redis;
+mod store_sentinel;
 mod throttling;
 mod token_lifecycle;
 mod upstream_github;
