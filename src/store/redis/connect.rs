@@ -65,7 +65,7 @@ enum Route {
         lane: Option<ConnectionManager>,
     },
     /// The master the Sentinels name.
-    Sentinel(Followed),
+    Sentinel(Box<Followed>),
 }
 
 /// The master of a Sentinel-watched set, as last found; forgotten when it fails, so
@@ -170,7 +170,7 @@ pub(crate) async fn link(
                 found: AtomicU64::new(0),
             };
             followed.master().await?;
-            Route::Sentinel(followed)
+            Route::Sentinel(Box::new(followed))
         }
     };
     Ok(Link(Arc::new(Shared {
