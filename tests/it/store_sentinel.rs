@@ -358,3 +358,62 @@ async fn a_master_killed_under_load_fails_over_with_nothing_revived() {
         "security-relevant writes waited for the replica"
     );
 }
+
+/// The Sentinel fields are refused where they are wrong, naming the field at its line:
+/// an address that is not host:port, Sentinels without a master name or a Redis URL, a
+/// master name or password without Sentinels, a wait over 5 s; the password is never
+/// shown, and a URL whose host is not the master's name is warned about.
+#[test]
+fn sentinel_fields_are_checked_at_their_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_signing_key(dir.path());
+    let path = dir.path().join("gatehouse.toml");
+    let write = |store: &str| {
+        let text = config_with(&format!(
+            "[store]\n{store}\n[[keys]]\nprivate_key_file = \"signing.pem\"\n"
+        ));
+        std::fs::write(&path, text).expect("write config");
+    };
+    for (store, field) in [
+        (
+            "url = \"redis://mymaster/0\"\nmaster_name = \"mymaster\"\nsentinels = [\"10.0.0.5:26379\", \"10.0.0.6\"]",
+            "line: 8, column: 32 }), issue: Issue { severity: Error, path: \"store.sentinels[1]\"",
+        ),
+        (
+            "url = \"redis://mymaster/0\"\nsentinels = [\"10.0.0.5:26379\"]",
+            "store.master_name",
+        ),
+        (
+            "sentinels = [\"10.0.0.5:26379\"]\nmaster_name = \"mymaster\"",
+            "store.sentinels",
+        ),
+        (
+            "url = \"redis://h/0\"\nmaster_name = \"mymaster\"",
+            "store.master_name",
+        ),
+        (
+            "url = \"redis://h/0\"\nsentinel_password = \"${env:GATEHOUSE_NO_SUCH_VAR}\"",
+            "store.sentinel_password",
+        ),
+        (
+            "url = \"redis://h/0\"\nwait_for_replica = \"6s\"",
+            "store.wait_for_replica",
+        ),
+    ] {
+        write(store);
+        let Err(rejected) = gatehouse::reload::load_config(&path) else {
+            panic!("accepted: {store}");
+        };
+        let said = format!("{rejected:?}");
+        assert!(said.contains(field), "{store}: {said}");
+    }
+    write(
+        "url = \"redis://elsewhere/0\"\nsentinels = [\"[::1]:26379\"]\nmaster_name = \"mymaster\"\nsentinel_password = \"pw-literal-secret\"",
+    );
+    let loaded = gatehouse::reload::load_config(&path).expect("a valid Sentinel config");
+    let warnings = format!("{:?}", loaded.warnings);
+    assert!(warnings.contains("redis://mymaster/0"), "{warnings}");
+    let shown = format!("{:?}", loaded.config.store);
+    assert!(!shown.contains("pw-literal-secret"), "{shown}");
+    assert!(shown.contains("mymaster"), "{shown}");
+}
