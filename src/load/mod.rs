@@ -24,10 +24,11 @@ use crate::config::include::{self, IncludeSource, Tree};
 use crate::config::locate::Position;
 use crate::config::report::{Diagnostic, Issue, Sources};
 use crate::config::{Format, IncludeGlob, Unread, locations, parse, place, read_included, shape};
-pub use sentinel::StoreSentinel;
 use std::fmt;
 use std::path::{Path, PathBuf};
-pub use validate::{ServerSettings, StoreBackend, StoreSettings, StoreTls, UiSettings, Validated};
+pub use validate::{
+    ServerSettings, StoreBackend, StoreSentinel, StoreSettings, StoreTls, UiSettings, Validated,
+};
 
 /// A config that passed validation, with what it was read from.
 pub struct Loaded {
@@ -253,6 +254,21 @@ fn check_as(
         v.token_key = federation.token_key;
     }
     issues.extend(federation_issues);
+    let mut store_issues = report::Report::default();
+    if let Some(v) = validated.as_mut() {
+        sentinel::apply(
+            &file.store,
+            &mut v.store,
+            base_dir,
+            &mut sources,
+            &mut store_issues,
+        );
+    }
+    let store_issues = store_issues.into_issues();
+    if store_issues.iter().any(Issue::is_error) {
+        validated = None;
+    }
+    issues.extend(store_issues);
     let diagnostics = place(&tree, issues);
     match validated {
         Some(config) if !diagnostics.iter().any(|d| d.issue.is_error()) => {

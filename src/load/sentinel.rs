@@ -3,7 +3,7 @@
 //! across a failover, and how long a security-relevant write waits for a replica.
 
 use super::report::Report;
-use super::validate::StoreBackend;
+use super::validate::{StoreBackend, StoreSentinel, StoreSettings};
 use crate::config::file::StoreSection;
 use crate::config::report::Sources;
 use std::path::Path;
@@ -11,28 +11,6 @@ use std::time::Duration;
 
 /// The longest `wait_for_replica`: a request waits this long when no replica answers.
 const MAX_WAIT: Duration = Duration::from_secs(5);
-
-/// The Sentinels that name the Redis master, resolved. Never logged: `Debug` leaves the
-/// password out.
-#[derive(Clone, PartialEq, Eq)]
-pub struct StoreSentinel {
-    /// Each Sentinel's host and port.
-    pub sentinels: Vec<(String, u16)>,
-    /// The name the Sentinels monitor the master under.
-    pub master_name: String,
-    /// The Sentinels' own password (`requirepass` in sentinel.conf).
-    pub password: Option<String>,
-}
-
-impl std::fmt::Debug for StoreSentinel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoreSentinel")
-            .field("sentinels", &self.sentinels)
-            .field("master_name", &self.master_name)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .finish()
-    }
-}
 
 /// `host:port` (`[v6]:port` for an IPv6 address): a Sentinel's address.
 pub(super) fn parse_address(text: &str) -> Result<(String, u16), String> {
@@ -69,7 +47,7 @@ fn check_master_name(name: &str) -> Result<(), &'static str> {
 
 /// `[store] sentinels` and the fields that go with it: `None` without Sentinels (and
 /// then none of the others may be set); `Err` when something is wrong (reported).
-pub(super) fn check(
+fn check(
     section: &StoreSection,
     backend: &StoreBackend,
     base_dir: &Path,
@@ -155,8 +133,24 @@ pub(super) fn check(
     }))
 }
 
+/// `[store] sentinels` and the fields that go with it, and `wait_for_replica`, into
+/// `store` (the rest of `[store]`, validated): after `validate`, as the providers are,
+/// since reading the Sentinels' password is theirs.
+pub(super) fn apply(
+    section: &StoreSection,
+    store: &mut StoreSettings,
+    base_dir: &Path,
+    sources: &mut Sources,
+    r: &mut Report,
+) {
+    if let Ok(sentinel) = check(section, &store.backend, base_dir, sources, r) {
+        store.sentinel = sentinel;
+    }
+    store.wait_for_replica = check_wait(section, r);
+}
+
 /// `[store] wait_for_replica`: at most [`MAX_WAIT`].
-pub(super) fn check_wait(section: &StoreSection, r: &mut Report) -> Duration {
+fn check_wait(section: &StoreSection, r: &mut Report) -> Duration {
     if section.wait_for_replica > MAX_WAIT {
         r.error(
             "store.wait_for_replica",
@@ -168,7 +162,7 @@ pub(super) fn check_wait(section: &StoreSection, r: &mut Report) -> Duration {
 
 #[cfg(test)]
 mod tests {
-    use super::{check_master_name, parse_address};
+    use crate::load::sentinel::{check_master_name, parse_address};
 
     #[test]
     fn a_sentinel_is_a_host_and_a_port() {

@@ -101,7 +101,7 @@ pub struct StoreSettings {
     /// For `rediss://`: the CA and the client certificate, read from their files.
     pub tls: StoreTls,
     /// Redis: the Sentinels that name the master (`[store] sentinels`), if any.
-    pub sentinel: Option<super::sentinel::StoreSentinel>,
+    pub sentinel: Option<StoreSentinel>,
     /// Redis: how long a security-relevant write waits for a replica (`WAIT 1`); zero:
     /// not at all.
     pub wait_for_replica: Duration,
@@ -115,6 +115,28 @@ pub struct StoreTls {
     pub ca: Option<Vec<u8>>,
     /// The client certificate and its key (mutual TLS).
     pub client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+/// The Sentinels that name the Redis master, resolved. Never logged: `Debug` leaves the
+/// password out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreSentinel {
+    /// Each Sentinel's host and port.
+    pub sentinels: Vec<(String, u16)>,
+    /// The name the Sentinels monitor the master under.
+    pub master_name: String,
+    /// The Sentinels' own password (`requirepass` in sentinel.conf).
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for StoreSentinel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreSentinel")
+            .field("sentinels", &self.sentinels)
+            .field("master_name", &self.master_name)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 /// Where the runtime state lives.
@@ -406,13 +428,13 @@ fn check_store(
         return None;
     }
     let tls = store_tls(section, &backend, base_dir, sources, r)?;
-    let sentinel = super::sentinel::check(section, &backend, base_dir, sources, r).ok()?;
     Some(StoreSettings {
         backend,
         key_prefix: prefix.clone(),
         tls,
-        sentinel,
-        wait_for_replica: super::sentinel::check_wait(section, r),
+        // `[store] sentinels` and `wait_for_replica`: `sentinel::apply`, after this.
+        sentinel: None,
+        wait_for_replica: Duration::ZERO,
     })
 }
 
@@ -512,13 +534,13 @@ fn file_store(
     }
     let backend = StoreBackend::File(full);
     let tls = store_tls(section, &backend, base_dir, sources, r)?;
-    let sentinel = super::sentinel::check(section, &backend, base_dir, sources, r).ok()?;
     Some(StoreSettings {
         backend,
         key_prefix: section.key_prefix.clone(),
         tls,
-        sentinel,
-        wait_for_replica: super::sentinel::check_wait(section, r),
+        // `[store] sentinels` and `wait_for_replica`: `sentinel::apply`, after this.
+        sentinel: None,
+        wait_for_replica: Duration::ZERO,
     })
 }
 

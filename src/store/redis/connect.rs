@@ -473,7 +473,7 @@ impl ConnectionLike for Link {
 
 #[cfg(test)]
 mod tests {
-    use super::{covered, master_lost};
+    use crate::store::redis::connect::{covered, master_lost};
     use ::redis::{ErrorKind, RedisError};
 
     #[test]
