@@ -308,6 +308,8 @@ async fn a_master_killed_under_load_fails_over_with_nothing_revived() {
         load.answered.load(Ordering::SeqCst),
         load.cut.load(Ordering::SeqCst),
     );
+    // SENTINEL_TEST_LOG=/path keeps gatehouse's log of the run (its store_master_lost
+    // and store_master_found lines say when it lost and found the master).
     if let Ok(keep) = std::env::var("SENTINEL_TEST_LOG") {
         let _ = std::fs::copy(dir.path().join("gs.log"), keep);
     }
