@@ -499,5 +499,11 @@ mod tests {
             "ERR Error running script",
         ));
         assert!(!master_lost(&script));
+        // After a failover the new master lacks the scripts: `invoke_async` loads them.
+        let noscript = RedisError::from((
+            ErrorKind::Server(::redis::ServerErrorKind::NoScript),
+            "NOSCRIPT No matching script.",
+        ));
+        assert!(!master_lost(&noscript));
     }
 }
