@@ -419,3 +419,31 @@ fn sentinel_fields_are_checked_at_their_line() {
     assert!(!shown.contains("pw-literal-secret"), "{shown}");
     assert!(shown.contains("mymaster"), "{shown}");
 }
+
+/// Sentinels that require a password (`requirepass`): the store finds the master with
+/// `sentinel_password`, and not without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinels_with_a_password_are_asked_with_sentinel_password() {
+    let password = "sentinel-pw-0123";
+    let Some(set) = SentinelSet::start_with("sentinels_with_a_password", Some(password)).await
+    else {
+        return;
+    };
+    let mut with = settings(&set, "pw:", Duration::from_millis(100));
+    let clock = Clock::system();
+    assert!(
+        RedisStore::open(&with, clock.clone()).await.is_err(),
+        "without the password the Sentinels refuse"
+    );
+    if let Some(sentinel) = with.sentinel.as_mut() {
+        sentinel.password = Some(password.to_owned());
+    }
+    let store = RedisStore::open(&with, clock)
+        .await
+        .expect("connects with the Sentinels' password");
+    store
+        .deny_jti("j", Duration::from_secs(60))
+        .await
+        .expect("writes to the master");
+    assert!(store.jti_denied("j").await.expect("reads"));
+}

@@ -164,6 +164,8 @@ pub struct SentinelSet {
     pub master: RedisServer,
     pub replica: RedisServer,
     pub sentinels: Vec<RedisServer>,
+    /// What the Sentinels require, if anything.
+    password: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -172,6 +174,12 @@ impl SentinelSet {
     /// knows the replica and the two other Sentinels; `None` when redis-server is not
     /// installed (skipped, or failed in CI).
     pub async fn start(test: &str) -> Option<Self> {
+        Self::start_with(test, None).await
+    }
+
+    /// As [`SentinelSet::start`], the Sentinels requiring `password` (`requirepass`,
+    /// and `sentinel-pass` between them).
+    pub async fn start_with(test: &str, password: Option<&str>) -> Option<Self> {
         // No delay before the first sync (5 s by default): the replica is online, and
         // counted by the master's ROLE, at once.
         let master = RedisServer::start_args(
@@ -198,8 +206,11 @@ impl SentinelSet {
                     "sentinel monitor {MASTER_NAME} 127.0.0.1 {port} 2\n\
                      sentinel down-after-milliseconds {MASTER_NAME} 500\n\
                      sentinel failover-timeout {MASTER_NAME} 2000\n\
-                     sentinel parallel-syncs {MASTER_NAME} 1\n",
-                    port = master.port
+                     sentinel parallel-syncs {MASTER_NAME} 1\n{auth}",
+                    port = master.port,
+                    auth = password.map_or(String::new(), |p| format!(
+                        "requirepass {p}\nsentinel sentinel-pass {p}\n"
+                    )),
                 ),
             )
             .expect("sentinel.conf");
@@ -210,6 +221,7 @@ impl SentinelSet {
             master,
             replica,
             sentinels,
+            password: password.map(str::to_owned),
             _dir: dir,
         };
         let ready = super::eventually(Duration::from_secs(20), || set.watching()).await;
@@ -243,6 +255,7 @@ impl SentinelSet {
         for sentinel in &self.sentinels {
             let Ok((_, port)) = sentinel_query::<(String, u16)>(
                 sentinel.port,
+                self.password.as_deref(),
                 redis::cmd("SENTINEL")
                     .arg("GET-MASTER-ADDR-BY-NAME")
                     .arg(MASTER_NAME),
@@ -259,13 +272,14 @@ impl SentinelSet {
     /// True when the master has its replica online and every Sentinel knows the
     /// replica and the two other Sentinels.
     async fn watching(&self) -> bool {
-        let role = sentinel_query::<redis::Role>(self.master.port, &redis::cmd("ROLE")).await;
+        let role = sentinel_query::<redis::Role>(self.master.port, None, &redis::cmd("ROLE")).await;
         if !matches!(role, Ok(redis::Role::Primary { replicas, .. }) if replicas.len() == 1) {
             return false;
         }
         for sentinel in &self.sentinels {
             let info = sentinel_query::<std::collections::HashMap<String, String>>(
                 sentinel.port,
+                self.password.as_deref(),
                 redis::cmd("SENTINEL").arg("MASTER").arg(MASTER_NAME),
             )
             .await;
@@ -281,9 +295,11 @@ impl SentinelSet {
 
 async fn sentinel_query<T: redis::FromRedisValue>(
     port: u16,
+    password: Option<&str>,
     cmd: &redis::Cmd,
 ) -> redis::RedisResult<T> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}"))?;
+    let auth = password.map_or(String::new(), |p| format!(":{p}@"));
+    let client = redis::Client::open(format!("redis://{auth}127.0.0.1:{port}"))?;
     let mut conn = client.get_multiplexed_async_connection().await?;
     cmd.query_async(&mut conn).await
 }
