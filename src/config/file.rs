@@ -171,6 +171,35 @@ pub struct StoreSection {
     /// PEM private key of `client_cert_file`.
     #[serde(default)]
     pub client_key_file: Option<String>,
+    /// Redis Sentinel: the Sentinels (`"host:26379"`) that name the master of
+    /// `master_name`; the store follows that master across a failover. `url` then gives
+    /// the scheme (`rediss://`: TLS to the master and to the Sentinels, with `ca_file`
+    /// and the client certificate), the user, password and database; its host is not
+    /// used (write the master's name there: `redis://mymaster/0`).
+    #[serde(default)]
+    pub sentinels: Vec<String>,
+    /// With `sentinels`: the name the Sentinels monitor the master under.
+    #[serde(default)]
+    pub master_name: Option<String>,
+    /// With `sentinels`: the Sentinels' own password (`requirepass` in their
+    /// sentinel.conf), as `"${env:NAME}"`; never logged.
+    #[serde(default)]
+    pub sentinel_password: Option<String>,
+    /// A file whose content is the Sentinels' password (trailing newline trimmed),
+    /// instead of `sentinel_password`.
+    #[serde(default)]
+    pub sentinel_password_file: Option<String>,
+    /// Redis: how long a security-relevant write (a code redeemed, a refresh token
+    /// rotated, a revocation, a not-before, a logout, a single-use `jti`) waits for one
+    /// replica to confirm it (`WAIT 1`), when the master has replicas, so that a
+    /// failover cannot lose it. Past it the answer goes out anyway (logged and counted:
+    /// `gatehouse_store_replica_wait_timeouts_total`); `"0s"`: never wait.
+    #[serde(
+        default = "default_wait_for_replica",
+        deserialize_with = "humantime_serde::deserialize"
+    )]
+    #[schemars(with = "String", extend("default" = human(default_wait_for_replica())))]
+    pub wait_for_replica: Duration,
 }
 
 impl Default for StoreSection {
@@ -182,8 +211,17 @@ impl Default for StoreSection {
             ca_file: None,
             client_cert_file: None,
             client_key_file: None,
+            sentinels: Vec::new(),
+            master_name: None,
+            sentinel_password: None,
+            sentinel_password_file: None,
+            wait_for_replica: default_wait_for_replica(),
         }
     }
+}
+
+fn default_wait_for_replica() -> Duration {
+    Duration::from_millis(100)
 }
 
 fn default_store_url() -> String {

@@ -8,6 +8,7 @@
 #[cfg(test)]
 mod coverage;
 mod limits;
+mod sentinel;
 mod settings;
 
 use super::change::Changes;
@@ -919,6 +920,7 @@ fn store(out: &mut Changes, old: &StoreSettings, new: &StoreSettings) {
             "client certificate replaced",
         );
     }
+    sentinel::sentinel(out, old, new);
 }
 
 fn lifetime(out: &mut Changes, subject: Subject, field: &str, before: Duration, after: Duration) {

@@ -19,6 +19,7 @@ mod proxies;
 mod report;
 mod scopes;
 mod secrets;
+mod sentinel;
 mod server;
 mod signing_keys;
 mod trusted_issuers;
@@ -32,7 +33,9 @@ use crate::config::report::{Diagnostic, Issue, Sources};
 use crate::config::{Format, IncludeGlob, Unread, locations, parse, place, read_included, shape};
 use std::fmt;
 use std::path::{Path, PathBuf};
-pub use validate::{ServerSettings, StoreBackend, StoreSettings, StoreTls, UiSettings, Validated};
+pub use validate::{
+    ServerSettings, StoreBackend, StoreSentinel, StoreSettings, StoreTls, UiSettings, Validated,
+};
 
 /// A config that passed validation, with what it was read from.
 pub struct Loaded {
@@ -238,6 +241,21 @@ fn check_as(
     let (mut validated, found) = validate::validate(&file, base_dir, &mut sources);
     issues.extend(found);
     check_documents_and_providers(&file, base_dir, &mut sources, &mut validated, &mut issues);
+    let mut store_issues = report::Report::default();
+    if let Some(v) = validated.as_mut() {
+        sentinel::apply(
+            &file.store,
+            &mut v.store,
+            base_dir,
+            &mut sources,
+            &mut store_issues,
+        );
+    }
+    let store_issues = store_issues.into_issues();
+    if store_issues.iter().any(Issue::is_error) {
+        validated = None;
+    }
+    issues.extend(store_issues);
     let diagnostics = place(&tree, issues);
     match validated {
         Some(config) if !diagnostics.iter().any(|d| d.issue.is_error()) => {

@@ -422,7 +422,7 @@ fn check_refresh(p: &ProviderEntry, path: &str, r: &mut Report) -> RefreshPolicy
 
 /// Reads a secret given as `value` (`${env:NAME}`, or a literal, warned about) or as a
 /// file `file` (trailing newline trimmed); exactly one of them.
-fn read_secret(
+pub(super) fn read_secret(
     value: Option<&str>,
     file: Option<&str>,
     value_field: &str,

@@ -20,6 +20,7 @@ use crate::protocol::redirect_uri::check_issuer;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 pub use super::server::{AdminToken, ServerSettings, UiSettings};
 
@@ -32,6 +33,11 @@ pub struct StoreSettings {
     pub key_prefix: String,
     /// For `rediss://`: the CA and the client certificate, read from their files.
     pub tls: StoreTls,
+    /// Redis: the Sentinels that name the master (`[store] sentinels`), if any.
+    pub sentinel: Option<StoreSentinel>,
+    /// Redis: how long a security-relevant write waits for a replica (`WAIT 1`); zero:
+    /// not at all.
+    pub wait_for_replica: Duration,
 }
 
 /// `[store] ca_file`, `client_cert_file`, `client_key_file`, read (PEM). Never logged:
@@ -42,6 +48,28 @@ pub struct StoreTls {
     pub ca: Option<Vec<u8>>,
     /// The client certificate and its key (mutual TLS).
     pub client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+/// The Sentinels that name the Redis master, resolved. Never logged: `Debug` leaves the
+/// password out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreSentinel {
+    /// Each Sentinel's host and port.
+    pub sentinels: Vec<(String, u16)>,
+    /// The name the Sentinels monitor the master under.
+    pub master_name: String,
+    /// The Sentinels' own password (`requirepass` in sentinel.conf).
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for StoreSentinel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreSentinel")
+            .field("sentinels", &self.sentinels)
+            .field("master_name", &self.master_name)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 /// Where the runtime state lives.
@@ -108,6 +136,8 @@ impl std::fmt::Debug for StoreSettings {
         f.debug_struct("StoreSettings")
             .field("backend", &self.backend)
             .field("key_prefix", &self.key_prefix)
+            .field("sentinel", &self.sentinel)
+            .field("wait_for_replica", &self.wait_for_replica)
             .finish()
     }
 }
@@ -118,6 +148,8 @@ impl Default for StoreSettings {
             backend: StoreBackend::Memory,
             key_prefix: "gatehouse:".to_owned(),
             tls: StoreTls::default(),
+            sentinel: None,
+            wait_for_replica: Duration::from_millis(100),
         }
     }
 }
@@ -325,6 +357,9 @@ fn check_store(
         backend,
         key_prefix: prefix.clone(),
         tls,
+        // `[store] sentinels` and `wait_for_replica`: `sentinel::apply`, after this.
+        sentinel: None,
+        wait_for_replica: Duration::ZERO,
     })
 }
 
@@ -428,5 +463,8 @@ fn file_store(
         backend,
         key_prefix: section.key_prefix.clone(),
         tls,
+        // `[store] sentinels` and `wait_for_replica`: `sentinel::apply`, after this.
+        sentinel: None,
+        wait_for_replica: Duration::ZERO,
     })
 }

@@ -72,14 +72,8 @@ async fn open_unmetered(
                 .map_err(|e| StoreError(format!("opening the file store: {e}")))??;
             Ok(std::sync::Arc::new(store))
         }
-        StoreBackend::Redis(url) => {
-            let store = redis::RedisStore::connect_tls(
-                url,
-                &settings.key_prefix,
-                clock.clone(),
-                &settings.tls,
-            )
-            .await?;
+        StoreBackend::Redis(_) => {
+            let store = redis::RedisStore::open(settings, clock.clone()).await?;
             store.ping().await?;
             Ok(std::sync::Arc::new(store))
         }

@@ -21,26 +21,25 @@
 //! Payload compatibility: fields are encoded by position, so a field added to a stored
 //! type goes last with `#[serde(default)]` (a value written before it then decodes),
 //! and stored types never use `skip_serializing_if`.
+//!
+//! How the store reaches Redis (one server, or the master Sentinels name) and waits for
+//! a replica after security-relevant writes: [`connect`].
+
+mod connect;
+mod scripts;
 
 use super::{
     CodeGrant, DeviceDecision, DeviceGrant, IssuedIds, Key, Polled, Redeemed, RefreshGrant,
     Session, Store, StoreError, StoreFuture,
 };
 use crate::clock::Clock;
-use crate::load::StoreTls;
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{AsyncCommands, Script};
+use crate::load::{StoreBackend, StoreSettings, StoreTls};
+use ::redis::AsyncCommands;
+use connect::Link;
+use scripts::Scripts;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
-
-/// How long a command may wait for Redis's answer: past it the request fails
-/// (`temporarily_unavailable`) rather than hang. A local Redis answers in well under a
-/// millisecond.
-const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
-
-/// How long connecting to Redis may take (a host that drops packets).
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How often a compare-and-set is tried again after losing a race.
 const CAS_TRIES: usize = 64;
@@ -54,150 +53,10 @@ const MAX_EXPIRY: u64 = 999_999_999_999_999;
 /// Where the payload starts: the expiry and the used byte.
 const HEADER: usize = EXP_DIGITS + 1;
 
-/// Lua helpers every script starts with: the expiry and the used byte of a framed
-/// value, and a number formatted as the frame writes it.
-const PRELUDE: &str = r"
-local function exp_of(v) return tonumber(string.sub(v, 1, 15)) end
-local function live(v, now) return v and exp_of(v) > now end
-local function num(n) return string.format('%015.0f', n) end
-";
-
-/// `KEYS[1]` a code, `KEYS[2]` where its first redemption's ids go; `ARGV[1]` now,
-/// `ARGV[2]` the ids. Nil when unknown, else `{used_before, value, ids}`.
-const REDEEM_CODE: &str = r"
-local now = tonumber(ARGV[1])
-local v = redis.call('GET', KEYS[1])
-if not live(v, now) then return false end
-if string.sub(v, 16, 16) == '1' then
-  return {1, v, redis.call('GET', KEYS[2]) or ''}
-end
-redis.call('SETRANGE', KEYS[1], 15, '1')
-redis.call('SET', KEYS[2], ARGV[2], 'PX', math.max(1, exp_of(v) - now))
-return {0, v, ARGV[2]}
-";
-
-/// `KEYS[1]` a single-use value, `ARGV[1]` now. Nil when unknown, else
-/// `{used_before, value}`; marks it used.
-const USE_ONCE: &str = r"
-local now = tonumber(ARGV[1])
-local v = redis.call('GET', KEYS[1])
-if not live(v, now) then return false end
-local used = string.sub(v, 16, 16) == '1'
-if not used then redis.call('SETRANGE', KEYS[1], 15, '1') end
-return {used and 1 or 0, v}
-";
-
-/// `KEYS[1]` a client's not-before; `ARGV` now, the time, the ttl (ms). The later time
-/// and the later expiry win.
-const SET_NOT_BEFORE: &str = r"
-local now = tonumber(ARGV[1])
-local at = tonumber(ARGV[2])
-local exp = now + tonumber(ARGV[3])
-local v = redis.call('GET', KEYS[1])
-if live(v, now) then
-  exp = math.max(exp, exp_of(v))
-  at = math.max(at, tonumber(string.sub(v, 17)))
-end
-redis.call('SET', KEYS[1], num(exp) .. '0' .. string.format('%.0f', at), 'PX', math.max(1, exp - now))
-";
-
-/// `KEYS[1]` a counter; `ARGV` now, the window (ms). Returns `{count, ms left}`.
-const ADD_FAILURE: &str = r"
-local now = tonumber(ARGV[1])
-local exp = now + tonumber(ARGV[2])
-local count = 1
-local v = redis.call('GET', KEYS[1])
-if live(v, now) then
-  exp = exp_of(v)
-  count = tonumber(string.sub(v, 17)) + 1
-end
-redis.call('SET', KEYS[1], num(exp) .. '0' .. string.format('%.0f', count), 'PX', math.max(1, exp - now))
-return {count, exp - now}
-";
-
-/// `KEYS[1]` a counter, `ARGV[1]` now: one less, never below zero, same window.
-const TAKE_BACK: &str = r"
-local now = tonumber(ARGV[1])
-local v = redis.call('GET', KEYS[1])
-if not live(v, now) then return 0 end
-local count = tonumber(string.sub(v, 17))
-if count > 0 then
-  redis.call('SET', KEYS[1], string.sub(v, 1, 16) .. string.format('%.0f', count - 1), 'KEEPTTL')
-end
-return 0
-";
-
-/// `KEYS[1]` a user code, `KEYS[2]` its device code; `ARGV` now, the ttl (ms), the two
-/// values. Stores both only when the user code is free: 1, else 0.
-const PUT_DEVICE: &str = r"
-local now = tonumber(ARGV[1])
-if live(redis.call('GET', KEYS[1]), now) then return 0 end
-redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[2])
-redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[2])
-return 1
-";
-
-/// `KEYS[1]` a user code; `ARGV` now, the device key's prefix. Nil, or
-/// `{device id, device value}`.
-const DEVICE_BY_USER: &str = r"
-local now = tonumber(ARGV[1])
-local u = redis.call('GET', KEYS[1])
-if not live(u, now) then return false end
-local id = string.sub(u, 17)
-local d = redis.call('GET', ARGV[2] .. id)
-if not live(d, now) then return false end
-return {id, d}
-";
-
-/// `KEYS[1]`; `ARGV` the value read, the value to write. Writes (keeping the TTL) only
-/// when the key still holds what was read: 1, else 0.
-const COMPARE_AND_SET: &str = r"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
-return 1
-";
-
-/// `KEYS[1]` a name; `ARGV` now, until (both ms). 1 when nothing live held it (and
-/// it is now held until then), else 0.
-const REMEMBER_ONCE: &str = r"
-local now = tonumber(ARGV[1])
-local untl = tonumber(ARGV[2])
-if live(redis.call('GET', KEYS[1]), now) then return 0 end
-if untl <= now then return 1 end
-redis.call('SET', KEYS[1], num(untl) .. '0', 'PX', untl - now)
-return 1
-";
-
-/// `KEYS[1]` a shared secret, `ARGV[1]` a fresh one: the one stored, storing the fresh
-/// one if there was none.
-const SHARED_SECRET: &str = r"
-local v = redis.call('GET', KEYS[1])
-if v then return v end
-redis.call('SET', KEYS[1], ARGV[1])
-return ARGV[1]
-";
-
-fn script(body: &str) -> Script {
-    Script::new(&format!("{PRELUDE}{body}"))
-}
-
-/// The store's scripts, hashed once (`EVALSHA`, loaded on first use).
-struct Scripts {
-    redeem_code: Script,
-    use_once: Script,
-    set_not_before: Script,
-    add_failure: Script,
-    take_back: Script,
-    put_device: Script,
-    device_by_user: Script,
-    compare_and_set: Script,
-    shared_secret: Script,
-    remember_once: Script,
-}
-
-/// The Redis store: one multiplexed connection that reconnects by itself.
+/// The Redis store: one multiplexed connection to the master (`connect::Link`), found
+/// again when it fails.
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Link,
     clock: Clock,
     prefix: String,
     scripts: Scripts,
@@ -262,56 +121,54 @@ impl RedisStore {
         clock: Clock,
         tls: &StoreTls,
     ) -> Result<Self, StoreError> {
-        if url.starts_with("rediss://") {
-            // rustls picks its provider per process; aws-lc-rs is the one built in.
-            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        }
-        let client = if *tls == StoreTls::default() {
-            ::redis::Client::open(url)
-        } else {
-            let certificates = ::redis::TlsCertificates {
-                client_tls: tls
-                    .client
-                    .as_ref()
-                    .map(|(cert, key)| ::redis::ClientTlsConfig {
-                        client_cert: cert.clone(),
-                        client_key: key.clone(),
-                    }),
-                root_cert: tls.ca.clone(),
-            };
-            ::redis::Client::build_with_tls(url, certificates)
-        }
+        let settings = StoreSettings {
+            backend: StoreBackend::Redis(url.to_owned()),
+            key_prefix: prefix.to_owned(),
+            tls: tls.clone(),
+            ..StoreSettings::default()
+        };
+        Self::open(&settings, clock).await
+    }
+
+    /// Connects as `settings` say (a `StoreBackend::Redis` URL, its TLS, the Sentinels
+    /// that name the master, the wait for a replica); fails when Redis cannot be
+    /// reached.
+    pub async fn open(settings: &StoreSettings, clock: Clock) -> Result<Self, StoreError> {
+        let StoreBackend::Redis(url) = &settings.backend else {
+            return Err(StoreError("redis: not a Redis store".into()));
+        };
+        let prefix = settings.key_prefix.as_str();
+        let conn = connect::link(
+            url,
+            &settings.tls,
+            settings.sentinel.as_ref(),
+            settings.wait_for_replica,
+            format!("{prefix}w:replicated").into_bytes(),
+        )
+        .await
         .map_err(redis_error)?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
-            // One attempt per reconnection: while Redis is down, requests fail at once
-            // and the next request tries again, instead of queueing behind backoffs.
-            .set_number_of_retries(0);
-        let conn = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(redis_error)?;
         Ok(Self {
             conn,
             clock,
             prefix: prefix.to_owned(),
-            scripts: Scripts {
-                redeem_code: script(REDEEM_CODE),
-                use_once: script(USE_ONCE),
-                set_not_before: script(SET_NOT_BEFORE),
-                add_failure: script(ADD_FAILURE),
-                take_back: script(TAKE_BACK),
-                put_device: script(PUT_DEVICE),
-                device_by_user: script(DEVICE_BY_USER),
-                compare_and_set: script(COMPARE_AND_SET),
-                shared_secret: script(SHARED_SECRET),
-                remember_once: script(REMEMBER_ONCE),
-            },
+            scripts: Scripts::new(),
         })
     }
 
     fn now(&self) -> u64 {
         self.clock.now_ms()
+    }
+
+    /// `op`, and once it succeeded, a replica waited for (`connect::Link::
+    /// wait_for_replica`): for the writes a failover must not lose.
+    fn durable<'a, T: Send + 'a>(&'a self, op: StoreFuture<'a, T>) -> StoreFuture<'a, T> {
+        Box::pin(async move {
+            let result = op.await;
+            if result.is_ok() {
+                self.conn.wait_for_replica().await;
+            }
+            result
+        })
     }
 
     /// The Redis key of `id` of `kind`.
@@ -494,7 +351,7 @@ impl Store for RedisStore {
     }
 
     fn redeem_code(&self, key: Key, issued: IssuedIds) -> StoreFuture<'_, Redeemed<CodeGrant>> {
-        Box::pin(async move {
+        self.durable(Box::pin(async move {
             let mut conn = self.conn.clone();
             let got: Option<(u8, Vec<u8>, Vec<u8>)> = self
                 .scripts
@@ -520,11 +377,13 @@ impl Store for RedisStore {
             } else {
                 Redeemed::Fresh(grant)
             })
-        })
+        }))
     }
 
     fn put_refresh(&self, key: Key, grant: RefreshGrant, ttl: Duration) -> StoreFuture<'_, ()> {
-        Box::pin(async move { self.put(self.key("r", &key), &encode(&grant)?, ttl).await })
+        self.durable(Box::pin(async move {
+            self.put(self.key("r", &key), &encode(&grant)?, ttl).await
+        }))
     }
 
     fn peek_code(&self, key: Key) -> StoreFuture<'_, Redeemed<CodeGrant>> {
@@ -548,18 +407,18 @@ impl Store for RedisStore {
     }
 
     fn use_refresh(&self, key: Key) -> StoreFuture<'_, Redeemed<RefreshGrant>> {
-        Box::pin(async move {
+        self.durable(Box::pin(async move {
             Ok(match self.use_once(self.key("r", &key)).await? {
                 Redeemed::Unknown => Redeemed::Unknown,
                 Redeemed::Fresh(p) => Redeemed::Fresh(decode(&p)?),
                 Redeemed::Replayed(p) => Redeemed::Replayed(decode(&p)?),
             })
-        })
+        }))
     }
 
     fn revoke_family(&self, family: &str, ttl: Duration) -> StoreFuture<'_, ()> {
         let key = self.key("f", family.as_bytes());
-        Box::pin(async move { self.put(key, b"", ttl).await })
+        self.durable(Box::pin(async move { self.put(key, b"", ttl).await }))
     }
 
     fn family_revoked(&self, family: &str) -> StoreFuture<'_, bool> {
@@ -569,7 +428,7 @@ impl Store for RedisStore {
 
     fn set_not_before(&self, client_id: &str, at: u64, ttl: Duration) -> StoreFuture<'_, ()> {
         let key = self.key("nb", client_id.as_bytes());
-        Box::pin(async move {
+        self.durable(Box::pin(async move {
             let mut conn = self.conn.clone();
             self.scripts
                 .set_not_before
@@ -580,7 +439,7 @@ impl Store for RedisStore {
                 .invoke_async::<()>(&mut conn)
                 .await
                 .map_err(redis_error)
-        })
+        }))
     }
 
     fn not_before(&self, client_id: &str) -> StoreFuture<'_, Option<u64>> {
@@ -595,7 +454,7 @@ impl Store for RedisStore {
 
     fn deny_jti(&self, jti: &str, ttl: Duration) -> StoreFuture<'_, ()> {
         let key = self.key("j", jti.as_bytes());
-        Box::pin(async move { self.put(key, b"", ttl).await })
+        self.durable(Box::pin(async move { self.put(key, b"", ttl).await }))
     }
 
     fn jti_denied(&self, jti: &str) -> StoreFuture<'_, bool> {
@@ -605,7 +464,7 @@ impl Store for RedisStore {
 
     fn remember_once(&self, key: &str, until: u64) -> StoreFuture<'_, bool> {
         let key = self.key("o", key.as_bytes());
-        Box::pin(async move {
+        self.durable(Box::pin(async move {
             let mut conn = self.conn.clone();
             let first: u8 = self
                 .scripts
@@ -617,7 +476,7 @@ impl Store for RedisStore {
                 .await
                 .map_err(redis_error)?;
             Ok(first == 1)
-        })
+        }))
     }
 
     fn put_session(&self, key: Key, session: Session, ttl: Duration) -> StoreFuture<'_, ()> {
@@ -634,7 +493,9 @@ impl Store for RedisStore {
     }
 
     fn delete_session(&self, key: Key) -> StoreFuture<'_, ()> {
-        Box::pin(async move { self.delete(self.key("s", &key)).await })
+        self.durable(Box::pin(
+            async move { self.delete(self.key("s", &key)).await },
+        ))
     }
 
     fn put_pending(&self, key: Key, request: String, ttl: Duration) -> StoreFuture<'_, ()> {
@@ -653,7 +514,7 @@ impl Store for RedisStore {
     }
 
     fn delete_pending(&self, key: Key) -> StoreFuture<'_, bool> {
-        Box::pin(async move {
+        self.durable(Box::pin(async move {
             let mut conn = self.conn.clone();
             let raw: Option<Vec<u8>> = redis::cmd("GETDEL")
                 .arg(self.key("p", &key))
@@ -664,7 +525,7 @@ impl Store for RedisStore {
                 Some(raw) => Ok(unframe(&raw)?.0 > self.now()),
                 None => Ok(false),
             }
-        })
+        }))
     }
 
     fn put_device(
@@ -708,7 +569,7 @@ impl Store for RedisStore {
         user: Key,
         decision: DeviceDecision,
     ) -> StoreFuture<'_, Option<DeviceGrant>> {
-        Box::pin(self.decide(user, decision))
+        self.durable(Box::pin(self.decide(user, decision)))
     }
 
     fn poll_device(
@@ -719,12 +580,14 @@ impl Store for RedisStore {
         step: u64,
     ) -> StoreFuture<'_, Polled> {
         let client_id = client_id.to_owned();
-        Box::pin(async move { self.poll(device, &client_id, now, step).await })
+        self.durable(Box::pin(async move {
+            self.poll(device, &client_id, now, step).await
+        }))
     }
 
     fn add_failure(&self, name: &str, window: Duration) -> StoreFuture<'_, (u32, Duration)> {
         let key = self.key("n", name.as_bytes());
-        Box::pin(async move {
+        self.durable(Box::pin(async move {
             let mut conn = self.conn.clone();
             let (count, left): (u64, u64) = self
                 .scripts
@@ -739,7 +602,7 @@ impl Store for RedisStore {
                 u32::try_from(count).unwrap_or(u32::MAX),
                 Duration::from_millis(left),
             ))
-        })
+        }))
     }
 
     fn take_back_failure(&self, name: &str) -> StoreFuture<'_, ()> {

@@ -45,6 +45,7 @@ mod service_example;
 mod sessions;
 mod sessions_replicas;
 mod store_redis;
+mod store_sentinel;
 mod throttling;
 mod token_lifecycle;
 mod upstream_github;

@@ -38,7 +38,7 @@ const RULES: &[(&str, &str)] = &[
     ("limits.user_code_max_failures_total", "limits"),
     (
         "store",
-        "store: the backend, its TLS, CA and client certificate",
+        "store: the backend, its TLS, CA and client certificate; sentinel: the Sentinels, their password, wait_for_replica",
     ),
     ("keys[].id", "keys: added widens, removed narrows"),
     ("keys[].algorithm", "keys: neutral"),

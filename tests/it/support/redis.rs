@@ -16,6 +16,8 @@ pub struct RedisServer {
     /// For a TLS-only server: its certificate, key and the CA clients must present a
     /// certificate of (`--tls-auth-clients yes`), as PEM files.
     tls: Option<[PathBuf; 3]>,
+    /// More arguments (`--replicaof`, or a sentinel.conf and `--sentinel`).
+    extra: Vec<String>,
 }
 
 fn binary() -> Option<PathBuf> {
@@ -45,6 +47,10 @@ impl RedisServer {
     }
 
     fn start_with(test: &str, tls: Option<[PathBuf; 3]>) -> Option<Self> {
+        Self::start_args(test, tls, Vec::new())
+    }
+
+    fn start_args(test: &str, tls: Option<[PathBuf; 3]>, extra: Vec<String>) -> Option<Self> {
         let Some(binary) = binary() else {
             super::skip::missing(test, "redis-server (apt-get install redis-server)");
             return None;
@@ -58,6 +64,7 @@ impl RedisServer {
             binary,
             child: None,
             tls,
+            extra,
         };
         server.run();
         Some(server)
@@ -87,9 +94,20 @@ impl RedisServer {
             }
             listen.extend(["--tls-auth-clients".into(), "yes".into()]);
         }
-        let child = Command::new(&self.binary)
-            .args(&listen)
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        let mut command = Command::new(&self.binary);
+        if self.is_sentinel() {
+            // `redis-server sentinel.conf --sentinel`: the file comes first.
+            command
+                .args(&self.extra)
+                .args(&listen)
+                .args(["--bind", "127.0.0.1"]);
+        } else {
+            command
+                .args(&listen)
+                .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .args(&self.extra);
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -104,6 +122,15 @@ impl RedisServer {
             false
         });
         assert!(up, "redis-server listens on {addr}");
+    }
+
+    /// The process id, while it runs (to stop it with SIGSTOP and go on with SIGCONT).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    fn is_sentinel(&self) -> bool {
+        self.extra.iter().any(|a| a == "--sentinel")
     }
 
     /// Kills redis-server (its data is gone: nothing is persisted).
@@ -125,4 +152,154 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The name the Sentinels of a [`SentinelSet`] watch its master under.
+pub const MASTER_NAME: &str = "mymaster";
+
+/// A master, one replica and three Sentinels (quorum two), each a redis-server of
+/// this test's own on a free port, with short timeouts (a master is down after
+/// 500 ms without an answer) so that a failover takes a few seconds.
+pub struct SentinelSet {
+    pub master: RedisServer,
+    pub replica: RedisServer,
+    pub sentinels: Vec<RedisServer>,
+    /// What the Sentinels require, if anything.
+    password: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl SentinelSet {
+    /// Starts the five servers and waits (polling, 20 s at most) until every Sentinel
+    /// knows the replica and the two other Sentinels; `None` when redis-server is not
+    /// installed (skipped, or failed in CI).
+    pub async fn start(test: &str) -> Option<Self> {
+        Self::start_with(test, None).await
+    }
+
+    /// As [`SentinelSet::start`], the Sentinels requiring `password` (`requirepass`,
+    /// and `sentinel-pass` between them).
+    pub async fn start_with(test: &str, password: Option<&str>) -> Option<Self> {
+        // No delay before the first sync (5 s by default): the replica is online, and
+        // counted by the master's ROLE, at once.
+        let master = RedisServer::start_args(
+            test,
+            None,
+            vec!["--repl-diskless-sync-delay".into(), "0".into()],
+        )?;
+        let replica = RedisServer::start_args(
+            test,
+            None,
+            vec![
+                "--replicaof".into(),
+                "127.0.0.1".into(),
+                master.port.to_string(),
+            ],
+        )?;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut sentinels = Vec::new();
+        for i in 0..3 {
+            let conf = dir.path().join(format!("sentinel-{i}.conf"));
+            std::fs::write(
+                &conf,
+                format!(
+                    "sentinel monitor {MASTER_NAME} 127.0.0.1 {port} 2\n\
+                     sentinel down-after-milliseconds {MASTER_NAME} 500\n\
+                     sentinel failover-timeout {MASTER_NAME} 2000\n\
+                     sentinel parallel-syncs {MASTER_NAME} 1\n{auth}",
+                    port = master.port,
+                    auth = password.map_or(String::new(), |p| format!(
+                        "requirepass {p}\nsentinel sentinel-pass {p}\n"
+                    )),
+                ),
+            )
+            .expect("sentinel.conf");
+            let args = vec![conf.display().to_string(), "--sentinel".into()];
+            sentinels.push(RedisServer::start_args(test, None, args)?);
+        }
+        let set = Self {
+            master,
+            replica,
+            sentinels,
+            password: password.map(str::to_owned),
+            _dir: dir,
+        };
+        let ready = super::eventually(Duration::from_secs(20), || set.watching()).await;
+        assert!(ready, "the Sentinels found the replica and each other");
+        Some(set)
+    }
+
+    /// `[store]` lines for gatehouse: the Sentinels and the master's name.
+    pub fn store_config(&self) -> String {
+        let list: Vec<String> = self
+            .addresses()
+            .iter()
+            .map(|a| format!("\"{a}\""))
+            .collect();
+        format!(
+            "url = \"redis://{MASTER_NAME}/0\"\nsentinels = [{}]\nmaster_name = \"{MASTER_NAME}\"\n",
+            list.join(", ")
+        )
+    }
+
+    /// The Sentinels' addresses, `127.0.0.1:port`.
+    pub fn addresses(&self) -> Vec<String> {
+        self.sentinels
+            .iter()
+            .map(|s| format!("127.0.0.1:{}", s.port))
+            .collect()
+    }
+
+    /// The port of the master the first Sentinel that answers names.
+    pub async fn master_port(&self) -> Option<u16> {
+        for sentinel in &self.sentinels {
+            let Ok((_, port)) = sentinel_query::<(String, u16)>(
+                sentinel.port,
+                self.password.as_deref(),
+                redis::cmd("SENTINEL")
+                    .arg("GET-MASTER-ADDR-BY-NAME")
+                    .arg(MASTER_NAME),
+            )
+            .await
+            else {
+                continue;
+            };
+            return Some(port);
+        }
+        None
+    }
+
+    /// True when the master has its replica online and every Sentinel knows the
+    /// replica and the two other Sentinels.
+    async fn watching(&self) -> bool {
+        let role = sentinel_query::<redis::Role>(self.master.port, None, &redis::cmd("ROLE")).await;
+        if !matches!(role, Ok(redis::Role::Primary { replicas, .. }) if replicas.len() == 1) {
+            return false;
+        }
+        for sentinel in &self.sentinels {
+            let info = sentinel_query::<std::collections::HashMap<String, String>>(
+                sentinel.port,
+                self.password.as_deref(),
+                redis::cmd("SENTINEL").arg("MASTER").arg(MASTER_NAME),
+            )
+            .await;
+            let Ok(info) = info else { return false };
+            let count = |k: &str| info.get(k).and_then(|v| v.parse::<u32>().ok());
+            if count("num-slaves") != Some(1) || count("num-other-sentinels") != Some(2) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+async fn sentinel_query<T: redis::FromRedisValue>(
+    port: u16,
+    password: Option<&str>,
+    cmd: &redis::Cmd,
+) -> redis::RedisResult<T> {
+    let auth = password.map_or(String::new(), |p| format!(":{p}@"));
+    let client = redis::Client::open(format!("redis://{auth}127.0.0.1:{port}"))?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    cmd.query_async(&mut conn).await
 }

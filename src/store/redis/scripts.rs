@@ -1,0 +1,163 @@
+//! The Redis store's Lua scripts: every operation that reads and writes in one step
+//! (single use, counters, compare-and-set), so that it is atomic across replicas. Each
+//! takes the store clock's `now` as an argument; values are framed as `super` says.
+
+use ::redis::Script;
+
+/// Lua helpers every script starts with: the expiry and the used byte of a framed
+/// value, and a number formatted as the frame writes it.
+const PRELUDE: &str = r"
+local function exp_of(v) return tonumber(string.sub(v, 1, 15)) end
+local function live(v, now) return v and exp_of(v) > now end
+local function num(n) return string.format('%015.0f', n) end
+";
+
+/// `KEYS[1]` a code, `KEYS[2]` where its first redemption's ids go; `ARGV[1]` now,
+/// `ARGV[2]` the ids. Nil when unknown, else `{used_before, value, ids}`.
+const REDEEM_CODE: &str = r"
+local now = tonumber(ARGV[1])
+local v = redis.call('GET', KEYS[1])
+if not live(v, now) then return false end
+if string.sub(v, 16, 16) == '1' then
+  return {1, v, redis.call('GET', KEYS[2]) or ''}
+end
+redis.call('SETRANGE', KEYS[1], 15, '1')
+redis.call('SET', KEYS[2], ARGV[2], 'PX', math.max(1, exp_of(v) - now))
+return {0, v, ARGV[2]}
+";
+
+/// `KEYS[1]` a single-use value, `ARGV[1]` now. Nil when unknown, else
+/// `{used_before, value}`; marks it used.
+const USE_ONCE: &str = r"
+local now = tonumber(ARGV[1])
+local v = redis.call('GET', KEYS[1])
+if not live(v, now) then return false end
+local used = string.sub(v, 16, 16) == '1'
+if not used then redis.call('SETRANGE', KEYS[1], 15, '1') end
+return {used and 1 or 0, v}
+";
+
+/// `KEYS[1]` a client's not-before; `ARGV` now, the time, the ttl (ms). The later time
+/// and the later expiry win.
+const SET_NOT_BEFORE: &str = r"
+local now = tonumber(ARGV[1])
+local at = tonumber(ARGV[2])
+local exp = now + tonumber(ARGV[3])
+local v = redis.call('GET', KEYS[1])
+if live(v, now) then
+  exp = math.max(exp, exp_of(v))
+  at = math.max(at, tonumber(string.sub(v, 17)))
+end
+redis.call('SET', KEYS[1], num(exp) .. '0' .. string.format('%.0f', at), 'PX', math.max(1, exp - now))
+";
+
+/// `KEYS[1]` a counter; `ARGV` now, the window (ms). Returns `{count, ms left}`.
+const ADD_FAILURE: &str = r"
+local now = tonumber(ARGV[1])
+local exp = now + tonumber(ARGV[2])
+local count = 1
+local v = redis.call('GET', KEYS[1])
+if live(v, now) then
+  exp = exp_of(v)
+  count = tonumber(string.sub(v, 17)) + 1
+end
+redis.call('SET', KEYS[1], num(exp) .. '0' .. string.format('%.0f', count), 'PX', math.max(1, exp - now))
+return {count, exp - now}
+";
+
+/// `KEYS[1]` a counter, `ARGV[1]` now: one less, never below zero, same window.
+const TAKE_BACK: &str = r"
+local now = tonumber(ARGV[1])
+local v = redis.call('GET', KEYS[1])
+if not live(v, now) then return 0 end
+local count = tonumber(string.sub(v, 17))
+if count > 0 then
+  redis.call('SET', KEYS[1], string.sub(v, 1, 16) .. string.format('%.0f', count - 1), 'KEEPTTL')
+end
+return 0
+";
+
+/// `KEYS[1]` a user code, `KEYS[2]` its device code; `ARGV` now, the ttl (ms), the two
+/// values. Stores both only when the user code is free: 1, else 0.
+const PUT_DEVICE: &str = r"
+local now = tonumber(ARGV[1])
+if live(redis.call('GET', KEYS[1]), now) then return 0 end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[2])
+return 1
+";
+
+/// `KEYS[1]` a user code; `ARGV` now, the device key's prefix. Nil, or
+/// `{device id, device value}`.
+const DEVICE_BY_USER: &str = r"
+local now = tonumber(ARGV[1])
+local u = redis.call('GET', KEYS[1])
+if not live(u, now) then return false end
+local id = string.sub(u, 17)
+local d = redis.call('GET', ARGV[2] .. id)
+if not live(d, now) then return false end
+return {id, d}
+";
+
+/// `KEYS[1]`; `ARGV` the value read, the value to write. Writes (keeping the TTL) only
+/// when the key still holds what was read: 1, else 0.
+const COMPARE_AND_SET: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+return 1
+";
+
+/// `KEYS[1]` a name; `ARGV` now, until (both ms). 1 when nothing live held it (and
+/// it is now held until then), else 0.
+const REMEMBER_ONCE: &str = r"
+local now = tonumber(ARGV[1])
+local untl = tonumber(ARGV[2])
+if live(redis.call('GET', KEYS[1]), now) then return 0 end
+if untl <= now then return 1 end
+redis.call('SET', KEYS[1], num(untl) .. '0', 'PX', untl - now)
+return 1
+";
+
+/// `KEYS[1]` a shared secret, `ARGV[1]` a fresh one: the one stored, storing the fresh
+/// one if there was none.
+const SHARED_SECRET: &str = r"
+local v = redis.call('GET', KEYS[1])
+if v then return v end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
+";
+
+fn script(body: &str) -> Script {
+    Script::new(&format!("{PRELUDE}{body}"))
+}
+
+/// The store's scripts, hashed once (`EVALSHA`, loaded on first use).
+pub(super) struct Scripts {
+    pub(super) redeem_code: Script,
+    pub(super) use_once: Script,
+    pub(super) set_not_before: Script,
+    pub(super) add_failure: Script,
+    pub(super) take_back: Script,
+    pub(super) put_device: Script,
+    pub(super) device_by_user: Script,
+    pub(super) compare_and_set: Script,
+    pub(super) shared_secret: Script,
+    pub(super) remember_once: Script,
+}
+
+impl Scripts {
+    pub(super) fn new() -> Self {
+        Self {
+            redeem_code: script(REDEEM_CODE),
+            use_once: script(USE_ONCE),
+            set_not_before: script(SET_NOT_BEFORE),
+            add_failure: script(ADD_FAILURE),
+            take_back: script(TAKE_BACK),
+            put_device: script(PUT_DEVICE),
+            device_by_user: script(DEVICE_BY_USER),
+            compare_and_set: script(COMPARE_AND_SET),
+            shared_secret: script(SHARED_SECRET),
+            remember_once: script(REMEMBER_ONCE),
+        }
+    }
+}
