@@ -7,13 +7,17 @@
 
 #[cfg(test)]
 mod coverage;
+mod keys;
 mod limits;
+mod providers;
+mod resources;
 mod sentinel;
 mod settings;
+mod store;
 
 use super::change::Changes;
 pub use super::change::{Change, Mark, Subject};
-use super::validate::{ServerSettings, StoreBackend, StoreSettings, Validated};
+use super::validate::{ServerSettings, StoreSettings, Validated};
 use crate::config::file::{LimitsSection, SessionSection, TokensSection};
 use crate::jwt::keys::SigningKey;
 use crate::model::{Client, ClientAuth, DocumentSource, Resource, TrustedIssuer, User};
@@ -88,11 +92,11 @@ pub fn diff(old: &Side<'_>, new: &Side<'_>) -> Vec<Change> {
     let mut out = Changes::default();
     clients(&mut out, old, new);
     users(&mut out, old, new);
-    providers(&mut out, old, new);
-    keys(&mut out, old, new);
-    scopes(&mut out, old.scopes, new.scopes);
-    resources(&mut out, old.resources, new.resources);
-    client_documents(&mut out, old.client_documents, new.client_documents);
+    providers::providers(&mut out, old, new);
+    keys::keys(&mut out, old, new);
+    resources::scopes(&mut out, old.scopes, new.scopes);
+    resources::resources(&mut out, old.resources, new.resources);
+    resources::client_documents(&mut out, old.client_documents, new.client_documents);
     let (o, n) = (old.tokens, new.tokens);
     for (field, before, after) in [
         ("access_token_ttl", o.access_token_ttl, n.access_token_ttl),
@@ -120,7 +124,7 @@ pub fn diff(old: &Side<'_>, new: &Side<'_>) -> Vec<Change> {
         o.pending_ttl,
         n.pending_ttl,
     );
-    store(&mut out, old.store, new.store);
+    store::store(&mut out, old.store, new.store);
     super::key_diff::trusted_issuers(&mut out, old.trusted_issuers, new.trusted_issuers);
     limits::limits(&mut out, old.limits, new.limits);
     settings::settings(&mut out, old, new);
@@ -205,82 +209,8 @@ fn clients(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
             out.push(s, id, Mark::Widens, format!("added ({kind})"));
             continue;
         };
-        match (b.is_public(), c.is_public()) {
-            (false, true) => out.push(
-                s,
-                id,
-                Mark::Widens,
-                "made public: no secret is asked any more",
-            ),
-            (true, false) => out.push(s, id, Mark::Narrows, "made confidential: a secret is asked"),
-            (false, false) => match (&b.auth, &c.auth) {
-                (ClientAuth::SharedSecret(_), ClientAuth::SharedSecret(_)) => {
-                    secrets(out, id, b, c);
-                }
-                (old, new) => super::key_diff::client_auth(out, id, old, new),
-            },
-            _ => {}
-        }
-        let grants = |c: &Client| -> Vec<String> {
-            c.grant_types
-                .iter()
-                .map(|g| g.as_str().to_owned())
-                .collect()
-        };
-        out.list(
-            s,
-            id,
-            "grant type",
-            &grants(b),
-            &grants(c),
-            Mark::Widens,
-            Mark::Narrows,
-        );
-        out.list(
-            s,
-            id,
-            "scope",
-            &b.allowed_scopes,
-            &c.allowed_scopes,
-            Mark::Widens,
-            Mark::Narrows,
-        );
-        out.list(
-            s,
-            id,
-            "redirect URI",
-            &b.redirect_uris,
-            &c.redirect_uris,
-            Mark::Widens,
-            Mark::Narrows,
-        );
-        out.list(
-            s,
-            id,
-            "post-logout redirect URI",
-            &b.post_logout_redirect_uris,
-            &c.post_logout_redirect_uris,
-            Mark::Widens,
-            Mark::Narrows,
-        );
-        out.list(
-            s,
-            id,
-            "allowed origin",
-            &b.allowed_origins,
-            &c.allowed_origins,
-            Mark::Widens,
-            Mark::Narrows,
-        );
-        out.list(
-            s,
-            id,
-            "audience",
-            b.audience(),
-            c.audience(),
-            Mark::Widens,
-            Mark::Narrows,
-        );
+        client_authentication(out, id, b, c);
+        client_lists(out, id, b, c);
         out.flag(
             s,
             id,
@@ -297,33 +227,90 @@ fn clients(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
             );
             out.push(s, id, Mark::Neutral, what);
         }
-        client_resources(out, id, (b, old.tokens), (c, new.tokens));
-        match (&b.providers, &c.providers) {
-            (None, Some(list)) => out.push(
-                s,
-                id,
-                Mark::Narrows,
-                format!("providers restricted to {list:?}"),
-            ),
-            (Some(_), None) => out.push(s, id, Mark::Widens, "providers: every provider"),
-            (Some(before), Some(after)) => {
-                out.list(
-                    s,
-                    id,
-                    "provider",
-                    before,
-                    after,
-                    Mark::Widens,
-                    Mark::Narrows,
-                );
-            }
-            (None, None) => {}
-        }
+        resources::client_resources(out, id, (b, old.tokens), (c, new.tokens));
+        client_providers(out, id, b, c);
         not_before(out, s, id, b.tokens_not_before, c.tokens_not_before);
         backchannel(out, id, b, c);
     }
     for id in before.keys().filter(|id| !after.contains_key(*id)) {
         out.push(s, id, Mark::Narrows, "removed");
+    }
+}
+
+/// How the client proves itself: made public widens, made confidential narrows, its
+/// secrets or keys compared when it stays confidential.
+fn client_authentication(out: &mut Changes, id: &str, b: &Client, c: &Client) {
+    let s = Subject::Client;
+    match (b.is_public(), c.is_public()) {
+        (false, true) => out.push(
+            s,
+            id,
+            Mark::Widens,
+            "made public: no secret is asked any more",
+        ),
+        (true, false) => out.push(s, id, Mark::Narrows, "made confidential: a secret is asked"),
+        (false, false) => match (&b.auth, &c.auth) {
+            (ClientAuth::SharedSecret(_), ClientAuth::SharedSecret(_)) => {
+                secrets(out, id, b, c);
+            }
+            (old, new) => super::key_diff::client_auth(out, id, old, new),
+        },
+        _ => {}
+    }
+}
+
+/// The client's lists where one more entry lets it do more (widens) and one fewer less
+/// (narrows): grant types, scopes, redirect URIs, origins, audiences.
+fn client_lists(out: &mut Changes, id: &str, b: &Client, c: &Client) {
+    let s = Subject::Client;
+    let grants = |c: &Client| -> Vec<String> {
+        c.grant_types
+            .iter()
+            .map(|g| g.as_str().to_owned())
+            .collect()
+    };
+    let (w, n) = (Mark::Widens, Mark::Narrows);
+    out.list(s, id, "grant type", &grants(b), &grants(c), w, n);
+    out.list(s, id, "scope", &b.allowed_scopes, &c.allowed_scopes, w, n);
+    out.list(
+        s,
+        id,
+        "redirect URI",
+        &b.redirect_uris,
+        &c.redirect_uris,
+        w,
+        n,
+    );
+    let (bp, cp) = (&b.post_logout_redirect_uris, &c.post_logout_redirect_uris);
+    out.list(s, id, "post-logout redirect URI", bp, cp, w, n);
+    let (bo, co) = (&b.allowed_origins, &c.allowed_origins);
+    out.list(s, id, "allowed origin", bo, co, w, n);
+    out.list(s, id, "audience", b.audience(), c.audience(), w, n);
+}
+
+/// `providers` on a client: restricting it narrows, lifting the restriction widens.
+fn client_providers(out: &mut Changes, id: &str, b: &Client, c: &Client) {
+    let s = Subject::Client;
+    match (&b.providers, &c.providers) {
+        (None, Some(list)) => out.push(
+            s,
+            id,
+            Mark::Narrows,
+            format!("providers restricted to {list:?}"),
+        ),
+        (Some(_), None) => out.push(s, id, Mark::Widens, "providers: every provider"),
+        (Some(before), Some(after)) => {
+            out.list(
+                s,
+                id,
+                "provider",
+                before,
+                after,
+                Mark::Widens,
+                Mark::Narrows,
+            );
+        }
+        (None, None) => {}
     }
 }
 
@@ -450,379 +437,6 @@ fn users(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
     }
 }
 
-/// A rule list where empty means "anyone": going to or from empty flips the mark.
-fn rule_list(out: &mut Changes, id: &str, noun: &str, before: &[String], after: &[String]) {
-    let s = Subject::Provider;
-    match (before.is_empty(), after.is_empty()) {
-        (true, false) => out.push(s, id, Mark::Narrows, format!("{noun} rule added {after:?}")),
-        (false, true) => out.push(s, id, Mark::Widens, format!("{noun} rule removed (any)")),
-        _ => out.list(s, id, noun, before, after, Mark::Widens, Mark::Narrows),
-    }
-}
-
-fn providers(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
-    use crate::config::file::Accept;
-    use crate::upstream::provider::RefreshPolicy;
-    let before: BTreeMap<&str, &Provider> =
-        old.providers.iter().map(|p| (p.id.as_str(), *p)).collect();
-    let after: BTreeMap<&str, &Provider> =
-        new.providers.iter().map(|p| (p.id.as_str(), *p)).collect();
-    let s = Subject::Provider;
-    let accept = |p: &Provider| match p.accept {
-        Accept::Linked => "linked",
-        Accept::Rules => "rules",
-    };
-    for (id, p) in &after {
-        let Some(b) = before.get(id) else {
-            out.push(
-                s,
-                id,
-                Mark::Widens,
-                format!("added (accept = {})", accept(p)),
-            );
-            continue;
-        };
-        match (b.accept, p.accept) {
-            (Accept::Linked, Accept::Rules) => {
-                out.push(
-                    s,
-                    id,
-                    Mark::Widens,
-                    "accept linked -> rules: unlinked users may come in",
-                );
-            }
-            (Accept::Rules, Accept::Linked) => {
-                out.push(
-                    s,
-                    id,
-                    Mark::Narrows,
-                    "accept rules -> linked: only linked users",
-                );
-            }
-            _ => {}
-        }
-        if b.endpoints != p.endpoints {
-            out.push(
-                s,
-                id,
-                Mark::Widens,
-                format!("upstream changed {:?} -> {:?}", b.endpoints, p.endpoints),
-            );
-        }
-        if b.client_id != p.client_id {
-            out.push(
-                s,
-                id,
-                Mark::Neutral,
-                format!("client_id changed {:?} -> {:?}", b.client_id, p.client_id),
-            );
-        }
-        if b.client_secret != p.client_secret {
-            out.push(s, id, Mark::Neutral, "client secret rotated");
-        }
-        if b.claims != p.claims {
-            out.push(
-                s,
-                id,
-                Mark::Widens,
-                format!(
-                    "claims mapping changed {:?} -> {:?}: other upstream claims pick the user",
-                    b.claims, p.claims
-                ),
-            );
-        }
-        out.list(
-            s,
-            id,
-            "upstream scope",
-            &b.scopes,
-            &p.scopes,
-            Mark::Neutral,
-            Mark::Neutral,
-        );
-        if b.name != p.name {
-            let what = format!("name changed {:?} -> {:?}", b.name, p.name);
-            out.push(s, id, Mark::Neutral, what);
-        }
-        rule_list(
-            out,
-            id,
-            "email domain",
-            &b.rules.allowed_email_domains,
-            &p.rules.allowed_email_domains,
-        );
-        rule_list(
-            out,
-            id,
-            "allowed group",
-            &b.rules.allowed_groups,
-            &p.rules.allowed_groups,
-        );
-        let claims = |p: &Provider| -> Vec<String> {
-            p.rules
-                .required_claims
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect()
-        };
-        out.list(
-            s,
-            id,
-            "required claim",
-            &claims(b),
-            &claims(p),
-            Mark::Narrows,
-            Mark::Widens,
-        );
-        out.flag(
-            s,
-            id,
-            "trust_email (unverified emails count)",
-            b.rules.trust_email,
-            p.rules.trust_email,
-        );
-        if b.groups.prefix != p.groups.prefix {
-            out.push(
-                s,
-                id,
-                Mark::Widens,
-                format!(
-                    "groups prefix changed {:?} -> {:?}",
-                    b.groups.prefix, p.groups.prefix
-                ),
-            );
-        }
-        let filter = |p: &Provider| p.groups.filter.as_ref().map(|f| f.as_str().to_owned());
-        match (filter(b), filter(p)) {
-            (None, Some(f)) => out.push(s, id, Mark::Narrows, format!("groups filter added {f:?}")),
-            (Some(_), None) => out.push(s, id, Mark::Widens, "groups filter removed"),
-            (Some(x), Some(y)) if x != y => {
-                out.push(
-                    s,
-                    id,
-                    Mark::Neutral,
-                    format!("groups filter changed {x:?} -> {y:?}"),
-                );
-            }
-            _ => {}
-        }
-        out.list(
-            s,
-            id,
-            "added group",
-            &b.groups.add,
-            &p.groups.add,
-            Mark::Widens,
-            Mark::Narrows,
-        );
-        out.list(
-            s,
-            id,
-            "ID token algorithm",
-            &b.algorithms,
-            &p.algorithms,
-            Mark::Widens,
-            Mark::Narrows,
-        );
-        match (b.refresh, p.refresh) {
-            (RefreshPolicy::Cap(x), RefreshPolicy::Cap(y)) => {
-                lifetime(out, s, &format!("{id} refresh max_age"), x, y);
-            }
-            (RefreshPolicy::Revalidate(x), RefreshPolicy::Revalidate(y)) => {
-                lifetime(out, s, &format!("{id} refresh every"), x, y);
-            }
-            (x, y) => out.push(
-                s,
-                id,
-                Mark::Neutral,
-                format!("refresh changed {x:?} -> {y:?}"),
-            ),
-        }
-    }
-    for id in before.keys().filter(|id| !after.contains_key(*id)) {
-        out.push(s, id, Mark::Narrows, "removed");
-    }
-}
-
-fn keys(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
-    let kids = |side: &Side<'_>| -> BTreeSet<String> {
-        side.keys.iter().map(|k| k.kid().to_owned()).collect()
-    };
-    let (before, after) = (kids(old), kids(new));
-    let s = Subject::Key;
-    for kid in after.difference(&before) {
-        out.push(s, kid, Mark::Widens, "added: tokens it signs are accepted");
-    }
-    for kid in before.difference(&after) {
-        out.push(
-            s,
-            kid,
-            Mark::Narrows,
-            "removed: tokens it signed no longer verify",
-        );
-    }
-    for k in &new.keys {
-        if let Some(b) = old.keys.iter().find(|b| b.kid() == k.kid())
-            && thumbprint(b) != thumbprint(k)
-        {
-            out.push(
-                s,
-                k.kid(),
-                Mark::CredentialReplaced,
-                "key material replaced under the same kid",
-            );
-        }
-        if let Some(b) = old.keys.iter().find(|b| b.kid() == k.kid())
-            && b.algorithm() != k.algorithm()
-        {
-            let what = format!(
-                "algorithm changed {} -> {}",
-                b.algorithm().as_str(),
-                k.algorithm().as_str()
-            );
-            out.push(s, k.kid(), Mark::Neutral, what);
-        }
-    }
-    let signer = |side: &Side<'_>| side.keys.first().map(|k| k.kid().to_owned());
-    if let Some(now) = signer(new)
-        && signer(old) != Some(now.clone())
-    {
-        let what = match signer(old) {
-            Some(was) => format!("now signs new tokens (was {was})"),
-            None => "now signs new tokens".to_owned(),
-        };
-        out.push(s, &now, Mark::Neutral, what);
-    }
-}
-
-/// The RFC 7638 thumbprint of a key's public JWK: the SHA-256 of its required members
-/// (`crv`, `e`, `kty`, `n`, `x`, `y`, those it has) in lexicographic order.
-fn thumbprint(key: &SigningKey) -> [u8; 32] {
-    let jwk = key.public_jwk();
-    let members: serde_json::Map<String, serde_json::Value> = ["crv", "e", "kty", "n", "x", "y"]
-        .into_iter()
-        .filter_map(|m| jwk.get(m).map(|v| (m.to_owned(), v.clone())))
-        .collect();
-    let text = serde_json::Value::Object(members).to_string();
-    crate::crypto::sha256(text.as_bytes())
-}
-
-fn scopes(out: &mut Changes, old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) {
-    let s = Subject::Scope;
-    for (name, description) in new {
-        match old.get(name) {
-            None => out.push(s, name, Mark::Neutral, "declared"),
-            Some(d) if d != description => {
-                let what = format!("description changed {d:?} -> {description:?}");
-                out.push(s, name, Mark::Neutral, what);
-            }
-            Some(_) => {}
-        }
-    }
-    for name in old.keys().filter(|n| !new.contains_key(*n)) {
-        out.push(s, name, Mark::Neutral, "no longer declared");
-    }
-}
-
-/// A client's resources (one gained widens: its tokens open one more API) and its own
-/// lifetimes, compared as they apply (its own, else `[tokens]`).
-fn client_resources(
-    out: &mut Changes,
-    id: &str,
-    (b, old): (&Client, &TokensSection),
-    (c, new): (&Client, &TokensSection),
-) {
-    let s = Subject::Client;
-    out.list(
-        s,
-        id,
-        "resource",
-        &b.resources,
-        &c.resources,
-        Mark::Widens,
-        Mark::Narrows,
-    );
-    for (field, before, after) in [
-        (
-            "access_token_ttl",
-            (b.access_token_ttl, old.access_token_ttl),
-            (c.access_token_ttl, new.access_token_ttl),
-        ),
-        (
-            "refresh_token_ttl",
-            (b.refresh_token_ttl, old.refresh_token_ttl),
-            (c.refresh_token_ttl, new.refresh_token_ttl),
-        ),
-    ] {
-        // A client without its own lifetime follows `[tokens]`, reported there.
-        if before.0.is_none() && after.0.is_none() {
-            continue;
-        }
-        let (before, after) = (before.0.unwrap_or(before.1), after.0.unwrap_or(after.1));
-        if before != after {
-            let mark = if after > before {
-                Mark::Widens
-            } else {
-                Mark::Narrows
-            };
-            let what = format!(
-                "{field} {} -> {}",
-                config_duration(before),
-                config_duration(after)
-            );
-            out.push(s, id, mark, what);
-        }
-    }
-}
-
-/// `[[resources]]`: one declared is neutral (no client may ask for it yet), one removed
-/// narrows; a scope put in a resource narrows (tokens for other resources lose it),
-/// one taken out widens; a longer lifetime widens.
-fn resources(out: &mut Changes, old: &[Resource], new: &[Resource]) {
-    let s = Subject::Resource;
-    for r in new {
-        let Some(b) = old.iter().find(|b| b.id == r.id) else {
-            out.push(s, &r.id, Mark::Neutral, "declared");
-            continue;
-        };
-        if b.name != r.name {
-            out.push(
-                s,
-                &r.id,
-                Mark::Neutral,
-                format!("name changed {:?} -> {:?}", b.name, r.name),
-            );
-        }
-        out.list(
-            s,
-            &r.id,
-            "scope",
-            &b.scopes,
-            &r.scopes,
-            Mark::Narrows,
-            Mark::Widens,
-        );
-        if b.access_token_ttl != r.access_token_ttl {
-            let longer = match (b.access_token_ttl, r.access_token_ttl) {
-                (Some(before), Some(after)) => after > before,
-                (Some(_), None) => true,
-                _ => false,
-            };
-            let mark = if longer { Mark::Widens } else { Mark::Narrows };
-            let show = |t: Option<Duration>| t.map_or("(the client's)".to_owned(), config_duration);
-            let what = format!(
-                "access_token_ttl {} -> {}",
-                show(b.access_token_ttl),
-                show(r.access_token_ttl)
-            );
-            out.push(s, &r.id, mark, what);
-        }
-    }
-    for r in old.iter().filter(|b| !new.iter().any(|r| r.id == b.id)) {
-        out.push(s, &r.id, Mark::Narrows, "removed");
-    }
-}
-
 /// A confidential client's secrets, by fingerprint (never shown): one replaced by
 /// another at once is "secret rotated" (credential_replaced: the old one's tokens end,
 /// and whoever wrote the change may know the new one); otherwise
@@ -863,66 +477,6 @@ fn secrets(out: &mut Changes, id: &str, before: &Client, after: &Client) {
     }
 }
 
-/// `[store]`: another store is neutral (never with its password: the redacted URL),
-/// except TLS to Redis turned off or a CA of one's own given up for the system's roots
-/// (widen: more servers are believed to be the store), and the reverse (narrow). A
-/// client certificate added, removed or replaced is neutral.
-fn store(out: &mut Changes, old: &StoreSettings, new: &StoreSettings) {
-    let tls = |s: &StoreSettings| s.backend.redacted().starts_with("rediss://");
-    if old.backend != new.backend || old.key_prefix != new.key_prefix {
-        let what = format!(
-            "{} ({}) replaced by {} ({}), at the next restart",
-            old.backend.redacted(),
-            old.key_prefix,
-            new.backend.redacted(),
-            new.key_prefix
-        );
-        out.push(Subject::Store, "url", Mark::Neutral, what);
-    }
-    if tls(old) && !tls(new) && matches!(new.backend, StoreBackend::Redis(_)) {
-        out.push(
-            Subject::Store,
-            "url",
-            Mark::Widens,
-            "TLS to Redis turned off",
-        );
-    } else if !tls(old) && tls(new) && matches!(old.backend, StoreBackend::Redis(_)) {
-        out.push(
-            Subject::Store,
-            "url",
-            Mark::Narrows,
-            "TLS to Redis turned on",
-        );
-    }
-    match (&old.tls.ca, &new.tls.ca) {
-        (Some(_), None) if tls(new) => out.push(
-            Subject::Store,
-            "ca_file",
-            Mark::Widens,
-            "own CA removed: the system's roots are trusted",
-        ),
-        (None, Some(_)) if tls(old) => out.push(
-            Subject::Store,
-            "ca_file",
-            Mark::Narrows,
-            "own CA added: only it is trusted",
-        ),
-        (Some(a), Some(b)) if a != b => {
-            out.push(Subject::Store, "ca_file", Mark::Neutral, "CA replaced")
-        }
-        _ => {}
-    }
-    if old.tls.client != new.tls.client && tls(old) && tls(new) {
-        out.push(
-            Subject::Store,
-            "client_cert_file",
-            Mark::Neutral,
-            "client certificate replaced",
-        );
-    }
-    sentinel::sentinel(out, old, new);
-}
-
 fn lifetime(out: &mut Changes, subject: Subject, field: &str, before: Duration, after: Duration) {
     if before == after {
         return;
@@ -949,43 +503,6 @@ fn config_duration(d: Duration) -> String {
         .find(|(n, _)| secs.is_multiple_of(*n))
         .unwrap_or((1, "s"));
     format!("{}{unit}", secs / n)
-}
-
-/// How `[[client_metadata_documents]]` changed, by prefix: an entry added, or a prefix
-/// widened (a shorter one covering an old one), widens; one removed narrows; a scope or
-/// resource added widens, removed narrows; an extra CA added widens, removed narrows,
-/// replaced is neutral.
-fn client_documents(out: &mut Changes, old: &[DocumentSource], new: &[DocumentSource]) {
-    let s = Subject::ClientDocuments;
-    for n in new {
-        let id = n.url_prefix.as_str();
-        let Some(b) = old.iter().find(|b| b.url_prefix == n.url_prefix) else {
-            let what = match old.iter().find(|b| b.url_prefix.starts_with(id)) {
-                Some(b) => format!("prefix widened from {:?}", b.url_prefix),
-                None => "added".to_owned(),
-            };
-            out.push(s, id, Mark::Widens, what);
-            continue;
-        };
-        let (w, r) = (Mark::Widens, Mark::Narrows);
-        out.list(s, id, "scope", &b.scopes, &n.scopes, w, r);
-        out.list(s, id, "resource", &b.resources, &n.resources, w, r);
-        match (&b.ca_pem, &n.ca_pem) {
-            (None, Some(_)) => out.push(s, id, Mark::Widens, "extra CA added"),
-            (Some(_), None) => out.push(s, id, Mark::Narrows, "extra CA removed"),
-            (Some(x), Some(y)) if x != y => out.push(s, id, Mark::Neutral, "extra CA replaced"),
-            _ => {}
-        }
-    }
-    for b in old
-        .iter()
-        .filter(|b| !new.iter().any(|n| n.url_prefix == b.url_prefix))
-    {
-        // A prefix replaced by a shorter one was reported as widened above.
-        if !new.iter().any(|n| b.url_prefix.starts_with(&n.url_prefix)) {
-            out.push(s, &b.url_prefix, Mark::Narrows, "removed");
-        }
-    }
 }
 
 #[cfg(test)]
