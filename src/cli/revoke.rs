@@ -9,13 +9,14 @@ use std::path::Path;
 #[group(required = true, multiple = false)]
 pub(crate) struct RevokeTarget {
     /// A user's id (`sub`): every session of theirs and every token issued from one.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     user: Option<String>,
     /// A client's id: every token issued to it.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     client: Option<String>,
     /// A login session's `sid` (from an ID token or a logout token): it and its tokens.
-    #[arg(long)]
+    /// A sid is base64url and may begin with `-`: taken as the value, not a flag.
+    #[arg(long, allow_hyphen_values = true)]
     session: Option<String>,
 }
 
