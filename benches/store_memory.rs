@@ -73,6 +73,7 @@ fn main() {
                 email_verified: true,
                 groups: vec!["staff".to_owned()],
                 upstream: None,
+                picture: None,
             },
             auth_time: 1_795_000_000,
             consents: BTreeMap::new(),

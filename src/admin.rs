@@ -3,9 +3,10 @@
 //! user (`user=ID`), one client (`client=ID`) or one login session (`session=SID`), so
 //! that every session, code, refresh token and access token of it issued until now
 //! stops standing on every replica sharing the store (`oauth::standing`), for as long
-//! as any of them could live. A session's clients are told by back-channel logout
-//! (`oauth::backchannel::notify_sid`); a user's or a client's sessions are not (the
-//! store keeps no index of sessions by user or client).
+//! as any of them could live. The clients are told by back-channel logout: a
+//! session's (`oauth::backchannel::notify_sid`), those of each of a user's sessions,
+//! or the client itself for each session it got a code in (`oauth::backchannel::
+//! fanout`, through the store's indexes of sessions by user and by client).
 //!
 //! Authenticated by the token of `[server] admin_token_file` as a Bearer token,
 //! compared in constant time. A token file rather than a Unix socket: the admin
@@ -15,6 +16,7 @@
 
 use crate::http::client_ip::ClientIp;
 use crate::http::form::Form;
+use crate::oauth::backchannel::fanout::{self, Ending, Told};
 use crate::oauth::{backchannel, standing};
 use crate::state::AppState;
 use actix_web::http::header;
@@ -125,12 +127,10 @@ pub async fn revoke(
     }
     let (Target::User(id) | Target::Client(id) | Target::Session(id)) = &target;
     tracing::info!(event = "admin_revoked", kind = target.kind(), id = %id, not_before = now, remote = %ip);
-    let told = match &target {
-        Target::Session(sid) => tell_clients(&state, &registry, sid).await,
-        Target::User(_) | Target::Client(_) => Vec::new(),
-    };
+    let told = tell(&state, &registry, &target, now).await;
     HttpResponse::Ok().json(json!({
-        "revoked": target.kind(), "id": id, "not_before": now, "backchannel_logout": told,
+        "revoked": target.kind(), "id": id, "not_before": now,
+        "backchannel_logout": told.clients, "sessions_told": told.sessions,
     }))
 }
 
@@ -149,6 +149,40 @@ async fn tell_clients(
         .unwrap_or_else(|e| {
             tracing::warn!(error = %e, "finding the clients of a revoked session");
             Vec::new()
+        })
+}
+
+/// Tells the clients of the sessions `target` ends, by back-channel logout: the
+/// session's, those of each of a user's sessions, or the client itself for each
+/// session it got a code in (`fanout::tell`). The revocation is recorded already: a
+/// store that fails here only costs the telling, which is logged.
+async fn tell(
+    state: &web::Data<AppState>,
+    registry: &std::sync::Arc<crate::registry::Registry>,
+    target: &Target<'_>,
+    now: u64,
+) -> Told {
+    let ending = match *target {
+        Target::Session(sid) => {
+            let clients = tell_clients(state, registry, sid).await;
+            let sessions = usize::from(!clients.is_empty());
+            return Told { sessions, clients };
+        }
+        Target::User(sub) => Ending::User {
+            sub: sub.to_owned(),
+            cut: Some(now),
+        },
+        Target::Client(id) => Ending::Client {
+            id: id.to_owned(),
+            cut: Some(now),
+        },
+    };
+    let state = state.clone().into_inner();
+    fanout::tell(&state, registry, &ending)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "finding the sessions a revocation ends");
+            Told::default()
         })
 }
 

@@ -62,6 +62,7 @@ pub fn by_subject(registry: &Registry, source: IdentitySource, subject: &str) ->
                     email_verified: false,
                     groups: Vec::new(),
                     upstream: None,
+                    picture: None,
                 },
             )
         }

@@ -461,6 +461,7 @@ impl User {
             email_verified: self.email_verified,
             groups: self.groups.clone(),
             upstream: None,
+            picture: None,
         }
     }
 }
@@ -527,6 +528,11 @@ pub struct Identity {
     // Last, `default`, always written: stores encode records by position.
     #[serde(default)]
     pub upstream: Option<Box<Federation>>,
+    /// The URL of the user's picture (`picture`, scope `profile`): what a provider's
+    /// `claims.picture` gave a user its rules let in; none for a `[[users]]` entry.
+    // Last, `default`, always written: stores encode records by position.
+    #[serde(default)]
+    pub picture: Option<String>,
 }
 
 impl Identity {

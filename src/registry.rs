@@ -272,6 +272,11 @@ impl Registry {
         self.user_ids.get(id).and_then(|name| self.users.get(name))
     }
 
+    /// All users, in no given order.
+    pub fn users(&self) -> impl Iterator<Item = &User> {
+        self.users.values()
+    }
+
     /// The number of users.
     pub fn user_count(&self) -> usize {
         self.users.len()

@@ -13,7 +13,7 @@
 use crate::config::IncludeGlob;
 use crate::jwt::keys::SigningKey;
 use crate::load::{self, Loaded};
-use crate::oauth::standing;
+use crate::oauth::{backchannel, standing};
 use crate::registry::Registry;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -250,7 +250,12 @@ impl Reloader {
         self.fingerprint = loaded.fingerprint;
         self.state.verifier.retain_current(&new);
         announce(&old, &new, &changes);
-        self.state.registry.store(Arc::new(new));
+        let endings = backchannel::fanout::reload_endings(&old, &new);
+        let new = Arc::new(new);
+        self.state.registry.store(new.clone());
+        // The sessions its users' and clients' `tokens_not_before`, or a user's
+        // removal, end: their clients are told (once across replicas).
+        backchannel::fanout::tell_in_background(&self.state, &new, endings);
     }
 
     /// Reads and validates the config tree off the async threads; a rejected one is

@@ -885,6 +885,11 @@ pub struct ClaimsEntry {
     pub email_verified: String,
     #[serde(default = "claim_groups")]
     pub groups: String,
+    /// The claim holding the URL of the user's picture (default `picture`), released
+    /// with the `profile` scope as `picture` (OIDC Core 5.4) for a user the provider's
+    /// rules let in.
+    #[serde(default = "claim_picture")]
+    pub picture: String,
 }
 
 impl Default for ClaimsEntry {
@@ -896,6 +901,7 @@ impl Default for ClaimsEntry {
             email: claim_email(),
             email_verified: claim_email_verified(),
             groups: claim_groups(),
+            picture: claim_picture(),
         }
     }
 }
@@ -917,6 +923,9 @@ fn claim_email_verified() -> String {
 }
 fn claim_groups() -> String {
     "groups".to_owned()
+}
+fn claim_picture() -> String {
+    "picture".to_owned()
 }
 
 /// How upstream groups become gatehouse groups.

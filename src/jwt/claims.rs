@@ -5,9 +5,10 @@ use crate::model::Identity;
 use serde_json::{Map, Value, json};
 
 /// Every user claim [`for_scopes`] may release.
-pub const USER_CLAIMS: [&str; 5] = [
+pub const USER_CLAIMS: [&str; 6] = [
     "preferred_username",
     "name",
+    "picture",
     "groups",
     "email",
     "email_verified",
@@ -21,6 +22,9 @@ pub fn for_scopes(user: &Identity, scopes: &[String]) -> Map<String, Value> {
         claims.insert("preferred_username".into(), json!(user.username));
         if let Some(name) = &user.name {
             claims.insert("name".into(), json!(name));
+        }
+        if let Some(picture) = &user.picture {
+            claims.insert("picture".into(), json!(picture));
         }
         if !user.groups.is_empty() {
             claims.insert("groups".into(), json!(user.groups));

@@ -195,6 +195,12 @@ fn check_provider(
         ProviderKind::Oidc => &p.claims,
         ProviderKind::Github => &github_names,
     };
+    if c.picture.trim().is_empty() {
+        r.error(
+            format!("{path}.claims.picture"),
+            "names the upstream claim holding the picture URL; may not be empty",
+        );
+    }
     Some(Provider {
         id: p.id.clone(),
         name: p.name.clone().unwrap_or_else(|| p.id.clone()),
@@ -211,6 +217,7 @@ fn check_provider(
             email: c.email.clone(),
             email_verified: c.email_verified.clone(),
             groups: c.groups.clone(),
+            picture: c.picture.clone(),
         },
         groups: check_groups(p, path, r),
         algorithms: check_algorithms(p, path, r),

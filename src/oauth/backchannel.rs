@@ -15,7 +15,10 @@
 //! A session is kept in the store under its cookie's hash, which the server cannot
 //! recompute from a `sid`. So that `gatehouse revoke --session SID` can tell the
 //! session's clients too, the session is also kept under [`sid_key`] once a client is
-//! given a code in it ([`remember`]), and forgotten at logout ([`forget`]).
+//! given a code in it ([`remember`]), and forgotten at logout ([`forget`]). Beside the
+//! copy, its `sid` goes into the index of its user's sessions and of each of its
+//! clients' (`fanout`), which is how an ending by user or client (`gatehouse revoke
+//! --user`/`--client`, a `tokens_not_before` at a reload, a user removed) finds them.
 
 use crate::crypto::{random_id, sha256};
 use crate::jwt::logout_token::{self, LogoutToken};
@@ -24,6 +27,8 @@ use crate::state::AppState;
 use crate::store::{Key, Session, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
+
+pub mod fanout;
 
 /// Deliveries tried per client and session, the first included.
 pub const ATTEMPTS: u32 = 3;
@@ -62,11 +67,25 @@ pub fn recipients(registry: &Registry, session: &Session) -> Vec<Recipient> {
 /// Tells the clients of `session` that it ended, each in a task of its own; returns
 /// at once, with the ids of the clients being told.
 pub fn notify(state: &Arc<AppState>, registry: &Arc<Registry>, session: &Session) -> Vec<String> {
+    notify_only(state, registry, session, None)
+}
+
+/// [`notify`], telling only the client `only` when one is named (its tokens ended,
+/// the session goes on for the others).
+pub fn notify_only(
+    state: &Arc<AppState>,
+    registry: &Arc<Registry>,
+    session: &Session,
+    only: Option<&str>,
+) -> Vec<String> {
     if session.sid.is_empty() {
         return Vec::new();
     }
     let mut told = Vec::new();
-    for recipient in recipients(registry, session) {
+    let chosen = recipients(registry, session)
+        .into_iter()
+        .filter(|r| only.is_none_or(|id| r.client_id == id));
+    for recipient in chosen {
         told.push(recipient.client_id.clone());
         let (state, registry) = (state.clone(), registry.clone());
         let (sub, sid) = (session.identity.subject.clone(), session.sid.clone());
@@ -82,7 +101,9 @@ pub fn sid_key(sid: &str) -> Key {
 }
 
 /// Keeps `session` under its `sid` for `ttl` (the session's own time left), so that
-/// ending it by `sid` finds its user and clients. Nothing for a session without one.
+/// ending it by `sid` finds its user and clients, and puts the `sid` in the indexes of
+/// its user and clients for as long (`fanout::index`). Nothing for a session without
+/// one.
 pub async fn remember(
     state: &AppState,
     session: &Session,
@@ -92,15 +113,24 @@ pub async fn remember(
         return Ok(());
     }
     let key = sid_key(&session.sid);
-    state.store.put_session(key, session.clone(), ttl).await
+    let (kept, indexed) = tokio::join!(
+        state.store.put_session(key, session.clone(), ttl),
+        fanout::index(state, session, ttl),
+    );
+    kept.and(indexed)
 }
 
-/// Forgets the copy [`remember`] kept of the session `sid` (it ended by logout).
-pub async fn forget(state: &AppState, sid: &str) -> Result<(), StoreError> {
-    if sid.is_empty() {
+/// Forgets the copy [`remember`] kept of `session` and takes it out of the indexes
+/// (it ended by logout).
+pub async fn forget(state: &AppState, session: &Session) -> Result<(), StoreError> {
+    if session.sid.is_empty() {
         return Ok(());
     }
-    state.store.delete_session(sid_key(sid)).await
+    let (deleted, unindexed) = tokio::join!(
+        state.store.delete_session(sid_key(&session.sid)),
+        fanout::unindex(state, session),
+    );
+    deleted.and(unindexed)
 }
 
 /// Tells the clients of the session `sid` that it ended (`gatehouse revoke

@@ -40,6 +40,7 @@ pub async fn run(store: Arc<dyn Store>, clock: &Clock) {
     shared_secrets(store.as_ref()).await;
     remembered_once(store.as_ref(), clock).await;
     remember_race(&store, clock).await;
+    session_indexes(store.as_ref(), clock).await;
     store
         .ping()
         .await
@@ -69,6 +70,7 @@ fn identity() -> Identity {
             checked_at: 2,
             token: Some("sealed".into()),
         })),
+        picture: Some("https://pictures.example.com/u-1.png".into()),
     }
 }
 
@@ -958,4 +960,73 @@ async fn remember_race(store: &Arc<dyn Store>, clock: &Clock) {
         first, 1,
         "{RACERS} concurrent uses of one assertion id: exactly one is the first"
     );
+}
+
+/// The live members of the index `name`, sorted.
+async fn members(store: &dyn Store, name: &str) -> Vec<String> {
+    let mut sids = store
+        .indexed_sessions(name)
+        .await
+        .expect("indexed_sessions");
+    sids.sort();
+    sids
+}
+
+async fn session_indexes(store: &dyn Store, clock: &Clock) {
+    let now = clock.now();
+    let add = |name: &'static str, sid: &'static str, until: u64, cap: usize| async move {
+        store
+            .index_session(name, sid, until, cap)
+            .await
+            .expect("index_session");
+    };
+    assert!(
+        members(store, "x:none").await.is_empty(),
+        "an unknown index is empty"
+    );
+    add("x:u", "s1", now + 100, 3).await;
+    add("x:u", "s2", now + 200, 3).await;
+    add("x:u", "s1", now + 50, 3).await;
+    add("x:other", "s9", now + 100, 3).await;
+    assert_eq!(
+        members(store, "x:u").await,
+        ["s1", "s2"],
+        "each index its own"
+    );
+    assert_eq!(members(store, "x:other").await, ["s9"]);
+    add("x:u", "past", now.saturating_sub(1), 3).await;
+    assert_eq!(
+        members(store, "x:u").await,
+        ["s1", "s2"],
+        "an ended one is not added"
+    );
+
+    // Past the cap, those that expire first go: the oldest sessions.
+    add("x:u", "s3", now + 300, 3).await;
+    add("x:u", "s4", now + 400, 3).await;
+    assert_eq!(
+        members(store, "x:u").await,
+        ["s2", "s3", "s4"],
+        "capped at three"
+    );
+
+    store
+        .unindex_session("x:u", "s3")
+        .await
+        .expect("unindex_session");
+    store
+        .unindex_session("x:u", "never")
+        .await
+        .expect("unindexing what is not there");
+    assert_eq!(members(store, "x:u").await, ["s2", "s4"]);
+
+    // Each member goes when it expires; the index with its last one.
+    clock.advance(Duration::from_secs(150));
+    assert!(members(store, "x:other").await.is_empty(), "expired");
+    clock.advance(Duration::from_secs(100));
+    assert_eq!(members(store, "x:u").await, ["s4"]);
+    clock.advance(Duration::from_secs(200));
+    assert!(members(store, "x:u").await.is_empty());
+    add("x:u", "s5", clock.now() + 10, 3).await;
+    assert_eq!(members(store, "x:u").await, ["s5"], "an index lives again");
 }

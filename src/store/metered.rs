@@ -98,6 +98,21 @@ impl Store for Metered {
         self.timed("remember_once", self.inner.remember_once(key, until))
     }
 
+    fn index_session(&self, name: &str, sid: &str, until: u64, cap: usize) -> StoreFuture<'_, ()> {
+        self.timed(
+            "index_session",
+            self.inner.index_session(name, sid, until, cap),
+        )
+    }
+
+    fn indexed_sessions(&self, name: &str) -> StoreFuture<'_, Vec<String>> {
+        self.timed("indexed_sessions", self.inner.indexed_sessions(name))
+    }
+
+    fn unindex_session(&self, name: &str, sid: &str) -> StoreFuture<'_, ()> {
+        self.timed("unindex_session", self.inner.unindex_session(name, sid))
+    }
+
     fn put_session(&self, key: Key, session: Session, ttl: Duration) -> StoreFuture<'_, ()> {
         self.timed("put_session", self.inner.put_session(key, session, ttl))
     }

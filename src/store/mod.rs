@@ -327,6 +327,20 @@ pub trait Store: Send + Sync {
     /// frame's expiry read on the clock as every value's).
     fn remember_once(&self, key: &str, until: u64) -> StoreFuture<'_, bool>;
 
+    /// Adds the session `sid` to the index `name` (the sessions of one user, or of one
+    /// client) until `until` (Unix seconds on the store's clock; a later `until` for a
+    /// member already there replaces an earlier one, never the other way). Keeps at
+    /// most `cap` members: past it, those that expire first go (the oldest sessions),
+    /// so no index grows without bound. Nothing for an `until` already past. Redis: one
+    /// script over a sorted set scored by expiry (`ZREMRANGEBYSCORE` of the expired,
+    /// `ZADD` when later, `ZREMRANGEBYRANK` past the cap, `PEXPIRE` to the latest).
+    fn index_session(&self, name: &str, sid: &str, until: u64, cap: usize) -> StoreFuture<'_, ()>;
+    /// The live members of the index `name`, in no given order. Redis:
+    /// `ZRANGEBYSCORE name (now +inf`.
+    fn indexed_sessions(&self, name: &str) -> StoreFuture<'_, Vec<String>>;
+    /// Takes the session `sid` out of the index `name` (it ended). Redis: `ZREM`.
+    fn unindex_session(&self, name: &str, sid: &str) -> StoreFuture<'_, ()>;
+
     /// Stores (or replaces) a session for `ttl`.
     fn put_session(&self, key: Key, session: Session, ttl: Duration) -> StoreFuture<'_, ()>;
     /// The live session under `key`.

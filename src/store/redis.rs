@@ -498,6 +498,47 @@ impl Store for RedisStore {
         ))
     }
 
+    fn index_session(&self, name: &str, sid: &str, until: u64, cap: usize) -> StoreFuture<'_, ()> {
+        let key = self.key("x", name.as_bytes());
+        let sid = sid.to_owned();
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            self.scripts
+                .index_session
+                .key(key)
+                .arg(self.now())
+                .arg(sid)
+                .arg(until.saturating_mul(1000).min(MAX_EXPIRY))
+                .arg(cap)
+                .invoke_async::<()>(&mut conn)
+                .await
+                .map_err(redis_error)
+        })
+    }
+
+    fn indexed_sessions(&self, name: &str) -> StoreFuture<'_, Vec<String>> {
+        let key = self.key("x", name.as_bytes());
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            ::redis::cmd("ZRANGEBYSCORE")
+                .arg(key)
+                .arg(format!("({}", self.now()))
+                .arg("+inf")
+                .query_async(&mut conn)
+                .await
+                .map_err(redis_error)
+        })
+    }
+
+    fn unindex_session(&self, name: &str, sid: &str) -> StoreFuture<'_, ()> {
+        let key = self.key("x", name.as_bytes());
+        let sid = sid.to_owned();
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            conn.zrem::<_, _, ()>(key, sid).await.map_err(redis_error)
+        })
+    }
+
     fn put_pending(&self, key: Key, request: String, ttl: Duration) -> StoreFuture<'_, ()> {
         Box::pin(async move { self.put(self.key("p", &key), request.as_bytes(), ttl).await })
     }
@@ -700,6 +741,7 @@ mod tests {
             email_verified: false,
             groups: vec![],
             upstream: None,
+            picture: None,
         };
         let code = CodeGrant {
             client_id: "c".into(),

@@ -25,6 +25,8 @@ pub struct ClaimNames {
     pub email: String,
     pub email_verified: String,
     pub groups: String,
+    /// The claim holding the user's picture URL.
+    pub picture: String,
 }
 
 /// How upstream groups become gatehouse groups.

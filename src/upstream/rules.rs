@@ -19,6 +19,8 @@ pub struct UpstreamUser {
     pub email_verified: bool,
     /// Group names as the upstream gives them.
     pub groups: Vec<String>,
+    /// The URL of the user's picture, as the upstream gives it.
+    pub picture: Option<String>,
     /// Every claim, for `required_claims`.
     pub claims: Map<String, Value>,
 }
@@ -85,6 +87,7 @@ pub fn read_claims(
         email: text(&claims, &names.email),
         email_verified,
         groups,
+        picture: text(&claims, &names.picture),
         subject,
         claims,
     })
@@ -183,6 +186,7 @@ pub fn admit(
         email_verified: user.email.is_some() && (user.email_verified || provider.rules.trust_email),
         groups: map_groups(&provider.groups, &user.groups),
         upstream: Some(Box::new(federation)),
+        picture: user.picture.clone(),
     })
 }
 
@@ -241,6 +245,7 @@ mod tests {
                 email: "email".into(),
                 email_verified: "email_verified".into(),
                 groups: "groups".into(),
+                picture: "picture".into(),
             },
             groups: GroupRules {
                 prefix: "corp:".into(),
@@ -277,6 +282,12 @@ mod tests {
         assert_eq!(u.subject, "42");
         assert!(u.email_verified);
         assert_eq!(u.groups, ["admins"]);
+        assert_eq!(u.picture, None, "no picture claim, none");
+        let pictured = user(json!({"sub": "1", "picture": "https://p.example.com/1.png"}));
+        assert_eq!(
+            pictured.picture.as_deref(),
+            Some("https://p.example.com/1.png")
+        );
         let missing = serde_json::Map::new();
         assert_eq!(
             read_claims(missing, &provider(Accept::Rules).claims),

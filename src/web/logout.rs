@@ -156,7 +156,7 @@ pub async fn submit(
             }
             let (deleted, forgotten) = tokio::join!(
                 state.store.delete_session(current.key),
-                backchannel::forget(&state, &current.session.sid),
+                backchannel::forget(&state, &current.session),
             );
             if let Err(e) = deleted.and(forgotten) {
                 return page::unavailable(&registry, e);

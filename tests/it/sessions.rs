@@ -674,10 +674,11 @@ async fn gatehouse_revoke_ends_a_user_a_client_or_a_session_and_needs_the_admin_
 
 /// The user claims an ID token states that `/userinfo` and introspection must state
 /// the same.
-const USER_CLAIMS: [&str; 6] = [
+const USER_CLAIMS: [&str; 7] = [
     "sub",
     "preferred_username",
     "name",
+    "picture",
     "groups",
     "email",
     "email_verified",
@@ -689,6 +690,10 @@ async fn one_identity(server: &TestServer, tokens: &Value) {
     let (_, id) = server
         .verify(tokens["id_token"].as_str().expect("id token"), "web")
         .await;
+    assert_eq!(
+        id["picture"], "ann@corp.com",
+        "mapped by claims.picture: {id}"
+    );
     let access = tokens["access_token"].as_str().expect("access token");
     let userinfo: Value = server
         .http
@@ -720,10 +725,12 @@ async fn a_federated_user_is_the_same_at_userinfo_in_the_id_token_and_introspect
     use crate::support::upstream;
     let port = free_port();
     let up_server = upstream::start_upstream(port, &["corp"], "").await;
+    // The upstream (a gatehouse) issues no `picture`: the mapping takes it from
+    // another claim it does issue, which is what `claims.picture` is for.
     let body = upstream::provider(
         "corp",
         port,
-        "accept = \"rules\"\nallowed_email_domains = [\"corp.com\"]",
+        "accept = \"rules\"\nallowed_email_domains = [\"corp.com\"]\n[providers.claims]\npicture = \"email\"",
     );
     let down_server = upstream::start_downstream(&upstream::downstream_config(&body)).await;
     let (mut down, mut up) = (Browser::new(&down_server), Browser::new(&up_server));
@@ -841,7 +848,7 @@ async fn openid_client_checks_a_federated_users_sid_and_userinfo_after_a_refresh
 }
 
 #[tokio::test]
-async fn gatehouse_revoke_session_tells_the_sessions_applications_and_user_tells_none() {
+async fn gatehouse_revoke_session_tells_the_sessions_applications_once() {
     let (web_rp, app_rp) = (LogoutRp::start().await, LogoutRp::start().await);
     let web = format!("backchannel_logout_uri = \"{}\"", web_rp.uri);
     let app = format!("backchannel_logout_uri = \"{}\"", app_rp.uri);
@@ -906,10 +913,184 @@ async fn gatehouse_revoke_session_tells_the_sessions_applications_and_user_tells
     .await;
     assert!(skipped, "the second ending counted as skipped");
     assert_eq!((web_rp.tokens().len(), app_rp.tokens().len()), (1, 1));
+}
 
-    // A user's sessions are not found by user (docs/protocol.md says so): their
-    // tokens end, their applications are not told.
-    let (ok, out) = revoke_cli(&admin, &token_file, &["--user", "u-bob"]).await;
+/// A server with an admin listener (`admin.token`) whose clients `web` and `app` send
+/// back-channel logout to `web_rp` and `app_rp`: the server, the admin URL and the
+/// token file.
+async fn admin_server(
+    web_rp: &LogoutRp,
+    app_rp: &LogoutRp,
+) -> (TestServer, String, std::path::PathBuf) {
+    let web = format!("backchannel_logout_uri = \"{}\"", web_rp.uri);
+    let app = format!("backchannel_logout_uri = \"{}\"", app_rp.uri);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = "admin-token-0123456789-abcdefghijklmnop";
+    std::fs::write(dir.path().join("admin.token"), token).expect("write");
+    let head = "[server]\nbind = \"127.0.0.1:0\"\nadmin_bind = \"127.0.0.1:0\"\nadmin_token_file = \"admin.token\"\n";
+    let body =
+        config_apps("", &web, "", &app).replacen("[server]\nbind = \"127.0.0.1:0\"\n", head, 1);
+    let path = dir.path().join("gatehouse.toml");
+    std::fs::write(&path, body).expect("write");
+    let server = TestServer::start_at(dir, path).await;
+    let admin = server.admin_url().expect("an admin listener");
+    let token_file = server.dir.path().join("admin.token");
+    (server, admin, token_file)
+}
+
+/// The `sid` of an ID token of web's.
+async fn sid_of(server: &TestServer, tokens: &Tokens) -> String {
+    let (_, id) = server.verify(&tokens.id, &tokens.client).await;
+    id["sid"].as_str().expect("sid").to_owned()
+}
+
+/// Waits until `rp` holds `n` logout tokens, then verifies each for `client`: their
+/// `(sub, sid)`, sorted.
+async fn told(server: &TestServer, rp: &LogoutRp, client: &str, n: usize) -> Vec<(String, String)> {
+    let arrived = eventually(Duration::from_secs(10), || async { rp.tokens().len() >= n }).await;
+    assert!(arrived, "{client} got {} of {n}", rp.tokens().len());
+    let mut seen = Vec::new();
+    for token in rp.tokens() {
+        let claims = verified_logout_token(server, &token, client).await;
+        let text = |k: &str| claims[k].as_str().expect("a string").to_owned();
+        seen.push((text("sub"), text("sid")));
+    }
+    seen.sort();
+    seen
+}
+
+fn pairs(of: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = of
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn gatehouse_revoke_user_tells_each_application_of_each_of_her_sessions_and_no_one_elses() {
+    let (web_rp, app_rp) = (LogoutRp::start().await, LogoutRp::start().await);
+    let (server, admin, token_file) = admin_server(&web_rp, &app_rp).await;
+    let mut laptop = Browser::new(&server);
+    let on_laptop = tokens(&mut laptop, "web", "openid", "alice").await;
+    tokens(&mut laptop, "app", "openid", "alice").await;
+    let mut phone = Browser::new(&server);
+    let on_phone = tokens(&mut phone, "web", "openid", "alice").await;
+    let mut bobs_browser = Browser::new(&server);
+    let bobs = tokens(&mut bobs_browser, "web", "openid", "bob").await;
+    let (laptop_sid, phone_sid) = (
+        sid_of(&server, &on_laptop).await,
+        sid_of(&server, &on_phone).await,
+    );
+    let bob_sid = sid_of(&server, &bobs).await;
+
+    let (ok, out) = revoke_cli(&admin, &token_file, &["--user", "u-alice"]).await;
     assert!(ok, "{out}");
-    assert!(out.contains(r#""backchannel_logout":[]"#), "{out}");
+    assert!(
+        out.contains(r#""backchannel_logout":["app","web"]"#)
+            && out.contains(r#""sessions_told":2"#),
+        "her two sessions, not Bob's: {out}"
+    );
+    assert_eq!(
+        told(&server, &web_rp, "web", 2).await,
+        pairs(&[("u-alice", &laptop_sid), ("u-alice", &phone_sid)])
+    );
+    assert_eq!(
+        told(&server, &app_rp, "app", 1).await,
+        pairs(&[("u-alice", &laptop_sid)])
+    );
+    assert!(bobs.access_stands(&server).await, "Bob's session goes on");
+
+    // Bob's session was not told: his logout is the one token web gets of it.
+    logout(&mut bobs_browser).await;
+    assert_eq!(
+        told(&server, &web_rp, "web", 3).await,
+        pairs(&[
+            ("u-alice", &laptop_sid),
+            ("u-alice", &phone_sid),
+            ("u-bob", &bob_sid)
+        ])
+    );
+}
+
+#[tokio::test]
+async fn gatehouse_revoke_client_tells_that_client_alone_of_each_session_it_was_in() {
+    let (web_rp, app_rp) = (LogoutRp::start().await, LogoutRp::start().await);
+    let (server, admin, token_file) = admin_server(&web_rp, &app_rp).await;
+    let mut browser = Browser::new(&server);
+    let alice_web = tokens(&mut browser, "web", "openid", "alice").await;
+    let alice_app = tokens(&mut browser, "app", "openid", "alice").await;
+    let mut bobs_browser = Browser::new(&server);
+    let bob_app = tokens(&mut bobs_browser, "app", "openid", "bob").await;
+    // Bob's other session has no code of app's: app is not told of it.
+    let mut bobs_phone = Browser::new(&server);
+    tokens(&mut bobs_phone, "web", "openid", "bob").await;
+    let (alice_sid, bob_sid) = (
+        sid_of(&server, &alice_web).await,
+        sid_of(&server, &bob_app).await,
+    );
+
+    let (ok, out) = revoke_cli(&admin, &token_file, &["--client", "app"]).await;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(r#""backchannel_logout":["app"]"#) && out.contains(r#""sessions_told":2"#),
+        "app alone, of the two sessions it was in: {out}"
+    );
+    assert_eq!(
+        told(&server, &app_rp, "app", 2).await,
+        pairs(&[("u-alice", &alice_sid), ("u-bob", &bob_sid)])
+    );
+    assert!(!alice_app.access_stands(&server).await, "app's tokens end");
+    assert!(
+        alice_web.access_stands(&server).await,
+        "the session goes on for web"
+    );
+
+    // web was not told: Alice's logout is the one token it gets of her session.
+    logout(&mut browser).await;
+    assert_eq!(
+        told(&server, &web_rp, "web", 1).await,
+        pairs(&[("u-alice", &alice_sid)])
+    );
+}
+
+#[tokio::test]
+async fn a_reload_that_ends_a_users_sessions_tells_their_applications() {
+    let (web_rp, app_rp) = (LogoutRp::start().await, LogoutRp::start().await);
+    let web = format!("backchannel_logout_uri = \"{}\"", web_rp.uri);
+    let app = format!("backchannel_logout_uri = \"{}\"", app_rp.uri);
+    let server = TestServer::start(&config_apps("", &web, "", &app)).await;
+    let mut browser = Browser::new(&server);
+    let alice = tokens(&mut browser, "web", "openid", "alice").await;
+    tokens(&mut browser, "app", "openid", "alice").await;
+    let mut bobs_browser = Browser::new(&server);
+    let bob = tokens(&mut bobs_browser, "web", "openid", "bob").await;
+    let (alice_sid, bob_sid) = (sid_of(&server, &alice).await, sid_of(&server, &bob).await);
+
+    // tokens_not_before on Alice: her session's applications are told, Bob's are not.
+    let cut_off = server.clock().now();
+    let alice_cut = not_before(cut_off);
+    reload_to(&server, &config_apps(&alice_cut, &web, "", &app), 2).await;
+    assert_eq!(
+        told(&server, &web_rp, "web", 1).await,
+        pairs(&[("u-alice", &alice_sid)])
+    );
+    assert_eq!(
+        told(&server, &app_rp, "app", 1).await,
+        pairs(&[("u-alice", &alice_sid)])
+    );
+    assert!(bob.access_stands(&server).await);
+
+    // Bob removed from the config: his session's application is told.
+    let without_bob = config_apps(&alice_cut, &web, "", &app).replace(
+        "id = \"u-bob\"\nusername = \"bob\"",
+        "id = \"u-carol\"\nusername = \"carol\"",
+    );
+    reload_to(&server, &without_bob, 3).await;
+    assert_eq!(
+        told(&server, &web_rp, "web", 2).await,
+        pairs(&[("u-alice", &alice_sid), ("u-bob", &bob_sid)])
+    );
+    assert!(!bob.access_stands(&server).await);
 }

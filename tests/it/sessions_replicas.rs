@@ -2,8 +2,9 @@
 //! serve` processes, each session used on both (a code for `web` from A, one for
 //! `app` from B), then ended on both at once: the logout form posted to A and B in
 //! the same instant, or `gatehouse revoke --session` called on both admin listeners
-//! at once. Each application's endpoint receives exactly one logout token per
-//! session, whichever replica sends it.
+//! at once, or by a reload of the same config on both that sets the user's
+//! `tokens_not_before`. Each application's endpoint receives exactly one logout token
+//! per session, whichever replica sends it.
 
 use crate::support::browser::{Pkce, hidden_in};
 use crate::support::logout_rp::LogoutRp;
@@ -30,11 +31,22 @@ struct Cluster {
     admins: [String; 2],
     web: LogoutRp,
     app: LogoutRp,
-    _redis: RedisServer,
-    _dir: tempfile::TempDir,
+    redis: RedisServer,
+    dir: tempfile::TempDir,
 }
 
 fn config(redis: &RedisServer, admin_port: u16, web: &LogoutRp, app: &LogoutRp) -> String {
+    config_for_alice(redis, admin_port, web, app, "")
+}
+
+/// [`config`], with `alice` in alice's `[[users]]` entry.
+fn config_for_alice(
+    redis: &RedisServer,
+    admin_port: u16,
+    web: &LogoutRp,
+    app: &LogoutRp,
+    alice: &str,
+) -> String {
     config_with(&format!(
         r#"admin_bind = "127.0.0.1:{admin_port}"
 admin_token_file = "admin.token"
@@ -69,6 +81,7 @@ backchannel_logout_uri = "{app}"
 id = "u-alice"
 username = "alice"
 password_hash = "{hash}"
+{alice}
 "#,
         redis = redis.url(),
         web = web.uri,
@@ -93,9 +106,43 @@ impl Cluster {
             admins: ports.map(|p| format!("http://127.0.0.1:{p}")),
             web,
             app,
-            _redis: redis,
-            _dir: dir,
+            redis,
+            dir,
         })
+    }
+
+    /// Rewrites both replicas' config files (each keeping its own listener) with
+    /// `alice` in alice's entry, then waits until both serve generation 2.
+    async fn reload_both(&self, alice: &str) {
+        for (replica, name, admin) in [
+            (&self.a, "a", &self.admins[0]),
+            (&self.b, "b", &self.admins[1]),
+        ] {
+            let port: u16 = admin
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .expect("port");
+            let bind = replica.base.trim_start_matches("http://");
+            let text = config_for_alice(&self.redis, port, &self.web, &self.app, alice)
+                .replace("bind = \"127.0.0.1:0\"", &format!("bind = \"{bind}\""));
+            std::fs::write(self.dir.path().join(format!("{name}.toml")), text).expect("write");
+        }
+        let reloaded = eventually(Duration::from_secs(20), || async {
+            let mut both = true;
+            for admin in &self.admins {
+                let ready: Value = reqwest::get(format!("{admin}/readyz"))
+                    .await
+                    .expect("readyz")
+                    .json()
+                    .await
+                    .expect("json");
+                both &= ready["config_generation"] == 2;
+            }
+            both
+        })
+        .await;
+        assert!(reloaded, "both replicas reloaded");
     }
 
     /// A browser signed in on A with a code for `web` from A and one for `app` from
@@ -347,6 +394,59 @@ async fn revoking_a_session_on_both_replicas_at_once_tells_each_application_once
     .await;
     let counted = cluster.counted().await;
     assert!(decided, "every attempt decided: {counted:?}");
+    cluster.each_told_once(&sids).await;
+    for client in ["web", "app"] {
+        let get = |result: &str| {
+            counted
+                .get(&(client.to_owned(), result.to_owned()))
+                .copied()
+                .unwrap_or(0)
+        };
+        assert_eq!(
+            (get("ok"), get("skipped")),
+            (SESSIONS as u64, SESSIONS as u64),
+            "{client}: {counted:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reload_of_both_replicas_that_ends_a_users_sessions_tells_each_application_once() {
+    let Some(cluster) = Cluster::start("a_reload_of_both_replicas").await else {
+        return;
+    };
+    let mut sids = Vec::new();
+    for n in 0..SESSIONS {
+        sids.push(cluster.session_on_both(n).await.1);
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let at = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(now));
+    // Both replicas reload the same change and find every session of alice's.
+    cluster
+        .reload_both(&format!("tokens_not_before = \"{at}\""))
+        .await;
+
+    let attempts = 2 * SESSIONS as u64;
+    let decided = eventually(Duration::from_secs(20), || async {
+        let counted = cluster.counted().await;
+        ["web", "app"].iter().all(|client| {
+            let sum: u64 = counted
+                .iter()
+                .filter(|((c, _), _)| c == client)
+                .map(|(_, n)| n)
+                .sum();
+            sum >= attempts
+        })
+    })
+    .await;
+    let counted = cluster.counted().await;
+    assert!(
+        decided,
+        "every attempt decided on one replica or the other: {counted:?}"
+    );
     cluster.each_told_once(&sids).await;
     for client in ["web", "app"] {
         let get = |result: &str| {

@@ -126,6 +126,7 @@ async fn a_refresh_token_and_a_session_are_a_few_hundred_bytes_in_redis() {
                     email_verified: true,
                     groups: vec!["staff".into(), "admins".into()],
                     upstream: None,
+                    picture: None,
                 },
                 auth_time: now,
                 consents,

@@ -286,6 +286,32 @@ impl Store for FileStore {
         })
     }
 
+    fn index_session(&self, name: &str, sid: &str, until: u64, cap: usize) -> StoreFuture<'_, ()> {
+        let (name, sid) = (name.to_owned(), sid.to_owned());
+        Box::pin(async move {
+            let dropped = self.memory.add_to_index(&name, &sid, until, cap);
+            for member in dropped.iter().chain([&sid]) {
+                let id = memory::index_member_id(&name, member);
+                self.persist(Kind::IndexMember, &id, Wait::Durable).await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn indexed_sessions(&self, name: &str) -> StoreFuture<'_, Vec<String>> {
+        self.memory.indexed_sessions(name)
+    }
+
+    fn unindex_session(&self, name: &str, sid: &str) -> StoreFuture<'_, ()> {
+        let id = memory::index_member_id(name, sid);
+        let (name, sid) = (name.to_owned(), sid.to_owned());
+        Box::pin(async move {
+            let r = self.memory.unindex_session(&name, &sid).await;
+            self.then_persist(r, Kind::IndexMember, &id, Wait::Durable, always)
+                .await
+        })
+    }
+
     fn put_pending(&self, key: Key, request: String, ttl: Duration) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let r = self.memory.put_pending(key, request, ttl).await;

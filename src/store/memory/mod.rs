@@ -9,6 +9,7 @@ use super::{
 use crate::clock::Clock;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry as MapEntry;
+use std::collections::BTreeMap;
 use std::future::ready;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -20,8 +21,11 @@ mod records;
 pub(crate) use entry::Millis;
 use entry::{Entry, get_live, redeem, remaining};
 use packed::PackedRefresh;
-pub(crate) use records::{Kind, NEVER, Record};
-use records::{decode, encode, export_from, import_into, key_of, name_of};
+pub(crate) use records::{Kind, NEVER, Record, index_member_id};
+use records::{decode, encode, export_from, import_into, index_member_of, key_of, name_of};
+
+/// One session index: each member's sid to its expiry.
+type SessionIndex = BTreeMap<String, Millis>;
 
 /// How often expired entries are freed.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
@@ -38,6 +42,9 @@ pub struct MemoryStore {
     remembered: DashMap<String, Entry<()>>,
     not_before: DashMap<String, Entry<u64>>,
     sessions: DashMap<Key, Entry<Session>>,
+    /// Session indexes (`Store::index_session`): each a name's members, a sid to its
+    /// expiry; an index lives while a member does.
+    session_index: DashMap<String, SessionIndex>,
     pending: DashMap<Key, Entry<String>>,
     failures: DashMap<String, Entry<u32>>,
     /// Device codes (RFC 8628); `used` once the approved tokens were handed out.
@@ -79,6 +86,7 @@ impl MemoryStore {
             remembered: DashMap::new(),
             not_before: DashMap::new(),
             sessions: DashMap::new(),
+            session_index: DashMap::new(),
             pending: DashMap::new(),
             failures: DashMap::new(),
             devices: DashMap::new(),
@@ -101,6 +109,10 @@ impl MemoryStore {
         self.remembered.retain(|_, e| e.live(now));
         self.not_before.retain(|_, e| e.live(now));
         self.sessions.retain(|_, e| e.live(now));
+        self.session_index.retain(|_, members| {
+            members.retain(|_, expires| *expires > now);
+            !members.is_empty()
+        });
         self.pending.retain(|_, e| e.live(now));
         self.failures.retain(|_, e| e.live(now));
         self.devices.retain(|_, e| e.live(now));
@@ -230,6 +242,30 @@ impl Store for MemoryStore {
 
     fn delete_session(&self, key: Key) -> StoreFuture<'_, ()> {
         self.sessions.remove(&key);
+        done(())
+    }
+
+    fn index_session(&self, name: &str, sid: &str, until: u64, cap: usize) -> StoreFuture<'_, ()> {
+        self.add_to_index(name, sid, until, cap);
+        done(())
+    }
+
+    fn indexed_sessions(&self, name: &str) -> StoreFuture<'_, Vec<String>> {
+        let now = self.now();
+        let members = self.session_index.get(name).map_or_else(Vec::new, |m| {
+            m.iter()
+                .filter(|(_, expires)| **expires > now)
+                .map(|(sid, _)| sid.clone())
+                .collect()
+        });
+        done(members)
+    }
+
+    fn unindex_session(&self, name: &str, sid: &str) -> StoreFuture<'_, ()> {
+        self.session_index.remove_if_mut(name, |_, members| {
+            members.remove(sid);
+            members.is_empty()
+        });
         done(())
     }
 
@@ -423,6 +459,18 @@ impl MemoryStore {
             Kind::Failure => export_from(&self.failures, &name_of(id)?, encode),
             Kind::Device => export_from(&self.devices, &key_of(id)?, encode),
             Kind::UserCode => export_from(&self.user_codes, &key_of(id)?, |k| Ok(k.to_vec())),
+            Kind::IndexMember => {
+                let (name, sid) = index_member_of(id)?;
+                let expires = self
+                    .session_index
+                    .get(&name)
+                    .and_then(|m| m.get(&sid).copied());
+                Ok(expires.map(|expires| Record {
+                    expires,
+                    used: false,
+                    payload: Vec::new(),
+                }))
+            }
             Kind::Secret => Ok(self.secrets.get(&name_of(id)?).map(|s| Record {
                 expires: NEVER,
                 used: false,
@@ -431,7 +479,39 @@ impl MemoryStore {
         }
     }
 
-    /// The device code a live user code names.
+    /// [`Store::index_session`]; the members it took out past the cap (which the
+    /// file store forgets too).
+    pub(crate) fn add_to_index(
+        &self,
+        name: &str,
+        sid: &str,
+        until: u64,
+        cap: usize,
+    ) -> Vec<String> {
+        let now = self.now();
+        let until = until.saturating_mul(1000);
+        if until <= now {
+            return Vec::new();
+        }
+        let mut members = self.session_index.entry(name.to_owned()).or_default();
+        let held = members.entry(sid.to_owned()).or_insert(until);
+        *held = (*held).max(until);
+        if members.len() <= cap.max(1) {
+            return Vec::new();
+        }
+        members.retain(|_, expires| *expires > now);
+        let mut by_expiry: Vec<(Millis, String)> =
+            members.iter().map(|(s, e)| (*e, s.clone())).collect();
+        by_expiry.sort();
+        let over = by_expiry.len().saturating_sub(cap.max(1));
+        let dropped: Vec<String> = by_expiry.into_iter().take(over).map(|(_, s)| s).collect();
+        for sid in &dropped {
+            members.remove(sid);
+        }
+        dropped
+    }
+
+    /// The device code a live user code names.    /// The device code a live user code names.
     pub(crate) fn device_key(&self, user: Key) -> Option<Key> {
         get_live(&self.user_codes, &user, self.now())
     }
@@ -455,6 +535,13 @@ impl MemoryStore {
             Kind::Failure => import_into(&self.failures, name_of(id)?, record, decode(p)?),
             Kind::Device => import_into(&self.devices, key_of(id)?, record, decode(p)?),
             Kind::UserCode => import_into(&self.user_codes, key_of(id)?, record, key_of(p)?),
+            Kind::IndexMember => {
+                let (name, sid) = index_member_of(id)?;
+                self.session_index
+                    .entry(name)
+                    .or_default()
+                    .insert(sid, record.expires);
+            }
             Kind::Secret => {
                 self.secrets.insert(name_of(id)?, key_of(p)?);
             }

@@ -22,11 +22,13 @@ pub(crate) enum Kind {
     UserCode = b'u',
     Secret = b'k',
     Remembered = b'o',
+    /// One member of a session index: its id is [`index_member_id`]'s.
+    IndexMember = b'x',
 }
 
 impl Kind {
     /// Every kind, for reading them back.
-    pub(crate) const ALL: [Kind; 12] = [
+    pub(crate) const ALL: [Kind; 13] = [
         Kind::Code,
         Kind::Refresh,
         Kind::Family,
@@ -39,6 +41,7 @@ impl Kind {
         Kind::UserCode,
         Kind::Secret,
         Kind::Remembered,
+        Kind::IndexMember,
     ];
 
     /// The kind whose tag byte is `tag`.
@@ -67,6 +70,29 @@ pub(super) fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreErr
 pub(super) fn decode<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, StoreError> {
     rmp_serde::from_slice(payload)
         .map_err(|e| StoreError(format!("a stored value does not decode: {e}")))
+}
+
+/// The id of the member `sid` of the session index `name`: the name's length (4 bytes,
+/// big-endian), the name, the sid; no separator either could hold.
+pub(crate) fn index_member_id(name: &str, sid: &str) -> Vec<u8> {
+    let len = u32::try_from(name.len()).unwrap_or(u32::MAX);
+    let mut id = Vec::with_capacity(4 + name.len() + sid.len());
+    id.extend_from_slice(&len.to_be_bytes());
+    id.extend_from_slice(name.as_bytes());
+    id.extend_from_slice(sid.as_bytes());
+    id
+}
+
+/// The index name and sid of an [`index_member_id`].
+pub(super) fn index_member_of(id: &[u8]) -> Result<(String, String), StoreError> {
+    let bad = || StoreError("a stored index member does not decode".into());
+    let (len, rest) = id.split_first_chunk::<4>().ok_or_else(bad)?;
+    let len = usize::try_from(u32::from_be_bytes(*len)).map_err(|_| bad())?;
+    if rest.len() < len {
+        return Err(bad());
+    }
+    let (name, sid) = rest.split_at(len);
+    Ok((name_of(name)?, name_of(sid)?))
 }
 
 pub(super) fn key_of(id: &[u8]) -> Result<Key, StoreError> {

@@ -118,6 +118,27 @@ redis.call('SET', KEYS[1], num(untl) .. '0', 'PX', untl - now)
 return 1
 ";
 
+/// `KEYS[1]` a session index (a sorted set of sids scored by expiry, ms); `ARGV` now,
+/// the sid, its expiry, the cap. Drops the expired, adds the sid (a later expiry
+/// replaces an earlier one), drops those that expire first past the cap, and makes
+/// the set expire with its latest member.
+const INDEX_SESSION: &str = r"
+local now = tonumber(ARGV[1])
+local untl = tonumber(ARGV[3])
+if untl <= now then return 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local held = redis.call('ZSCORE', KEYS[1], ARGV[2])
+if not held or tonumber(held) < untl then
+  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
+end
+local cap = math.max(1, tonumber(ARGV[4]))
+local n = redis.call('ZCARD', KEYS[1])
+if n > cap then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - cap - 1) end
+local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIRE', KEYS[1], string.format('%.0f', math.max(1, tonumber(top[2]) - now)))
+return 1
+";
+
 /// `KEYS[1]` a shared secret, `ARGV[1]` a fresh one: the one stored, storing the fresh
 /// one if there was none.
 const SHARED_SECRET: &str = r"
@@ -143,6 +164,7 @@ pub(super) struct Scripts {
     pub(super) compare_and_set: Script,
     pub(super) shared_secret: Script,
     pub(super) remember_once: Script,
+    pub(super) index_session: Script,
 }
 
 impl Scripts {
@@ -158,6 +180,7 @@ impl Scripts {
             compare_and_set: script(COMPARE_AND_SET),
             shared_secret: script(SHARED_SECRET),
             remember_once: script(REMEMBER_ONCE),
+            index_session: script(INDEX_SESSION),
         }
     }
 }
