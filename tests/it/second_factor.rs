@@ -119,7 +119,7 @@ fn authz<'a>(
 
 fn is_second_factor_page(seen: &Seen) -> bool {
     seen.status == 200
-        && seen.body.contains("action=\"/login/second-factor\"")
+        && seen.body.contains("name=\"code\"")
         && seen.body.contains("autocomplete=\"one-time-code\"")
         && seen.body.contains("inputmode=\"numeric\"")
 }
@@ -424,7 +424,7 @@ async fn the_device_pages_ask_the_second_factor_before_the_approval() {
         )
         .await;
     assert!(
-        factor.body.contains("action=\"/device/second-factor\""),
+        factor.body.contains("name=\"code\"") && factor.body.contains("name=\"user_code\""),
         "{}",
         factor.body
     );
@@ -433,11 +433,7 @@ async fn the_device_pages_ask_the_second_factor_before_the_approval() {
     let early = browser
         .submit("/device/decide", &[("decision", "allow")])
         .await;
-    assert!(
-        early.body.contains("action=\"/device/second-factor\""),
-        "{}",
-        early.body
-    );
+    assert!(early.body.contains("name=\"code\""), "{}", early.body);
     to_step_start(&server);
     let wrong = browser
         .submit("/device/second-factor", &[("code", &code(&server, -3))])
@@ -489,7 +485,7 @@ fn check_refuses_a_bad_secret_with_its_position() {
     let line = user("").lines().count();
     for (secret, message) in [
         ("GEZDGNBVGY3TQOJ1", "not base32"),
-        ("GEZDGNBVGY3TQOJQ", "at least 16 bytes"),
+        ("GEZDGNBVGY3TQOJQ", "at least 16 (128 bits)"),
         ("${vault:alice}", "malformed reference"),
         ("${env:GATEHOUSE_TEST_NO_SUCH_TOTP}", "is not set"),
     ] {
