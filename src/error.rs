@@ -41,6 +41,7 @@ pub enum ErrorCode {
     SlowDown,
     ExpiredToken,
     // OpenID Connect Core 3.1.2.6.
+    InteractionRequired,
     LoginRequired,
     ConsentRequired,
     RequestNotSupported,
@@ -73,6 +74,7 @@ impl ErrorCode {
             Self::AuthorizationPending => "authorization_pending",
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
+            Self::InteractionRequired => "interaction_required",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
             Self::RequestNotSupported => "request_not_supported",

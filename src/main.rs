@@ -1,4 +1,5 @@
-//! The `gatehouse` command: serve, check a config, hash a secret, make a signing key.
+//! The `gatehouse` command: serve, check a config, hash a secret, make a signing key
+//! or a TOTP secret.
 //! The command line is here; each subcommand is a module of `cli`.
 
 mod cli;
@@ -11,6 +12,7 @@ use cli::hash_secret::hash_secret;
 use cli::keygen::{KeyAlg, keygen, keygen_client};
 use cli::revoke::{RevokeTarget, revoke};
 use cli::serve::{LogFormat, serve};
+use cli::totp::totp_new;
 use gatehouse::config;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -98,6 +100,11 @@ enum Command {
         #[command(flatten)]
         target: RevokeTarget,
     },
+    /// TOTP second factors (`[[users]] totp_secret`).
+    Totp {
+        #[command(subcommand)]
+        command: TotpCommand,
+    },
     /// Make a new PKCS#8 PEM signing key.
     Keygen {
         #[arg(long, value_enum, ignore_case = true, default_value_t = KeyAlg::Es256)]
@@ -110,6 +117,20 @@ enum Command {
         /// Set and the TOML lines to commit.
         #[arg(long)]
         client: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TotpCommand {
+    /// Make a fresh secret for a user: print it, its otpauth:// URI and QR code for an
+    /// authenticator app, and the `totp_secret` line for the user's entry.
+    New {
+        /// The user's username (the account name the app shows).
+        #[arg(long)]
+        user: String,
+        /// The issuer name the app shows beside the account.
+        #[arg(long, default_value = "gatehouse")]
+        issuer: String,
     },
 }
 
@@ -153,6 +174,9 @@ fn main() -> ExitCode {
             token_file,
             target,
         } => revoke(&admin, &token_file, &target),
+        Command::Totp {
+            command: TotpCommand::New { user, issuer },
+        } => totp_new(&user, &issuer),
         Command::Keygen {
             algorithm,
             out,

@@ -274,6 +274,8 @@ pub struct Protections {
     pub dpop_bound: bool,
     /// The FAPI 2.0 Security Profile (checked at load, enforced at run time).
     pub fapi2: bool,
+    /// `require_second_factor`: its logins need two factors.
+    pub second_factor: bool,
 }
 
 impl Client {
@@ -438,6 +440,8 @@ pub struct User {
     /// `tokens_not_before` (Unix seconds): the sessions begun, and the tokens issued,
     /// at or before it no longer stand.
     pub tokens_not_before: Option<u64>,
+    /// The TOTP secret (`totp_secret`), resolved and decoded.
+    pub totp: Option<crate::protocol::totp::Secret>,
 }
 
 impl std::fmt::Debug for User {
@@ -449,7 +453,29 @@ impl std::fmt::Debug for User {
     }
 }
 
+/// A second factor a user can prove after their password. Passkeys join as a second
+/// kind; the second-factor page offers each the user has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Factor {
+    /// A one-time code from an authenticator app (`totp_secret`).
+    Totp,
+}
+
+impl Factor {
+    /// Its name in the second-factor page's form (`factor`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Totp => "totp",
+        }
+    }
+}
+
 impl User {
+    /// The second factors this user has, in the order the page offers them.
+    pub fn second_factors(&self) -> Vec<Factor> {
+        self.totp.iter().map(|_| Factor::Totp).collect()
+    }
+
     /// The identity this user logs in as.
     pub fn identity(&self) -> Identity {
         Identity {

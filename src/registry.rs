@@ -5,7 +5,7 @@
 //! JWKS). What changes while a generation serves (verified-secret caches, rotation
 //! times, rendered discovery) lives in `AppState`, never here.
 
-use crate::config::file::{LimitsSection, SessionSection, TokensSection};
+use crate::config::file::{LimitsSection, LoginSection, SessionSection, TokensSection};
 use crate::jwt::keys::{KeySet, SigningKey};
 use crate::load::diff::Side;
 use crate::load::{ServerSettings, StoreSettings, UiSettings, Validated};
@@ -30,6 +30,8 @@ pub struct Registry {
     pub server: ServerSettings,
     pub tokens: TokensSection,
     pub session: SessionSection,
+    /// `[login]`: the second-factor policy.
+    pub login: LoginSection,
     pub limits: LimitsSection,
     /// The store this config names; the server uses the one it started with.
     pub store: StoreSettings,
@@ -90,6 +92,7 @@ impl Registry {
             server: config.server,
             tokens: config.tokens,
             session: config.session,
+            login: config.login,
             limits: config.limits,
             store: config.store,
             ui: config.ui,
@@ -144,6 +147,7 @@ impl Registry {
             scopes: &self.scopes,
             tokens: &self.tokens,
             session: &self.session,
+            login: &self.login,
             providers: self.providers.iter().collect(),
             resources: &self.resources,
             store: &self.store,

@@ -10,7 +10,9 @@ use crate::registry::Registry;
 use crate::reload::{FallbackKey, load_config};
 use crate::secret::SecretVerifier;
 use crate::state::AppState;
-use crate::web::{authorize, consent, device as device_page, flood, login, logout, upstream};
+use crate::web::{
+    authorize, consent, device as device_page, flood, login, logout, second_factor, upstream,
+};
 use crate::{health, load, reload, store, telemetry, templates};
 use actix_web::body::{BodySize, BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
@@ -490,6 +492,10 @@ fn public_routes(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/login").route(web::post().to(login::submit)))
                 .service(web::resource("/login/upstream").route(web::post().to(upstream::start)))
                 .service(
+                    web::resource("/login/second-factor")
+                        .route(web::post().to(second_factor::submit)),
+                )
+                .service(
                     web::resource("/login/callback/{provider}")
                         .route(web::get().to(upstream::callback)),
                 )
@@ -498,6 +504,10 @@ fn public_routes(cfg: &mut web::ServiceConfig) {
                     web::resource("/device")
                         .route(web::get().to(device_page::show))
                         .route(web::post().to(device_page::enter)),
+                )
+                .service(
+                    web::resource("/device/second-factor")
+                        .route(web::post().to(device_page::second_factor)),
                 )
                 .service(web::resource("/device/login").route(web::post().to(device_page::log_in)))
                 .service(web::resource("/device/decide").route(web::post().to(device_page::decide)))

@@ -7,10 +7,14 @@ use serde::Serialize;
 use std::path::Path;
 
 /// Every template a page is rendered from, with its built-in source.
-const BUILT_IN: [(&str, &str); 11] = [
+const BUILT_IN: [(&str, &str); 12] = [
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("consent.html", include_str!("../templates/consent.html")),
+    (
+        "second_factor.html",
+        include_str!("../templates/second_factor.html"),
+    ),
     ("error.html", include_str!("../templates/error.html")),
     ("continue.html", include_str!("../templates/continue.html")),
     ("logout.html", include_str!("../templates/logout.html")),

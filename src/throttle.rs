@@ -95,6 +95,20 @@ impl Policy {
         }
     }
 
+    /// Second-factor codes of the user `user_id` typed from `address`: counted with
+    /// its network's failed logins (one budget for guessing either), under the login
+    /// limits; the account's count is the codes' own, so a right password does not
+    /// clear the wrong codes before it (only a right code does).
+    pub fn second_factor(limits: &LimitsSection, user_id: &str, address: IpAddr) -> Self {
+        Self {
+            account: Some(format!("login:factor:{}", name_key(user_id))),
+            address: format!("login:addr:{}", network(limits, address)),
+            max: limits.login_max_failures,
+            window: limits.login_failure_window,
+            total: None,
+        }
+    }
+
     /// User codes typed at `/device` from `address`: counted with its network's failed
     /// logins (one budget for guessing either), naming no account, and within the
     /// server-wide `[limits] user_code_max_failures_total`.

@@ -7,3 +7,4 @@ pub(crate) mod hash_secret;
 pub(crate) mod keygen;
 pub(crate) mod revoke;
 pub(crate) mod serve;
+pub(crate) mod totp;

@@ -26,6 +26,8 @@ pub struct ConfigFile {
     #[serde(default)]
     pub session: SessionSection,
     #[serde(default)]
+    pub login: LoginSection,
+    #[serde(default)]
     pub ui: UiSection,
     #[serde(default)]
     pub limits: LimitsSection,
@@ -330,6 +332,42 @@ fn default_session_ttl() -> Duration {
 
 fn default_pending_ttl() -> Duration {
     Duration::from_secs(10 * 60)
+}
+
+/// `[login]`: how users prove who they are.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginSection {
+    /// Whether a password login needs a second factor (`totp_secret` of the user):
+    /// `off` (never asked), `optional` (asked of every user who has one) or `required`
+    /// (every password login needs one: a user without one is refused).
+    #[serde(default)]
+    pub second_factor: SecondFactorMode,
+}
+
+/// `[login] second_factor`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SecondFactorMode {
+    /// No second factor is asked after a password (a client's
+    /// `require_second_factor` or `acr_values` may still ask for one).
+    Off,
+    /// Users who have a second factor must use it after their password.
+    #[default]
+    Optional,
+    /// Every password login needs a second factor; a user without one is refused.
+    Required,
+}
+
+impl SecondFactorMode {
+    /// The name the config uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Optional => "optional",
+            Self::Required => "required",
+        }
+    }
 }
 
 /// `[ui]`: what the login, consent and error pages look like.
@@ -691,6 +729,11 @@ pub struct ClientEntry {
     /// the proof's key). Any client that sends a proof gets bound tokens.
     #[serde(default)]
     pub dpop_bound_access_tokens: bool,
+    /// Its logins need two factors: after a password, a second factor (the user's
+    /// `totp_secret`), whatever `[login] second_factor` says; a user without one is
+    /// refused for this client.
+    #[serde(default)]
+    pub require_second_factor: bool,
     /// A security profile the client follows, checked at load and enforced at run
     /// time: `fapi2` (FAPI 2.0 Security Profile; mTLS is not offered, DPoP is).
     pub profile: Option<ClientProfile>,
@@ -836,6 +879,11 @@ pub struct UserEntry {
     /// begun at or before it ends, and every code, refresh token and access token
     /// issued from one stops working, on every replica and after any restart.
     pub tokens_not_before: Option<String>,
+    /// The user's TOTP secret (RFC 6238: SHA-1, 6 digits, 30 s), base32 (RFC 4648,
+    /// case-insensitive, padding optional), at least 128 bits: `${env:NAME}`,
+    /// `${file:PATH}` (relative to the main config file's directory), or the secret
+    /// itself (warned about). `gatehouse totp new --user NAME` makes one.
+    pub totp_secret: Option<String>,
 }
 
 /// One upstream identity linked to a `[[users]]` entry.

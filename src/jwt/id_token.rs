@@ -68,6 +68,9 @@ pub fn issue(
     if !input.amr.is_empty() {
         set("amr", json!(input.amr));
     }
+    if let Some(acr) = crate::protocol::acr::acr_of(input.amr) {
+        set("acr", json!(acr));
+    }
     Ok(mint::mint(key, "JWT", &claims)?)
 }
 

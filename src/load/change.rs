@@ -65,6 +65,8 @@ pub enum Subject {
     Ui,
     /// A `[federation]` field, by name.
     Federation,
+    /// A `[login]` field, by name.
+    Login,
     /// A `[[client_metadata_documents]]` entry, by `url_prefix`.
     ClientDocuments,
 }
@@ -88,6 +90,7 @@ impl Subject {
             Self::Server => "server",
             Self::Ui => "ui",
             Self::Federation => "federation",
+            Self::Login => "login",
             Self::ClientDocuments => "client_metadata_documents",
         }
     }

@@ -18,7 +18,7 @@ mod store;
 use super::change::Changes;
 pub use super::change::{Change, Mark, Subject};
 use super::validate::{ServerSettings, StoreSettings, Validated};
-use crate::config::file::{LimitsSection, SessionSection, TokensSection};
+use crate::config::file::{LimitsSection, LoginSection, SessionSection, TokensSection};
 use crate::jwt::keys::SigningKey;
 use crate::model::{Client, ClientAuth, DocumentSource, Resource, TrustedIssuer, User};
 use crate::upstream::provider::Provider;
@@ -41,6 +41,8 @@ pub struct Side<'a> {
     pub tokens: &'a TokensSection,
     /// Session lifetimes.
     pub session: &'a SessionSection,
+    /// `[login]`: the second-factor policy.
+    pub login: &'a LoginSection,
     /// Upstream providers.
     pub providers: Vec<&'a Provider>,
     /// The resources tokens may be issued for.
@@ -72,6 +74,7 @@ impl<'a> From<&'a Validated> for Side<'a> {
             scopes: &v.scopes,
             tokens: &v.tokens,
             session: &v.session,
+            login: &v.login,
             providers: v.providers.iter().collect(),
             resources: &v.resources,
             store: &v.store,
@@ -390,6 +393,16 @@ fn users(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
         if b.username != u.username {
             let what = format!("username changed {:?} -> {:?}", b.username, u.username);
             out.push(s, id, Mark::Neutral, what);
+        }
+        match (&b.totp, &u.totp) {
+            (None, Some(_)) => out.push(s, id, Mark::Narrows, "totp_secret set: a second factor"),
+            (Some(_), None) => {
+                out.push(s, id, Mark::Widens, "totp_secret removed: no second factor")
+            }
+            (Some(x), Some(y)) if x != y => {
+                out.push(s, id, Mark::CredentialReplaced, "totp_secret changed")
+            }
+            _ => {}
         }
         match (&b.password_hash, &u.password_hash) {
             (Some(x), Some(y)) if x != y => {

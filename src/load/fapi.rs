@@ -1,6 +1,6 @@
-//! A client's `require_pushed_authorization_requests`, `dpop_bound_access_tokens` and
-//! `profile = "fapi2"` (FAPI 2.0 Security Profile), checked into its
-//! [`Protections`]. A FAPI 2.0 client implies PAR and DPoP-bound tokens; what the
+//! A client's `require_pushed_authorization_requests`, `dpop_bound_access_tokens`,
+//! `require_second_factor` and `profile = "fapi2"` (FAPI 2.0 Security Profile),
+//! checked into its [`Protections`]. A FAPI 2.0 client implies PAR and DPoP-bound tokens; what the
 //! config must say itself (no shared secret, https redirect URIs, keys and signing
 //! algorithms of PS256, ES256 or EdDSA) is an error at the field that breaks it.
 //! mTLS sender constraint is not offered: DPoP is the one FAPI 2.0 allows here.
@@ -21,6 +21,7 @@ pub(super) fn protections(c: &ClientEntry, path: &str, r: &mut Report) -> Protec
         require_par: c.require_pushed_authorization_requests || fapi2,
         dpop_bound: c.dpop_bound_access_tokens || fapi2,
         fapi2,
+        second_factor: c.require_second_factor,
     }
 }
 
@@ -109,6 +110,11 @@ pub(super) fn diff(out: &mut Changes, id: &str, before: &Protections, after: &Pr
             after.dpop_bound,
         ),
         ("profile fapi2", before.fapi2, after.fapi2),
+        (
+            "require_second_factor",
+            before.second_factor,
+            after.second_factor,
+        ),
     ] {
         if b != a {
             let (mark, state) = if a {

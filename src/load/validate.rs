@@ -12,7 +12,7 @@ use super::server::{admin_token, load_templates};
 use super::signing_keys::load_keys;
 use super::trusted_issuers;
 use super::users::check_users;
-use crate::config::file::{ConfigFile, LimitsSection, SessionSection, TokensSection};
+use crate::config::file::{ConfigFile, LimitsSection, LoginSection, SessionSection, TokensSection};
 use crate::config::report::{Issue, Sources};
 use crate::jwt::keys::SigningKey;
 use crate::model::{Client, Resource, User};
@@ -160,6 +160,8 @@ pub struct Validated {
     pub server: ServerSettings,
     pub tokens: TokensSection,
     pub session: SessionSection,
+    /// `[login]`: the second-factor policy.
+    pub login: LoginSection,
     pub limits: LimitsSection,
     pub store: StoreSettings,
     pub ui: UiSettings,
@@ -229,7 +231,7 @@ pub fn validate(
     let issuer_ids: Vec<String> = file.trusted_issuers.iter().map(|t| t.id.clone()).collect();
     let clients = check_clients(file, &scopes, &issuer_ids, base_dir, sources, &mut r);
     check_client_resources(file, &resources, &mut r);
-    let users = check_users(file, &mut r);
+    let users = check_users(file, base_dir, sources, &mut r);
 
     let has_error = r.0.iter().any(Issue::is_error);
     let validated = match (bind, templates, store) {
@@ -245,6 +247,7 @@ pub fn validate(
             },
             tokens: file.tokens.clone(),
             session: file.session.clone(),
+            login: file.login.clone(),
             limits: file.limits.clone(),
             store,
             ui: UiSettings {

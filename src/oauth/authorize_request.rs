@@ -44,6 +44,11 @@ pub struct AuthRequest {
     /// is issued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pushed: Option<String>,
+    /// Its `acr_values` named the two-factor `acr` (`protocol::acr::ACR_MFA`): the
+    /// login needs a second factor. Other values are ignored (OIDC Core 3.1.2.1:
+    /// voluntary).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub acr_mfa: bool,
 }
 
 /// The `prompt` values gatehouse honours.
@@ -117,6 +122,9 @@ pub fn validate(
                 .map(str::to_owned),
             dpop_jkt: checked.dpop_jkt,
             pushed: None,
+            acr_mfa: params
+                .get("acr_values")
+                .is_some_and(crate::protocol::acr::asks_mfa),
         }),
         Err(error) => Err(Rejection::Redirect {
             redirect_uri,

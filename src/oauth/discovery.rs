@@ -51,7 +51,7 @@ pub fn document(registry: &Registry) -> Value {
         "access_token_signing_alg_values_supported": algs,
         "scopes_supported": scopes_supported,
         "claims_supported": [
-            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr",
+            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr", "acr",
             "name", "preferred_username", "groups", "email", "email_verified"
         ],
         // OIDC Back-Channel Logout 1.0 (`oauth::backchannel`), with `sid`; no
@@ -60,6 +60,9 @@ pub fn document(registry: &Registry) -> Value {
         "backchannel_logout_session_supported": true,
         "frontchannel_logout_supported": false,
         "prompt_values_supported": ["none", "login", "consent"],
+        // One factor and two (`protocol::acr`); `acr_values` naming the second asks
+        // for a second factor.
+        "acr_values_supported": crate::protocol::acr::ACR_VALUES,
         "authorization_response_iss_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,

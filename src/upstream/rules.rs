@@ -351,6 +351,7 @@ mod tests {
             groups: vec!["admins".into()],
             links: vec![("corp".into(), "u1".into())],
             tokens_not_before: None,
+            totp: None,
         };
         let u = user(json!({"sub": "u1", "groups": ["x"]}));
         let id = admit(&provider(Accept::Linked), Some(&local), &u, federation()).expect("linked");

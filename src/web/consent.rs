@@ -1,6 +1,7 @@
 //! `POST /consent`: the user allows or denies a client the scopes it asked for. Only a
 //! request waiting for consent is answered, with a session that satisfies it (a login
-//! fresh enough for its `prompt=login` or `max_age`). An allowed consent is remembered
+//! fresh enough for its `prompt=login` or `max_age`, past any second factor the policy
+//! asks). An allowed consent is remembered
 //! in the session; a later request for more scopes asks again.
 
 use super::interaction::Step;
@@ -47,6 +48,12 @@ async fn decide(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpRespon
         Some(c) if fresh_enough(&request, made_at, c.session.auth_time, now) => c,
         _ => return step.login_page(&request, Some(kept), None).await,
     };
+    // A session the policy does not let as far as consent (one that still needs a
+    // second factor: another login in this browser since the page) goes where the
+    // policy says instead.
+    if !step.reaches_consent(&request, &kept, &current).await {
+        return Ok(step.proceed(request, Some(kept), Some(current)).await);
+    }
     match form.get("decision") {
         Some("allow") => {
             current

@@ -4,7 +4,9 @@
 //! failure limit (429 past it); then a login when the browser has no session (the
 //! login form and checks of `login`, posted to `/device/login`), then a confirmation
 //! page that always shows the client's name, the scopes and the code, first-party
-//! clients included (RFC 8628 5.4); `POST /device/decide` allows or denies. Every form
+//! clients included (RFC 8628 5.4), or first the second factor when the login policy
+//! asks one (`POST /device/second-factor`: the checks of `second_factor`; a user
+//! without one is refused); `POST /device/decide` allows or denies. Every form
 //! carries a CSRF token bound to the code it acts on; the server makes a token for a
 //! code only once it was typed right at `POST /device`, so the later forms are no
 //! oracle for guessing codes past the failure limit.
@@ -12,11 +14,15 @@
 use super::csrf::Binding;
 use super::interaction::Step;
 use super::login::{self, BAD_CREDENTIALS};
+use super::second_factor::{BAD_CODE, check_code};
 use super::session::Current;
 use super::{on_form_bound_to, page};
 use crate::http::client_ip::ClientIp;
 use crate::http::form::Form;
 use crate::oauth::device::{self, Waiting};
+use crate::oauth::interaction::facts::local_user;
+use crate::oauth::interaction::policy::{SessionFacts, Strength, needs_second_factor};
+use crate::protocol::acr::AMR_OTP;
 use crate::protocol::user_code;
 use crate::state::AppState;
 use crate::throttle::{self, Policy};
@@ -73,6 +79,16 @@ pub async fn decide(
     on_form(&req, ip, &body, &state, canonical, answer).await
 }
 
+/// `POST /device/second-factor`: the second factor after the device login.
+pub async fn second_factor(
+    req: HttpRequest,
+    ip: ClientIp,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    on_form(&req, ip, &body, &state, canonical, prove).await
+}
+
 /// The form's `user_code`, canonical (empty when malformed): what its token is bound to.
 fn canonical(form: &Form) -> String {
     user_code::normalize(form.get("user_code").unwrap_or_default()).unwrap_or_default()
@@ -118,7 +134,7 @@ async fn look_up(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpRespo
         .await
         .map_err(|e| step.unavailable(e))?;
     match session_for(step, &waiting).await? {
-        Some(current) => Ok(confirm_page(step, &waiting, &current)),
+        Some(current) => Ok(confirm_or_factor(step, &waiting, &current, None)),
         None => Ok(login_page(step, &waiting, None)),
     }
 }
@@ -146,9 +162,82 @@ async fn sign_in(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpRespo
         return Ok(login_page(step, &waiting, Some(username)));
     };
     let (current, cookie) = login::start_session(step, user).await?;
+    let mut response = confirm_or_factor(step, &waiting, &current, None);
+    let _ = response.add_cookie(&cookie);
+    Ok(response)
+}
+
+async fn prove(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpResponse> {
+    let Some(waiting) = waiting(step, form.get("user_code").unwrap_or_default()).await? else {
+        return Ok(gone(step));
+    };
+    let Some(current) = session_for(step, &waiting).await? else {
+        return Ok(login_page(step, &waiting, None));
+    };
+    let user = local_user(step.registry, &current.session.identity);
+    let secret = user.and_then(|u| u.totp.as_ref());
+    let (Some(user), Some(secret), Some(true)) =
+        (user, secret, factor_needed(step, &waiting, &current))
+    else {
+        return Ok(confirm_or_factor(step, &waiting, &current, None));
+    };
+    let code = form.get("code").unwrap_or_default();
+    let client_id = &waiting.grant.client_id;
+    if !check_code(step, user, secret, code, client_id).await? {
+        return Ok(confirm_or_factor(step, &waiting, &current, Some(BAD_CODE)));
+    }
+    let (current, cookie) = login::add_factor(step, current, AMR_OTP).await?;
     let mut response = confirm_page(step, &waiting, &current);
     let _ = response.add_cookie(&cookie);
     Ok(response)
+}
+
+/// Whether the session's login needs a second factor before it may approve the code,
+/// as the login policy weighs it (`[login] second_factor`, the client's
+/// `require_second_factor`): `Some(has one)` when it does.
+fn factor_needed(step: &Step<'_>, waiting: &Waiting, current: &Current) -> Option<bool> {
+    let session = &current.session;
+    let has = local_user(step.registry, &session.identity)
+        .is_some_and(|u| !u.second_factors().is_empty());
+    let facts = SessionFacts {
+        strength: Strength::of(&session.amr),
+        has_second_factor: has,
+        ..SessionFacts::default()
+    };
+    let demanded = step
+        .registry
+        .client(&waiting.grant.client_id)
+        .is_some_and(|c| c.protections.second_factor);
+    needs_second_factor(step.registry.login.second_factor, demanded, &facts).then_some(has)
+}
+
+/// The confirmation page, or first the second-factor page (with `error` after a wrong
+/// code) when the session needs one, or the refusal for a user without one.
+fn confirm_or_factor(
+    step: &Step<'_>,
+    waiting: &Waiting,
+    current: &Current,
+    error: Option<&str>,
+) -> HttpResponse {
+    match factor_needed(step, waiting, current) {
+        None => confirm_page(step, waiting, current),
+        Some(false) => page::no_second_factor(step.registry),
+        Some(true) => {
+            let session = &current.session;
+            let factors: Vec<&str> = local_user(step.registry, &session.identity)
+                .map(|u| u.second_factors().iter().map(|f| f.as_str()).collect())
+                .unwrap_or_default();
+            let context = json!({
+                "action": "/device/second-factor",
+                "client_name": client_name(step, waiting),
+                "user_code": waiting.shown,
+                "user_name": session.identity.display_name(),
+                "factors": factors,
+                "error": error,
+            });
+            form_page(step, "second_factor.html", &canonical_of(waiting), context)
+        }
+    }
 }
 
 async fn answer(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpResponse> {
@@ -158,6 +247,9 @@ async fn answer(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpRespon
     let Some(current) = session_for(step, &waiting).await? else {
         return Ok(login_page(step, &waiting, None));
     };
+    if factor_needed(step, &waiting, &current).is_some() {
+        return Ok(confirm_or_factor(step, &waiting, &current, None));
+    }
     let approve = match form.get("decision") {
         Some("allow") => true,
         Some("deny") => false,

@@ -1,8 +1,9 @@
 //! The pages between an authorization request and its code. [`Step::proceed`] gathers
 //! the facts (the request, the browser's session, the client, the kept request), asks
 //! the login policy (`oauth::interaction::policy::next`) what comes next, and renders
-//! that one step: the login page, a provider's authorization URL, the consent page, the
-//! redirect with a code, or an error back to the client. What is not a page (the facts,
+//! that one step: the login page, a provider's authorization URL, the second-factor
+//! page (or its refusal), the consent page, the redirect with a code, or an error back
+//! to the client. What is not a page (the facts,
 //! the waiting requests, the trip upstream, the code) is `oauth::interaction`.
 
 use super::page;
@@ -87,12 +88,21 @@ impl<'a> Step<'a> {
                 None => self.login_page(&request, kept, None).await,
             },
             (Next::Refuse(code, why), _) => Ok(refuse(registry, &request, code, why)),
+            (Next::SecondFactor, Some(session)) => {
+                self.second_factor_page(&request, session, kept, None).await
+            }
+            (Next::NoSecondFactor, Some(session)) => {
+                tracing::warn!(event = "login_refused", reason = "no_second_factor", client_id = %request.client_id, user_id = %session.identity.subject, remote = %self.ip);
+                Ok(page::no_second_factor(registry))
+            }
             (Next::Consent, Some(session)) => self.consent_page(&request, session, kept).await,
             (Next::Issue, Some(_)) => match current.as_ref() {
                 Some(current) => self.issue_code(&request, current, kept.as_ref()).await,
                 None => self.login_page(&request, kept, None).await,
             },
-            (Next::Consent | Next::Issue, None) => self.login_page(&request, kept, None).await,
+            (Next::SecondFactor | Next::NoSecondFactor | Next::Consent | Next::Issue, None) => {
+                self.login_page(&request, kept, None).await
+            }
         }
     }
 
@@ -104,6 +114,30 @@ impl<'a> Step<'a> {
             .await
             .ok()
             .flatten()
+    }
+
+    /// True when the login policy takes `request` (kept as `kept`) with the session
+    /// `current` as far as consent or the code: what a consent form's answer needs.
+    pub async fn reaches_consent(
+        &self,
+        request: &AuthRequest,
+        kept: &Kept,
+        current: &Current,
+    ) -> bool {
+        let Some(client) = self.client(&request.client_id).await else {
+            return false;
+        };
+        let now = self.state.clock.now();
+        let session = Some(&current.session);
+        let facts = facts::gather(
+            self.registry,
+            request,
+            &client,
+            session,
+            Some(&kept.pending),
+            now,
+        );
+        matches!(policy::next(&facts), Next::Consent | Next::Issue)
     }
 
     /// The browser's live session.
@@ -285,6 +319,33 @@ impl<'a> Step<'a> {
             }
         }
         Ok(response)
+    }
+
+    /// The second-factor page for `request`, listing the factors the session's user
+    /// has, with `error` shown when a previous code was wrong.
+    pub async fn second_factor_page(
+        &self,
+        request: &AuthRequest,
+        session: &Session,
+        kept: Option<Kept>,
+        error: Option<&str>,
+    ) -> Result<HttpResponse, HttpResponse> {
+        let factors: Vec<&str> = facts::local_user(self.registry, &session.identity)
+            .map(|u| u.second_factors().iter().map(|f| f.as_str()).collect())
+            .unwrap_or_default();
+        let context = json!({
+            "user_name": session.identity.display_name(),
+            "factors": factors,
+            "error": error,
+        });
+        self.pending_page(
+            request,
+            kept,
+            Awaiting::SecondFactor,
+            "second_factor.html",
+            context,
+        )
+        .await
     }
 
     async fn consent_page(

@@ -11,6 +11,7 @@ use crate::crypto::{DECOY_HASH, random_id, random_secret, sha256};
 use crate::http::client_ip::ClientIp;
 use crate::http::form::Form;
 use crate::model::User;
+use crate::protocol::acr;
 use crate::state::AppState;
 use crate::store::Session;
 use crate::throttle::{self, Policy};
@@ -106,7 +107,7 @@ pub async fn start_session(
     step: &Step<'_>,
     user: &User,
 ) -> Result<(Current, Cookie<'static>), HttpResponse> {
-    let amr = vec!["pwd".to_owned()];
+    let amr = vec![acr::AMR_PWD.to_owned()];
     start_session_as(step, user.identity(), step.state.clock.now(), amr).await
 }
 
@@ -149,5 +150,42 @@ pub async fn start_session_as(
         .await
         .map_err(|e| step.unavailable(e))?;
     let cookie = cookies::make(registry, Kind::Session, id, registry.session.ttl);
+    Ok((Current { key, session }, cookie))
+}
+
+/// Records in the browser's session `current` that its user has just proved a second
+/// factor by `method` (RFC 8176: `otp`): its `amr` gains the method and `mfa`. The
+/// session moves to a new id (a login that gained a factor never keeps the cookie it
+/// had with one); its `sid`, consents and clients stay. Returns it and the cookie the
+/// answer must set.
+pub async fn add_factor(
+    step: &Step<'_>,
+    current: Current,
+    method: &str,
+) -> Result<(Current, Cookie<'static>), HttpResponse> {
+    let Step {
+        state, registry, ..
+    } = *step;
+    let Current {
+        key: old,
+        mut session,
+    } = current;
+    session.amr = acr::with_second_factor(&session.amr, method);
+    let left =
+        (session.auth_time + registry.session.ttl.as_secs()).saturating_sub(state.clock.now());
+    let left = std::time::Duration::from_secs(left);
+    let id = random_secret().map_err(|e| step.unavailable(e))?;
+    let key = sha256(id.as_bytes());
+    state
+        .store
+        .put_session(key, session.clone(), left)
+        .await
+        .map_err(|e| step.unavailable(e))?;
+    state
+        .store
+        .delete_session(old)
+        .await
+        .map_err(|e| step.unavailable(e))?;
+    let cookie = cookies::make(registry, Kind::Session, id, left);
     Ok((Current { key, session }, cookie))
 }

@@ -1,5 +1,5 @@
 //! The pages a person sees and the browser side of the authorization-code flow:
-//! `/authorize`, login, consent, logout, the device grant's `/device` and errors, with their cookies, CSRF protection
+//! `/authorize`, login, the second factor, consent, logout, the device grant's `/device` and errors, with their cookies, CSRF protection
 //! and the page rate limit. Handlers here call into `oauth` for protocol rules and the
 //! code itself; nothing in `oauth` calls back.
 
@@ -13,6 +13,7 @@ pub mod interaction;
 pub mod login;
 pub mod logout;
 pub mod page;
+pub mod second_factor;
 pub mod session;
 pub mod upstream;
 

@@ -126,6 +126,18 @@ pub fn provider_unavailable(registry: &Registry, provider_name: &str) -> HttpRes
     )
 }
 
+/// The 403 page for a login that needs a second factor the user does not have
+/// (`[login] second_factor = "required"`, a client's `require_second_factor`, or
+/// `acr_values` asking for two factors).
+pub fn no_second_factor(registry: &Registry) -> HttpResponse {
+    error(
+        registry,
+        StatusCode::FORBIDDEN,
+        "Second factor needed",
+        "This sign-in needs a second factor, and your account has none yet. Ask an administrator to enrol one for you (an authenticator app), then sign in again.",
+    )
+}
+
 /// The page for a form whose pending request has expired.
 pub fn expired_request(registry: &Registry) -> HttpResponse {
     error(

@@ -159,7 +159,7 @@ fn the_example_config_passes_and_warnings_do_not_fail() {
         .expect("runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert!(stdout.contains("ok: 4 clients, 1 users"), "{stdout}");
+    assert!(stdout.contains("ok: 4 clients, 2 users"), "{stdout}");
 
     let (code, lines, stdout) = check(
         "warn.toml",

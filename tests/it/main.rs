@@ -41,6 +41,7 @@ mod reload;
 mod replicas;
 mod resources;
 mod schema;
+mod second_factor;
 mod service_example;
 mod sessions;
 mod sessions_replicas;

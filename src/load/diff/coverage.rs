@@ -23,6 +23,10 @@ const RULES: &[(&str, &str)] = &[
     ("tokens", "lifetime: longer widens (every field)"),
     ("session.ttl", "lifetime"),
     ("session.pending_ttl", "lifetime"),
+    (
+        "login.second_factor",
+        "settings: stricter (off < optional < required) narrows, looser widens",
+    ),
     ("ui.product_name", "none: a display name, grants nothing"),
     ("ui.templates_dir", "settings: set or changed widens"),
     ("limits.login_max_failures", "limits"),
@@ -121,6 +125,10 @@ const RULES: &[(&str, &str)] = &[
         "fapi::diff: on narrows, off widens",
     ),
     ("clients[].dpop_bound_access_tokens", "fapi::diff"),
+    (
+        "clients[].require_second_factor",
+        "fapi::diff: on narrows, off widens",
+    ),
     ("clients[].profile", "fapi::diff"),
     (
         "server.require_pushed_authorization_requests",
@@ -138,6 +146,10 @@ const RULES: &[(&str, &str)] = &[
     ("users[].name", "users: neutral"),
     ("users[].groups", "users: lists"),
     ("users[].links", "users: lists"),
+    (
+        "users[].totp_secret",
+        "users: set narrows, removed widens, changed credential_replaced",
+    ),
     (
         "users[].tokens_not_before",
         "not_before: set or later narrows, removed or earlier widens",

@@ -1,5 +1,5 @@
-//! The single settings in the diff: `issuer`, `[server]`, `[ui] templates_dir` and
-//! `[federation] token_key`.
+//! The single settings in the diff: `issuer`, `[server]`, `[ui] templates_dir`,
+//! `[federation] token_key` and `[login] second_factor`.
 
 use super::{Changes, Mark, Side, Subject};
 use crate::http::client_ip::Cidr;
@@ -18,6 +18,17 @@ pub(super) fn settings(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
         );
     }
     server(out, old, new);
+    let (before, after) = (old.login.second_factor, new.login.second_factor);
+    if before != after {
+        // off < optional < required: more asked of a password login narrows.
+        let mark = if after > before {
+            Mark::Narrows
+        } else {
+            Mark::Widens
+        };
+        let what = format!("changed {} -> {}", before.as_str(), after.as_str());
+        out.push(Subject::Login, "second_factor", mark, what);
+    }
     for (what, before, after) in [
         (
             "require_pushed_authorization_requests",

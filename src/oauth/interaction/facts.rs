@@ -3,9 +3,9 @@
 //! pass to [`super::policy::next`] and nothing else.
 
 use super::pending::Pending;
-use super::policy::{Facts, SessionFacts};
+use super::policy::{Facts, SessionFacts, Strength};
 use crate::config::file::GrantType;
-use crate::model::Client;
+use crate::model::{Client, Identity, IdentitySource, User};
 use crate::oauth::authorize_request::AuthRequest;
 use crate::oauth::target;
 use crate::registry::Registry;
@@ -37,6 +37,17 @@ pub fn gather<'a>(
             .map(|p| p.id.as_str()),
         upstream_token_kept: kept.is_some_and(|k| k.upstream_token.is_some()),
         upstream_trips: kept.map_or(0, |k| k.upstream_trips),
+        second_factor: registry.login.second_factor,
+        client_requires_second_factor: client.protections.second_factor,
+    }
+}
+
+/// The `[[users]]` entry a session's `identity` is (a password login, or a provider's
+/// login linked to the user): whose second factors it may prove.
+pub fn local_user<'r>(registry: &'r Registry, identity: &Identity) -> Option<&'r User> {
+    match identity.source {
+        IdentitySource::Local => registry.user_by_id(&identity.subject),
+        IdentitySource::Upstream => None,
     }
 }
 
@@ -71,6 +82,9 @@ fn session_facts<'s>(
                 .iter()
                 .all(|r| allowed.is_some_and(|g| g.contains(r))),
         revalidating_provider: revalidating.map(|p| p.id.as_str()),
+        strength: Strength::of(&session.amr),
+        has_second_factor: local_user(registry, &session.identity)
+            .is_some_and(|u| !u.second_factors().is_empty()),
     }
 }
 

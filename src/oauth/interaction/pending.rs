@@ -21,6 +21,8 @@ use std::time::Duration;
 pub enum Awaiting {
     /// The user to log in (the login page was shown).
     Login,
+    /// The user to prove a second factor (the second-factor page was shown).
+    SecondFactor,
     /// The user to allow or deny the client (the consent page was shown).
     Consent,
     /// An upstream provider's callback (the browser was sent there).

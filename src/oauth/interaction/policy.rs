@@ -8,13 +8,16 @@
 //! old) means a login (through `idp_hint`'s provider when named, while the request may
 //! still go there); a session signed in through a provider that revalidates, for a
 //! client that gets refresh tokens, means a new trip to that provider (each refresh
-//! family gets its own upstream token); a third-party client without every scope
-//! granted in this session (or with `prompt=consent`) means consent; then the code.
-//! With `prompt=none` each page is instead a refusal back to the client. A further
-//! step (a second factor) goes between the login and the consent.
+//! family gets its own upstream token); a login without a second factor where one is
+//! needed ([`second_factor_step`]) means the second-factor page (or, for a user who has
+//! none, a refusal page); a third-party client without every scope granted in this
+//! session (or with `prompt=consent`) means consent; then the code.
+//! With `prompt=none` each page is instead a refusal back to the client.
 
+use crate::config::file::SecondFactorMode;
 use crate::error::ErrorCode;
 use crate::oauth::authorize_request::AuthRequest;
+use crate::protocol::acr::{AMR_MFA, AMR_PWD};
 
 /// How many times one request may send the browser to a provider: the first trip and
 /// one retry; after that the request falls back or is refused (no redirect loop).
@@ -27,6 +30,11 @@ pub enum Next {
     Login,
     /// The browser goes to this provider to sign in.
     Upstream(String),
+    /// The second-factor page: the user proves a factor they have.
+    SecondFactor,
+    /// The page refusing a login that needs a second factor the user does not have
+    /// (an administrator must enrol one).
+    NoSecondFactor,
     /// The consent page.
     Consent,
     /// The code is issued.
@@ -44,6 +52,35 @@ pub struct SessionFacts<'a> {
     pub consented: bool,
     /// The provider the session signed in through, when it revalidates at refresh.
     pub revalidating_provider: Option<&'a str>,
+    /// How the session's login was made, from its `amr`.
+    pub strength: Strength,
+    /// The user has a second factor they can prove here (`totp_secret`).
+    pub has_second_factor: bool,
+}
+
+/// How a session's login was made, as the second-factor rule weighs it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Strength {
+    /// A password alone (`amr` has `pwd`, not `mfa`).
+    Password,
+    /// Two factors (`amr` has `mfa`).
+    TwoFactors,
+    /// Another way (a provider's login: `amr` unknown).
+    #[default]
+    Other,
+}
+
+impl Strength {
+    /// The strength of a login whose RFC 8176 methods were `amr`.
+    pub fn of(amr: &[String]) -> Self {
+        if amr.iter().any(|m| m == AMR_MFA) {
+            Self::TwoFactors
+        } else if amr.iter().any(|m| m == AMR_PWD) {
+            Self::Password
+        } else {
+            Self::Other
+        }
+    }
 }
 
 /// Everything [`next`] decides from: plain values.
@@ -67,6 +104,10 @@ pub struct Facts<'a> {
     pub upstream_token_kept: bool,
     /// How many times the request has gone to a provider.
     pub upstream_trips: u8,
+    /// `[login] second_factor`.
+    pub second_factor: SecondFactorMode,
+    /// The client's `require_second_factor`.
+    pub client_requires_second_factor: bool,
 }
 
 /// What happens next to the request the facts describe.
@@ -98,6 +139,9 @@ pub fn next(facts: &Facts<'_>) -> Next {
         }
         return Next::Upstream(provider.to_owned());
     }
+    if let Some(step) = second_factor_step(facts, session) {
+        return step;
+    }
     if !facts.first_party && (request.prompt.consent || !session.consented) {
         if none {
             return Next::Refuse(ErrorCode::ConsentRequired, "the user has not consented");
@@ -105,6 +149,53 @@ pub fn next(facts: &Facts<'_>) -> Next {
         return Next::Consent;
     }
     Next::Issue
+}
+
+/// The step a login without two factors needs, if any: the second-factor page when
+/// the user has a factor, the refusal page when not, and `interaction_required` under
+/// `prompt=none`. Needed after a password when the user has a factor
+/// (`second_factor = "optional"`) or always (`"required"`; never with `"off"`); after
+/// any login when the client has `require_second_factor` or the request's
+/// `acr_values` asks for the two-factor `acr`. A login through a provider is the
+/// provider's to protect: only the client or the request makes it need one.
+pub fn second_factor_step(facts: &Facts<'_>, session: &SessionFacts<'_>) -> Option<Next> {
+    let demanded = facts.client_requires_second_factor || facts.request.acr_mfa;
+    let needed = needs_second_factor(facts.second_factor, demanded, session);
+    if !needed {
+        return None;
+    }
+    if facts.request.prompt.none {
+        return Some(Next::Refuse(
+            ErrorCode::InteractionRequired,
+            "a second factor is needed",
+        ));
+    }
+    Some(if session.has_second_factor {
+        Next::SecondFactor
+    } else {
+        Next::NoSecondFactor
+    })
+}
+
+/// Whether the login of `session` needs a second factor under `mode`, `demanded`
+/// when the client or the request asks for two factors whatever the mode.
+pub fn needs_second_factor(
+    mode: SecondFactorMode,
+    demanded: bool,
+    session: &SessionFacts<'_>,
+) -> bool {
+    match session.strength {
+        Strength::TwoFactors => false,
+        Strength::Other => demanded,
+        Strength::Password => {
+            demanded
+                || match mode {
+                    SecondFactorMode::Off => false,
+                    SecondFactorMode::Optional => session.has_second_factor,
+                    SecondFactorMode::Required => true,
+                }
+        }
+    }
 }
 
 /// Whether a login at `auth_time` is fresh enough for `request`, made at `made_at`

@@ -21,6 +21,13 @@ struct Row {
     refreshes: bool,
     token_kept: bool,
     trips: u8,
+    /// How the session's login was made.
+    strength: Strength,
+    /// The session's user has a second factor.
+    factor: bool,
+    mode: SecondFactorMode,
+    client_requires: bool,
+    acr_mfa: bool,
     expect: Next,
 }
 
@@ -36,8 +43,24 @@ const BASE: Row = Row {
     refreshes: false,
     token_kept: false,
     trips: 0,
+    strength: Strength::Password,
+    factor: false,
+    mode: SecondFactorMode::Optional,
+    client_requires: false,
+    acr_mfa: false,
     expect: Next::Issue,
 };
+
+/// A password login of a user with a second factor.
+const PWD_FACTOR: Row = Row {
+    factor: true,
+    expect: Next::SecondFactor,
+    ..BASE
+};
+
+fn interaction_required() -> Next {
+    Next::Refuse(ErrorCode::InteractionRequired, "a second factor is needed")
+}
 
 fn login_required() -> Next {
     Next::Refuse(ErrorCode::LoginRequired, "the user is not logged in")
@@ -393,6 +416,192 @@ fn rows() -> Vec<(&'static str, Row)> {
             },
         ),
     ]
+    .into_iter()
+    .chain(second_factor_rows())
+    .collect()
+}
+
+fn second_factor_rows() -> Vec<(&'static str, Row)> {
+    use SecondFactorMode::{Off, Required};
+    use Strength::{Other, TwoFactors};
+    vec![
+        (
+            "password, a factor, optional: the second factor",
+            PWD_FACTOR,
+        ),
+        (
+            "password, a factor, off",
+            Row {
+                mode: Off,
+                expect: Next::Issue,
+                ..PWD_FACTOR
+            },
+        ),
+        (
+            "password, a factor, required",
+            Row {
+                mode: Required,
+                ..PWD_FACTOR
+            },
+        ),
+        (
+            "password, no factor, required: refused",
+            Row {
+                mode: Required,
+                expect: Next::NoSecondFactor,
+                ..BASE
+            },
+        ),
+        (
+            "two factors, required",
+            Row {
+                mode: Required,
+                strength: TwoFactors,
+                expect: Next::Issue,
+                ..PWD_FACTOR
+            },
+        ),
+        (
+            "password, no factor, the client requires one: refused",
+            Row {
+                client_requires: true,
+                expect: Next::NoSecondFactor,
+                ..BASE
+            },
+        ),
+        (
+            "password, a factor, off, the client requires one",
+            Row {
+                mode: Off,
+                client_requires: true,
+                ..PWD_FACTOR
+            },
+        ),
+        (
+            "password, a factor, off, acr_values asks mfa",
+            Row {
+                mode: Off,
+                acr_mfa: true,
+                ..PWD_FACTOR
+            },
+        ),
+        (
+            "password, no factor, acr_values asks mfa: refused",
+            Row {
+                acr_mfa: true,
+                expect: Next::NoSecondFactor,
+                ..BASE
+            },
+        ),
+        (
+            "password, a factor, prompt=none",
+            Row {
+                prompt: "none",
+                expect: interaction_required(),
+                ..PWD_FACTOR
+            },
+        ),
+        (
+            "password, no factor, required, prompt=none",
+            Row {
+                prompt: "none",
+                mode: Required,
+                expect: interaction_required(),
+                ..BASE
+            },
+        ),
+        (
+            "two factors, prompt=none",
+            Row {
+                prompt: "none",
+                strength: TwoFactors,
+                expect: Next::Issue,
+                ..PWD_FACTOR
+            },
+        ),
+        (
+            "a provider's login, a factor, required: the provider's to protect",
+            Row {
+                strength: Other,
+                mode: Required,
+                expect: Next::Issue,
+                ..PWD_FACTOR
+            },
+        ),
+        (
+            "a provider's login, a factor, the client requires one",
+            Row {
+                strength: Other,
+                client_requires: true,
+                ..PWD_FACTOR
+            },
+        ),
+        (
+            "a provider's login, no factor, acr_values asks mfa: refused",
+            Row {
+                strength: Other,
+                acr_mfa: true,
+                expect: Next::NoSecondFactor,
+                ..BASE
+            },
+        ),
+        (
+            "two factors, prompt=login: both again",
+            Row {
+                prompt: "login",
+                strength: TwoFactors,
+                expect: Next::Login,
+                ..PWD_FACTOR
+            },
+        ),
+        (
+            "two factors, max_age passed: both again",
+            Row {
+                max_age: Some(5),
+                strength: TwoFactors,
+                expect: Next::Login,
+                ..PWD_FACTOR
+            },
+        ),
+        (
+            "password, a factor, third party: the factor before consent",
+            Row {
+                first_party: false,
+                ..PWD_FACTOR
+            },
+        ),
+        (
+            "two factors, third party not consented",
+            Row {
+                first_party: false,
+                strength: TwoFactors,
+                expect: Next::Consent,
+                ..PWD_FACTOR
+            },
+        ),
+        (
+            "a revalidating provider first, then the factor",
+            Row {
+                strength: Other,
+                client_requires: true,
+                revalidating: true,
+                refreshes: true,
+                expect: up("corp"),
+                ..PWD_FACTOR
+            },
+        ),
+    ]
+}
+
+#[test]
+fn strength_follows_amr() {
+    let amr = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    assert_eq!(Strength::of(&amr(&["pwd"])), Strength::Password);
+    assert_eq!(
+        Strength::of(&amr(&["pwd", "otp", "mfa"])),
+        Strength::TwoFactors
+    );
+    assert_eq!(Strength::of(&amr(&[])), Strength::Other);
 }
 
 fn prompt(words: &str) -> Prompt {
@@ -411,6 +620,7 @@ fn the_policy_table() {
         let request = AuthRequest {
             prompt: prompt(row.prompt),
             max_age: row.max_age,
+            acr_mfa: row.acr_mfa,
             ..AuthRequest::default()
         };
         let facts = Facts {
@@ -421,12 +631,16 @@ fn the_policy_table() {
                 auth_time: NOW - ago,
                 consented: row.consented,
                 revalidating_provider: row.revalidating.then_some("corp"),
+                strength: row.strength,
+                has_second_factor: row.factor,
             }),
             first_party: row.first_party,
             refreshes: row.refreshes,
             hinted: row.hint.then_some("hint"),
             upstream_token_kept: row.token_kept,
             upstream_trips: row.trips,
+            second_factor: row.mode,
+            client_requires_second_factor: row.client_requires,
         };
         assert_eq!(next(&facts), row.expect, "{name}");
     }
