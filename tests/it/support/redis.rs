@@ -107,7 +107,13 @@ impl RedisServer {
                 .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
                 .args(&self.extra);
         }
+        // A master with a replica writes its RDB for the sync (and the replica the one it
+        // receives) into the working directory, whatever `--save` says: one of the
+        // server's own, so nothing lands in the checkout.
+        let dir = std::env::temp_dir().join(format!("gatehouse-redis-{}", self.port));
+        std::fs::create_dir_all(&dir).expect("a directory for redis-server");
         let child = command
+            .current_dir(&dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
