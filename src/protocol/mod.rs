@@ -1,7 +1,8 @@
 //! Pure protocol rules, with no I/O: PKCE, redirect-URI registration and matching,
 //! web origins (CORS), scope narrowing, resource indicators, device user codes, public JWKs
 //! of others and their signatures, DPoP proofs, Client ID Metadata Documents, TOTP codes
-//! (RFC 6238) and the authentication context (`amr`, `acr`). Unit- and
+//! (RFC 6238), the authentication context (`amr`, `acr`) and WebAuthn assertions and
+//! registrations (passkeys). Unit- and
 //! property-tested, fuzzed.
 
 pub mod acr;
@@ -15,3 +16,4 @@ pub mod resource;
 pub mod scope;
 pub mod totp;
 pub mod user_code;
+pub mod webauthn;
