@@ -442,6 +442,40 @@ pub struct User {
     pub tokens_not_before: Option<u64>,
     /// The TOTP secret (`totp_secret`), resolved and decoded.
     pub totp: Option<crate::protocol::totp::Secret>,
+    /// The user's passkeys (WebAuthn credentials), checked.
+    pub passkeys: Vec<Passkey>,
+}
+
+/// One of a user's passkeys: a WebAuthn credential whose public key is in the config.
+#[derive(Debug, Clone)]
+pub struct Passkey {
+    /// The operator's label for it.
+    pub name: String,
+    /// The credential id (raw bytes).
+    pub credential_id: Vec<u8>,
+    /// The COSE_Key bytes as configured (what `gatehouse diff` compares).
+    pub public_key: Vec<u8>,
+    /// The key, parsed.
+    pub key: crate::protocol::webauthn::CoseKey,
+    /// The user handle it was created with (raw bytes).
+    pub user_handle: Vec<u8>,
+}
+
+impl PartialEq for Passkey {
+    /// The configured values (the parsed key follows from `public_key`).
+    fn eq(&self, other: &Self) -> bool {
+        (
+            &self.name,
+            &self.credential_id,
+            &self.public_key,
+            &self.user_handle,
+        ) == (
+            &other.name,
+            &other.credential_id,
+            &other.public_key,
+            &other.user_handle,
+        )
+    }
 }
 
 impl std::fmt::Debug for User {

@@ -8,8 +8,9 @@
 use crate::config::file::{LimitsSection, LoginSection, SessionSection, TokensSection};
 use crate::jwt::keys::{KeySet, SigningKey};
 use crate::load::diff::Side;
+use crate::load::passkeys::PasskeySettings;
 use crate::load::{ServerSettings, StoreSettings, UiSettings, Validated};
-use crate::model::{Client, DocumentSource, Resource, TrustedIssuer, User};
+use crate::model::{Client, DocumentSource, Passkey, Resource, TrustedIssuer, User};
 use crate::protocol::origin;
 use crate::upstream::provider::Provider;
 use crate::upstream::seal::TokenKey;
@@ -36,6 +37,8 @@ pub struct Registry {
     /// The store this config names; the server uses the one it started with.
     pub store: StoreSettings,
     pub ui: UiSettings,
+    /// WebAuthn: the RP ID and origin passkeys are checked against.
+    pub passkeys: PasskeySettings,
     pub keys: KeySet,
     /// Custom scopes by name, with their descriptions.
     pub scopes: BTreeMap<String, String>,
@@ -52,6 +55,8 @@ pub struct Registry {
     users: HashMap<String, User>,
     /// Username by user id (`sub`).
     user_ids: HashMap<String, String>,
+    /// (username, index in its `passkeys`) by credential id.
+    credentials: HashMap<Vec<u8>, (String, usize)>,
     /// Upstream providers, in the order the config lists them (the login page's).
     providers: Vec<Provider>,
     /// User id by linked upstream identity (provider id, upstream subject).
@@ -96,6 +101,7 @@ impl Registry {
             limits: config.limits,
             store: config.store,
             ui: config.ui,
+            passkeys: config.passkeys,
             keys: KeySet::new(keys),
             scopes: config.scopes,
             scope_owners: config
@@ -122,6 +128,14 @@ impl Registry {
                 .users
                 .iter()
                 .map(|u| (u.id.clone(), u.username.clone()))
+                .collect(),
+            credentials: config
+                .users
+                .iter()
+                .flat_map(|u| {
+                    let passkeys = u.passkeys.iter().enumerate();
+                    passkeys.map(|(i, p)| (p.credential_id.clone(), (u.username.clone(), i)))
+                })
                 .collect(),
             users: config
                 .users
@@ -158,6 +172,7 @@ impl Registry {
             templates_dir: self.ui.templates_dir.as_deref(),
             token_key: self.token_key.as_deref(),
             client_documents: &self.client_documents,
+            rp_id: &self.passkeys.rp_id,
         }
     }
 
@@ -279,6 +294,18 @@ impl Registry {
     /// All users, in no given order.
     pub fn users(&self) -> impl Iterator<Item = &User> {
         self.users.values()
+    }
+
+    /// The user a passkey belongs to, and the passkey, by its credential id.
+    pub fn passkey(&self, credential_id: &[u8]) -> Option<(&User, &Passkey)> {
+        let (username, i) = self.credentials.get(credential_id)?;
+        let user = self.users.get(username)?;
+        Some((user, user.passkeys.get(*i)?))
+    }
+
+    /// True when any user has a passkey (the login page then offers them).
+    pub fn has_passkeys(&self) -> bool {
+        !self.credentials.is_empty()
     }
 
     /// The number of users.

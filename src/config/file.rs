@@ -25,6 +25,7 @@ pub struct ConfigFile {
     pub tokens: TokensSection,
     #[serde(default)]
     pub session: SessionSection,
+    /// How users sign in on gatehouse's own pages: second factors, passkeys.
     #[serde(default)]
     pub login: LoginSection,
     #[serde(default)]
@@ -343,6 +344,10 @@ pub struct LoginSection {
     /// (every password login needs one: a user without one is refused).
     #[serde(default)]
     pub second_factor: SecondFactorMode,
+    /// The WebAuthn relying party id passkeys are bound to: the issuer's host, or a
+    /// registrable suffix of it (`example.com` for `https://login.example.com`); the
+    /// issuer's host when absent. Changing it makes every enrolled passkey unusable.
+    pub rp_id: Option<String>,
 }
 
 /// `[login] second_factor`.
@@ -864,7 +869,7 @@ pub struct UserEntry {
     pub id: Option<String>,
     pub username: String,
     /// argon2 PHC string of the password; may be left out for a user with `links`,
-    /// who then signs in only through those providers.
+    /// who then signs in only through those providers, or with `passkeys`.
     pub password_hash: Option<String>,
     pub email: Option<String>,
     #[serde(default)]
@@ -884,6 +889,27 @@ pub struct UserEntry {
     /// `${file:PATH}` (relative to the main config file's directory), or the secret
     /// itself (warned about). `gatehouse totp new --user NAME` makes one.
     pub totp_secret: Option<String>,
+    /// The user's passkeys (WebAuthn credentials), as `/account/passkeys` prints them
+    /// for enrolment: public values, reviewed like any other change.
+    #[serde(default)]
+    pub passkeys: Vec<PasskeyEntry>,
+}
+
+/// One passkey of a `[[users]]` entry. Nothing here is secret.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyEntry {
+    /// A label for people (`"YubiKey 5C"`), shown in logs.
+    pub name: String,
+    /// The credential id, base64url without padding (1 to 1023 bytes); unique across
+    /// all users.
+    pub credential_id: String,
+    /// The credential's public key as a COSE_Key (ES256, EdDSA or RS256), base64url
+    /// without padding.
+    pub public_key: String,
+    /// The user handle the passkey was created with (`user.id`), base64url without
+    /// padding (1 to 64 bytes): a passkey login must present it.
+    pub user_handle: String,
 }
 
 /// One upstream identity linked to a `[[users]]` entry.

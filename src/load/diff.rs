@@ -63,6 +63,8 @@ pub struct Side<'a> {
     pub token_key: Option<&'a TokenKey>,
     /// The prefixes of clients registered by Client ID Metadata Documents.
     pub client_documents: &'a [DocumentSource],
+    /// The WebAuthn RP ID passkeys are bound to (`[login] rp_id` or the issuer's host).
+    pub rp_id: &'a str,
 }
 
 impl<'a> From<&'a Validated> for Side<'a> {
@@ -85,6 +87,7 @@ impl<'a> From<&'a Validated> for Side<'a> {
             templates_dir: v.ui.templates_dir.as_deref(),
             token_key: v.token_key.as_deref(),
             client_documents: &v.client_documents,
+            rp_id: &v.passkeys.rp_id,
         }
     }
 }
@@ -444,9 +447,49 @@ fn users(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
             Mark::Narrows,
         );
         not_before(out, s, id, b.tokens_not_before, u.tokens_not_before);
+        passkeys(out, id, b, u);
     }
     for id in before.keys().filter(|id| !after.contains_key(*id)) {
         out.push(s, id, Mark::Narrows, "removed");
+    }
+}
+
+/// A user's passkeys, by credential id: added widens, removed narrows, a new key or
+/// user handle under a kept id is a replaced credential; a new name is neutral.
+fn passkeys(out: &mut Changes, id: &str, before: &User, after: &User) {
+    let s = Subject::User;
+    let show = |p: &crate::model::Passkey| format!("passkey {:?}", p.name);
+    let find = |u: &'_ User, c: &[u8]| {
+        let found = u.passkeys.iter().find(|p| p.credential_id == c);
+        found.cloned()
+    };
+    for p in &after.passkeys {
+        match find(before, &p.credential_id) {
+            None => out.push(
+                s,
+                id,
+                Mark::Widens,
+                format!("{} added: may sign in with it", show(p)),
+            ),
+            Some(b) if b.public_key != p.public_key || b.user_handle != p.user_handle => out.push(
+                s,
+                id,
+                Mark::CredentialReplaced,
+                format!("{} key replaced", show(p)),
+            ),
+            Some(b) if b.name != p.name => out.push(
+                s,
+                id,
+                Mark::Neutral,
+                format!("{} renamed {:?}", show(&b), p.name),
+            ),
+            Some(_) => {}
+        }
+    }
+    for p in before.passkeys.iter() {
+        if find(after, &p.credential_id).is_none() {
+            out.push(s, id, Mark::Narrows, format!("{} removed", show(p)));
+        }
     }
 }
 

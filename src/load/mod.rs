@@ -14,6 +14,7 @@ mod fapi;
 mod key_diff;
 mod limits;
 mod offline;
+pub mod passkeys;
 pub mod providers;
 mod proxies;
 mod report;

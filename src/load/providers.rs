@@ -102,15 +102,15 @@ pub(super) fn check(
 }
 
 /// Links name declared providers, each upstream identity is linked at most once, a
-/// user without a password has a link, and no local id looks like a federated one.
+/// user without a password has a link or a passkey, and no local id looks like a federated one.
 fn check_links(file: &ConfigFile, providers: &HashSet<&str>, r: &mut Report) {
     let mut linked = HashSet::new();
     for (i, u) in file.users.iter().enumerate() {
         let path = format!("users[{i}]");
-        if u.password_hash.is_none() && u.links.is_empty() {
+        if u.password_hash.is_none() && u.links.is_empty() && u.passkeys.is_empty() {
             r.error(
                 format!("{path}.password_hash"),
-                "a user needs a password_hash, or links to sign in through a provider",
+                "a user needs a password_hash, passkeys, or links to sign in through a provider",
             );
         }
         for (j, link) in u.links.iter().enumerate() {

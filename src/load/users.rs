@@ -1,6 +1,6 @@
 //! `[[users]]`: usernames and ids once each, password hashes as PHC strings, links to
 //! upstream identities, TOTP secrets (`${env:NAME}`, `${file:PATH}` or literal) as
-//! base32 of at least 128 bits.
+//! base32 of at least 128 bits, passkeys (`load::passkeys`).
 
 use super::limits::check_not_before;
 use super::report::Report;
@@ -21,6 +21,7 @@ pub(super) fn check_users(
     let mut names: HashMap<&str, String> = HashMap::new();
     let mut ids: HashMap<String, String> = HashMap::new();
     let mut users = Vec::new();
+    let mut credentials = HashMap::new();
     for (i, u) in file.users.iter().enumerate() {
         let path = format!("users[{i}]");
         let username_ok = if u.username.trim().is_empty() {
@@ -55,6 +56,7 @@ pub(super) fn check_users(
         if let Some(Err(e)) = u.password_hash.as_deref().map(check_phc) {
             r.error(format!("{path}.password_hash"), e);
         }
+        let passkeys = super::passkeys::check(&u.passkeys, &path, &mut credentials, r);
         users.push(User {
             id,
             username: u.username.clone(),
@@ -74,6 +76,7 @@ pub(super) fn check_users(
                 r,
             ),
             totp: totp_secret(u, &format!("{path}.totp_secret"), base_dir, sources, r),
+            passkeys,
         });
     }
     users

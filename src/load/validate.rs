@@ -165,6 +165,8 @@ pub struct Validated {
     pub limits: LimitsSection,
     pub store: StoreSettings,
     pub ui: UiSettings,
+    /// WebAuthn: the RP ID and the origin passkeys are checked against.
+    pub passkeys: super::passkeys::PasskeySettings,
     /// Signing keys; the one that signs comes first.
     pub keys: Vec<SigningKey>,
     /// Custom scopes by name, with their descriptions.
@@ -232,10 +234,11 @@ pub fn validate(
     let clients = check_clients(file, &scopes, &issuer_ids, base_dir, sources, &mut r);
     check_client_resources(file, &resources, &mut r);
     let users = check_users(file, base_dir, sources, &mut r);
+    let passkeys = super::passkeys::settings(file, &mut r);
 
     let has_error = r.0.iter().any(Issue::is_error);
-    let validated = match (bind, templates, store) {
-        (Ok(bind), Some(templates), Some(store)) if !has_error => Some(Validated {
+    let validated = match (bind, templates, store, passkeys) {
+        (Ok(bind), Some(templates), Some(store), Some(passkeys)) if !has_error => Some(Validated {
             issuer: file.issuer.clone(),
             server: ServerSettings {
                 bind,
@@ -255,6 +258,7 @@ pub fn validate(
                 templates,
                 templates_dir: file.ui.templates_dir.clone(),
             },
+            passkeys,
             keys,
             scopes,
             resources,

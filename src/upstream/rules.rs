@@ -352,6 +352,7 @@ mod tests {
             links: vec![("corp".into(), "u1".into())],
             tokens_not_before: None,
             totp: None,
+            passkeys: vec![],
         };
         let u = user(json!({"sub": "u1", "groups": ["x"]}));
         let id = admit(&provider(Accept::Linked), Some(&local), &u, federation()).expect("linked");

@@ -489,3 +489,68 @@ access_token_ttl = "0s"
     }
     assert!(!out.contains("clients[0].resources[1]"), "{out}");
 }
+
+/// A valid Ed25519 COSE_Key (kty OKP, alg EdDSA, crv Ed25519, x = 32 bytes), base64url.
+fn cose_ed25519() -> String {
+    use base64::Engine;
+    let key = aws_lc_rs::signature::Ed25519KeyPair::generate().expect("key");
+    let x = aws_lc_rs::signature::KeyPair::public_key(&key)
+        .as_ref()
+        .to_vec();
+    let int = |i: i64| ciborium::Value::Integer(i.into());
+    let map = ciborium::Value::Map(vec![
+        (int(1), int(1)),
+        (int(3), int(-8)),
+        (int(-1), int(6)),
+        (int(-2), ciborium::Value::Bytes(x)),
+    ]);
+    let mut out = Vec::new();
+    ciborium::ser::into_writer(&map, &mut out).expect("cbor");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(out)
+}
+
+#[test]
+fn passkeys_are_checked_with_positions() {
+    let key = cose_ed25519();
+    let text = format!(
+        r#"issuer = "https://login.example.com"
+[login]
+rp_id = "example.org"
+
+[[users]]
+username = "a"
+passkeys = [
+  {{ name = "ok", credential_id = "Y3JlZC0x", public_key = "{key}", user_handle = "aGFuZGxl" }},
+  {{ name = "bad key", credential_id = "Y3JlZC0y", public_key = "oQEC", user_handle = "aGFuZGxl" }},
+  {{ name = "bad id", credential_id = "not base64!", public_key = "{key}", user_handle = "" }},
+]
+
+[[users]]
+username = "b"
+passkeys = [{{ name = "twice", credential_id = "Y3JlZC0x", public_key = "{key}", user_handle = "Yg" }}]
+
+[[users]]
+username = "c"
+"#
+    );
+    let (code, lines, stdout) = check("passkeys.toml", &text);
+    assert_eq!(code, 1, "{stdout}");
+    let expected = [
+        "9:51: users[0].passkeys[1].public_key: malformed COSE key",
+        "10:22: users[0].passkeys[2].credential_id: is not base64url without padding",
+        "10:126: users[0].passkeys[2].user_handle: must be 1 to 64 bytes, is 0",
+        "15:31: users[1].passkeys[0].credential_id: credential id used twice",
+        "17:1: users[2].password_hash: a user needs a password_hash, passkeys, or links",
+        "3:1: login.rp_id: \"example.org\" is not the issuer's host",
+    ];
+    for want in expected {
+        assert!(
+            lines.iter().any(|l| l.starts_with(want)),
+            "missing {want:?} in:\n{stdout}"
+        );
+    }
+    // The first passkey is fine; a user with passkeys needs no password.
+    assert!(!stdout.contains("passkeys[0].public_key"), "{stdout}");
+    assert!(!stdout.contains("users[0].password_hash"), "{stdout}");
+    assert!(!stdout.contains("users[1].password_hash"), "{stdout}");
+}

@@ -151,6 +151,14 @@ const RULES: &[(&str, &str)] = &[
         "users: set narrows, removed widens, changed credential_replaced",
     ),
     (
+        "users[].passkeys",
+        "users::passkeys: added widens, removed narrows, key replaced credential_replaced",
+    ),
+    (
+        "login.rp_id",
+        "settings: changed narrows (enrolled passkeys stop working)",
+    ),
+    (
         "users[].tokens_not_before",
         "not_before: set or later narrows, removed or earlier widens",
     ),

@@ -1,5 +1,5 @@
 //! The single settings in the diff: `issuer`, `[server]`, `[ui] templates_dir`,
-//! `[federation] token_key` and `[login] second_factor`.
+//! `[federation] token_key` and `[login] second_factor` and `rp_id`.
 
 use super::{Changes, Mark, Side, Subject};
 use crate::http::client_ip::Cidr;
@@ -28,6 +28,14 @@ pub(super) fn settings(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
         };
         let what = format!("changed {} -> {}", before.as_str(), after.as_str());
         out.push(Subject::Login, "second_factor", mark, what);
+    }
+    if old.rp_id != new.rp_id {
+        // Every enrolled passkey was made for the old RP ID: none works under the new.
+        let what = format!(
+            "changed {:?} -> {:?}: every enrolled passkey stops working",
+            old.rp_id, new.rp_id
+        );
+        out.push(Subject::Login, "rp_id", Mark::Narrows, what);
     }
     for (what, before, after) in [
         (
