@@ -418,6 +418,15 @@ async fn stylesheet() -> HttpResponse {
         .body(templates::STYLESHEET)
 }
 
+/// `GET /assets/passkey.js`: the pages' only script (passkey login and enrolment).
+async fn passkey_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("cache-control", "public, max-age=3600"))
+        .insert_header(("x-content-type-options", "nosniff"))
+        .body(templates::PASSKEY_SCRIPT)
+}
+
 /// The operator's listener (`[server] admin_bind`): metrics and probes, `/readyz` with
 /// its details.
 fn admin_routes(cfg: &mut web::ServiceConfig) {
@@ -470,6 +479,7 @@ fn public_routes(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(userinfo::userinfo)),
         )
         .service(web::resource("/assets/gatehouse.css").route(web::get().to(stylesheet)))
+        .service(web::resource("/assets/passkey.js").route(web::get().to(passkey_script)))
         .service(web::resource("/jwks").route(web::get().to(jwks::jwks)))
         .service(
             web::resource("/.well-known/oauth-authorization-server")
@@ -494,6 +504,15 @@ fn public_routes(cfg: &mut web::ServiceConfig) {
                 .service(
                     web::resource("/login/second-factor")
                         .route(web::post().to(second_factor::submit)),
+                )
+                .service(
+                    web::resource("/login/passkey")
+                        .route(web::post().to(crate::web::passkey::login::submit)),
+                )
+                .service(
+                    web::resource("/account/passkeys")
+                        .route(web::get().to(crate::web::passkey::enrol::show))
+                        .route(web::post().to(crate::web::passkey::enrol::submit)),
                 )
                 .service(
                     web::resource("/login/callback/{provider}")

@@ -7,7 +7,7 @@ use serde::Serialize;
 use std::path::Path;
 
 /// Every template a page is rendered from, with its built-in source.
-const BUILT_IN: [(&str, &str); 12] = [
+const BUILT_IN: [(&str, &str); 14] = [
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("consent.html", include_str!("../templates/consent.html")),
@@ -35,10 +35,19 @@ const BUILT_IN: [(&str, &str); 12] = [
         "device_done.html",
         include_str!("../templates/device_done.html"),
     ),
+    ("passkeys.html", include_str!("../templates/passkeys.html")),
+    (
+        "passkey_added.html",
+        include_str!("../templates/passkey_added.html"),
+    ),
 ];
 
 /// The stylesheet every page links to, served from `/assets/gatehouse.css`.
 pub const STYLESHEET: &str = include_str!("../templates/gatehouse.css");
+
+/// The script of the passkey pages (login and enrolment), served from
+/// `/assets/passkey.js`: no page has inline script.
+pub const PASSKEY_SCRIPT: &str = include_str!("../templates/passkey.js");
 
 /// The compiled templates of one config generation.
 pub struct Templates {

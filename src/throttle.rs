@@ -84,6 +84,18 @@ impl Policy {
         }
     }
 
+    /// A passkey login from `address`: no username is typed, so only the network's
+    /// counter, the one password logins count against.
+    pub fn passkey(limits: &LimitsSection, address: IpAddr) -> Self {
+        Self {
+            account: None,
+            address: format!("login:addr:{}", network(limits, address)),
+            max: limits.login_max_failures,
+            window: limits.login_failure_window,
+            total: None,
+        }
+    }
+
     /// Client authentications as `client_id` from `address` (counted for its network).
     pub fn client(limits: &LimitsSection, client_id: &str, address: IpAddr) -> Self {
         Self {

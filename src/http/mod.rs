@@ -60,6 +60,16 @@ pub fn secured(mut builder: HttpResponseBuilder, form_target: Option<&str>) -> H
 /// origins of `form_targets` (where a form ends up after the server's redirects: the
 /// client's redirect URI, an upstream provider's authorization endpoint).
 pub fn content_security_policy(form_targets: &[&str]) -> Option<HeaderValue> {
+    page_policy(form_targets, false)
+}
+
+/// The page Content-Security-Policy, also allowing this server's own script files
+/// (`script-src 'self'`, never inline): for the pages that use passkeys.
+pub fn content_security_policy_with_scripts(form_targets: &[&str]) -> Option<HeaderValue> {
+    page_policy(form_targets, true)
+}
+
+fn page_policy(form_targets: &[&str], scripts: bool) -> Option<HeaderValue> {
     let mut form_action = "'self'".to_owned();
     for source in form_targets.iter().filter_map(|t| csp_source(t)) {
         if !form_action.split(' ').any(|s| s == source) {
@@ -67,8 +77,9 @@ pub fn content_security_policy(form_targets: &[&str]) -> Option<HeaderValue> {
             form_action.push_str(&source);
         }
     }
+    let script = if scripts { " script-src 'self';" } else { "" };
     let csp = format!(
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action {form_action}; \
+        "default-src 'none';{script} style-src 'self'; img-src 'self' data:; form-action {form_action}; \
          frame-ancestors 'none'; base-uri 'none'"
     );
     HeaderValue::from_str(&csp).ok()

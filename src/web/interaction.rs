@@ -264,6 +264,15 @@ impl<'a> Step<'a> {
         let client = self.client(&request.client_id).await;
         context["client_name"] = json!(client.as_ref().map_or("", |c| c.name.as_str()));
         context["document_host"] = json!(client.as_ref().and_then(|c| c.document_host.as_deref()));
+        if awaiting == Awaiting::Login && self.registry.has_passkeys() {
+            // "Sign in with a passkey": a challenge bound to this pending request.
+            let purpose = super::passkey::challenge::Purpose::Login(&id);
+            let now = self.state.clock.now();
+            let challenge = super::passkey::challenge::issue(self.state, &purpose, now)
+                .map_err(|e| self.unavailable(e))?;
+            let rp_id = &self.registry.passkeys.rp_id;
+            context["passkey"] = json!({"challenge": challenge, "rp_id": rp_id});
+        }
         context["request_id"] = json!(id);
         let binding = super::csrf::Binding::Pending(id);
         Ok(page::render_form(
@@ -303,16 +312,23 @@ impl<'a> Step<'a> {
         let mut response = self
             .pending_page(request, kept, Awaiting::Login, "login.html", context)
             .await?;
-        if !providers.is_empty() {
+        let passkeys = self.registry.has_passkeys();
+        if !providers.is_empty() || passkeys {
             // A provider's button ends at its authorization endpoint: form-action must
-            // allow it, beside the client's redirect URI.
+            // allow it, beside the client's redirect URI; the passkey button is a
+            // script of ours.
             let targets: Vec<String> = providers
                 .iter()
                 .map(|p| self.state.upstreams.authorization_target(p))
                 .collect();
             let mut all: Vec<&str> = vec![&request.redirect_uri];
             all.extend(targets.iter().map(String::as_str));
-            if let Some(csp) = crate::http::content_security_policy(&all) {
+            let csp = if passkeys {
+                crate::http::content_security_policy_with_scripts(&all)
+            } else {
+                crate::http::content_security_policy(&all)
+            };
+            if let Some(csp) = csp {
                 response
                     .headers_mut()
                     .insert(actix_web::http::header::CONTENT_SECURITY_POLICY, csp);

@@ -1,5 +1,5 @@
 //! The pages a person sees and the browser side of the authorization-code flow:
-//! `/authorize`, login, the second factor, consent, logout, the device grant's `/device` and errors, with their cookies, CSRF protection
+//! `/authorize`, login (password, passkey), passkey enrolment, consent, logout, the device grant's `/device` and errors, with their cookies, CSRF protection
 //! and the page rate limit. Handlers here call into `oauth` for protocol rules and the
 //! code itself; nothing in `oauth` calls back.
 
@@ -14,6 +14,7 @@ pub mod login;
 pub mod logout;
 pub mod page;
 pub mod second_factor;
+pub mod passkey;
 pub mod session;
 pub mod upstream;
 

@@ -15,6 +15,9 @@
 //!   the code bound by `dpop_jkt`, tokens bound to the browser's key, a refresh with
 //!   that key (and refused with another), userinfo as DPoP.
 //!
+//! - Passkeys: enrolment at `/account/passkeys` and a passkey login, with the WebDriver
+//!   WebAuthn extension's virtual authenticator.
+//!
 //! - The device grant's pages: the code arrives pre-filled from
 //!   `verification_uri_complete`, is confirmed by a click, the user logs in and allows
 //!   the device, and the client's next poll gets the tokens.
@@ -950,4 +953,154 @@ async fn the_example_spa_with_dpop_logs_in_and_refreshes_with_its_browser_key() 
     );
     chromium.close().await;
     spa_server.stop(true).await;
+}
+
+/// The WebDriver WebAuthn extension (W3C WebAuthn §11.3): adds a virtual authenticator
+/// to the session, a platform one that keeps discoverable credentials and verifies
+/// its user.
+#[derive(Debug)]
+struct AddVirtualAuthenticator;
+
+impl WebDriverCompatibleCommand for AddVirtualAuthenticator {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/webauthn/authenticator",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (reqwest::Method, Option<String>) {
+        let body = json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserVerified": true,
+        });
+        (reqwest::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// The authorization URL of the public client `cli` at `base`, for `redirect_uri`.
+fn cli_authorize(base: &str, redirect_uri: &str, pkce: &crate::support::browser::Pkce) -> String {
+    let mut authorize = url::Url::parse(&format!("{base}/authorize")).expect("url");
+    authorize.query_pairs_mut().extend_pairs([
+        ("response_type", "code"),
+        ("client_id", "cli"),
+        ("redirect_uri", redirect_uri),
+        ("scope", "openid"),
+        ("state", "passkey-state"),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ]);
+    authorize.into()
+}
+
+/// Enrolment and passkey login in Chromium with a virtual authenticator: carol signs in
+/// with her password, creates a passkey at `/account/passkeys`, the page's TOML lines
+/// go into the config, and a browser without a session signs in with the passkey
+/// alone (`amr` `swk`, `mfa`). The issuer is `http://localhost:PORT`: WebAuthn needs a
+/// domain as RP ID, not an IP address.
+#[tokio::test]
+async fn chromium_enrols_a_passkey_and_signs_in_with_it() {
+    let Some(chromium) = Chromium::start().await else {
+        return;
+    };
+    chromium
+        .client
+        .issue_cmd(AddVirtualAuthenticator)
+        .await
+        .expect("a virtual authenticator");
+    let callback_port = callback_listener();
+    let redirect_uri = format!("http://127.0.0.1:{callback_port}/callback");
+    let port = free_port();
+    let base = format!("http://localhost:{port}");
+    let config = |carol_extra: &str| {
+        format!(
+            r#"issuer = "{base}"
+[server]
+bind = "127.0.0.1:{port}"
+
+[[clients]]
+id = "cli"
+public = true
+first_party = true
+redirect_uris = ["http://127.0.0.1/callback"]
+scopes = ["openid"]
+
+[[users]]
+username = "carol"
+password_hash = "{}"
+name = "Carol"
+{carol_extra}
+"#,
+            service_hash()
+        )
+    };
+    let server = TestServer::start(&config("")).await;
+    let pkce = crate::support::browser::Pkce::new("chromium-passkey");
+
+    chromium
+        .goto(&cli_authorize(&base, &redirect_uri, &pkce))
+        .await;
+    chromium.type_into("#username", "carol").await;
+    chromium.type_into("#password", SERVICE_SECRET).await;
+    chromium.click("button[type=submit]").await;
+    chromium.wait_for_text("callback ok").await;
+
+    chromium.goto(&format!("{base}/account/passkeys")).await;
+    chromium.type_into("#passkey-name", "Virtual").await;
+    chromium.click("#passkey-create").await;
+    chromium.wait_for_text("Passkey created").await;
+    chromium.screenshot("passkey-created").await;
+    let toml = chromium.text_of("#passkey-toml").await;
+    assert!(toml.starts_with("passkeys = ["), "{toml}");
+    assert!(toml.contains("name = \"Virtual\""), "{toml}");
+    let console = chromium.console().await;
+    assert!(
+        !console
+            .iter()
+            .any(|l| l.contains("Content Security Policy")),
+        "{console:?}"
+    );
+
+    server.rewrite_config(&config(&toml));
+    server.wait_for_generation(2).await;
+
+    chromium
+        .client
+        .delete_all_cookies()
+        .await
+        .expect("cookies gone");
+    chromium
+        .goto(&cli_authorize(&base, &redirect_uri, &pkce))
+        .await;
+    chromium.click("#passkey-button").await;
+    let reached = eventually(PAGE_WAIT, || async {
+        chromium.current_url().await.starts_with(&redirect_uri)
+    })
+    .await;
+    let landed = chromium.current_url().await;
+    assert!(
+        reached,
+        "the passkey login reached the callback, not {landed}: {:?}",
+        chromium.page_text().await
+    );
+    let params: std::collections::HashMap<String, String> = url::Url::parse(&landed)
+        .expect("url")
+        .query_pairs()
+        .into_owned()
+        .collect();
+    let response = redeem_public(&server, &params["code"], &redirect_uri, &pkce).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    let id_token = body["id_token"].as_str().expect("an id token");
+    let (_, claims) = server.verify_issued_by(id_token, "cli", &base).await;
+    assert_eq!(claims["sub"], "carol");
+    assert_eq!(claims["amr"], json!(["swk", "mfa"]));
+    chromium.close().await;
 }

@@ -33,6 +33,7 @@ mod networks;
 mod oidc_client;
 mod ops;
 mod par;
+mod passkeys;
 mod pending;
 mod private_key_jwt;
 mod properties;
