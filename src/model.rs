@@ -487,12 +487,14 @@ impl std::fmt::Debug for User {
     }
 }
 
-/// A second factor a user can prove after their password. Passkeys join as a second
-/// kind; the second-factor page offers each the user has.
+/// A second factor a user can prove after their password; the second-factor page
+/// offers each the user has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Factor {
     /// A one-time code from an authenticator app (`totp_secret`).
     Totp,
+    /// One of the user's passkeys (`passkeys`), asked for by credential id.
+    Passkey,
 }
 
 impl Factor {
@@ -500,6 +502,7 @@ impl Factor {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Totp => "totp",
+            Self::Passkey => "passkey",
         }
     }
 }
@@ -507,7 +510,9 @@ impl Factor {
 impl User {
     /// The second factors this user has, in the order the page offers them.
     pub fn second_factors(&self) -> Vec<Factor> {
-        self.totp.iter().map(|_| Factor::Totp).collect()
+        let totp = self.totp.is_some().then_some(Factor::Totp);
+        let passkey = (!self.passkeys.is_empty()).then_some(Factor::Passkey);
+        totp.into_iter().chain(passkey).collect()
     }
 
     /// The identity this user logs in as.

@@ -28,8 +28,13 @@
     return false;
   }
 
-  const login = document.getElementById("passkey-login");
+  // "Sign in with a passkey" (any of the user's discoverable credentials, user
+  // verified) or a passkey as the second factor (only the signed-in user's
+  // credentials, presence enough: the password was the first factor).
+  const login = document.getElementById("passkey-login") || document.getElementById("passkey-second");
   if (login) {
+    const second = login.id === "passkey-second";
+    const allow = second && login.dataset.allow ? login.dataset.allow.split(",") : [];
     document.getElementById("passkey-button").addEventListener("click", async () => {
       if (!supported()) return;
       try {
@@ -37,8 +42,8 @@
           publicKey: {
             challenge: decode(login.dataset.challenge),
             rpId: login.dataset.rpId,
-            allowCredentials: [],
-            userVerification: "required",
+            allowCredentials: allow.map((id) => ({ type: "public-key", id: decode(id) })),
+            userVerification: second ? "discouraged" : "required",
             timeout: 120000,
           },
         });
@@ -50,7 +55,7 @@
         login.elements.user_handle.value = response.userHandle ? encode(response.userHandle) : "";
         login.submit();
       } catch (e) {
-        say("No passkey was used. Try again, or sign in with your password.");
+        say(second ? "No passkey was used. Try again." : "No passkey was used. Try again, or sign in with your password.");
       }
     });
   }

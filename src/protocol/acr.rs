@@ -17,6 +17,9 @@ pub const ACR_VALUES: [&str; 2] = [ACR_PWD, ACR_MFA];
 pub const AMR_PWD: &str = "pwd";
 /// RFC 8176 `amr`: a one-time password (TOTP).
 pub const AMR_OTP: &str = "otp";
+/// RFC 8176 `amr`: proof of possession of a software-secured key (a passkey: without
+/// attestation nothing proves it is held in hardware).
+pub const AMR_SWK: &str = "swk";
 /// RFC 8176 `amr`: more than one factor.
 pub const AMR_MFA: &str = "mfa";
 

@@ -14,7 +14,8 @@
 use super::csrf::Binding;
 use super::interaction::Step;
 use super::login::{self, BAD_CREDENTIALS};
-use super::second_factor::{BAD_CODE, check_code};
+use super::passkey;
+use super::second_factor::{self, failure_message};
 use super::session::Current;
 use super::{on_form_bound_to, page};
 use crate::http::client_ip::ClientIp;
@@ -22,7 +23,6 @@ use crate::http::form::Form;
 use crate::oauth::device::{self, Waiting};
 use crate::oauth::interaction::facts::local_user;
 use crate::oauth::interaction::policy::{SessionFacts, Strength, needs_second_factor};
-use crate::protocol::acr::AMR_OTP;
 use crate::protocol::user_code;
 use crate::state::AppState;
 use crate::throttle::{self, Policy};
@@ -175,18 +175,17 @@ async fn prove(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpRespons
         return Ok(login_page(step, &waiting, None));
     };
     let user = local_user(step.registry, &current.session.identity);
-    let secret = user.and_then(|u| u.totp.as_ref());
-    let (Some(user), Some(secret), Some(true)) =
-        (user, secret, factor_needed(step, &waiting, &current))
-    else {
+    let (Some(user), Some(true)) = (user, factor_needed(step, &waiting, &current)) else {
         return Ok(confirm_or_factor(step, &waiting, &current, None));
     };
-    let code = form.get("code").unwrap_or_default();
     let client_id = &waiting.grant.client_id;
-    if !check_code(step, user, secret, code, client_id).await? {
-        return Ok(confirm_or_factor(step, &waiting, &current, Some(BAD_CODE)));
-    }
-    let (current, cookie) = login::add_factor(step, current, AMR_OTP).await?;
+    let bound = canonical_of(&waiting);
+    let checked = second_factor::check(step, user, form, &bound, client_id).await?;
+    let Some(method) = checked else {
+        let error = Some(failure_message(form));
+        return Ok(confirm_or_factor(step, &waiting, &current, error));
+    };
+    let (current, cookie) = login::add_factor(step, current, method).await?;
     let mut response = confirm_page(step, &waiting, &current);
     let _ = response.add_cookie(&cookie);
     Ok(response)
@@ -224,18 +223,31 @@ fn confirm_or_factor(
         Some(false) => page::no_second_factor(step.registry),
         Some(true) => {
             let session = &current.session;
-            let factors: Vec<&str> = local_user(step.registry, &session.identity)
+            let user = local_user(step.registry, &session.identity);
+            let factors: Vec<&str> = user
                 .map(|u| u.second_factors().iter().map(|f| f.as_str()).collect())
                 .unwrap_or_default();
+            let code = canonical_of(waiting);
+            let offer = user.map(|u| passkey::second::offer(step.state, step.registry, u, &code));
+            let offer = match offer.transpose() {
+                Ok(offer) => offer.flatten(),
+                Err(e) => return step.unavailable(e),
+            };
+            let scripts = offer.is_some();
             let context = json!({
                 "action": "/device/second-factor",
                 "client_name": client_name(step, waiting),
                 "user_code": waiting.shown,
                 "user_name": session.identity.display_name(),
                 "factors": factors,
+                "passkey": offer,
                 "error": error,
             });
-            form_page(step, "second_factor.html", &canonical_of(waiting), context)
+            let mut response = form_page(step, "second_factor.html", &code, context);
+            if scripts {
+                page::allow_own_scripts(&mut response, &[]);
+            }
+            response
         }
     }
 }

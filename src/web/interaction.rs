@@ -3,8 +3,9 @@
 //! the login policy (`oauth::interaction::policy::next`) what comes next, and renders
 //! that one step: the login page, a provider's authorization URL, the second-factor
 //! page (or its refusal), the consent page, the redirect with a code, or an error back
-//! to the client. What is not a page (the facts,
-//! the waiting requests, the trip upstream, the code) is `oauth::interaction`.
+//! to the client; the pages that keep the request waiting are in `pages`. What is not
+//! a page (the facts, the waiting requests, the trip upstream, the code) is
+//! `oauth::interaction`.
 
 use super::page;
 use super::session::{self, Current};
@@ -16,20 +17,20 @@ use crate::oauth::authorize_request::AuthRequest;
 use crate::oauth::client_document;
 use crate::oauth::interaction::facts;
 use crate::oauth::interaction::issue::{self, NotIssued};
-use crate::oauth::interaction::pending::{Awaiting, Kept, Pendings, Refusal};
+use crate::oauth::interaction::pending::{Kept, Pendings, Refusal};
 use crate::oauth::interaction::policy::{self, Next};
 use crate::oauth::interaction::trip::{self, NoTrip, Trip};
 use crate::registry::Registry;
 use crate::state::AppState;
-use crate::store::Session;
 use crate::throttle;
 use crate::upstream::provider::Provider;
 use actix_web::{HttpRequest, HttpResponse};
-use serde_json::json;
 use std::borrow::Cow;
 
 pub use crate::oauth::interaction::consent::{resources_shown, scope_description};
 pub use crate::oauth::interaction::refuse;
+
+mod pages;
 
 /// One request to a page of the login flow, with what every step needs.
 pub struct Step<'a> {
@@ -242,146 +243,6 @@ impl<'a> Step<'a> {
             .recall(pending_id)
             .await
             .map_err(|e| self.unavailable(e))
-    }
-
-    /// Renders a page whose form continues `request`: keeps the request in the store
-    /// (waiting for `awaiting`) and puts its id, the client's name and a CSRF token
-    /// bound to it in the page.
-    async fn pending_page(
-        &self,
-        request: &AuthRequest,
-        kept: Option<Kept>,
-        awaiting: Awaiting,
-        template: &str,
-        mut context: serde_json::Value,
-    ) -> Result<HttpResponse, HttpResponse> {
-        let address = throttle::network(&self.registry.limits, self.ip.0).to_string();
-        let id = self
-            .pendings()
-            .remember(request, kept, awaiting, &address)
-            .await
-            .map_err(|r| self.refused(request, r))?;
-        let client = self.client(&request.client_id).await;
-        context["client_name"] = json!(client.as_ref().map_or("", |c| c.name.as_str()));
-        context["document_host"] = json!(client.as_ref().and_then(|c| c.document_host.as_deref()));
-        if awaiting == Awaiting::Login && self.registry.has_passkeys() {
-            // "Sign in with a passkey": a challenge bound to this pending request.
-            let purpose = super::passkey::challenge::Purpose::Login(&id);
-            let now = self.state.clock.now();
-            let challenge = super::passkey::challenge::issue(self.state, &purpose, now)
-                .map_err(|e| self.unavailable(e))?;
-            let rp_id = &self.registry.passkeys.rp_id;
-            context["passkey"] = json!({"challenge": challenge, "rp_id": rp_id});
-        }
-        context["request_id"] = json!(id);
-        let binding = super::csrf::Binding::Pending(id);
-        Ok(page::render_form(
-            self.req,
-            self.state,
-            self.registry,
-            template,
-            &binding,
-            context,
-            Some(&request.redirect_uri),
-        ))
-    }
-
-    /// The login form for `request`, with `error` shown when a previous try failed.
-    pub async fn login_page(
-        &self,
-        request: &AuthRequest,
-        kept: Option<Kept>,
-        error: Option<(&str, &str)>,
-    ) -> Result<HttpResponse, HttpResponse> {
-        let (message, username) = match error {
-            Some((message, username)) => (Some(message), username),
-            None => (None, request.login_hint.as_deref().unwrap_or_default()),
-        };
-        let client = self.client(&request.client_id).await;
-        let providers: Vec<_> = self
-            .registry
-            .providers()
-            .iter()
-            .filter(|p| client.as_ref().is_some_and(|c| c.allows_provider(&p.id)))
-            .collect();
-        let buttons: Vec<_> = providers
-            .iter()
-            .map(|p| json!({"id": p.id, "name": p.name}))
-            .collect();
-        let context = json!({"username": username, "error": message, "providers": buttons});
-        let mut response = self
-            .pending_page(request, kept, Awaiting::Login, "login.html", context)
-            .await?;
-        let passkeys = self.registry.has_passkeys();
-        if !providers.is_empty() || passkeys {
-            // A provider's button ends at its authorization endpoint: form-action must
-            // allow it, beside the client's redirect URI; the passkey button is a
-            // script of ours.
-            let targets: Vec<String> = providers
-                .iter()
-                .map(|p| self.state.upstreams.authorization_target(p))
-                .collect();
-            let mut all: Vec<&str> = vec![&request.redirect_uri];
-            all.extend(targets.iter().map(String::as_str));
-            let csp = if passkeys {
-                crate::http::content_security_policy_with_scripts(&all)
-            } else {
-                crate::http::content_security_policy(&all)
-            };
-            if let Some(csp) = csp {
-                response
-                    .headers_mut()
-                    .insert(actix_web::http::header::CONTENT_SECURITY_POLICY, csp);
-            }
-        }
-        Ok(response)
-    }
-
-    /// The second-factor page for `request`, listing the factors the session's user
-    /// has, with `error` shown when a previous code was wrong.
-    pub async fn second_factor_page(
-        &self,
-        request: &AuthRequest,
-        session: &Session,
-        kept: Option<Kept>,
-        error: Option<&str>,
-    ) -> Result<HttpResponse, HttpResponse> {
-        let factors: Vec<&str> = facts::local_user(self.registry, &session.identity)
-            .map(|u| u.second_factors().iter().map(|f| f.as_str()).collect())
-            .unwrap_or_default();
-        let context = json!({
-            "user_name": session.identity.display_name(),
-            "factors": factors,
-            "error": error,
-        });
-        self.pending_page(
-            request,
-            kept,
-            Awaiting::SecondFactor,
-            "second_factor.html",
-            context,
-        )
-        .await
-    }
-
-    async fn consent_page(
-        &self,
-        request: &AuthRequest,
-        session: &Session,
-        kept: Option<Kept>,
-    ) -> Result<HttpResponse, HttpResponse> {
-        let scopes: Vec<_> = request
-            .scopes
-            .iter()
-            .map(|s| json!({"name": s, "description": scope_description(self.registry, s)}))
-            .collect();
-        let context = json!({
-            "user_name": session.identity.display_name(),
-            "scopes": scopes,
-            "resources": resources_shown(self.registry, &request.resources),
-        });
-        self.pending_page(request, kept, Awaiting::Consent, "consent.html", context)
-            .await
     }
 
     /// Has the authorization-code grant issue the code for `request`, forgets the

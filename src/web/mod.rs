@@ -13,8 +13,8 @@ pub mod interaction;
 pub mod login;
 pub mod logout;
 pub mod page;
-pub mod second_factor;
 pub mod passkey;
+pub mod second_factor;
 pub mod session;
 pub mod upstream;
 

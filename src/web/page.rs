@@ -56,6 +56,16 @@ pub fn render_form(
     response
 }
 
+/// Lets `response`'s page run this server's own script files (the passkey pages),
+/// its forms still posting only to this server and `form_targets`.
+pub fn allow_own_scripts(response: &mut HttpResponse, form_targets: &[&str]) {
+    if let Some(csp) = crate::http::content_security_policy_with_scripts(form_targets) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+}
+
 /// An error page: never a redirect, for requests that cannot be sent back to a client.
 pub fn error(registry: &Registry, status: StatusCode, title: &str, message: &str) -> HttpResponse {
     render(

@@ -158,6 +158,13 @@ impl Chromium {
         field.send_keys(text).await.expect("type");
     }
 
+    /// Fills in the login form as `username` with `password` and submits it.
+    async fn sign_in(&self, username: &str, password: &str) {
+        self.type_into("#username", username).await;
+        self.type_into("#password", password).await;
+        self.click("button[type=submit]").await;
+    }
+
     async fn click(&self, css: &str) {
         self.wait_for(css).await.click().await.expect("click");
     }
@@ -308,9 +315,7 @@ scopes = ["openid", "profile"]
 
     chromium.goto(authorize.as_str()).await;
     chromium.wait_for_text("Browser Test CLI").await;
-    chromium.type_into("#username", "carol").await;
-    chromium.type_into("#password", "wrong").await;
-    chromium.click("button[type=submit]").await;
+    chromium.sign_in("carol", "wrong").await;
     chromium
         .wait_for_text("Incorrect username or password.")
         .await;
@@ -377,16 +382,7 @@ scopes = ["openid", "profile"]
 "#
     ))
     .await;
-    let issued: Value = server
-        .http
-        .post(server.url("/device_authorization"))
-        .form(&[("client_id", "tv"), ("scope", "openid profile")])
-        .send()
-        .await
-        .expect("device authorization")
-        .json()
-        .await
-        .expect("json");
+    let issued = server.device_authorization("tv", "openid profile").await;
     let user_code = issued["user_code"].as_str().expect("user_code");
     let device_code = issued["device_code"].as_str().expect("device_code");
     let poll = || async {
@@ -428,9 +424,7 @@ scopes = ["openid", "profile"]
     chromium.click("button[type=submit]").await;
     chromium.wait_for_text("on the device showing").await;
     chromium.screenshot("device-2-login").await;
-    chromium.type_into("#username", "carol").await;
-    chromium.type_into("#password", SERVICE_SECRET).await;
-    chromium.click("button[type=submit]").await;
+    chromium.sign_in("carol", SERVICE_SECRET).await;
     chromium.wait_for_text("Allow this device?").await;
     chromium.screenshot("device-3-confirm").await;
     let confirmation = chromium.page_text().await;
@@ -565,9 +559,7 @@ async fn the_example_spa_logs_in_refreshes_calls_userinfo_and_logs_out_from_anot
     // gatehouse's login page; demo-spa is first-party, so no consent page follows.
     chromium.wait_for_text("Demo single-page app").await;
     assert!(chromium.current_url().await.starts_with(&issuer));
-    chromium.type_into("#username", "demo").await;
-    chromium.type_into("#password", "demo-password").await;
-    chromium.click("button[type=submit]").await;
+    chromium.sign_in("demo", "demo-password").await;
 
     // Back at the app: the code was redeemed across origins, userinfo merged in.
     chromium
@@ -847,9 +839,7 @@ async fn the_example_spa_with_dpop_logs_in_and_refreshes_with_its_browser_key() 
         .find(|(name, _)| name == "dpop_jkt")
         .map(|(_, value)| value.into_owned())
         .expect("oidc-client-ts sends dpop_jkt to /authorize");
-    chromium.type_into("#username", "demo").await;
-    chromium.type_into("#password", "demo-password").await;
-    chromium.click("button[type=submit]").await;
+    chromium.sign_in("demo", "demo-password").await;
     chromium
         .wait_for_text("Signed in as Demo User (sub u-1001); DPoP access token")
         .await;
@@ -1000,10 +990,42 @@ fn cli_authorize(base: &str, redirect_uri: &str, pkce: &crate::support::browser:
     authorize.into()
 }
 
+/// Waits until Chromium lands on `redirect_uri` after a login, redeems the code for
+/// `cli` and returns the ID token's claims (issued by `base`).
+async fn landed_login(
+    chromium: &Chromium,
+    server: &TestServer,
+    redirect_uri: &str,
+    pkce: &crate::support::browser::Pkce,
+    base: &str,
+) -> Value {
+    let reached = eventually(PAGE_WAIT, || async {
+        chromium.current_url().await.starts_with(redirect_uri)
+    })
+    .await;
+    let landed = chromium.current_url().await;
+    assert!(
+        reached,
+        "the login reached the callback, not {landed}: {:?}",
+        chromium.page_text().await
+    );
+    let params: std::collections::HashMap<String, String> = url::Url::parse(&landed)
+        .expect("url")
+        .query_pairs()
+        .into_owned()
+        .collect();
+    let response = redeem_public(server, &params["code"], redirect_uri, pkce).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    let id_token = body["id_token"].as_str().expect("an id token");
+    server.verify_issued_by(id_token, "cli", base).await.1
+}
+
 /// Enrolment and passkey login in Chromium with a virtual authenticator: carol signs in
 /// with her password, creates a passkey at `/account/passkeys`, the page's TOML lines
 /// go into the config, and a browser without a session signs in with the passkey
-/// alone (`amr` `swk`, `mfa`). The issuer is `http://localhost:PORT`: WebAuthn needs a
+/// alone (`amr` `swk`, `mfa`), then with her password and the passkey as the second
+/// factor (`pwd`, `swk`, `mfa`). The issuer is `http://localhost:PORT`: WebAuthn needs a
 /// domain as RP ID, not an IP address.
 #[tokio::test]
 async fn chromium_enrols_a_passkey_and_signs_in_with_it() {
@@ -1047,9 +1069,7 @@ name = "Carol"
     chromium
         .goto(&cli_authorize(&base, &redirect_uri, &pkce))
         .await;
-    chromium.type_into("#username", "carol").await;
-    chromium.type_into("#password", SERVICE_SECRET).await;
-    chromium.click("button[type=submit]").await;
+    chromium.sign_in("carol", SERVICE_SECRET).await;
     chromium.wait_for_text("callback ok").await;
 
     chromium.goto(&format!("{base}/account/passkeys")).await;
@@ -1080,27 +1100,36 @@ name = "Carol"
         .goto(&cli_authorize(&base, &redirect_uri, &pkce))
         .await;
     chromium.click("#passkey-button").await;
-    let reached = eventually(PAGE_WAIT, || async {
-        chromium.current_url().await.starts_with(&redirect_uri)
-    })
-    .await;
-    let landed = chromium.current_url().await;
-    assert!(
-        reached,
-        "the passkey login reached the callback, not {landed}: {:?}",
-        chromium.page_text().await
-    );
-    let params: std::collections::HashMap<String, String> = url::Url::parse(&landed)
-        .expect("url")
-        .query_pairs()
-        .into_owned()
-        .collect();
-    let response = redeem_public(&server, &params["code"], &redirect_uri, &pkce).await;
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.expect("json");
-    let id_token = body["id_token"].as_str().expect("an id token");
-    let (_, claims) = server.verify_issued_by(id_token, "cli", &base).await;
+    let claims = landed_login(&chromium, &server, &redirect_uri, &pkce, &base).await;
     assert_eq!(claims["sub"], "carol");
     assert_eq!(claims["amr"], json!(["swk", "mfa"]));
+
+    // Password and passkey: carol now has a passkey, so after her password
+    // (`second_factor = "optional"`, the default) the second-factor page asks for it.
+    // (Cookies are deleted for the page's site: back on gatehouse's first.)
+    chromium.goto(&format!("{base}/healthz")).await;
+    chromium
+        .client
+        .delete_all_cookies()
+        .await
+        .expect("cookies gone");
+    let pkce = crate::support::browser::Pkce::new("chromium-passkey-second");
+    chromium
+        .goto(&cli_authorize(&base, &redirect_uri, &pkce))
+        .await;
+    chromium.sign_in("carol", SERVICE_SECRET).await;
+    chromium.wait_for_text("Use a passkey").await;
+    chromium.screenshot("passkey-second-factor").await;
+    chromium.click("#passkey-button").await;
+    let claims = landed_login(&chromium, &server, &redirect_uri, &pkce, &base).await;
+    assert_eq!(claims["amr"], json!(["pwd", "swk", "mfa"]));
+    assert_eq!(claims["acr"], "urn:gatehouse:acr:mfa");
+    let console = chromium.console().await;
+    assert!(
+        !console
+            .iter()
+            .any(|l| l.contains("Content Security Policy")),
+        "{console:?}"
+    );
     chromium.close().await;
 }

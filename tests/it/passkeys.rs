@@ -4,7 +4,9 @@
 //! user sign in with the passkey alone (`amr` `swk`, `mfa` in the ID token); a replayed
 //! assertion, another user's handle, another user's key, a wrong RP ID or origin, and a
 //! made-up challenge are refused with one message; failures count against the address.
-//! The browser side (Chromium's virtual authenticator) is in `browser.rs`.
+//! A passkey as the second factor after a password: only the user's own passkeys,
+//! presence enough, a challenge bound to the request and the user (`pwd`, `swk`,
+//! `mfa`). The browser side (Chromium's virtual authenticator) is in `browser.rs`.
 
 use crate::support::browser::{Browser, Pkce, Seen, text};
 use crate::support::*;
@@ -110,8 +112,20 @@ impl Authenticator {
         handle: &[u8],
         credential_id: &[u8],
     ) -> Vec<(String, String)> {
+        self.assertion(challenge, handle, credential_id, 0x05)
+    }
+
+    /// An assertion with the authenticator-data `flags` (0x01 user present, 0x04 user
+    /// verified).
+    fn assertion(
+        &self,
+        challenge: &str,
+        handle: &[u8],
+        credential_id: &[u8],
+        flags: u8,
+    ) -> Vec<(String, String)> {
         let client = self.client_data("webauthn.get", challenge);
-        let auth = self.auth_data(0x05, &[]);
+        let auth = self.auth_data(flags, &[]);
         let signature = self.key.sign(&[&auth[..], &sha256(&client)].concat());
         vec![
             ("challenge".into(), challenge.into()),
@@ -155,6 +169,12 @@ scopes = ["openid", "profile"]
 id = "third"
 public = true
 redirect_uris = ["https://third.example.com/cb"]
+scopes = ["openid"]
+
+[[clients]]
+id = "tv"
+public = true
+grant_types = ["urn:ietf:params:oauth:grant-type:device_code"]
 scopes = ["openid"]
 
 [[users]]
@@ -209,6 +229,27 @@ fn toml_on(page: &Seen) -> String {
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&amp;", "&")
+}
+
+/// Redeems `code` for `cli` (at [`CALLBACK`]): the ID token's claims.
+async fn id_token_claims(server: &TestServer, code: &str, pkce: &Pkce) -> serde_json::Value {
+    let response = server
+        .http
+        .post(server.url("/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("client_id", "cli"),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", &pkce.verifier),
+        ])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.expect("json");
+    let id_token = body["id_token"].as_str().expect("an id token");
+    server.verify(id_token, "cli").await.1
 }
 
 #[tokio::test]
@@ -294,23 +335,7 @@ async fn enrol_then_sign_in_with_the_passkey_alone() {
     assert_eq!(seen.redirect_base(), CALLBACK);
     let code = seen.redirect_params()["code"].clone();
 
-    let response = server
-        .http
-        .post(server.url("/token"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("client_id", "cli"),
-            ("redirect_uri", CALLBACK),
-            ("code_verifier", &pkce.verifier),
-        ])
-        .send()
-        .await
-        .expect("token");
-    assert_eq!(response.status(), 200);
-    let body: serde_json::Value = response.json().await.expect("json");
-    let id_token = body["id_token"].as_str().expect("an id token");
-    let (_, claims) = server.verify(id_token, "cli").await;
+    let claims = id_token_claims(&server, &code, &pkce).await;
     assert_eq!(claims["sub"], "u-alice");
     assert_eq!(claims["amr"], serde_json::json!(["swk", "mfa"]));
 }
@@ -415,4 +440,139 @@ async fn another_users_handle_or_key_and_foreign_ceremonies_are_refused() {
     let (mut browser, challenge) = login_page(&server, &pkce).await;
     let limited = passkey_login(&mut browser, alice.assert(&challenge, b"handle-a")).await;
     assert_eq!(limited.status, 429, "{}", text(&limited));
+}
+
+/// Posts the second-factor page's passkey form with `fields` to `action`.
+async fn passkey_factor(
+    browser: &mut Browser<'_>,
+    action: &str,
+    fields: Vec<(String, String)>,
+) -> Seen {
+    let mut form: Vec<(String, String)> = ["csrf_token", "request", "user_code"]
+        .iter()
+        .filter_map(|h| browser.hidden(h).map(|v| ((*h).to_owned(), v)))
+        .collect();
+    form.push(("factor".into(), "passkey".into()));
+    form.extend(fields);
+    browser.post_form(action, &form).await
+}
+
+async fn passkey_second(browser: &mut Browser<'_>, fields: Vec<(String, String)>) -> Seen {
+    passkey_factor(browser, "/login/second-factor", fields).await
+}
+
+const BAD_PASSKEY: &str = "That passkey could not be used here.";
+
+#[tokio::test]
+async fn after_a_password_the_users_own_passkey_is_the_second_factor() {
+    let (alice, bob) = (Authenticator::new(b"a-1"), Authenticator::new(b"b-1"));
+    let server = two_users(&alice, &bob).await;
+    let pkce = Pkce::new("second");
+    let mut browser = Browser::new(&server);
+    browser.authorize(&authz("cli", CALLBACK, &pkce)).await;
+    let page = browser.login("alice", SERVICE_SECRET).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(text(&page).contains("Use a passkey"), "{}", text(&page));
+    assert!(!page.body.contains("name=\"code\""), "alice has no TOTP");
+    assert!(
+        page.body
+            .contains(&format!("data-allow=\"{}\"", B64.encode(b"a-1"))),
+        "only alice's credential is asked for: {}",
+        page.body
+    );
+    let csp = page.headers["content-security-policy"]
+        .to_str()
+        .expect("csp");
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    let login_challenge = {
+        let mut other = Browser::new(&server);
+        other.authorize(&authz("cli", CALLBACK, &pkce)).await;
+        other.hidden("challenge").expect("a login challenge")
+    };
+
+    let again = |seen: &Seen| {
+        assert_eq!(seen.status, 200, "{}", seen.body);
+        assert!(text(seen).contains(BAD_PASSKEY), "{}", text(seen));
+        assert!(text(seen).contains("Use a passkey"), "the page again");
+    };
+    // Bob's own passkey (his id, his handle, his key) is no second factor of alice's.
+    let challenge = browser.hidden("challenge").expect("challenge");
+    again(&passkey_second(&mut browser, bob.assert(&challenge, b"handle-b")).await);
+    // A login page's challenge (another purpose, another request).
+    let fields = alice.assertion(&login_challenge, b"handle-a", b"a-1", 0x01);
+    again(&passkey_second(&mut browser, fields).await);
+    // Alice's key for another origin.
+    let elsewhere = Authenticator {
+        origin: "http://evil.example".into(),
+        ..alice.clone()
+    };
+    let challenge = browser.hidden("challenge").expect("challenge");
+    let fields = elsewhere.assertion(&challenge, b"handle-a", b"a-1", 0x01);
+    again(&passkey_second(&mut browser, fields).await);
+    // No user presence: refused.
+    let challenge = browser.hidden("challenge").expect("challenge");
+    again(&passkey_second(&mut browser, alice.assertion(&challenge, b"", b"a-1", 0x00)).await);
+
+    // Alice's passkey, presence alone (her password was the first factor), no handle.
+    let challenge = browser.hidden("challenge").expect("challenge");
+    let fields = alice.assertion(&challenge, b"", b"a-1", 0x01);
+    let done = passkey_second(&mut browser, fields.clone()).await;
+    assert_eq!(done.status, 303, "{}", text(&done));
+    assert_eq!(done.redirect_base(), CALLBACK);
+    let code = done.redirect_params()["code"].clone();
+    let claims = id_token_claims(&server, &code, &pkce).await;
+    assert_eq!(claims["sub"], "u-alice");
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "swk", "mfa"]));
+    assert_eq!(claims["acr"], "urn:gatehouse:acr:mfa");
+
+    // The same assertion in a new login of alice: its challenge was used (and was
+    // bound to the other request).
+    let mut later = Browser::new(&server);
+    later.authorize(&authz("cli", CALLBACK, &pkce)).await;
+    let page = later.login("alice", SERVICE_SECRET).await;
+    assert!(text(&page).contains("Use a passkey"));
+    again(&passkey_second(&mut later, fields).await);
+}
+
+#[tokio::test]
+async fn the_device_pages_take_the_users_passkey_as_second_factor() {
+    let (alice, bob) = (Authenticator::new(b"a-1"), Authenticator::new(b"b-1"));
+    let server = two_users(&alice, &bob).await;
+    let issued = server.device_authorization("tv", "openid").await;
+    let user_code = issued["user_code"].as_str().expect("user_code");
+    let mut browser = Browser::new(&server);
+    browser.get("/device").await;
+    browser.submit("/device", &[("user_code", user_code)]).await;
+    let page = browser
+        .submit(
+            "/device/login",
+            &[("username", "alice"), ("password", SERVICE_SECRET)],
+        )
+        .await;
+    assert!(text(&page).contains("Use a passkey"), "{}", text(&page));
+    let csp = page.headers["content-security-policy"]
+        .to_str()
+        .expect("csp");
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    let challenge = browser.hidden("challenge").expect("challenge");
+    let wrong = passkey_factor(
+        &mut browser,
+        "/device/second-factor",
+        bob.assert(&challenge, b"handle-b"),
+    )
+    .await;
+    assert!(text(&wrong).contains(BAD_PASSKEY), "{}", text(&wrong));
+    let challenge = browser.hidden("challenge").expect("challenge");
+    let fields = alice.assertion(&challenge, b"handle-a", b"a-1", 0x01);
+    let confirm = passkey_factor(&mut browser, "/device/second-factor", fields).await;
+    assert!(
+        confirm.body.contains("name=\"decision\""),
+        "{}",
+        confirm.body
+    );
+    let done = browser
+        .submit("/device/decide", &[("decision", "allow")])
+        .await;
+    assert_eq!(done.status, 200);
+    assert!(text(&done).contains("Device connected"), "{}", text(&done));
 }

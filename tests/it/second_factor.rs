@@ -402,16 +402,7 @@ async fn a_code_used_at_one_server_is_refused_at_another_on_the_same_redis() {
 #[tokio::test]
 async fn the_device_pages_ask_the_second_factor_before_the_approval() {
     let server = start("optional").await;
-    let issued: Value = server
-        .http
-        .post(server.url("/device_authorization"))
-        .form(&[("client_id", "tv"), ("scope", "openid")])
-        .send()
-        .await
-        .expect("device authorization")
-        .json()
-        .await
-        .expect("json");
+    let issued = server.device_authorization("tv", "openid").await;
     let user_code = issued["user_code"].as_str().expect("user_code");
     let mut browser = Browser::new(&server);
     browser.get("/device").await;

@@ -169,6 +169,8 @@ impl Step<'_> {
             "resources": resources_shown(self.registry, &request.resources),
         });
         let id = self.wait(request, kept, Awaiting::Consent).await?;
-        Ok(self.render(request, id, "consent.html", context, false).await)
+        Ok(self
+            .render(request, id, "consent.html", context, false)
+            .await)
     }
 }

@@ -29,6 +29,9 @@ pub enum Purpose<'a> {
         session: &'a str,
         user_handle: &'a [u8],
     },
+    /// A passkey as `user_id`'s second factor for what `bound` names: a pending
+    /// request's id, or a device grant's user code.
+    SecondFactor { bound: &'a str, user_id: &'a str },
 }
 
 impl Purpose<'_> {
@@ -39,6 +42,9 @@ impl Purpose<'_> {
                 session,
                 user_handle,
             } => [b"enrol", session.as_bytes(), user_handle],
+            Self::SecondFactor { bound, user_id } => {
+                [b"second", bound.as_bytes(), user_id.as_bytes()]
+            }
         }
     }
 }

@@ -8,19 +8,18 @@
 //! without attestation, which gatehouse does not ask for, nothing proves the key is
 //! held in hardware (a synced passkey is not), so the weaker claim is the true one.
 
+use super::assertion::{self, field};
 use super::challenge::{self, Purpose};
 // The login page's offer (a challenge bound to the pending request) is made where
-// the page is rendered, `web::interaction::Step::pending_page`.
+// the page is rendered, `web::interaction::pages` (`Step::login_page`).
 use crate::http::client_ip::ClientIp;
 use crate::http::form::Form;
-use crate::protocol::webauthn::{self, Expected};
+use crate::protocol::acr::{AMR_MFA, AMR_SWK};
 use crate::state::AppState;
 use crate::throttle::{self, Policy};
 use crate::web::interaction::Step;
 use crate::web::{login, page};
 use actix_web::{HttpRequest, HttpResponse, web};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use subtle::ConstantTimeEq;
 
 /// The message for any failed passkey login: it never says whether the passkey is
@@ -28,7 +27,7 @@ use subtle::ConstantTimeEq;
 pub const REFUSED: &str = "That passkey could not be used to sign in here.";
 
 /// The RFC 8176 methods a passkey login records.
-pub const AMR: [&str; 2] = ["swk", "mfa"];
+pub const AMR: [&str; 2] = [AMR_SWK, AMR_MFA];
 
 /// `POST /login/passkey`.
 pub async fn submit(
@@ -84,11 +83,6 @@ async fn attempt(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpRespo
     Ok(response)
 }
 
-fn field(form: &Form, name: &str) -> Result<Vec<u8>, &'static str> {
-    B64.decode(form.get(name).unwrap_or_default())
-        .map_err(|_| "malformed")
-}
-
 /// The user a posted assertion signs in, or the name of the check it failed.
 async fn verify<'r>(
     step: &Step<'r>,
@@ -110,23 +104,6 @@ async fn verify<'r>(
     if !bool::from(handle.ct_eq(&passkey.user_handle)) {
         return Err("user_handle");
     }
-    let expected = Expected {
-        challenge: &checked.raw,
-        origin: &registry.passkeys.origin,
-        rp_id: &registry.passkeys.rp_id,
-        user_verification: true,
-    };
-    let asserted = webauthn::verify_assertion(
-        &expected,
-        &passkey.key,
-        &field(form, "client_data")?,
-        &field(form, "authenticator_data")?,
-        &field(form, "signature")?,
-    )
-    .map_err(|e| e.name())?;
-    challenge::use_once(state, &checked)
-        .await
-        .map_err(|e| e.name())?;
-    tracing::debug!(user_id = %user.id, passkey = %passkey.name, sign_count = asserted.sign_count, "passkey assertion verified");
+    assertion::verify(state, registry, (user, passkey), &checked, form, true).await?;
     Ok(user)
 }

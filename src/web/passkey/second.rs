@@ -9,11 +9,11 @@
 //! Counting and logging are `web::second_factor`'s, as for a TOTP code: this module
 //! only says whether the assertion holds, and why not.
 
+use super::assertion::{self, field};
 use super::challenge::{self, Purpose};
 use crate::crypto::RngError;
 use crate::http::form::Form;
 use crate::model::User;
-use crate::protocol::webauthn::{self, Expected};
 use crate::registry::Registry;
 use crate::state::AppState;
 use base64::Engine;
@@ -50,11 +50,6 @@ pub fn offer(
     })))
 }
 
-fn field(form: &Form, name: &str) -> Result<Vec<u8>, &'static str> {
-    B64.decode(form.get(name).unwrap_or_default())
-        .map_err(|_| "malformed")
-}
-
 /// Checks the posted assertion as `user`'s second factor for what `bound` names, and
 /// uses its challenge once: `Ok` when one of the user's passkeys signed it, else the
 /// name of the check that failed (for the audit log; the person sees one message).
@@ -86,23 +81,5 @@ pub async fn verify(
     if !handle.is_empty() && !bool::from(handle.ct_eq(&passkey.user_handle)) {
         return Err("user_handle");
     }
-    let expected = Expected {
-        challenge: &checked.raw,
-        origin: &registry.passkeys.origin,
-        rp_id: &registry.passkeys.rp_id,
-        user_verification: false,
-    };
-    let asserted = webauthn::verify_assertion(
-        &expected,
-        &passkey.key,
-        &field(form, "client_data")?,
-        &field(form, "authenticator_data")?,
-        &field(form, "signature")?,
-    )
-    .map_err(|e| e.name())?;
-    challenge::use_once(state, &checked)
-        .await
-        .map_err(|e| e.name())?;
-    tracing::debug!(user_id = %user.id, passkey = %passkey.name, sign_count = asserted.sign_count, "passkey second factor verified");
-    Ok(())
+    assertion::verify(state, registry, (user, passkey), &checked, form, false).await
 }

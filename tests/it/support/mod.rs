@@ -97,6 +97,20 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    /// `POST /device_authorization` for the public client `client_id` with `scope`:
+    /// the JSON answer (user code, device code).
+    pub async fn device_authorization(&self, client_id: &str, scope: &str) -> serde_json::Value {
+        self.http
+            .post(self.url("/device_authorization"))
+            .form(&[("client_id", client_id), ("scope", scope)])
+            .send()
+            .await
+            .expect("device authorization")
+            .json()
+            .await
+            .expect("json")
+    }
+
     /// Writes `config` as `gatehouse.toml` and starts the server on it.
     pub async fn start(config: &str) -> Self {
         Self::start_named("gatehouse.toml", config).await
