@@ -28,7 +28,7 @@ const MAX_ID: usize = 512;
 
 /// What to revoke: one of the three, with its id.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Target<'a> {
+pub(crate) enum Target<'a> {
     /// Every session and token of a user (`sub`).
     User(&'a str),
     /// Every token of a client.
@@ -58,7 +58,7 @@ impl Target<'_> {
 
 /// The one target `form` names: exactly one of `user`, `client`, `session`, not
 /// empty, at most [`MAX_ID`] bytes, no control characters.
-pub fn target(form: &Form) -> Result<Target<'_>, &'static str> {
+pub(crate) fn target(form: &Form) -> Result<Target<'_>, &'static str> {
     let named: Vec<Target<'_>> = [
         form.get("user").map(Target::User),
         form.get("client").map(Target::Client),
@@ -81,7 +81,7 @@ fn refused(status: actix_web::http::StatusCode, error: &str, why: &str) -> HttpR
 }
 
 /// `POST /revoke` on the admin listener.
-pub async fn revoke(
+pub(crate) async fn revoke(
     req: HttpRequest,
     ip: ClientIp,
     body: web::Bytes,

@@ -34,7 +34,7 @@ impl Clock {
     }
 
     /// The current time as a `SystemTime`.
-    pub fn system_time(&self) -> SystemTime {
+    pub(crate) fn system_time(&self) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(self.now_ms())
     }
 

@@ -34,7 +34,7 @@ pub fn random_id() -> Result<String, RngError> {
 }
 
 /// A fresh random secret (256 bits, base64url): codes, refresh tokens, session ids.
-pub fn random_secret() -> Result<String, RngError> {
+pub(crate) fn random_secret() -> Result<String, RngError> {
     random_b64::<32>()
 }
 
@@ -51,11 +51,11 @@ fn random_b64<const N: usize>() -> Result<String, RngError> {
 
 /// An HMAC-SHA256 key held by the server (never sent anywhere but its store): what CSRF
 /// tokens are made and checked with.
-pub struct MacKey(aws_lc_rs::hmac::Key);
+pub(crate) struct MacKey(aws_lc_rs::hmac::Key);
 
 impl MacKey {
     /// The key made of `bytes` (replicas share it through the store).
-    pub fn from_bytes(bytes: &[u8; 32]) -> Self {
+    pub(crate) fn from_bytes(bytes: &[u8; 32]) -> Self {
         Self(aws_lc_rs::hmac::Key::new(
             aws_lc_rs::hmac::HMAC_SHA256,
             bytes,
@@ -63,7 +63,7 @@ impl MacKey {
     }
 
     /// The tag of `parts`, each length-prefixed so no two lists of parts collide.
-    pub fn tag(&self, parts: &[&[u8]]) -> [u8; 32] {
+    pub(crate) fn tag(&self, parts: &[&[u8]]) -> [u8; 32] {
         let mut context = aws_lc_rs::hmac::Context::with_key(&self.0);
         for part in parts {
             context.update(&(part.len() as u64).to_be_bytes());
@@ -75,13 +75,13 @@ impl MacKey {
     }
 
     /// The tag of `parts`, base64url: the form of a token.
-    pub fn token(&self, parts: &[&[u8]]) -> String {
+    pub(crate) fn token(&self, parts: &[&[u8]]) -> String {
         B64.encode(self.tag(parts))
     }
 
     /// True when `token` is the tag of `parts`, compared in constant time. A token that
     /// is not 32 bytes of base64url is refused before any comparison.
-    pub fn verify_token(&self, parts: &[&[u8]], token: &str) -> bool {
+    pub(crate) fn verify_token(&self, parts: &[&[u8]], token: &str) -> bool {
         use subtle::ConstantTimeEq;
         match B64.decode(token) {
             Ok(given) if given.len() == 32 => bool::from(given.ct_eq(&self.tag(parts))),
@@ -92,7 +92,7 @@ impl MacKey {
 
 /// A valid argon2id hash (default parameters) that no password matches: verified
 /// instead of a user's hash when the username is unknown, so both take the same time.
-pub const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$26TcdsG5wC/tTpMYqojSkg$bSIfA831Q2G6Vf3SG9hl+mL/d7XKSnuEnHACnwBA4DI";
+pub(crate) const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$26TcdsG5wC/tTpMYqojSkg$bSIfA831Q2G6Vf3SG9hl+mL/d7XKSnuEnHACnwBA4DI";
 
 /// Verifies `password` against an argon2 PHC string (slow by design), in memory of its
 /// own. The server uses [`verify_phc_in`] with reused memory instead.
@@ -105,7 +105,7 @@ pub fn verify_phc(phc: &str, password: &str) -> bool {
 /// 19 MiB of a default hash afresh on every run, on whichever blocking thread runs it,
 /// let the allocator's per-thread arenas hold hundreds of MiB (bench/argon2_rss.sh);
 /// reused buffers, one per concurrent run, hold exactly that much.
-pub fn verify_phc_in(phc: &str, password: &str, memory: &mut Vec<Block>) -> bool {
+pub(crate) fn verify_phc_in(phc: &str, password: &str, memory: &mut Vec<Block>) -> bool {
     let Ok(hash) = PasswordHash::new(phc) else {
         return false;
     };

@@ -57,7 +57,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// The wire name (`invalid_grant`, ...).
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::InvalidRequest => "invalid_request",
             Self::InvalidClient => "invalid_client",
@@ -122,14 +122,14 @@ pub struct OAuthError {
 /// Where an authorization error goes back to: the request's checked redirect URI and
 /// its `state`.
 #[derive(Debug, Clone)]
-pub struct ReturnTo<'a> {
-    pub redirect_uri: &'a str,
-    pub state: Option<&'a str>,
+pub(crate) struct ReturnTo<'a> {
+    pub(crate) redirect_uri: &'a str,
+    pub(crate) state: Option<&'a str>,
 }
 
 impl OAuthError {
     /// An error with `code` and a description for the client developer.
-    pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
+    pub(crate) fn new(code: ErrorCode, description: impl Into<String>) -> Self {
         Self {
             code,
             description: description.into(),
@@ -140,33 +140,33 @@ impl OAuthError {
     }
 
     /// `invalid_request`.
-    pub fn invalid_request(description: impl Into<String>) -> Self {
+    pub(crate) fn invalid_request(description: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidRequest, description)
     }
 
     /// `invalid_grant`.
-    pub fn invalid_grant(description: impl Into<String>) -> Self {
+    pub(crate) fn invalid_grant(description: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidGrant, description)
     }
 
     /// `invalid_scope`.
-    pub fn invalid_scope(description: impl Into<String>) -> Self {
+    pub(crate) fn invalid_scope(description: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidScope, description)
     }
 
     /// `invalid_target` (RFC 8707 2): a resource that is unknown, not allowed or not
     /// authorized, or not an absolute URI without a fragment.
-    pub fn invalid_target(description: impl Into<String>) -> Self {
+    pub(crate) fn invalid_target(description: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidTarget, description)
     }
 
     /// `invalid_token` (RFC 6750).
-    pub fn invalid_token(description: impl Into<String>) -> Self {
+    pub(crate) fn invalid_token(description: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidToken, description)
     }
 
     /// `invalid_client`, challenging for Basic when the client used it.
-    pub fn invalid_client(description: impl Into<String>, used_basic: bool) -> Self {
+    pub(crate) fn invalid_client(description: impl Into<String>, used_basic: bool) -> Self {
         Self {
             basic_challenge: used_basic,
             ..Self::new(ErrorCode::InvalidClient, description)
@@ -175,7 +175,7 @@ impl OAuthError {
 
     /// A 429 `temporarily_unavailable`: too many failures; try again after
     /// `retry_after` seconds.
-    pub fn too_many(retry_after: u64) -> Self {
+    pub(crate) fn too_many(retry_after: u64) -> Self {
         Self {
             retry_after: Some(retry_after),
             ..Self::new(
@@ -187,7 +187,7 @@ impl OAuthError {
 
     /// `server_error` for a fault on our side; the detail goes to the log, never to
     /// the client.
-    pub fn server(e: impl fmt::Display) -> Self {
+    pub(crate) fn server(e: impl fmt::Display) -> Self {
         tracing::error!(error = %e, "request failed on the server's side");
         Self::new(
             ErrorCode::ServerError,
@@ -197,7 +197,7 @@ impl OAuthError {
 
     /// A 503 `temporarily_unavailable`: something the request needs (the store) cannot
     /// be reached; nothing was changed, and a retry may succeed.
-    pub fn unavailable(e: impl fmt::Display) -> Self {
+    pub(crate) fn unavailable(e: impl fmt::Display) -> Self {
         tracing::error!(error = %e, "request failed: a dependency is unavailable");
         Self::new(
             ErrorCode::TemporarilyUnavailable,
@@ -206,7 +206,7 @@ impl OAuthError {
     }
 
     /// The HTTP status of the JSON or Bearer rendering.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         if self.retry_after.is_some() {
             StatusCode::TOO_MANY_REQUESTS
         } else {
@@ -215,7 +215,7 @@ impl OAuthError {
     }
 
     /// Rendered as a redirect to the client (RFC 6749 4.1.2.1), with `iss` (RFC 9207).
-    pub fn redirect(&self, to: &ReturnTo<'_>, issuer: &str) -> HttpResponse {
+    pub(crate) fn redirect(&self, to: &ReturnTo<'_>, issuer: &str) -> HttpResponse {
         let mut params = vec![
             ("error", self.code.as_str()),
             ("error_description", self.description.as_str()),
@@ -229,7 +229,7 @@ impl OAuthError {
 
     /// Rendered as an RFC 6750 3.1 challenge, `WWW-Authenticate: Bearer error=...`
     /// (for a server-side failure, a plain JSON error: there is nothing to challenge).
-    pub fn bearer(&self) -> HttpResponse {
+    pub(crate) fn bearer(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status());
         no_store(&mut response);
         if self.status().is_client_error() {
@@ -253,7 +253,7 @@ impl OAuthError {
     /// Rendered as an RFC 9449 7.1 challenge from a resource:
     /// `WWW-Authenticate: DPoP error=..., algs="..."` (a proof or nonce error is a 401
     /// there), with the `DPoP-Nonce` header when one is to be used.
-    pub fn dpop(&self, algs: &str) -> HttpResponse {
+    pub(crate) fn dpop(&self, algs: &str) -> HttpResponse {
         let status = match self.code {
             ErrorCode::InvalidDpopProof | ErrorCode::UseDpopNonce => StatusCode::UNAUTHORIZED,
             _ => self.status(),
@@ -288,7 +288,7 @@ impl OAuthError {
 
 /// The RFC 6750 3.1 answer to a request that carried no token at all: a bare
 /// `WWW-Authenticate: Bearer` challenge, with no error code.
-pub fn bearer_required() -> HttpResponse {
+pub(crate) fn bearer_required() -> HttpResponse {
     let mut response = HttpResponse::Unauthorized();
     no_store(&mut response);
     response

@@ -12,14 +12,14 @@ use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
 /// `GET /healthz`: the process is up and serving.
-pub async fn healthz() -> HttpResponse {
+pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok\n")
 }
 
 /// `GET /readyz` on the public listener: `{"status": "ready"}`, or 503 with
 /// `{"status": "not_ready", "reason": "store_unreachable"}`, and nothing else, so an
 /// anonymous caller learns nothing about the config or its errors.
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match state.store.ping().await {
         Ok(()) => {
             epoch_checked(&state).await;
@@ -34,7 +34,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 
 /// `GET /readyz` on the admin listener (`[server] admin_bind`): the status with
 /// [`details`], 503 when not ready.
-pub async fn readyz_details(state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn readyz_details(state: web::Data<AppState>) -> HttpResponse {
     let body = details(&state).await;
     let status = if body["status"] == "ready" {
         StatusCode::OK

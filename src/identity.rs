@@ -17,7 +17,7 @@ use crate::registry::Registry;
 
 /// The identity as of now, or `None` when its user is gone (removed, unlinked, or its
 /// provider removed or no longer accepting it).
-pub fn current(registry: &Registry, identity: &Identity) -> Option<Identity> {
+pub(crate) fn current(registry: &Registry, identity: &Identity) -> Option<Identity> {
     match (identity.source, &identity.upstream) {
         (IdentitySource::Local, None) => by_subject(registry, identity.source, &identity.subject),
         (IdentitySource::Local, Some(federation)) => {
@@ -46,7 +46,11 @@ pub fn current(registry: &Registry, identity: &Identity) -> Option<Identity> {
 /// The identity with `subject` from `source`, as the serving config knows it. For an
 /// upstream subject that is only who it is (`sub` and the upstream subject as the
 /// username): its claims live in the snapshot `current` is given.
-pub fn by_subject(registry: &Registry, source: IdentitySource, subject: &str) -> Option<Identity> {
+pub(crate) fn by_subject(
+    registry: &Registry,
+    source: IdentitySource,
+    subject: &str,
+) -> Option<Identity> {
     match source {
         IdentitySource::Local => registry.user_by_id(subject).map(|u| u.identity()),
         IdentitySource::Upstream => {
@@ -71,7 +75,7 @@ pub fn by_subject(registry: &Registry, source: IdentitySource, subject: &str) ->
 
 /// The user an access token's `sub` names: a local user, or one a provider's rules
 /// let in (`"<provider id>:..."`, a form `check` keeps local ids out of).
-pub fn by_token_subject(registry: &Registry, subject: &str) -> Option<Identity> {
+pub(crate) fn by_token_subject(registry: &Registry, subject: &str) -> Option<Identity> {
     by_subject(registry, IdentitySource::Local, subject)
         .or_else(|| by_subject(registry, IdentitySource::Upstream, subject))
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Scopes every server knows without declaring them.
-pub const BUILTIN_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+pub(crate) const BUILTIN_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
 /// One secret a confidential client may present. Holds no plaintext: a PHC hash, or
 /// the SHA-256 of a secret read from env or a file.
@@ -25,7 +25,7 @@ pub enum ClientSecret {
 
 impl ClientSecret {
     /// Keeps only the digest of a plaintext secret.
-    pub fn plain(secret: &str) -> Self {
+    pub(crate) fn plain(secret: &str) -> Self {
         Self::Digest(sha256(secret.as_bytes()))
     }
 
@@ -34,7 +34,7 @@ impl ClientSecret {
     /// For a PHC hash it is derived from the whole string, whose salt nobody outside
     /// the config knows; for a digest, from the digest (so a secret kept in env or a
     /// file must be a random one, as `gatehouse hash-secret` makes).
-    pub fn fingerprint(&self) -> CredentialId {
+    pub(crate) fn fingerprint(&self) -> CredentialId {
         let digest = match self {
             Self::Hash(phc) => sha256(phc.as_bytes()),
             Self::Digest(d) => sha256(d),
@@ -56,7 +56,7 @@ impl std::fmt::Debug for ClientSecret {
 
 /// A token-endpoint authentication method (RFC 7591 2 names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMethod {
+pub(crate) enum AuthMethod {
     /// HTTP Basic with the client id and a shared secret.
     ClientSecretBasic,
     /// `client_id` and `client_secret` in the form body.
@@ -70,7 +70,7 @@ pub enum AuthMethod {
 
 impl AuthMethod {
     /// Every method the server implements, in the order discovery lists them.
-    pub const ALL: [AuthMethod; 4] = [
+    pub(crate) const ALL: [AuthMethod; 4] = [
         Self::ClientSecretBasic,
         Self::ClientSecretPost,
         Self::PrivateKeyJwt,
@@ -78,7 +78,7 @@ impl AuthMethod {
     ];
 
     /// The registered name (`client_secret_basic`, ...).
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
@@ -160,7 +160,7 @@ pub struct FederatedCredential {
 
 impl FederatedCredential {
     /// The credential a token issued under it records.
-    pub fn fingerprint(&self) -> CredentialId {
+    pub(crate) fn fingerprint(&self) -> CredentialId {
         let canonical = serde_json::json!([self.issuer, self.subject, self.claims]).to_string();
         short(&sha256(canonical.as_bytes()))
     }
@@ -173,19 +173,19 @@ fn short(digest: &[u8; 32]) -> CredentialId {
 }
 
 /// The credential a token issued under the key with RFC 7638 `thumbprint` records.
-pub fn key_fingerprint(thumbprint: &str) -> CredentialId {
+pub(crate) fn key_fingerprint(thumbprint: &str) -> CredentialId {
     short(&sha256(format!("jwk:{thumbprint}").as_bytes()))
 }
 
 /// The credential a token of a client whose keys are at `uri` records (the keys there
 /// change without the config: the address is what the config vouches for).
-pub fn uri_fingerprint(uri: &str) -> CredentialId {
+pub(crate) fn uri_fingerprint(uri: &str) -> CredentialId {
     short(&sha256(format!("jwks_uri:{uri}").as_bytes()))
 }
 
 impl ClientKeys {
     /// The credentials tokens of such a client may stand under.
-    pub fn credentials(&self) -> Vec<CredentialId> {
+    pub(crate) fn credentials(&self) -> Vec<CredentialId> {
         match self {
             Self::Listed(keys) => keys
                 .iter()
@@ -199,7 +199,8 @@ impl ClientKeys {
 
 impl ClientAuth {
     /// The token-endpoint methods a client authenticating this way may use.
-    pub fn methods(&self) -> &'static [AuthMethod] {
+    #[cfg(test)]
+    pub(crate) fn methods(&self) -> &'static [AuthMethod] {
         match self {
             Self::None => &[AuthMethod::None],
             Self::SharedSecret(_) => &[AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost],
@@ -208,7 +209,7 @@ impl ClientAuth {
     }
 
     /// The methods of confidential clients: what introspection accepts.
-    pub fn confidential_methods() -> &'static [AuthMethod] {
+    pub(crate) fn confidential_methods() -> &'static [AuthMethod] {
         &[
             AuthMethod::ClientSecretBasic,
             AuthMethod::ClientSecretPost,
@@ -220,7 +221,7 @@ impl ClientAuth {
 /// A short fingerprint of one of a client's secrets (never the secret): which secret a
 /// token was issued under, so that removing that secret ends the token and adding
 /// another one does not.
-pub type CredentialId = [u8; 16];
+pub(crate) type CredentialId = [u8; 16];
 
 /// A registered client, as validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -282,7 +283,7 @@ impl Client {
     /// The client a Client ID Metadata Document registers under `source`: public
     /// (PKCE), never first-party, the authorization-code and refresh grants, its scopes
     /// those of its document the entry allows, the entry's resources.
-    pub fn from_document(doc: &Registration, source: &DocumentSource) -> Self {
+    pub(crate) fn from_document(doc: &Registration, source: &DocumentSource) -> Self {
         let mut scopes = grantable_scopes(doc.scopes.as_deref(), &source.scopes);
         if !scopes.iter().any(|s| s == "openid") {
             scopes.push("openid".to_owned());
@@ -313,13 +314,13 @@ impl Client {
     }
 
     /// True for a public client (no credential).
-    pub fn is_public(&self) -> bool {
+    pub(crate) fn is_public(&self) -> bool {
         self.auth == ClientAuth::None
     }
 
     /// The secrets the client authenticates with, newest first; none for a public
     /// client.
-    pub fn secrets(&self) -> &[ClientSecret] {
+    pub(crate) fn secrets(&self) -> &[ClientSecret] {
         match &self.auth {
             ClientAuth::None | ClientAuth::Keys(_) => &[],
             ClientAuth::SharedSecret(secrets) => secrets,
@@ -329,7 +330,7 @@ impl Client {
     /// The credentials a token of this client may have been issued under: `None` (no
     /// secret) for a public client, each listed secret's fingerprint for a
     /// confidential one. A token stands only while its credential is among these.
-    pub fn credentials(&self) -> Vec<Option<CredentialId>> {
+    pub(crate) fn credentials(&self) -> Vec<Option<CredentialId>> {
         match &self.auth {
             ClientAuth::None => vec![None],
             ClientAuth::SharedSecret(secrets) => {
@@ -341,7 +342,7 @@ impl Client {
 
     /// True when a token issued under `credential` (see [`Client::credentials`]) may
     /// still stand for this client.
-    pub fn accepts_credential(&self, credential: Option<&CredentialId>) -> bool {
+    pub(crate) fn accepts_credential(&self, credential: Option<&CredentialId>) -> bool {
         match (&self.auth, credential) {
             (ClientAuth::None, None) => true,
             (ClientAuth::SharedSecret(secrets), Some(id)) => {
@@ -353,7 +354,7 @@ impl Client {
     }
 
     /// True when the client's users may sign in through the provider `id`.
-    pub fn allows_provider(&self, id: &str) -> bool {
+    pub(crate) fn allows_provider(&self, id: &str) -> bool {
         self.providers
             .as_ref()
             .is_none_or(|list| list.iter().any(|p| p == id))
@@ -363,7 +364,7 @@ impl Client {
     /// login through an upstream provider only when the client allows that provider
     /// (`providers`). Checked wherever a session is reused (a code, a device grant),
     /// not only when the buttons are drawn.
-    pub fn allows_identity(&self, identity: &Identity) -> bool {
+    pub(crate) fn allows_identity(&self, identity: &Identity) -> bool {
         identity
             .upstream
             .as_ref()
@@ -371,23 +372,18 @@ impl Client {
     }
 
     /// True when the client may use `grant`.
-    pub fn allows_grant(&self, grant: GrantType) -> bool {
+    pub(crate) fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
     }
 
     /// True when a page on `origin` (a request's `Origin` header) may call the token,
     /// userinfo and revocation endpoints for this client.
-    pub fn allows_origin(&self, origin: &str) -> bool {
+    pub(crate) fn allows_origin(&self, origin: &str) -> bool {
         origin::is_allowed(origin, &self.allowed_origins)
     }
 
-    /// True when the client may ask tokens for the resource `id` (exact string).
-    pub fn allows_resource(&self, id: &str) -> bool {
-        self.resources.iter().any(|r| r == id)
-    }
-
     /// The `aud` of the client's tokens: its configured audience, or itself.
-    pub fn audience(&self) -> &[String] {
+    pub(crate) fn audience(&self) -> &[String] {
         if self.audience.is_empty() {
             std::slice::from_ref(&self.id)
         } else {
@@ -490,7 +486,7 @@ impl std::fmt::Debug for User {
 /// A second factor a user can prove after their password; the second-factor page
 /// offers each the user has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Factor {
+pub(crate) enum Factor {
     /// A one-time code from an authenticator app (`totp_secret`).
     Totp,
     /// One of the user's passkeys (`passkeys`), asked for by credential id.
@@ -499,7 +495,7 @@ pub enum Factor {
 
 impl Factor {
     /// Its name in the second-factor page's form (`factor`).
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Totp => "totp",
             Self::Passkey => "passkey",
@@ -509,14 +505,14 @@ impl Factor {
 
 impl User {
     /// The second factors this user has, in the order the page offers them.
-    pub fn second_factors(&self) -> Vec<Factor> {
+    pub(crate) fn second_factors(&self) -> Vec<Factor> {
         let totp = self.totp.is_some().then_some(Factor::Totp);
         let passkey = (!self.passkeys.is_empty()).then_some(Factor::Passkey);
         totp.into_iter().chain(passkey).collect()
     }
 
     /// The identity this user logs in as.
-    pub fn identity(&self) -> Identity {
+    pub(crate) fn identity(&self) -> Identity {
         Identity {
             source: IdentitySource::Local,
             subject: self.id.clone(),
@@ -602,7 +598,7 @@ pub struct Identity {
 
 impl Identity {
     /// The name to greet the user by.
-    pub fn display_name(&self) -> &str {
+    pub(crate) fn display_name(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.username)
     }
 }

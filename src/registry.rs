@@ -146,14 +146,14 @@ impl Registry {
     }
 
     /// This registry, recorded as built from the inputs whose digest is `fingerprint`.
-    pub fn with_fingerprint(mut self, fingerprint: &[u8; 32]) -> Self {
+    pub(crate) fn with_fingerprint(mut self, fingerprint: &[u8; 32]) -> Self {
         self.config_sha256 = Some(crate::crypto::hex(fingerprint));
         self
     }
 
     /// What `load::diff` compares: this generation's clients, users, keys (the
     /// signing one first), scopes and lifetimes.
-    pub fn side(&self) -> Side<'_> {
+    pub(crate) fn side(&self) -> Side<'_> {
         Side {
             clients: self.clients.values().collect(),
             users: self.users.values().collect(),
@@ -187,7 +187,7 @@ impl Registry {
     }
 
     /// The longest a refresh token can live: `[tokens]`'s or a client's own.
-    pub fn longest_refresh_ttl(&self) -> std::time::Duration {
+    pub(crate) fn longest_refresh_ttl(&self) -> std::time::Duration {
         self.clients
             .values()
             .filter_map(|c| c.refresh_token_ttl)
@@ -196,7 +196,7 @@ impl Registry {
 
     /// The longest an access token of this generation can live (`[tokens]`'s, a
     /// client's or a resource's own lifetime).
-    pub fn longest_access_ttl(&self) -> std::time::Duration {
+    pub(crate) fn longest_access_ttl(&self) -> std::time::Duration {
         let clients = self.clients.values().filter_map(|c| c.access_token_ttl);
         let resources = self.resources.iter().filter_map(|r| r.access_token_ttl);
         clients
@@ -206,7 +206,7 @@ impl Registry {
 
     /// The longest any token of this generation can live (access, ID or refresh, a
     /// client's own lifetimes included).
-    pub fn longest_token_ttl(&self) -> std::time::Duration {
+    pub(crate) fn longest_token_ttl(&self) -> std::time::Duration {
         let t = &self.tokens;
         self.clients
             .values()
@@ -218,51 +218,46 @@ impl Registry {
     }
 
     /// The resource `id` (exact string).
-    pub fn resource(&self, id: &str) -> Option<&Resource> {
+    pub(crate) fn resource(&self, id: &str) -> Option<&Resource> {
         self.resources.iter().find(|r| r.id == id)
     }
 
-    /// Every resource, in the config's order.
-    pub fn resources(&self) -> &[Resource] {
-        &self.resources
-    }
-
     /// The resource the scope `scope` belongs to, if any.
-    pub fn scope_owner(&self, scope: &str) -> Option<&str> {
+    pub(crate) fn scope_owner(&self, scope: &str) -> Option<&str> {
         self.scope_owners.get(scope).map(String::as_str)
     }
 
     /// The trusted issuer with this id.
-    pub fn trusted_issuer(&self, id: &str) -> Option<&TrustedIssuer> {
+    pub(crate) fn trusted_issuer(&self, id: &str) -> Option<&TrustedIssuer> {
         self.trusted_issuers.iter().find(|t| t.id == id)
     }
 
     /// The upstream providers, in the config's order.
-    pub fn providers(&self) -> &[Provider] {
+    pub(crate) fn providers(&self) -> &[Provider] {
         &self.providers
     }
 
     /// The provider `id`.
-    pub fn provider(&self, id: &str) -> Option<&Provider> {
+    pub(crate) fn provider(&self, id: &str) -> Option<&Provider> {
         self.providers.iter().find(|p| p.id == id)
     }
 
     /// The user the upstream identity `subject` at `provider` is linked to.
-    pub fn linked_user(&self, provider: &str, subject: &str) -> Option<&User> {
+    pub(crate) fn linked_user(&self, provider: &str, subject: &str) -> Option<&User> {
         self.links
             .get(&(provider.to_owned(), subject.to_owned()))
             .and_then(|id| self.user_by_id(id))
     }
 
     /// The client registered as `id`.
-    pub fn client(&self, id: &str) -> Option<&Client> {
+    pub(crate) fn client(&self, id: &str) -> Option<&Client> {
         self.clients.get(id)
     }
 
     /// The `[[client_metadata_documents]]` entry whose prefix `client_id` starts with,
     /// for an id that is no configured client: its client is registered by the
     /// document at that URL.
-    pub fn document_source(&self, client_id: &str) -> Option<&DocumentSource> {
+    pub(crate) fn document_source(&self, client_id: &str) -> Option<&DocumentSource> {
         if self.clients.contains_key(client_id) {
             return None;
         }
@@ -272,60 +267,60 @@ impl Registry {
     }
 
     /// True when clients may register by Client ID Metadata Documents.
-    pub fn has_client_documents(&self) -> bool {
+    pub(crate) fn has_client_documents(&self) -> bool {
         !self.client_documents.is_empty()
     }
 
     /// All clients, by id.
-    pub fn clients(&self) -> &HashMap<String, Client> {
+    pub(crate) fn clients(&self) -> &HashMap<String, Client> {
         &self.clients
     }
 
     /// The user with login name `username`.
-    pub fn user(&self, username: &str) -> Option<&User> {
+    pub(crate) fn user(&self, username: &str) -> Option<&User> {
         self.users.get(username)
     }
 
     /// The user whose stable id (`sub`) is `id`.
-    pub fn user_by_id(&self, id: &str) -> Option<&User> {
+    pub(crate) fn user_by_id(&self, id: &str) -> Option<&User> {
         self.user_ids.get(id).and_then(|name| self.users.get(name))
     }
 
     /// All users, in no given order.
-    pub fn users(&self) -> impl Iterator<Item = &User> {
+    pub(crate) fn users(&self) -> impl Iterator<Item = &User> {
         self.users.values()
     }
 
     /// The user a passkey belongs to, and the passkey, by its credential id.
-    pub fn passkey(&self, credential_id: &[u8]) -> Option<(&User, &Passkey)> {
+    pub(crate) fn passkey(&self, credential_id: &[u8]) -> Option<(&User, &Passkey)> {
         let (username, i) = self.credentials.get(credential_id)?;
         let user = self.users.get(username)?;
         Some((user, user.passkeys.get(*i)?))
     }
 
     /// True when any user has a passkey (the login page then offers them).
-    pub fn has_passkeys(&self) -> bool {
+    pub(crate) fn has_passkeys(&self) -> bool {
         !self.credentials.is_empty()
     }
 
     /// The number of users.
-    pub fn user_count(&self) -> usize {
+    pub(crate) fn user_count(&self) -> usize {
         self.users.len()
     }
 
     /// True when `origin` (a request's `Origin` header) is the issuer's own.
-    pub fn is_own_origin(&self, origin: &str) -> bool {
+    pub(crate) fn is_own_origin(&self, origin: &str) -> bool {
         !self.issuer_origin.is_empty() && origin == self.issuer_origin
     }
 
     /// True when `origin` is allowed for at least one client: whether a CORS preflight,
     /// which names no client, is answered.
-    pub fn origin_allowed_for_any(&self, origin: &str) -> bool {
+    pub(crate) fn origin_allowed_for_any(&self, origin: &str) -> bool {
         origin != "null" && self.origins.contains(origin)
     }
 }
 
 /// The URL of an endpoint at `path` (starting with `/`) under `issuer`.
-pub fn endpoint(issuer: &str, path: &str) -> String {
+pub(crate) fn endpoint(issuer: &str, path: &str) -> String {
     format!("{}{path}", issuer.trim_end_matches('/'))
 }

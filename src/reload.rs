@@ -37,11 +37,14 @@ const MAX_DELAY: Duration = Duration::from_secs(1);
 /// The signing key used when the config lists none: made once per process so that
 /// reloads do not invalidate tokens already issued.
 #[derive(Default)]
-pub struct FallbackKey(Option<Arc<SigningKey>>);
+pub(crate) struct FallbackKey(Option<Arc<SigningKey>>);
 
 impl FallbackKey {
     /// The key to pass to `Registry::new` for `loaded`: none when it has keys of its own.
-    pub fn for_config(&mut self, loaded: &Loaded) -> anyhow::Result<Option<Arc<SigningKey>>> {
+    pub(crate) fn for_config(
+        &mut self,
+        loaded: &Loaded,
+    ) -> anyhow::Result<Option<Arc<SigningKey>>> {
         if !loaded.config.keys.is_empty() {
             return Ok(None);
         }
@@ -69,7 +72,7 @@ pub fn load_config(config_path: &Path) -> Result<Loaded, load::Rejected> {
 }
 
 /// Starts the reloader task for `state`.
-pub fn spawn(
+pub(crate) fn spawn(
     state: Arc<AppState>,
     config_path: PathBuf,
     watched: Watched,
@@ -143,9 +146,9 @@ fn relevant_names(files: &[PathBuf]) -> BTreeSet<OsString> {
 /// What a loaded (or rejected) config was read from: the files, and the `include`
 /// globs whose directories may gain a file.
 #[derive(Default)]
-pub struct Watched {
-    pub files: Vec<PathBuf>,
-    pub globs: Vec<IncludeGlob>,
+pub(crate) struct Watched {
+    pub(crate) files: Vec<PathBuf>,
+    pub(crate) globs: Vec<IncludeGlob>,
 }
 
 struct Reloader {

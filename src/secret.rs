@@ -68,7 +68,7 @@ pub struct SecretVerifier {
 
 impl SecretVerifier {
     /// A verifier allowing `concurrency` argon2 runs at once.
-    pub fn new(concurrency: usize) -> Self {
+    pub(crate) fn new(concurrency: usize) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             verified: Arc::default(),
@@ -81,7 +81,7 @@ impl SecretVerifier {
     /// process has verified it already: constant-time comparisons of digests, no
     /// argon2. Only the secret's holder can present it, so throttling never needs to
     /// refuse it.
-    pub fn known_good(&self, client: &Client, presented: &str) -> Option<CredentialId> {
+    pub(crate) fn known_good(&self, client: &Client, presented: &str) -> Option<CredentialId> {
         let hashed = client
             .secrets()
             .iter()
@@ -97,7 +97,7 @@ impl SecretVerifier {
     /// one argon2 run each. A wrong secret costs one argon2 run per listed hash (the
     /// decoy when the client lists none), so a failure takes as long whatever secret
     /// was presented; a rotation's two hashes make it two.
-    pub async fn verify(&self, client: &Client, presented: &str) -> Option<CredentialId> {
+    pub(crate) async fn verify(&self, client: &Client, presented: &str) -> Option<CredentialId> {
         let digest = sha256(presented.as_bytes());
         let secrets = client.secrets();
         let mut matched = None;
@@ -145,7 +145,7 @@ impl SecretVerifier {
 
     /// Verifies `password` against an argon2 PHC string on the blocking pool, waiting
     /// for a permit first. Nothing is cached: used for user passwords.
-    pub async fn verify_password(&self, phc: &str, password: &str) -> bool {
+    pub(crate) async fn verify_password(&self, phc: &str, password: &str) -> bool {
         let Ok(_permit) = self.permits.acquire().await else {
             return false;
         };
@@ -155,7 +155,7 @@ impl SecretVerifier {
     /// Spends one argon2 run on the decoy hash, which `presented` never matches: for a
     /// client id that does not exist, so that it answers after the same work as one
     /// that does.
-    pub async fn decoy(&self, presented: &str) {
+    pub(crate) async fn decoy(&self, presented: &str) {
         self.verify_password(DECOY_HASH, presented).await;
     }
 
@@ -165,7 +165,7 @@ impl SecretVerifier {
     }
 
     /// Drops cached verifications that `registry` makes stale (after a reload).
-    pub fn retain_current(&self, registry: &Registry) {
+    pub(crate) fn retain_current(&self, registry: &Registry) {
         self.verified.retain_current(registry);
     }
 

@@ -64,12 +64,12 @@ pub struct AppState {
 /// the shared secret [`EPOCH_KEY`]: its first 8 bytes are when it was made (Unix
 /// seconds, big-endian), the rest random; whoever finds it missing makes a new one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StoreEpoch {
+pub(crate) struct StoreEpoch {
     held: [u8; 32],
     /// When the store's present records began (Unix seconds).
-    pub since: u64,
+    pub(crate) since: u64,
     /// When this replica saw the store lose its records (a new epoch while it ran).
-    pub lost_at: Option<u64>,
+    pub(crate) lost_at: Option<u64>,
 }
 
 impl StoreEpoch {
@@ -93,7 +93,7 @@ impl StoreEpoch {
 
 /// Why the state could not be made.
 #[derive(Debug, thiserror::Error)]
-pub enum StateError {
+pub(crate) enum StateError {
     /// No random key could be made.
     #[error(transparent)]
     Rng(#[from] RngError),
@@ -111,7 +111,7 @@ impl AppState {
     /// State serving `registry` with `store` (whose shared CSRF key it reads, making it
     /// when it is the first); fails when no random key can be made or the store does
     /// not answer.
-    pub async fn new(
+    pub(crate) async fn new(
         registry: Registry,
         store_in_use: String,
         clock: Clock,
@@ -148,7 +148,7 @@ impl AppState {
     }
 
     /// The store's epoch as last seen.
-    pub fn store_epoch(&self) -> StoreEpoch {
+    pub(crate) fn store_epoch(&self) -> StoreEpoch {
         **self.epoch.load()
     }
 
@@ -156,7 +156,7 @@ impl AppState {
     /// and adopts the answer; an epoch other than the one seen means the store lost its
     /// records: logged as an error (`store_data_lost`) and counted. Run periodically and
     /// by `/readyz`; a store error changes nothing.
-    pub async fn check_store_epoch(&self) -> Result<(), StoreError> {
+    pub(crate) async fn check_store_epoch(&self) -> Result<(), StoreError> {
         let seen = self.store_epoch();
         let fresh = StoreEpoch::fresh(self.clock.now()).map_err(|e| StoreError(e.to_string()))?;
         let held = self.store.shared_secret(EPOCH_KEY, fresh).await?;
@@ -180,7 +180,7 @@ impl AppState {
     }
 
     /// The key CSRF tokens are made and checked with now.
-    pub fn form_key(&self) -> Arc<([u8; 32], MacKey)> {
+    pub(crate) fn form_key(&self) -> Arc<([u8; 32], MacKey)> {
         self.form_key.load_full()
     }
 
@@ -188,7 +188,7 @@ impl AppState {
     /// holds: after Redis restarted empty, the replicas that were running put their
     /// (common) key back, and a replica that started meanwhile with a key of its own
     /// comes round to the store's. Run periodically; a store error changes nothing.
-    pub async fn share_form_key(&self) -> Result<(), StoreError> {
+    pub(crate) async fn share_form_key(&self) -> Result<(), StoreError> {
         let mine = self.form_key.load().0;
         let held = self.store.shared_secret(FORM_KEY, mine).await?;
         if held != mine {
@@ -202,7 +202,7 @@ impl AppState {
     }
 
     /// One consistent snapshot of the config, for the whole of a request.
-    pub fn snapshot(&self) -> Arc<Registry> {
+    pub(crate) fn snapshot(&self) -> Arc<Registry> {
         self.registry.load_full()
     }
 }
@@ -214,7 +214,7 @@ pub struct PerGeneration<T>(ArcSwapOption<(u64, T)>);
 
 impl<T: Clone> PerGeneration<T> {
     /// The value for `registry`'s generation, made by `make` when there is none yet.
-    pub fn get_or(&self, registry: &Registry, make: impl FnOnce() -> T) -> T {
+    pub(crate) fn get_or(&self, registry: &Registry, make: impl FnOnce() -> T) -> T {
         if let Some(held) = self.0.load().as_ref()
             && held.0 == registry.generation
         {

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 /// The recorder's handle. The recorder is global to the process, so it is installed
 /// once however many servers the process starts (tests start many).
-pub fn handle() -> &'static PrometheusHandle {
+pub(crate) fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new().build_recorder();
@@ -53,7 +53,7 @@ pub fn report_dropped_log_lines(dropped: tracing_appender::non_blocking::ErrorCo
 }
 
 /// Middleware: counts every request by route pattern and status.
-pub async fn count_requests(
+pub(crate) async fn count_requests(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
@@ -82,7 +82,7 @@ fn config_info(registry: &Registry) -> String {
 }
 
 /// `GET /metrics`: Prometheus text format.
-pub async fn metrics_page(state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn metrics_page(state: web::Data<AppState>) -> HttpResponse {
     let registry = state.snapshot();
     metrics::gauge!("gatehouse_config_generation").set(registry.generation as f64);
     metrics::gauge!("gatehouse_clients").set(registry.clients().len() as f64);
@@ -148,7 +148,7 @@ impl<W: std::io::Write> std::io::Write for OneLinePerEvent<W> {
 
 /// `event` with every control character but tab (and, with `keep_escapes`, ESC)
 /// escaped, except one final newline.
-pub fn one_line(event: &[u8], keep_escapes: bool) -> std::borrow::Cow<'_, [u8]> {
+pub(crate) fn one_line(event: &[u8], keep_escapes: bool) -> std::borrow::Cow<'_, [u8]> {
     let (body, end) = match event.strip_suffix(b"\n") {
         Some(body) => (body, &b"\n"[..]),
         None => (event, &b""[..]),

@@ -43,11 +43,11 @@ const BUILT_IN: [(&str, &str); 14] = [
 ];
 
 /// The stylesheet every page links to, served from `/assets/gatehouse.css`.
-pub const STYLESHEET: &str = include_str!("../templates/gatehouse.css");
+pub(crate) const STYLESHEET: &str = include_str!("../templates/gatehouse.css");
 
 /// The script of the passkey pages (login and enrolment), served from
 /// `/assets/passkey.js`: no page has inline script.
-pub const PASSKEY_SCRIPT: &str = include_str!("../templates/passkey.js");
+pub(crate) const PASSKEY_SCRIPT: &str = include_str!("../templates/passkey.js");
 
 /// The compiled templates of one config generation.
 pub struct Templates {
@@ -57,14 +57,14 @@ pub struct Templates {
 impl Templates {
     /// The names of the page templates, each of which `[ui] templates_dir` may
     /// override with a file of that name.
-    pub fn names() -> impl Iterator<Item = &'static str> {
+    pub(crate) fn names() -> impl Iterator<Item = &'static str> {
         BUILT_IN.iter().map(|(name, _)| *name)
     }
 
     /// Compiles the built-in templates, replacing those that `dir` has a file for.
     /// `read` reads an override (so the config loader can watch it). Returns every
     /// problem found.
-    pub fn load(
+    pub(crate) fn load(
         dir: Option<&Path>,
         mut read: impl FnMut(&Path) -> std::io::Result<String>,
     ) -> Result<Self, Vec<String>> {
@@ -100,7 +100,11 @@ impl Templates {
     }
 
     /// Renders template `name` with `context`.
-    pub fn render(&self, name: &str, context: impl Serialize) -> Result<String, minijinja::Error> {
+    pub(crate) fn render(
+        &self,
+        name: &str,
+        context: impl Serialize,
+    ) -> Result<String, minijinja::Error> {
         self.env
             .get_template(name)?
             .render(minijinja::value::Serde(context))

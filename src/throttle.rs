@@ -22,7 +22,7 @@ mod cap;
 mod network;
 
 pub(crate) use cap::{Cap, Full};
-pub use network::{Network, network};
+pub(crate) use network::{Network, network};
 
 use crate::config::file::LimitsSection;
 use crate::store::{Store, StoreError};
@@ -34,10 +34,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Requests per network to the HTML endpoints, in a token bucket.
-pub type PageLimiter = DefaultKeyedRateLimiter<Network>;
+pub(crate) type PageLimiter = DefaultKeyedRateLimiter<Network>;
 
 /// The page limiter for `limits` (zero values are refused by validation; 1 is the floor).
-pub fn page_limiter(limits: &LimitsSection) -> PageLimiter {
+pub(crate) fn page_limiter(limits: &LimitsSection) -> PageLimiter {
     let rate = NonZeroU32::new(limits.pages_per_second).unwrap_or(NonZeroU32::MIN);
     let burst = NonZeroU32::new(limits.pages_burst).unwrap_or(NonZeroU32::MIN);
     RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
@@ -45,7 +45,7 @@ pub fn page_limiter(limits: &LimitsSection) -> PageLimiter {
 
 /// What to do with an attempt.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Allow,
     /// Go on after waiting this long.
     Delay(Duration),
@@ -60,7 +60,7 @@ const MAX_DELAY: Duration = Duration::from_secs(2);
 const DELAY_STEP: Duration = Duration::from_millis(250);
 
 /// The counters one attempt is judged by, and the limits that apply.
-pub struct Policy {
+pub(crate) struct Policy {
     /// The account's counter (slows down), if the attempt names one.
     account: Option<String>,
     /// The network's counter (refuses).
@@ -74,7 +74,7 @@ pub struct Policy {
 
 impl Policy {
     /// Logins as `username` from `address` (counted for its network).
-    pub fn login(limits: &LimitsSection, username: &str, address: IpAddr) -> Self {
+    pub(crate) fn login(limits: &LimitsSection, username: &str, address: IpAddr) -> Self {
         Self {
             account: Some(format!("login:user:{}", name_key(username))),
             address: format!("login:addr:{}", network(limits, address)),
@@ -86,7 +86,7 @@ impl Policy {
 
     /// A passkey login from `address`: no username is typed, so only the network's
     /// counter, the one password logins count against.
-    pub fn passkey(limits: &LimitsSection, address: IpAddr) -> Self {
+    pub(crate) fn passkey(limits: &LimitsSection, address: IpAddr) -> Self {
         Self {
             account: None,
             address: format!("login:addr:{}", network(limits, address)),
@@ -97,7 +97,7 @@ impl Policy {
     }
 
     /// Client authentications as `client_id` from `address` (counted for its network).
-    pub fn client(limits: &LimitsSection, client_id: &str, address: IpAddr) -> Self {
+    pub(crate) fn client(limits: &LimitsSection, client_id: &str, address: IpAddr) -> Self {
         Self {
             account: Some(format!("client:id:{}", name_key(client_id))),
             address: format!("client:addr:{}", network(limits, address)),
@@ -111,7 +111,7 @@ impl Policy {
     /// its network's failed logins (one budget for guessing either), under the login
     /// limits; the account's count is the codes' own, so a right password does not
     /// clear the wrong codes before it (only a right code does).
-    pub fn second_factor(limits: &LimitsSection, user_id: &str, address: IpAddr) -> Self {
+    pub(crate) fn second_factor(limits: &LimitsSection, user_id: &str, address: IpAddr) -> Self {
         Self {
             account: Some(format!("login:factor:{}", name_key(user_id))),
             address: format!("login:addr:{}", network(limits, address)),
@@ -124,7 +124,7 @@ impl Policy {
     /// User codes typed at `/device` from `address`: counted with its network's failed
     /// logins (one budget for guessing either), naming no account, and within the
     /// server-wide `[limits] user_code_max_failures_total`.
-    pub fn user_code(limits: &LimitsSection, address: IpAddr) -> Self {
+    pub(crate) fn user_code(limits: &LimitsSection, address: IpAddr) -> Self {
         Self {
             account: None,
             address: format!("login:addr:{}", network(limits, address)),
@@ -138,7 +138,7 @@ impl Policy {
     /// `account`-th for its account, with `left` of the address's window to run
     /// (pure). Refused only past the limit of the address's count; slowed down once
     /// either count passes half the limit.
-    pub fn verdict(&self, address: u32, account: u32, left: Duration) -> Verdict {
+    pub(crate) fn verdict(&self, address: u32, account: u32, left: Duration) -> Verdict {
         if address > self.max {
             return Verdict::Refuse(left.max(Duration::from_secs(1)));
         }
@@ -157,7 +157,7 @@ impl Policy {
 /// attempts with made-up usernames store nothing. Then the server-wide count, if any:
 /// past its limit the attempt is refused and taken back from both counts (it was not
 /// judged), so the budget stays spent until its window ends.
-pub async fn attempt(store: &dyn Store, policy: &Policy) -> Result<Verdict, StoreError> {
+pub(crate) async fn attempt(store: &dyn Store, policy: &Policy) -> Result<Verdict, StoreError> {
     let (address, left) = store.add_failure(&policy.address, policy.window).await?;
     if address > policy.max {
         return Ok(policy.verdict(address, 0, left));
@@ -187,7 +187,7 @@ pub async fn attempt(store: &dyn Store, policy: &Policy) -> Result<Verdict, Stor
 /// needs no stored state (client credentials) keeps working and stays throttled, per
 /// replica, while the shared store is down. Returns the store the attempt was counted
 /// in, for [`succeeded`].
-pub async fn attempt_or_local<'s>(
+pub(crate) async fn attempt_or_local<'s>(
     shared: &'s dyn Store,
     local: &'s dyn Store,
     policy: &Policy,
@@ -217,7 +217,7 @@ fn warn_falling_back(e: &StoreError) {
 
 /// After a success: the address's count (and the server-wide one) takes the attempt
 /// back, the account's is cleared.
-pub async fn succeeded(store: &dyn Store, policy: &Policy) -> Result<(), StoreError> {
+pub(crate) async fn succeeded(store: &dyn Store, policy: &Policy) -> Result<(), StoreError> {
     store.take_back_failure(&policy.address).await?;
     if let Some((name, _)) = policy.total {
         store.take_back_failure(name).await?;
@@ -229,7 +229,7 @@ pub async fn succeeded(store: &dyn Store, policy: &Policy) -> Result<(), StoreEr
 }
 
 /// Waits out `verdict`'s delay; the refusal, if it is one.
-pub async fn abide(verdict: Verdict) -> Option<Duration> {
+pub(crate) async fn abide(verdict: Verdict) -> Option<Duration> {
     match verdict {
         Verdict::Allow => None,
         Verdict::Delay(wait) => {

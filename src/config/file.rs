@@ -10,120 +10,120 @@ use std::time::Duration;
 /// The whole config file, TOML or YAML.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ConfigFile {
+pub(crate) struct ConfigFile {
     /// Files that add `[[clients]]`, `[[users]]` and `[[scopes]]` (and nothing else),
     /// TOML or YAML: paths or globs relative to this file's directory, wildcards in the
     /// file name only (`clients.d/*.toml`). A glob may match nothing; a plain path must
     /// exist. Included files include nothing.
     #[serde(default)]
-    pub include: Vec<String>,
+    pub(crate) include: Vec<String>,
     /// The issuer identifier (`iss`): an absolute https URL, http only on loopback hosts.
-    pub issuer: String,
+    pub(crate) issuer: String,
     #[serde(default)]
-    pub server: ServerSection,
+    pub(crate) server: ServerSection,
     #[serde(default)]
-    pub tokens: TokensSection,
+    pub(crate) tokens: TokensSection,
     #[serde(default)]
-    pub session: SessionSection,
+    pub(crate) session: SessionSection,
     /// How users sign in on gatehouse's own pages: second factors, passkeys.
     #[serde(default)]
-    pub login: LoginSection,
+    pub(crate) login: LoginSection,
     #[serde(default)]
-    pub ui: UiSection,
+    pub(crate) ui: UiSection,
     #[serde(default)]
-    pub limits: LimitsSection,
+    pub(crate) limits: LimitsSection,
     #[serde(default)]
-    pub store: StoreSection,
+    pub(crate) store: StoreSection,
     #[serde(default)]
-    pub keys: Vec<KeyEntry>,
+    pub(crate) keys: Vec<KeyEntry>,
     #[serde(default)]
-    pub scopes: Vec<ScopeEntry>,
+    pub(crate) scopes: Vec<ScopeEntry>,
     /// The APIs (RFC 8707 resource indicators) tokens may be issued for.
     #[serde(default)]
-    pub resources: Vec<ResourceEntry>,
+    pub(crate) resources: Vec<ResourceEntry>,
     #[serde(default)]
-    pub clients: Vec<ClientEntry>,
+    pub(crate) clients: Vec<ClientEntry>,
     #[serde(default)]
-    pub users: Vec<UserEntry>,
+    pub(crate) users: Vec<UserEntry>,
     /// Upstream identity providers users may sign in through (OpenID Connect, GitHub).
     #[serde(default)]
-    pub providers: Vec<ProviderEntry>,
+    pub(crate) providers: Vec<ProviderEntry>,
     #[serde(default)]
-    pub federation: FederationSection,
+    pub(crate) federation: FederationSection,
     /// Workload platforms whose tokens clients may present instead of an assertion
     /// (`federated_credentials`): a Kubernetes cluster, GitHub Actions, ...
     #[serde(default)]
-    pub trusted_issuers: Vec<TrustedIssuerEntry>,
+    pub(crate) trusted_issuers: Vec<TrustedIssuerEntry>,
     /// Client ID Metadata Documents: clients whose `client_id` is an https URL under one
     /// of these prefixes, registered by the document published at that URL.
     #[serde(default)]
-    pub client_metadata_documents: Vec<ClientMetadataDocumentEntry>,
+    pub(crate) client_metadata_documents: Vec<ClientMetadataDocumentEntry>,
 }
 
 /// `[[trusted_issuers]]`: a platform that signs its workloads' identity tokens.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TrustedIssuerEntry {
+pub(crate) struct TrustedIssuerEntry {
     /// The name clients' `federated_credentials` use.
-    pub id: String,
+    pub(crate) id: String,
     /// The tokens' `iss`, exactly.
-    pub issuer: String,
+    pub(crate) issuer: String,
     /// Where its JWK Set is; without it and `jwks_file`, found by OIDC discovery at
     /// `issuer + "/.well-known/openid-configuration"`.
-    pub jwks_uri: Option<String>,
+    pub(crate) jwks_uri: Option<String>,
     /// Its JWK Set in a file (relative to the config file): for an issuer that cannot
     /// be reached (`kubectl get --raw /openid/v1/jwks`).
-    pub jwks_file: Option<String>,
+    pub(crate) jwks_file: Option<String>,
     /// The `aud` the tokens must carry; gatehouse's `issuer` when absent.
-    pub audience: Option<String>,
+    pub(crate) audience: Option<String>,
     /// The oldest token accepted (`now - iat`); 1h when absent.
     #[serde(default, deserialize_with = "humantime_serde::optional")]
     #[schemars(with = "Option<String>")]
-    pub max_token_age: Option<Duration>,
+    pub(crate) max_token_age: Option<Duration>,
     /// PEM CA certificates trusted (besides the system's) when fetching its keys.
-    pub ca_file: Option<String>,
+    pub(crate) ca_file: Option<String>,
     /// A file holding a bearer token sent, only to the issuer's own origin, when
     /// fetching its discovery document and keys (read at each fetch: it may rotate).
-    pub bearer_token_file: Option<String>,
+    pub(crate) bearer_token_file: Option<String>,
 }
 
 /// A file named by the main file's `include`: the lists a team may own, nothing more
 /// (everything else belongs to the main file; an unknown key here is an error).
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct IncludedFile {
+pub(crate) struct IncludedFile {
     #[serde(default)]
-    pub scopes: Vec<ScopeEntry>,
+    pub(crate) scopes: Vec<ScopeEntry>,
     #[serde(default)]
-    pub clients: Vec<ClientEntry>,
+    pub(crate) clients: Vec<ClientEntry>,
     #[serde(default)]
-    pub users: Vec<UserEntry>,
+    pub(crate) users: Vec<UserEntry>,
 }
 
 /// `[server]`: where the HTTP listener binds.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ServerSection {
+pub(crate) struct ServerSection {
     /// Socket address of the listener; read at start only.
     #[serde(default = "default_bind")]
-    pub bind: String,
+    pub(crate) bind: String,
     /// A separate listener for /metrics, /healthz and /readyz; read at start only.
-    pub admin_bind: Option<String>,
+    pub(crate) admin_bind: Option<String>,
     /// Proxies (addresses or CIDR networks) whose `X-Forwarded-For` is believed.
     #[serde(default)]
-    pub trusted_proxies: Vec<String>,
+    pub(crate) trusted_proxies: Vec<String>,
     /// A file holding the token `gatehouse revoke` presents to the admin listener
     /// (at least 32 characters; `gatehouse hash-secret --generate` makes one), relative
     /// to this file. Needs `admin_bind`; without it, no revocation is taken.
-    pub admin_token_file: Option<String>,
+    pub(crate) admin_token_file: Option<String>,
     /// RFC 9126: every client's authorization requests must be pushed (`/par`) and
     /// `/authorize` takes them only by `request_uri`.
     #[serde(default)]
-    pub require_pushed_authorization_requests: bool,
+    pub(crate) require_pushed_authorization_requests: bool,
     /// RFC 9449 8 and 9: DPoP proofs must carry a nonce the server provided (answered
     /// `use_dpop_nonce` with a `DPoP-Nonce` header); nonces rotate and need no shared state.
     #[serde(default)]
-    pub dpop_nonce: bool,
+    pub(crate) dpop_nonce: bool,
 }
 
 impl Default for ServerSection {
@@ -147,51 +147,51 @@ fn default_bind() -> String {
 /// kept. Read at start only: a change is logged and applies at the next restart.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct StoreSection {
+pub(crate) struct StoreSection {
     /// `"memory"` (this process only: one replica, development), `"file:PATH"` (an
     /// embedded database file: one instance whose state survives restarts) or
     /// `"redis://[user:password@]host:port/db"` (`rediss://` for TLS), shared by every
     /// replica; `"${env:NAME}"` reads it from the environment, so a password need not
     /// sit in the file.
     #[serde(default = "default_store_url")]
-    pub url: String,
+    pub(crate) url: String,
     /// Put in front of every Redis key, so several deployments can share one Redis.
     #[serde(default = "default_key_prefix")]
-    pub key_prefix: String,
+    pub(crate) key_prefix: String,
     /// The embedded store's file (one instance that keeps its state across restarts;
     /// relative to the config file's directory): the same as `url = "file:PATH"`.
     #[serde(default)]
-    pub path: Option<String>,
+    pub(crate) path: Option<String>,
     /// PEM file of the CA that signed the Redis server's certificate (`rediss://`
     /// only; relative to the config file's directory). Without it the system's roots
     /// are trusted.
     #[serde(default)]
-    pub ca_file: Option<String>,
+    pub(crate) ca_file: Option<String>,
     /// PEM certificate gatehouse presents to Redis (mutual TLS, `rediss://` only);
     /// with `client_key_file`.
     #[serde(default)]
-    pub client_cert_file: Option<String>,
+    pub(crate) client_cert_file: Option<String>,
     /// PEM private key of `client_cert_file`.
     #[serde(default)]
-    pub client_key_file: Option<String>,
+    pub(crate) client_key_file: Option<String>,
     /// Redis Sentinel: the Sentinels (`"host:26379"`) that name the master of
     /// `master_name`; the store follows that master across a failover. `url` then gives
     /// the scheme (`rediss://`: TLS to the master and to the Sentinels, with `ca_file`
     /// and the client certificate), the user, password and database; its host is not
     /// used (write the master's name there: `redis://mymaster/0`).
     #[serde(default)]
-    pub sentinels: Vec<String>,
+    pub(crate) sentinels: Vec<String>,
     /// With `sentinels`: the name the Sentinels monitor the master under.
     #[serde(default)]
-    pub master_name: Option<String>,
+    pub(crate) master_name: Option<String>,
     /// With `sentinels`: the Sentinels' own password (`requirepass` in their
     /// sentinel.conf), as `"${env:NAME}"`; never logged.
     #[serde(default)]
-    pub sentinel_password: Option<String>,
+    pub(crate) sentinel_password: Option<String>,
     /// A file whose content is the Sentinels' password (trailing newline trimmed),
     /// instead of `sentinel_password`.
     #[serde(default)]
-    pub sentinel_password_file: Option<String>,
+    pub(crate) sentinel_password_file: Option<String>,
     /// Redis: how long a security-relevant write (a code redeemed, a refresh token
     /// rotated, a revocation, a not-before, a logout, a single-use `jti`) waits for one
     /// replica to confirm it (`WAIT 1`), when the master has replicas, so that a
@@ -202,7 +202,7 @@ pub struct StoreSection {
         deserialize_with = "humantime_serde::deserialize"
     )]
     #[schemars(with = "String", extend("default" = human(default_wait_for_replica())))]
-    pub wait_for_replica: Duration,
+    pub(crate) wait_for_replica: Duration,
 }
 
 impl Default for StoreSection {
@@ -366,7 +366,7 @@ pub enum SecondFactorMode {
 
 impl SecondFactorMode {
     /// The name the config uses.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Off => "off",
             Self::Optional => "optional",
@@ -378,12 +378,12 @@ impl SecondFactorMode {
 /// `[ui]`: what the login, consent and error pages look like.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct UiSection {
+pub(crate) struct UiSection {
     /// The product name shown on every page.
     #[serde(default = "default_product_name")]
-    pub product_name: String,
+    pub(crate) product_name: String,
     /// A directory whose templates replace the built-in ones of the same name.
-    pub templates_dir: Option<String>,
+    pub(crate) templates_dir: Option<String>,
 }
 
 impl Default for UiSection {
@@ -524,7 +524,7 @@ mod humantime_serde {
     use serde::{Deserialize, Deserializer, de::Error};
     use std::time::Duration;
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
         humantime::parse_duration(&text).map_err(|e| {
             D::Error::custom(format!(
@@ -534,7 +534,7 @@ mod humantime_serde {
     }
 
     /// An optional duration: absent is `None`.
-    pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    pub(crate) fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         deserialize(d).map(Some)
     }
 }
@@ -562,46 +562,46 @@ impl Algorithm {
 /// `[[keys]]`: a signing key in a PKCS#8 PEM file.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct KeyEntry {
+pub(crate) struct KeyEntry {
     /// The JWK `kid`; the RFC 7638 thumbprint of the public key when absent.
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
     #[serde(default)]
-    pub algorithm: Algorithm,
+    pub(crate) algorithm: Algorithm,
     /// Path of the PEM file, relative to the config file's directory.
-    pub private_key_file: String,
+    pub(crate) private_key_file: String,
     /// Signs new tokens. At most one key is active; without one, the first listed is.
     #[serde(default)]
-    pub active: bool,
+    pub(crate) active: bool,
 }
 
 /// `[[scopes]]`: a custom scope a client may be allowed.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ScopeEntry {
-    pub name: String,
+pub(crate) struct ScopeEntry {
+    pub(crate) name: String,
     #[serde(default)]
-    pub description: String,
+    pub(crate) description: String,
 }
 
 /// `[[resources]]`: an API tokens may be issued for (RFC 8707): a client names it in
 /// `resource`, and the token's `aud` is its `id` and its scopes are the ones listed here.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ResourceEntry {
+pub(crate) struct ResourceEntry {
     /// The resource indicator: an absolute URI without a fragment, compared as an exact
     /// string (`https://x` and `https://x/` are two resources); the token's `aud`.
-    pub id: String,
+    pub(crate) id: String,
     /// Shown on the consent page; the id when absent.
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// The scopes that belong to this resource (declared in `[[scopes]]`, each in one
     /// resource at most): a token for another resource does not carry them.
     #[serde(default)]
-    pub scopes: Vec<String>,
+    pub(crate) scopes: Vec<String>,
     /// The lifetime of access tokens for this resource: the shorter of this and the
     /// client's (or `[tokens]`) applies. Absent: the client's.
     #[serde(default, deserialize_with = "humantime_serde::optional")]
     #[schemars(with = "Option<String>")]
-    pub access_token_ttl: Option<Duration>,
+    pub(crate) access_token_ttl: Option<Duration>,
 }
 
 /// OAuth grant types a client may be allowed.
@@ -618,7 +618,7 @@ pub enum GrantType {
 
 impl GrantType {
     /// Every grant type, in the order discovery lists them.
-    pub const ALL: [GrantType; 4] = [
+    pub(crate) const ALL: [GrantType; 4] = [
         Self::AuthorizationCode,
         Self::RefreshToken,
         Self::ClientCredentials,
@@ -626,7 +626,7 @@ impl GrantType {
     ];
 
     /// The grant type's name on the wire.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
@@ -636,7 +636,7 @@ impl GrantType {
     }
 
     /// The grant type a `grant_type` parameter names, if gatehouse implements it.
-    pub fn from_param(value: &str) -> Option<Self> {
+    pub(crate) fn from_param(value: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|g| g.as_str() == value)
     }
 }
@@ -648,119 +648,119 @@ fn default_grant_types() -> Vec<GrantType> {
 /// `[[clients]]`: one OAuth client.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ClientEntry {
-    pub id: String,
+pub(crate) struct ClientEntry {
+    pub(crate) id: String,
     /// Display name, shown on consent pages; the id when absent.
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     #[serde(default)]
-    pub public: bool,
+    pub(crate) public: bool,
     /// argon2 PHC string of the secret, or a list of them, newest first: during a
     /// rotation the new hash and the old one, either of which authenticates.
-    pub secret_hash: Option<OneOrMany>,
+    pub(crate) secret_hash: Option<OneOrMany>,
     /// The secret itself: `${env:NAME}` or a literal (warned about).
-    pub secret: Option<String>,
+    pub(crate) secret: Option<String>,
     /// A file whose content is the secret (trailing newline trimmed), or a list of
     /// them, newest first (a rotation).
-    pub secret_file: Option<OneOrMany>,
+    pub(crate) secret_file: Option<OneOrMany>,
     #[serde(default = "default_grant_types")]
-    pub grant_types: Vec<GrantType>,
+    pub(crate) grant_types: Vec<GrantType>,
     #[serde(default)]
-    pub scopes: Vec<String>,
+    pub(crate) scopes: Vec<String>,
     #[serde(default)]
-    pub audience: Vec<String>,
+    pub(crate) audience: Vec<String>,
     #[serde(default)]
-    pub first_party: bool,
+    pub(crate) first_party: bool,
     #[serde(default)]
-    pub redirect_uris: Vec<String>,
+    pub(crate) redirect_uris: Vec<String>,
     /// May introspect every token, not only those issued to it or naming it in `aud`.
     #[serde(default)]
-    pub introspect: bool,
+    pub(crate) introspect: bool,
     /// Where RP-initiated logout may send the browser back to.
     #[serde(default)]
-    pub post_logout_redirect_uris: Vec<String>,
+    pub(crate) post_logout_redirect_uris: Vec<String>,
     /// Web origins (`scheme://host[:port]`) whose pages may call the token, userinfo
     /// and revocation endpoints for this client (CORS). Absent: a public client gets the
     /// origins of its `http(s)` redirect URIs, a confidential client none; `[]` is none.
-    pub allowed_origins: Option<Vec<String>>,
+    pub(crate) allowed_origins: Option<Vec<String>>,
     /// The `[[providers]]` (by id) its users may sign in through. Absent: every
     /// provider; `[]`: none (passwords only).
-    pub providers: Option<Vec<String>>,
+    pub(crate) providers: Option<Vec<String>>,
     /// The `[[resources]]` (by id) this client may ask tokens for (`resource`).
     #[serde(default)]
-    pub resources: Vec<String>,
+    pub(crate) resources: Vec<String>,
     /// The lifetime of its access tokens, instead of `[tokens] access_token_ttl`.
     #[serde(default, deserialize_with = "humantime_serde::optional")]
     #[schemars(with = "Option<String>")]
-    pub access_token_ttl: Option<Duration>,
+    pub(crate) access_token_ttl: Option<Duration>,
     /// The lifetime of its refresh tokens, instead of `[tokens] refresh_token_ttl`.
     #[serde(default, deserialize_with = "humantime_serde::optional")]
     #[schemars(with = "Option<String>")]
-    pub refresh_token_ttl: Option<Duration>,
+    pub(crate) refresh_token_ttl: Option<Duration>,
     /// Its public keys, written in the config: a JWK Set (`{ keys = [ ... ] }`) of EC
     /// (P-256, P-384), OKP (Ed25519) or RSA public keys. The client authenticates with
     /// `private_key_jwt`. Never a private key: a private member (`d`, ...) is an error.
-    pub jwks: Option<JwkSet>,
+    pub(crate) jwks: Option<JwkSet>,
     /// A JSON file holding its JWK Set of public keys, relative to the file naming it.
-    pub jwks_file: Option<String>,
+    pub(crate) jwks_file: Option<String>,
     /// Where its JWK Set is published (https, or http on a loopback host): fetched
     /// when needed, cached, fetched again for a key it does not know (once a minute).
-    pub jwks_uri: Option<String>,
+    pub(crate) jwks_uri: Option<String>,
     /// How it authenticates at the token endpoint. Implied by the other fields
     /// (`private_key_jwt` by `jwks*` or `federated_credentials`, `none` by `public`,
     /// a secret otherwise); when written, it must agree with them.
-    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    pub(crate) token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
     /// Platform tokens accepted instead of a client assertion (workload identity
     /// federation): tokens of a `[[trusted_issuers]]` entry for a workload `subject`,
     /// with the listed `claims` equal.
     #[serde(default)]
-    pub federated_credentials: Vec<FederatedCredentialEntry>,
+    pub(crate) federated_credentials: Vec<FederatedCredentialEntry>,
     /// An RFC 3339 time in UTC (`2026-12-04T10:00:00Z`): every code, refresh token and
     /// access token issued to this client at or before it stops working, on every
     /// replica and after any restart. Removing it (or moving it earlier) revives them.
-    pub tokens_not_before: Option<String>,
+    pub(crate) tokens_not_before: Option<String>,
     /// Where gatehouse POSTs a logout token (OIDC Back-Channel Logout 1.0) when a
     /// session this client got tokens in ends: https, or http on a loopback host; no
     /// fragment.
-    pub backchannel_logout_uri: Option<String>,
+    pub(crate) backchannel_logout_uri: Option<String>,
     /// The client needs `sid` in its logout tokens (gatehouse always sends it for a
     /// session's end). Needs `backchannel_logout_uri`.
     #[serde(default)]
-    pub backchannel_logout_session_required: bool,
+    pub(crate) backchannel_logout_session_required: bool,
     /// RFC 9126: its authorization requests must be pushed (`/par`); `/authorize`
     /// takes them only by `request_uri`.
     #[serde(default)]
-    pub require_pushed_authorization_requests: bool,
+    pub(crate) require_pushed_authorization_requests: bool,
     /// RFC 9449: it gets no token without a DPoP proof (every token it gets is bound to
     /// the proof's key). Any client that sends a proof gets bound tokens.
     #[serde(default)]
-    pub dpop_bound_access_tokens: bool,
+    pub(crate) dpop_bound_access_tokens: bool,
     /// Its logins need two factors: after a password, a second factor (the user's
     /// `totp_secret`), whatever `[login] second_factor` says; a user without one is
     /// refused for this client.
     #[serde(default)]
-    pub require_second_factor: bool,
+    pub(crate) require_second_factor: bool,
     /// A security profile the client follows, checked at load and enforced at run
     /// time: `fapi2` (FAPI 2.0 Security Profile; mTLS is not offered, DPoP is).
-    pub profile: Option<ClientProfile>,
+    pub(crate) profile: Option<ClientProfile>,
     /// The directory its relative `secret_file` paths start from, when it is not the
     /// main file's: that of the included file it is written in. Set by the loader.
     #[serde(skip)]
     #[schemars(skip)]
-    pub base_dir: Option<std::path::PathBuf>,
+    pub(crate) base_dir: Option<std::path::PathBuf>,
 }
 
 /// A JWK Set (RFC 7517 5) of public keys.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
-pub struct JwkSet {
+pub(crate) struct JwkSet {
     /// The keys: objects with `kty` and its public members (`crv`, `x`, `y`; `n`, `e`),
     /// and optionally `kid`, `alg`, `use = "sig"`.
-    pub keys: Vec<serde_json::Map<String, serde_json::Value>>,
+    pub(crate) keys: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// A client's `profile`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum ClientProfile {
+pub(crate) enum ClientProfile {
     /// FAPI 2.0 Security Profile: PAR, PKCE S256, DPoP, `private_key_jwt` for a
     /// confidential client, codes of at most 60 s, https redirect URIs.
     Fapi2,
@@ -769,7 +769,7 @@ pub enum ClientProfile {
 /// `token_endpoint_auth_method` (RFC 7591 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum TokenEndpointAuthMethod {
+pub(crate) enum TokenEndpointAuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
     PrivateKeyJwt,
@@ -779,29 +779,29 @@ pub enum TokenEndpointAuthMethod {
 /// One `federated_credentials` entry of a client.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct FederatedCredentialEntry {
+pub(crate) struct FederatedCredentialEntry {
     /// The `[[trusted_issuers]]` id whose tokens are accepted.
-    pub issuer: String,
+    pub(crate) issuer: String,
     /// The tokens' `sub`: the workload's identity at that issuer.
-    pub subject: String,
+    pub(crate) subject: String,
     /// Further claims the tokens must carry with exactly these values.
     #[serde(default)]
-    pub claims: std::collections::BTreeMap<String, serde_json::Value>,
+    pub(crate) claims: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// A string, or a list of strings: `secret_hash` and `secret_file`, which list two
 /// secrets while one replaces the other.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OneOrMany {
+pub(crate) struct OneOrMany {
     /// The values, in the order written.
-    pub items: Vec<String>,
+    pub(crate) items: Vec<String>,
     /// True when written as a list (diagnostics then name `field[i]`).
-    pub listed: bool,
+    pub(crate) listed: bool,
 }
 
 impl OneOrMany {
     /// The field path of item `i` of the field at `path`.
-    pub fn item_path(&self, path: &str, i: usize) -> String {
+    pub(crate) fn item_path(&self, path: &str, i: usize) -> String {
         if self.listed {
             format!("{path}[{i}]")
         } else {
@@ -864,68 +864,68 @@ impl JsonSchema for OneOrMany {
 /// `[[users]]`: an end user who can log in.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct UserEntry {
+pub(crate) struct UserEntry {
     /// The stable subject (`sub`); the username when absent.
-    pub id: Option<String>,
-    pub username: String,
+    pub(crate) id: Option<String>,
+    pub(crate) username: String,
     /// argon2 PHC string of the password; may be left out for a user with `links`,
     /// who then signs in only through those providers, or with `passkeys`.
-    pub password_hash: Option<String>,
-    pub email: Option<String>,
+    pub(crate) password_hash: Option<String>,
+    pub(crate) email: Option<String>,
     #[serde(default)]
-    pub email_verified: bool,
-    pub name: Option<String>,
+    pub(crate) email_verified: bool,
+    pub(crate) name: Option<String>,
     #[serde(default)]
-    pub groups: Vec<String>,
+    pub(crate) groups: Vec<String>,
     /// Upstream identities that sign in as this user: linking is a commit.
     #[serde(default)]
-    pub links: Vec<LinkEntry>,
+    pub(crate) links: Vec<LinkEntry>,
     /// An RFC 3339 time in UTC (`2026-12-04T10:00:00Z`): every session of this user
     /// begun at or before it ends, and every code, refresh token and access token
     /// issued from one stops working, on every replica and after any restart.
-    pub tokens_not_before: Option<String>,
+    pub(crate) tokens_not_before: Option<String>,
     /// The user's TOTP secret (RFC 6238: SHA-1, 6 digits, 30 s), base32 (RFC 4648,
     /// case-insensitive, padding optional), at least 128 bits: `${env:NAME}`,
     /// `${file:PATH}` (relative to the main config file's directory), or the secret
     /// itself (warned about). `gatehouse totp new --user NAME` makes one.
-    pub totp_secret: Option<String>,
+    pub(crate) totp_secret: Option<String>,
     /// The user's passkeys (WebAuthn credentials), as `/account/passkeys` prints them
     /// for enrolment: public values, reviewed like any other change.
     #[serde(default)]
-    pub passkeys: Vec<PasskeyEntry>,
+    pub(crate) passkeys: Vec<PasskeyEntry>,
 }
 
 /// One passkey of a `[[users]]` entry. Nothing here is secret.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PasskeyEntry {
+pub(crate) struct PasskeyEntry {
     /// A label for people (`"YubiKey 5C"`), shown in logs.
-    pub name: String,
+    pub(crate) name: String,
     /// The credential id, base64url without padding (1 to 1023 bytes); unique across
     /// all users.
-    pub credential_id: String,
+    pub(crate) credential_id: String,
     /// The credential's public key as a COSE_Key (ES256, EdDSA or RS256), base64url
     /// without padding.
-    pub public_key: String,
+    pub(crate) public_key: String,
     /// The user handle the passkey was created with (`user.id`), base64url without
     /// padding (1 to 64 bytes): a passkey login must present it.
-    pub user_handle: String,
+    pub(crate) user_handle: String,
 }
 
 /// One upstream identity linked to a `[[users]]` entry.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct LinkEntry {
+pub(crate) struct LinkEntry {
     /// The `[[providers]]` id.
-    pub provider: String,
+    pub(crate) provider: String,
     /// The subject the provider gives the user (`sub`; GitHub: the numeric user id).
-    pub subject: String,
+    pub(crate) subject: String,
 }
 
 /// The kinds of upstream provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum ProviderKind {
+pub(crate) enum ProviderKind {
     /// An OpenID Connect provider, found by discovery from its issuer.
     Oidc,
     /// GitHub (or GitHub Enterprise): OAuth 2 and its REST API.
@@ -946,24 +946,24 @@ pub enum Accept {
 /// Which upstream claims give the user's attributes (OIDC providers).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ClaimsEntry {
+pub(crate) struct ClaimsEntry {
     #[serde(default = "claim_sub")]
-    pub subject: String,
+    pub(crate) subject: String,
     #[serde(default = "claim_username")]
-    pub username: String,
+    pub(crate) username: String,
     #[serde(default = "claim_name")]
-    pub name: String,
+    pub(crate) name: String,
     #[serde(default = "claim_email")]
-    pub email: String,
+    pub(crate) email: String,
     #[serde(default = "claim_email_verified")]
-    pub email_verified: String,
+    pub(crate) email_verified: String,
     #[serde(default = "claim_groups")]
-    pub groups: String,
+    pub(crate) groups: String,
     /// The claim holding the URL of the user's picture (default `picture`), released
     /// with the `profile` scope as `picture` (OIDC Core 5.4) for a user the provider's
     /// rules let in.
     #[serde(default = "claim_picture")]
-    pub picture: String,
+    pub(crate) picture: String,
 }
 
 impl Default for ClaimsEntry {
@@ -1005,21 +1005,21 @@ fn claim_picture() -> String {
 /// How upstream groups become gatehouse groups.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct GroupsEntry {
+pub(crate) struct GroupsEntry {
     /// Put before every upstream group; `"<provider id>:"` when absent. Empty passes
     /// upstream names through as they are (`check` warns: dex#918).
-    pub prefix: Option<String>,
+    pub(crate) prefix: Option<String>,
     /// Only upstream groups matching this regular expression (whole name) are kept.
-    pub filter: Option<String>,
+    pub(crate) filter: Option<String>,
     /// Groups every user of this provider gets, as written (no prefix).
     #[serde(default)]
-    pub add: Vec<String>,
+    pub(crate) add: Vec<String>,
 }
 
 /// How a federated user's refresh tokens are bounded by the upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum RefreshMode {
+pub(crate) enum RefreshMode {
     /// No upstream token is kept; a refresh family ends `max_age` after the upstream login.
     #[default]
     Cap,
@@ -1031,73 +1031,73 @@ pub enum RefreshMode {
 /// `refresh = { mode = "cap", max_age = "12h" }` or `{ mode = "revalidate", every = "1h" }`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RefreshEntry {
+pub(crate) struct RefreshEntry {
     #[serde(default)]
-    pub mode: RefreshMode,
+    pub(crate) mode: RefreshMode,
     /// `cap`: how long after the upstream login a refresh family lives ("12h").
-    pub max_age: Option<String>,
+    pub(crate) max_age: Option<String>,
     /// `revalidate`: how often a refresh asks the upstream again ("1h").
-    pub every: Option<String>,
+    pub(crate) every: Option<String>,
 }
 
 /// `[[providers]]`: an upstream identity provider users may sign in through.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ProviderEntry {
+pub(crate) struct ProviderEntry {
     /// `[a-z0-9-]`: in the callback path (`/login/callback/<id>`) and in subjects.
-    pub id: String,
+    pub(crate) id: String,
     /// The button's label ("Sign in with <name>"); the id when absent.
-    pub name: Option<String>,
-    pub kind: ProviderKind,
+    pub(crate) name: Option<String>,
+    pub(crate) kind: ProviderKind,
     /// `oidc`: the issuer, https (http only on loopback hosts).
-    pub issuer: Option<String>,
-    pub client_id: String,
+    pub(crate) issuer: Option<String>,
+    pub(crate) client_id: String,
     /// `${env:NAME}` (a literal is warned about).
-    pub client_secret: Option<String>,
+    pub(crate) client_secret: Option<String>,
     /// A file whose content is the secret (trailing newline trimmed).
-    pub client_secret_file: Option<String>,
+    pub(crate) client_secret_file: Option<String>,
     /// Scopes asked for; `oidc`: openid, email, profile when absent; `github`:
     /// read:user, user:email, read:org.
     #[serde(default)]
-    pub scopes: Vec<String>,
+    pub(crate) scopes: Vec<String>,
     /// Who may come in: `linked` or `rules` (required).
-    pub accept: Accept,
+    pub(crate) accept: Accept,
     /// `rules`: the email's domain must be one of these; the email counts only when
     /// the upstream says it is verified, unless `trust_email`.
     #[serde(default)]
-    pub allowed_email_domains: Vec<String>,
+    pub(crate) allowed_email_domains: Vec<String>,
     /// Believe the upstream's emails even without `email_verified`.
     #[serde(default)]
-    pub trust_email: bool,
+    pub(crate) trust_email: bool,
     /// `rules`: the user must be in one of these upstream groups (names as the upstream
     /// gives them, before the prefix).
     #[serde(default)]
-    pub allowed_groups: Vec<String>,
+    pub(crate) allowed_groups: Vec<String>,
     /// `rules`: claims that must have exactly these values (an Entra `tid`, say).
     #[serde(default)]
-    pub required_claims: std::collections::BTreeMap<String, String>,
+    pub(crate) required_claims: std::collections::BTreeMap<String, String>,
     #[serde(default)]
-    pub claims: ClaimsEntry,
+    pub(crate) claims: ClaimsEntry,
     #[serde(default)]
-    pub groups: GroupsEntry,
+    pub(crate) groups: GroupsEntry,
     /// The ID token signature algorithms accepted; RS256, PS256, ES256, EdDSA when
     /// absent. Never `none` or HS*.
-    pub id_token_algorithms: Option<Vec<String>>,
+    pub(crate) id_token_algorithms: Option<Vec<String>>,
     /// `github`: the REST API base (GitHub Enterprise: `https://HOST/api/v3`).
-    pub api_url: Option<String>,
+    pub(crate) api_url: Option<String>,
     /// `github`: the web base for authorize and access_token (`https://HOST`).
-    pub web_url: Option<String>,
+    pub(crate) web_url: Option<String>,
     #[serde(default)]
-    pub refresh: RefreshEntry,
+    pub(crate) refresh: RefreshEntry,
 }
 
 /// `[federation]`: settings shared by all providers.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct FederationSection {
+pub(crate) struct FederationSection {
     /// The AES-256-GCM key (32 bytes, base64) upstream tokens are kept encrypted with:
     /// `${env:NAME}`. Needed when a provider has `refresh.mode = "revalidate"`.
-    pub token_key: Option<String>,
+    pub(crate) token_key: Option<String>,
 }
 
 /// `[[client_metadata_documents]]`: clients that register themselves by publishing a
@@ -1107,19 +1107,19 @@ pub struct FederationSection {
 /// and resources.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ClientMetadataDocumentEntry {
+pub(crate) struct ClientMetadataDocumentEntry {
     /// The URL prefix a `client_id` must start with (character for character): https
     /// with a host, ending in `/`; http only for a loopback host (127.0.0.1, [::1],
     /// localhost), where documents may also be fetched from loopback addresses.
-    pub url_prefix: String,
+    pub(crate) url_prefix: String,
     /// The most such clients may get: their document's `scope` is cut to these
     /// (`[[scopes]]` or built-in). Empty: `openid` alone.
     #[serde(default)]
-    pub scopes: Vec<String>,
+    pub(crate) scopes: Vec<String>,
     /// The resources (RFC 8707, declared in `[[resources]]`) such clients may ask for.
     #[serde(default)]
-    pub resources: Vec<String>,
+    pub(crate) resources: Vec<String>,
     /// A PEM file of extra certificate authorities trusted for these documents besides
     /// the system's: for tests and private PKI.
-    pub ca_file: Option<String>,
+    pub(crate) ca_file: Option<String>,
 }

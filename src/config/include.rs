@@ -22,7 +22,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// The most files the includes may name, all entries together.
-pub const MAX_FILES: usize = 256;
+pub(crate) const MAX_FILES: usize = 256;
 
 /// How wildcards match file names: case-sensitive, and a leading `.` only literally.
 const OPTIONS: MatchOptions = MatchOptions {
@@ -80,7 +80,7 @@ pub struct IncludeGlob {
 
 impl IncludeGlob {
     /// The directory the glob reads (`.` for the current one).
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         if self.dir.as_os_str().is_empty() {
             Path::new(".")
         } else {
@@ -89,7 +89,7 @@ impl IncludeGlob {
     }
 
     /// True when a file named `name` in [`IncludeGlob::dir`] would be included.
-    pub fn matches(&self, name: &str) -> bool {
+    pub(crate) fn matches(&self, name: &str) -> bool {
         self.pattern.matches_with(name, OPTIONS)
     }
 }
@@ -97,9 +97,9 @@ impl IncludeGlob {
 /// What the includes of a main file name: the files in order, each with the index of
 /// the `include` entry that named it, and the globs to watch.
 #[derive(Debug, Default)]
-pub struct Resolved {
-    pub files: Vec<(PathBuf, usize)>,
-    pub globs: Vec<IncludeGlob>,
+pub(crate) struct Resolved {
+    pub(crate) files: Vec<(PathBuf, usize)>,
+    pub(crate) globs: Vec<IncludeGlob>,
 }
 
 fn has_wildcard(text: &str) -> bool {
@@ -108,7 +108,7 @@ fn has_wildcard(text: &str) -> bool {
 
 /// Resolves the `include` entries of the main file `main` (whose directory is
 /// `base_dir`); problems are issues at `include[i]` of the main file.
-pub fn resolve(
+pub(crate) fn resolve(
     source: &dyn IncludeSource,
     main: &Path,
     base_dir: &Path,
@@ -199,7 +199,7 @@ fn canonical(path: &Path) -> PathBuf {
 }
 
 /// The message for a key an included file may not hold, or `None` for another error.
-pub fn misplaced_key(path: &str, message: &str) -> Option<String> {
+pub(crate) fn misplaced_key(path: &str, message: &str) -> Option<String> {
     if path.is_empty() || path.contains(['.', '[']) || !message.starts_with("unknown field") {
         return None;
     }
@@ -223,9 +223,9 @@ struct Origin {
 
 /// The files of a config tree (the main file first) and where each merged entry of
 /// the lists came from.
-pub struct Tree {
+pub(crate) struct Tree {
     /// Each file and the index of where its fields are written.
-    pub files: Vec<(PathBuf, Locations)>,
+    pub(crate) files: Vec<(PathBuf, Locations)>,
     clients: Vec<Origin>,
     users: Vec<Origin>,
     scopes: Vec<Origin>,
@@ -233,7 +233,7 @@ pub struct Tree {
 
 impl Tree {
     /// A tree of the main file alone, whose lists are `main`'s.
-    pub fn new(main: PathBuf, locations: Locations, file: &ConfigFile) -> Self {
+    pub(crate) fn new(main: PathBuf, locations: Locations, file: &ConfigFile) -> Self {
         let own = |n: usize| (0..n).map(|index| Origin { file: 0, index }).collect();
         Self {
             files: vec![(main, locations)],
@@ -245,7 +245,7 @@ impl Tree {
 
     /// Appends the lists of the included file at `path` (called `name` in diagnostics)
     /// to `merged`; relative paths of its clients then start from its own directory.
-    pub fn merge(
+    pub(crate) fn merge(
         &mut self,
         merged: &mut ConfigFile,
         path: &Path,
@@ -273,7 +273,7 @@ impl Tree {
     /// The file (its index in [`Tree::files`]) and the field path within it of the
     /// merged config's field `path`: `clients[7].id` may be `clients[0].id` of an
     /// included file.
-    pub fn place(&self, path: &str) -> (usize, String) {
+    pub(crate) fn place(&self, path: &str) -> (usize, String) {
         for (list, origins) in [
             ("clients", &self.clients),
             ("users", &self.users),

@@ -15,13 +15,13 @@ pub struct Position {
 
 /// Field path to the position of its key (or of its value, for sequence items).
 #[derive(Debug, Default)]
-pub struct Locations {
+pub(crate) struct Locations {
     map: HashMap<String, Position>,
 }
 
 impl Locations {
     /// Indexes a TOML document; an unparsable one gives an empty index.
-    pub fn toml(text: &str) -> Self {
+    pub(crate) fn toml(text: &str) -> Self {
         let mut out = Self::default();
         if let Ok(root) = toml::de::DeTable::parse(text) {
             let lines = LineStarts::new(text);
@@ -31,14 +31,14 @@ impl Locations {
     }
 
     /// Indexes a YAML document; indexing stops at the first syntax error.
-    pub fn yaml(text: &str) -> Self {
+    pub(crate) fn yaml(text: &str) -> Self {
         let mut out = Self::default();
         walk_yaml(text, &mut out.map);
         out
     }
 
     /// The position of `path`, or of its nearest indexed ancestor.
-    pub fn find(&self, path: &str) -> Option<Position> {
+    pub(crate) fn find(&self, path: &str) -> Option<Position> {
         let mut p = path;
         loop {
             if let Some(pos) = self.map.get(p) {
@@ -50,7 +50,7 @@ impl Locations {
     }
 
     /// The path written at or last before `pos`, for errors that carry only a position.
-    pub fn path_at(&self, pos: Position) -> Option<&str> {
+    pub(crate) fn path_at(&self, pos: Position) -> Option<&str> {
         self.map
             .iter()
             .filter(|(_, p)| **p <= pos)
@@ -85,7 +85,7 @@ impl<'a> LineStarts<'a> {
 }
 
 /// Turns a byte offset into a position; used for parse errors that carry a byte span.
-pub fn position_of(text: &str, offset: usize) -> Position {
+pub(crate) fn position_of(text: &str, offset: usize) -> Position {
     LineStarts::new(text).at(offset)
 }
 

@@ -27,7 +27,7 @@ pub struct Issue {
 
 impl Issue {
     /// An error at `path`.
-    pub fn error(path: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn error(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             severity: Severity::Error,
             path: path.into(),
@@ -37,13 +37,13 @@ impl Issue {
     }
 
     /// The same issue, naming `path` as the other place involved.
-    pub fn also_at(mut self, path: impl Into<String>) -> Self {
+    pub(crate) fn also_at(mut self, path: impl Into<String>) -> Self {
         self.also = Some(path.into());
         self
     }
 
     /// A warning at `path`.
-    pub fn warning(path: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn warning(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             severity: Severity::Warning,
             path: path.into(),
@@ -53,7 +53,7 @@ impl Issue {
     }
 
     /// True for errors.
-    pub fn is_error(&self) -> bool {
+    pub(crate) fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
 }
@@ -144,7 +144,7 @@ impl Sources {
     }
 
     /// Reads a referenced file and records it.
-    pub fn read(&mut self, path: &Path) -> std::io::Result<String> {
+    pub(crate) fn read(&mut self, path: &Path) -> std::io::Result<String> {
         self.files.push(path.to_owned());
         let text = std::fs::read_to_string(path)?;
         self.note(path.as_os_str().as_encoded_bytes(), text.as_bytes());
@@ -153,12 +153,12 @@ impl Sources {
 
     /// Records a file that is not there now but would change the config if it
     /// appeared (a template override): the reloader watches for it.
-    pub fn may_appear(&mut self, path: PathBuf) {
+    pub(crate) fn may_appear(&mut self, path: PathBuf) {
         self.files.push(path);
     }
 
     /// Adds a named value (an env variable) to the digest.
-    pub fn note(&mut self, name: &[u8], value: &[u8]) {
+    pub(crate) fn note(&mut self, name: &[u8], value: &[u8]) {
         for part in [name, value] {
             self.digest.update(&(part.len() as u64).to_be_bytes());
             self.digest.update(part);

@@ -13,11 +13,11 @@ use std::str::FromStr;
 
 /// The address a request comes from, as resolved for it once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientIp(pub IpAddr);
+pub(crate) struct ClientIp(pub IpAddr);
 
 impl ClientIp {
     /// Resolves the address of `req` and remembers it in the request.
-    pub fn resolve_into(req: &HttpRequest, trusted: &[Cidr]) -> Self {
+    pub(crate) fn resolve_into(req: &HttpRequest, trusted: &[Cidr]) -> Self {
         let peer = req
             .peer_addr()
             .map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
@@ -36,7 +36,7 @@ impl ClientIp {
 
     /// The address resolved for `req`, or its peer address when nothing resolved one
     /// (a route outside the middleware: the peer is the safe answer).
-    pub fn of(req: &HttpRequest) -> Self {
+    pub(crate) fn of(req: &HttpRequest) -> Self {
         if let Some(ip) = req.extensions().get::<ClientIp>() {
             return *ip;
         }
@@ -101,17 +101,17 @@ impl std::fmt::Display for Cidr {
 
 impl Cidr {
     /// True when every address of `other` is inside this network.
-    pub fn covers(&self, other: &Cidr) -> bool {
+    pub(crate) fn covers(&self, other: &Cidr) -> bool {
         self.prefix <= other.prefix && self.contains(other.network)
     }
 
     /// True for `0.0.0.0/0` and `::/0`: every address of its family.
-    pub fn is_everything(&self) -> bool {
+    pub(crate) fn is_everything(&self) -> bool {
         self.prefix == 0
     }
 
     /// True when `ip` is inside this network.
-    pub fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         match (self.network, ip) {
             (IpAddr::V4(n), IpAddr::V4(a)) => same_prefix(&n.octets(), &a.octets(), self.prefix),
             (IpAddr::V6(n), IpAddr::V6(a)) => same_prefix(&n.octets(), &a.octets(), self.prefix),
@@ -131,11 +131,11 @@ fn same_prefix(a: &[u8], b: &[u8], prefix: u8) -> bool {
 /// The client's address as the forwarded chain gives it, and, when a trusted proxy
 /// wrote a hop that is no address, that proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Resolved {
+pub(crate) struct Resolved {
     /// The client's address, or the opaque address of an unparsable hop.
-    pub ip: IpAddr,
+    pub(crate) ip: IpAddr,
     /// The trusted proxy that wrote an unparsable hop, if one did.
-    pub opaque_from: Option<IpAddr>,
+    pub(crate) opaque_from: Option<IpAddr>,
 }
 
 /// The client's address, given the peer and the `X-Forwarded-For` header (pure).
@@ -145,7 +145,7 @@ pub struct Resolved {
 /// some proxies write it). Any other hop written by a trusted proxy (`unknown`, an
 /// obfuscated name) is the client, as an opaque address derived from its text
 /// ([`opaque`]): never the proxy's own address, which would merge every client behind it.
-pub fn resolve(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[Cidr]) -> Resolved {
+pub(crate) fn resolve(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[Cidr]) -> Resolved {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
     let mut client = peer;
     if !is_trusted(client) {
@@ -197,7 +197,7 @@ fn hop_address(hop: &str) -> Option<IpAddr> {
 /// discard-only `100::/8` space, RFC 6666, which no client has), the rest the first
 /// 112 bits of the SHA-256 of the hop's text, so that two different hops are two
 /// different clients (and two networks for every `[limits] ipv6_prefix`).
-pub fn opaque(hop: &str) -> IpAddr {
+pub(crate) fn opaque(hop: &str) -> IpAddr {
     let digest = crate::crypto::sha256(hop.as_bytes());
     let mut bytes = [0u8; 16];
     bytes[0] = 0x01;

@@ -8,10 +8,10 @@ use actix_web::http::header;
 use percent_encoding::percent_decode;
 
 /// Most parameters a request may carry: OAuth requests need a dozen at most.
-pub const MAX_PARAMS: usize = 64;
+pub(crate) const MAX_PARAMS: usize = 64;
 
 /// Longest decoded value: a signed token or a long `state` fits many times over.
-pub const MAX_VALUE: usize = 8 * 1024;
+pub(crate) const MAX_VALUE: usize = 8 * 1024;
 
 /// Why a form was refused: always `invalid_request` (the error vocabulary converts it),
 /// with a description safe to show.
@@ -30,7 +30,7 @@ impl FormError {
 }
 
 /// The parameters that may appear more than once: `resource` (RFC 8707 2).
-pub const REPEATABLE: [&str; 1] = ["resource"];
+pub(crate) const REPEATABLE: [&str; 1] = ["resource"];
 
 /// The decoded parameters of one request, in order, each name at most once.
 #[derive(Debug, Default)]
@@ -72,13 +72,13 @@ impl Form {
     }
 
     /// The form body of a POST: refused unless it is `application/x-www-form-urlencoded`.
-    pub fn posted(req: &HttpRequest, body: &[u8]) -> Result<Self, FormError> {
+    pub(crate) fn posted(req: &HttpRequest, body: &[u8]) -> Result<Self, FormError> {
         require_form_content_type(req)?;
         Self::parse(body)
     }
 
     /// Every non-empty value of `name`, in order: for a [`REPEATABLE`] parameter.
-    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    pub(crate) fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.params
             .iter()
             .filter(move |(n, v)| n == name && !v.is_empty())
@@ -95,7 +95,7 @@ impl Form {
 }
 
 /// Refuses a body that is not `application/x-www-form-urlencoded` (RFC 6749 3.2).
-pub fn require_form_content_type(req: &HttpRequest) -> Result<(), FormError> {
+pub(crate) fn require_form_content_type(req: &HttpRequest) -> Result<(), FormError> {
     let essence = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -110,7 +110,7 @@ pub fn require_form_content_type(req: &HttpRequest) -> Result<(), FormError> {
 }
 
 /// Decodes one urlencoded component (`+` is a space), or `None` if it is not UTF-8.
-pub fn decode_component(raw: &[u8]) -> Option<String> {
+pub(crate) fn decode_component(raw: &[u8]) -> Option<String> {
     let plus_as_space: Vec<u8> = raw
         .iter()
         .map(|&b| if b == b'+' { b' ' } else { b })

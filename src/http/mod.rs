@@ -10,7 +10,7 @@ use actix_web::{HttpResponse, HttpResponseBuilder};
 use url::Url;
 
 /// `uri` with `params` added to its query (keeping any query it has).
-pub fn with_params(uri: &str, params: &[(&str, &str)]) -> String {
+pub(crate) fn with_params(uri: &str, params: &[(&str, &str)]) -> String {
     match Url::parse(uri) {
         Ok(mut url) => {
             url.query_pairs_mut().extend_pairs(params);
@@ -21,14 +21,14 @@ pub fn with_params(uri: &str, params: &[(&str, &str)]) -> String {
 }
 
 /// A 303 to `location`, with the page security headers.
-pub fn see_other(location: &str) -> HttpResponse {
+pub(crate) fn see_other(location: &str) -> HttpResponse {
     secured(HttpResponse::SeeOther(), None)
         .insert_header((header::LOCATION, location))
         .finish()
 }
 
 /// Marks a JSON answer as never cacheable (RFC 6749 5.1).
-pub fn no_store(builder: &mut HttpResponseBuilder) -> &mut HttpResponseBuilder {
+pub(crate) fn no_store(builder: &mut HttpResponseBuilder) -> &mut HttpResponseBuilder {
     builder
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")))
@@ -38,7 +38,10 @@ pub fn no_store(builder: &mut HttpResponseBuilder) -> &mut HttpResponseBuilder {
 /// no script and styles only from this server, no framing, no referrer, no caching.
 /// `form_target` is where a form on the page ends up after the server's redirect,
 /// which CSP `form-action` must allow.
-pub fn secured(mut builder: HttpResponseBuilder, form_target: Option<&str>) -> HttpResponseBuilder {
+pub(crate) fn secured(
+    mut builder: HttpResponseBuilder,
+    form_target: Option<&str>,
+) -> HttpResponseBuilder {
     if let Some(value) = content_security_policy(form_target.as_slice()) {
         builder.insert_header((header::CONTENT_SECURITY_POLICY, value));
     }
@@ -59,13 +62,13 @@ pub fn secured(mut builder: HttpResponseBuilder, form_target: Option<&str>) -> H
 /// The page Content-Security-Policy whose `form-action` allows this server and the
 /// origins of `form_targets` (where a form ends up after the server's redirects: the
 /// client's redirect URI, an upstream provider's authorization endpoint).
-pub fn content_security_policy(form_targets: &[&str]) -> Option<HeaderValue> {
+pub(crate) fn content_security_policy(form_targets: &[&str]) -> Option<HeaderValue> {
     page_policy(form_targets, false)
 }
 
 /// The page Content-Security-Policy, also allowing this server's own script files
 /// (`script-src 'self'`, never inline): for the pages that use passkeys.
-pub fn content_security_policy_with_scripts(form_targets: &[&str]) -> Option<HeaderValue> {
+pub(crate) fn content_security_policy_with_scripts(form_targets: &[&str]) -> Option<HeaderValue> {
     page_policy(form_targets, true)
 }
 

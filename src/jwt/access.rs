@@ -54,14 +54,14 @@ enum Audience<'a> {
 }
 
 /// A freshly minted access token and its lifetime in seconds.
-pub struct Issued {
-    pub token: String,
-    pub expires_in: u64,
+pub(crate) struct Issued {
+    pub(crate) token: String,
+    pub(crate) expires_in: u64,
 }
 
 /// Why no token could be issued: a server-side fault, never the client's.
 #[derive(Debug, thiserror::Error)]
-pub enum IssueError {
+pub(crate) enum IssueError {
     #[error("no signing key is configured")]
     NoKey,
     #[error(transparent)]
@@ -69,34 +69,38 @@ pub enum IssueError {
 }
 
 /// What an access token says.
-pub struct AccessToken<'a> {
+pub(crate) struct AccessToken<'a> {
     /// The user's subject, or the client's id for client credentials.
-    pub sub: &'a str,
-    pub client_id: &'a str,
-    pub audience: &'a [String],
-    pub scope: &'a str,
+    pub(crate) sub: &'a str,
+    pub(crate) client_id: &'a str,
+    pub(crate) audience: &'a [String],
+    pub(crate) scope: &'a str,
     /// The token's id, chosen by the caller (a code redemption records it first).
-    pub jti: String,
+    pub(crate) jti: String,
     /// When the user logged in (RFC 9068 2.2.1): present exactly in a user's tokens,
     /// which is how `/userinfo` and introspection tell them from a client's own.
-    pub auth_time: Option<u64>,
+    pub(crate) auth_time: Option<u64>,
     /// The refresh-token family issued beside it: revoking the family ends this token.
-    pub family: Option<&'a str>,
+    pub(crate) family: Option<&'a str>,
     /// The secret the client authenticated with (`None`: a public client).
-    pub credential: Option<CredentialId>,
+    pub(crate) credential: Option<CredentialId>,
     /// How long it lives: the client's, the resource's or `[tokens]`'s lifetime.
-    pub lifetime: std::time::Duration,
+    pub(crate) lifetime: std::time::Duration,
     /// The login session it is issued in (`sid`), if it ends with one.
-    pub sid: Option<&'a str>,
+    pub(crate) sid: Option<&'a str>,
     /// The user's claims, for a user the config does not describe (one a provider's
     /// rules let in): the snapshot the ID token was made from, as the scopes allow.
-    pub profile: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    pub(crate) profile: Option<&'a serde_json::Map<String, serde_json::Value>>,
     /// The thumbprint of the DPoP key it is bound to, if any.
-    pub jkt: Option<&'a str>,
+    pub(crate) jkt: Option<&'a str>,
 }
 
 /// Mints `token` at `iat` (Unix seconds), valid for its `lifetime`.
-pub fn issue(issuer: &Issuer<'_>, token: AccessToken<'_>, iat: u64) -> Result<Issued, IssueError> {
+pub(crate) fn issue(
+    issuer: &Issuer<'_>,
+    token: AccessToken<'_>,
+    iat: u64,
+) -> Result<Issued, IssueError> {
     let key = issuer.keys.signing().ok_or(IssueError::NoKey)?;
     let expires_in = token.lifetime.as_secs();
     let aud = match token.audience {

@@ -14,26 +14,26 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::{Map, Value};
 
 /// The `client_assertion_type` of a JWT assertion.
-pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// Longest assertion accepted (platform tokens with many claims stay well under it).
-pub const MAX_ASSERTION: usize = 8 * 1024;
+pub(crate) const MAX_ASSERTION: usize = 8 * 1024;
 
 /// How far ahead a client assertion's `exp` may be: it is short-lived by design.
-pub const MAX_AHEAD: u64 = 300;
+pub(crate) const MAX_AHEAD: u64 = 300;
 
 /// Clock skew allowed on a client assertion's `nbf`, `iat` and `exp` horizon.
 const LEEWAY: u64 = 5;
 
 /// Clock skew allowed on a platform token's `nbf` and `iat`.
-pub const PLATFORM_LEEWAY: u64 = 60;
+pub(crate) const PLATFORM_LEEWAY: u64 = 60;
 
 /// Longest `jti` accepted.
 const MAX_JTI: usize = 256;
 
 /// Which check refused an assertion: named in the audit log, never to the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Failed {
+pub(crate) enum Failed {
     #[error("malformed")]
     Malformed,
     #[error("algorithm")]
@@ -68,7 +68,7 @@ pub enum Failed {
 
 impl Failed {
     /// The check's name, as the audit line gives it.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Malformed => "malformed",
             Self::Algorithm => "algorithm",
@@ -91,7 +91,7 @@ impl Failed {
 
 /// A compact JWS taken apart, its signature not yet checked.
 #[derive(Debug)]
-pub struct Parsed {
+pub(crate) struct Parsed {
     alg: Alg,
     kid: Option<String>,
     claims: Map<String, Value>,
@@ -108,7 +108,7 @@ struct Header {
 
 impl Parsed {
     /// Takes `token` apart; refuses what is not a compact JWS with an accepted `alg`.
-    pub fn new(token: &str) -> Result<Self, Failed> {
+    pub(crate) fn new(token: &str) -> Result<Self, Failed> {
         if token.len() > MAX_ASSERTION {
             return Err(Failed::Malformed);
         }
@@ -135,28 +135,18 @@ impl Parsed {
     }
 
     /// The algorithm its header names.
-    pub fn alg(&self) -> Alg {
+    pub(crate) fn alg(&self) -> Alg {
         self.alg
     }
 
     /// A string claim, unverified until [`Parsed::verify`] passed.
-    pub fn text(&self, name: &str) -> Option<&str> {
+    pub(crate) fn text(&self, name: &str) -> Option<&str> {
         self.claims.get(name).and_then(Value::as_str)
-    }
-
-    /// The claims, unverified until [`Parsed::verify`] passed.
-    pub fn claims(&self) -> &Map<String, Value> {
-        &self.claims
-    }
-
-    /// The `kid` of the header.
-    pub fn kid(&self) -> Option<&str> {
-        self.kid.as_deref()
     }
 
     /// True when `keys` holds the key the header's `kid` names (or, without a `kid`,
     /// any key that fits the algorithm): false means the set may be out of date.
-    pub fn has_key_in(&self, keys: &[PublicJwk]) -> bool {
+    pub(crate) fn has_key_in(&self, keys: &[PublicJwk]) -> bool {
         self.candidates(keys).next().is_some()
     }
 
@@ -170,7 +160,7 @@ impl Parsed {
 
     /// Checks the signature with the key `kid` names, or each key that fits; the key
     /// that verified it.
-    pub fn verify<'k>(&self, keys: &'k [PublicJwk]) -> Result<&'k PublicJwk, Failed> {
+    pub(crate) fn verify<'k>(&self, keys: &'k [PublicJwk]) -> Result<&'k PublicJwk, Failed> {
         let mut any = false;
         for key in self.candidates(keys) {
             any = true;
@@ -209,9 +199,9 @@ impl Parsed {
 /// What a client assertion that passed every check leaves to do: its `jti` is to be
 /// remembered until `exp` ([`crate::store::Store::remember_once`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientAssertion {
-    pub jti: String,
-    pub exp: u64,
+pub(crate) struct ClientAssertion {
+    pub(crate) jti: String,
+    pub(crate) exp: u64,
 }
 
 /// True when `aud` (a string, or an array of them) names only `audiences`.
@@ -226,7 +216,7 @@ fn audience_only(aud: Option<&Value>, audiences: &[&str]) -> bool {
 
 /// FAPI 2.0 5.3.2.1 item 8: a FAPI 2.0 client's assertion names only the issuer, as
 /// a string (not the token endpoint, not an array holding the issuer).
-pub fn issuer_as_string(parsed: &Parsed, issuer: &str) -> Result<(), Failed> {
+pub(crate) fn issuer_as_string(parsed: &Parsed, issuer: &str) -> Result<(), Failed> {
     match parsed.claims.get("aud") {
         Some(Value::String(aud)) if aud == issuer => Ok(()),
         _ => Err(Failed::Audience),
@@ -246,7 +236,7 @@ fn audience_has(aud: Option<&Value>, audience: &str) -> bool {
 /// `sub` = `client_id`; `aud` only among `audiences` (the issuer, the token endpoint);
 /// `exp` in the future and at most [`MAX_AHEAD`] ahead; `nbf`/`iat` not in the future;
 /// a `jti`.
-pub fn client_claims(
+pub(crate) fn client_claims(
     parsed: &Parsed,
     client_id: &str,
     audiences: &[&str],
@@ -282,21 +272,25 @@ pub fn client_claims(
 /// What a platform token must show, from a trusted issuer's entry and a client's
 /// federated credential.
 #[derive(Debug, Clone, Copy)]
-pub struct PlatformRules<'a> {
-    pub issuer: &'a str,
-    pub audience: &'a str,
+pub(crate) struct PlatformRules<'a> {
+    pub(crate) issuer: &'a str,
+    pub(crate) audience: &'a str,
     /// Longest `now - iat` accepted.
-    pub max_age: u64,
-    pub subject: &'a str,
+    pub(crate) max_age: u64,
+    pub(crate) subject: &'a str,
     /// Claims that must equal these values.
-    pub claims: &'a [(String, Value)],
+    pub(crate) claims: &'a [(String, Value)],
 }
 
 /// The claims of a platform token whose signature verified, against `rules`: `iss`,
 /// `aud` containing the audience, `exp` in the future, `nbf`/`iat` not in the future
 /// (60 s leeway), `iat` within the age, `sub` and every listed claim equal. No `jti`
 /// rule: a platform token is reusable within its lifetime.
-pub fn platform_claims(parsed: &Parsed, rules: &PlatformRules<'_>, now: u64) -> Result<(), Failed> {
+pub(crate) fn platform_claims(
+    parsed: &Parsed,
+    rules: &PlatformRules<'_>,
+    now: u64,
+) -> Result<(), Failed> {
     if parsed.text("iss") != Some(rules.issuer) {
         return Err(Failed::Issuer);
     }

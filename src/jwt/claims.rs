@@ -5,7 +5,7 @@ use crate::model::Identity;
 use serde_json::{Map, Value, json};
 
 /// Every user claim [`for_scopes`] may release.
-pub const USER_CLAIMS: [&str; 6] = [
+pub(crate) const USER_CLAIMS: [&str; 6] = [
     "preferred_username",
     "name",
     "picture",
@@ -15,7 +15,7 @@ pub const USER_CLAIMS: [&str; 6] = [
 ];
 
 /// The claims about `user` that `scopes` allow, without `sub`.
-pub fn for_scopes(user: &Identity, scopes: &[String]) -> Map<String, Value> {
+pub(crate) fn for_scopes(user: &Identity, scopes: &[String]) -> Map<String, Value> {
     let mut claims = Map::new();
     let has = |s: &str| scopes.iter().any(|g| g == s);
     if has("profile") {

@@ -12,23 +12,23 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::{Value, json};
 
 /// What an ID token is minted from.
-pub struct IdTokenInput<'a> {
-    pub client_id: &'a str,
-    pub user: &'a Identity,
-    pub scopes: &'a [String],
-    pub nonce: Option<&'a str>,
-    pub auth_time: u64,
+pub(crate) struct IdTokenInput<'a> {
+    pub(crate) client_id: &'a str,
+    pub(crate) user: &'a Identity,
+    pub(crate) scopes: &'a [String],
+    pub(crate) nonce: Option<&'a str>,
+    pub(crate) auth_time: u64,
     /// The access token issued with it, for `at_hash`.
-    pub access_token: &'a str,
+    pub(crate) access_token: &'a str,
     /// The login session (`sid`, OIDC Back-Channel Logout 2.1), if any.
-    pub sid: Option<&'a str>,
+    pub(crate) sid: Option<&'a str>,
     /// How the user authenticated (RFC 8176), where known.
-    pub amr: &'a [String],
+    pub(crate) amr: &'a [String],
 }
 
 /// `at_hash`: the left half of the hash of the access token, with the hash that the
 /// signing algorithm uses (SHA-256 for ES256 and RS256, SHA-512 for Ed25519).
-pub fn at_hash(algorithm: Algorithm, access_token: &str) -> String {
+pub(crate) fn at_hash(algorithm: Algorithm, access_token: &str) -> String {
     let alg = match algorithm {
         Algorithm::EdDSA => &digest::SHA512,
         Algorithm::ES256 | Algorithm::RS256 => &digest::SHA256,
@@ -39,7 +39,7 @@ pub fn at_hash(algorithm: Algorithm, access_token: &str) -> String {
 }
 
 /// Mints an ID token at `iat` (Unix seconds).
-pub fn issue(
+pub(crate) fn issue(
     issuer: &Issuer<'_>,
     input: &IdTokenInput<'_>,
     iat: u64,

@@ -65,7 +65,7 @@ impl PartialEq for SigningKey {
 impl SigningKey {
     /// Parses a PKCS#8 PEM private key for `algorithm`; `kid` defaults to the RFC 7638
     /// thumbprint of the public key.
-    pub fn from_pem(
+    pub(crate) fn from_pem(
         pem_text: &str,
         algorithm: Algorithm,
         kid: Option<&str>,
@@ -78,7 +78,7 @@ impl SigningKey {
     }
 
     /// Parses PKCS#8 DER for `algorithm`.
-    pub fn from_pkcs8(
+    pub(crate) fn from_pkcs8(
         der: &[u8],
         algorithm: Algorithm,
         kid: Option<&str>,
@@ -146,7 +146,7 @@ impl SigningKey {
     }
 
     /// The JOSE algorithm this key signs with.
-    pub fn algorithm(&self) -> Algorithm {
+    pub(crate) fn algorithm(&self) -> Algorithm {
         self.algorithm
     }
 
@@ -156,7 +156,7 @@ impl SigningKey {
     }
 
     /// Signs `message` (the JWS signing input) and returns the raw JWS signature.
-    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+    pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
         let rng = SystemRandom::new();
         match &self.pair {
             Pair::Es256(k) => Ok(k
@@ -253,7 +253,7 @@ pub struct KeySet {
 
 impl KeySet {
     /// The set of `keys` (the signing one first).
-    pub fn new(keys: Vec<Arc<SigningKey>>) -> Self {
+    pub(crate) fn new(keys: Vec<Arc<SigningKey>>) -> Self {
         let jwks = json!({"keys": keys.iter().map(|k| k.public_jwk()).collect::<Vec<_>>()});
         let verifiers = keys
             .iter()
@@ -272,7 +272,7 @@ impl KeySet {
     }
 
     /// Every published key.
-    pub fn all(&self) -> &[Arc<SigningKey>] {
+    pub(crate) fn all(&self) -> &[Arc<SigningKey>] {
         &self.keys
     }
 
@@ -282,12 +282,12 @@ impl KeySet {
     }
 
     /// The JWKS document (RFC 7517), as served at `/jwks`.
-    pub fn jwks(&self) -> Bytes {
+    pub(crate) fn jwks(&self) -> Bytes {
         self.jwks.clone()
     }
 
     /// The signing algorithms in use, sorted and without repeats.
-    pub fn algorithms(&self) -> Vec<&'static str> {
+    pub(crate) fn algorithms(&self) -> Vec<&'static str> {
         let mut algs: Vec<&str> = self.keys.iter().map(|k| k.algorithm().as_str()).collect();
         algs.sort_unstable();
         algs.dedup();

@@ -10,24 +10,25 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 /// The `typ` of a logout token (2.4, and RFC 8725 3.11's explicit typing).
-pub const LOGOUT_TOKEN_TYP: &str = "logout+jwt";
+pub(crate) const LOGOUT_TOKEN_TYP: &str = "logout+jwt";
 
 /// The member of `events` that makes a JWT a logout token.
-pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+pub(crate) const BACKCHANNEL_LOGOUT_EVENT: &str =
+    "http://schemas.openid.net/event/backchannel-logout";
 
 /// How long a logout token is valid: two minutes (2.4 recommends a short lifetime).
-pub const LIFETIME_SECS: u64 = 120;
+pub(crate) const LIFETIME_SECS: u64 = 120;
 
 /// What a logout token says.
-pub struct LogoutToken<'a> {
+pub(crate) struct LogoutToken<'a> {
     /// The client told (`aud`).
-    pub client_id: &'a str,
+    pub(crate) client_id: &'a str,
     /// The user whose session ended.
-    pub sub: &'a str,
+    pub(crate) sub: &'a str,
     /// The session that ended.
-    pub sid: Option<&'a str>,
+    pub(crate) sid: Option<&'a str>,
     /// The token's id.
-    pub jti: &'a str,
+    pub(crate) jti: &'a str,
 }
 
 #[derive(Serialize)]
@@ -44,7 +45,11 @@ struct Claims<'a> {
 }
 
 /// Mints `token` at `iat` (Unix seconds).
-pub fn issue(issuer: &Issuer<'_>, token: &LogoutToken<'_>, iat: u64) -> Result<String, IssueError> {
+pub(crate) fn issue(
+    issuer: &Issuer<'_>,
+    token: &LogoutToken<'_>,
+    iat: u64,
+) -> Result<String, IssueError> {
     let key = issuer.keys.signing().ok_or(IssueError::NoKey)?;
     let claims = Claims {
         iss: issuer.issuer,

@@ -103,13 +103,13 @@ pub struct Confirmation {
 
 impl AccessClaims {
     /// The thumbprint of the DPoP key the token is bound to, if any.
-    pub fn jkt(&self) -> Option<&str> {
+    pub(crate) fn jkt(&self) -> Option<&str> {
         self.cnf.as_ref().map(|c| c.jkt.as_str())
     }
 
     /// The client credential the token was issued under: `Ok(None)` for a public
     /// client's token, an error when the claim is not a fingerprint at all.
-    pub fn credential(&self) -> Result<Option<crate::model::CredentialId>, VerifyError> {
+    pub(crate) fn credential(&self) -> Result<Option<crate::model::CredentialId>, VerifyError> {
         let Some(cred) = &self.cred else {
             return Ok(None);
         };
@@ -119,7 +119,7 @@ impl AccessClaims {
     }
 
     /// True when `aud` names `audience`.
-    pub fn has_audience(&self, audience: &str) -> bool {
+    pub(crate) fn has_audience(&self, audience: &str) -> bool {
         match &self.aud {
             serde_json::Value::String(one) => one == audience,
             serde_json::Value::Array(many) => many.iter().any(|a| a == audience),
@@ -213,7 +213,7 @@ pub struct VerifiedTokens(dashmap::DashMap<[u8; 32], (u64, AccessClaims)>);
 
 impl VerifiedTokens {
     /// Like [`access_token`], remembering tokens that verify under `issuer`'s generation.
-    pub fn access_token(
+    pub(crate) fn access_token(
         &self,
         issuer: &Issuer<'_>,
         token: &str,

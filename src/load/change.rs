@@ -22,7 +22,7 @@ pub enum Mark {
 
 impl Mark {
     /// The mark as printed: `widens`, `narrows` or `neutral`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Widens => "widens",
             Self::Narrows => "narrows",
@@ -73,7 +73,7 @@ pub enum Subject {
 
 impl Subject {
     /// The subject as printed: `client`, `user`, `key`, `scope`, `tokens`, `session`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Client => "client",
             Self::User => "user",

@@ -16,7 +16,7 @@ mod settings;
 mod store;
 
 use super::change::Changes;
-pub use super::change::{Change, Mark, Subject};
+pub(crate) use super::change::{Change, Mark, Subject};
 use super::validate::{ServerSettings, StoreSettings, Validated};
 use crate::config::file::{LimitsSection, LoginSection, SessionSection, TokensSection};
 use crate::jwt::keys::SigningKey;
@@ -150,7 +150,7 @@ pub fn any_widens(changes: &[Change]) -> bool {
 
 /// The providers some change narrows (a rule tightened, the provider removed): the
 /// reloader ends what their rules admitted before (`standing::end_admissions`).
-pub fn narrowed_providers(changes: &[Change]) -> BTreeSet<&str> {
+pub(crate) fn narrowed_providers(changes: &[Change]) -> BTreeSet<&str> {
     changes
         .iter()
         .filter(|c| c.subject == Subject::Provider && c.mark == Mark::Narrows)
@@ -186,7 +186,7 @@ pub fn summary(changes: &[Change]) -> String {
 
 /// The changes on one log line: the [`summary`], then each change
 /// (`widens client demo-cli: redirect URI added "..."`) separated by `; `.
-pub fn one_line(changes: &[Change]) -> String {
+pub(crate) fn one_line(changes: &[Change]) -> String {
     let mut line = summary(changes);
     for (i, c) in changes.iter().enumerate() {
         line.push_str(if i == 0 { ": " } else { "; " });

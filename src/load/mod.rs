@@ -34,9 +34,8 @@ use crate::config::report::{Diagnostic, Issue, Sources};
 use crate::config::{Format, IncludeGlob, Unread, locations, parse, place, read_included, shape};
 use std::fmt;
 use std::path::{Path, PathBuf};
-pub use validate::{
-    ServerSettings, StoreBackend, StoreSentinel, StoreSettings, StoreTls, UiSettings, Validated,
-};
+pub(crate) use validate::{ServerSettings, UiSettings};
+pub use validate::{StoreBackend, StoreSentinel, StoreSettings, StoreTls, Validated};
 
 /// A config that passed validation, with what it was read from.
 pub struct Loaded {

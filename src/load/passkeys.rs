@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use std::collections::HashMap;
 
 /// The longest user handle WebAuthn allows (§5.4.3).
-pub const MAX_USER_HANDLE: usize = 64;
+pub(crate) const MAX_USER_HANDLE: usize = 64;
 
 /// The WebAuthn settings of one generation.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,9 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The providers and the token key, validated.
-pub struct Federation {
-    pub providers: Vec<Provider>,
-    pub token_key: Option<Arc<TokenKey>>,
+pub(crate) struct Federation {
+    pub(crate) providers: Vec<Provider>,
+    pub(crate) token_key: Option<Arc<TokenKey>>,
 }
 
 /// Checks every `[[providers]]` entry, `[federation]`, the users' links and ids, and

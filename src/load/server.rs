@@ -38,7 +38,7 @@ impl std::fmt::Debug for AdminToken {
 
 impl AdminToken {
     /// True when `presented` is the token, compared in constant time (of its hash).
-    pub fn accepts(&self, presented: &str) -> bool {
+    pub(crate) fn accepts(&self, presented: &str) -> bool {
         use subtle::ConstantTimeEq;
         bool::from(crate::crypto::sha256(presented.as_bytes()).ct_eq(&self.0))
     }

@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-pub use super::server::{AdminToken, ServerSettings, UiSettings};
+pub(crate) use super::server::{ServerSettings, UiSettings};
 
 /// `[store]`, resolved: which store keeps the runtime state (read at start only).
 #[derive(Clone, PartialEq, Eq)]
@@ -87,7 +87,7 @@ pub enum StoreBackend {
 
 impl StoreBackend {
     /// The backend as it may be logged: a Redis URL without its password.
-    pub fn redacted(&self) -> String {
+    pub(crate) fn redacted(&self) -> String {
         match self {
             Self::Memory => "memory".to_owned(),
             Self::Redis(url) => redact_url(url),
@@ -95,18 +95,8 @@ impl StoreBackend {
         }
     }
 
-    /// The kind of store, as `/readyz` and the metrics name it: `memory`, `file` or
-    /// `redis`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Memory => "memory",
-            Self::Redis(_) => "redis",
-            Self::File(_) => "file",
-        }
-    }
-
     /// True for a store replicas share.
-    pub fn is_shared(&self) -> bool {
+    pub(crate) fn is_shared(&self) -> bool {
         matches!(self, Self::Redis(_))
     }
 }
@@ -187,7 +177,7 @@ pub struct Validated {
 
 /// Checks `file` and resolves what it references (relative to `base_dir`). Returns the
 /// resolved config when there is no error, and every issue found either way.
-pub fn validate(
+pub(crate) fn validate(
     file: &ConfigFile,
     base_dir: &Path,
     sources: &mut Sources,

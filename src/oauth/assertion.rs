@@ -14,7 +14,7 @@ use crate::upstream::jwks::{KeySource, Location};
 
 /// Why an assertion did not authenticate its client.
 #[derive(Debug)]
-pub enum Refused {
+pub(crate) enum Refused {
     /// A check failed: `invalid_client`, the check named in the audit line only.
     Check(Failed),
     /// The store could not record the `jti`: `temporarily_unavailable`.
@@ -38,7 +38,7 @@ fn audiences(registry: &Registry) -> [String; 2] {
 
 /// Checks `token`, presented by `client` whose keys are `keys`; the credential the
 /// tokens issued on it record.
-pub async fn check(
+pub(crate) async fn check(
     state: &AppState,
     registry: &Registry,
     client: &Client,

@@ -16,52 +16,52 @@ use serde::{Deserialize, Serialize};
 /// A validated authorization request, kept while the user logs in and consents.
 /// (`Default` is for tests that build one field by field.)
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct AuthRequest {
-    pub client_id: String,
+pub(crate) struct AuthRequest {
+    pub(crate) client_id: String,
     /// Where the response goes: the requested URI, which matched a registered one.
-    pub redirect_uri: String,
+    pub(crate) redirect_uri: String,
     /// Whether the request named its `redirect_uri` (the token request must repeat it).
-    pub redirect_uri_given: bool,
-    pub state: Option<String>,
-    pub nonce: Option<String>,
-    pub scopes: Vec<String>,
-    pub code_challenge: String,
-    pub prompt: Prompt,
-    pub max_age: Option<u64>,
-    pub login_hint: Option<String>,
+    pub(crate) redirect_uri_given: bool,
+    pub(crate) state: Option<String>,
+    pub(crate) nonce: Option<String>,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) code_challenge: String,
+    pub(crate) prompt: Prompt,
+    pub(crate) max_age: Option<u64>,
+    pub(crate) login_hint: Option<String>,
     /// `idp_hint`: a provider (declared, allowed for the client) to sign in through
     /// without the login page; any other value is ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub idp_hint: Option<String>,
+    pub(crate) idp_hint: Option<String>,
     /// The resources (RFC 8707 `resource`) the tokens are for; none: the defaults.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub resources: Vec<String>,
+    pub(crate) resources: Vec<String>,
     /// The RFC 7638 thumbprint of the DPoP key its code is bound to (RFC 9449 10):
     /// the `dpop_jkt` parameter, or the key of a proof sent with the pushed request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dpop_jkt: Option<String>,
+    pub(crate) dpop_jkt: Option<String>,
     /// When it was pushed (RFC 9126): the id of the pushed entry, used up when its code
     /// is issued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pushed: Option<String>,
+    pub(crate) pushed: Option<String>,
     /// Its `acr_values` named the two-factor `acr` (`protocol::acr::ACR_MFA`): the
     /// login needs a second factor. Other values are ignored (OIDC Core 3.1.2.1:
     /// voluntary).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub acr_mfa: bool,
+    pub(crate) acr_mfa: bool,
 }
 
 /// The `prompt` values gatehouse honours.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-pub struct Prompt {
-    pub none: bool,
-    pub login: bool,
-    pub consent: bool,
+pub(crate) struct Prompt {
+    pub(crate) none: bool,
+    pub(crate) login: bool,
+    pub(crate) consent: bool,
 }
 
 impl AuthRequest {
     /// Where an error for this request goes back to.
-    pub fn return_to(&self) -> ReturnTo<'_> {
+    pub(crate) fn return_to(&self) -> ReturnTo<'_> {
         ReturnTo {
             redirect_uri: &self.redirect_uri,
             state: self.state.as_deref(),
@@ -71,7 +71,7 @@ impl AuthRequest {
 
 /// Why a request was refused, and how to tell.
 #[derive(Debug)]
-pub enum Rejection {
+pub(crate) enum Rejection {
     /// Shown to the user: the client or redirect URI cannot be trusted with a redirect.
     Page(String),
     /// Sent back to the client's redirect URI (with `state`).
@@ -85,10 +85,10 @@ pub enum Rejection {
 /// The longest `state`, `nonce` or `login_hint` accepted, in bytes: a request waiting
 /// for a login is kept in the store with them, so they are bounded like everything an
 /// unauthenticated caller can make the server keep.
-pub const MAX_ECHOED_LEN: usize = 1024;
+pub(crate) const MAX_ECHOED_LEN: usize = 1024;
 
 /// Checks an authorization request against the registry.
-pub fn validate(
+pub(crate) fn validate(
     registry: &Registry,
     document: Option<&Client>,
     params: &Form,
@@ -311,7 +311,7 @@ fn prompt(params: &Form) -> Result<Prompt, OAuthError> {
 
 /// The scopes a request's `scope` parameter asks of `client` (its default scopes when
 /// absent): `invalid_scope` for one the client is not allowed.
-pub fn requested_scopes(
+pub(crate) fn requested_scopes(
     requested: Option<&str>,
     client: &Client,
 ) -> Result<Vec<String>, OAuthError> {

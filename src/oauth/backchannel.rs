@@ -31,25 +31,25 @@ use std::time::Duration;
 pub mod fanout;
 
 /// Deliveries tried per client and session, the first included.
-pub const ATTEMPTS: u32 = 3;
+pub(crate) const ATTEMPTS: u32 = 3;
 
 /// How long to wait after failed attempt `n` (0-based): 250 ms, then 1 s.
-pub fn backoff(n: u32) -> Duration {
+pub(crate) fn backoff(n: u32) -> Duration {
     Duration::from_millis(250 * 4u64.saturating_pow(n))
 }
 
 /// One client to tell: its id and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Recipient {
+pub(crate) struct Recipient {
     /// The client (`aud` of its logout token).
-    pub client_id: String,
+    pub(crate) client_id: String,
     /// Its `backchannel_logout_uri`.
-    pub uri: String,
+    pub(crate) uri: String,
 }
 
 /// The clients to tell that `session` ended: those given a code in it that still
 /// declare a `backchannel_logout_uri` in `registry`.
-pub fn recipients(registry: &Registry, session: &Session) -> Vec<Recipient> {
+pub(crate) fn recipients(registry: &Registry, session: &Session) -> Vec<Recipient> {
     session
         .clients
         .iter()
@@ -66,13 +66,17 @@ pub fn recipients(registry: &Registry, session: &Session) -> Vec<Recipient> {
 
 /// Tells the clients of `session` that it ended, each in a task of its own; returns
 /// at once, with the ids of the clients being told.
-pub fn notify(state: &Arc<AppState>, registry: &Arc<Registry>, session: &Session) -> Vec<String> {
+pub(crate) fn notify(
+    state: &Arc<AppState>,
+    registry: &Arc<Registry>,
+    session: &Session,
+) -> Vec<String> {
     notify_only(state, registry, session, None)
 }
 
 /// [`notify`], telling only the client `only` when one is named (its tokens ended,
 /// the session goes on for the others).
-pub fn notify_only(
+pub(crate) fn notify_only(
     state: &Arc<AppState>,
     registry: &Arc<Registry>,
     session: &Session,
@@ -96,7 +100,7 @@ pub fn notify_only(
 
 /// The store key of the copy of the session `sid` kept for [`notify_sid`]: a hash
 /// under a prefix no cookie id has, so it meets no cookie's key.
-pub fn sid_key(sid: &str) -> Key {
+pub(crate) fn sid_key(sid: &str) -> Key {
     sha256(format!(" session by sid {sid}").as_bytes())
 }
 
@@ -104,7 +108,7 @@ pub fn sid_key(sid: &str) -> Key {
 /// ending it by `sid` finds its user and clients, and puts the `sid` in the indexes of
 /// its user and clients for as long (`fanout::index`). Nothing for a session without
 /// one.
-pub async fn remember(
+pub(crate) async fn remember(
     state: &AppState,
     session: &Session,
     ttl: Duration,
@@ -122,7 +126,7 @@ pub async fn remember(
 
 /// Forgets the copy [`remember`] kept of `session` and takes it out of the indexes
 /// (it ended by logout).
-pub async fn forget(state: &AppState, session: &Session) -> Result<(), StoreError> {
+pub(crate) async fn forget(state: &AppState, session: &Session) -> Result<(), StoreError> {
     if session.sid.is_empty() {
         return Ok(());
     }
@@ -137,7 +141,7 @@ pub async fn forget(state: &AppState, session: &Session) -> Result<(), StoreErro
 /// --session`), when the store still keeps its copy: the ids of the clients being
 /// told. The copy stays: another replica ending the same session at once finds it
 /// too, and `remember_once` sends each client one token all the same.
-pub async fn notify_sid(
+pub(crate) async fn notify_sid(
     state: &Arc<AppState>,
     registry: &Arc<Registry>,
     sid: &str,

@@ -41,7 +41,7 @@ pub enum Credentials {
 
 impl Credentials {
     /// The client the request claims to be.
-    pub fn client_id(&self) -> &str {
+    pub(crate) fn client_id(&self) -> &str {
         match self {
             Self::Secret { client_id, .. }
             | Self::IdOnly { client_id }
@@ -50,7 +50,7 @@ impl Credentials {
     }
 
     /// True when the client used HTTP Basic: a 401 must then challenge for it.
-    pub fn via_basic(&self) -> bool {
+    pub(crate) fn via_basic(&self) -> bool {
         matches!(
             self,
             Self::Secret {
@@ -64,10 +64,10 @@ impl Credentials {
 /// A client that proved who it is, and with which of its secrets: the tokens it gets
 /// record that secret's fingerprint, and stand while the client still lists it.
 #[derive(Debug, Clone, Copy)]
-pub struct Authenticated<'r> {
-    pub client: &'r Client,
+pub(crate) struct Authenticated<'r> {
+    pub(crate) client: &'r Client,
     /// The fingerprint of the secret presented; `None` for a public client.
-    pub credential: Option<CredentialId>,
+    pub(crate) credential: Option<CredentialId>,
 }
 
 /// Reads the client's credentials from the Authorization header and the form.
@@ -190,7 +190,7 @@ fn parse_basic(value: &[u8]) -> Result<(String, String), OAuthError> {
 /// down when its client id keeps failing; counted in this replica's memory while the
 /// store is unreachable (`throttle::attempt_or_local`). A wrong secret costs one argon2
 /// run per listed hash whether or not the client id exists.
-pub async fn authenticate<'r>(
+pub(crate) async fn authenticate<'r>(
     state: &AppState,
     registry: &'r Registry,
     document: Option<&'r Client>,
@@ -329,7 +329,7 @@ async fn check<'r>(
 
 /// Authenticates the client of a request from `address` with headers and `form`: for
 /// the endpoints that issue nothing (introspection, revocation).
-pub async fn authenticate_request<'r>(
+pub(crate) async fn authenticate_request<'r>(
     headers: &HeaderMap,
     form: &Form,
     state: &AppState,

@@ -16,7 +16,7 @@ use std::sync::Arc;
 /// The client the document at `client_id` registers: `Ok(None)` when `client_id` is a
 /// configured client or under no prefix; `invalid_client` when the URL or the document
 /// breaks a rule or cannot be fetched.
-pub async fn resolve(
+pub(crate) async fn resolve(
     state: &AppState,
     registry: &Registry,
     client_id: &str,
@@ -49,7 +49,7 @@ pub async fn resolve(
 
 /// The client `client_id` names, configured or registered by its document, for a
 /// caller that holds it for the request: `Ok(None)` for an unknown client.
-pub async fn lookup<'r>(
+pub(crate) async fn lookup<'r>(
     state: &AppState,
     registry: &'r Registry,
     client_id: &str,

@@ -42,10 +42,10 @@ const EXPOSE_HEADERS: &str = "WWW-Authenticate, Retry-After, DPoP-Nonce";
 /// How long a browser may cache a preflight answer, in seconds. The answer is only a
 /// hint (every actual response is checked against the client), so a reload that
 /// removes an origin takes effect at once all the same.
-pub const MAX_AGE: u32 = 600;
+pub(crate) const MAX_AGE: u32 = 600;
 
 /// The description of the refusal of a request from a foreign origin.
-pub const NOT_ALLOWED: &str = "origin not allowed for this client";
+pub(crate) const NOT_ALLOWED: &str = "origin not allowed for this client";
 
 /// What the handler found about the request's `Origin`, for the middleware to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +81,7 @@ fn note(req: &HttpRequest, registry: &Registry, client: Option<&Client>) -> bool
 /// issuer's own nor allowed for the authenticated `client` is `invalid_request`. Called
 /// after client authentication and before anything is redeemed, issued or revoked, so
 /// a page on a foreign origin cannot burn a code or mint tokens it could never read.
-pub fn refuse_foreign_origin(
+pub(crate) fn refuse_foreign_origin(
     req: &HttpRequest,
     registry: &Registry,
     client: &Client,
@@ -100,12 +100,12 @@ pub fn refuse_foreign_origin(
 
 /// Records whether the request's origin may read an answer about the client
 /// `client_id` (userinfo: the access token's client), which changes nothing.
-pub fn note_client(req: &HttpRequest, registry: &Registry, client_id: &str) {
+pub(crate) fn note_client(req: &HttpRequest, registry: &Registry, client_id: &str) {
     note(req, registry, registry.client(client_id));
 }
 
 /// Adds `Access-Control-Allow-Origin: *` to a public document (discovery, JWKS).
-pub fn any_origin(builder: &mut HttpResponseBuilder) -> &mut HttpResponseBuilder {
+pub(crate) fn any_origin(builder: &mut HttpResponseBuilder) -> &mut HttpResponseBuilder {
     builder.insert_header((
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
@@ -113,7 +113,7 @@ pub fn any_origin(builder: &mut HttpResponseBuilder) -> &mut HttpResponseBuilder
 }
 
 /// Middleware on `POST /token`.
-pub async fn for_token<B: MessageBody>(
+pub(crate) async fn for_token<B: MessageBody>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
@@ -121,7 +121,7 @@ pub async fn for_token<B: MessageBody>(
 }
 
 /// Middleware on `POST /device_authorization`: as on `/token`.
-pub async fn for_device_authorization<B: MessageBody>(
+pub(crate) async fn for_device_authorization<B: MessageBody>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
@@ -129,7 +129,7 @@ pub async fn for_device_authorization<B: MessageBody>(
 }
 
 /// Middleware on `POST /par` (pushed authorization requests): as on `/token`.
-pub async fn for_par<B: MessageBody>(
+pub(crate) async fn for_par<B: MessageBody>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
@@ -137,7 +137,7 @@ pub async fn for_par<B: MessageBody>(
 }
 
 /// Middleware on `POST /revoke`.
-pub async fn for_revoke<B: MessageBody>(
+pub(crate) async fn for_revoke<B: MessageBody>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
@@ -145,7 +145,7 @@ pub async fn for_revoke<B: MessageBody>(
 }
 
 /// Middleware on `GET` and `POST /userinfo`.
-pub async fn for_userinfo<B: MessageBody>(
+pub(crate) async fn for_userinfo<B: MessageBody>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {

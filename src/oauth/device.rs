@@ -23,10 +23,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 /// Seconds a client waits between polls at first (RFC 8628 3.2 `interval`).
-pub const INTERVAL: u64 = 5;
+pub(crate) const INTERVAL: u64 = 5;
 
 /// Seconds the interval grows by at each poll too fast (RFC 8628 3.5 `slow_down`).
-pub const SLOW_DOWN_STEP: u64 = 5;
+pub(crate) const SLOW_DOWN_STEP: u64 = 5;
 
 /// How many times a colliding user code is drawn again before giving up.
 const DRAWS: usize = 4;
@@ -43,7 +43,7 @@ struct DeviceAuthorization {
 }
 
 /// `POST /device_authorization`.
-pub async fn authorize(
+pub(crate) async fn authorize(
     req: HttpRequest,
     ip: ClientIp,
     body: web::Bytes,
@@ -163,18 +163,18 @@ fn draw_user_code() -> Result<String, OAuthError> {
 }
 
 /// A device code waiting for its user, found by the user code typed.
-pub struct Waiting {
+pub(crate) struct Waiting {
     /// The store key of the user code.
-    pub key: Key,
+    pub(crate) key: Key,
     /// The user code as the user is shown it (`XXXX-XXXX`).
-    pub shown: String,
+    pub(crate) shown: String,
     /// What it stands for.
-    pub grant: DeviceGrant,
+    pub(crate) grant: DeviceGrant,
 }
 
 /// The device code waiting for the user code `typed` (any case, dash optional): `None`
 /// when it is malformed, unknown, expired or already decided.
-pub async fn waiting(state: &AppState, typed: &str) -> Result<Option<Waiting>, OAuthError> {
+pub(crate) async fn waiting(state: &AppState, typed: &str) -> Result<Option<Waiting>, OAuthError> {
     let Some(code) = user_code::normalize(typed) else {
         return Ok(None);
     };
@@ -193,7 +193,7 @@ pub async fn waiting(state: &AppState, typed: &str) -> Result<Option<Waiting>, O
 /// Records that `identity` (logged in at `auth_time`) approved, or (`None`) denied,
 /// the device code behind `key`, logging and counting it. False when it was no longer
 /// waiting (decided meanwhile, or expired).
-pub async fn decide(
+pub(crate) async fn decide(
     state: &AppState,
     key: Key,
     identity: &Identity,

@@ -13,7 +13,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
 /// The metadata document of `registry`.
-pub fn document(registry: &Registry) -> Value {
+pub(crate) fn document(registry: &Registry) -> Value {
     let issuer = registry.issuer.as_str();
     let algs = registry.keys.algorithms();
     let scopes_supported: Vec<&str> = BUILTIN_SCOPES
@@ -75,7 +75,7 @@ pub fn document(registry: &Registry) -> Value {
 }
 
 /// `GET /.well-known/oauth-authorization-server` and `/.well-known/openid-configuration`.
-pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     let registry = state.snapshot();
     let body = state.discovery.get_or(&registry, || {
         web::Bytes::from(document(&registry).to_string())
@@ -85,7 +85,7 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
 
 /// A public JSON document: any page may read it (CORS `*`), and caches may keep it for
 /// five minutes.
-pub fn public_json(body: web::Bytes) -> HttpResponse {
+pub(crate) fn public_json(body: web::Bytes) -> HttpResponse {
     cors::any_origin(&mut HttpResponse::Ok())
         .content_type("application/json")
         .insert_header((

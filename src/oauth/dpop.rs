@@ -16,20 +16,20 @@ use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponseBuilder};
 
 /// The algorithms a proof may use; a FAPI 2.0 client's are `protocol::dpop::FAPI2_ALGS`.
-pub const ALGS: [&str; 6] = Alg::NAMES;
+pub(crate) const ALGS: [&str; 6] = Alg::NAMES;
 
 /// How long one nonce slot lasts, in seconds; the slot before is accepted too.
-pub const NONCE_PERIOD: u64 = 300;
+pub(crate) const NONCE_PERIOD: u64 = 300;
 
 /// A proof that passed: the key tokens are bound to.
 #[derive(Debug, Clone)]
-pub struct Proven {
+pub(crate) struct Proven {
     /// The RFC 7638 thumbprint of the proof's key.
-    pub jkt: String,
+    pub(crate) jkt: String,
 }
 
 /// The algorithms `client`'s proofs may use.
-pub fn algs_for(client: Option<&Client>) -> &'static [&'static str] {
+pub(crate) fn algs_for(client: Option<&Client>) -> &'static [&'static str] {
     match client {
         Some(c) if c.protections.fapi2 => &FAPI2_ALGS,
         _ => &ALGS,
@@ -46,7 +46,7 @@ fn nonce_at(state: &AppState, now: u64) -> String {
 }
 
 /// The nonce a client should use now (sent in `DPoP-Nonce`), when nonces are on.
-pub fn current_nonce(state: &AppState, registry: &Registry) -> Option<String> {
+pub(crate) fn current_nonce(state: &AppState, registry: &Registry) -> Option<String> {
     registry
         .server
         .dpop_nonce
@@ -57,7 +57,7 @@ pub fn current_nonce(state: &AppState, registry: &Registry) -> Option<String> {
 /// gives the nonce of the slot now in a `DPoP-Nonce` header (RFC 9449 8.2 and 9 allow
 /// it in any answer): a client moves to it while its own is still accepted, instead of
 /// meeting `use_dpop_nonce` when its slot has passed.
-pub fn fresh_nonce<'b>(
+pub(crate) fn fresh_nonce<'b>(
     builder: &'b mut HttpResponseBuilder,
     req: &HttpRequest,
     state: &AppState,
@@ -105,7 +105,7 @@ fn refused(why: impl Into<String>) -> OAuthError {
 }
 
 /// The proof of a request to `path` (`/token`, `/par`) by `client`, if it sends one.
-pub async fn at_endpoint(
+pub(crate) async fn at_endpoint(
     req: &HttpRequest,
     state: &AppState,
     registry: &Registry,
@@ -117,7 +117,7 @@ pub async fn at_endpoint(
 
 /// The proof of a request to the resource `path` (`/userinfo`) carrying
 /// `access_token` (its `ath` must match).
-pub async fn at_resource(
+pub(crate) async fn at_resource(
     req: &HttpRequest,
     state: &AppState,
     registry: &Registry,

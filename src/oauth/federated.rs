@@ -33,7 +33,7 @@ fn source(issuer: &TrustedIssuer) -> Option<KeySource> {
 
 /// Checks the platform token `parsed` against `creds` at `now`; the credential that
 /// accepted it.
-pub async fn check(
+pub(crate) async fn check(
     state: &AppState,
     registry: &Registry,
     parsed: &Parsed,

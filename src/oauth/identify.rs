@@ -10,7 +10,7 @@ use crate::state::AppState;
 use crate::store::{Redeemed, RefreshGrant, StoreError};
 
 /// What a presented token turned out to be.
-pub enum Identified {
+pub(crate) enum Identified {
     /// A live access token (signature, issuer and expiry checked).
     Access(AccessClaims),
     /// A refresh token in the store; `used` when it was rotated already.
@@ -20,7 +20,7 @@ pub enum Identified {
 }
 
 /// Identifies `token`.
-pub async fn identify(
+pub(crate) async fn identify(
     state: &AppState,
     registry: &Registry,
     token: &str,

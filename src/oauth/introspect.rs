@@ -19,7 +19,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 /// `POST /introspect`.
-pub async fn introspect(
+pub(crate) async fn introspect(
     req: HttpRequest,
     ip: ClientIp,
     body: web::Bytes,

@@ -5,6 +5,6 @@ use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 
 /// `GET /jwks`.
-pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     public_json(state.snapshot().keys.jwks())
 }

@@ -25,10 +25,10 @@ use serde_json::json;
 use std::time::Duration;
 
 /// The prefix of every `request_uri` gatehouse hands out (RFC 9126 2.2).
-pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+pub(crate) const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 
 /// How long a pushed request may be used at `/authorize`.
-pub const EXPIRES_IN: Duration = Duration::from_secs(60);
+pub(crate) const EXPIRES_IN: Duration = Duration::from_secs(60);
 
 /// A pushed request as kept in the store.
 #[derive(Serialize, Deserialize)]
@@ -61,12 +61,12 @@ fn cap(registry: &Registry) -> Cap {
 }
 
 /// True when `client` may use `/authorize` only with a pushed request.
-pub fn required(registry: &Registry, client: &Client) -> bool {
+pub(crate) fn required(registry: &Registry, client: &Client) -> bool {
     registry.server.require_par || client.protections.require_par
 }
 
 /// `POST /par`.
-pub async fn push(
+pub(crate) async fn push(
     req: HttpRequest,
     ip: ClientIp,
     body: web::Bytes,
@@ -159,7 +159,7 @@ async fn keep(
 
 /// Why a `request_uri` at `/authorize` cannot be used.
 #[derive(Debug, thiserror::Error)]
-pub enum Recall {
+pub(crate) enum Recall {
     /// Unknown, expired, used, or pushed by another client: an error page
     /// (`invalid_request_uri`).
     #[error("{0}")]
@@ -171,7 +171,7 @@ pub enum Recall {
 
 /// The pushed request `request_uri` names, for `client_id` (RFC 9126 4): the other
 /// parameters of the authorization request are ignored.
-pub async fn recall(
+pub(crate) async fn recall(
     state: &AppState,
     client_id: Option<&str>,
     request_uri: &str,
@@ -196,7 +196,7 @@ pub async fn recall(
 /// Uses up the pushed request `request` came from as its code is issued: true for
 /// the first use (across replicas: `Store::remember_once`), false when a code was
 /// issued for it already. A request that was not pushed is always true.
-pub async fn use_up(
+pub(crate) async fn use_up(
     state: &AppState,
     registry: &Registry,
     request: &AuthRequest,

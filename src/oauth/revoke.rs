@@ -14,7 +14,7 @@ use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 /// `POST /revoke`.
-pub async fn revoke(
+pub(crate) async fn revoke(
     req: HttpRequest,
     ip: ClientIp,
     body: web::Bytes,

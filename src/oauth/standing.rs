@@ -23,7 +23,7 @@ use std::time::Duration;
 
 /// Why an issued token no longer stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Fallen {
+pub(crate) enum Fallen {
     /// Past its expiry.
     #[error("the token has expired")]
     Expired,
@@ -52,7 +52,7 @@ pub enum Fallen {
 
 /// Who an access token that still stands was issued for.
 #[derive(Debug)]
-pub enum Holder {
+pub(crate) enum Holder {
     /// The client itself (client credentials): no user, no `auth_time`.
     Client,
     /// A user, as the config describes them now.
@@ -60,50 +60,50 @@ pub enum Holder {
 }
 
 /// Whether a token stands: what it stands for, or why it fell.
-pub type Standing<T> = Result<T, Fallen>;
+pub(crate) type Standing<T> = Result<T, Fallen>;
 
 /// What a token or session descends from, each of which may have a "not before": its
 /// user (`[[users]] tokens_not_before`, `gatehouse revoke --user`), its client
 /// (`[[clients]] tokens_not_before`, `gatehouse revoke --client`) and its login
 /// session (ended by logout or `gatehouse revoke --session`).
 #[derive(Debug, Default)]
-pub struct Lineage<'a> {
+pub(crate) struct Lineage<'a> {
     /// The user's `sub`.
-    pub user: Option<&'a str>,
+    pub(crate) user: Option<&'a str>,
     /// The client it was issued to.
-    pub client: Option<&'a str>,
+    pub(crate) client: Option<&'a str>,
     /// The login session (`sid`) it ends with.
-    pub sid: Option<&'a str>,
+    pub(crate) sid: Option<&'a str>,
 }
 
 /// The store name of the not-before of the user `sub`. Names starting with a space
 /// are no client id (client ids hold no whitespace), so they never meet
 /// [`reset_key`]'s.
-pub fn user_key(sub: &str) -> String {
+pub(crate) fn user_key(sub: &str) -> String {
     format!(" user {sub}")
 }
 
 /// The store name of the not-before of every token of the client `id`.
-pub fn client_key(id: &str) -> String {
+pub(crate) fn client_key(id: &str) -> String {
     format!(" client {id}")
 }
 
 /// The store name of the end of the login session `sid`.
-pub fn session_key(sid: &str) -> String {
+pub(crate) fn session_key(sid: &str) -> String {
     format!(" session {sid}")
 }
 
 /// Whether something begun at `since` (Unix seconds) falls to one of the `cut_offs`:
 /// begun at or before any of them (whole seconds, so the very second of a cut-off
 /// counts as before it).
-pub fn falls(since: u64, cut_offs: &[Option<u64>]) -> bool {
+pub(crate) fn falls(since: u64, cut_offs: &[Option<u64>]) -> bool {
     cut_offs.iter().flatten().any(|at| since <= *at)
 }
 
 /// Whether what `lineage` names, begun at `since`, has been ended: by the serving
 /// config's `tokens_not_before` of its user or client, or by a not-before the store
 /// records for its user, client or session. The store's three are read at once.
-pub async fn ended(
+pub(crate) async fn ended(
     state: &AppState,
     registry: &Registry,
     lineage: &Lineage<'_>,
@@ -136,13 +136,13 @@ pub async fn ended(
 
 /// How long a recorded not-before must last: as long as anything it ends could live
 /// (a token of this generation, or a session).
-pub fn not_before_ttl(registry: &Registry) -> Duration {
+pub(crate) fn not_before_ttl(registry: &Registry) -> Duration {
     registry.longest_token_ttl().max(registry.session.ttl)
 }
 
 /// Ends the login session `sid` now: its access tokens, codes and refresh families
 /// (except `offline_access` ones) stop standing on every replica sharing the store.
-pub async fn end_session(
+pub(crate) async fn end_session(
     state: &AppState,
     registry: &Registry,
     sid: &str,
@@ -155,14 +155,14 @@ pub async fn end_session(
 }
 
 /// Denies the access token `jti` until it would have expired anyway (`exp`).
-pub async fn deny_access(state: &AppState, jti: &str, exp: u64) -> Result<(), StoreError> {
+pub(crate) async fn deny_access(state: &AppState, jti: &str, exp: u64) -> Result<(), StoreError> {
     let left = Duration::from_secs(exp.saturating_sub(state.clock.now()).max(1));
     state.store.deny_jti(jti, left).await
 }
 
 /// Revokes a whole refresh family, for as long as any member could live. The access
 /// tokens issued with the family (they carry its id) fall with it.
-pub async fn revoke_family(
+pub(crate) async fn revoke_family(
     state: &AppState,
     registry: &Registry,
     family: &str,
@@ -177,7 +177,7 @@ pub async fn revoke_family(
 /// `client_id` under `credential`: the client id itself for a public client's tokens,
 /// the client id, a space and the secret's fingerprint in hex otherwise. Client ids
 /// hold no whitespace, so no two of these names collide.
-pub fn reset_key(client_id: &str, credential: Option<&CredentialId>) -> String {
+pub(crate) fn reset_key(client_id: &str, credential: Option<&CredentialId>) -> String {
     match credential {
         None => client_id.to_owned(),
         Some(id) => format!("{client_id} secret:{}", hex(id)),
@@ -187,7 +187,7 @@ pub fn reset_key(client_id: &str, credential: Option<&CredentialId>) -> String {
 /// Ends every token issued to `client_id` under `credential` until now: the reloader
 /// calls this when the credential is no longer listed. Kept for `ttl`, the longest a
 /// token of either generation lives.
-pub async fn end_credential(
+pub(crate) async fn end_credential(
     state: &AppState,
     client_id: &str,
     credential: Option<&CredentialId>,
@@ -202,7 +202,7 @@ pub async fn end_credential(
 /// The name under which the store keeps the time before which (inclusive) the
 /// identities provider `provider` admitted by its rules no longer stand. Client ids
 /// hold no whitespace, so it collides with no [`reset_key`].
-pub fn rules_key(provider: &str) -> String {
+pub(crate) fn rules_key(provider: &str) -> String {
     format!("{provider} provider-rules")
 }
 
@@ -210,7 +210,7 @@ pub fn rules_key(provider: &str) -> String {
 /// sessions, refresh families and access tokens: the reloader calls this when a reload
 /// narrows the provider's rules (an email domain or a group removed, a claim
 /// required), so nobody stays in on rules that would refuse them now. Kept for `ttl`.
-pub async fn end_admissions(
+pub(crate) async fn end_admissions(
     state: &AppState,
     provider: &str,
     ttl: Duration,
@@ -225,7 +225,7 @@ pub async fn end_admissions(
 /// last revalidation), still stands as far as its admission goes: a local user (linked
 /// or not) always; someone a provider's rules let in, unless a reload narrowed those
 /// rules since ([`end_admissions`]). One store read, for upstream identities only.
-pub async fn admission_stands(
+pub(crate) async fn admission_stands(
     state: &AppState,
     identity: &Identity,
     vouched_at: u64,
@@ -274,7 +274,7 @@ async fn client_stands(
 /// it was issued under (see [`client_stands`]), its id not denied;
 /// for a user's token (one with `auth_time`), the user still in the config and the
 /// token's refresh family not revoked.
-pub async fn access(
+pub(crate) async fn access(
     state: &AppState,
     registry: &Registry,
     claims: &AccessClaims,
@@ -333,7 +333,7 @@ pub async fn access(
 /// registered and still listing the secret it was issued under, its family not
 /// revoked, its user still in the config (whom it gives back) and, for someone a
 /// provider's rules let in, those rules not narrowed since ([`admission_stands`]).
-pub async fn refresh(
+pub(crate) async fn refresh(
     state: &AppState,
     registry: &Registry,
     grant: &RefreshGrant,

@@ -29,11 +29,11 @@ pub(crate) fn consent_key(client_id: &str) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Target {
     /// The `aud` claim.
-    pub audience: Vec<String>,
+    pub(crate) audience: Vec<String>,
     /// The `scope` claim (and the token response's).
-    pub scopes: Vec<String>,
+    pub(crate) scopes: Vec<String>,
     /// How long the token lives.
-    pub lifetime: Duration,
+    pub(crate) lifetime: Duration,
 }
 
 /// The target of a token `client` gets from a grant that named the resources `named`

@@ -14,10 +14,10 @@ use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 /// Largest request body the token endpoint (and every form endpoint) reads.
-pub const MAX_BODY: usize = 64 * 1024;
+pub(crate) const MAX_BODY: usize = 64 * 1024;
 
 /// `POST /token`.
-pub async fn token(
+pub(crate) async fn token(
     req: HttpRequest,
     ip: ClientIp,
     body: web::Bytes,

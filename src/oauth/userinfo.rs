@@ -48,7 +48,11 @@ fn presented_token(req: &HttpRequest, body: &[u8]) -> Result<Option<(String, boo
 /// applies at once, as in the next ID token), else (a user a provider's rules let in)
 /// those the token carries, which are its ID token's. `/userinfo` and introspection
 /// both answer these.
-pub fn user_claims(user: &Identity, token: &AccessClaims, scopes: &[String]) -> Map<String, Value> {
+pub(crate) fn user_claims(
+    user: &Identity,
+    token: &AccessClaims,
+    scopes: &[String],
+) -> Map<String, Value> {
     if user.source != IdentitySource::Upstream {
         return claims::for_scopes(user, scopes);
     }
@@ -96,7 +100,7 @@ async fn check_binding(
 
 /// `GET` or `POST /userinfo`. The body is read (and bounded) even when unused, so the
 /// connection stays usable for the client's next request.
-pub async fn userinfo(
+pub(crate) async fn userinfo(
     req: HttpRequest,
     body: web::Bytes,
     state: web::Data<AppState>,

@@ -4,29 +4,29 @@
 //! discovery advertises them (`acr_values_supported`).
 
 /// `acr` of a login with one factor (a password).
-pub const ACR_PWD: &str = "urn:gatehouse:acr:pwd";
+pub(crate) const ACR_PWD: &str = "urn:gatehouse:acr:pwd";
 
 /// `acr` of a login with two factors (a password and a one-time code, or a passkey
 /// with user verification).
-pub const ACR_MFA: &str = "urn:gatehouse:acr:mfa";
+pub(crate) const ACR_MFA: &str = "urn:gatehouse:acr:mfa";
 
 /// Every `acr` value gatehouse states, weakest first: `acr_values_supported`.
-pub const ACR_VALUES: [&str; 2] = [ACR_PWD, ACR_MFA];
+pub(crate) const ACR_VALUES: [&str; 2] = [ACR_PWD, ACR_MFA];
 
 /// RFC 8176 `amr`: a password.
-pub const AMR_PWD: &str = "pwd";
+pub(crate) const AMR_PWD: &str = "pwd";
 /// RFC 8176 `amr`: a one-time password (TOTP).
-pub const AMR_OTP: &str = "otp";
+pub(crate) const AMR_OTP: &str = "otp";
 /// RFC 8176 `amr`: proof of possession of a software-secured key (a passkey: without
 /// attestation nothing proves it is held in hardware).
-pub const AMR_SWK: &str = "swk";
+pub(crate) const AMR_SWK: &str = "swk";
 /// RFC 8176 `amr`: more than one factor.
-pub const AMR_MFA: &str = "mfa";
+pub(crate) const AMR_MFA: &str = "mfa";
 
 /// The `acr` a login whose methods were `amr` reaches: [`ACR_MFA`] with `mfa`,
 /// [`ACR_PWD`] with a password alone, none when gatehouse does not know how the user
 /// authenticated (a login through an upstream provider, the device grant).
-pub fn acr_of(amr: &[String]) -> Option<&'static str> {
+pub(crate) fn acr_of(amr: &[String]) -> Option<&'static str> {
     if amr.iter().any(|m| m == AMR_MFA) {
         Some(ACR_MFA)
     } else if amr.iter().any(|m| m == AMR_PWD) {
@@ -39,13 +39,13 @@ pub fn acr_of(amr: &[String]) -> Option<&'static str> {
 /// True when the request's `acr_values` (space-separated, in order of preference)
 /// names [`ACR_MFA`]. Other values are ignored: `acr_values` is a voluntary request
 /// (OIDC Core 3.1.2.1), and the ID token's `acr` says what was done.
-pub fn asks_mfa(acr_values: &str) -> bool {
+pub(crate) fn asks_mfa(acr_values: &str) -> bool {
     acr_values.split(' ').any(|v| v == ACR_MFA)
 }
 
 /// The methods of a login after a second factor of method `method` (`otp`): those
 /// before, the method, and `mfa`, each once.
-pub fn with_second_factor(amr: &[String], method: &str) -> Vec<String> {
+pub(crate) fn with_second_factor(amr: &[String], method: &str) -> Vec<String> {
     let mut out: Vec<String> = amr.to_vec();
     for m in [method, AMR_MFA] {
         if !out.iter().any(|x| x == m) {

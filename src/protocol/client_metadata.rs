@@ -10,24 +10,24 @@ use std::time::Duration;
 use url::Url;
 
 /// The largest document read.
-pub const MAX_DOCUMENT: usize = 5 * 1024;
+pub(crate) const MAX_DOCUMENT: usize = 5 * 1024;
 /// How long a whole fetch may take.
-pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// The shortest a document is kept (also for `no-store`, `no-cache` or no header).
-pub const MIN_CACHE: Duration = Duration::from_secs(60);
+pub(crate) const MIN_CACHE: Duration = Duration::from_secs(60);
 /// The longest a document is kept, whatever its `max-age`.
-pub const MAX_CACHE: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) const MAX_CACHE: Duration = Duration::from_secs(24 * 60 * 60);
 /// The longest `client_id` taken for a document URL.
-pub const MAX_CLIENT_ID: usize = 2048;
+pub(crate) const MAX_CLIENT_ID: usize = 2048;
 /// The most redirect URIs a document may list.
-pub const MAX_REDIRECT_URIS: usize = 20;
+pub(crate) const MAX_REDIRECT_URIS: usize = 20;
 /// The longest `client_name` shown.
 const MAX_NAME: usize = 100;
 
 /// Why a `client_id` or a document is refused (shown to the user, never a secret).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct Refused(pub String);
+pub(crate) struct Refused(pub String);
 
 fn refused(why: impl Into<String>) -> Refused {
     Refused(why.into())
@@ -37,7 +37,7 @@ fn refused(why: impl Into<String>) -> Refused {
 /// parses (no dot segments, default port left out), its path ending in `/`, without
 /// userinfo, query or fragment; http only on a loopback host. `Ok(true)` for a loopback
 /// prefix (its documents may come from loopback addresses).
-pub fn check_prefix(prefix: &str) -> Result<bool, String> {
+pub(crate) fn check_prefix(prefix: &str) -> Result<bool, String> {
     let url = Url::parse(prefix).map_err(|e| format!("{prefix:?} is not an absolute URL ({e})"))?;
     if url.as_str() != prefix {
         return Err(format!(
@@ -81,7 +81,7 @@ fn is_loopback_host(url: &Url) -> bool {
 /// prefix): an absolute URL written exactly as it parses (so no dot segments or
 /// needless escapes), with a path below `/`, without fragment or userinfo; https, or
 /// http for a loopback prefix (`loopback`).
-pub fn document_url(client_id: &str, loopback: bool) -> Result<Url, Refused> {
+pub(crate) fn document_url(client_id: &str, loopback: bool) -> Result<Url, Refused> {
     if client_id.len() > MAX_CLIENT_ID {
         return Err(refused("the client_id is too long for a document URL"));
     }
@@ -128,22 +128,22 @@ struct Document {
 
 /// What a valid document registers (before it is cut to the configured entry).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Registration {
+pub(crate) struct Registration {
     /// The document's URL, equal to its `client_id`.
-    pub client_id: String,
+    pub(crate) client_id: String,
     /// The host the document was published on: the consent page names it.
-    pub host: String,
+    pub(crate) host: String,
     /// `client_name`, trimmed and bounded; `None` when absent or empty.
-    pub name: Option<String>,
-    pub redirect_uris: Vec<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) redirect_uris: Vec<String>,
     /// The scopes `scope` lists; `None` when it has no `scope`.
-    pub scopes: Option<Vec<String>>,
+    pub(crate) scopes: Option<Vec<String>>,
 }
 
 /// Reads the document fetched from `url`: a JSON object whose `client_id` is `url`
 /// exactly, listing valid `redirect_uris`, a public client (`token_endpoint_auth_method`
 /// absent or `none`, no `client_secret`) of the authorization-code grant.
-pub fn read_document(url: &Url, body: &[u8]) -> Result<Registration, Refused> {
+pub(crate) fn read_document(url: &Url, body: &[u8]) -> Result<Registration, Refused> {
     let doc: Document = serde_json::from_slice(body)
         .map_err(|_| refused("the client metadata document is not a JSON object of metadata"))?;
     if doc.client_id != url.as_str() {
@@ -225,7 +225,7 @@ fn check_redirect_uris(uris: &[String]) -> Result<(), Refused> {
 
 /// The scopes a document client may ask for: those its document's `scope` lists that
 /// the entry allows (`allowed`), or all the entry's when the document lists none.
-pub fn grantable_scopes(requested: Option<&[String]>, allowed: &[String]) -> Vec<String> {
+pub(crate) fn grantable_scopes(requested: Option<&[String]>, allowed: &[String]) -> Vec<String> {
     match requested {
         None => allowed.to_vec(),
         Some(requested) => allowed
@@ -239,7 +239,7 @@ pub fn grantable_scopes(requested: Option<&[String]>, allowed: &[String]) -> Vec
 /// How long a document is kept, from its answer's `Cache-Control`: `max-age` clamped to
 /// [[`MIN_CACHE`], [`MAX_CACHE`]]; [`MIN_CACHE`] for `no-store`, `no-cache`, no header
 /// or one not understood.
-pub fn cache_lifetime(cache_control: Option<&str>) -> Duration {
+pub(crate) fn cache_lifetime(cache_control: Option<&str>) -> Duration {
     let Some(header) = cache_control else {
         return MIN_CACHE;
     };
@@ -261,7 +261,7 @@ pub fn cache_lifetime(cache_control: Option<&str>) -> Duration {
 /// private, shared, link-local, multicast, documentation or reserved network
 /// (IPv4-mapped and NAT64 addresses judged by the IPv4 address inside), except a
 /// loopback address for a loopback prefix (`loopback`).
-pub fn address_allowed(ip: IpAddr, loopback: bool) -> bool {
+pub(crate) fn address_allowed(ip: IpAddr, loopback: bool) -> bool {
     match ip {
         IpAddr::V4(v4) => v4_allowed(v4, loopback),
         IpAddr::V6(v6) => match embedded_v4(v6) {

@@ -12,17 +12,17 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::{Map, Value};
 
 /// Longest proof accepted (an RSA 8192 key in the header stays well under it).
-pub const MAX_PROOF: usize = 8 * 1024;
+pub(crate) const MAX_PROOF: usize = 8 * 1024;
 
 /// How old a proof may be, in seconds: its `jti` is remembered this long (and
 /// [`LEEWAY`]) to refuse a replay.
-pub const MAX_AGE: u64 = 60;
+pub(crate) const MAX_AGE: u64 = 60;
 
 /// How far ahead of the server's clock a proof's `iat` may be.
-pub const LEEWAY: u64 = 5;
+pub(crate) const LEEWAY: u64 = 5;
 
 /// The JWS algorithms FAPI 2.0 allows (5.4.1): PS256, ES256 and EdDSA (Ed25519).
-pub const FAPI2_ALGS: [&str; 4] = ["PS256", "ES256", "EdDSA", "Ed25519"];
+pub(crate) const FAPI2_ALGS: [&str; 4] = ["PS256", "ES256", "EdDSA", "Ed25519"];
 
 /// Longest `jti` accepted.
 const MAX_JTI: usize = 256;
@@ -30,7 +30,7 @@ const MAX_JTI: usize = 256;
 /// Why a proof is refused: `invalid_dpop_proof`, except [`ProofError::Nonce`]
 /// (`use_dpop_nonce`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ProofError {
+pub(crate) enum ProofError {
     #[error("the DPoP proof is not a compact JWS with JSON header and claims")]
     Malformed,
     #[error("the DPoP proof's typ is not dpop+jwt")]
@@ -56,34 +56,34 @@ pub enum ProofError {
 }
 
 /// What a proof is checked against.
-pub struct Expected<'a> {
+pub(crate) struct Expected<'a> {
     /// The request's method (`POST`).
-    pub htm: &'a str,
+    pub(crate) htm: &'a str,
     /// The endpoint's URL, as the issuer publishes it.
-    pub htu: &'a str,
+    pub(crate) htu: &'a str,
     /// The JWS algorithm names accepted.
-    pub algs: &'a [&'a str],
+    pub(crate) algs: &'a [&'a str],
     /// The server's time (Unix seconds).
-    pub now: u64,
+    pub(crate) now: u64,
     /// At a resource: the access token the request carries (`ath`).
-    pub access_token: Option<&'a str>,
+    pub(crate) access_token: Option<&'a str>,
     /// When nonces are required: whether a given nonce is good.
-    pub nonce: Option<&'a dyn Fn(&str) -> bool>,
+    pub(crate) nonce: Option<&'a dyn Fn(&str) -> bool>,
 }
 
 /// A proof that passed every check.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Proof {
+pub(crate) struct Proof {
     /// The RFC 7638 thumbprint of its key: what tokens are bound to (`cnf.jkt`).
-    pub jkt: String,
+    pub(crate) jkt: String,
     /// Its `jti`, for the caller to use once.
-    pub jti: String,
+    pub(crate) jti: String,
     /// Its `iat`.
-    pub iat: u64,
+    pub(crate) iat: u64,
 }
 
 /// The `ath` of `access_token`: base64url of its SHA-256 (RFC 9449 4.2).
-pub fn ath(access_token: &str) -> String {
+pub(crate) fn ath(access_token: &str) -> String {
     B64.encode(aws_lc_rs::digest::digest(
         &aws_lc_rs::digest::SHA256,
         access_token.as_bytes(),
@@ -101,7 +101,7 @@ fn without_query(url: &str) -> Option<url::Url> {
 
 /// True when a proof's `htu` names `endpoint` (RFC 9449 4.3 step 9: query and
 /// fragment ignored).
-pub fn same_url(htu: &str, endpoint: &str) -> bool {
+pub(crate) fn same_url(htu: &str, endpoint: &str) -> bool {
     match (without_query(htu), without_query(endpoint)) {
         (Some(a), Some(b)) => a == b,
         _ => false,
@@ -114,7 +114,7 @@ fn decode_json(part: &str) -> Result<Map<String, Value>, ProofError> {
 }
 
 /// Checks `proof` against `expected`.
-pub fn check(proof: &str, expected: &Expected<'_>) -> Result<Proof, ProofError> {
+pub(crate) fn check(proof: &str, expected: &Expected<'_>) -> Result<Proof, ProofError> {
     if proof.len() > MAX_PROOF {
         return Err(ProofError::Malformed);
     }

@@ -16,10 +16,10 @@ use serde_json::{Map, Value, json};
 
 /// Members that only a private (or symmetric) key has (RFC 7518 6.2.2, 6.3.2, 6.4.1;
 /// RFC 8037 2).
-pub const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+pub(crate) const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
 /// Most keys in one key set.
-pub const MAX_KEYS: usize = 32;
+pub(crate) const MAX_KEYS: usize = 32;
 
 /// A JWS algorithm gatehouse accepts on a signature by someone else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,10 +34,11 @@ pub enum Alg {
 
 impl Alg {
     /// The names accepted in a JWS header, in the order discovery lists them.
-    pub const NAMES: [&'static str; 6] = ["ES256", "ES384", "EdDSA", "Ed25519", "RS256", "PS256"];
+    pub(crate) const NAMES: [&'static str; 6] =
+        ["ES256", "ES384", "EdDSA", "Ed25519", "RS256", "PS256"];
 
     /// The algorithm a JWS `alg` names, if accepted.
-    pub fn from_name(name: &str) -> Option<Self> {
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
         Some(match name {
             "ES256" => Self::Es256,
             "ES384" => Self::Es384,
@@ -86,7 +87,7 @@ impl std::fmt::Debug for PublicJwk {
 impl PublicJwk {
     /// True when a signature made with `alg` may be checked with this key: the key's
     /// type fits the algorithm, and the key's own `alg`, if any, is that one.
-    pub fn fits(&self, alg: Alg) -> bool {
+    pub(crate) fn fits(&self, alg: Alg) -> bool {
         let by_type = matches!(
             (&self.material, alg),
             (Material::P256(_), Alg::Es256)
@@ -99,7 +100,7 @@ impl PublicJwk {
 
     /// True when `signature` over `message` verifies with this key under `alg` (false
     /// when the key does not fit the algorithm).
-    pub fn verifies(&self, alg: Alg, message: &[u8], signature: &[u8]) -> bool {
+    pub(crate) fn verifies(&self, alg: Alg, message: &[u8], signature: &[u8]) -> bool {
         if !self.fits(alg) {
             return false;
         }
@@ -129,7 +130,7 @@ impl PublicJwk {
 
 /// Why a JWK or a key set is refused; the member path (`keys[0].d`) goes with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum JwkError {
+pub(crate) enum JwkError {
     #[error(
         "{0}: a private key member; list public keys only (a private key never goes in the config)"
     )]
@@ -142,7 +143,7 @@ pub enum JwkError {
 
 impl JwkError {
     /// The member path the error is about (`keys[0].d`).
-    pub fn path(&self) -> &str {
+    pub(crate) fn path(&self) -> &str {
         match self {
             Self::Private(p) | Self::Unsupported(p, _) | Self::Malformed(p, _) => p,
         }
@@ -250,7 +251,7 @@ fn material(jwk: &Map<String, Value>, at: &str) -> Result<(Material, Value), Jwk
 }
 
 /// Parses one public JWK found at member path `at`.
-pub fn parse_key(value: &Value, at: &str) -> Result<PublicJwk, JwkError> {
+pub(crate) fn parse_key(value: &Value, at: &str) -> Result<PublicJwk, JwkError> {
     let Value::Object(jwk) = value else {
         return Err(JwkError::Malformed(
             at.to_owned(),
@@ -312,7 +313,7 @@ pub fn parse_key(value: &Value, at: &str) -> Result<PublicJwk, JwkError> {
 }
 
 /// Parses a JWK Set (`{"keys": [...]}`); `at` prefixes the member paths.
-pub fn parse_set(value: &Value, at: &str) -> Result<Vec<PublicJwk>, JwkError> {
+pub(crate) fn parse_set(value: &Value, at: &str) -> Result<Vec<PublicJwk>, JwkError> {
     let path = |p: &str| {
         if at.is_empty() {
             p.to_owned()
@@ -349,7 +350,7 @@ pub fn parse_set(value: &Value, at: &str) -> Result<Vec<PublicJwk>, JwkError> {
 /// Parses a JWK Set fetched from elsewhere (a `jwks_uri`): keys gatehouse cannot use
 /// (another type, `use: enc`) are left out rather than refusing the set, as a published
 /// set may hold keys for others; a private member still refuses the whole set.
-pub fn parse_published(value: &Value) -> Result<Vec<PublicJwk>, JwkError> {
+pub(crate) fn parse_published(value: &Value) -> Result<Vec<PublicJwk>, JwkError> {
     let Some(Value::Array(keys)) = value.get("keys") else {
         return Err(JwkError::Malformed(
             "keys".into(),
@@ -381,7 +382,7 @@ fn thumbprint(members: &Value) -> String {
 
 /// A URL gatehouse may fetch keys or discovery from: https, or http on a loopback host
 /// (a sidecar, tests); no credentials, no fragment.
-pub fn check_fetch_url(raw: &str) -> Result<(), String> {
+pub(crate) fn check_fetch_url(raw: &str) -> Result<(), String> {
     let url = url::Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL ({e})"))?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err("may not carry credentials".into());

@@ -11,7 +11,7 @@ use url::{Origin, Url};
 
 /// The ASCII serialization of the origin of an `http` or `https` URL (what a browser
 /// puts in `Origin`), or `None` for any other scheme or an unparsable URL.
-pub fn of_url(uri: &str) -> Option<String> {
+pub(crate) fn of_url(uri: &str) -> Option<String> {
     let url = Url::parse(uri).ok()?;
     if !matches!(url.scheme(), "http" | "https") {
         return None;
@@ -25,7 +25,7 @@ pub fn of_url(uri: &str) -> Option<String> {
 /// The origins of the `http(s)` URIs among `uris`, each once, in order: a public
 /// client's default `allowed_origins`, from its redirect URIs. Private-use schemes of
 /// native apps have no origin and give none.
-pub fn of_redirect_uris(uris: &[String]) -> Vec<String> {
+pub(crate) fn of_redirect_uris(uris: &[String]) -> Vec<String> {
     let mut origins: Vec<String> = Vec::new();
     for origin in uris.iter().filter_map(|uri| of_url(uri)) {
         if !origins.contains(&origin) {
@@ -37,7 +37,7 @@ pub fn of_redirect_uris(uris: &[String]) -> Vec<String> {
 
 /// Checks an origin a client registers in `allowed_origins`; the error says which rule
 /// it breaks, and for a near miss, how to write it.
-pub fn check_allowed(origin: &str) -> Result<(), String> {
+pub(crate) fn check_allowed(origin: &str) -> Result<(), String> {
     if origin.contains('*') {
         return Err(format!(
             "{origin:?} has a wildcard; list each origin (scheme://host[:port]) in full"
@@ -81,7 +81,7 @@ pub fn check_allowed(origin: &str) -> Result<(), String> {
 
 /// True when the `Origin` a request carries is one of `allowed`. Browsers send `null`
 /// for opaque origins (sandboxed frames, `file:` pages), and `null` is never allowed.
-pub fn is_allowed(request_origin: &str, allowed: &[String]) -> bool {
+pub(crate) fn is_allowed(request_origin: &str, allowed: &[String]) -> bool {
     request_origin != "null" && allowed.iter().any(|a| a == request_origin)
 }
 

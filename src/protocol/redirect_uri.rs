@@ -6,7 +6,7 @@
 use url::{Host, Url};
 
 /// True for `localhost`, `127.0.0.0/8` and `[::1]`: hosts that never leave the machine.
-pub fn is_loopback_host(url: &Url) -> bool {
+pub(crate) fn is_loopback_host(url: &Url) -> bool {
     match url.host() {
         Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(Host::Ipv4(ip)) => ip.is_loopback(),

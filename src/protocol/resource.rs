@@ -9,14 +9,14 @@ use std::time::Duration;
 use url::Url;
 
 /// Most `resource` parameters one request may carry.
-pub const MAX_PER_REQUEST: usize = 16;
+pub(crate) const MAX_PER_REQUEST: usize = 16;
 
 /// Longest resource indicator accepted, in bytes.
-pub const MAX_LEN: usize = 2048;
+pub(crate) const MAX_LEN: usize = 2048;
 
 /// Checks one resource indicator: an absolute URI (RFC 3986 4.3) without a fragment
 /// (RFC 8707 2), bounded, with no whitespace or control characters. The error says why.
-pub fn check_indicator(value: &str) -> Result<(), String> {
+pub(crate) fn check_indicator(value: &str) -> Result<(), String> {
     if value.len() > MAX_LEN {
         return Err(format!("a resource is longer than {MAX_LEN} bytes"));
     }
@@ -33,7 +33,9 @@ pub fn check_indicator(value: &str) -> Result<(), String> {
 }
 
 /// The `resource` values of one request, checked and without repeats, in order.
-pub fn requested<'a>(values: impl IntoIterator<Item = &'a str>) -> Result<Vec<String>, String> {
+pub(crate) fn requested<'a>(
+    values: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<String>, String> {
     let mut out: Vec<String> = Vec::new();
     for value in values {
         check_indicator(value)?;
@@ -49,7 +51,7 @@ pub fn requested<'a>(values: impl IntoIterator<Item = &'a str>) -> Result<Vec<St
 
 /// Refuses a requested resource the client may not ask for (`allowed`: its
 /// `resources`, all of them declared). Unknown and not allowed read the same.
-pub fn admit(requested: &[String], allowed: &[String]) -> Result<(), String> {
+pub(crate) fn admit(requested: &[String], allowed: &[String]) -> Result<(), String> {
     match requested.iter().find(|r| !allowed.contains(r)) {
         Some(r) => Err(format!("resource {r:?} is not allowed for this client")),
         None => Ok(()),
@@ -60,7 +62,7 @@ pub fn admit(requested: &[String], allowed: &[String]) -> Result<(), String> {
 /// code or refresh token), still allowed for the client; when it named none, each of
 /// the client's resources one of whose scopes was granted. `owner` gives the resource
 /// a scope belongs to.
-pub fn authorized<'a>(
+pub(crate) fn authorized<'a>(
     named: &[String],
     client_resources: &[String],
     granted: &[String],
@@ -83,7 +85,7 @@ pub fn authorized<'a>(
 /// The resources one token is for: those `requested` at this token request, each of
 /// which the grant must have authorized (RFC 8707 2.2: a subset, never more), else all
 /// it authorized.
-pub fn narrow(requested: &[String], authorized: &[String]) -> Result<Vec<String>, String> {
+pub(crate) fn narrow(requested: &[String], authorized: &[String]) -> Result<Vec<String>, String> {
     if requested.is_empty() {
         return Ok(authorized.to_vec());
     }
@@ -96,7 +98,7 @@ pub fn narrow(requested: &[String], authorized: &[String]) -> Result<Vec<String>
 /// The scopes of a token for `target`: the granted ones that belong to a resource in
 /// it, and those that belong to no resource (`openid`, `profile`, ...). Another
 /// resource's scopes are dropped.
-pub fn scopes_for<'a>(
+pub(crate) fn scopes_for<'a>(
     target: &[String],
     granted: &[String],
     owner: impl Fn(&str) -> Option<&'a str>,
@@ -112,7 +114,7 @@ pub fn scopes_for<'a>(
 /// by the grant) it is exactly them; otherwise the client's configured `audience` plus
 /// the target, or the client itself when both are empty (a client without resources
 /// behaves as before resources existed).
-pub fn audience(
+pub(crate) fn audience(
     target: &[String],
     named: bool,
     configured: &[String],
@@ -135,7 +137,7 @@ pub fn audience(
 
 /// An access token's lifetime: `base` (the client's, else `[tokens]`), shortened by
 /// any resource of the target that wants shorter ones.
-pub fn lifetime(
+pub(crate) fn lifetime(
     base: Duration,
     target_ttls: impl IntoIterator<Item = Option<Duration>>,
 ) -> Duration {

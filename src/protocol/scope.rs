@@ -3,7 +3,7 @@
 /// Splits a `scope` parameter (space-delimited, RFC 6749 3.3) and checks each against
 /// `allowed`. Returns the requested scopes, in order and without repeats, or the first
 /// scope that is not allowed.
-pub fn narrow<'a>(requested: &'a str, allowed: &[String]) -> Result<Vec<&'a str>, &'a str> {
+pub(crate) fn narrow<'a>(requested: &'a str, allowed: &[String]) -> Result<Vec<&'a str>, &'a str> {
     let mut out: Vec<&str> = Vec::new();
     for scope in requested.split(' ').filter(|s| !s.is_empty()) {
         if !allowed.iter().any(|a| a == scope) {

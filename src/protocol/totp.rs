@@ -10,14 +10,14 @@ use subtle::ConstantTimeEq;
 pub const STEP_SECONDS: u64 = 30;
 
 /// Digits of a code.
-pub const DIGITS: u32 = 6;
+pub(crate) const DIGITS: u32 = 6;
 
 /// Steps either side of now whose codes are accepted (clock drift, a code typed as
 /// the step turns): RFC 6238 5.2 recommends at most one.
-pub const DRIFT_STEPS: u64 = 1;
+pub(crate) const DRIFT_STEPS: u64 = 1;
 
 /// The fewest secret bytes accepted (RFC 4226 4: at least 128 bits, 160 recommended).
-pub const MIN_SECRET_BYTES: usize = 16;
+pub(crate) const MIN_SECRET_BYTES: usize = 16;
 
 /// The bytes `gatehouse totp new` makes: 160 bits, RFC 4226's recommendation.
 pub const NEW_SECRET_BYTES: usize = 20;
@@ -92,14 +92,15 @@ impl Secret {
     }
 
     /// The 6-digit code at Unix time `now`, zero-padded.
-    pub fn code_at(&self, now: u64) -> String {
+    #[cfg(test)]
+    pub(crate) fn code_at(&self, now: u64) -> String {
         format_code(self.code_of_step(step_of(now), DIGITS))
     }
 
     /// The step whose code `typed` is, among now's and [`DRIFT_STEPS`] either side;
     /// `None` when it is none of them or is not six digits. Every candidate is
     /// compared, in constant time, whatever matched first.
-    pub fn verify(&self, typed: &str, now: u64) -> Option<u64> {
+    pub(crate) fn verify(&self, typed: &str, now: u64) -> Option<u64> {
         let typed = typed.trim();
         if typed.len() != DIGITS as usize || !typed.bytes().all(|b| b.is_ascii_digit()) {
             return None;
@@ -123,7 +124,7 @@ pub fn step_of(now: u64) -> u64 {
 
 /// When a code of `step` stops being accepted (Unix seconds): the end of the last step
 /// that still takes it. How long its single use must be remembered.
-pub fn accepted_until(step: u64) -> u64 {
+pub(crate) fn accepted_until(step: u64) -> u64 {
     (step + DRIFT_STEPS + 1) * STEP_SECONDS
 }
 

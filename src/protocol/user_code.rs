@@ -3,15 +3,15 @@
 //! read back case-insensitively with or without the dash and spaces.
 
 /// The characters a user code is made of.
-pub const ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
+pub(crate) const ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
 
 /// How many characters a user code has.
-pub const LEN: usize = 8;
+pub(crate) const LEN: usize = 8;
 
 /// The user code drawn from `random` bytes, in its canonical form (no dash), or `None`
 /// when the bytes did not give enough unbiased characters (each byte below 240 gives
 /// one; draw more bytes and try again).
-pub fn from_random(random: &[u8]) -> Option<String> {
+pub(crate) fn from_random(random: &[u8]) -> Option<String> {
     let limit = (256 / ALPHABET.len() * ALPHABET.len()) as u8;
     let code: String = random
         .iter()
@@ -23,14 +23,14 @@ pub fn from_random(random: &[u8]) -> Option<String> {
 }
 
 /// `code` (canonical) as the user is shown it: `XXXX-XXXX`.
-pub fn display(code: &str) -> String {
+pub(crate) fn display(code: &str) -> String {
     let (head, tail) = code.split_at(code.len().min(LEN / 2));
     format!("{head}-{tail}")
 }
 
 /// What the user typed, in canonical form: upper case, dashes and spaces dropped;
 /// `None` unless that is 8 characters of the alphabet.
-pub fn normalize(typed: &str) -> Option<String> {
+pub(crate) fn normalize(typed: &str) -> Option<String> {
     let code: String = typed
         .chars()
         .filter(|c| *c != '-' && !c.is_whitespace())

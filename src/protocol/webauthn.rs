@@ -20,7 +20,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 /// The longest credential id WebAuthn allows (§5.8.3, `credentialIdLength`).
-pub const MAX_CREDENTIAL_ID: usize = 1023;
+pub(crate) const MAX_CREDENTIAL_ID: usize = 1023;
 
 /// authenticatorData flags (§6.1).
 const UP: u8 = 0x01;
@@ -32,7 +32,7 @@ const ED: u8 = 0x80;
 
 /// The COSE algorithms gatehouse accepts, in the order a browser is asked for them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CoseAlg {
+pub(crate) enum CoseAlg {
     /// ECDSA on P-256 with SHA-256 (`-7`).
     Es256,
     /// EdDSA with Ed25519 (`-8`).
@@ -43,7 +43,16 @@ pub enum CoseAlg {
 
 impl CoseAlg {
     /// The COSE algorithm identifiers accepted, for `pubKeyCredParams`.
-    pub const IDS: [i64; 3] = [-7, -8, -257];
+    pub(crate) const IDS: [i64; 3] = [-7, -8, -257];
+
+    /// Its JOSE name (`ES256`, `EdDSA`, `RS256`), for the audit log.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Es256 => "ES256",
+            Self::EdDsa => "EdDSA",
+            Self::Rs256 => "RS256",
+        }
+    }
 
     fn from_id(id: i128) -> Option<Self> {
         match id {
@@ -77,7 +86,7 @@ pub struct CoseKey {
 /// Why a key, an assertion or a registration is refused. The message says which check
 /// failed; it is for logs and the operator, never shown as a reason to a stranger.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WebAuthnError {
+pub(crate) enum WebAuthnError {
     #[error("malformed COSE key: {0}")]
     CoseKey(String),
     #[error("unsupported COSE key: {0}")]
@@ -110,7 +119,7 @@ pub enum WebAuthnError {
 
 impl WebAuthnError {
     /// A short name of the check that failed, for the audit log.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Self::CoseKey(_) | Self::Unsupported(_) => "public_key",
             Self::ClientData(_) => "client_data",
@@ -190,7 +199,7 @@ impl CoseKey {
     /// Parses a COSE_Key (exactly one CBOR map, nothing after it): `kty`, `alg` (ES256,
     /// EdDSA or RS256, and fitting `kty`), `crv`, `x`, `y`, `n`, `e` as RFC 9053 and
     /// WebAuthn §5.8.5 say; an EC point must lie on the curve.
-    pub fn parse(bytes: &[u8]) -> Result<Self, WebAuthnError> {
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, WebAuthnError> {
         let (value, rest) = cbor_item(bytes).map_err(key_error)?;
         if !rest.is_empty() {
             return Err(key_error("bytes after the key"));
@@ -246,13 +255,13 @@ impl CoseKey {
     }
 
     /// The key's algorithm.
-    pub fn alg(&self) -> CoseAlg {
+    pub(crate) fn alg(&self) -> CoseAlg {
         self.alg
     }
 
     /// True when `signature` over `message` verifies with this key (ES256: ASN.1 DER,
     /// as WebAuthn §6.5.6 has authenticators sign).
-    pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+    pub(crate) fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
         match &self.material {
             Material::P256(point) => UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, point)
                 .verify(message, signature)
@@ -270,11 +279,11 @@ impl CoseKey {
 /// What a ceremony must match: the challenge the server issued, the issuer's origin,
 /// the RP ID, and whether user verification is required.
 #[derive(Debug, Clone, Copy)]
-pub struct Expected<'a> {
-    pub challenge: &'a [u8],
-    pub origin: &'a str,
-    pub rp_id: &'a str,
-    pub user_verification: bool,
+pub(crate) struct Expected<'a> {
+    pub(crate) challenge: &'a [u8],
+    pub(crate) origin: &'a str,
+    pub(crate) rp_id: &'a str,
+    pub(crate) user_verification: bool,
 }
 
 #[derive(Deserialize)]
@@ -343,19 +352,19 @@ fn check_auth_data_head(data: &[u8], expected: &Expected<'_>) -> Result<(u8, u32
 
 /// A verified assertion.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Asserted {
+pub(crate) struct Asserted {
     /// The authenticator's signature counter (noted, not required to grow: many
     /// passkeys always send 0).
-    pub sign_count: u32,
+    pub(crate) sign_count: u32,
     /// The UV flag.
-    pub user_verified: bool,
+    pub(crate) user_verified: bool,
 }
 
 /// Verifies an assertion (§7.2, steps 11-21) made with `key`: the client data, the
 /// authenticator data, and the signature over `authenticator_data ||
 /// SHA-256(client_data_json)`. Finding the credential and its user, and using the
 /// challenge once, is the caller's.
-pub fn verify_assertion(
+pub(crate) fn verify_assertion(
     expected: &Expected<'_>,
     key: &CoseKey,
     client_data_json: &[u8],
@@ -376,15 +385,15 @@ pub fn verify_assertion(
 
 /// A verified registration: what goes into the user's `passkeys` entry.
 #[derive(Debug, Clone)]
-pub struct Registered {
+pub(crate) struct Registered {
     /// The credential id (at most 1023 bytes).
-    pub credential_id: Vec<u8>,
+    pub(crate) credential_id: Vec<u8>,
     /// The credential public key exactly as the authenticator encoded it (COSE_Key).
-    pub public_key: Vec<u8>,
+    pub(crate) public_key: Vec<u8>,
     /// The key, parsed.
-    pub key: CoseKey,
+    pub(crate) key: CoseKey,
     /// The attestation format the authenticator named (its statement is not checked).
-    pub format: String,
+    pub(crate) format: String,
 }
 
 fn att_error(message: impl Into<String>) -> WebAuthnError {
@@ -420,7 +429,7 @@ fn attestation_parts(object: &[u8]) -> Result<(String, Vec<u8>), WebAuthnError> 
 /// Verifies a registration (§7.1, steps 7-22 without attestation trust, which this
 /// server does not ask for): the client data (`webauthn.create`), the authenticator
 /// data (AT set, the credential id, a COSE key of an accepted algorithm).
-pub fn verify_registration(
+pub(crate) fn verify_registration(
     expected: &Expected<'_>,
     client_data_json: &[u8],
     attestation_object: &[u8],

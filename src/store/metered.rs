@@ -11,13 +11,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A store whose every operation is measured.
-pub struct Metered {
+pub(crate) struct Metered {
     inner: Arc<dyn Store>,
 }
 
 impl Metered {
     /// Measures the operations of `inner`.
-    pub fn new(inner: Arc<dyn Store>) -> Self {
+    pub(crate) fn new(inner: Arc<dyn Store>) -> Self {
         Self { inner }
     }
 

@@ -26,10 +26,11 @@ use std::pin::Pin;
 use std::time::Duration;
 
 /// The key of a secret value: its SHA-256.
-pub type Key = [u8; 32];
+pub(crate) type Key = [u8; 32];
 
 /// A store operation in flight.
-pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+pub(crate) type StoreFuture<'a, T> =
+    Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
 /// The store could not be reached or answered nonsense.
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +83,7 @@ async fn open_unmetered(
 
 /// A fresh in-process store with its sweeper: the default store, and where failures
 /// are counted while a shared store is unreachable.
-pub fn memory(clock: &Clock) -> std::sync::Arc<memory::MemoryStore> {
+pub(crate) fn memory(clock: &Clock) -> std::sync::Arc<memory::MemoryStore> {
     let store = std::sync::Arc::new(memory::MemoryStore::new(clock.clone()));
     memory::spawn_sweeper(&store);
     store
@@ -182,7 +183,7 @@ pub struct RefreshGrant {
 impl RefreshGrant {
     /// True for a family granted `offline_access` (OIDC Core 11): it outlives the
     /// session it began in.
-    pub fn offline(&self) -> bool {
+    pub(crate) fn offline(&self) -> bool {
         self.scopes.iter().any(|s| s == "offline_access")
     }
 }
@@ -270,7 +271,7 @@ pub struct Session {
 
 impl Session {
     /// Where a code approved in this session comes from.
-    pub fn origin(&self) -> Origin {
+    pub(crate) fn origin(&self) -> Origin {
         Origin {
             sid: (!self.sid.is_empty()).then(|| self.sid.clone()),
             since: self.created_at,

@@ -115,7 +115,7 @@ impl RedisStore {
 
     /// [`RedisStore::connect`], trusting `tls.ca` rather than the system's roots and
     /// presenting `tls.client` (mutual TLS) when they are set (`rediss://` only).
-    pub async fn connect_tls(
+    pub(crate) async fn connect_tls(
         url: &str,
         prefix: &str,
         clock: Clock,

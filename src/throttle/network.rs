@@ -27,7 +27,7 @@ impl std::fmt::Display for Network {
 
 /// The network `ip` is counted in under `limits` (pure). An IPv4 address written as
 /// IPv6 (`::ffff:a.b.c.d`) is counted as the IPv4 address it is.
-pub fn network(limits: &LimitsSection, ip: IpAddr) -> Network {
+pub(crate) fn network(limits: &LimitsSection, ip: IpAddr) -> Network {
     match ip.to_canonical() {
         IpAddr::V4(v4) => {
             let prefix = limits.ipv4_prefix.min(32);

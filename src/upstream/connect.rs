@@ -18,16 +18,16 @@ const METADATA_TTL: u64 = 3600;
 const KEYS_REFETCH_EVERY: u64 = 60;
 
 /// What the callback received from the provider.
-pub struct Response<'a> {
-    pub code: &'a str,
+pub(crate) struct Response<'a> {
+    pub(crate) code: &'a str,
     /// RFC 9207 `iss`, if sent.
-    pub iss: Option<&'a str>,
+    pub(crate) iss: Option<&'a str>,
 }
 
 /// What the login kept for its callback.
-pub struct Attempt<'a> {
-    pub nonce: &'a str,
-    pub pkce_verifier: &'a str,
+pub(crate) struct Attempt<'a> {
+    pub(crate) nonce: &'a str,
+    pub(crate) pkce_verifier: &'a str,
 }
 
 #[derive(Default)]
@@ -135,7 +135,7 @@ impl Upstreams {
     /// The web origin a login through `provider` sends the browser to, when known
     /// (the login page's CSP `form-action` must allow it): GitHub's web URL, or an
     /// OIDC provider's authorization endpoint once discovered (its issuer before).
-    pub fn authorization_target(&self, provider: &Provider) -> String {
+    pub(crate) fn authorization_target(&self, provider: &Provider) -> String {
         match &provider.endpoints {
             Endpoints::Github { web_url, .. } => web_url.clone(),
             Endpoints::Oidc { issuer } => self
@@ -150,7 +150,7 @@ impl Upstreams {
 
     /// Starts a login through `provider`: the URL to send the browser to and what the
     /// callback will need.
-    pub async fn start(
+    pub(crate) async fn start(
         &self,
         provider: &Provider,
         callback: &str,
@@ -172,7 +172,7 @@ impl Upstreams {
 
     /// Finishes a login at the callback: the `iss` response check, the code exchange
     /// and the ID token checks (OIDC), or the token and the user's data (GitHub).
-    pub async fn finish(
+    pub(crate) async fn finish(
         &self,
         provider: &Provider,
         callback: &str,
@@ -257,7 +257,7 @@ impl Upstreams {
 
     /// Asks `provider` again about the user with the kept `token` (`mode =
     /// "revalidate"`): their claims now, and the token to keep (it may have rotated).
-    pub async fn revalidate(
+    pub(crate) async fn revalidate(
         &self,
         provider: &Provider,
         callback: &str,
@@ -299,7 +299,7 @@ impl Upstreams {
     /// Each provider of `providers` with what is known of it, for the operators'
     /// `/readyz`: `"not contacted yet"`, `"ok"` with the time of the last good call, or
     /// `"unreachable"` with the last error.
-    pub fn status(&self, providers: &[Provider]) -> Value {
+    pub(crate) fn status(&self, providers: &[Provider]) -> Value {
         let mut out = serde_json::Map::new();
         for p in providers {
             let last = self.with(p, |c| c.last.clone());

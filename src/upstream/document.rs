@@ -21,11 +21,11 @@ use std::time::Duration;
 use url::{Host, Url};
 
 /// The most documents kept at once.
-pub const MAX_CACHED: usize = 1024;
+pub(crate) const MAX_CACHED: usize = 1024;
 
 /// Why a document could not be had (nothing secret: the URL is a public client id).
 #[derive(Debug, thiserror::Error)]
-pub enum FetchError {
+pub(crate) enum FetchError {
     /// The URL or the document breaks a rule.
     #[error(transparent)]
     Refused(#[from] Refused),
@@ -45,7 +45,7 @@ pub enum FetchError {
 
 /// Fetches and reads the document at `url` for `source`: what it registers and how
 /// long it may be kept.
-pub async fn fetch(
+pub(crate) async fn fetch(
     url: &Url,
     source: &DocumentSource,
 ) -> Result<(Registration, Duration), FetchError> {
@@ -129,7 +129,7 @@ pub struct DocumentCache(Mutex<HashMap<String, Cached>>);
 
 impl DocumentCache {
     /// The document read from `url`, while its lifetime lasts at `now_ms`.
-    pub fn get(&self, url: &str, now_ms: u64) -> Option<Arc<Registration>> {
+    pub(crate) fn get(&self, url: &str, now_ms: u64) -> Option<Arc<Registration>> {
         let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         map.get(url)
             .filter(|c| c.expires_at_ms > now_ms)
@@ -138,7 +138,13 @@ impl DocumentCache {
 
     /// Keeps `registration` (read from `url` at `now_ms`) for `lifetime`; when the cache
     /// is full, the expired documents go first, then the one fetched longest ago.
-    pub fn put(&self, url: &str, registration: Arc<Registration>, now_ms: u64, lifetime: Duration) {
+    pub(crate) fn put(
+        &self,
+        url: &str,
+        registration: Arc<Registration>,
+        now_ms: u64,
+        lifetime: Duration,
+    ) {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= MAX_CACHED && !map.contains_key(url) {
             map.retain(|_, c| c.expires_at_ms > now_ms);
@@ -164,13 +170,9 @@ impl DocumentCache {
     }
 
     /// How many documents are kept.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
-    /// True when no document is kept.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

@@ -20,7 +20,7 @@ fn unavailable(e: impl std::fmt::Display) -> UpstreamError {
 
 /// The authorization request: `client_id`, the callback, the scopes, `state` and a
 /// PKCE S256 challenge. GitHub has no `nonce`, `prompt` or `max_age`.
-pub fn authorization_url(
+pub(crate) fn authorization_url(
     provider: &Provider,
     web_url: &str,
     callback: &str,
@@ -54,7 +54,7 @@ struct TokenAnswer {
 
 /// Exchanges the code for an access token (GitHub answers errors with 200 and an
 /// `error` field).
-pub async fn exchange(
+pub(crate) async fn exchange(
     http: &Outbound,
     provider: &Provider,
     web_url: &str,
@@ -176,7 +176,11 @@ struct GithubTeam {
 
 /// The user's claims as the REST API gives them, with `token` (kept for a
 /// revalidation).
-pub async fn user(http: &Outbound, api_url: &str, token: &str) -> Result<Vouched, UpstreamError> {
+pub(crate) async fn user(
+    http: &Outbound,
+    api_url: &str,
+    token: &str,
+) -> Result<Vouched, UpstreamError> {
     let user: GithubUser = api(http, api_url, "/user", token).await?;
     let emails: Vec<GithubEmail> = list(http, api_url, "/user/emails", token).await?;
     let orgs: Vec<GithubOrg> = list(http, api_url, "/user/orgs", token).await?;

@@ -10,15 +10,15 @@ use std::pin::Pin;
 use std::time::Duration;
 
 /// The largest answer read from an upstream (discovery, keys, tokens, user data).
-pub const MAX_BODY: usize = 1 << 20;
+pub(crate) const MAX_BODY: usize = 1 << 20;
 /// How long connecting may take.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a whole call may take, answer included.
-pub const TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why an outbound call failed.
 #[derive(Debug, thiserror::Error)]
-pub enum HttpError {
+pub(crate) enum HttpError {
     #[error("the HTTP client could not be built: {0}")]
     Build(String),
     #[error("{0}")]
@@ -29,7 +29,7 @@ pub enum HttpError {
 
 /// The outbound client.
 #[derive(Clone)]
-pub struct Outbound {
+pub(crate) struct Outbound {
     client: reqwest::Client,
     /// The largest answer read.
     max_body: usize,
@@ -38,13 +38,13 @@ pub struct Outbound {
 impl Outbound {
     /// A client with the timeouts, no redirects and no proxy from the environment
     /// unless `HTTPS_PROXY` and friends are set (reqwest's default).
-    pub fn new() -> Result<Self, HttpError> {
+    pub(crate) fn new() -> Result<Self, HttpError> {
         Self::with_roots(&[])
     }
 
     /// Like [`Outbound::new`], also trusting the PEM CA certificates `ca_pem` (an
     /// in-cluster API server's CA) besides the system's roots.
-    pub fn with_roots(ca_pem: &[Vec<u8>]) -> Result<Self, HttpError> {
+    pub(crate) fn with_roots(ca_pem: &[Vec<u8>]) -> Result<Self, HttpError> {
         let mut builder = reqwest::Client::builder();
         for pem in ca_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem)
@@ -74,7 +74,7 @@ impl Outbound {
     }
 
     /// Sends `request` and reads the answer within the limits.
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, HttpError> {
@@ -83,7 +83,7 @@ impl Outbound {
 
     /// GETs `url` with `headers`, reading at most `cap` bytes of the answer (at most
     /// the client's own limit); the status and the body.
-    pub async fn get_capped(
+    pub(crate) async fn get_capped(
         &self,
         url: &str,
         headers: &[(&str, &str)],
@@ -137,7 +137,7 @@ impl Outbound {
     }
 
     /// GETs `url` with `headers`; the status and the body.
-    pub async fn get(
+    pub(crate) async fn get(
         &self,
         url: &str,
         headers: &[(&str, &str)],
@@ -146,7 +146,7 @@ impl Outbound {
     }
 
     /// POSTs the urlencoded `form` to `url`, asking for JSON; the status and the body.
-    pub async fn post_form(
+    pub(crate) async fn post_form(
         &self,
         url: &str,
         form: &[(&str, &str)],

@@ -16,17 +16,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Largest key set (or discovery document) read.
-pub const MAX_JWKS: usize = 64 * 1024;
+pub(crate) const MAX_JWKS: usize = 64 * 1024;
 /// How long one fetch (discovery and keys together) may take.
-pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Least time between two fetches of one set (seconds on the server's clock).
-pub const REFETCH_AFTER: u64 = 60;
+pub(crate) const REFETCH_AFTER: u64 = 60;
 /// A set older than this is fetched again at its next use (seconds).
-pub const MAX_AGE: u64 = 600;
+pub(crate) const MAX_AGE: u64 = 600;
 
 /// Where a key set is.
 #[derive(Clone, PartialEq, Eq)]
-pub enum Location {
+pub(crate) enum Location {
     /// At this URL.
     Jwks(String),
     /// At the `jwks_uri` of this issuer's OIDC discovery document
@@ -36,13 +36,13 @@ pub enum Location {
 
 /// A key set's location and how to reach it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct KeySource {
-    pub location: Location,
+pub(crate) struct KeySource {
+    pub(crate) location: Location,
     /// PEM CA certificates trusted for this source besides the system's.
-    pub ca_pem: Option<Arc<Vec<u8>>>,
+    pub(crate) ca_pem: Option<Arc<Vec<u8>>>,
     /// A file whose content (trimmed) is sent as a bearer token with requests to this
     /// origin (scheme, host, port) only; read at each fetch, as it may rotate.
-    pub bearer: Option<(String, std::path::PathBuf)>,
+    pub(crate) bearer: Option<(String, std::path::PathBuf)>,
 }
 
 impl std::fmt::Debug for KeySource {
@@ -57,7 +57,7 @@ impl std::fmt::Debug for KeySource {
 /// Why no keys could be had.
 #[derive(Debug, thiserror::Error)]
 #[error("keys unavailable from {at}: {why}")]
-pub struct FetchError {
+pub(crate) struct FetchError {
     at: String,
     why: String,
 }
@@ -83,7 +83,7 @@ impl KeySets {
     /// The keys of `source` (named `name`) at `now`: the cached set when `has` finds
     /// what the caller needs in it and it is not too old; else fetched again if the
     /// last attempt is [`REFETCH_AFTER`] ago; else the cached set.
-    pub async fn keys(
+    pub(crate) async fn keys(
         &self,
         name: &str,
         source: &KeySource,
@@ -215,6 +215,6 @@ async fn get_json(
 }
 
 /// The origin of `url` as [`KeySource::bearer`] names it.
-pub fn origin_of(url: &str) -> Option<String> {
+pub(crate) fn origin_of(url: &str) -> Option<String> {
     origin(url)
 }

@@ -11,9 +11,9 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 /// How long one delivery may take, answer included.
-pub const TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(5);
 /// Deliveries in flight at once in one process.
-pub const CONCURRENCY: usize = 16;
+pub(crate) const CONCURRENCY: usize = 16;
 /// The most of an answer read (clients answer with an empty body or a short error).
 const MAX_ANSWER: usize = 4096;
 
@@ -35,7 +35,7 @@ impl Default for LogoutPoster {
 impl LogoutPoster {
     /// POSTs `logout_token` as a form (`logout_token=...`, 2.5) to `uri`, waiting for a
     /// turn first; the answer's status.
-    pub async fn post(&self, uri: &str, logout_token: &str) -> Result<u16, HttpError> {
+    pub(crate) async fn post(&self, uri: &str, logout_token: &str) -> Result<u16, HttpError> {
         let client = self
             .http
             .get_or_init(|| {

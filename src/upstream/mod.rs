@@ -34,19 +34,19 @@ pub mod seal;
 use serde_json::{Map, Value};
 
 /// What an upstream said at a login or a revalidation.
-pub struct Vouched {
+pub(crate) struct Vouched {
     /// The user's claims (an ID token's, verified; GitHub's, as `github` builds them).
-    pub claims: Map<String, Value>,
+    pub(crate) claims: Map<String, Value>,
     /// The token to ask again with at a revalidation: an upstream refresh token
     /// (GitHub: the access token), when it gave one.
-    pub token: Option<String>,
+    pub(crate) token: Option<String>,
     /// When the user authenticated at the upstream (`auth_time`), if it says.
-    pub auth_time: Option<u64>,
+    pub(crate) auth_time: Option<u64>,
 }
 
 /// Why an upstream step failed.
 #[derive(Debug, thiserror::Error)]
-pub enum UpstreamError {
+pub(crate) enum UpstreamError {
     /// The upstream could not be reached, timed out or answered nonsense: nothing is
     /// decided, a retry may work (a refresh answers `temporarily_unavailable`).
     #[error("the provider is unavailable: {0}")]
@@ -65,7 +65,7 @@ pub enum UpstreamError {
 
 impl UpstreamError {
     /// The `reason` of the audit event.
-    pub fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         match self {
             Self::Unavailable(_) => "upstream_unavailable",
             Self::Refused { reason, .. } => reason,

@@ -29,16 +29,16 @@ use serde_json::{Map, Value};
 
 /// Discovery fields the crate does not model.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
-pub struct Extra {
+pub(crate) struct Extra {
     /// RFC 9207: the provider puts `iss` in its authorization responses.
     #[serde(default)]
-    pub authorization_response_iss_parameter_supported: Option<bool>,
+    pub(crate) authorization_response_iss_parameter_supported: Option<bool>,
 }
 
 impl AdditionalProviderMetadata for Extra {}
 
 /// A provider's discovery document, with its keys.
-pub type Metadata = ProviderMetadata<
+pub(crate) type Metadata = ProviderMetadata<
     Extra,
     CoreAuthDisplay,
     CoreClientAuthMethod,
@@ -62,7 +62,7 @@ fn unavailable(e: impl std::fmt::Display) -> UpstreamError {
 
 /// Fetches the provider's discovery document (checking that it names `issuer`) and
 /// its keys.
-pub async fn discover(http: &Outbound, issuer: &str) -> Result<Metadata, UpstreamError> {
+pub(crate) async fn discover(http: &Outbound, issuer: &str) -> Result<Metadata, UpstreamError> {
     let url = IssuerUrl::new(issuer.to_owned()).map_err(unavailable)?;
     Metadata::discover_async(url, http)
         .await
@@ -70,7 +70,10 @@ pub async fn discover(http: &Outbound, issuer: &str) -> Result<Metadata, Upstrea
 }
 
 /// Fetches the provider's keys again (a `kid` it signed with is not among them).
-pub async fn refetch_keys(http: &Outbound, metadata: &Metadata) -> Result<Metadata, UpstreamError> {
+pub(crate) async fn refetch_keys(
+    http: &Outbound,
+    metadata: &Metadata,
+) -> Result<Metadata, UpstreamError> {
     let jwks = CoreJsonWebKeySet::fetch_async(metadata.jwks_uri(), http)
         .await
         .map_err(unavailable)?;
@@ -89,16 +92,16 @@ macro_rules! client {
 }
 
 /// What the callback needs to finish a login started with [`authorization_url`].
-pub struct Started {
+pub(crate) struct Started {
     /// Where to send the browser.
-    pub url: String,
-    pub nonce: String,
-    pub pkce_verifier: String,
+    pub(crate) url: String,
+    pub(crate) nonce: String,
+    pub(crate) pkce_verifier: String,
 }
 
 /// The authorization request to the provider: PKCE S256, `state`, a fresh `nonce`,
 /// and `prompt=login` / `max_age` when the client's request asked for them.
-pub fn authorization_url(
+pub(crate) fn authorization_url(
     metadata: &Metadata,
     provider: &Provider,
     callback: &str,
@@ -137,7 +140,10 @@ pub fn authorization_url(
 /// RFC 9207: when the provider advertises `iss` in its authorization responses the
 /// callback must carry it, and whenever it is present it must be the provider's issuer
 /// (a response from another provider, mixed up, is refused).
-pub fn check_response_iss(metadata: &Metadata, iss: Option<&str>) -> Result<(), UpstreamError> {
+pub(crate) fn check_response_iss(
+    metadata: &Metadata,
+    iss: Option<&str>,
+) -> Result<(), UpstreamError> {
     let advertised = metadata
         .additional_metadata()
         .authorization_response_iss_parameter_supported
@@ -178,7 +184,7 @@ fn algorithms(provider: &Provider) -> Vec<CoreJwsSigningAlgorithm> {
 }
 
 /// Tokens from the provider's token endpoint, before the ID token is checked.
-pub struct Exchanged {
+pub(crate) struct Exchanged {
     id_token: Option<CoreIdToken>,
     refresh_token: Option<String>,
     access_token: String,
@@ -186,7 +192,7 @@ pub struct Exchanged {
 
 impl Exchanged {
     /// The refresh token to keep, if the provider gave one.
-    pub fn refresh_token(&self) -> Option<&str> {
+    pub(crate) fn refresh_token(&self) -> Option<&str> {
         self.refresh_token.as_deref()
     }
 }
@@ -212,7 +218,7 @@ fn token_error(
 }
 
 /// Exchanges the authorization `code` (with the PKCE verifier) at the token endpoint.
-pub async fn exchange(
+pub(crate) async fn exchange(
     http: &Outbound,
     metadata: &Metadata,
     provider: &Provider,
@@ -236,7 +242,7 @@ pub async fn exchange(
 }
 
 /// The outcome of checking an ID token.
-pub enum Checked {
+pub(crate) enum Checked {
     /// It verifies: the user's claims.
     Good(Vouched),
     /// It names a key the provider's keys do not have: refetch them and check again.
@@ -246,7 +252,7 @@ pub enum Checked {
 /// Checks the ID token of `exchanged` (`iss`, `aud`, `azp`, `exp` at `now`, the nonce
 /// when `nonce` is given, the algorithm allow-list) and returns its claims. A login
 /// always has a nonce; a refresh's ID token has none to check.
-pub fn check_id_token(
+pub(crate) fn check_id_token(
     metadata: &Metadata,
     provider: &Provider,
     callback: &str,
@@ -308,7 +314,7 @@ pub fn check_id_token(
 
 /// Asks the provider again with the kept refresh token: the new tokens (the refresh
 /// token may have rotated). `invalid_grant` and the like are [`UpstreamError::Denied`].
-pub async fn refresh(
+pub(crate) async fn refresh(
     http: &Outbound,
     metadata: &Metadata,
     provider: &Provider,
@@ -336,7 +342,7 @@ pub async fn refresh(
 
 /// The provider's userinfo for `exchanged`'s access token (a refresh without an ID
 /// token), when it has the endpoint.
-pub async fn userinfo(
+pub(crate) async fn userinfo(
     http: &Outbound,
     metadata: &Metadata,
     exchanged: &Exchanged,

@@ -2,17 +2,17 @@
 //! holds, with nothing of the network in it (discovery and keys are fetched lazily by
 //! `upstream::oidc` and cached beside the registry, never in it).
 
-use crate::config::file::{Accept, ProviderKind};
+use crate::config::file::Accept;
 use regex::Regex;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The ID token signature algorithms accepted when a provider lists none.
-pub const DEFAULT_ALGORITHMS: [&str; 4] = ["RS256", "PS256", "ES256", "EdDSA"];
+pub(crate) const DEFAULT_ALGORITHMS: [&str; 4] = ["RS256", "PS256", "ES256", "EdDSA"];
 
 /// The asymmetric JWS algorithms a provider may list; `none` and HS* never (a shared
 /// client secret must not be able to sign identities).
-pub const ALLOWED_ALGORITHMS: [&str; 9] = [
+pub(crate) const ALLOWED_ALGORITHMS: [&str; 9] = [
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
 ];
 
@@ -98,27 +98,19 @@ pub struct Provider {
 }
 
 impl Provider {
-    /// The kind, as the config names it.
-    pub fn kind(&self) -> ProviderKind {
-        match self.endpoints {
-            Endpoints::Oidc { .. } => ProviderKind::Oidc,
-            Endpoints::Github { .. } => ProviderKind::Github,
-        }
-    }
-
     /// The subject of a user the rules let in: `"<id>:<upstream subject>"`.
-    pub fn subject_of(&self, upstream_subject: &str) -> String {
+    pub(crate) fn subject_of(&self, upstream_subject: &str) -> String {
         format!("{}:{upstream_subject}", self.id)
     }
 
     /// The path of its callback: one per provider (RFC 9700 4.4.2, mix-up defence).
-    pub fn callback_path(&self) -> String {
+    pub(crate) fn callback_path(&self) -> String {
         format!("/login/callback/{}", self.id)
     }
 }
 
 /// True when `id` may name a provider: `[a-z0-9-]`, 1 to 64 characters.
-pub fn valid_id(id: &str) -> bool {
+pub(crate) fn valid_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
         && id
             .bytes()

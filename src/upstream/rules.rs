@@ -10,24 +10,24 @@ use serde_json::{Map, Value};
 
 /// What the upstream said about the user, read through the provider's claim names.
 #[derive(Debug, Clone, PartialEq)]
-pub struct UpstreamUser {
-    pub subject: String,
-    pub username: Option<String>,
-    pub name: Option<String>,
-    pub email: Option<String>,
+pub(crate) struct UpstreamUser {
+    pub(crate) subject: String,
+    pub(crate) username: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) email: Option<String>,
     /// What the upstream says; absent counts as not verified (dex#1405).
-    pub email_verified: bool,
+    pub(crate) email_verified: bool,
     /// Group names as the upstream gives them.
-    pub groups: Vec<String>,
+    pub(crate) groups: Vec<String>,
     /// The URL of the user's picture, as the upstream gives it.
-    pub picture: Option<String>,
+    pub(crate) picture: Option<String>,
     /// Every claim, for `required_claims`.
-    pub claims: Map<String, Value>,
+    pub(crate) claims: Map<String, Value>,
 }
 
 /// Why an upstream identity was refused: the audit event's `reason`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     #[error("no_subject")]
     NoSubject,
     #[error("not_linked")]
@@ -42,7 +42,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// What the user is told, without naming the rule's values.
-    pub fn message(&self) -> &'static str {
+    pub(crate) fn message(&self) -> &'static str {
         match self {
             Self::NoSubject => "The provider did not say who you are.",
             Self::NotLinked => "This account is not linked to a user here.",
@@ -62,7 +62,7 @@ fn text(claims: &Map<String, Value>, name: &str) -> Option<String> {
 
 /// Reads the user out of `claims` (an ID token's, or GitHub's as built by
 /// `github`) with the provider's claim `names`.
-pub fn read_claims(
+pub(crate) fn read_claims(
     claims: Map<String, Value>,
     names: &ClaimNames,
 ) -> Result<UpstreamUser, Refusal> {
@@ -95,7 +95,7 @@ pub fn read_claims(
 
 /// The upstream groups as gatehouse groups: those the filter keeps, prefixed, then the
 /// groups to add.
-pub fn map_groups(rules: &GroupRules, upstream: &[String]) -> Vec<String> {
+pub(crate) fn map_groups(rules: &GroupRules, upstream: &[String]) -> Vec<String> {
     let mut out: Vec<String> = upstream
         .iter()
         .filter(|g| {
@@ -121,7 +121,7 @@ fn domain(email: &str) -> Option<String> {
 }
 
 /// Whether `user` passes `provider`'s rules (`accept = "rules"`).
-pub fn check_rules(provider: &Provider, user: &UpstreamUser) -> Result<(), Refusal> {
+pub(crate) fn check_rules(provider: &Provider, user: &UpstreamUser) -> Result<(), Refusal> {
     let rules = &provider.rules;
     if !rules.allowed_email_domains.is_empty() {
         let trusted = user.email_verified || rules.trust_email;
@@ -159,7 +159,7 @@ pub fn check_rules(provider: &Provider, user: &UpstreamUser) -> Result<(), Refus
 /// subject, if any) as that static user; otherwise, with `accept = "rules"` and the
 /// rules passed, `"<provider>:<subject>"` with prefixed groups. `federation` is the
 /// record the identity carries.
-pub fn admit(
+pub(crate) fn admit(
     provider: &Provider,
     linked: Option<&User>,
     user: &UpstreamUser,
@@ -192,17 +192,17 @@ pub fn admit(
 
 /// A user a provider vouched for, admitted: what the provider said, the `[[users]]`
 /// entry linked to them (if any), and who they are here.
-pub struct Admitted<'u> {
-    pub user: UpstreamUser,
-    pub linked: Option<&'u User>,
-    pub identity: Identity,
+pub(crate) struct Admitted<'u> {
+    pub(crate) user: UpstreamUser,
+    pub(crate) linked: Option<&'u User>,
+    pub(crate) identity: Identity,
 }
 
 /// The one admission path of an upstream identity, at a login's callback and at a
 /// refresh that revalidates: `claims` read with the provider's names, the user
 /// `linked` to that subject looked up, then [`admit`] with the record `federation`
 /// makes for them.
-pub fn admission<'u>(
+pub(crate) fn admission<'u>(
     provider: &Provider,
     claims: Map<String, Value>,
     linked: impl FnOnce(&str) -> Option<&'u User>,

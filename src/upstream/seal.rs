@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 
 /// Why a token could not be sealed or opened.
 #[derive(Debug, thiserror::Error)]
-pub enum SealError {
+pub(crate) enum SealError {
     #[error("the token key must be 32 bytes, base64")]
     BadKey,
     #[error("no random nonce could be made")]
@@ -48,7 +48,7 @@ fn aad(provider: &str, subject: &str) -> Vec<u8> {
 
 impl TokenKey {
     /// The key from its base64 text (standard or URL-safe alphabet, padded or not).
-    pub fn from_base64(text: &str) -> Result<Self, SealError> {
+    pub(crate) fn from_base64(text: &str) -> Result<Self, SealError> {
         let text = text.trim();
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(text)
@@ -65,12 +65,17 @@ impl TokenKey {
     }
 
     /// A fingerprint of the key: equal for the same key, never the key.
-    pub fn fingerprint(&self) -> &[u8; 32] {
+    pub(crate) fn fingerprint(&self) -> &[u8; 32] {
         &self.1
     }
 
     /// Seals `token` for `subject` at `provider`.
-    pub fn seal(&self, provider: &str, subject: &str, token: &str) -> Result<String, SealError> {
+    pub(crate) fn seal(
+        &self,
+        provider: &str,
+        subject: &str,
+        token: &str,
+    ) -> Result<String, SealError> {
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new()
             .fill(&mut nonce)
@@ -87,7 +92,12 @@ impl TokenKey {
     }
 
     /// Opens what `seal` made for the same provider and subject.
-    pub fn open(&self, provider: &str, subject: &str, sealed: &str) -> Result<String, SealError> {
+    pub(crate) fn open(
+        &self,
+        provider: &str,
+        subject: &str,
+        sealed: &str,
+    ) -> Result<String, SealError> {
         let bytes = B64.decode(sealed).map_err(|_| SealError::Open)?;
         if bytes.len() < NONCE_LEN {
             return Err(SealError::Open);

@@ -15,13 +15,17 @@ use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 /// `GET /authorize`.
-pub async fn get(req: HttpRequest, ip: ClientIp, state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn get(
+    req: HttpRequest,
+    ip: ClientIp,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let form = Form::parse(req.query_string().as_bytes());
     handle(&req, ip, form, &state).await
 }
 
 /// `POST /authorize`.
-pub async fn post(
+pub(crate) async fn post(
     req: HttpRequest,
     ip: ClientIp,
     body: web::Bytes,

@@ -17,7 +17,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use std::time::Duration;
 
 /// `POST /consent`.
-pub async fn submit(
+pub(crate) async fn submit(
     req: HttpRequest,
     ip: ClientIp,
     body: web::Bytes,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// Which cookie.
 #[derive(Clone, Copy)]
-pub enum Kind {
+pub(crate) enum Kind {
     Session,
     Csrf,
 }
@@ -18,7 +18,7 @@ fn secure(registry: &Registry) -> bool {
 }
 
 /// The cookie's name under this issuer.
-pub fn name(registry: &Registry, kind: Kind) -> &'static str {
+pub(crate) fn name(registry: &Registry, kind: Kind) -> &'static str {
     match (kind, secure(registry)) {
         (Kind::Session, true) => "__Host-gatehouse_session",
         (Kind::Session, false) => "gatehouse_session",
@@ -28,13 +28,18 @@ pub fn name(registry: &Registry, kind: Kind) -> &'static str {
 }
 
 /// The cookie's value in `req`, if sent.
-pub fn read(req: &HttpRequest, registry: &Registry, kind: Kind) -> Option<String> {
+pub(crate) fn read(req: &HttpRequest, registry: &Registry, kind: Kind) -> Option<String> {
     req.cookie(name(registry, kind))
         .map(|c| c.value().to_owned())
 }
 
 /// A cookie of `kind` holding `value` for `max_age`.
-pub fn make(registry: &Registry, kind: Kind, value: String, max_age: Duration) -> Cookie<'static> {
+pub(crate) fn make(
+    registry: &Registry,
+    kind: Kind,
+    value: String,
+    max_age: Duration,
+) -> Cookie<'static> {
     let max_age = CookieDuration::seconds(i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX));
     Cookie::build(name(registry, kind), value)
         .path("/")
@@ -46,7 +51,7 @@ pub fn make(registry: &Registry, kind: Kind, value: String, max_age: Duration) -
 }
 
 /// A cookie of `kind` that makes the browser forget it.
-pub fn removal(registry: &Registry, kind: Kind) -> Cookie<'static> {
+pub(crate) fn removal(registry: &Registry, kind: Kind) -> Cookie<'static> {
     let mut cookie = make(registry, kind, String::new(), Duration::ZERO);
     cookie.make_removal();
     cookie

@@ -26,7 +26,7 @@ const LIFETIME: Duration = Duration::from_secs(12 * 3600);
 const MIN_COOKIE_LEN: usize = 22;
 
 /// What a form acts on, and so what its token is bound to.
-pub enum Binding {
+pub(crate) enum Binding {
     /// A pending authorization request (login, consent), by its id.
     Pending(String),
     /// The browser's session (logout), by its cookie value.
@@ -62,7 +62,7 @@ fn tag_parts<'a>(cookie: &'a str, binding: &'a Binding) -> [&'a [u8]; 4] {
 
 /// The token to put in a form acting on `binding`, and the cookie to set when the
 /// browser has none yet.
-pub fn token(
+pub(crate) fn token(
     req: &HttpRequest,
     state: &AppState,
     registry: &Registry,
@@ -80,7 +80,7 @@ pub fn token(
 }
 
 /// True when the form's token was made for this browser's cookie and `binding`.
-pub fn check(
+pub(crate) fn check(
     req: &HttpRequest,
     state: &AppState,
     registry: &Registry,
@@ -100,7 +100,7 @@ pub fn check(
 /// other than `same-origin` (or `none`, a user's own navigation), or, from browsers
 /// that do not send it, an `Origin` other than the issuer's (`null`, which
 /// `Referrer-Policy: no-referrer` pages make browsers send, is left to the token).
-pub fn same_origin(req: &HttpRequest, registry: &Registry) -> bool {
+pub(crate) fn same_origin(req: &HttpRequest, registry: &Registry) -> bool {
     let header = |name: &str| {
         req.headers()
             .get(name)

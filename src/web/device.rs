@@ -34,7 +34,11 @@ const WRONG_CODE: &str =
     "That code is not valid. Check the code your device shows, or start again on the device.";
 
 /// `GET /device`: the form to type the code, pre-filled from `?user_code=`.
-pub async fn show(req: HttpRequest, ip: ClientIp, state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn show(
+    req: HttpRequest,
+    ip: ClientIp,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let registry = state.snapshot();
     let step = Step {
         req: &req,
@@ -50,7 +54,7 @@ pub async fn show(req: HttpRequest, ip: ClientIp, state: web::Data<AppState>) ->
 }
 
 /// `POST /device`: the typed code.
-pub async fn enter(
+pub(crate) async fn enter(
     req: HttpRequest,
     ip: ClientIp,
     body: web::Bytes,
@@ -60,7 +64,7 @@ pub async fn enter(
 }
 
 /// `POST /device/login`: the login form shown for a code.
-pub async fn log_in(
+pub(crate) async fn log_in(
     req: HttpRequest,
     ip: ClientIp,
     body: web::Bytes,
@@ -70,7 +74,7 @@ pub async fn log_in(
 }
 
 /// `POST /device/decide`: allow or deny.
-pub async fn decide(
+pub(crate) async fn decide(
     req: HttpRequest,
     ip: ClientIp,
     body: web::Bytes,
@@ -80,7 +84,7 @@ pub async fn decide(
 }
 
 /// `POST /device/second-factor`: the second factor after the device login.
-pub async fn second_factor(
+pub(crate) async fn second_factor(
     req: HttpRequest,
     ip: ClientIp,
     body: web::Bytes,

@@ -12,7 +12,7 @@ use actix_web::web;
 use governor::clock::{Clock, DefaultClock};
 
 /// Middleware: 429 with `Retry-After` once an address goes over its rate.
-pub async fn limit_pages<B: MessageBody>(
+pub(crate) async fn limit_pages<B: MessageBody>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {

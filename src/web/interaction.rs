@@ -27,17 +27,17 @@ use crate::upstream::provider::Provider;
 use actix_web::{HttpRequest, HttpResponse};
 use std::borrow::Cow;
 
-pub use crate::oauth::interaction::consent::{resources_shown, scope_description};
-pub use crate::oauth::interaction::refuse;
+pub(crate) use crate::oauth::interaction::consent::{resources_shown, scope_description};
+pub(crate) use crate::oauth::interaction::refuse;
 
 mod pages;
 
 /// One request to a page of the login flow, with what every step needs.
-pub struct Step<'a> {
-    pub req: &'a HttpRequest,
-    pub ip: ClientIp,
-    pub state: &'a AppState,
-    pub registry: &'a Registry,
+pub(crate) struct Step<'a> {
+    pub(crate) req: &'a HttpRequest,
+    pub(crate) ip: ClientIp,
+    pub(crate) state: &'a AppState,
+    pub(crate) registry: &'a Registry,
 }
 
 impl<'a> Step<'a> {
@@ -45,7 +45,7 @@ impl<'a> Step<'a> {
     /// or the redirect with a code. `kept` is the stored request a form continues
     /// (none for a new `/authorize`); `fresh` is a session the user has just logged in
     /// to.
-    pub async fn proceed(
+    pub(crate) async fn proceed(
         &self,
         request: AuthRequest,
         kept: Option<Kept>,
@@ -110,7 +110,7 @@ impl<'a> Step<'a> {
     /// The client `id` names, configured or registered by its metadata document (read
     /// from the cache, or fetched again); `None` when it is unknown or its document
     /// cannot be had now.
-    pub async fn client(&self, id: &str) -> Option<Cow<'a, Client>> {
+    pub(crate) async fn client(&self, id: &str) -> Option<Cow<'a, Client>> {
         client_document::lookup(self.state, self.registry, id)
             .await
             .ok()
@@ -119,7 +119,7 @@ impl<'a> Step<'a> {
 
     /// True when the login policy takes `request` (kept as `kept`) with the session
     /// `current` as far as consent or the code: what a consent form's answer needs.
-    pub async fn reaches_consent(
+    pub(crate) async fn reaches_consent(
         &self,
         request: &AuthRequest,
         kept: &Kept,
@@ -142,21 +142,21 @@ impl<'a> Step<'a> {
     }
 
     /// The browser's live session.
-    pub async fn session(&self) -> Result<Option<Current>, HttpResponse> {
+    pub(crate) async fn session(&self) -> Result<Option<Current>, HttpResponse> {
         session::current(self.req, self.state, self.registry)
             .await
             .map_err(|e| self.unavailable(e))
     }
 
     /// The pending requests of this registry generation.
-    pub fn pendings(&self) -> Pendings<'_> {
+    pub(crate) fn pendings(&self) -> Pendings<'_> {
         Pendings::of(self.state, self.registry)
     }
 
     /// Sends the browser to `provider` to sign in for `request`: keeps the request
     /// under a new random id that is the `state` sent up (with the nonce, the PKCE
     /// verifier and a tag binding it to this browser), and redirects.
-    pub async fn go_upstream(
+    pub(crate) async fn go_upstream(
         &self,
         request: &AuthRequest,
         kept: Option<Kept>,
@@ -192,13 +192,13 @@ impl<'a> Step<'a> {
 
     /// The page for a store (or random-number) failure: the request cannot go on, and
     /// nothing was half done.
-    pub fn unavailable(&self, e: impl std::fmt::Display) -> HttpResponse {
+    pub(crate) fn unavailable(&self, e: impl std::fmt::Display) -> HttpResponse {
         page::unavailable(self.registry, e)
     }
 
     /// The page (or the redirect to the client) for a refusal of the pending store
     /// about `request`, logged and counted where it is a limit.
-    pub fn refused(&self, request: &AuthRequest, refusal: Refusal) -> HttpResponse {
+    pub(crate) fn refused(&self, request: &AuthRequest, refusal: Refusal) -> HttpResponse {
         refusal.note_limit(self.ip);
         match refusal {
             Refusal::AddressFull(left) => page::too_many(
@@ -219,7 +219,7 @@ impl<'a> Step<'a> {
     }
 
     /// Writes `kept` back to the store.
-    pub async fn keep(&self, kept: &Kept) -> Result<(), HttpResponse> {
+    pub(crate) async fn keep(&self, kept: &Kept) -> Result<(), HttpResponse> {
         let request = &kept.pending.request;
         self.pendings()
             .keep(kept)
@@ -229,7 +229,7 @@ impl<'a> Step<'a> {
 
     /// Takes a pending request to answer it (once: a second answer gets the
     /// expired-request page).
-    pub async fn forget(&self, kept: &Kept) -> Result<(), HttpResponse> {
+    pub(crate) async fn forget(&self, kept: &Kept) -> Result<(), HttpResponse> {
         let request = &kept.pending.request;
         self.pendings()
             .forget(kept)
@@ -238,7 +238,10 @@ impl<'a> Step<'a> {
     }
 
     /// The pending request a form names, if it is still live.
-    pub async fn recall(&self, pending_id: Option<&str>) -> Result<Option<Kept>, HttpResponse> {
+    pub(crate) async fn recall(
+        &self,
+        pending_id: Option<&str>,
+    ) -> Result<Option<Kept>, HttpResponse> {
         self.pendings()
             .recall(pending_id)
             .await
@@ -247,7 +250,7 @@ impl<'a> Step<'a> {
 
     /// Has the authorization-code grant issue the code for `request`, forgets the
     /// pending request, and redirects back to the client with the code.
-    pub async fn issue_code(
+    pub(crate) async fn issue_code(
         &self,
         request: &AuthRequest,
         current: &Current,

@@ -19,10 +19,10 @@ use actix_web::cookie::Cookie;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 /// The message for any failed login: it never says which half was wrong.
-pub const BAD_CREDENTIALS: &str = "Incorrect username or password.";
+pub(crate) const BAD_CREDENTIALS: &str = "Incorrect username or password.";
 
 /// `POST /login`.
-pub async fn submit(
+pub(crate) async fn submit(
     req: HttpRequest,
     ip: ClientIp,
     body: web::Bytes,
@@ -51,7 +51,7 @@ async fn attempt(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpRespo
 /// Checks a login form's `username` and `password` for a sign-in to `client_id`,
 /// counted and throttled, logged and measured: the user, `None` when they are wrong,
 /// or the page refusing the attempt (too many failures, the store down).
-pub async fn check_password<'r>(
+pub(crate) async fn check_password<'r>(
     step: &Step<'r>,
     username: &str,
     password: &str,
@@ -103,7 +103,7 @@ pub async fn check_password<'r>(
 /// Starts a session for `user`, who has just logged in: the session and the cookie the
 /// answer must set. A new session id at every login, so a planted cookie never becomes
 /// a session.
-pub async fn start_session(
+pub(crate) async fn start_session(
     step: &Step<'_>,
     user: &User,
 ) -> Result<(Current, Cookie<'static>), HttpResponse> {
@@ -114,7 +114,7 @@ pub async fn start_session(
 /// Starts a session for `identity`, who authenticated at `auth_time` (now for a
 /// password; the upstream's `auth_time` for a login through a provider) by the
 /// RFC 8176 methods `amr` (where known).
-pub async fn start_session_as(
+pub(crate) async fn start_session_as(
     step: &Step<'_>,
     identity: crate::model::Identity,
     auth_time: u64,
@@ -158,7 +158,7 @@ pub async fn start_session_as(
 /// session moves to a new id (a login that gained a factor never keeps the cookie it
 /// had with one); its `sid`, consents and clients stay. Returns it and the cookie the
 /// answer must set.
-pub async fn add_factor(
+pub(crate) async fn add_factor(
     step: &Step<'_>,
     current: Current,
     method: &str,

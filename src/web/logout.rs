@@ -91,7 +91,7 @@ fn applications(registry: &Registry, session: &Session) -> Vec<String> {
 }
 
 /// `GET /logout`: the confirmation page (or straight back when there is no session).
-pub async fn confirm(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn confirm(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let registry = state.snapshot();
     let back = match Form::parse(req.query_string().as_bytes())
         .map_err(|e| e.description)
@@ -127,7 +127,7 @@ pub async fn confirm(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
 }
 
 /// `POST /logout`: ends the session.
-pub async fn submit(
+pub(crate) async fn submit(
     req: HttpRequest,
     ip: ClientIp,
     body: web::Bytes,

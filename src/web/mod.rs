@@ -29,7 +29,7 @@ use interaction::Step;
 /// Reads a form posted from one of our pages: refuses a post from another site, then
 /// checks its CSRF token against what the form acts on (`binding` reads it from the
 /// form); the error is the page to answer with.
-pub fn posted_form(
+pub(crate) fn posted_form(
     req: &HttpRequest,
     state: &AppState,
     registry: &Registry,
@@ -69,7 +69,7 @@ pub fn posted_form(
 /// Runs `then` for a form posted to a page of the login flow: reads the form and checks
 /// its CSRF token (bound to the pending request the form names) under one registry
 /// snapshot, then answers with whatever `then` does.
-pub async fn on_posted_form(
+pub(crate) async fn on_posted_form(
     req: &HttpRequest,
     ip: ClientIp,
     body: &[u8],
@@ -84,7 +84,7 @@ pub async fn on_posted_form(
 /// Runs `then` for a form posted to one of our pages whose CSRF token is bound to
 /// `binding(form)`: reads and checks it under one registry snapshot, then answers with
 /// whatever `then` does.
-pub async fn on_form_bound_to(
+pub(crate) async fn on_form_bound_to(
     req: &HttpRequest,
     ip: ClientIp,
     body: &[u8],

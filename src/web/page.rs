@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 /// Renders `template` with `context` (plus `product_name`). `form_target` is where a form
 /// on the page ends up after the server's redirect, which CSP `form-action` must allow.
-pub fn render(
+pub(crate) fn render(
     registry: &Registry,
     status: StatusCode,
     template: &str,
@@ -35,7 +35,7 @@ pub fn render(
 
 /// Renders a page that holds a form acting on `binding`: puts the CSRF token bound to
 /// it in the context and sets the CSRF cookie when the browser has none yet.
-pub fn render_form(
+pub(crate) fn render_form(
     req: &HttpRequest,
     state: &AppState,
     registry: &Registry,
@@ -58,7 +58,7 @@ pub fn render_form(
 
 /// Lets `response`'s page run this server's own script files (the passkey pages),
 /// its forms still posting only to this server and `form_targets`.
-pub fn allow_own_scripts(response: &mut HttpResponse, form_targets: &[&str]) {
+pub(crate) fn allow_own_scripts(response: &mut HttpResponse, form_targets: &[&str]) {
     if let Some(csp) = crate::http::content_security_policy_with_scripts(form_targets) {
         response
             .headers_mut()
@@ -67,7 +67,12 @@ pub fn allow_own_scripts(response: &mut HttpResponse, form_targets: &[&str]) {
 }
 
 /// An error page: never a redirect, for requests that cannot be sent back to a client.
-pub fn error(registry: &Registry, status: StatusCode, title: &str, message: &str) -> HttpResponse {
+pub(crate) fn error(
+    registry: &Registry,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+) -> HttpResponse {
     render(
         registry,
         status,
@@ -78,7 +83,7 @@ pub fn error(registry: &Registry, status: StatusCode, title: &str, message: &str
 }
 
 /// A 429 page saying `message`, with `Retry-After: retry_after` (at least a second).
-pub fn too_many(
+pub(crate) fn too_many(
     registry: &Registry,
     title: &str,
     message: &str,
@@ -92,7 +97,7 @@ pub fn too_many(
 }
 
 /// The 400 page for a request that cannot go on, saying why.
-pub fn invalid_request(registry: &Registry, message: &str) -> HttpResponse {
+pub(crate) fn invalid_request(registry: &Registry, message: &str) -> HttpResponse {
     error(
         registry,
         StatusCode::BAD_REQUEST,
@@ -104,7 +109,7 @@ pub fn invalid_request(registry: &Registry, message: &str) -> HttpResponse {
 /// The 400 page for a client that cannot be trusted (`invalid_client`): its metadata
 /// document could not be fetched or breaks a rule. Never a redirect: its redirect URIs
 /// are unverified.
-pub fn invalid_client(registry: &Registry, message: &str) -> HttpResponse {
+pub(crate) fn invalid_client(registry: &Registry, message: &str) -> HttpResponse {
     error(
         registry,
         StatusCode::BAD_REQUEST,
@@ -115,7 +120,7 @@ pub fn invalid_client(registry: &Registry, message: &str) -> HttpResponse {
 
 /// The 503 page for a failure on our side (the store, the random number generator):
 /// the request cannot go on, nothing was half done, and a retry may work.
-pub fn unavailable(registry: &Registry, e: impl std::fmt::Display) -> HttpResponse {
+pub(crate) fn unavailable(registry: &Registry, e: impl std::fmt::Display) -> HttpResponse {
     tracing::error!(error = %e, "a page request failed on the server's side");
     error(
         registry,
@@ -127,7 +132,7 @@ pub fn unavailable(registry: &Registry, e: impl std::fmt::Display) -> HttpRespon
 
 /// The 503 page for a provider that cannot be reached (its login only: every other
 /// way in still works).
-pub fn provider_unavailable(registry: &Registry, provider_name: &str) -> HttpResponse {
+pub(crate) fn provider_unavailable(registry: &Registry, provider_name: &str) -> HttpResponse {
     error(
         registry,
         StatusCode::SERVICE_UNAVAILABLE,
@@ -139,7 +144,7 @@ pub fn provider_unavailable(registry: &Registry, provider_name: &str) -> HttpRes
 /// The 403 page for a login that needs a second factor the user does not have
 /// (`[login] second_factor = "required"`, a client's `require_second_factor`, or
 /// `acr_values` asking for two factors).
-pub fn no_second_factor(registry: &Registry) -> HttpResponse {
+pub(crate) fn no_second_factor(registry: &Registry) -> HttpResponse {
     error(
         registry,
         StatusCode::FORBIDDEN,
@@ -149,7 +154,7 @@ pub fn no_second_factor(registry: &Registry) -> HttpResponse {
 }
 
 /// The page for a form whose pending request has expired.
-pub fn expired_request(registry: &Registry) -> HttpResponse {
+pub(crate) fn expired_request(registry: &Registry) -> HttpResponse {
     error(
         registry,
         StatusCode::BAD_REQUEST,

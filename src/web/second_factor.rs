@@ -25,16 +25,16 @@ use crate::throttle::{self, Policy};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 /// The message for a wrong, expired or reused code.
-pub const BAD_CODE: &str =
+pub(crate) const BAD_CODE: &str =
     "That code is not valid. Enter the code your authenticator app shows now.";
 
 /// The message for a passkey assertion that did not do (another key, a replay, a
 /// challenge that expired).
-pub const BAD_PASSKEY: &str =
+pub(crate) const BAD_PASSKEY: &str =
     "That passkey could not be used here. Try again with your own passkey.";
 
 /// What a failed attempt of `form`'s factor is told.
-pub fn failure_message(form: &Form) -> &'static str {
+pub(crate) fn failure_message(form: &Form) -> &'static str {
     if form.get("factor") == Some("passkey") {
         BAD_PASSKEY
     } else {
@@ -43,7 +43,7 @@ pub fn failure_message(form: &Form) -> &'static str {
 }
 
 /// `POST /login/second-factor`.
-pub async fn submit(
+pub(crate) async fn submit(
     req: HttpRequest,
     ip: ClientIp,
     body: web::Bytes,

@@ -11,16 +11,16 @@ use crate::store::{Key, Session, StoreError};
 use actix_web::HttpRequest;
 
 /// The browser's live session, with its store key.
-pub struct Current {
-    pub key: Key,
-    pub session: Session,
+pub(crate) struct Current {
+    pub(crate) key: Key,
+    pub(crate) session: Session,
 }
 
 /// The session of the browser making `req`, if it has a live one whose user still
 /// exists in the config, not ended (`gatehouse revoke --session`) nor begun before a
 /// `tokens_not_before` of its user, and, if a provider's rules let them in, whose
 /// rules were not narrowed since (`standing::admission_stands`).
-pub async fn current(
+pub(crate) async fn current(
     req: &HttpRequest,
     state: &AppState,
     registry: &Registry,

@@ -28,7 +28,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 /// `POST /login/upstream`: a provider's button.
-pub async fn start(
+pub(crate) async fn start(
     req: HttpRequest,
     ip: ClientIp,
     body: web::Bytes,
@@ -57,7 +57,7 @@ async fn begin(step: &Step<'_>, form: &Form) -> Result<HttpResponse, HttpRespons
 }
 
 /// `GET /login/callback/<provider id>`.
-pub async fn callback(
+pub(crate) async fn callback(
     req: HttpRequest,
     ip: ClientIp,
     path: web::Path<String>,

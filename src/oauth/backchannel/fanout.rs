@@ -24,25 +24,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The most sessions of one user an ending by user tells: the newest.
-pub const USER_SESSIONS: usize = 64;
+pub(crate) const USER_SESSIONS: usize = 64;
 
 /// The most sessions of one client an ending by client tells: the newest.
-pub const CLIENT_SESSIONS: usize = 100_000;
+pub(crate) const CLIENT_SESSIONS: usize = 100_000;
 
 /// The store name of the index of the sessions of the user `sub`. A leading space: no
 /// client id or other name meets it.
-pub fn user_index(sub: &str) -> String {
+pub(crate) fn user_index(sub: &str) -> String {
     format!(" sessions of user {sub}")
 }
 
 /// The store name of the index of the sessions in which the client `id` got a code.
-pub fn client_index(id: &str) -> String {
+pub(crate) fn client_index(id: &str) -> String {
     format!(" sessions of client {id}")
 }
 
 /// What ended, reaching sessions through an index.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Ending {
+pub(crate) enum Ending {
     /// The sessions of the user `sub` begun at or before `cut` (`None`: all of them,
     /// the user is gone): every client of each is told.
     User { sub: String, cut: Option<u64> },
@@ -71,7 +71,7 @@ impl Ending {
 
 /// Whether `ending` ends `session`: its user's (or one its client got a code in),
 /// begun at or before the cut (whole seconds, as `standing::falls` counts).
-pub fn reaches(ending: &Ending, session: &Session) -> bool {
+pub(crate) fn reaches(ending: &Ending, session: &Session) -> bool {
     let (named, cut) = match ending {
         Ending::User { sub, cut } => (session.identity.subject == *sub, cut),
         Ending::Client { id, cut } => (session.clients.contains(id), cut),
@@ -88,7 +88,7 @@ fn moved_later(before: Option<u64>, now: Option<u64>) -> Option<u64> {
 /// What a reload from `old` to `new` ends by user or client: users removed, and
 /// `tokens_not_before` of users and clients that appeared or moved later. Sorted, so
 /// every replica reloading the same change walks the same list.
-pub fn reload_endings(old: &Registry, new: &Registry) -> Vec<Ending> {
+pub(crate) fn reload_endings(old: &Registry, new: &Registry) -> Vec<Ending> {
     let removed = old
         .users()
         .filter(|u| new.user_by_id(&u.id).is_none())
@@ -119,7 +119,11 @@ pub fn reload_endings(old: &Registry, new: &Registry) -> Vec<Ending> {
 
 /// Puts `session` (which has a `sid`) in the index of its user and of each client
 /// given a code in it, for `ttl` (its time left).
-pub async fn index(state: &AppState, session: &Session, ttl: Duration) -> Result<(), StoreError> {
+pub(crate) async fn index(
+    state: &AppState,
+    session: &Session,
+    ttl: Duration,
+) -> Result<(), StoreError> {
     let until = state.clock.now().saturating_add(ttl.as_secs().max(1));
     let sid = &session.sid;
     let user = user_index(&session.identity.subject);
@@ -138,7 +142,7 @@ pub async fn index(state: &AppState, session: &Session, ttl: Duration) -> Result
 }
 
 /// Takes `session` out of the indexes [`index`] put it in (it ended).
-pub async fn unindex(state: &AppState, session: &Session) -> Result<(), StoreError> {
+pub(crate) async fn unindex(state: &AppState, session: &Session) -> Result<(), StoreError> {
     let sid = &session.sid;
     let user = user_index(&session.identity.subject);
     state.store.unindex_session(&user, sid).await?;
@@ -156,16 +160,16 @@ const READS_AT_ONCE: usize = 32;
 
 /// What an ending told.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Told {
+pub(crate) struct Told {
     /// The sessions it reached that had a client to tell.
-    pub sessions: usize,
+    pub(crate) sessions: usize,
     /// The clients being told, each once, sorted.
-    pub clients: Vec<String>,
+    pub(crate) clients: Vec<String>,
 }
 
 /// Tells the clients of the sessions `ending` reaches, each delivery in a task of its
 /// own. The sessions' copies are read [`READS_AT_ONCE`] at a time.
-pub async fn tell(
+pub(crate) async fn tell(
     state: &Arc<AppState>,
     registry: &Arc<Registry>,
     ending: &Ending,
@@ -199,7 +203,11 @@ pub async fn tell(
 
 /// [`tell`] for each of `endings`, in a task of its own (a reload does not wait for
 /// it); a store that fails is logged.
-pub fn tell_in_background(state: &Arc<AppState>, registry: &Arc<Registry>, endings: Vec<Ending>) {
+pub(crate) fn tell_in_background(
+    state: &Arc<AppState>,
+    registry: &Arc<Registry>,
+    endings: Vec<Ending>,
+) {
     if endings.is_empty() {
         return;
     }

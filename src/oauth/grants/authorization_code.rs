@@ -22,7 +22,7 @@ use crate::store::{CodeGrant, IssuedIds, Origin, Redeemed};
 /// Issues a code for `request`, approved by `identity` who logged in at `auth_time`
 /// in the session `origin` names, and returns the client's redirect URI carrying it
 /// with `state` and `iss`.
-pub async fn issue_code(
+pub(crate) async fn issue_code(
     state: &AppState,
     registry: &Registry,
     request: &AuthRequest,
@@ -69,7 +69,7 @@ fn code_ttl(registry: &Registry, request: &AuthRequest) -> std::time::Duration {
 }
 
 /// Redeems a code at the token endpoint.
-pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError> {
+pub(crate) async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError> {
     let TokenRequest { client, form, .. } = *request;
     let code = form
         .get("code")

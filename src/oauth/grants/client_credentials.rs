@@ -9,7 +9,7 @@ use crate::oauth::target;
 use crate::protocol::scope;
 
 /// Runs the grant.
-pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError> {
+pub(crate) async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError> {
     let client = request.client;
     let requested = target::admitted(request.form, client)?;
     let scopes: Vec<&str> = match request.form.get("scope") {

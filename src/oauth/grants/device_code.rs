@@ -15,7 +15,7 @@ use crate::oauth::target;
 use crate::store::{DeviceDecision, Origin, Polled};
 
 /// Answers a poll with a device code.
-pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError> {
+pub(crate) async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError> {
     let TokenRequest {
         state,
         registry,

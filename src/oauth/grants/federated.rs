@@ -19,13 +19,13 @@ use crate::upstream::{UpstreamError, rules};
 
 /// Whether a cap of `max_age` seconds from the upstream login `login_at` has ended a
 /// family at `now`.
-pub fn capped(login_at: u64, max_age: u64, now: u64) -> bool {
+pub(crate) fn capped(login_at: u64, max_age: u64, now: u64) -> bool {
     now >= login_at.saturating_add(max_age)
 }
 
 /// Whether a refresh at `now` must ask the upstream again (last vouched at
 /// `checked_at`, every `every` seconds).
-pub fn due(checked_at: u64, every: u64, now: u64) -> bool {
+pub(crate) fn due(checked_at: u64, every: u64, now: u64) -> bool {
     now.saturating_sub(checked_at) >= every
 }
 
@@ -53,7 +53,7 @@ impl Ending<'_> {
 /// The identity the refresh goes on with: `user` unchanged (not federated, or within
 /// its cap or its `every`), or as the upstream describes them now (with the new
 /// sealed upstream token). The family is revoked when it must end.
-pub async fn check(
+pub(crate) async fn check(
     state: &AppState,
     registry: &Registry,
     family: &str,

@@ -25,46 +25,49 @@ use serde::Serialize;
 use std::net::IpAddr;
 
 /// A token request whose client is authenticated and allowed the grant.
-pub struct TokenRequest<'a> {
-    pub state: &'a AppState,
-    pub registry: &'a Registry,
-    pub client: &'a Client,
+pub(crate) struct TokenRequest<'a> {
+    pub(crate) state: &'a AppState,
+    pub(crate) registry: &'a Registry,
+    pub(crate) client: &'a Client,
     /// The fingerprint of the secret the client authenticated with (`None`: a public
     /// client): what the tokens issued record, so that they end when it is removed.
-    pub credential: Option<CredentialId>,
+    pub(crate) credential: Option<CredentialId>,
     /// The request's parameters.
-    pub form: &'a Form,
+    pub(crate) form: &'a Form,
     /// Where the request came from, for the audit events a grant logs itself.
-    pub remote: IpAddr,
+    pub(crate) remote: IpAddr,
     /// The thumbprint of the key of the request's DPoP proof (RFC 9449): the access
     /// token is bound to it (`cnf.jkt`), and so is a public client's refresh token.
-    pub dpop_jkt: Option<String>,
+    pub(crate) dpop_jkt: Option<String>,
 }
 
 /// What a grant issued, for the endpoint to answer with and log.
-pub struct Granted {
-    pub response: TokenResponse,
+pub(crate) struct Granted {
+    pub(crate) response: TokenResponse,
     /// The audit event (`token_issued`, `refresh_rotated`).
-    pub event: &'static str,
+    pub(crate) event: &'static str,
     /// The user the tokens are for; `None` for a client's own token.
-    pub user_id: Option<String>,
+    pub(crate) user_id: Option<String>,
 }
 
 /// A successful token response (RFC 6749 5.1).
 #[derive(Serialize)]
-pub struct TokenResponse {
-    pub access_token: String,
-    pub token_type: &'static str,
-    pub expires_in: u64,
-    pub scope: String,
+pub(crate) struct TokenResponse {
+    pub(crate) access_token: String,
+    pub(crate) token_type: &'static str,
+    pub(crate) expires_in: u64,
+    pub(crate) scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub id_token: Option<String>,
+    pub(crate) id_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
+    pub(crate) refresh_token: Option<String>,
 }
 
 /// Runs `grant` for `request`: the table of grants.
-pub async fn exchange(grant: GrantType, request: &TokenRequest<'_>) -> Result<Granted, OAuthError> {
+pub(crate) async fn exchange(
+    grant: GrantType,
+    request: &TokenRequest<'_>,
+) -> Result<Granted, OAuthError> {
     match grant {
         GrantType::AuthorizationCode => authorization_code::exchange(request).await,
         GrantType::RefreshToken => refresh_token::exchange(request).await,

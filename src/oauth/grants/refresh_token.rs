@@ -11,7 +11,7 @@ use crate::protocol::scope;
 use crate::store::{Redeemed, RefreshGrant};
 
 /// Runs the grant.
-pub async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError> {
+pub(crate) async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError> {
     let TokenRequest {
         state,
         registry,

@@ -14,37 +14,37 @@ use crate::oauth::target::{self, Target};
 use crate::store::{Origin, RefreshGrant};
 
 /// What the tokens are for.
-pub struct UserGrant<'a> {
-    pub identity: &'a Identity,
+pub(crate) struct UserGrant<'a> {
+    pub(crate) identity: &'a Identity,
     /// Scopes of the ID token, and of the access token once narrowed to its target.
-    pub scopes: &'a [String],
+    pub(crate) scopes: &'a [String],
     /// Scopes the refresh token keeps (RFC 6749 6: the original grant's).
-    pub refresh_scopes: &'a [String],
+    pub(crate) refresh_scopes: &'a [String],
     /// The resources the grant's request named (RFC 8707; none: the client's defaults),
     /// which the refresh token keeps.
-    pub resources: &'a [String],
+    pub(crate) resources: &'a [String],
     /// The resources this token request asks for: a subset of those authorized.
-    pub requested: &'a [String],
-    pub auth_time: u64,
-    pub nonce: Option<&'a str>,
+    pub(crate) requested: &'a [String],
+    pub(crate) auth_time: u64,
+    pub(crate) nonce: Option<&'a str>,
     /// The access token's id (chosen before a code is redeemed, so a replay can deny it).
-    pub jti: String,
+    pub(crate) jti: String,
     /// The refresh token family to issue into; `None` issues no refresh token.
-    pub family: Option<String>,
+    pub(crate) family: Option<String>,
     /// The session the grant began in, which the refresh token keeps.
-    pub origin: &'a Origin,
+    pub(crate) origin: &'a Origin,
     /// True when the tokens outlive that session (a refresh of an `offline_access`
     /// family): the access token then carries no `sid`, so ending the session leaves
     /// it standing.
-    pub outlives_session: bool,
+    pub(crate) outlives_session: bool,
     /// False when the refresh token used is kept rather than rotated (a FAPI 2.0
     /// client, FAPI 2.0 5.3.2.1): no new one is issued into the family.
-    pub rotate: bool,
+    pub(crate) rotate: bool,
 }
 
 impl TokenResponse {
     /// This response as a DPoP-bound token's (RFC 9449 5): `token_type` `DPoP`.
-    pub fn bound_if(self, jkt: Option<&str>) -> Self {
+    pub(crate) fn bound_if(self, jkt: Option<&str>) -> Self {
         match jkt {
             Some(_) => Self {
                 token_type: "DPoP",
@@ -55,7 +55,7 @@ impl TokenResponse {
     }
 
     /// A response carrying `access` alone, for `scope`.
-    pub fn bearer(access: Issued, scope: String) -> Self {
+    pub(crate) fn bearer(access: Issued, scope: String) -> Self {
         Self {
             access_token: access.token,
             token_type: "Bearer",
@@ -69,7 +69,7 @@ impl TokenResponse {
 
 /// Whose access token: the client's own (client credentials), or a user's, who logged
 /// in at `auth_time`, with the refresh family issued beside it.
-pub enum Holder<'a> {
+pub(crate) enum Holder<'a> {
     /// The client itself: `sub` is its id, and there is no `auth_time`.
     Client,
     /// A user.
@@ -132,7 +132,7 @@ pub(crate) fn access_token(
 }
 
 /// Mints and stores the tokens of `grant` for the request's client.
-pub async fn issue(
+pub(crate) async fn issue(
     request: &TokenRequest<'_>,
     grant: UserGrant<'_>,
 ) -> Result<TokenResponse, OAuthError> {

@@ -8,7 +8,7 @@ use serde_json::json;
 
 /// The resources a request names, as the consent and device pages show them: each
 /// one's `name` (else its URI) and its URI.
-pub fn resources_shown(registry: &Registry, resources: &[String]) -> Vec<serde_json::Value> {
+pub(crate) fn resources_shown(registry: &Registry, resources: &[String]) -> Vec<serde_json::Value> {
     resources
         .iter()
         .map(|id| {
@@ -19,7 +19,7 @@ pub fn resources_shown(registry: &Registry, resources: &[String]) -> Vec<serde_j
 }
 
 /// What granting `scope` means, in words for the consent and device pages.
-pub fn scope_description<'a>(registry: &'a Registry, scope: &str) -> &'a str {
+pub(crate) fn scope_description<'a>(registry: &'a Registry, scope: &str) -> &'a str {
     match scope {
         "openid" => "Sign you in with your account",
         "profile" => "See your name and username",

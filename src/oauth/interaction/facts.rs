@@ -14,7 +14,7 @@ use crate::upstream::provider::RefreshPolicy;
 
 /// The facts about `request` for `client`, with the browser's `session` (one the
 /// client may use) and the `kept` request it continues, at `now`.
-pub fn gather<'a>(
+pub(crate) fn gather<'a>(
     registry: &'a Registry,
     request: &'a AuthRequest,
     client: &Client,
@@ -44,7 +44,7 @@ pub fn gather<'a>(
 
 /// The `[[users]]` entry a session's `identity` is (a password login, or a provider's
 /// login linked to the user): whose second factors it may prove.
-pub fn local_user<'r>(registry: &'r Registry, identity: &Identity) -> Option<&'r User> {
+pub(crate) fn local_user<'r>(registry: &'r Registry, identity: &Identity) -> Option<&'r User> {
     match identity.source {
         IdentitySource::Local => registry.user_by_id(&identity.subject),
         IdentitySource::Upstream => None,
@@ -91,7 +91,7 @@ fn session_facts<'s>(
 /// True when `client` may use `session` (a login through a provider it does not allow
 /// is as no session: the user signs in again, with a password or a provider the client
 /// allows).
-pub fn may_use(client: &Client, session: &Session, remote: impl std::fmt::Display) -> bool {
+pub(crate) fn may_use(client: &Client, session: &Session, remote: impl std::fmt::Display) -> bool {
     let ok = client.allows_identity(&session.identity);
     if !ok {
         tracing::info!(event = "session_not_used", client_id = %client.id, remote = %remote, reason = "provider_not_allowed", "the session signed in through a provider this client does not allow");

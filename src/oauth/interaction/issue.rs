@@ -11,7 +11,7 @@ use crate::store::{Key, Session, StoreError};
 
 /// Why no code was issued.
 #[derive(Debug, thiserror::Error)]
-pub enum NotIssued {
+pub(crate) enum NotIssued {
     /// The request was pushed (PAR) and its one code was issued already.
     #[error("the pushed authorization request was used already")]
     PushedUsed,
@@ -24,7 +24,7 @@ pub enum NotIssued {
 /// redirect URI carrying it. The upstream token of the login that made this request
 /// (`upstream_token`) goes to this code alone (and from it to one refresh family); a
 /// pushed request gives one code, whichever login page reload got there.
-pub async fn code(
+pub(crate) async fn code(
     state: &AppState,
     registry: &Registry,
     request: &AuthRequest,
@@ -55,7 +55,7 @@ pub async fn code(
 
 /// Records in the session stored under `key` that `client_id` was given a code in it
 /// (once), so that its end names and tells that client.
-pub async fn note_client(
+pub(crate) async fn note_client(
     state: &AppState,
     registry: &Registry,
     key: Key,

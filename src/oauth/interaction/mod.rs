@@ -18,7 +18,7 @@ use crate::registry::Registry;
 use actix_web::HttpResponse;
 
 /// The redirect telling the client why `request` could not go on.
-pub fn refuse(
+pub(crate) fn refuse(
     registry: &Registry,
     request: &AuthRequest,
     code: ErrorCode,

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 /// What a pending request waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Awaiting {
+pub(crate) enum Awaiting {
     /// The user to log in (the login page was shown).
     Login,
     /// The user to prove a second factor (the second-factor page was shown).
@@ -31,14 +31,14 @@ pub enum Awaiting {
 
 /// A login sent to an upstream provider, kept with its request until the callback.
 #[derive(Clone, Serialize, Deserialize)]
-pub struct UpstreamAttempt {
+pub(crate) struct UpstreamAttempt {
     /// The provider the browser was sent to: the callback's path must name it.
-    pub provider: String,
-    pub nonce: String,
-    pub pkce_verifier: String,
+    pub(crate) provider: String,
+    pub(crate) nonce: String,
+    pub(crate) pkce_verifier: String,
     /// The CSRF tag of the browser's cookie and the `state`: the callback must come
     /// back to the browser that started it.
-    pub browser: String,
+    pub(crate) browser: String,
 }
 
 impl std::fmt::Debug for UpstreamAttempt {
@@ -51,42 +51,42 @@ impl std::fmt::Debug for UpstreamAttempt {
 
 /// An authorization request kept while the user logs in or consents.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Pending {
+pub(crate) struct Pending {
     /// The validated request, as `/authorize` received it.
-    pub request: AuthRequest,
+    pub(crate) request: AuthRequest,
     /// The step it waits for: only that step's form may take it further.
-    pub awaiting: Awaiting,
+    pub(crate) awaiting: Awaiting,
     /// When the request was made (Unix seconds): a fresh login it asked for must be at
     /// or after this second.
-    pub created_at: u64,
+    pub(crate) created_at: u64,
     /// The address that made it, whose pending count it is in.
-    pub address: String,
+    pub(crate) address: String,
     /// While `awaiting` an upstream callback: what the callback checks and needs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upstream: Option<UpstreamAttempt>,
+    pub(crate) upstream: Option<UpstreamAttempt>,
     /// After an upstream login with `refresh.mode = "revalidate"`: the sealed upstream
     /// token, handed to the one code this request gets (so one refresh family holds
     /// it; the session never does).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upstream_token: Option<String>,
+    pub(crate) upstream_token: Option<String>,
     /// How many times this request has sent the browser to a provider: the policy
     /// stops sending it after `policy::MAX_UPSTREAM_TRIPS` (no redirect loop).
     #[serde(default)]
-    pub upstream_trips: u8,
+    pub(crate) upstream_trips: u8,
 }
 
 /// A pending request as read back from the store, with its id.
 #[derive(Debug, Clone)]
-pub struct Kept {
+pub(crate) struct Kept {
     /// The random id the page's form carries (the store key is its SHA-256).
-    pub id: String,
+    pub(crate) id: String,
     /// What was kept under it.
-    pub pending: Pending,
+    pub(crate) pending: Pending,
 }
 
 /// Why a pending request could not be kept, found or taken.
 #[derive(Debug, thiserror::Error)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// The store (or the random source) failed: nothing was half done.
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
@@ -116,7 +116,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// The `reason` of the audit event.
-    pub fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         match self {
             Self::Unavailable(_) => "store_unavailable",
             Self::AddressFull(_) => "pending_per_address",
@@ -135,7 +135,7 @@ impl Refusal {
 
     /// Logs and counts a refusal that is a limit (the pending caps); the others are no
     /// event of their own.
-    pub fn note_limit(&self, remote: impl std::fmt::Display) {
+    pub(crate) fn note_limit(&self, remote: impl std::fmt::Display) {
         let metric = match self {
             Self::AddressFull(_) => "pending",
             Self::TotalFull => "pending_total",
@@ -154,7 +154,7 @@ impl From<StoreError> for Refusal {
 
 /// The pending requests of one registry generation: the store, the clock's now, the
 /// lifetime and the cap.
-pub struct Pendings<'a> {
+pub(crate) struct Pendings<'a> {
     store: &'a dyn Store,
     now: u64,
     ttl: Duration,
@@ -163,7 +163,7 @@ pub struct Pendings<'a> {
 
 impl<'a> Pendings<'a> {
     /// The pending requests as `registry` bounds them, kept in `state`'s store.
-    pub fn of(state: &'a AppState, registry: &Registry) -> Self {
+    pub(crate) fn of(state: &'a AppState, registry: &Registry) -> Self {
         let ttl = registry.session.pending_ttl;
         let limits = &registry.limits;
         let cap = Cap::new(
@@ -188,7 +188,7 @@ impl<'a> Pendings<'a> {
     /// Keeps `request` waiting for `awaiting` and returns its id: a new entry (within
     /// the cap) when it is not kept yet, else the kept one, updated when it now waits
     /// for another step.
-    pub async fn remember(
+    pub(crate) async fn remember(
         &self,
         request: &AuthRequest,
         kept: Option<Kept>,
@@ -212,7 +212,7 @@ impl<'a> Pendings<'a> {
 
     /// A new pending request under a fresh id, counted against the cap (not yet
     /// written: [`Pendings::keep`] does).
-    pub async fn admit(
+    pub(crate) async fn admit(
         &self,
         request: &AuthRequest,
         awaiting: Awaiting,
@@ -241,7 +241,7 @@ impl<'a> Pendings<'a> {
     /// `kept` (or a new entry for `request`) moved under a new id, waiting for the
     /// callback of `attempt`'s provider: the id is the `state` sent up. The old entry
     /// is removed; the counts stay as they are (moved, not answered).
-    pub async fn send_upstream(
+    pub(crate) async fn send_upstream(
         &self,
         request: &AuthRequest,
         kept: Option<Kept>,
@@ -271,7 +271,7 @@ impl<'a> Pendings<'a> {
     }
 
     /// Writes `kept` to the store for what is left of its lifetime.
-    pub async fn keep(&self, kept: &Kept) -> Result<(), Refusal> {
+    pub(crate) async fn keep(&self, kept: &Kept) -> Result<(), Refusal> {
         let age = self.now.saturating_sub(kept.pending.created_at);
         let left = self
             .ttl
@@ -285,7 +285,7 @@ impl<'a> Pendings<'a> {
     }
 
     /// The pending request `id` names, if it is still live.
-    pub async fn recall(&self, id: Option<&str>) -> Result<Option<Kept>, Refusal> {
+    pub(crate) async fn recall(&self, id: Option<&str>) -> Result<Option<Kept>, Refusal> {
         let Some(id) = id else {
             return Ok(None);
         };
@@ -302,7 +302,7 @@ impl<'a> Pendings<'a> {
     /// counts. Only one answer gets it: a second post of the same form (a double
     /// click, a replay, another replica at the same moment) finds it gone
     /// ([`Refusal::Gone`]), so one pending login yields at most one code or one denial.
-    pub async fn forget(&self, kept: &Kept) -> Result<(), Refusal> {
+    pub(crate) async fn forget(&self, kept: &Kept) -> Result<(), Refusal> {
         if !self
             .store
             .delete_pending(sha256(kept.id.as_bytes()))
@@ -320,7 +320,7 @@ impl<'a> Pendings<'a> {
     /// store: of two racing callbacks only the first goes on). The claimed request
     /// waits for a login again (so a failure after it shows the login page); the
     /// attempt is handed back.
-    pub async fn claim_callback(
+    pub(crate) async fn claim_callback(
         &self,
         state_id: &str,
         provider: &str,

@@ -21,11 +21,11 @@ use crate::protocol::acr::{AMR_MFA, AMR_PWD};
 
 /// How many times one request may send the browser to a provider: the first trip and
 /// one retry; after that the request falls back or is refused (no redirect loop).
-pub const MAX_UPSTREAM_TRIPS: u8 = 2;
+pub(crate) const MAX_UPSTREAM_TRIPS: u8 = 2;
 
 /// What happens next to an authorization request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Next {
+pub(crate) enum Next {
     /// The login page (the password form and the providers' buttons).
     Login,
     /// The browser goes to this provider to sign in.
@@ -45,22 +45,22 @@ pub enum Next {
 
 /// The browser's session, as the policy weighs it.
 #[derive(Debug, Clone, Default)]
-pub struct SessionFacts<'a> {
+pub(crate) struct SessionFacts<'a> {
     /// When the user logged in (Unix seconds).
-    pub auth_time: u64,
+    pub(crate) auth_time: u64,
     /// The client was granted every scope of the request in this session.
-    pub consented: bool,
+    pub(crate) consented: bool,
     /// The provider the session signed in through, when it revalidates at refresh.
-    pub revalidating_provider: Option<&'a str>,
+    pub(crate) revalidating_provider: Option<&'a str>,
     /// How the session's login was made, from its `amr`.
-    pub strength: Strength,
+    pub(crate) strength: Strength,
     /// The user has a second factor they can prove here (`totp_secret`).
-    pub has_second_factor: bool,
+    pub(crate) has_second_factor: bool,
 }
 
 /// How a session's login was made, as the second-factor rule weighs it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Strength {
+pub(crate) enum Strength {
     /// A password alone (`amr` has `pwd`, not `mfa`).
     Password,
     /// Two factors (`amr` has `mfa`).
@@ -72,7 +72,7 @@ pub enum Strength {
 
 impl Strength {
     /// The strength of a login whose RFC 8176 methods were `amr`.
-    pub fn of(amr: &[String]) -> Self {
+    pub(crate) fn of(amr: &[String]) -> Self {
         if amr.iter().any(|m| m == AMR_MFA) {
             Self::TwoFactors
         } else if amr.iter().any(|m| m == AMR_PWD) {
@@ -85,33 +85,33 @@ impl Strength {
 
 /// Everything [`next`] decides from: plain values.
 #[derive(Debug, Clone)]
-pub struct Facts<'a> {
+pub(crate) struct Facts<'a> {
     /// The request (its `prompt`, `max_age`).
-    pub request: &'a AuthRequest,
+    pub(crate) request: &'a AuthRequest,
     /// When the kept request was made; `None` for one being made now.
-    pub made_at: Option<u64>,
+    pub(crate) made_at: Option<u64>,
     /// The clock's now (Unix seconds).
-    pub now: u64,
+    pub(crate) now: u64,
     /// The browser's live session.
-    pub session: Option<SessionFacts<'a>>,
+    pub(crate) session: Option<SessionFacts<'a>>,
     /// The client skips consent.
-    pub first_party: bool,
+    pub(crate) first_party: bool,
     /// The client gets refresh tokens.
-    pub refreshes: bool,
+    pub(crate) refreshes: bool,
     /// The provider `idp_hint` names (declared, allowed for the client).
-    pub hinted: Option<&'a str>,
+    pub(crate) hinted: Option<&'a str>,
     /// The kept request already holds an upstream token of its own.
-    pub upstream_token_kept: bool,
+    pub(crate) upstream_token_kept: bool,
     /// How many times the request has gone to a provider.
-    pub upstream_trips: u8,
+    pub(crate) upstream_trips: u8,
     /// `[login] second_factor`.
-    pub second_factor: SecondFactorMode,
+    pub(crate) second_factor: SecondFactorMode,
     /// The client's `require_second_factor`.
-    pub client_requires_second_factor: bool,
+    pub(crate) client_requires_second_factor: bool,
 }
 
 /// What happens next to the request the facts describe.
-pub fn next(facts: &Facts<'_>) -> Next {
+pub(crate) fn next(facts: &Facts<'_>) -> Next {
     let request = facts.request;
     let none = request.prompt.none;
     let fresh = facts
@@ -158,7 +158,7 @@ pub fn next(facts: &Facts<'_>) -> Next {
 /// any login when the client has `require_second_factor` or the request's
 /// `acr_values` asks for the two-factor `acr`. A login through a provider is the
 /// provider's to protect: only the client or the request makes it need one.
-pub fn second_factor_step(facts: &Facts<'_>, session: &SessionFacts<'_>) -> Option<Next> {
+pub(crate) fn second_factor_step(facts: &Facts<'_>, session: &SessionFacts<'_>) -> Option<Next> {
     let demanded = facts.client_requires_second_factor || facts.request.acr_mfa;
     let needed = needs_second_factor(facts.second_factor, demanded, session);
     if !needed {
@@ -179,7 +179,7 @@ pub fn second_factor_step(facts: &Facts<'_>, session: &SessionFacts<'_>) -> Opti
 
 /// Whether the login of `session` needs a second factor under `mode`, `demanded`
 /// when the client or the request asks for two factors whatever the mode.
-pub fn needs_second_factor(
+pub(crate) fn needs_second_factor(
     mode: SecondFactorMode,
     demanded: bool,
     session: &SessionFacts<'_>,
@@ -202,7 +202,12 @@ pub fn needs_second_factor(
 /// (`None`: being made now): `prompt=login` wants a login at or after the request's
 /// second (a new request always asks; a kept one accepts a login made since), and
 /// `max_age` one at most that many seconds old.
-pub fn fresh_enough(request: &AuthRequest, made_at: Option<u64>, auth_time: u64, now: u64) -> bool {
+pub(crate) fn fresh_enough(
+    request: &AuthRequest,
+    made_at: Option<u64>,
+    auth_time: u64,
+    now: u64,
+) -> bool {
     let stale_for_prompt = request.prompt.login && made_at.is_none_or(|made| auth_time < made);
     let too_old = request
         .max_age
@@ -212,7 +217,7 @@ pub fn fresh_enough(request: &AuthRequest, made_at: Option<u64>, auth_time: u64,
 
 /// What an upstream login proves for a request that demanded a fresh one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Upstreamed {
+pub(crate) enum Upstreamed {
     /// A session starts, logged in at this time.
     Session(u64),
     /// The provider's login is too old for the request: ask the provider once more.
@@ -226,7 +231,7 @@ pub enum Upstreamed {
 /// provider that did not say) for `request`, made at `made_at`, after `trips` trips.
 /// A request without `prompt=login` or `max_age` takes the login as made now when the
 /// provider did not say; one with either never does: the provider must prove it.
-pub fn upstream_login(
+pub(crate) fn upstream_login(
     request: &AuthRequest,
     made_at: u64,
     auth_time: Option<u64>,

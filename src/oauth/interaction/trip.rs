@@ -11,15 +11,15 @@ use crate::upstream::provider::Provider;
 
 /// One trip: its id (the `state` sent up), the CSRF tag of the browser that starts it,
 /// and the network whose pending count it is in.
-pub struct Trip {
-    pub id: String,
-    pub browser: String,
-    pub address: String,
+pub(crate) struct Trip {
+    pub(crate) id: String,
+    pub(crate) browser: String,
+    pub(crate) address: String,
 }
 
 /// Why the browser cannot be sent up.
 #[derive(Debug, thiserror::Error)]
-pub enum NoTrip {
+pub(crate) enum NoTrip {
     /// The provider (its discovery document) cannot be had now.
     #[error(transparent)]
     Upstream(UpstreamError),
@@ -30,7 +30,7 @@ pub enum NoTrip {
 
 /// Starts `trip` to `provider` for `request` (continuing `kept`, if any) and returns
 /// the URL to send the browser to.
-pub async fn start(
+pub(crate) async fn start(
     state: &AppState,
     registry: &Registry,
     provider: &Provider,

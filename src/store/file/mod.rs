@@ -42,7 +42,7 @@ mod writer;
 use writer::{Change, Writer, db_error, load, prepare};
 
 /// The start of the error when the file is open in another process.
-pub const IN_USE: &str = "is in use by another process";
+pub(crate) const IN_USE: &str = "is in use by another process";
 
 /// Whether a change waits for its commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +54,7 @@ enum Wait {
 }
 
 /// The embedded store: the memory store, and the writer that keeps the file in step.
-pub struct FileStore {
+pub(crate) struct FileStore {
     memory: Arc<MemoryStore>,
     /// `None` once dropped (so the writer sees the channel close).
     changes: Mutex<Option<Sender<Change>>>,
@@ -68,7 +68,7 @@ impl FileStore {
     /// Opens (or creates) the store file at `path`, reads what it holds back into
     /// memory, and starts its writer and the memory sweeper (needs a Tokio runtime).
     /// Refused when another process has the file open.
-    pub fn open(path: &Path, clock: Clock) -> Result<Self, StoreError> {
+    pub(crate) fn open(path: &Path, clock: Clock) -> Result<Self, StoreError> {
         let db = Database::create(path).map_err(|e| match e {
             DatabaseError::DatabaseAlreadyOpen => StoreError(format!(
                 "the store file {} {IN_USE}: the file store serves one gatehouse instance; \

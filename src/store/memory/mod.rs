@@ -60,7 +60,7 @@ fn done<'a, T: Send + 'a>(value: T) -> StoreFuture<'a, T> {
 }
 
 /// Frees `store`'s expired entries every 30 s for as long as it exists.
-pub fn spawn_sweeper(store: &Arc<MemoryStore>) {
+pub(crate) fn spawn_sweeper(store: &Arc<MemoryStore>) {
     let store: Weak<MemoryStore> = Arc::downgrade(store);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SWEEP_EVERY);
@@ -100,7 +100,7 @@ impl MemoryStore {
     }
 
     /// Frees expired entries; run it periodically.
-    pub fn sweep(&self) {
+    pub(crate) fn sweep(&self) {
         let now = self.now();
         self.codes.retain(|_, e| e.live(now));
         self.refresh.retain(|_, e| e.live(now));

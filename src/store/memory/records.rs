@@ -55,9 +55,9 @@ impl Kind {
 /// a key's 32 bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Record {
-    pub expires: Millis,
-    pub used: bool,
-    pub payload: Vec<u8>,
+    pub(crate) expires: Millis,
+    pub(crate) used: bool,
+    pub(crate) payload: Vec<u8>,
 }
 
 /// The expiry of what never expires (the shared secrets).

@@ -62,7 +62,7 @@ impl Step<'_> {
     }
 
     /// The login form for `request`, with `error` shown when a previous try failed.
-    pub async fn login_page(
+    pub(crate) async fn login_page(
         &self,
         request: &AuthRequest,
         kept: Option<Kept>,
@@ -123,7 +123,7 @@ impl Step<'_> {
     /// The second-factor page for `request`, offering the factors the session's user
     /// has (a code field; their passkeys, by a challenge bound to this request and
     /// the user), with `error` shown when a previous attempt failed.
-    pub async fn second_factor_page(
+    pub(crate) async fn second_factor_page(
         &self,
         request: &AuthRequest,
         session: &Session,

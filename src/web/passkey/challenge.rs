@@ -16,12 +16,12 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 
 /// How long a challenge can be answered: time to find and touch a security key.
-pub const LIFETIME: u64 = 300;
+pub(crate) const LIFETIME: u64 = 300;
 
 const LEN: usize = 16 + 8 + 32;
 
 /// What a challenge is for, and bound to.
-pub enum Purpose<'a> {
+pub(crate) enum Purpose<'a> {
     /// A passkey login for the pending request `id`.
     Login(&'a str),
     /// An enrolment in the session whose cookie hashes to `session`, with `user_handle`.
@@ -56,7 +56,7 @@ fn tag(state: &AppState, purpose: &Purpose<'_>, head: &[u8]) -> [u8; 32] {
 }
 
 /// A fresh challenge for `purpose`, base64url, good until `now + LIFETIME`.
-pub fn issue(state: &AppState, purpose: &Purpose<'_>, now: u64) -> Result<String, RngError> {
+pub(crate) fn issue(state: &AppState, purpose: &Purpose<'_>, now: u64) -> Result<String, RngError> {
     let mut raw = random_bytes::<16>()?.to_vec();
     raw.extend((now + LIFETIME).to_be_bytes());
     let mac = tag(state, purpose, &raw);
@@ -66,15 +66,15 @@ pub fn issue(state: &AppState, purpose: &Purpose<'_>, now: u64) -> Result<String
 
 /// A challenge that checked out: its bytes (what the client data must carry), its
 /// nonce and its expiry.
-pub struct Checked {
-    pub raw: Vec<u8>,
+pub(crate) struct Checked {
+    pub(crate) raw: Vec<u8>,
     nonce: String,
     expires: u64,
 }
 
 /// Why a challenge is refused.
 #[derive(Debug, thiserror::Error)]
-pub enum Refused {
+pub(crate) enum Refused {
     #[error("the challenge is malformed, forged or for something else")]
     Invalid,
     #[error("the challenge expired")]
@@ -87,7 +87,7 @@ pub enum Refused {
 
 impl Refused {
     /// A short name for the audit log.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Self::Invalid => "challenge",
             Self::Expired => "challenge_expired",
@@ -99,7 +99,7 @@ impl Refused {
 
 /// Checks a challenge a form sent back: made by us for `purpose`, not expired. Does not
 /// use it ([`use_once`] does, after the ceremony verified).
-pub fn check(
+pub(crate) fn check(
     state: &AppState,
     purpose: &Purpose<'_>,
     given: &str,
@@ -130,7 +130,7 @@ pub fn check(
 
 /// Uses a checked challenge: `Ok` only for the first ceremony that does, on any
 /// replica, while it lives.
-pub async fn use_once(state: &AppState, checked: &Checked) -> Result<(), Refused> {
+pub(crate) async fn use_once(state: &AppState, checked: &Checked) -> Result<(), Refused> {
     let key = format!("webauthn:{}", checked.nonce);
     if state.store.remember_once(&key, checked.expires).await? {
         Ok(())

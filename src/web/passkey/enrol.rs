@@ -69,7 +69,7 @@ fn session_binding(current: &Current) -> String {
 }
 
 /// `GET /account/passkeys`.
-pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let registry = state.snapshot();
     let (user, current, cookie) = match signed_in(&req, &state, &registry).await {
         Ok(found) => found,
@@ -128,7 +128,7 @@ fn scripted(mut response: HttpResponse) -> HttpResponse {
 }
 
 /// `POST /account/passkeys`: the browser's new credential.
-pub async fn submit(
+pub(crate) async fn submit(
     req: HttpRequest,
     body: web::Bytes,
     state: web::Data<AppState>,
@@ -147,7 +147,7 @@ pub async fn submit(
         Ok((registered, handle)) => {
             let name = form.get("name").map(str::trim).filter(|n| !n.is_empty());
             let name: String = name.unwrap_or("Passkey").chars().take(MAX_NAME).collect();
-            tracing::info!(event = "passkey_registered", user_id = %user.id, credential = %hex(&sha256(&registered.credential_id)[..8]), format = %registered.format);
+            tracing::info!(event = "passkey_registered", user_id = %user.id, credential = %hex(&sha256(&registered.credential_id)[..8]), format = %registered.format, alg = registered.key.alg().name());
             let toml = toml_lines(user, &name, &registered, &handle);
             let context = json!({"toml": toml, "user_name": user.username});
             scripted(page::render(

@@ -24,13 +24,13 @@ use subtle::ConstantTimeEq;
 
 /// The message for any failed passkey login: it never says whether the passkey is
 /// known, or whose it is.
-pub const REFUSED: &str = "That passkey could not be used to sign in here.";
+pub(crate) const REFUSED: &str = "That passkey could not be used to sign in here.";
 
 /// The RFC 8176 methods a passkey login records.
-pub const AMR: [&str; 2] = [AMR_SWK, AMR_MFA];
+pub(crate) const AMR: [&str; 2] = [AMR_SWK, AMR_MFA];
 
 /// `POST /login/passkey`.
-pub async fn submit(
+pub(crate) async fn submit(
     req: HttpRequest,
     ip: ClientIp,
     body: web::Bytes,

@@ -24,7 +24,7 @@ use subtle::ConstantTimeEq;
 /// The page's offer of `user`'s passkeys for the second factor of what `bound` names:
 /// the challenge, the RP ID and the credential ids the browser may use; `None` when
 /// the user has no passkey.
-pub fn offer(
+pub(crate) fn offer(
     state: &AppState,
     registry: &Registry,
     user: &User,
@@ -53,7 +53,7 @@ pub fn offer(
 /// Checks the posted assertion as `user`'s second factor for what `bound` names, and
 /// uses its challenge once: `Ok` when one of the user's passkeys signed it, else the
 /// name of the check that failed (for the audit log; the person sees one message).
-pub async fn verify(
+pub(crate) async fn verify(
     state: &AppState,
     registry: &Registry,
     user: &User,
