@@ -27,6 +27,7 @@ const RACERS: usize = 20;
 pub async fn run(store: Arc<dyn Store>, clock: &Clock) {
     codes(store.as_ref(), clock).await;
     refresh_tokens(store.as_ref(), clock).await;
+    rotations(store.as_ref()).await;
     families_and_denials(store.as_ref(), clock).await;
     not_before(store.as_ref(), clock).await;
     sessions_and_pending(store.as_ref(), clock).await;
@@ -37,6 +38,7 @@ pub async fn run(store: Arc<dyn Store>, clock: &Clock) {
     pending_race(&store).await;
     failures_race(&store).await;
     refresh_race(&store).await;
+    rotation_race(&store).await;
     shared_secrets(store.as_ref()).await;
     remembered_once(store.as_ref(), clock).await;
     remember_race(&store, clock).await;
@@ -591,6 +593,70 @@ async fn pending_race(store: &Arc<dyn Store>) {
         taken, 1,
         "{RACERS} concurrent answers of one pending request: exactly one takes it"
     );
+}
+
+/// A rotation uses the old token and keeps its successor only on the first use.
+async fn rotations(store: &dyn Store) {
+    store
+        .put_refresh(key(13), refresh_grant("f3"), MINUTE)
+        .await
+        .expect("put_refresh");
+    let rotate = |old, next| store.rotate_refresh(key(old), key(next), refresh_grant("f4"), MINUTE);
+    assert!(
+        matches!(rotate(13, 14).await, Ok(Redeemed::Fresh(g)) if g.family == "f3"),
+        "the first rotation uses the token"
+    );
+    assert!(
+        matches!(store.peek_refresh(key(14)).await, Ok(Redeemed::Fresh(g)) if g.family == "f4"),
+        "and keeps its successor"
+    );
+    assert!(
+        matches!(rotate(13, 15).await, Ok(Redeemed::Replayed(g)) if g.family == "f3"),
+        "rotating a used token is a reuse, with its family"
+    );
+    assert!(
+        matches!(store.peek_refresh(key(15)).await, Ok(Redeemed::Unknown)),
+        "a reuse keeps no successor"
+    );
+    assert!(matches!(rotate(16, 17).await, Ok(Redeemed::Unknown)));
+    assert!(
+        matches!(store.peek_refresh(key(17)).await, Ok(Redeemed::Unknown)),
+        "nor does an unknown token"
+    );
+}
+
+/// Concurrent rotations of one token: one wins, and only its successor is kept.
+async fn rotation_race(store: &Arc<dyn Store>) {
+    store
+        .put_refresh(key(43), refresh_grant("race"), MINUTE)
+        .await
+        .expect("put_refresh");
+    let fresh = race(store, |store, i| async move {
+        let next = key(100 + i as u8);
+        match store
+            .rotate_refresh(key(43), next, refresh_grant("next"), MINUTE)
+            .await
+        {
+            Ok(Redeemed::Fresh(_)) => true,
+            Ok(Redeemed::Replayed(_)) => false,
+            other => panic!("a racing rotation: {other:?}"),
+        }
+    })
+    .await;
+    assert_eq!(
+        fresh, 1,
+        "{RACERS} concurrent rotations: exactly one succeeds"
+    );
+    let mut kept = 0;
+    for i in 0..RACERS {
+        if matches!(
+            store.peek_refresh(key(100 + i as u8)).await,
+            Ok(Redeemed::Fresh(_))
+        ) {
+            kept += 1;
+        }
+    }
+    assert_eq!(kept, 1, "only the winning rotation's successor is kept");
 }
 
 async fn refresh_race(store: &Arc<dyn Store>) {

@@ -67,6 +67,19 @@ impl Store for Metered {
         self.timed("use_refresh", self.inner.use_refresh(key))
     }
 
+    fn rotate_refresh(
+        &self,
+        old: Key,
+        key: Key,
+        next: RefreshGrant,
+        ttl: Duration,
+    ) -> StoreFuture<'_, Redeemed<RefreshGrant>> {
+        self.timed(
+            "rotate_refresh",
+            self.inner.rotate_refresh(old, key, next, ttl),
+        )
+    }
+
     fn revoke_family(&self, family: &str, ttl: Duration) -> StoreFuture<'_, ()> {
         self.timed("revoke_family", self.inner.revoke_family(family, ttl))
     }

@@ -297,6 +297,25 @@ pub trait Store: Send + Sync {
     fn peek_refresh(&self, key: Key) -> StoreFuture<'_, Redeemed<RefreshGrant>>;
     /// Uses a refresh token: the first call gets it, later ones see a reuse.
     fn use_refresh(&self, key: Key) -> StoreFuture<'_, Redeemed<RefreshGrant>>;
+    /// A rotation: uses the refresh token `old` and, when this was its first use,
+    /// remembers `next` under `key` for `ttl` (never when `old` was unknown or used
+    /// already). What `old` was, as [`Store::use_refresh`] says. Redis does both in one
+    /// script, one round trip; the default uses, then puts.
+    fn rotate_refresh(
+        &self,
+        old: Key,
+        key: Key,
+        next: RefreshGrant,
+        ttl: Duration,
+    ) -> StoreFuture<'_, Redeemed<RefreshGrant>> {
+        Box::pin(async move {
+            let used = self.use_refresh(old).await?;
+            if matches!(used, Redeemed::Fresh(_)) {
+                self.put_refresh(key, next, ttl).await?;
+            }
+            Ok(used)
+        })
+    }
     /// Revokes a whole refresh token family for `ttl` (the longest a member can live).
     fn revoke_family(&self, family: &str, ttl: Duration) -> StoreFuture<'_, ()>;
     /// True when the family was revoked.

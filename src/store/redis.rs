@@ -416,6 +416,41 @@ impl Store for RedisStore {
         }))
     }
 
+    fn rotate_refresh(
+        &self,
+        old: Key,
+        key: Key,
+        next: RefreshGrant,
+        ttl: Duration,
+    ) -> StoreFuture<'_, Redeemed<RefreshGrant>> {
+        self.durable(Box::pin(async move {
+            let value = frame(self.now().saturating_add(ms(ttl)), false, &encode(&next)?);
+            let mut conn = self.conn.clone();
+            let got: Option<(u8, Vec<u8>)> = self
+                .scripts
+                .rotate
+                .key(self.key("r", &old))
+                .key(self.key("r", &key))
+                .arg(self.now())
+                .arg(value)
+                .arg(ms(ttl))
+                .invoke_async(&mut conn)
+                .await
+                .map_err(redis_error)?;
+            Ok(match got {
+                None => Redeemed::Unknown,
+                Some((used, raw)) => {
+                    let grant = decode(unframe(&raw)?.2)?;
+                    if used == 1 {
+                        Redeemed::Replayed(grant)
+                    } else {
+                        Redeemed::Fresh(grant)
+                    }
+                }
+            })
+        }))
+    }
+
     fn revoke_family(&self, family: &str, ttl: Duration) -> StoreFuture<'_, ()> {
         let key = self.key("f", family.as_bytes());
         self.durable(Box::pin(async move { self.put(key, b"", ttl).await }))

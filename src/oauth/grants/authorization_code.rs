@@ -4,7 +4,7 @@
 //! URI of its request and the PKCE verifier of its challenge. A replayed code revokes
 //! what its first redemption issued.
 
-use super::token_set::{self, UserGrant};
+use super::token_set::{self, Refresh, UserGrant};
 use super::{Granted, TokenRequest};
 use crate::config::file::GrantType;
 use crate::crypto::{random_id, random_secret, sha256};
@@ -97,7 +97,7 @@ pub(crate) async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAut
             family: issued.refresh_family,
             origin: &grant.origin,
             outlives_session: false,
-            rotate: true,
+            refresh: Refresh::New,
         },
     )
     .await?;

@@ -4,7 +4,7 @@
 //! `access_denied` or `expired_token` until the user approves, then with the tokens
 //! exactly once.
 
-use super::token_set::{self, UserGrant};
+use super::token_set::{self, Refresh, UserGrant};
 use super::{Granted, TokenRequest};
 use crate::config::file::GrantType;
 use crate::crypto::{random_id, sha256};
@@ -102,7 +102,7 @@ pub(crate) async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAut
                 amr: Vec::new(),
             },
             outlives_session: true,
-            rotate: true,
+            refresh: Refresh::New,
         },
     )
     .await?;

@@ -13,6 +13,7 @@ pub mod client_credentials;
 pub mod device_code;
 pub mod federated;
 pub mod refresh_token;
+pub(crate) mod rotation;
 pub mod token_set;
 
 use crate::config::file::GrantType;

@@ -2,13 +2,14 @@
 //! use it, it may narrow the scope, and it is rotated on every use. Using a rotated
 //! token again revokes its whole family. A FAPI 2.0 client's token is not rotated.
 
-use super::token_set::{self, UserGrant};
+use super::rotation::fresh;
+use super::token_set::{self, Refresh, UserGrant};
 use super::{Granted, TokenRequest};
 use crate::crypto::{random_id, sha256};
 use crate::error::{ErrorCode, OAuthError};
 use crate::oauth::{standing, target};
 use crate::protocol::scope;
-use crate::store::{Redeemed, RefreshGrant};
+use crate::store::RefreshGrant;
 
 /// Runs the grant.
 pub(crate) async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAuthError> {
@@ -39,13 +40,15 @@ pub(crate) async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAut
     // A federated user's family answers to the upstream first (cap or revalidation);
     // a 503 here leaves the token unused.
     let user = super::federated::check(state, registry, &grant.family, user).await?;
-    // Rotate: the atomic use decides between two racing requests with the same token.
-    // A FAPI 2.0 client's token is not rotated (FAPI 2.0 5.3.2.1): it stays usable,
-    // bound to the client's authentication (or its DPoP key).
-    let rotate = !client.protections.fapi2;
-    if rotate {
-        fresh(request, state.store.use_refresh(key).await?).await?;
-    }
+    // Rotate: the atomic use (with the successor kept in the same step, `token_set`)
+    // decides between two racing requests with the same token. A FAPI 2.0 client's
+    // token is not rotated (FAPI 2.0 5.3.2.1): it stays usable, bound to the client's
+    // authentication (or its DPoP key).
+    let refresh = if client.protections.fapi2 {
+        Refresh::Kept
+    } else {
+        Refresh::Replaces(key)
+    };
     let response = token_set::issue(
         request,
         UserGrant {
@@ -58,7 +61,7 @@ pub(crate) async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAut
             nonce: None,
             jti: random_id().map_err(OAuthError::server)?,
             family: Some(grant.family.clone()),
-            rotate,
+            refresh,
             origin: &grant.origin,
             outlives_session: grant.offline(),
         },
@@ -69,21 +72,6 @@ pub(crate) async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAut
         event: "refresh_rotated",
         user_id: Some(user.subject),
     })
-}
-
-/// The grant of a token looked at or used: refused when unknown or expired, and when
-/// already rotated (which revokes its family).
-async fn fresh(
-    request: &TokenRequest<'_>,
-    redeemed: Redeemed<RefreshGrant>,
-) -> Result<RefreshGrant, OAuthError> {
-    match redeemed {
-        Redeemed::Fresh(grant) => Ok(grant),
-        Redeemed::Unknown => Err(OAuthError::invalid_grant(
-            "the refresh token is invalid or has expired",
-        )),
-        Redeemed::Replayed(grant) => Err(reuse_detected(request, grant).await),
-    }
 }
 
 /// Only the client the token was issued to may use it (another's attempt revokes the
@@ -128,15 +116,4 @@ fn narrowed_scopes(
         None => still_allowed.clone(),
     };
     Ok((scopes, still_allowed))
-}
-
-/// A rotated token came back: someone holds a copy. Revoke the family.
-async fn reuse_detected(request: &TokenRequest<'_>, grant: RefreshGrant) -> OAuthError {
-    tracing::warn!(event = "refresh_reuse_detected", remote = %request.remote, client_id = %grant.client_id, user_id = %grant.subject);
-    match standing::revoke_family(request.state, request.registry, &grant.family).await {
-        Ok(()) => {
-            OAuthError::invalid_grant("the refresh token was already used; its family is revoked")
-        }
-        Err(e) => e.into(),
-    }
 }

@@ -3,6 +3,7 @@
 //! client has the `refresh_token` grant (public clients too: OAuth 2.1 4.3.1 allows it
 //! with rotation and reuse detection, which gatehouse always does).
 
+use super::rotation;
 use super::{TokenRequest, TokenResponse};
 use crate::crypto::{random_secret, sha256};
 use crate::error::OAuthError;
@@ -11,7 +12,7 @@ use crate::jwt::claims;
 use crate::jwt::id_token::{self, IdTokenInput};
 use crate::model::{Identity, IdentitySource};
 use crate::oauth::target::{self, Target};
-use crate::store::{Origin, RefreshGrant};
+use crate::store::{Key, Origin, RefreshGrant};
 
 /// What the tokens are for.
 pub(crate) struct UserGrant<'a> {
@@ -37,9 +38,21 @@ pub(crate) struct UserGrant<'a> {
     /// family): the access token then carries no `sid`, so ending the session leaves
     /// it standing.
     pub(crate) outlives_session: bool,
-    /// False when the refresh token used is kept rather than rotated (a FAPI 2.0
-    /// client, FAPI 2.0 5.3.2.1): no new one is issued into the family.
-    pub(crate) rotate: bool,
+    /// What becomes of refresh tokens in the family.
+    pub(crate) refresh: Refresh,
+}
+
+/// The refresh token a grant issues (into its `family`).
+pub(crate) enum Refresh {
+    /// A new one (a code or a device code redeemed).
+    New,
+    /// One replacing the token (by its key) the request used: the old one is used up in
+    /// the same store step that keeps the new one, so of two requests racing with one
+    /// token only one gets a successor.
+    Replaces(Key),
+    /// None: the token used is kept rather than rotated (a FAPI 2.0 client, FAPI 2.0
+    /// 5.3.2.1).
+    Kept,
 }
 
 impl TokenResponse {
@@ -185,7 +198,7 @@ pub(crate) async fn issue(
         None
     };
     let refresh_token = match grant.family {
-        Some(family) if grant.rotate => {
+        Some(family) if !matches!(grant.refresh, Refresh::Kept) => {
             let token = random_secret().map_err(OAuthError::server)?;
             let lifetime = target::refresh_lifetime(registry, client);
             let stored = RefreshGrant {
@@ -208,10 +221,14 @@ pub(crate) async fn issue(
                 // A confidential client's token is bound to its authentication.
                 dpop_jkt: jkt.filter(|_| client.is_public()).map(str::to_owned),
             };
-            state
-                .store
-                .put_refresh(sha256(token.as_bytes()), stored, lifetime)
-                .await?;
+            let key = sha256(token.as_bytes());
+            match grant.refresh {
+                Refresh::Replaces(old) => {
+                    let used = state.store.rotate_refresh(old, key, stored, lifetime);
+                    rotation::fresh(request, used.await?).await?;
+                }
+                _ => state.store.put_refresh(key, stored, lifetime).await?,
+            }
             Some(token)
         }
         _ => None,

@@ -37,6 +37,21 @@ if not used then redis.call('SETRANGE', KEYS[1], 15, '1') end
 return {used and 1 or 0, v}
 ";
 
+/// `KEYS[1]` a refresh token, `KEYS[2]` its successor's key; `ARGV[1]` now, `ARGV[2]`
+/// the successor's framed value, `ARGV[3]` its ttl (ms). As `USE_ONCE`; the successor
+/// is stored only by the first use.
+const ROTATE: &str = r"
+local now = tonumber(ARGV[1])
+local v = redis.call('GET', KEYS[1])
+if not live(v, now) then return false end
+local used = string.sub(v, 16, 16) == '1'
+if not used then
+  redis.call('SETRANGE', KEYS[1], 15, '1')
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+end
+return {used and 1 or 0, v}
+";
+
 /// `KEYS[1]` a client's not-before; `ARGV` now, the time, the ttl (ms). The later time
 /// and the later expiry win.
 const SET_NOT_BEFORE: &str = r"
@@ -156,6 +171,7 @@ fn script(body: &str) -> Script {
 pub(super) struct Scripts {
     pub(super) redeem_code: Script,
     pub(super) use_once: Script,
+    pub(super) rotate: Script,
     pub(super) set_not_before: Script,
     pub(super) add_failure: Script,
     pub(super) take_back: Script,
@@ -172,6 +188,7 @@ impl Scripts {
         Self {
             redeem_code: script(REDEEM_CODE),
             use_once: script(USE_ONCE),
+            rotate: script(ROTATE),
             set_not_before: script(SET_NOT_BEFORE),
             add_failure: script(ADD_FAILURE),
             take_back: script(TAKE_BACK),
