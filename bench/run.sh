@@ -11,6 +11,11 @@
 # script's own on CPU 0, beside wrk), and 12 stops and restarts that Redis under load.
 # Scenarios 13-15 repeat 4-6 with the embedded file store ([store] url = "file:...";
 # every security-relevant write fsynced before the answer, so the disk counts).
+# Scenario ref (issue 28, "the limit"): bench/reference, a bare actix-web handler that
+# answers POST /token with one ES256 JWT and does nothing else, pinned to CPU 1 like
+# gatehouse; wrk runs scenario 1's script against it and against gatehouse in turn
+# (reference, gatehouse, reference, gatehouse) and the ratio of the means is printed.
+# BENCH_REF_BIN=path runs that reference binary instead of building bench/reference.
 # Needs wrk (Debian: apt-get install wrk), curl, openssl, taskset (util-linux); 9-12
 # redis-server and redis-cli.
 set -euo pipefail
@@ -50,7 +55,12 @@ start_redis() {
     done
     echo "bench: redis-server did not start" >&2; exit 1
 }
-cleanup() { stop_server; stop_redis; rm -rf "$WORK"; }
+REF_PID=""
+cleanup() {
+    stop_server; stop_redis
+    if [ -n "$REF_PID" ]; then kill "$REF_PID" 2>/dev/null || true; wait "$REF_PID" 2>/dev/null || true; fi
+    rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 "$BIN" keygen --algorithm ES256 --out "$WORK/es256.pem" 2>/dev/null
@@ -277,4 +287,30 @@ if want 13 || want 14 || want 15; then
     stop_server
     echo "   file store after 13-15: $(du -h "$STATE" | cut -f1)"
     rm -f "$STATE"
+fi
+
+# ref. Client credentials against the reference server and against gatehouse, in turn.
+if want ref; then
+    REF_BIN="${BENCH_REF_BIN:-${CARGO_TARGET_DIR:-bench/reference/target}/release/gatehouse-reference}"
+    [ -n "${BENCH_REF_BIN:-}" ] || cargo build --release --locked --quiet --manifest-path bench/reference/Cargo.toml
+    REF_BASE="http://127.0.0.1:18183"
+    REFERENCE_BIND=127.0.0.1:18183 taskset -c 1 "$REF_BIN" >"$WORK/reference.log" 2>&1 &
+    REF_PID=$!
+    for _ in $(seq 1 100); do
+        curl -sf -u svc-0:bench-secret -d grant_type=client_credentials "$REF_BASE/token" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    start_server es256
+    curl -sf -u svc-0:bench-secret -d grant_type=client_credentials "$BASE/token" >/dev/null
+    rate() { sed -n 's/.* \([0-9][0-9]*\) req\/s .*/\1/p'; }
+    REF_SUM=0; GH_SUM=0
+    for round in 1 2; do
+        line=$(CLIENTS=1 run "ref reference, round $round" "$LUA/client_credentials.lua" "$REF_BASE"); echo "$line"
+        REF_SUM=$((REF_SUM + $(rate <<<"$line")))
+        line=$(CLIENTS=1 run "ref gatehouse ES256, round $round" "$LUA/client_credentials.lua" "$BASE"); echo "$line"
+        GH_SUM=$((GH_SUM + $(rate <<<"$line")))
+    done
+    stop_server
+    kill "$REF_PID" 2>/dev/null || true; wait "$REF_PID" 2>/dev/null || true; REF_PID=""
+    awk -v g="$GH_SUM" -v r="$REF_SUM" 'BEGIN { printf "client credentials / reference: %.2f (gatehouse %d/s, reference %d/s)\n", g / r, g / 2, r / 2 }'
 fi
