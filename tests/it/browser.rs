@@ -60,6 +60,18 @@ impl Drop for Chromium {
     }
 }
 
+/// The URL of the WebDriver session's extension command `path`.
+fn session_endpoint(
+    base_url: &url::Url,
+    session_id: Option<&str>,
+    path: &str,
+) -> Result<url::Url, url::ParseError> {
+    base_url.join(&format!(
+        "session/{}/{path}",
+        session_id.unwrap_or_default()
+    ))
+}
+
 /// chromedriver's log endpoint (Selenium's `se/log`): the browser console so far.
 #[derive(Debug)]
 struct ConsoleLog;
@@ -70,10 +82,7 @@ impl WebDriverCompatibleCommand for ConsoleLog {
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!(
-            "session/{}/se/log",
-            session_id.unwrap_or_default()
-        ))
+        session_endpoint(base_url, session_id, "se/log")
     }
 
     fn method_and_body(&self, _: &url::Url) -> (reqwest::Method, Option<String>) {
@@ -957,10 +966,7 @@ impl WebDriverCompatibleCommand for AddVirtualAuthenticator {
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!(
-            "session/{}/webauthn/authenticator",
-            session_id.unwrap_or_default()
-        ))
+        session_endpoint(base_url, session_id, "webauthn/authenticator")
     }
 
     fn method_and_body(&self, _: &url::Url) -> (reqwest::Method, Option<String>) {
