@@ -11,11 +11,12 @@
 //! and commits them in one transaction (group commit: one `fsync` for many requests).
 //! A change that decides security (a code, refresh token, pending login or device code
 //! used; a family revoked, an access token denied, a not-before, a session ended; what
-//! is handed to a client: codes, refresh tokens, sessions, device codes) waits for its
-//! commit with `Durability::Immediate`, so it is on disk before the answer goes out.
-//! Failure counters and pending logins are written without waiting (`Durability::None`,
-//! on disk with the next durable commit): losing the last second of them in a crash
-//! costs a retry, nothing more.
+//! a client keeps: refresh tokens, sessions, device codes) waits for its commit with
+//! `Durability::Immediate`, so it is on disk before the answer goes out; a rotation's
+//! two entries share one commit. Failure counters, pending logins and fresh codes (a
+//! login in flight) are written without waiting (`Durability::None`, on disk with the
+//! next durable commit, which a code's redemption is): losing the last moment of them
+//! in a crash costs a retry, nothing more.
 //!
 //! The file holds two tables: `entries` (a kind's tag byte and the id, to the expiry,
 //! the used byte and the value, [`memory::Record`]) and `expiry` (the expiry, tag and
@@ -178,9 +179,12 @@ fn always<T>(_: &T) -> bool {
 
 impl Store for FileStore {
     fn put_code(&self, key: Key, grant: CodeGrant, ttl: Duration) -> StoreFuture<'_, ()> {
+        // A login in flight, like a pending one: a crash before the next durable commit
+        // loses the code (the client's exchange fails and the user signs in again);
+        // its use is what must be on disk, and `redeem_code` waits for that.
         Box::pin(async move {
             let r = self.memory.put_code(key, grant, ttl).await;
-            self.then_persist(r, Kind::Code, &key, Wait::Durable, always)
+            self.then_persist(r, Kind::Code, &key, Wait::No, always)
                 .await
         })
     }
@@ -214,6 +218,25 @@ impl Store for FileStore {
             let r = self.memory.use_refresh(key).await;
             self.then_persist(r, Kind::Refresh, &key, Wait::Durable, fresh)
                 .await
+        })
+    }
+
+    fn rotate_refresh(
+        &self,
+        old: Key,
+        key: Key,
+        next: RefreshGrant,
+        ttl: Duration,
+    ) -> StoreFuture<'_, Redeemed<RefreshGrant>> {
+        // Both entries queued together, the second waiting: one commit (one `fsync`)
+        // makes the old token's use and the new token durable, not two in a row.
+        Box::pin(async move {
+            let used = self.memory.rotate_refresh(old, key, next, ttl).await?;
+            if fresh(&used) {
+                self.persist(Kind::Refresh, &old, Wait::No).await?;
+                self.persist(Kind::Refresh, &key, Wait::Durable).await?;
+            }
+            Ok(used)
         })
     }
 

@@ -50,12 +50,16 @@ fn framed(record: &Record) -> Vec<u8> {
 
 /// The record a file value holds.
 fn unframed(raw: &[u8]) -> Option<Record> {
-    let expires = Millis::from_be_bytes(raw.get(..8)?.try_into().ok()?);
     Some(Record {
-        expires,
+        expires: expiry_of(raw)?,
         used: *raw.get(8)? == 1,
         payload: raw.get(9..)?.to_vec(),
     })
+}
+
+/// The expiry a file value holds (its first 8 bytes).
+fn expiry_of(raw: &[u8]) -> Option<Millis> {
+    Some(Millis::from_be_bytes(raw.get(..8)?.try_into().ok()?))
 }
 
 fn entry_key(kind: Kind, id: &[u8]) -> Vec<u8> {
@@ -185,30 +189,39 @@ impl Writer {
                     .memory
                     .export(change.kind, &change.id)
                     .map_err(|x| e(&x))?;
-                let old = entries
-                    .get(key.as_slice())
-                    .map_err(|x| e(&x))?
-                    .and_then(|v| unframed(v.value()))
-                    .map(|r| r.expires);
-                if let Some(old) = old.filter(|t| *t != NEVER) {
+                // The old value comes back from `insert`/`remove`: no lookup first, and
+                // the `expiry` row is touched only when the expiry changed (a code
+                // redeemed or a token rotated keeps its expiry).
+                let (old, new) = match now {
+                    Some(record) => {
+                        let old = entries
+                            .insert(key.as_slice(), framed(&record).as_slice())
+                            .map_err(|x| e(&x))?
+                            .map(|v| expiry_of(v.value()));
+                        (old, Some(record.expires))
+                    }
+                    None => {
+                        let old = entries
+                            .remove(key.as_slice())
+                            .map_err(|x| e(&x))?
+                            .map(|v| expiry_of(v.value()));
+                        (old, None)
+                    }
+                };
+                let old = old.flatten().filter(|t| *t != NEVER);
+                let new = new.filter(|t| *t != NEVER);
+                if old == new {
+                    continue;
+                }
+                if let Some(old) = old {
                     expiry
                         .remove(expiry_key(old, &key).as_slice())
                         .map_err(|x| e(&x))?;
                 }
-                match now {
-                    Some(record) => {
-                        entries
-                            .insert(key.as_slice(), framed(&record).as_slice())
-                            .map_err(|x| e(&x))?;
-                        if record.expires != NEVER {
-                            expiry
-                                .insert(expiry_key(record.expires, &key).as_slice(), ())
-                                .map_err(|x| e(&x))?;
-                        }
-                    }
-                    None => {
-                        entries.remove(key.as_slice()).map_err(|x| e(&x))?;
-                    }
+                if let Some(new) = new {
+                    expiry
+                        .insert(expiry_key(new, &key).as_slice(), ())
+                        .map_err(|x| e(&x))?;
                 }
             }
         }
@@ -287,5 +300,64 @@ mod tests {
         assert_eq!(left, vec![entry_key(Kind::Jti, b"long")]);
         let expiry = txn.open_table(EXPIRY).expect("expiry");
         assert_eq!(redb::ReadableTableMetadata::len(&expiry).expect("len"), 1);
+    }
+
+    /// `expiry` holds one row per entry at its current expiry: a changed expiry moves
+    /// the row, an unchanged one leaves it, a deleted entry takes its row along.
+    #[tokio::test]
+    async fn the_expiry_rows_follow_each_entry() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.redb");
+        let clock = Clock::system();
+        let writer = Writer {
+            db: Database::create(&path).expect("db"),
+            memory: Arc::new(MemoryStore::new(clock.clone())),
+            clock: clock.clone(),
+            healthy: Arc::new(AtomicBool::new(true)),
+            path: path.clone(),
+        };
+        prepare(&writer.db, &path).expect("tables");
+        let rows = || -> Vec<Vec<u8>> {
+            let txn = writer.db.begin_read().expect("read");
+            let expiry = txn.open_table(EXPIRY).expect("expiry");
+            expiry
+                .iter()
+                .expect("iter")
+                .map(|i| i.expect("item").0.value().to_vec())
+                .collect()
+        };
+        let change = || Change {
+            kind: Kind::Jti,
+            id: b"a".to_vec(),
+            done: None,
+        };
+        let key = entry_key(Kind::Jti, b"a");
+        let at = |expires: Millis| Record {
+            expires,
+            used: false,
+            payload: Vec::new(),
+        };
+        let now = clock.now_ms();
+        writer
+            .memory
+            .import(Kind::Jti, b"a", &at(now + 1_000))
+            .expect("import");
+        writer.commit(vec![change()]);
+        assert_eq!(rows(), vec![expiry_key(now + 1_000, &key)]);
+        writer
+            .memory
+            .import(Kind::Jti, b"a", &at(now + 5_000))
+            .expect("import");
+        writer.commit(vec![change()]);
+        assert_eq!(rows(), vec![expiry_key(now + 5_000, &key)]);
+        writer.commit(vec![change(), change()]);
+        assert_eq!(rows(), vec![expiry_key(now + 5_000, &key)]);
+        clock.advance(Duration::from_secs(6));
+        writer.memory.sweep();
+        writer.commit(vec![change()]);
+        assert!(rows().is_empty());
+        let txn = writer.db.begin_read().expect("read");
+        let entries = txn.open_table(ENTRIES).expect("entries");
+        assert_eq!(redb::ReadableTableMetadata::len(&entries).expect("len"), 0);
     }
 }
