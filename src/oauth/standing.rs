@@ -18,7 +18,7 @@ use crate::jwt::verify::AccessClaims;
 use crate::model::{CredentialId, Identity, IdentitySource};
 use crate::registry::Registry;
 use crate::state::AppState;
-use crate::store::{RefreshGrant, StoreError};
+use crate::store::{RefreshGrant, StandingQuery, StoreError};
 use std::time::Duration;
 
 /// Why an issued token no longer stands.
@@ -109,6 +109,19 @@ pub(crate) async fn ended(
     lineage: &Lineage<'_>,
     since: u64,
 ) -> Result<bool, StoreError> {
+    let found = records(state, lineage_names(lineage), None, None).await?;
+    Ok(ended_by(registry, lineage, since, found.not_before))
+}
+
+/// Whether what `lineage` names, begun at `since`, falls to the config's
+/// `tokens_not_before` of its user or client, or to `stored`: the store's not-befores
+/// of [`lineage_names`].
+fn ended_by(
+    registry: &Registry,
+    lineage: &Lineage<'_>,
+    since: u64,
+    stored: [Option<u64>; 3],
+) -> bool {
     let configured_user = lineage
         .user
         .and_then(|sub| registry.user_by_id(sub))
@@ -117,21 +130,51 @@ pub(crate) async fn ended(
         .client
         .and_then(|id| registry.client(id))
         .and_then(|c| c.tokens_not_before);
-    let read = |name: Option<String>| async move {
-        match name {
-            Some(name) => state.store.not_before(&name).await,
-            None => Ok(None),
-        }
-    };
-    let (user, client, session) = tokio::join!(
-        read(lineage.user.map(user_key)),
-        read(lineage.client.map(client_key)),
-        read(lineage.sid.map(session_key)),
-    );
-    Ok(falls(
+    let [user, client, session] = stored;
+    falls(
         since,
-        &[configured_user, configured_client, user?, client?, session?],
-    ))
+        &[configured_user, configured_client, user, client, session],
+    )
+}
+
+/// The store names of `lineage`'s not-befores: its user's, client's and session's.
+fn lineage_names(lineage: &Lineage<'_>) -> [Option<String>; 3] {
+    [
+        lineage.user.map(user_key),
+        lineage.client.map(client_key),
+        lineage.sid.map(session_key),
+    ]
+}
+
+/// What [`records`] found: the not-befores in the order of the names asked for (none
+/// for a name not asked), the denial and the revocation.
+struct Found<const N: usize> {
+    not_before: [Option<u64>; N],
+    jti_denied: bool,
+    family_revoked: bool,
+}
+
+/// The store's not-befores of `names` (`None` reads as no record), whether `jti` is
+/// denied and whether `family` is revoked: one [`crate::store::Store::standing`] call,
+/// one round trip to a shared store.
+async fn records<const N: usize>(
+    state: &AppState,
+    names: [Option<String>; N],
+    jti: Option<&str>,
+    family: Option<&str>,
+) -> Result<Found<N>, StoreError> {
+    let query = StandingQuery {
+        not_before: names.iter().flatten().cloned().collect(),
+        jti: jti.map(str::to_owned),
+        family: family.map(str::to_owned),
+    };
+    let found = state.store.standing(&query).await?;
+    let mut stored = found.not_before.into_iter();
+    Ok(Found {
+        not_before: names.map(|name| name.and_then(|_| stored.next().flatten())),
+        jti_denied: found.jti_denied,
+        family_revoked: found.family_revoked,
+    })
 }
 
 /// How long a recorded not-before must last: as long as anything it ends could live
@@ -221,52 +264,93 @@ pub(crate) async fn end_admissions(
         .await
 }
 
-/// Whether `identity`, last vouched for at `vouched_at` (its login, or the provider's
-/// last revalidation), still stands as far as its admission goes: a local user (linked
-/// or not) always; someone a provider's rules let in, unless a reload narrowed those
-/// rules since ([`end_admissions`]). One store read, for upstream identities only.
-pub(crate) async fn admission_stands(
+/// What `identity`'s admission rests on: nothing for a local user (linked or not);
+/// for someone a provider's rules let in, those rules, which a reload may narrow
+/// ([`end_admissions`]).
+enum Admission {
+    /// A local user: always admitted.
+    Local,
+    /// Let in by the rules of a provider: the store name of their not-before.
+    ByRules(String),
+    /// An upstream subject that names no provider: never admitted.
+    Malformed,
+}
+
+impl Admission {
+    fn of(identity: &Identity) -> Self {
+        if identity.source != IdentitySource::Upstream {
+            return Self::Local;
+        }
+        match identity.subject.split_once(':') {
+            Some((provider, _)) => Self::ByRules(rules_key(provider)),
+            None => Self::Malformed,
+        }
+    }
+
+    /// The store name to read, if any.
+    fn name(&self) -> Option<String> {
+        match self {
+            Self::ByRules(name) => Some(name.clone()),
+            Self::Local | Self::Malformed => None,
+        }
+    }
+
+    /// Whether the identity, last vouched for at `vouched_at` (its login, or the
+    /// provider's last revalidation), still stands given the rules' not-before `ended`.
+    fn stands(&self, vouched_at: u64, ended: Option<u64>) -> bool {
+        match self {
+            Self::Local => true,
+            Self::ByRules(_) => ended.is_none_or(|at| vouched_at > at),
+            Self::Malformed => false,
+        }
+    }
+}
+
+/// Whether a login session of `identity` still stands: what `lineage` names not ended
+/// since the session `began`, and the identity's admission not ended since
+/// `vouched_at`. One store call.
+pub(crate) async fn session(
     state: &AppState,
+    registry: &Registry,
+    lineage: &Lineage<'_>,
+    began: u64,
     identity: &Identity,
     vouched_at: u64,
 ) -> Result<bool, StoreError> {
-    if identity.source != IdentitySource::Upstream {
-        return Ok(true);
-    }
-    let Some((provider, _)) = identity.subject.split_once(':') else {
-        return Ok(false);
-    };
-    let ended = state.store.not_before(&rules_key(provider)).await?;
-    Ok(ended.is_none_or(|at| vouched_at > at))
+    let admission = Admission::of(identity);
+    let [user, client, sid] = lineage_names(lineage);
+    let found = records(state, [user, client, sid, admission.name()], None, None).await?;
+    let [user, client, sid, rules] = found.not_before;
+    Ok(!ended_by(registry, lineage, began, [user, client, sid])
+        && admission.stands(vouched_at, rules))
 }
 
-/// Whether a token issued to `client_id` under `credential` at `issued_at` stands as
-/// far as its client goes: the client registered, still listing the credential, and
-/// the credential not removed since the token was issued. Times are whole seconds, so
-/// a token issued in the very second of a removal counts as older than it.
-async fn client_stands(
+/// Whether a token issued to `client_id` under `credential` stands as far as the
+/// client's registration goes: the client registered and still listing the
+/// credential. (Whether the credential was removed since the token was issued is the
+/// store's not-before of [`reset_key`], read with the token's other records.)
+async fn client_registered(
     state: &AppState,
     registry: &Registry,
     client_id: &str,
     credential: Option<&CredentialId>,
-    issued_at: u64,
-) -> Result<Standing<()>, StoreError> {
+) -> Standing<()> {
     // A client registered by its metadata document stands while its document (cached
     // or fetched again) still registers it under a configured prefix.
     let Ok(Some(client)) = super::client_document::lookup(state, registry, client_id).await else {
-        return Ok(Err(Fallen::ClientGone));
+        return Err(Fallen::ClientGone);
     };
     if !client.accepts_credential(credential) {
-        return Ok(Err(Fallen::ClientReset));
+        return Err(Fallen::ClientReset);
     }
-    let removed = state
-        .store
-        .not_before(&reset_key(client_id, credential))
-        .await?;
-    if removed.is_some_and(|at| issued_at <= at) {
-        return Ok(Err(Fallen::ClientReset));
-    }
-    Ok(Ok(()))
+    Ok(())
+}
+
+/// Whether a token issued at `issued_at` fell to the removal of its credential, given
+/// the store's not-before of its [`reset_key`]. Times are whole seconds, so a token
+/// issued in the very second of a removal counts as older than it.
+fn reset_since(issued_at: u64, removed: Option<u64>) -> bool {
+    removed.is_some_and(|at| issued_at <= at)
 }
 
 /// Whether a verified access token still stands: issued since the store's records
@@ -291,39 +375,49 @@ pub(crate) async fn access(
         client: Some(&claims.client_id),
         sid: claims.sid.as_deref(),
     };
-    // Independent reads, asked at once: one round trip to a shared store.
-    let (stands, denied, ended) = tokio::join!(
-        client_stands(
-            state,
-            registry,
-            &claims.client_id,
-            credential.as_ref(),
-            claims.iat,
-        ),
-        state.store.jti_denied(&claims.jti),
-        ended(state, registry, &lineage, claims.iat),
+    // A user's token: who it names in the config now (`None`: gone).
+    let user = claims
+        .auth_time
+        .map(|_| identity::by_token_subject(registry, &claims.sub));
+    let admission = user.as_ref().and_then(|u| u.as_ref()).map(Admission::of);
+    let [user_nb, client_nb, sid_nb] = lineage_names(&lineage);
+    let names = [
+        Some(reset_key(&claims.client_id, credential.as_ref())),
+        user_nb,
+        client_nb,
+        sid_nb,
+        admission.as_ref().and_then(Admission::name),
+    ];
+    // The registration and every record, asked at once: one round trip to a shared
+    // store.
+    let (registered, found) = tokio::join!(
+        client_registered(state, registry, &claims.client_id, credential.as_ref()),
+        records(state, names, Some(&claims.jti), claims.family.as_deref()),
     );
-    if let Err(fallen) = stands? {
+    if let Err(fallen) = registered {
         return Ok(Err(fallen));
     }
-    if denied? {
+    let found = found?;
+    let [reset, user_nb, client_nb, sid_nb, rules] = found.not_before;
+    if reset_since(claims.iat, reset) {
+        return Ok(Err(Fallen::ClientReset));
+    }
+    if found.jti_denied {
         return Ok(Err(Fallen::Revoked));
     }
-    if ended? {
+    if ended_by(registry, &lineage, claims.iat, [user_nb, client_nb, sid_nb]) {
         return Ok(Err(Fallen::Ended));
     }
-    if claims.auth_time.is_none() {
+    let Some(user) = user else {
         return Ok(Ok(Holder::Client));
-    }
-    let Some(user) = identity::by_token_subject(registry, &claims.sub) else {
+    };
+    let (Some(user), Some(admission)) = (user, admission) else {
         return Ok(Err(Fallen::UserGone));
     };
-    if !admission_stands(state, &user, claims.auth_time.unwrap_or_default()).await? {
+    if !admission.stands(claims.auth_time.unwrap_or_default(), rules) {
         return Ok(Err(Fallen::UserGone));
     }
-    if let Some(family) = &claims.family
-        && state.store.family_revoked(family).await?
-    {
+    if found.family_revoked {
         return Ok(Err(Fallen::Revoked));
     }
     Ok(Ok(Holder::User(user)))
@@ -332,7 +426,7 @@ pub(crate) async fn access(
 /// Whether a refresh grant that was not used yet still stands: not expired, its client
 /// registered and still listing the secret it was issued under, its family not
 /// revoked, its user still in the config (whom it gives back) and, for someone a
-/// provider's rules let in, those rules not narrowed since ([`admission_stands`]).
+/// provider's rules let in, those rules not narrowed since.
 pub(crate) async fn refresh(
     state: &AppState,
     registry: &Registry,
@@ -347,26 +441,6 @@ pub(crate) async fn refresh(
         // OIDC Core 11: an offline_access family outlives its session.
         sid: grant.origin.sid.as_deref().filter(|_| !grant.offline()),
     };
-    let (stands, revoked, ended) = tokio::join!(
-        client_stands(
-            state,
-            registry,
-            &grant.client_id,
-            grant.credential.as_ref(),
-            grant.issued_at,
-        ),
-        state.store.family_revoked(&grant.family),
-        ended(state, registry, &lineage, grant.origin.since),
-    );
-    if let Err(fallen) = stands? {
-        return Ok(Err(fallen));
-    }
-    if revoked? {
-        return Ok(Err(Fallen::Revoked));
-    }
-    if ended? {
-        return Ok(Err(Fallen::Ended));
-    }
     let (user, vouched_at) = match &grant.federated {
         Some(snapshot) => (
             identity::current(registry, snapshot),
@@ -380,10 +454,42 @@ pub(crate) async fn refresh(
             grant.auth_time,
         ),
     };
-    let Some(user) = user else {
+    let admission = user.as_ref().map(Admission::of);
+    let [user_nb, client_nb, sid_nb] = lineage_names(&lineage);
+    let names = [
+        Some(reset_key(&grant.client_id, grant.credential.as_ref())),
+        user_nb,
+        client_nb,
+        sid_nb,
+        admission.as_ref().and_then(Admission::name),
+    ];
+    let (registered, found) = tokio::join!(
+        client_registered(state, registry, &grant.client_id, grant.credential.as_ref()),
+        records(state, names, None, Some(&grant.family)),
+    );
+    if let Err(fallen) = registered {
+        return Ok(Err(fallen));
+    }
+    let found = found?;
+    let [reset, user_nb, client_nb, sid_nb, rules] = found.not_before;
+    if reset_since(grant.issued_at, reset) {
+        return Ok(Err(Fallen::ClientReset));
+    }
+    if found.family_revoked {
+        return Ok(Err(Fallen::Revoked));
+    }
+    if ended_by(
+        registry,
+        &lineage,
+        grant.origin.since,
+        [user_nb, client_nb, sid_nb],
+    ) {
+        return Ok(Err(Fallen::Ended));
+    }
+    let (Some(user), Some(admission)) = (user, admission) else {
         return Ok(Err(Fallen::UserGone));
     };
-    if !admission_stands(state, &user, vouched_at).await? {
+    if !admission.stands(vouched_at, rules) {
         return Ok(Err(Fallen::UserGone));
     }
     Ok(Ok(user))
@@ -401,6 +507,41 @@ mod tests {
         assert!(falls(100, &[None, Some(150)]));
         assert!(!falls(100, &[Some(99), None]), "begun after the cut-off");
         assert!(falls(100, &[Some(99), Some(100)]), "any cut-off is enough");
+    }
+
+    #[test]
+    fn an_admission_by_rules_stands_until_the_rules_narrow_after_it() {
+        let identity = |source, subject: &str| Identity {
+            source,
+            subject: subject.into(),
+            username: subject.into(),
+            name: None,
+            email: None,
+            email_verified: false,
+            groups: Vec::new(),
+            upstream: None,
+            picture: None,
+        };
+        let local = Admission::of(&identity(IdentitySource::Local, "alice"));
+        assert!(local.name().is_none());
+        assert!(
+            local.stands(100, Some(200)),
+            "a local user rests on no rules"
+        );
+        let upstream = Admission::of(&identity(IdentitySource::Upstream, "corp:42"));
+        assert_eq!(upstream.name(), Some(rules_key("corp")));
+        assert!(upstream.stands(100, None));
+        assert!(
+            upstream.stands(201, Some(200)),
+            "vouched for after the narrowing"
+        );
+        assert!(
+            !upstream.stands(200, Some(200)),
+            "the very second counts as before"
+        );
+        let malformed = Admission::of(&identity(IdentitySource::Upstream, "no-provider"));
+        assert!(malformed.name().is_none());
+        assert!(!malformed.stands(100, None));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 
 use super::{
     CodeGrant, DeviceDecision, DeviceGrant, IssuedIds, Key, Origin, Polled, Redeemed, RefreshGrant,
-    Session, Store,
+    Session, StandingQuery, StandingRecords, Store,
 };
 use crate::clock::Clock;
 use crate::model::{Identity, IdentitySource};
@@ -30,6 +30,7 @@ pub async fn run(store: Arc<dyn Store>, clock: &Clock) {
     rotations(store.as_ref()).await;
     families_and_denials(store.as_ref(), clock).await;
     not_before(store.as_ref(), clock).await;
+    standing_reads(store.as_ref(), clock).await;
     sessions_and_pending(store.as_ref(), clock).await;
     failures(store.as_ref(), clock).await;
     devices(store.as_ref(), clock).await;
@@ -349,6 +350,86 @@ async fn not_before(store: &dyn Store, clock: &Clock) {
         None,
         "a record lasts its ttl (the longest a token lives), no longer"
     );
+}
+
+/// `standing` answers in one call what `not_before`, `jti_denied` and
+/// `family_revoked` answer one by one, in the query's order, expiry included.
+async fn standing_reads(store: &dyn Store, clock: &Clock) {
+    let ten = Duration::from_secs(10);
+    let thirty = Duration::from_secs(30);
+    assert_eq!(
+        store
+            .standing(&StandingQuery::default())
+            .await
+            .expect("standing"),
+        StandingRecords::default(),
+        "an empty query finds nothing"
+    );
+    store.set_not_before("st-a", 100, ten).await.expect("set");
+    store
+        .set_not_before("st-b", 200, thirty)
+        .await
+        .expect("set");
+    store.deny_jti("st-j", ten).await.expect("deny_jti");
+    store.revoke_family("st-f", thirty).await.expect("revoke");
+    let query = |jti: &str, family: Option<&str>| StandingQuery {
+        not_before: ["st-a", "st-none", "st-b", "st-a"]
+            .map(String::from)
+            .to_vec(),
+        jti: Some(jti.to_owned()),
+        family: family.map(str::to_owned),
+    };
+    let one_by_one = |q: StandingQuery| async move {
+        let mut not_before = Vec::new();
+        for name in &q.not_before {
+            not_before.push(store.not_before(name).await.expect("not_before"));
+        }
+        StandingRecords {
+            not_before,
+            jti_denied: store
+                .jti_denied(q.jti.as_deref().unwrap_or(""))
+                .await
+                .expect("jti"),
+            family_revoked: match &q.family {
+                Some(f) => store.family_revoked(f).await.expect("family"),
+                None => false,
+            },
+        }
+    };
+    let found = store
+        .standing(&query("st-j", Some("st-f")))
+        .await
+        .expect("standing");
+    assert_eq!(
+        found,
+        StandingRecords {
+            not_before: vec![Some(100), None, Some(200), Some(100)],
+            jti_denied: true,
+            family_revoked: true,
+        }
+    );
+    assert_eq!(found, one_by_one(query("st-j", Some("st-f"))).await);
+    let other = store
+        .standing(&query("st-k", None))
+        .await
+        .expect("standing");
+    assert!(!other.jti_denied && !other.family_revoked, "{other:?}");
+    assert_eq!(other, one_by_one(query("st-k", None)).await);
+    clock.advance(Duration::from_secs(11));
+    let later = store
+        .standing(&query("st-j", Some("st-f")))
+        .await
+        .expect("standing");
+    assert_eq!(
+        later,
+        StandingRecords {
+            not_before: vec![None, None, Some(200), None],
+            jti_denied: false,
+            family_revoked: true,
+        },
+        "what expired is gone from the batch as from single reads"
+    );
+    assert_eq!(later, one_by_one(query("st-j", Some("st-f"))).await);
 }
 
 async fn sessions_and_pending(store: &dyn Store, clock: &Clock) {

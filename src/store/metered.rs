@@ -5,7 +5,7 @@
 
 use super::{
     CodeGrant, DeviceDecision, DeviceGrant, IssuedIds, Key, Polled, Redeemed, RefreshGrant,
-    Session, Store, StoreFuture,
+    Session, StandingQuery, StandingRecords, Store, StoreFuture,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -105,6 +105,10 @@ impl Store for Metered {
 
     fn jti_denied(&self, jti: &str) -> StoreFuture<'_, bool> {
         self.timed("jti_denied", self.inner.jti_denied(jti))
+    }
+
+    fn standing<'a>(&'a self, query: &'a StandingQuery) -> StoreFuture<'a, StandingRecords> {
+        self.timed("standing", self.inner.standing(query))
     }
 
     fn remember_once(&self, key: &str, until: u64) -> StoreFuture<'_, bool> {

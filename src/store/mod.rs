@@ -280,6 +280,30 @@ impl Session {
     }
 }
 
+/// The records that decide whether a token or session still stands, read together by
+/// [`Store::standing`]: one round trip (one `MGET`) to a shared store instead of one
+/// per record.
+#[derive(Debug, Default, Clone)]
+pub struct StandingQuery {
+    /// Names whose not-before ([`Store::not_before`]) is wanted, in this order.
+    pub not_before: Vec<String>,
+    /// An access token id, to ask whether it is denied ([`Store::jti_denied`]).
+    pub jti: Option<String>,
+    /// A refresh family, to ask whether it is revoked ([`Store::family_revoked`]).
+    pub family: Option<String>,
+}
+
+/// What [`Store::standing`] found for a [`StandingQuery`].
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StandingRecords {
+    /// Each name's not-before, in the query's order.
+    pub not_before: Vec<Option<u64>>,
+    /// The query's access token id is denied (false when it named none).
+    pub jti_denied: bool,
+    /// The query's refresh family is revoked (false when it named none).
+    pub family_revoked: bool,
+}
+
 /// The ephemeral store. Every implementation runs `conformance::run`. Expiry follows
 /// the clock the store was opened with.
 pub trait Store: Send + Sync {
@@ -338,6 +362,31 @@ pub trait Store: Send + Sync {
     fn deny_jti(&self, jti: &str, ttl: Duration) -> StoreFuture<'_, ()>;
     /// True when the access token id is denied.
     fn jti_denied(&self, jti: &str) -> StoreFuture<'_, bool>;
+    /// The not-befores, denial and revocation `query` asks about, as
+    /// [`Store::not_before`], [`Store::jti_denied`] and [`Store::family_revoked`] would
+    /// answer them one by one: what decides whether a token stands, in one round trip
+    /// to a shared store (Redis: one `MGET`). The default asks one by one.
+    fn standing<'a>(&'a self, query: &'a StandingQuery) -> StoreFuture<'a, StandingRecords> {
+        Box::pin(async move {
+            let mut not_before = Vec::with_capacity(query.not_before.len());
+            for name in &query.not_before {
+                not_before.push(self.not_before(name).await?);
+            }
+            let jti_denied = match &query.jti {
+                Some(jti) => self.jti_denied(jti).await?,
+                None => false,
+            };
+            let family_revoked = match &query.family {
+                Some(family) => self.family_revoked(family).await?,
+                None => false,
+            };
+            Ok(StandingRecords {
+                not_before,
+                jti_denied,
+                family_revoked,
+            })
+        })
+    }
 
     /// Remembers `key` until `until` (Unix seconds on the store's clock): true when this
     /// call is the first to remember it (nothing live under it), false while an earlier

@@ -30,7 +30,7 @@ mod scripts;
 
 use super::{
     CodeGrant, DeviceDecision, DeviceGrant, IssuedIds, Key, Polled, Redeemed, RefreshGrant,
-    Session, Store, StoreError, StoreFuture,
+    Session, StandingQuery, StandingRecords, Store, StoreError, StoreFuture,
 };
 use crate::clock::Clock;
 use crate::load::{StoreBackend, StoreSettings, StoreTls};
@@ -495,6 +495,52 @@ impl Store for RedisStore {
     fn jti_denied(&self, jti: &str) -> StoreFuture<'_, bool> {
         let jti = jti.to_owned();
         Box::pin(async move { self.flag("j", &jti).await })
+    }
+
+    fn standing<'a>(&'a self, query: &'a StandingQuery) -> StoreFuture<'a, StandingRecords> {
+        Box::pin(async move {
+            let names = query.not_before.iter().map(|n| ("nb", n));
+            let flags = [("j", &query.jti), ("f", &query.family)];
+            let flags = flags
+                .into_iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)));
+            let keys: Vec<Vec<u8>> = names
+                .chain(flags)
+                .map(|(kind, id)| self.key(kind, id.as_bytes()))
+                .collect();
+            if keys.is_empty() {
+                return Ok(StandingRecords::default());
+            }
+            let mut conn = self.conn.clone();
+            let raw: Vec<Option<Vec<u8>>> = ::redis::cmd("MGET")
+                .arg(&keys)
+                .query_async(&mut conn)
+                .await
+                .map_err(redis_error)?;
+            if raw.len() != keys.len() {
+                return Err(StoreError("redis: MGET answered the wrong count".into()));
+            }
+            let now = self.now();
+            let mut live = raw.into_iter().map(|raw| match raw {
+                None => Ok(None),
+                Some(raw) => {
+                    let (exp, _, payload) = unframe(&raw)?;
+                    Ok((exp > now).then(|| payload.to_vec()))
+                }
+            });
+            let mut next = || live.next().unwrap_or(Ok(None));
+            let mut not_before = Vec::with_capacity(query.not_before.len());
+            for _ in &query.not_before {
+                not_before.push(next()?.as_deref().map(number).transpose()?);
+            }
+            let jti_denied = query.jti.is_some() && next()?.is_some();
+            let family_revoked = query.family.is_some() && next()?.is_some();
+            Ok(StandingRecords {
+                not_before,
+                jti_denied,
+                family_revoked,
+            })
+        })
     }
 
     fn remember_once(&self, key: &str, until: u64) -> StoreFuture<'_, bool> {

@@ -19,7 +19,7 @@ pub(crate) struct Current {
 /// The session of the browser making `req`, if it has a live one whose user still
 /// exists in the config, not ended (`gatehouse revoke --session`) nor begun before a
 /// `tokens_not_before` of its user, and, if a provider's rules let them in, whose
-/// rules were not narrowed since (`standing::admission_stands`).
+/// rules were not narrowed since (`standing::session`).
 pub(crate) async fn current(
     req: &HttpRequest,
     state: &AppState,
@@ -42,12 +42,19 @@ pub(crate) async fn current(
             .filter(|s| !s.is_empty())
             .map(String::as_str),
     };
-    if standing::ended(state, registry, &lineage, session.created_at).await? {
-        return Ok(None);
-    }
     let vouched_at =
         (session.identity.upstream.as_ref()).map_or(session.auth_time, |f| f.checked_at);
-    if !standing::admission_stands(state, &session.identity, vouched_at).await? {
+    let began = session.created_at;
+    if !standing::session(
+        state,
+        registry,
+        &lineage,
+        began,
+        &session.identity,
+        vouched_at,
+    )
+    .await?
+    {
         return Ok(None);
     }
     Ok(Some(Current { key, session }))
