@@ -11,6 +11,10 @@ use actix_web::{HttpResponse, web};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 
+mod batch;
+
+pub use batch::{FlushOnDrop, LogBatch};
+
 /// The recorder's handle. The recorder is global to the process, so it is installed
 /// once however many servers the process starts (tests start many).
 pub(crate) fn handle() -> &'static PrometheusHandle {
@@ -31,7 +35,7 @@ const DROP_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Watches the log writer's count of dropped lines: each increase is added to
 /// `gatehouse_log_lines_dropped_total` and said in the log, so a log that cannot keep
 /// up never loses events silently. Needs a Tokio runtime.
-pub fn report_dropped_log_lines(dropped: tracing_appender::non_blocking::ErrorCounter) {
+pub fn report_dropped_log_lines(dropped: LogBatch) {
     tokio::spawn(async move {
         let mut seen = 0;
         let mut tick = tokio::time::interval(DROP_CHECK_EVERY);
