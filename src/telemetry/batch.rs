@@ -178,7 +178,7 @@ impl Write for LineSink<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::telemetry::batch::*;
 
     /// A `Write` whose every call is recorded, shared with the test.
     #[derive(Clone, Default)]
