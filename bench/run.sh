@@ -11,6 +11,9 @@
 # script's own on CPU 0, beside wrk), and 12 stops and restarts that Redis under load.
 # Scenarios 13-15 repeat 4-6 with the embedded file store ([store] url = "file:...";
 # every security-relevant write fsynced before the answer, so the disk counts).
+# Scenarios 16-18 are scenario 1 through the other issues' hot paths, side by side with
+# it: a token for one resource (RFC 8707), private_key_jwt client assertions and DPoP
+# proofs (single-use JWTs from bench/gen_jwts.py, python3-cryptography).
 # Scenario ref (issue 28, "the limit"): bench/reference, a bare actix-web handler that
 # answers POST /token with one ES256 JWT and does nothing else, pinned to CPU 1 like
 # gatehouse; wrk runs scenario 1's script against it and against gatehouse in turn
@@ -114,6 +117,25 @@ write_config() {
         echo "[[users]]"
         echo "username = \"bench\""
         echo "password_hash = \"$HASH\""
+        # 16: tokens for one API (RFC 8707).
+        echo "[[scopes]]"
+        echo "name = \"api:read\""
+        echo "[[resources]]"
+        echo "id = \"$RESOURCE\""
+        echo "scopes = [\"api:read\"]"
+        echo "[[clients]]"
+        echo "id = \"svc-res\""
+        echo "secret_hash = \"$HASH\""
+        echo "grant_types = [\"client_credentials\"]"
+        echo "scopes = [\"api:read\"]"
+        echo "resources = [\"$RESOURCE\"]"
+        # 17: private_key_jwt, its key made with the assertion pool (gen_jwts.py).
+        if [ -f "$WORK/pkj.jwks" ]; then
+            echo "[[clients]]"
+            echo "id = \"svc-pkj\""
+            echo "jwks = $(cat "$WORK/pkj.jwks")"
+            echo "grant_types = [\"client_credentials\"]"
+        fi
     } > "$WORK/gatehouse.toml"
 }
 
@@ -149,6 +171,12 @@ run() {
 want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 
 basic() { printf '%s' "$1:bench-secret" | base64 -w0; }
+RESOURCE="https://api.example.com/"
+# Single-use JWTs for 17 and 18: enough for SECONDS_PER_RUN at 12,000 requests/s.
+POOL_SIZE=$((SECONDS_PER_RUN * 12000))
+if want 17; then
+    python3 bench/gen_jwts.py assertion "$BASE" svc-pkj "$POOL_SIZE" "$WORK/assertions" "$WORK/pkj.jwks"
+fi
 
 echo "gatehouse benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ${SECONDS_PER_RUN}s x ${CONNECTIONS} connections, server on CPU 1, wrk on CPU 0"
 
@@ -161,6 +189,16 @@ want 2 && CLIENTS=1000 run "2 client_credentials 1000 clients" "$LUA/client_cred
 # 3. JWKS and discovery.
 want 3 && run "3 GET /jwks" "$LUA/report.lua" "$BASE/jwks"
 want 3 && run "3 GET /.well-known/openid-config" "$LUA/report.lua" "$BASE/.well-known/openid-configuration"
+# 16-18. Scenario 1's request through the other open issues' hot paths, beside it.
+# (svc-res's secret hashed once first, as svc-0's above.)
+want 16 && curl -sf -u svc-res:bench-secret -d grant_type=client_credentials "$BASE/token" >/dev/null
+want 16 && BASIC="Basic $(basic svc-res)" RESOURCE="$RESOURCE" run "16 client_credentials, one resource" "$LUA/resource.lua" "$BASE"
+want 17 && POOL_FILE="$WORK/assertions" POOL_MODE=assertion POOL_CLIENT=svc-pkj run "17 client_credentials, private_key_jwt" "$LUA/pool.lua" "$BASE"
+if want 18; then
+    # Proofs are good for 60 s: made just before the run.
+    python3 bench/gen_jwts.py dpop "$BASE/token" "$POOL_SIZE" "$WORK/proofs"
+    POOL_FILE="$WORK/proofs" POOL_MODE=dpop BASIC="Basic $(basic svc-0)" run "18 client_credentials, DPoP proof" "$LUA/pool.lua" "$BASE"
+fi
 # introspection NAME: scenario 6 (or 11) against the running server.
 introspection() {
     TOKEN=$(curl -sf -u svc-0:bench-secret -d grant_type=client_credentials "$BASE/token" | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
