@@ -353,6 +353,45 @@ fn reset_since(issued_at: u64, removed: Option<u64>) -> bool {
     removed.is_some_and(|at| issued_at <= at)
 }
 
+/// The denial and revocation a token's standing asks the store about, besides its
+/// not-befores.
+#[derive(Clone, Copy)]
+struct Marks<'a> {
+    jti: Option<&'a str>,
+    family: Option<&'a str>,
+}
+
+/// A token's client registration ([`client_registered`]) and its store records, asked
+/// at once: one round trip to a shared store. The not-befores come in this order: the
+/// credential's reset ([`reset_key`]), the lineage's user, client and session, the
+/// admission's rules.
+async fn token_records(
+    state: &AppState,
+    registry: &Registry,
+    lineage: &Lineage<'_>,
+    credential: Option<&CredentialId>,
+    admission: Option<&Admission>,
+    marks: Marks<'_>,
+) -> Result<Standing<Found<5>>, StoreError> {
+    let client_id = lineage.client.unwrap_or_default();
+    let [user, client, sid] = lineage_names(lineage);
+    let names = [
+        Some(reset_key(client_id, credential)),
+        user,
+        client,
+        sid,
+        admission.and_then(Admission::name),
+    ];
+    let (registered, found) = tokio::join!(
+        client_registered(state, registry, client_id, credential),
+        records(state, names, marks.jti, marks.family),
+    );
+    match registered {
+        Err(fallen) => Ok(Err(fallen)),
+        Ok(()) => Ok(Ok(found?)),
+    }
+}
+
 /// Whether a verified access token still stands: issued since the store's records
 /// began (`AppState::store_epoch`), its client registered and still listing the secret
 /// it was issued under (see [`client_stands`]), its id not denied;
@@ -380,24 +419,23 @@ pub(crate) async fn access(
         .auth_time
         .map(|_| identity::by_token_subject(registry, &claims.sub));
     let admission = user.as_ref().and_then(|u| u.as_ref()).map(Admission::of);
-    let [user_nb, client_nb, sid_nb] = lineage_names(&lineage);
-    let names = [
-        Some(reset_key(&claims.client_id, credential.as_ref())),
-        user_nb,
-        client_nb,
-        sid_nb,
-        admission.as_ref().and_then(Admission::name),
-    ];
-    // The registration and every record, asked at once: one round trip to a shared
-    // store.
-    let (registered, found) = tokio::join!(
-        client_registered(state, registry, &claims.client_id, credential.as_ref()),
-        records(state, names, Some(&claims.jti), claims.family.as_deref()),
-    );
-    if let Err(fallen) = registered {
-        return Ok(Err(fallen));
-    }
-    let found = found?;
+    let marks = Marks {
+        jti: Some(&claims.jti),
+        family: claims.family.as_deref(),
+    };
+    let found = match token_records(
+        state,
+        registry,
+        &lineage,
+        credential.as_ref(),
+        admission.as_ref(),
+        marks,
+    )
+    .await?
+    {
+        Ok(found) => found,
+        Err(fallen) => return Ok(Err(fallen)),
+    };
     let [reset, user_nb, client_nb, sid_nb, rules] = found.not_before;
     if reset_since(claims.iat, reset) {
         return Ok(Err(Fallen::ClientReset));
@@ -455,22 +493,24 @@ pub(crate) async fn refresh(
         ),
     };
     let admission = user.as_ref().map(Admission::of);
-    let [user_nb, client_nb, sid_nb] = lineage_names(&lineage);
-    let names = [
-        Some(reset_key(&grant.client_id, grant.credential.as_ref())),
-        user_nb,
-        client_nb,
-        sid_nb,
-        admission.as_ref().and_then(Admission::name),
-    ];
-    let (registered, found) = tokio::join!(
-        client_registered(state, registry, &grant.client_id, grant.credential.as_ref()),
-        records(state, names, None, Some(&grant.family)),
-    );
-    if let Err(fallen) = registered {
-        return Ok(Err(fallen));
-    }
-    let found = found?;
+    let marks = Marks {
+        jti: None,
+        family: Some(&grant.family),
+    };
+    let credential = grant.credential.as_ref();
+    let found = match token_records(
+        state,
+        registry,
+        &lineage,
+        credential,
+        admission.as_ref(),
+        marks,
+    )
+    .await?
+    {
+        Ok(found) => found,
+        Err(fallen) => return Ok(Err(fallen)),
+    };
     let [reset, user_nb, client_nb, sid_nb, rules] = found.not_before;
     if reset_since(grant.issued_at, reset) {
         return Ok(Err(Fallen::ClientReset));

@@ -259,12 +259,9 @@ mod tests {
     use crate::store::Store;
     use crate::store::file::writer::*;
 
-    /// The sweep deletes from the file what expired, and only that.
-    #[tokio::test]
-    async fn the_sweep_deletes_expired_entries_from_the_file() {
-        let dir = tempfile::tempdir().expect("tempdir");
+    /// A writer on a new file in `dir`, its entries expiring on `clock`.
+    fn writer_in(dir: &tempfile::TempDir, clock: &Clock) -> Writer {
         let path = dir.path().join("state.redb");
-        let clock = Clock::system();
         let writer = Writer {
             db: Database::create(&path).expect("db"),
             memory: Arc::new(MemoryStore::new(clock.clone())),
@@ -273,6 +270,15 @@ mod tests {
             path: path.clone(),
         };
         prepare(&writer.db, &path).expect("tables");
+        writer
+    }
+
+    /// The sweep deletes from the file what expired, and only that.
+    #[tokio::test]
+    async fn the_sweep_deletes_expired_entries_from_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = Clock::system();
+        let writer = writer_in(&dir, &clock);
         let memory = writer.memory.clone();
         memory
             .deny_jti("short", Duration::from_secs(1))
@@ -307,16 +313,8 @@ mod tests {
     #[tokio::test]
     async fn the_expiry_rows_follow_each_entry() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("state.redb");
         let clock = Clock::system();
-        let writer = Writer {
-            db: Database::create(&path).expect("db"),
-            memory: Arc::new(MemoryStore::new(clock.clone())),
-            clock: clock.clone(),
-            healthy: Arc::new(AtomicBool::new(true)),
-            path: path.clone(),
-        };
-        prepare(&writer.db, &path).expect("tables");
+        let writer = writer_in(&dir, &clock);
         let rows = || -> Vec<Vec<u8>> {
             let txn = writer.db.begin_read().expect("read");
             let expiry = txn.open_table(EXPIRY).expect("expiry");
