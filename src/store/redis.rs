@@ -99,6 +99,23 @@ fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, StoreError> {
         .map_err(|e| StoreError(format!("redis: a stored value does not decode: {e}")))
 }
 
+/// What a single-use script (`use_once`, `rotate`) answered: nothing, or the used flag
+/// as it was and the framed value, whose payload `read` turns into the value.
+fn redeemed<T>(
+    got: Option<(u8, Vec<u8>)>,
+    read: impl FnOnce(&[u8]) -> Result<T, StoreError>,
+) -> Result<Redeemed<T>, StoreError> {
+    let Some((used, raw)) = got else {
+        return Ok(Redeemed::Unknown);
+    };
+    let value = read(unframe(&raw)?.2)?;
+    Ok(if used == 1 {
+        Redeemed::Replayed(value)
+    } else {
+        Redeemed::Fresh(value)
+    })
+}
+
 fn number(payload: &[u8]) -> Result<u64, StoreError> {
     std::str::from_utf8(payload)
         .ok()
@@ -220,17 +237,7 @@ impl RedisStore {
             .invoke_async(&mut conn)
             .await
             .map_err(redis_error)?;
-        Ok(match got {
-            None => Redeemed::Unknown,
-            Some((used, raw)) => {
-                let payload = unframe(&raw)?.2.to_vec();
-                if used == 1 {
-                    Redeemed::Replayed(payload)
-                } else {
-                    Redeemed::Fresh(payload)
-                }
-            }
-        })
+        redeemed(got, |payload| Ok(payload.to_vec()))
     }
 
     /// Writes `new` under `key` only if it still holds `old` (keeping its TTL).
@@ -437,17 +444,7 @@ impl Store for RedisStore {
                 .invoke_async(&mut conn)
                 .await
                 .map_err(redis_error)?;
-            Ok(match got {
-                None => Redeemed::Unknown,
-                Some((used, raw)) => {
-                    let grant = decode(unframe(&raw)?.2)?;
-                    if used == 1 {
-                        Redeemed::Replayed(grant)
-                    } else {
-                        Redeemed::Fresh(grant)
-                    }
-                }
-            })
+            redeemed(got, decode)
         }))
     }
 
