@@ -163,15 +163,17 @@ async fn records<const N: usize>(
     jti: Option<&str>,
     family: Option<&str>,
 ) -> Result<Found<N>, StoreError> {
+    let asked = names.each_ref().map(Option::is_some);
     let query = StandingQuery {
-        not_before: names.iter().flatten().cloned().collect(),
+        not_before: names.into_iter().flatten().collect(),
         jti: jti.map(str::to_owned),
         family: family.map(str::to_owned),
     };
     let found = state.store.standing(&query).await?;
     let mut stored = found.not_before.into_iter();
     Ok(Found {
-        not_before: names.map(|name| name.and_then(|_| stored.next().flatten())),
+        // Only the names asked have an answer, in order.
+        not_before: asked.map(|asked| if asked { stored.next().flatten() } else { None }),
         jti_denied: found.jti_denied,
         family_revoked: found.family_revoked,
     })
