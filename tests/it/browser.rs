@@ -41,11 +41,17 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// How long a page may take to show what a step waits for.
 const PAGE_WAIT: Duration = Duration::from_secs(20);
 
+/// One browser at a time: the suite runs several tests at once, and two Chromiums
+/// starting side by side on a small CI machine can keep a page past `PAGE_WAIT`.
+static ONE_BROWSER: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
 /// A headless Chromium session behind its own chromedriver.
 struct Chromium {
     driver: Child,
     client: Client,
     _profile: tempfile::TempDir,
+    /// Held until the browser has ended (fields drop after `Drop::drop`).
+    _turn: tokio::sync::SemaphorePermit<'static>,
 }
 
 impl Drop for Chromium {
@@ -104,6 +110,10 @@ impl Chromium {
             );
             return None;
         }
+        let turn = ONE_BROWSER
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
         let port = free_port();
         let driver = {
             use std::os::unix::process::CommandExt;
@@ -146,6 +156,7 @@ impl Chromium {
             driver,
             client,
             _profile: profile,
+            _turn: turn,
         })
     }
 
