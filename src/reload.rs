@@ -62,28 +62,34 @@ impl FallbackKey {
     }
 }
 
-/// Loads `config_path` and logs its warnings; the error lists every problem.
+/// Loads `config_path` and logs its warnings; the error lists every problem. The
+/// load's transient heap (the parsed document, positions, the file model) is given
+/// back on this thread: the allocator keeps freed pages per thread, so only the thread
+/// that freed them can return them at once.
 pub fn load_config(config_path: &Path) -> Result<Loaded, load::Rejected> {
-    let loaded = load::load(config_path)?;
+    let loaded = load::load(config_path);
+    collect_freed_memory();
+    let loaded = loaded?;
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
     Ok(loaded)
 }
 
-/// Gives back to the system the heap a load freed. glibc keeps freed memory for
-/// reuse: after a config is loaded (the TOML document with its spans, the position
-/// map, the file model, all dropped once the registry is built) and after a reload
-/// (the old registry too), about half of a 100,000-client server's resident memory
-/// was heap nobody used (bench/README.md, "Clients"). Runs off the async threads: a
-/// trim walks the heap.
+/// Returns this thread's freed heap, and any a finished thread left, to the system.
+fn collect_freed_memory() {
+    // SAFETY: mi_collect takes no pointer; it frees mimalloc's own unused pages and
+    // may be called from any thread at any time.
+    unsafe { libmimalloc_sys::mi_collect(true) };
+}
+
+/// Gives back to the system the heap a reload freed: the old registry, dropped with
+/// the last request holding it. An allocator keeps freed memory for reuse; about half
+/// of a 100,000-client server's resident memory after a reload was heap nobody used
+/// (bench/README.md, "Clients"). Runs off the async threads: a collection walks the
+/// heap.
 pub(crate) fn return_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    tokio::task::spawn_blocking(|| {
-        // SAFETY: malloc_trim takes no pointer and only releases free pages of glibc's
-        // own heap; it is thread-safe and may be called at any time.
-        unsafe { libc::malloc_trim(0) };
-    });
+    tokio::task::spawn_blocking(collect_freed_memory);
 }
 
 /// Starts the reloader task for `state`.

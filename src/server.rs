@@ -368,8 +368,6 @@ pub async fn start_on(config_path: PathBuf, bind: Option<SocketAddr>) -> anyhow:
         .await
         .context("preparing the server state")?,
     );
-    // The load's transient memory (the parsed document, positions, the file model).
-    reload::return_freed_memory();
     spawn_sweeper(state.clone());
 
     let mut handles = Vec::new();
