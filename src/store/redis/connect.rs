@@ -4,8 +4,10 @@
 //! after the writes a failover must not lose, waiting for a replica to hold them
 //! (`WAIT 1`).
 //!
-//! The store's commands go through a [`Link`], a `ConnectionLike`: one multiplexed
-//! connection to the master. A second one, the *lane*, carries the `WAIT`s: `WAIT`
+//! The store's commands go through a [`Link`], a `ConnectionLike`: multiplexed
+//! connections to the master, one per thread that sends commands to one server by
+//! URL ([`Direct`]), one shared behind Sentinels. A further one, the *lane*, carries
+//! the `WAIT`s: `WAIT`
 //! blocks the connection it is sent on, so on the shared one it would hold up every
 //! other request. `WAIT` counts the writes of its own connection, so each round on the
 //! lane first writes a mark (after the writes it is to cover, which Redis has already
