@@ -6,7 +6,7 @@
 
 /// mimalloc, for the server and for the tests that run it in-process alike: with
 /// glibc's malloc, allocation was a fifth of a Redis-backed request's CPU
-/// (bench/README.md, "The allocator").
+/// (bench/README.md, "A connection per thread, and the allocator").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
