@@ -5,6 +5,7 @@
 //! this index turns that path back into `FILE:LINE:COLUMN` for the operator.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// A 1-based line and column (columns count characters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -14,34 +15,55 @@ pub struct Position {
 }
 
 /// Field path to the position of its key (or of its value, for sequence items).
-#[derive(Debug, Default)]
+///
+/// Built on first use: a config that loads without a diagnostic never asks, and the
+/// index (a second parse of the text, a path string per value) is the larger part of
+/// a big config's load-time memory; so a `Locations` keeps the text until asked.
+#[derive(Debug)]
 pub(crate) struct Locations {
-    map: HashMap<String, Position>,
+    text: String,
+    yaml: bool,
+    map: OnceLock<HashMap<String, Position>>,
 }
 
 impl Locations {
     /// Indexes a TOML document; an unparsable one gives an empty index.
     pub(crate) fn toml(text: &str) -> Self {
-        let mut out = Self::default();
-        if let Ok(root) = toml::de::DeTable::parse(text) {
-            let lines = LineStarts::new(text);
-            walk_toml_table(root.get_ref(), "", &lines, &mut out.map);
-        }
-        out
+        Self::of(text, false)
     }
 
     /// Indexes a YAML document; indexing stops at the first syntax error.
     pub(crate) fn yaml(text: &str) -> Self {
-        let mut out = Self::default();
-        walk_yaml(text, &mut out.map);
-        out
+        Self::of(text, true)
+    }
+
+    fn of(text: &str, yaml: bool) -> Self {
+        Self {
+            text: text.to_owned(),
+            yaml,
+            map: OnceLock::new(),
+        }
+    }
+
+    /// The index, built from the text the first time it is asked for.
+    fn map(&self) -> &HashMap<String, Position> {
+        self.map.get_or_init(|| {
+            let mut map = HashMap::new();
+            if self.yaml {
+                walk_yaml(&self.text, &mut map);
+            } else if let Ok(root) = toml::de::DeTable::parse(&self.text) {
+                let lines = LineStarts::new(&self.text);
+                walk_toml_table(root.get_ref(), "", &lines, &mut map);
+            }
+            map
+        })
     }
 
     /// The position of `path`, or of its nearest indexed ancestor.
     pub(crate) fn find(&self, path: &str) -> Option<Position> {
         let mut p = path;
         loop {
-            if let Some(pos) = self.map.get(p) {
+            if let Some(pos) = self.map().get(p) {
                 return Some(*pos);
             }
             let cut = p.rfind(['.', '['])?;
@@ -51,7 +73,7 @@ impl Locations {
 
     /// The path written at or last before `pos`, for errors that carry only a position.
     pub(crate) fn path_at(&self, pos: Position) -> Option<&str> {
-        self.map
+        self.map()
             .iter()
             .filter(|(_, p)| **p <= pos)
             .max_by_key(|(path, p)| (**p, path.len()))
