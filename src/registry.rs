@@ -50,7 +50,9 @@ pub struct Registry {
     issuer_origin: String,
     /// Every client's allowed origins: the origins a CORS preflight is answered for.
     origins: HashSet<String>,
-    clients: HashMap<String, Client>,
+    /// Sorted by id, looked up by binary search: no key copy and no hash-table slack
+    /// per client, which is most of a large config's memory (issue 28).
+    clients: Box<[Client]>,
     /// Users by username.
     users: HashMap<String, User>,
     /// Username by user id (`sub`).
@@ -67,6 +69,13 @@ pub struct Registry {
     pub trusted_issuers: Vec<TrustedIssuer>,
     /// `[[client_metadata_documents]]`: the prefixes of clients registered by documents.
     client_documents: Vec<DocumentSource>,
+}
+
+/// The clients sorted by id (validation has made the ids unique), in a slice of
+/// exactly their count.
+fn sorted_by_id(mut clients: Vec<Client>) -> Box<[Client]> {
+    clients.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    clients.into_boxed_slice()
 }
 
 impl Registry {
@@ -110,11 +119,7 @@ impl Registry {
                 .flat_map(|r| r.scopes.iter().map(|s| (s.clone(), r.id.clone())))
                 .collect(),
             resources: config.resources,
-            clients: config
-                .clients
-                .into_iter()
-                .map(|c| (c.id.clone(), c))
-                .collect(),
+            clients: sorted_by_id(config.clients),
             links: config
                 .users
                 .iter()
@@ -155,7 +160,7 @@ impl Registry {
     /// signing one first), scopes and lifetimes.
     pub(crate) fn side(&self) -> Side<'_> {
         Side {
-            clients: self.clients.values().collect(),
+            clients: self.clients.iter().collect(),
             users: self.users.values().collect(),
             keys: self.keys.all().iter().map(Arc::as_ref).collect(),
             scopes: &self.scopes,
@@ -189,7 +194,7 @@ impl Registry {
     /// The longest a refresh token can live: `[tokens]`'s or a client's own.
     pub(crate) fn longest_refresh_ttl(&self) -> std::time::Duration {
         self.clients
-            .values()
+            .iter()
             .filter_map(|c| c.refresh_token_ttl)
             .fold(self.tokens.refresh_token_ttl, std::time::Duration::max)
     }
@@ -197,7 +202,7 @@ impl Registry {
     /// The longest an access token of this generation can live (`[tokens]`'s, a
     /// client's or a resource's own lifetime).
     pub(crate) fn longest_access_ttl(&self) -> std::time::Duration {
-        let clients = self.clients.values().filter_map(|c| c.access_token_ttl);
+        let clients = self.clients.iter().filter_map(|c| c.access_token_ttl);
         let resources = self.resources.iter().filter_map(|r| r.access_token_ttl);
         clients
             .chain(resources)
@@ -209,7 +214,7 @@ impl Registry {
     pub(crate) fn longest_token_ttl(&self) -> std::time::Duration {
         let t = &self.tokens;
         self.clients
-            .values()
+            .iter()
             .flat_map(|c| [c.access_token_ttl, c.refresh_token_ttl])
             .flatten()
             .chain([t.access_token_ttl, t.id_token_ttl, t.refresh_token_ttl])
@@ -251,14 +256,15 @@ impl Registry {
 
     /// The client registered as `id`.
     pub(crate) fn client(&self, id: &str) -> Option<&Client> {
-        self.clients.get(id)
+        let found = self.clients.binary_search_by(|c| c.id.as_str().cmp(id));
+        found.ok().map(|i| &self.clients[i])
     }
 
     /// The `[[client_metadata_documents]]` entry whose prefix `client_id` starts with,
     /// for an id that is no configured client: its client is registered by the
     /// document at that URL.
     pub(crate) fn document_source(&self, client_id: &str) -> Option<&DocumentSource> {
-        if self.clients.contains_key(client_id) {
+        if self.client(client_id).is_some() {
             return None;
         }
         self.client_documents
@@ -271,8 +277,8 @@ impl Registry {
         !self.client_documents.is_empty()
     }
 
-    /// All clients, by id.
-    pub(crate) fn clients(&self) -> &HashMap<String, Client> {
+    /// All clients, in id order.
+    pub(crate) fn clients(&self) -> &[Client] {
         &self.clients
     }
 

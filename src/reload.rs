@@ -378,7 +378,8 @@ async fn end_removed(
     for provider in load::diff::narrowed_providers(changes) {
         standing::end_admissions(state, provider, longest).await?;
     }
-    for (id, before) in old.clients() {
+    for before in old.clients() {
+        let id = &before.id;
         let now = new.client(id);
         for credential in before.credentials() {
             if !now.is_some_and(|c| c.accepts_credential(credential.as_ref())) {

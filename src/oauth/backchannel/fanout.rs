@@ -104,11 +104,11 @@ pub(crate) fn reload_endings(old: &Registry, new: &Registry) -> Vec<Ending> {
             cut: Some(cut),
         })
     });
-    let clients = new.clients().iter().filter_map(|(id, c)| {
-        let before = old.client(id).and_then(|o| o.tokens_not_before);
+    let clients = new.clients().iter().filter_map(|c| {
+        let before = old.client(&c.id).and_then(|o| o.tokens_not_before);
         let cut = moved_later(before, c.tokens_not_before)?;
         Some(Ending::Client {
-            id: id.clone(),
+            id: c.id.clone(),
             cut: Some(cut),
         })
     });
