@@ -79,10 +79,21 @@ pub(crate) async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAut
         .ok_or_else(|| OAuthError::invalid_request("PKCE is required: code_verifier is missing"))?;
 
     let requested = target::admitted(form, client)?;
-    check_target(request, code, &requested).await?;
-    let (grant, issued) = redeem(request, code).await?;
+    let peeked = peek(request, code).await?;
+    if let Some(grant) = &peeked {
+        check_target(request, grant, &requested)?;
+    }
+    // The redemption and the standing of the peeked grant's lineage are independent:
+    // asked at once, they are one round trip to a shared store, not two.
+    let ((grant, issued), read) = match &peeked {
+        Some(peeked) => {
+            let (redeemed, ended) = tokio::join!(redeem(request, code), ended(request, peeked));
+            (redeemed?, Some((peeked, ended?)))
+        }
+        None => (redeem(request, code).await?, None),
+    };
     check_redemption(request, &grant, verifier)?;
-    let user = still_standing(request, &grant).await?;
+    let user = still_standing(request, &grant, read).await?;
     let response = token_set::issue(
         request,
         UserGrant {
@@ -182,25 +193,20 @@ fn check_redemption(
 }
 
 /// The user the code was issued to, as the config has them now; refused when gone or
-/// when the session the code was issued in has ended since.
+/// when the session the code was issued in has ended since. `read`: a grant of the
+/// same code whose standing was read already, and what was read.
 async fn still_standing(
     request: &TokenRequest<'_>,
     grant: &CodeGrant,
+    read: Option<(&CodeGrant, bool)>,
 ) -> Result<Identity, OAuthError> {
-    let TokenRequest {
-        state,
-        registry,
-        client,
-        ..
-    } = *request;
-    let user = identity::current(registry, &grant.identity)
+    let user = identity::current(request.registry, &grant.identity)
         .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
-    let lineage = standing::Lineage {
-        user: Some(&user.subject),
-        client: Some(&client.id),
-        sid: grant.origin.sid.as_deref(),
+    let has_ended = match read {
+        Some((peeked, has_ended)) if same_lineage(peeked, grant) => has_ended,
+        _ => ended(request, grant).await?,
     };
-    if standing::ended(state, registry, &lineage, grant.origin.since).await? {
+    if has_ended {
         return Err(OAuthError::invalid_grant(
             "the session the code was issued in has ended",
         ));
@@ -208,31 +214,61 @@ async fn still_standing(
     Ok(user)
 }
 
+/// Whether the session `grant` was issued in (its user as the config has them now,
+/// this client, its `sid`) has ended since it began; `false` for a user who is gone,
+/// whom [`still_standing`] refuses anyway.
+async fn ended(request: &TokenRequest<'_>, grant: &CodeGrant) -> Result<bool, OAuthError> {
+    let Some(user) = identity::current(request.registry, &grant.identity) else {
+        return Ok(false);
+    };
+    let lineage = standing::Lineage {
+        user: Some(&user.subject),
+        client: Some(&request.client.id),
+        sid: grant.origin.sid.as_deref(),
+    };
+    let since = grant.origin.since;
+    Ok(standing::ended(request.state, request.registry, &lineage, since).await?)
+}
+
+/// True when two grants stand or fall together: the same user, session and start.
+fn same_lineage(a: &CodeGrant, b: &CodeGrant) -> bool {
+    a.identity.subject == b.identity.subject
+        && a.origin.sid == b.origin.sid
+        && a.origin.since == b.origin.since
+}
+
+/// The code's grant before it is used, when it is unused and this client's: what the
+/// checks that must leave the code good look at.
+async fn peek(request: &TokenRequest<'_>, code: &str) -> Result<Option<CodeGrant>, OAuthError> {
+    let peeked = request
+        .state
+        .store
+        .peek_code(sha256(code.as_bytes()))
+        .await?;
+    Ok(match peeked {
+        Redeemed::Fresh(grant) if grant.client_id == request.client.id => Some(grant),
+        _ => None,
+    })
+}
+
 /// Refuses, before the code is used, a token request for resources the code did not
 /// authorize (RFC 8707 2.2): `invalid_target` leaves the code good for a correct one;
 /// and one without a proof by the DPoP key the code is bound to (RFC 9449 10), which
 /// leaves it good for the client that holds the key.
-async fn check_target(
+fn check_target(
     request: &TokenRequest<'_>,
-    code: &str,
+    grant: &CodeGrant,
     requested: &[String],
 ) -> Result<(), OAuthError> {
     let TokenRequest {
-        state,
-        registry,
-        client,
-        ..
+        registry, client, ..
     } = *request;
-    if let Redeemed::Fresh(grant) = state.store.peek_code(sha256(code.as_bytes())).await?
-        && grant.client_id == client.id
-    {
-        target::for_token(registry, client, &grant.resources, requested, &grant.scopes)?;
-        if grant.dpop_jkt.is_some() && grant.dpop_jkt != request.dpop_jkt {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidDpopProof,
-                "the code is bound to a DPoP key: send a proof by that key",
-            ));
-        }
+    target::for_token(registry, client, &grant.resources, requested, &grant.scopes)?;
+    if grant.dpop_jkt.is_some() && grant.dpop_jkt != request.dpop_jkt {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "the code is bound to a DPoP key: send a proof by that key",
+        ));
     }
     Ok(())
 }
