@@ -4,7 +4,8 @@
 # pinned to CPU 0, 64 connections, SECONDS per scenario (default 10). Scenarios 1 and 6
 # run a second time with RUST_LOG=warn, so the cost of the audit log stays visible.
 # Prints one line per scenario:
-#   scenario  requests/s  p50 ms  p99 ms  non-2xx/3xx  socket-errors
+#   scenario  requests/s  p50 ms  p99 ms  non-2xx/3xx  socket-errors  [redis CPU]
+# (scenarios 9-11 end with Redis's CPU time, user + system, per request: per flow in 9)
 # Usage: bench/run.sh [SECONDS] [CONNECTIONS]; BENCH_ONLY="1 7" runs only those scenarios;
 # BENCH_BIN=path runs that binary instead of building this checkout.
 # Scenarios 9-11 repeat 4-6 with [store] url = redis://... (a redis-server of the
@@ -155,17 +156,30 @@ start_server() {
     echo "bench: the server did not start:" >&2; cat "$WORK/server.log" >&2; exit 1
 }
 
+# redis_cpu: the bench Redis's CPU seconds so far (user + system); nothing while no
+# Redis runs.
+redis_cpu() {
+    [ -n "$REDIS_PID" ] || return 0
+    redis-cli -p "$REDIS_PORT" info cpu | awk -F: '/^used_cpu_(user|sys):/ {s += $2} END {printf "%.6f", s}'
+}
+
 # run NAME SCRIPT [wrk args...]: one measured run; scripts without their own done()
-# get the shared reporter appended.
+# get the shared reporter appended. While the bench Redis runs, the line ends with
+# Redis's CPU time per counted request (per flow for the code flows).
 run() {
     local name="$1" script="$2"; shift 2
     local combined="$WORK/${name//[^A-Za-z0-9]/_}.lua"
     cat "$script" > "$combined"
     grep -q "^function done" "$script" || cat "$LUA/report.lua" >> "$combined"
-    local line
+    local line cpu_before redis=""
+    cpu_before=$(redis_cpu)
     line=$(taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency -s "$combined" "$@" | grep '^RESULT' || true)
     read -r _ rps p50 p99 non2xx errors <<<"$line"
-    printf '%-34s %8s req/s  p50 %6s ms  p99 %6s ms  non-2xx %s  errors %s\n' "$name" "$rps" "$p50" "$p99" "$non2xx" "$errors"
+    if [ -n "$cpu_before" ]; then
+        redis=$(awk -v a="$cpu_before" -v b="$(redis_cpu)" -v r="$rps" -v s="$SECONDS_PER_RUN" \
+            'BEGIN { if (r > 0) printf "  redis CPU %.1f us each", (b - a) * 1e6 / (r * s) }')
+    fi
+    printf '%-34s %8s req/s  p50 %6s ms  p99 %6s ms  non-2xx %s  errors %s%s\n' "$name" "$rps" "$p50" "$p99" "$non2xx" "$errors" "$redis"
 }
 
 want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
