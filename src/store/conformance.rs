@@ -26,6 +26,7 @@ const RACERS: usize = 20;
 /// `clock` forward; give it a store of its own.
 pub async fn run(store: Arc<dyn Store>, clock: &Clock) {
     codes(store.as_ref(), clock).await;
+    codes_with_a_first_refresh(store.as_ref(), clock).await;
     refresh_tokens(store.as_ref(), clock).await;
     rotations(store.as_ref()).await;
     families_and_denials(store.as_ref(), clock).await;
@@ -201,6 +202,65 @@ async fn codes(store: &dyn Store, clock: &Clock) {
             Ok(Redeemed::Unknown)
         ),
         "an expired code is unknown"
+    );
+}
+
+/// A redemption that starts the code's refresh family stores its token at the code's
+/// first use, for its own lifetime, and nothing for a replayed or unknown code.
+async fn codes_with_a_first_refresh(store: &dyn Store, clock: &Clock) {
+    let short = Duration::from_secs(5);
+    store
+        .put_code(key(70), code_grant(), MINUTE)
+        .await
+        .expect("put_code");
+    let first = store
+        .redeem_code_with_refresh(
+            key(70),
+            issued("first"),
+            key(71),
+            refresh_grant("f7"),
+            short,
+        )
+        .await;
+    assert!(
+        matches!(first, Ok(Redeemed::Fresh(ref g)) if g.client_id == code_grant().client_id),
+        "the first redemption gets the code: {first:?}"
+    );
+    assert!(
+        matches!(store.peek_refresh(key(71)).await, Ok(Redeemed::Fresh(g)) if g.family == "f7"),
+        "the first redemption stores its refresh token"
+    );
+    let replay = store
+        .redeem_code_with_refresh(
+            key(70),
+            issued("second"),
+            key(72),
+            refresh_grant("f8"),
+            short,
+        )
+        .await;
+    match replay {
+        Ok(Redeemed::Replayed(g)) => assert_eq!(
+            g.issued.map(|i| i.access_jti),
+            Some("first".into()),
+            "a replay tells what the first redemption issued"
+        ),
+        other => panic!("a replayed code with a refresh token: expected Replayed, got {other:?}"),
+    }
+    let unknown = store
+        .redeem_code_with_refresh(key(73), issued("x"), key(74), refresh_grant("f9"), short)
+        .await;
+    assert!(matches!(unknown, Ok(Redeemed::Unknown)), "{unknown:?}");
+    for (k, what) in [(72, "a replay"), (74, "an unknown code")] {
+        assert!(
+            matches!(store.peek_refresh(key(k)).await, Ok(Redeemed::Unknown)),
+            "{what} stores no refresh token"
+        );
+    }
+    clock.advance(Duration::from_secs(6));
+    assert!(
+        matches!(store.peek_refresh(key(71)).await, Ok(Redeemed::Unknown)),
+        "the first refresh token lives its own lifetime, not the code's"
     );
 }
 

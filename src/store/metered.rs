@@ -51,6 +51,21 @@ impl Store for Metered {
         self.timed("redeem_code", self.inner.redeem_code(key, issued))
     }
 
+    fn redeem_code_with_refresh(
+        &self,
+        code: Key,
+        issued: IssuedIds,
+        key: Key,
+        first: RefreshGrant,
+        ttl: Duration,
+    ) -> StoreFuture<'_, Redeemed<CodeGrant>> {
+        self.timed(
+            "redeem_code_with_refresh",
+            self.inner
+                .redeem_code_with_refresh(code, issued, key, first, ttl),
+        )
+    }
+
     fn put_refresh(&self, key: Key, grant: RefreshGrant, ttl: Duration) -> StoreFuture<'_, ()> {
         self.timed("put_refresh", self.inner.put_refresh(key, grant, ttl))
     }

@@ -311,6 +311,26 @@ pub trait Store: Send + Sync {
     fn put_code(&self, key: Key, grant: CodeGrant, ttl: Duration) -> StoreFuture<'_, ()>;
     /// Uses a code: the first call gets it (recording `issued`), later ones see a replay.
     fn redeem_code(&self, key: Key, issued: IssuedIds) -> StoreFuture<'_, Redeemed<CodeGrant>>;
+    /// [`Store::redeem_code`] that also starts the code's refresh family: when this was
+    /// the code's first use, remembers `first` under `key` for `ttl` (never for a
+    /// replayed or unknown code). Redis does both in one script, one round trip; the
+    /// file store commits both at once; the default redeems, then puts.
+    fn redeem_code_with_refresh(
+        &self,
+        code: Key,
+        issued: IssuedIds,
+        key: Key,
+        first: RefreshGrant,
+        ttl: Duration,
+    ) -> StoreFuture<'_, Redeemed<CodeGrant>> {
+        Box::pin(async move {
+            let redeemed = self.redeem_code(code, issued).await?;
+            if matches!(redeemed, Redeemed::Fresh(_)) {
+                self.put_refresh(key, first, ttl).await?;
+            }
+            Ok(redeemed)
+        })
+    }
     /// Reads a code without using it, so a request refused on what it stands for (a
     /// resource it did not authorize) leaves it usable. Redis: `GET`.
     fn peek_code(&self, key: Key) -> StoreFuture<'_, Redeemed<CodeGrant>>;

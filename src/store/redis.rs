@@ -226,6 +226,43 @@ impl RedisStore {
         conn.del::<_, ()>(key).await.map_err(redis_error)
     }
 
+    /// Uses the code `code` (the redemption script), recording `issued` and, at its
+    /// first use, storing `first`: a refresh token's key, framed value and ttl.
+    async fn redeem(
+        &self,
+        code: Key,
+        issued: IssuedIds,
+        first: Option<(Key, Vec<u8>, Duration)>,
+    ) -> Result<Redeemed<CodeGrant>, StoreError> {
+        let mut invocation = self.scripts.redeem_code.prepare_invoke();
+        invocation
+            .key(self.key("c", &code))
+            .key(self.key("ci", &code));
+        invocation.arg(self.now()).arg(encode(&issued)?);
+        if let Some((key, value, ttl)) = first {
+            invocation.key(self.key("r", &key)).arg(value).arg(ms(ttl));
+        }
+        let mut conn = self.conn.clone();
+        let got: Option<(u8, Vec<u8>, Vec<u8>)> = invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(redis_error)?;
+        let Some((used, raw, ids)) = got else {
+            return Ok(Redeemed::Unknown);
+        };
+        let mut grant: CodeGrant = decode(unframe(&raw)?.2)?;
+        grant.issued = if ids.is_empty() {
+            None
+        } else {
+            Some(decode(&ids)?)
+        };
+        Ok(if used == 1 {
+            Redeemed::Replayed(grant)
+        } else {
+            Redeemed::Fresh(grant)
+        })
+    }
+
     /// Marks the single-use value under `key` used; what it was before.
     async fn use_once(&self, key: Vec<u8>) -> Result<Redeemed<Vec<u8>>, StoreError> {
         let mut conn = self.conn.clone();
@@ -358,32 +395,20 @@ impl Store for RedisStore {
     }
 
     fn redeem_code(&self, key: Key, issued: IssuedIds) -> StoreFuture<'_, Redeemed<CodeGrant>> {
+        self.durable(Box::pin(self.redeem(key, issued, None)))
+    }
+
+    fn redeem_code_with_refresh(
+        &self,
+        code: Key,
+        issued: IssuedIds,
+        key: Key,
+        first: RefreshGrant,
+        ttl: Duration,
+    ) -> StoreFuture<'_, Redeemed<CodeGrant>> {
         self.durable(Box::pin(async move {
-            let mut conn = self.conn.clone();
-            let got: Option<(u8, Vec<u8>, Vec<u8>)> = self
-                .scripts
-                .redeem_code
-                .key(self.key("c", &key))
-                .key(self.key("ci", &key))
-                .arg(self.now())
-                .arg(encode(&issued)?)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(redis_error)?;
-            let Some((used, raw, ids)) = got else {
-                return Ok(Redeemed::Unknown);
-            };
-            let mut grant: CodeGrant = decode(unframe(&raw)?.2)?;
-            grant.issued = if ids.is_empty() {
-                None
-            } else {
-                Some(decode(&ids)?)
-            };
-            Ok(if used == 1 {
-                Redeemed::Replayed(grant)
-            } else {
-                Redeemed::Fresh(grant)
-            })
+            let value = frame(self.now().saturating_add(ms(ttl)), false, &encode(&first)?);
+            self.redeem(code, issued, Some((key, value, ttl))).await
         }))
     }
 

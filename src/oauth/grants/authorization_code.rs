@@ -4,7 +4,7 @@
 //! URI of its request and the PKCE verifier of its challenge. A replayed code revokes
 //! what its first redemption issued.
 
-use super::token_set::{self, Refresh, UserGrant};
+use super::token_set::{self, NewRefresh, Refresh, UserGrant};
 use super::{Granted, TokenRequest};
 use crate::config::file::GrantType;
 use crate::crypto::{random_id, random_secret, sha256};
@@ -83,35 +83,31 @@ pub(crate) async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAut
     if let Some(grant) = &peeked {
         check_target(request, grant, &requested)?;
     }
-    // The redemption and the standing of the peeked grant's lineage are independent:
-    // asked at once, they are one round trip to a shared store, not two.
-    let ((grant, issued), read) = match &peeked {
+    let issued = issued_ids(request)?;
+    let first = match &peeked {
+        Some(grant) => first_refresh(request, grant, verifier, &requested, &issued)?,
+        None => None,
+    };
+    let stored = first.as_ref().map(|f| f.token.clone());
+    // The redemption (storing the refresh token it starts) and the standing of the
+    // peeked grant's lineage are independent: asked at once, they are one round trip
+    // to a shared store, not three.
+    let (grant, read) = match &peeked {
         Some(peeked) => {
-            let (redeemed, ended) = tokio::join!(redeem(request, code), ended(request, peeked));
+            let redeemed = redeem(request, code, issued.clone(), first);
+            let (redeemed, ended) = tokio::join!(redeemed, ended(request, peeked));
             (redeemed?, Some((peeked, ended?)))
         }
-        None => (redeem(request, code).await?, None),
+        None => (redeem(request, code, issued.clone(), None).await?, None),
     };
+    if stored.is_some() && !peeked.as_ref().is_some_and(|p| same_grant(p, &grant)) {
+        return Err(OAuthError::server("a code changed while it was redeemed"));
+    }
     check_redemption(request, &grant, verifier)?;
     let user = still_standing(request, &grant, read).await?;
-    let response = token_set::issue(
-        request,
-        UserGrant {
-            identity: &user,
-            scopes: &grant.scopes,
-            refresh_scopes: &grant.scopes,
-            resources: &grant.resources,
-            requested: &requested,
-            auth_time: grant.auth_time,
-            nonce: grant.nonce.as_deref(),
-            jti: issued.access_jti,
-            family: issued.refresh_family,
-            origin: &grant.origin,
-            outlives_session: false,
-            refresh: Refresh::New,
-        },
-    )
-    .await?;
+    let refresh = stored.map_or(Refresh::New, Refresh::Stored);
+    let tokens = user_grant(&grant, &user, &requested, &issued, refresh);
+    let response = token_set::issue(request, tokens).await?;
     Ok(Granted {
         response,
         event: "token_issued",
@@ -119,20 +115,40 @@ pub(crate) async fn exchange(request: &TokenRequest<'_>) -> Result<Granted, OAut
     })
 }
 
-/// Uses the code, once, noting the ids of the tokens this redemption will issue; a
-/// replayed code revokes what its first redemption issued.
-async fn redeem(
-    request: &TokenRequest<'_>,
-    code: &str,
-) -> Result<(CodeGrant, IssuedIds), OAuthError> {
+/// The tokens `grant` gives `user` (as the config has them now) for this request.
+fn user_grant<'a>(
+    grant: &'a CodeGrant,
+    user: &'a Identity,
+    requested: &'a [String],
+    issued: &IssuedIds,
+    refresh: Refresh,
+) -> UserGrant<'a> {
+    UserGrant {
+        identity: user,
+        scopes: &grant.scopes,
+        refresh_scopes: &grant.scopes,
+        resources: &grant.resources,
+        requested,
+        auth_time: grant.auth_time,
+        nonce: grant.nonce.as_deref(),
+        jti: issued.access_jti.clone(),
+        family: issued.refresh_family.clone(),
+        origin: &grant.origin,
+        outlives_session: false,
+        refresh,
+    }
+}
+
+/// The ids of the tokens this redemption will issue, chosen before the code is used
+/// so that a replay can revoke them.
+fn issued_ids(request: &TokenRequest<'_>) -> Result<IssuedIds, OAuthError> {
     let TokenRequest {
         state,
         registry,
         client,
-        remote,
         ..
     } = *request;
-    let issued = IssuedIds {
+    Ok(IssuedIds {
         access_jti: random_id().map_err(OAuthError::server)?,
         access_exp: state.clock.now() + target::longest_access(registry, client).as_secs(),
         refresh_family: if client.allows_grant(GrantType::RefreshToken) {
@@ -140,13 +156,61 @@ async fn redeem(
         } else {
             None
         },
+    })
+}
+
+/// The refresh token the code's first use stores with it: when the client gets one,
+/// and the peeked `grant` passes the checks the redeemed one will face, so a wrong
+/// verifier or another client's code never stores one. (A session that ended, which
+/// is read with the redemption, leaves the stored token unused: nobody has its secret.)
+fn first_refresh(
+    request: &TokenRequest<'_>,
+    grant: &CodeGrant,
+    verifier: &str,
+    requested: &[String],
+    issued: &IssuedIds,
+) -> Result<Option<NewRefresh>, OAuthError> {
+    let Some(family) = &issued.refresh_family else {
+        return Ok(None);
     };
-    match state
-        .store
-        .redeem_code(sha256(code.as_bytes()), issued.clone())
-        .await?
-    {
-        Redeemed::Fresh(grant) => Ok((grant, issued)),
+    if check_redemption(request, grant, verifier).is_err() {
+        return Ok(None);
+    }
+    let Some(user) = identity::current(request.registry, &grant.identity) else {
+        return Ok(None);
+    };
+    let tokens = user_grant(grant, &user, requested, issued, Refresh::New);
+    token_set::new_refresh(request, &tokens, family).map(Some)
+}
+
+/// Uses the code, once, recording the ids of the tokens this redemption will issue
+/// and storing `first`, the refresh token it starts, in the same step; a replayed
+/// code revokes what its first redemption issued.
+async fn redeem(
+    request: &TokenRequest<'_>,
+    code: &str,
+    issued: IssuedIds,
+    first: Option<NewRefresh>,
+) -> Result<CodeGrant, OAuthError> {
+    let TokenRequest {
+        state,
+        registry,
+        client,
+        remote,
+        ..
+    } = *request;
+    let hash = sha256(code.as_bytes());
+    let redeemed = match first {
+        Some(f) => {
+            state
+                .store
+                .redeem_code_with_refresh(hash, issued, f.key, f.record, f.lifetime)
+                .await?
+        }
+        None => state.store.redeem_code(hash, issued).await?,
+    };
+    match redeemed {
+        Redeemed::Fresh(grant) => Ok(grant),
         Redeemed::Unknown => Err(OAuthError::invalid_grant(
             "the code is invalid or has expired",
         )),
@@ -203,7 +267,7 @@ async fn still_standing(
     let user = identity::current(request.registry, &grant.identity)
         .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
     let has_ended = match read {
-        Some((peeked, has_ended)) if same_lineage(peeked, grant) => has_ended,
+        Some((peeked, has_ended)) if same_grant(peeked, grant) => has_ended,
         _ => ended(request, grant).await?,
     };
     if has_ended {
@@ -230,11 +294,15 @@ async fn ended(request: &TokenRequest<'_>, grant: &CodeGrant) -> Result<bool, OA
     Ok(standing::ended(request.state, request.registry, &lineage, since).await?)
 }
 
-/// True when two grants stand or fall together: the same user, session and start.
-fn same_lineage(a: &CodeGrant, b: &CodeGrant) -> bool {
-    a.identity.subject == b.identity.subject
-        && a.origin.sid == b.origin.sid
-        && a.origin.since == b.origin.since
+/// True when two reads of a code agree on all its tokens stand on: client, user,
+/// session, scopes, resources and the time of the login.
+fn same_grant(a: &CodeGrant, b: &CodeGrant) -> bool {
+    a.client_id == b.client_id
+        && a.identity == b.identity
+        && a.origin == b.origin
+        && a.scopes == b.scopes
+        && a.resources == b.resources
+        && a.auth_time == b.auth_time
 }
 
 /// The code's grant before it is used, when it is unused and this client's: what the

@@ -13,6 +13,7 @@ use crate::jwt::id_token::{self, IdTokenInput};
 use crate::model::{Identity, IdentitySource};
 use crate::oauth::target::{self, Target};
 use crate::store::{Key, Origin, RefreshGrant};
+use std::time::Duration;
 
 /// What the tokens are for.
 pub(crate) struct UserGrant<'a> {
@@ -46,6 +47,9 @@ pub(crate) struct UserGrant<'a> {
 pub(crate) enum Refresh {
     /// A new one (a code or a device code redeemed).
     New,
+    /// One the store keeps already (its secret): stored with the code's redemption, in
+    /// the same step (see [`new_refresh`]).
+    Stored(String),
     /// One replacing the token (by its key) the request used: the old one is used up in
     /// the same store step that keeps the new one, so of two requests racing with one
     /// token only one gets a successor.
@@ -144,16 +148,74 @@ pub(crate) fn access_token(
     access::issue(&registry.jwt(), token, now).map_err(OAuthError::server)
 }
 
-/// Mints and stores the tokens of `grant` for the request's client.
-pub(crate) async fn issue(
+/// A refresh token not handed out yet: its secret, and the record the store keeps
+/// under the secret's digest `key` for `lifetime`.
+pub(crate) struct NewRefresh {
+    pub(crate) token: String,
+    pub(crate) key: Key,
+    pub(crate) record: RefreshGrant,
+    pub(crate) lifetime: Duration,
+}
+
+/// A new refresh token of `grant`, in `family`, for the request's client: what a
+/// token of it stands on (user, scopes, resources, session, the client's credential,
+/// a public client's DPoP key) and how long it lives.
+pub(crate) fn new_refresh(
     request: &TokenRequest<'_>,
-    grant: UserGrant<'_>,
-) -> Result<TokenResponse, OAuthError> {
+    grant: &UserGrant<'_>,
+    family: &str,
+) -> Result<NewRefresh, OAuthError> {
     let TokenRequest {
         state,
         registry,
         client,
         credential,
+        ..
+    } = *request;
+    let now = state.clock.now();
+    let token = random_secret().map_err(OAuthError::server)?;
+    let lifetime = target::refresh_lifetime(registry, client);
+    let record = RefreshGrant {
+        family: family.to_owned(),
+        client_id: client.id.clone(),
+        source: grant.identity.source,
+        subject: grant.identity.subject.clone(),
+        scopes: grant.refresh_scopes.to_vec(),
+        auth_time: grant.auth_time,
+        issued_at: now,
+        expires_at: now + lifetime.as_secs(),
+        credential,
+        federated: grant
+            .identity
+            .upstream
+            .is_some()
+            .then(|| Box::new(grant.identity.clone())),
+        resources: grant.resources.to_vec(),
+        origin: grant.origin.clone(),
+        // A confidential client's token is bound to its authentication.
+        dpop_jkt: request
+            .dpop_jkt
+            .as_deref()
+            .filter(|_| client.is_public())
+            .map(str::to_owned),
+    };
+    Ok(NewRefresh {
+        key: sha256(token.as_bytes()),
+        token,
+        record,
+        lifetime,
+    })
+}
+
+/// Mints and stores the tokens of `grant` for the request's client.
+pub(crate) async fn issue(
+    request: &TokenRequest<'_>,
+    mut grant: UserGrant<'_>,
+) -> Result<TokenResponse, OAuthError> {
+    let TokenRequest {
+        state,
+        registry,
+        client,
         ..
     } = *request;
     let now = state.clock.now();
@@ -181,7 +243,8 @@ pub(crate) async fn issue(
         profile: profile.as_ref(),
     };
     let jkt = request.dpop_jkt.as_deref();
-    let access = access_token(request, holder, &target, grant.jti, now)?;
+    let jti = std::mem::take(&mut grant.jti);
+    let access = access_token(request, holder, &target, jti, now)?;
     let id_token = if grant.scopes.iter().any(|s| s == "openid") {
         let input = IdTokenInput {
             client_id: &client.id,
@@ -197,41 +260,23 @@ pub(crate) async fn issue(
     } else {
         None
     };
-    let refresh_token = match grant.family {
-        Some(family) if !matches!(grant.refresh, Refresh::Kept) => {
-            let token = random_secret().map_err(OAuthError::server)?;
-            let lifetime = target::refresh_lifetime(registry, client);
-            let stored = RefreshGrant {
-                family,
-                client_id: client.id.clone(),
-                source: grant.identity.source,
-                subject: grant.identity.subject.clone(),
-                scopes: grant.refresh_scopes.to_vec(),
-                auth_time: grant.auth_time,
-                issued_at: now,
-                expires_at: now + lifetime.as_secs(),
-                credential,
-                federated: grant
-                    .identity
-                    .upstream
-                    .is_some()
-                    .then(|| Box::new(grant.identity.clone())),
-                resources: grant.resources.to_vec(),
-                origin: grant.origin.clone(),
-                // A confidential client's token is bound to its authentication.
-                dpop_jkt: jkt.filter(|_| client.is_public()).map(str::to_owned),
-            };
-            let key = sha256(token.as_bytes());
-            match grant.refresh {
-                Refresh::Replaces(old) => {
-                    let used = state.store.rotate_refresh(old, key, stored, lifetime);
-                    rotation::fresh(request, used.await?).await?;
-                }
-                _ => state.store.put_refresh(key, stored, lifetime).await?,
-            }
-            Some(token)
+    let refresh_token = match (&grant.family, &grant.refresh) {
+        (None, _) | (_, Refresh::Kept) => None,
+        (Some(_), Refresh::Stored(token)) => Some(token.clone()),
+        (Some(family), Refresh::New) => {
+            let new = new_refresh(request, &grant, family)?;
+            let stored = state.store.put_refresh(new.key, new.record, new.lifetime);
+            stored.await?;
+            Some(new.token)
         }
-        _ => None,
+        (Some(family), Refresh::Replaces(old)) => {
+            let new = new_refresh(request, &grant, family)?;
+            let used = state
+                .store
+                .rotate_refresh(*old, new.key, new.record, new.lifetime);
+            rotation::fresh(request, used.await?).await?;
+            Some(new.token)
+        }
     };
     Ok(TokenResponse {
         id_token,

@@ -197,6 +197,28 @@ impl Store for FileStore {
         })
     }
 
+    fn redeem_code_with_refresh(
+        &self,
+        code: Key,
+        issued: IssuedIds,
+        key: Key,
+        first: RefreshGrant,
+        ttl: Duration,
+    ) -> StoreFuture<'_, Redeemed<CodeGrant>> {
+        // As a rotation: both entries queued together, the second waiting, one commit.
+        Box::pin(async move {
+            let memory = &self.memory;
+            let used = memory
+                .redeem_code_with_refresh(code, issued, key, first, ttl)
+                .await?;
+            if fresh(&used) {
+                self.persist(Kind::Code, &code, Wait::No).await?;
+                self.persist(Kind::Refresh, &key, Wait::Durable).await?;
+            }
+            Ok(used)
+        })
+    }
+
     fn put_refresh(&self, key: Key, grant: RefreshGrant, ttl: Duration) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let r = self.memory.put_refresh(key, grant, ttl).await;

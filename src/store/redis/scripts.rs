@@ -12,8 +12,10 @@ local function live(v, now) return v and exp_of(v) > now end
 local function num(n) return string.format('%015.0f', n) end
 ";
 
-/// `KEYS[1]` a code, `KEYS[2]` where its first redemption's ids go; `ARGV[1]` now,
-/// `ARGV[2]` the ids. Nil when unknown, else `{used_before, value, ids}`.
+/// `KEYS[1]` a code, `KEYS[2]` where its first redemption's ids go, `KEYS[3]` (when
+/// given) where its first refresh token goes; `ARGV[1]` now, `ARGV[2]` the ids,
+/// `ARGV[3]` and `ARGV[4]` that token's framed value and ttl (ms). Nil when unknown,
+/// else `{used_before, value, ids}`; the refresh token is stored by the first use only.
 const REDEEM_CODE: &str = r"
 local now = tonumber(ARGV[1])
 local v = redis.call('GET', KEYS[1])
@@ -23,6 +25,7 @@ if string.sub(v, 16, 16) == '1' then
 end
 redis.call('SETRANGE', KEYS[1], 15, '1')
 redis.call('SET', KEYS[2], ARGV[2], 'PX', math.max(1, exp_of(v) - now))
+if KEYS[3] then redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4]) end
 return {0, v, ARGV[2]}
 ";
 
