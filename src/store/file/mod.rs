@@ -137,6 +137,22 @@ impl FileStore {
         }
     }
 
+    /// Given a single-use entry's first use, `used`, persists the two entries it
+    /// changed, queued together and the second waiting: one commit (one `fsync`) makes
+    /// both durable, not two in a row. A replay changed nothing.
+    async fn persist_first_use<T>(
+        &self,
+        used: Redeemed<T>,
+        (kind, id): (Kind, &Key),
+        (then_kind, then_id): (Kind, &Key),
+    ) -> Result<Redeemed<T>, StoreError> {
+        if fresh(&used) {
+            self.persist(kind, id, Wait::No).await?;
+            self.persist(then_kind, then_id, Wait::Durable).await?;
+        }
+        Ok(used)
+    }
+
     /// Given the memory store's `outcome`, persists `id` of `kind` when `changed` says
     /// the outcome changed something.
     async fn then_persist<T>(
@@ -205,17 +221,14 @@ impl Store for FileStore {
         first: RefreshGrant,
         ttl: Duration,
     ) -> StoreFuture<'_, Redeemed<CodeGrant>> {
-        // As a rotation: both entries queued together, the second waiting, one commit.
         Box::pin(async move {
             let memory = &self.memory;
             let used = memory
                 .redeem_code_with_refresh(code, issued, key, first, ttl)
                 .await?;
-            if fresh(&used) {
-                self.persist(Kind::Code, &code, Wait::No).await?;
-                self.persist(Kind::Refresh, &key, Wait::Durable).await?;
-            }
-            Ok(used)
+            let refresh = (Kind::Refresh, &key);
+            self.persist_first_use(used, (Kind::Code, &code), refresh)
+                .await
         })
     }
 
@@ -250,15 +263,11 @@ impl Store for FileStore {
         next: RefreshGrant,
         ttl: Duration,
     ) -> StoreFuture<'_, Redeemed<RefreshGrant>> {
-        // Both entries queued together, the second waiting: one commit (one `fsync`)
-        // makes the old token's use and the new token durable, not two in a row.
         Box::pin(async move {
             let used = self.memory.rotate_refresh(old, key, next, ttl).await?;
-            if fresh(&used) {
-                self.persist(Kind::Refresh, &old, Wait::No).await?;
-                self.persist(Kind::Refresh, &key, Wait::Durable).await?;
-            }
-            Ok(used)
+            let next = (Kind::Refresh, &key);
+            self.persist_first_use(used, (Kind::Refresh, &old), next)
+                .await
         })
     }
 
