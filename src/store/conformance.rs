@@ -168,12 +168,20 @@ async fn codes(store: &dyn Store, clock: &Clock) {
         other => panic!("first redemption of a code: expected Fresh, got {other:?}"),
     }
     match store.redeem_code(key(1), issued("second")).await {
-        Ok(Redeemed::Replayed(g)) => assert_eq!(
-            g.issued
-                .map(|i| (i.access_jti, i.access_exp, i.refresh_family)),
-            Some(("first".into(), 99, Some("fam".into()))),
-            "a replayed code tells what its first redemption issued"
-        ),
+        Ok(Redeemed::Replayed(g)) => {
+            let want = code_grant();
+            assert_eq!(
+                (g.client_id, g.identity.subject, g.origin.sid),
+                (want.client_id, want.identity.subject, want.origin.sid),
+                "a replayed code tells whose it was"
+            );
+            assert_eq!(
+                g.issued
+                    .map(|i| (i.access_jti, i.access_exp, i.refresh_family)),
+                Some(("first".into(), 99, Some("fam".into()))),
+                "a replayed code tells what its first redemption issued"
+            );
+        }
         other => panic!("second redemption of a code: expected Replayed, got {other:?}"),
     }
     assert!(

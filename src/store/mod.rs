@@ -117,6 +117,44 @@ pub struct CodeGrant {
     pub dpop_jkt: Option<String>,
 }
 
+impl CodeGrant {
+    /// What a used code keeps: whose it was (client, user, session, login time) and
+    /// what its first redemption issued, all a replay needs to revoke those tokens and
+    /// say whose they were. The memory and file stores keep only this once a code is
+    /// used (it stays until it expires); the whole grant (the user's profile, scopes,
+    /// challenge, redirect URI) was most of a busy server's memory (issue 28).
+    pub(crate) fn replay_record(&self) -> Self {
+        let identity = Identity {
+            source: self.identity.source,
+            subject: self.identity.subject.clone(),
+            username: String::new(),
+            name: None,
+            email: None,
+            email_verified: false,
+            groups: Vec::new(),
+            upstream: None,
+            picture: None,
+        };
+        Self {
+            client_id: self.client_id.clone(),
+            redirect_uri: None,
+            code_challenge: String::new(),
+            scopes: Vec::new(),
+            nonce: None,
+            identity,
+            auth_time: self.auth_time,
+            issued: self.issued.clone(),
+            resources: Vec::new(),
+            origin: Origin {
+                sid: self.origin.sid.clone(),
+                since: self.origin.since,
+                amr: Vec::new(),
+            },
+            dpop_jkt: None,
+        }
+    }
+}
+
 /// Where a code or a refresh family comes from: the login session (its `sid`), when
 /// that began, and how the user authenticated. Kept across rotations, so that ending
 /// the session or a `tokens_not_before` after its start ends every descendant.
@@ -197,6 +235,17 @@ pub enum Redeemed<T> {
     Replayed(T),
     /// Never issued, or expired.
     Unknown,
+}
+
+impl<T> Redeemed<T> {
+    /// The same outcome, its value converted by `f`.
+    pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> Redeemed<U> {
+        match self {
+            Self::Fresh(t) => Redeemed::Fresh(f(t)),
+            Self::Replayed(t) => Redeemed::Replayed(f(t)),
+            Self::Unknown => Redeemed::Unknown,
+        }
+    }
 }
 
 /// What a device code (RFC 8628) stands for, from its issue to its one redemption.
@@ -309,7 +358,8 @@ pub struct StandingRecords {
 pub trait Store: Send + Sync {
     /// Remembers a code for `ttl`.
     fn put_code(&self, key: Key, grant: CodeGrant, ttl: Duration) -> StoreFuture<'_, ()>;
-    /// Uses a code: the first call gets it (recording `issued`), later ones see a replay.
+    /// Uses a code: the first call gets it (recording `issued`), later ones see a replay
+    /// (whose grant may hold no more than [`CodeGrant::replay_record`]).
     fn redeem_code(&self, key: Key, issued: IssuedIds) -> StoreFuture<'_, Redeemed<CodeGrant>>;
     /// [`Store::redeem_code`] that also starts the code's refresh family: when this was
     /// the code's first use, remembers `first` under `key` for `ttl` (never for a

@@ -36,14 +36,27 @@ pub(super) fn redeem<K: Eq + std::hash::Hash, T: Clone>(
     now: Millis,
     on_first_use: impl FnOnce(&mut T),
 ) -> Redeemed<T> {
+    redeem_with(map, key, now, |value| {
+        on_first_use(value);
+        value.clone()
+    })
+}
+
+/// [`redeem`], where the first use changes what stays (`first_use` may record what was
+/// issued and drop what a replay does not need) and gives what the caller gets.
+pub(super) fn redeem_with<K: Eq + std::hash::Hash, T: Clone>(
+    map: &DashMap<K, Entry<T>>,
+    key: K,
+    now: Millis,
+    first_use: impl FnOnce(&mut T) -> T,
+) -> Redeemed<T> {
     match map.get_mut(&key) {
         Some(mut e) if e.live(now) => {
             if e.used {
                 Redeemed::Replayed(e.value.clone())
             } else {
                 e.used = true;
-                on_first_use(&mut e.value);
-                Redeemed::Fresh(e.value.clone())
+                Redeemed::Fresh(first_use(&mut e.value))
             }
         }
         _ => Redeemed::Unknown,

@@ -19,7 +19,7 @@ mod packed;
 mod records;
 
 pub(crate) use entry::Millis;
-use entry::{Entry, get_live, redeem, remaining};
+use entry::{Entry, get_live, redeem, redeem_with, remaining};
 use packed::PackedRefresh;
 pub(crate) use records::{Kind, NEVER, Record, index_member_id};
 use records::{decode, encode, export_from, import_into, index_member_of, key_of, name_of};
@@ -33,7 +33,9 @@ const SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// The default store: everything in this process's memory.
 pub struct MemoryStore {
     clock: Clock,
-    codes: DashMap<Key, Entry<CodeGrant>>,
+    /// Boxed: a used code stays until it expires, and its slot in the table should
+    /// cost a pointer, not a whole grant (see `CodeGrant::replay_record`).
+    codes: DashMap<Key, Entry<Box<CodeGrant>>>,
     /// Packed and boxed: refresh tokens are the store's bulk (see `PackedRefresh`).
     refresh: DashMap<Key, Entry<Box<PackedRefresh>>>,
     revoked_families: DashMap<String, Entry<()>>,
@@ -103,6 +105,11 @@ impl MemoryStore {
     pub(crate) fn sweep(&self) {
         let now = self.now();
         self.codes.retain(|_, e| e.live(now));
+        // Codes come and go in bursts: a table grown for a burst's used codes is
+        // given back once they expired (one rehash of the few still live).
+        if self.codes.capacity() > 4 * self.codes.len().max(1024) {
+            self.codes.shrink_to_fit();
+        }
         self.refresh.retain(|_, e| e.live(now));
         self.revoked_families.retain(|_, e| e.live(now));
         self.denied_jtis.retain(|_, e| e.live(now));
@@ -122,21 +129,26 @@ impl MemoryStore {
 
 impl Store for MemoryStore {
     fn put_code(&self, key: Key, grant: CodeGrant, ttl: Duration) -> StoreFuture<'_, ()> {
-        self.codes.insert(key, Entry::new(grant, self.now(), ttl));
+        self.codes
+            .insert(key, Entry::new(Box::new(grant), self.now(), ttl));
         done(())
     }
 
     fn redeem_code(&self, key: Key, issued: IssuedIds) -> StoreFuture<'_, Redeemed<CodeGrant>> {
-        done(redeem(&self.codes, key, self.now(), |grant| {
-            grant.issued = Some(issued)
-        }))
+        // The used code stays until it expires, as what a replay needs and no more.
+        let redeemed = redeem_with(&self.codes, key, self.now(), |grant| {
+            grant.issued = Some(issued);
+            let kept = Box::new(grant.replay_record());
+            std::mem::replace(grant, kept)
+        });
+        done(redeemed.map(|grant| *grant))
     }
 
     fn peek_code(&self, key: Key) -> StoreFuture<'_, Redeemed<CodeGrant>> {
         let now = self.now();
         done(match self.codes.get(&key) {
-            Some(e) if e.live(now) && e.used => Redeemed::Replayed(e.value.clone()),
-            Some(e) if e.live(now) => Redeemed::Fresh(e.value.clone()),
+            Some(e) if e.live(now) && e.used => Redeemed::Replayed((*e.value).clone()),
+            Some(e) if e.live(now) => Redeemed::Fresh((*e.value).clone()),
             _ => Redeemed::Unknown,
         })
     }
