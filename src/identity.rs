@@ -56,19 +56,8 @@ pub(crate) fn by_subject(
         IdentitySource::Upstream => {
             let (id, upstream) = subject.split_once(':')?;
             let provider = registry.provider(id)?;
-            (provider.accept == Accept::Rules && registry.linked_user(id, upstream).is_none()).then(
-                || Identity {
-                    source,
-                    subject: subject.to_owned(),
-                    username: upstream.to_owned(),
-                    name: None,
-                    email: None,
-                    email_verified: false,
-                    groups: Vec::new(),
-                    upstream: None,
-                    picture: None,
-                },
-            )
+            (provider.accept == Accept::Rules && registry.linked_user(id, upstream).is_none())
+                .then(|| Identity::bare(source, subject.to_owned(), upstream.to_owned()))
         }
     }
 }

@@ -597,6 +597,22 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// An identity known by its subject and a username alone, without profile claims:
+    /// a user admitted by a provider's rules, or what a used code keeps.
+    pub(crate) fn bare(source: IdentitySource, subject: String, username: String) -> Self {
+        Self {
+            source,
+            subject,
+            username,
+            name: None,
+            email: None,
+            email_verified: false,
+            groups: Vec::new(),
+            upstream: None,
+            picture: None,
+        }
+    }
+
     /// The name to greet the user by.
     pub(crate) fn display_name(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.username)

@@ -553,17 +553,8 @@ mod tests {
 
     #[test]
     fn an_admission_by_rules_stands_until_the_rules_narrow_after_it() {
-        let identity = |source, subject: &str| Identity {
-            source,
-            subject: subject.into(),
-            username: subject.into(),
-            name: None,
-            email: None,
-            email_verified: false,
-            groups: Vec::new(),
-            upstream: None,
-            picture: None,
-        };
+        let identity =
+            |source, subject: &str| Identity::bare(source, subject.into(), subject.into());
         let local = Admission::of(&identity(IdentitySource::Local, "alice"));
         assert!(local.name().is_none());
         assert!(

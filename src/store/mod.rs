@@ -124,17 +124,8 @@ impl CodeGrant {
     /// used (it stays until it expires); the whole grant (the user's profile, scopes,
     /// challenge, redirect URI) was most of a busy server's memory (issue 28).
     pub(crate) fn replay_record(&self) -> Self {
-        let identity = Identity {
-            source: self.identity.source,
-            subject: self.identity.subject.clone(),
-            username: String::new(),
-            name: None,
-            email: None,
-            email_verified: false,
-            groups: Vec::new(),
-            upstream: None,
-            picture: None,
-        };
+        let subject = self.identity.subject.clone();
+        let identity = Identity::bare(self.identity.source, subject, String::new());
         Self {
             client_id: self.client_id.clone(),
             redirect_uri: None,
