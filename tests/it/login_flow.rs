@@ -922,6 +922,51 @@ async fn a_replayed_code_revokes_what_it_issued() {
     );
 }
 
+/// The live refresh tokens the server's store holds, from `/metrics`.
+async fn refresh_tokens_stored(server: &TestServer) -> String {
+    let text = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let gauge = r#"gatehouse_store_entries{kind="refresh_tokens"} "#;
+    let line = text.lines().find(|l| l.starts_with(gauge));
+    line.expect("the refresh token gauge")[gauge.len()..].to_owned()
+}
+
+#[tokio::test]
+async fn a_redemption_with_the_wrong_verifier_stores_no_refresh_token() {
+    // The first refresh token is stored in the redemption's own store step: only for
+    // a code whose checks the request passes.
+    let server = TestServer::start(&login_config("")).await;
+    let mut browser = Browser::new(&server);
+    let pkce = Pkce::new("verifier");
+    let code = code_for_web(&mut browser, &pkce, "openid offline_access").await;
+    let stranger = Pkce::new("someone else");
+    let (status, body) = redeem_web(&server, &code, &stranger).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(refresh_tokens_stored(&server).await, "0");
+    let (status, _) = redeem_web(&server, &code, &pkce).await;
+    assert_eq!(
+        status, 400,
+        "a code redeemed with a wrong verifier is used up"
+    );
+    assert_eq!(refresh_tokens_stored(&server).await, "0");
+
+    let code = code_for_web(&mut browser, &pkce, "openid offline_access").await;
+    let (status, body) = redeem_web(&server, &code, &pkce).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["refresh_token"].is_string());
+    assert_eq!(refresh_tokens_stored(&server).await, "1");
+}
+
 #[tokio::test]
 async fn an_expired_code_is_refused() {
     let config = login_config("").replace(
