@@ -260,9 +260,10 @@ pub(crate) async fn issue(
     } else {
         None
     };
-    let refresh_token = match (&grant.family, &grant.refresh) {
+    let refresh = std::mem::replace(&mut grant.refresh, Refresh::Kept);
+    let refresh_token = match (&grant.family, refresh) {
         (None, _) | (_, Refresh::Kept) => None,
-        (Some(_), Refresh::Stored(token)) => Some(token.clone()),
+        (Some(_), Refresh::Stored(token)) => Some(token),
         (Some(family), Refresh::New) => {
             let new = new_refresh(request, &grant, family)?;
             let stored = state.store.put_refresh(new.key, new.record, new.lifetime);
@@ -273,7 +274,7 @@ pub(crate) async fn issue(
             let new = new_refresh(request, &grant, family)?;
             let used = state
                 .store
-                .rotate_refresh(*old, new.key, new.record, new.lifetime);
+                .rotate_refresh(old, new.key, new.record, new.lifetime);
             rotation::fresh(request, used.await?).await?;
             Some(new.token)
         }

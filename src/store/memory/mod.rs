@@ -170,11 +170,7 @@ impl Store for MemoryStore {
     }
 
     fn use_refresh(&self, key: Key) -> StoreFuture<'_, Redeemed<RefreshGrant>> {
-        done(match redeem(&self.refresh, key, self.now(), |_| {}) {
-            Redeemed::Fresh(g) => Redeemed::Fresh(g.unpack()),
-            Redeemed::Replayed(g) => Redeemed::Replayed(g.unpack()),
-            Redeemed::Unknown => Redeemed::Unknown,
-        })
+        done(redeem(&self.refresh, key, self.now(), |_| {}).map(|g| g.unpack()))
     }
 
     fn revoke_family(&self, family: &str, ttl: Duration) -> StoreFuture<'_, ()> {
