@@ -5,7 +5,7 @@
 use gatehouse::clock::Clock;
 use gatehouse::model::{Identity, IdentitySource};
 use gatehouse::store::memory::MemoryStore;
-use gatehouse::store::{RefreshGrant, Session, Store};
+use gatehouse::store::{Origin, RefreshGrant, Session, Store};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,7 @@ fn main() {
     const TOKENS: u64 = 1_000_000;
     for i in 0..TOKENS {
         let grant = RefreshGrant {
+            // As a code flow's token: a 22-character family and the session it began in.
             family: format!("fam{i:019}"),
             client_id: "demo-spa".to_owned(),
             source: IdentitySource::Local,
@@ -47,7 +48,11 @@ fn main() {
             credential: None,
             federated: None,
             resources: vec![],
-            origin: Default::default(),
+            origin: Origin {
+                sid: Some(format!("sid{:019}", i % 50_000)),
+                since: 1_795_000_000,
+                amr: vec!["pwd".to_owned()],
+            },
             dpop_jkt: None,
         };
         runtime
