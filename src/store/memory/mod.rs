@@ -36,8 +36,8 @@ pub struct MemoryStore {
     /// Boxed: a used code stays until it expires, and its slot in the table should
     /// cost a pointer, not a whole grant (see `CodeGrant::replay_record`).
     codes: DashMap<Key, Entry<Box<CodeGrant>>>,
-    /// Packed and boxed: refresh tokens are the store's bulk (see `PackedRefresh`).
-    refresh: DashMap<Key, Entry<Box<PackedRefresh>>>,
+    /// Packed: refresh tokens are the store's bulk (see `PackedRefresh`).
+    refresh: DashMap<Key, Entry<PackedRefresh>>,
     revoked_families: DashMap<String, Entry<()>>,
     denied_jtis: DashMap<String, Entry<()>>,
     /// Names remembered once (`Store::remember_once`): client assertion ids.
@@ -59,6 +59,15 @@ pub struct MemoryStore {
 
 fn done<'a, T: Send + 'a>(value: T) -> StoreFuture<'a, T> {
     Box::pin(ready(Ok(value)))
+}
+
+/// A refresh grant found in the table, decoded.
+fn unpacked(found: Redeemed<PackedRefresh>) -> Result<Redeemed<RefreshGrant>, StoreError> {
+    Ok(match found {
+        Redeemed::Fresh(p) => Redeemed::Fresh(p.unpack()?),
+        Redeemed::Replayed(p) => Redeemed::Replayed(p.unpack()?),
+        Redeemed::Unknown => Redeemed::Unknown,
+    })
 }
 
 /// Frees `store`'s expired entries every 30 s for as long as it exists.
@@ -154,23 +163,26 @@ impl Store for MemoryStore {
     }
 
     fn put_refresh(&self, key: Key, grant: RefreshGrant, ttl: Duration) -> StoreFuture<'_, ()> {
-        let entry = Entry::new(Box::new(PackedRefresh::pack(grant)), self.now(), ttl);
-        self.refresh.insert(key, entry);
-        done(())
+        let stored = PackedRefresh::pack(&grant).map(|packed| {
+            self.refresh
+                .insert(key, Entry::new(packed, self.now(), ttl));
+        });
+        Box::pin(ready(stored))
     }
 
     fn peek_refresh(&self, key: Key) -> StoreFuture<'_, Redeemed<RefreshGrant>> {
         let now = self.now();
         let seen = match self.refresh.get(&key) {
-            Some(e) if e.live(now) && e.used => Redeemed::Replayed(e.value.unpack()),
-            Some(e) if e.live(now) => Redeemed::Fresh(e.value.unpack()),
-            _ => Redeemed::Unknown,
+            Some(e) if e.live(now) && e.used => e.value.unpack().map(Redeemed::Replayed),
+            Some(e) if e.live(now) => e.value.unpack().map(Redeemed::Fresh),
+            _ => Ok(Redeemed::Unknown),
         };
-        done(seen)
+        Box::pin(ready(seen))
     }
 
     fn use_refresh(&self, key: Key) -> StoreFuture<'_, Redeemed<RefreshGrant>> {
-        done(redeem(&self.refresh, key, self.now(), |_| {}).map(|g| g.unpack()))
+        let used = redeem(&self.refresh, key, self.now(), |_| {});
+        Box::pin(ready(unpacked(used)))
     }
 
     fn revoke_family(&self, family: &str, ttl: Duration) -> StoreFuture<'_, ()> {
@@ -455,7 +467,7 @@ impl MemoryStore {
         let unit = |_: &()| Ok(Vec::new());
         match kind {
             Kind::Code => export_from(&self.codes, &key_of(id)?, encode),
-            Kind::Refresh => export_from(&self.refresh, &key_of(id)?, |p| encode(&p.unpack())),
+            Kind::Refresh => export_from(&self.refresh, &key_of(id)?, |p| Ok(p.bytes().to_vec())),
             Kind::Family => export_from(&self.revoked_families, &name_of(id)?, unit),
             Kind::Jti => export_from(&self.denied_jtis, &name_of(id)?, unit),
             Kind::Remembered => export_from(&self.remembered, &name_of(id)?, unit),
@@ -531,7 +543,8 @@ impl MemoryStore {
         match kind {
             Kind::Code => import_into(&self.codes, key_of(id)?, record, decode(p)?),
             Kind::Refresh => {
-                let grant = Box::new(PackedRefresh::pack(decode(p)?));
+                let grant = PackedRefresh::from_bytes(p);
+                grant.unpack()?;
                 import_into(&self.refresh, key_of(id)?, record, grant);
             }
             Kind::Family => import_into(&self.revoked_families, name_of(id)?, record, ()),
