@@ -27,8 +27,14 @@ use records::{decode, encode, export_from, import_into, index_member_of, key_of,
 /// One session index: each member's sid to its expiry.
 type SessionIndex = BTreeMap<String, Millis>;
 
-/// How often expired entries are freed.
-const SWEEP_EVERY: Duration = Duration::from_secs(30);
+/// How often used and expired codes are freed. A code is single-use and short-lived
+/// and one comes with every login, so at a busy server's rate the used codes waiting
+/// for the general sweep were a good part of its memory (issue 28): they go within a
+/// second of expiring.
+const SWEEP_CODES_EVERY: Duration = Duration::from_secs(1);
+
+/// How often every other expired entry is freed, in sweeps of the codes.
+const SWEEP_ALL_EVERY: u32 = 30;
 
 /// The default store: everything in this process's memory.
 pub struct MemoryStore {
@@ -70,16 +76,21 @@ fn unpacked(found: Redeemed<PackedRefresh>) -> Result<Redeemed<RefreshGrant>, St
     })
 }
 
-/// Frees `store`'s expired entries every 30 s for as long as it exists.
+/// Frees `store`'s expired codes every second and its other expired entries every
+/// 30 s, for as long as it exists.
 pub(crate) fn spawn_sweeper(store: &Arc<MemoryStore>) {
     let store: Weak<MemoryStore> = Arc::downgrade(store);
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        let mut tick = tokio::time::interval(SWEEP_CODES_EVERY);
+        let mut ticks = 0u32;
         loop {
             tick.tick().await;
-            match store.upgrade() {
-                Some(store) => store.sweep(),
-                None => return,
+            let Some(store) = store.upgrade() else { return };
+            ticks = (ticks + 1) % SWEEP_ALL_EVERY;
+            if ticks == 0 {
+                store.sweep();
+            } else {
+                store.sweep_codes();
             }
         }
     });
@@ -110,8 +121,8 @@ impl MemoryStore {
         self.clock.now_ms()
     }
 
-    /// Frees expired entries; run it periodically.
-    pub(crate) fn sweep(&self) {
+    /// Frees expired codes (used or not).
+    pub(crate) fn sweep_codes(&self) {
         let now = self.now();
         self.codes.retain(|_, e| e.live(now));
         // Codes come and go in bursts: a table grown for a burst's used codes is
@@ -119,6 +130,12 @@ impl MemoryStore {
         if self.codes.capacity() > 4 * self.codes.len().max(1024) {
             self.codes.shrink_to_fit();
         }
+    }
+
+    /// Frees every expired entry; run it periodically.
+    pub(crate) fn sweep(&self) {
+        self.sweep_codes();
+        let now = self.now();
         self.refresh.retain(|_, e| e.live(now));
         self.revoked_families.retain(|_, e| e.live(now));
         self.denied_jtis.retain(|_, e| e.live(now));
