@@ -24,7 +24,8 @@
 # a first-party SPA and a user, codes living 1 s (so used codes do not pile up in the
 # figures: each measurement waits for the memory store's 30 s sweep), one session; code flows with offline_access fill the store to each count
 # in CURVES_TOKENS (default 10000 100000 1000000) live refresh tokens, then:
-#   rss_kib        gatehouse's VmRSS; redis_used   Redis's INFO used_memory
+#   rss_kib        gatehouse's VmRSS; redis_used   Redis's INFO used_memory;
+#   redis_used_scanned  the same after a SCAN of every key (which frees the expired)
 #   flow_rps, flow_p99_ms  code flows as scenario 4 (bench/lua/code_flow.lua) but
 #                  with offline_access (fill.lua), 10 s
 #
@@ -190,7 +191,7 @@ issued() {
 redis_used() { redis-cli -p "$REDIS_PORT" info memory | awk -F: '$1 == "used_memory" {print $2}' | tr -d '\r'; }
 
 if [ -n "$STORES" ] && [ -n "$TOKEN_COUNTS" ]; then
-echo "store,tokens,issued,refresh_entries,code_entries,rss_kib,rss_base_kib,redis_used,redis_base,redis_keys,fill_rps,flow_rps,flow_p50_ms,flow_p99_ms,flow_non2xx" > "$OUT/tokens.csv"
+echo "store,tokens,issued,refresh_entries,code_entries,rss_kib,rss_base_kib,redis_used,redis_base,redis_keys,fill_rps,flow_rps,flow_p50_ms,flow_p99_ms,flow_non2xx,redis_used_scanned" > "$OUT/tokens.csv"
 for store in $STORES; do
     cfg="$WORK/gatehouse.toml"
     if [ "$store" = redis ]; then
@@ -209,7 +210,10 @@ for store in $STORES; do
     if [ "$store" = memory ]; then sleep 32; else sleep 3; fi
     rss_base=$(status_kib VmRSS)
     redis_base=""
-    [ "$store" = redis ] && redis_base=$(redis_used)
+    if [ "$store" = redis ]; then
+        redis-cli -p "$REDIS_PORT" --scan >/dev/null
+        redis_base=$(redis_used)
+    fi
     counts="$TOKEN_COUNTS"
     [ "$store" = redis ] && counts="${CURVES_TOKENS_REDIS:-$TOKEN_COUNTS}"
     for count in $counts; do
@@ -236,11 +240,20 @@ for store in $STORES; do
         refresh_entries=$(metric 'gatehouse_store_entries{kind="refresh_tokens"}')
         code_entries=$(metric 'gatehouse_store_entries{kind="codes"}')
         used=""; keys=""
-        if [ "$store" = redis ]; then used=$(redis_used); keys=$(redis-cli -p "$REDIS_PORT" dbsize); fi
+        used_scanned=""
+        if [ "$store" = redis ]; then
+            used=$(redis_used); keys=$(redis-cli -p "$REDIS_PORT" dbsize)
+            # Redis frees an expired key when it is touched or when its sampling finds
+            # a quarter of a sample expired; used codes (a second each) can sit
+            # expired far longer. SCAN touches every key, so what is left is what
+            # lives: the tokens and the session.
+            redis-cli -p "$REDIS_PORT" --scan >/dev/null
+            used_scanned=$(redis_used)
+        fi
         # The rate: the same flows (offline_access, so each adds a refresh token: the
         # next count starts from what this run left).
         read -r f_rps f_p50 f_p99 f_non2xx _ <<<"$(SESSION_COOKIE="gatehouse_session=$SESSION" CHALLENGE="$CHALLENGE" TARGET=0 wrk_run "$CURVES/fill.lua" "$SECONDS_PER_RUN" "$BASE")"
-        echo "$store,$count,$total,$refresh_entries,$code_entries,$rss,$rss_base,$used,$redis_base,$keys,$fill_rps,$f_rps,$f_p50,$f_p99,$f_non2xx" | tee -a "$OUT/tokens.csv"
+        echo "$store,$count,$total,$refresh_entries,$code_entries,$rss,$rss_base,$used,$redis_base,$keys,$fill_rps,$f_rps,$f_p50,$f_p99,$f_non2xx,$used_scanned" | tee -a "$OUT/tokens.csv"
     done
     stop_server
     stop_redis
