@@ -12,8 +12,10 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 
 mod batch;
+mod line;
 
 pub use batch::{FlushOnDrop, LogBatch};
+pub use line::PlainLine;
 
 /// The recorder's handle. The recorder is global to the process, so it is installed
 /// once however many servers the process starts (tests start many).
