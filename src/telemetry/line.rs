@@ -226,7 +226,7 @@ impl fmt::Display for Sources<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::PlainLine;
+    use crate::telemetry::line::PlainLine;
     use std::io::Write;
     use std::sync::{Arc, Mutex};
     use tracing_subscriber::fmt::format::Writer;

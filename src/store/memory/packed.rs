@@ -36,8 +36,8 @@ impl PackedRefresh {
 
 #[cfg(test)]
 mod tests {
-    use super::PackedRefresh;
     use crate::model::IdentitySource;
+    use crate::store::memory::packed::PackedRefresh;
     use crate::store::{Origin, RefreshGrant};
 
     fn grant(scopes: &[&str], sid: Option<&str>, amr: &[&str]) -> RefreshGrant {
