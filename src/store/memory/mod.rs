@@ -606,6 +606,10 @@ mod tests {
         }
         // Everything the suite left has expired by now; the sweep frees it.
         clock.advance(Duration::from_secs(365 * 24 * 3600));
+        // The per-second sweep frees the codes and leaves the rest to the full one.
+        assert!(!store.codes.is_empty() && !store.refresh.is_empty());
+        store.sweep_codes();
+        assert!(store.codes.is_empty() && !store.refresh.is_empty());
         store.sweep();
         assert!(store.codes.is_empty() && store.refresh.is_empty() && store.sessions.is_empty());
     }
