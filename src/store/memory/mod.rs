@@ -24,6 +24,19 @@ use packed::PackedRefresh;
 pub(crate) use records::{Kind, NEVER, Record, index_member_id};
 use records::{decode, encode, export_from, import_into, index_member_of, key_of, name_of};
 
+/// A refresh token's key in its table: the first 16 bytes of its [`Key`] (the token's
+/// SHA-256). Finding a token whose hash begins with a stored token's 128 bits is as far
+/// out of reach as finding one with its whole hash (2^128 tries; two issued tokens
+/// sharing them, some 2^64 tokens), and the 16 bytes saved in every slot, with the
+/// table under half full after it doubles, are some 34 bytes a token (issue 28).
+type RefreshKey = [u8; 16];
+
+fn refresh_key(key: &Key) -> RefreshKey {
+    let mut short = [0; 16];
+    short.copy_from_slice(&key[..16]);
+    short
+}
+
 /// One session index: each member's sid to its expiry.
 type SessionIndex = BTreeMap<String, Millis>;
 
@@ -43,7 +56,7 @@ pub struct MemoryStore {
     /// cost a pointer, not a whole grant (see `CodeGrant::replay_record`).
     codes: DashMap<Key, Entry<Box<CodeGrant>>>,
     /// Packed: refresh tokens are the store's bulk (see `PackedRefresh`).
-    refresh: DashMap<Key, Entry<PackedRefresh>>,
+    refresh: DashMap<RefreshKey, Entry<PackedRefresh>>,
     revoked_families: DashMap<String, Entry<()>>,
     denied_jtis: DashMap<String, Entry<()>>,
     /// Names remembered once (`Store::remember_once`): client assertion ids.
@@ -173,7 +186,7 @@ impl Store for MemoryStore {
     fn peek_code(&self, key: Key) -> StoreFuture<'_, Redeemed<CodeGrant>> {
         let now = self.now();
         done(match self.codes.get(&key) {
-            Some(e) if e.live(now) && e.used => Redeemed::Replayed((*e.value).clone()),
+            Some(e) if e.live(now) && e.used() => Redeemed::Replayed((*e.value).clone()),
             Some(e) if e.live(now) => Redeemed::Fresh((*e.value).clone()),
             _ => Redeemed::Unknown,
         })
@@ -182,15 +195,15 @@ impl Store for MemoryStore {
     fn put_refresh(&self, key: Key, grant: RefreshGrant, ttl: Duration) -> StoreFuture<'_, ()> {
         let stored = PackedRefresh::pack(&grant).map(|packed| {
             self.refresh
-                .insert(key, Entry::new(packed, self.now(), ttl));
+                .insert(refresh_key(&key), Entry::new(packed, self.now(), ttl));
         });
         Box::pin(ready(stored))
     }
 
     fn peek_refresh(&self, key: Key) -> StoreFuture<'_, Redeemed<RefreshGrant>> {
         let now = self.now();
-        let seen = match self.refresh.get(&key) {
-            Some(e) if e.live(now) && e.used => e.value.unpack().map(Redeemed::Replayed),
+        let seen = match self.refresh.get(&refresh_key(&key)) {
+            Some(e) if e.live(now) && e.used() => e.value.unpack().map(Redeemed::Replayed),
             Some(e) if e.live(now) => e.value.unpack().map(Redeemed::Fresh),
             _ => Ok(Redeemed::Unknown),
         };
@@ -198,7 +211,7 @@ impl Store for MemoryStore {
     }
 
     fn use_refresh(&self, key: Key) -> StoreFuture<'_, Redeemed<RefreshGrant>> {
-        let used = redeem(&self.refresh, key, self.now(), |_| {});
+        let used = redeem(&self.refresh, refresh_key(&key), self.now(), |_| {});
         Box::pin(ready(unpacked(used)))
     }
 
@@ -219,7 +232,7 @@ impl Store for MemoryStore {
             MapEntry::Occupied(mut e) if e.get().live(now) => {
                 let held = e.get_mut();
                 held.value = held.value.max(at);
-                held.expires = held.expires.max(fresh.expires);
+                held.extend_to(fresh.expires());
             }
             MapEntry::Occupied(mut e) => {
                 e.insert(fresh);
@@ -248,11 +261,7 @@ impl Store for MemoryStore {
     fn remember_once(&self, key: &str, until: u64) -> StoreFuture<'_, bool> {
         let now = self.now();
         let expires = until.saturating_mul(1000);
-        let held = Entry {
-            value: (),
-            used: false,
-            expires,
-        };
+        let held = Entry::at((), expires, false);
         let first = match self.remembered.entry(key.to_owned()) {
             MapEntry::Occupied(e) if e.get().live(now) => false,
             MapEntry::Occupied(mut e) => {
@@ -379,10 +388,10 @@ impl Store for MemoryStore {
     ) -> StoreFuture<'_, Polled> {
         let polled = match self.devices.get_mut(&device) {
             Some(mut e) if e.live(self.now()) && e.value.client_id == client_id => {
-                if e.used {
+                if e.used() {
                     Polled::Replayed(e.value.clone())
                 } else if matches!(e.value.decision, DeviceDecision::Approved { .. }) {
-                    e.used = true;
+                    e.mark_used();
                     Polled::Fresh(e.value.clone())
                 } else {
                     let grant = &mut e.value;
@@ -409,7 +418,7 @@ impl Store for MemoryStore {
             MapEntry::Occupied(mut e) if e.get().live(now) => {
                 let entry = e.get_mut();
                 entry.value = entry.value.saturating_add(1);
-                (entry.value, remaining(entry.expires, now))
+                (entry.value, remaining(entry.expires(), now))
             }
             MapEntry::Occupied(mut e) => {
                 e.insert(Entry::new(1, now, window));
@@ -440,7 +449,7 @@ impl Store for MemoryStore {
             .get(name)
             .filter(|e| e.live(now))
             .map_or((0, Duration::ZERO), |e| {
-                (e.value, remaining(e.expires, now))
+                (e.value, remaining(e.expires(), now))
             });
         done(result)
     }
@@ -484,7 +493,9 @@ impl MemoryStore {
         let unit = |_: &()| Ok(Vec::new());
         match kind {
             Kind::Code => export_from(&self.codes, &key_of(id)?, encode),
-            Kind::Refresh => export_from(&self.refresh, &key_of(id)?, |p| Ok(p.bytes().to_vec())),
+            Kind::Refresh => export_from(&self.refresh, &refresh_key(&key_of(id)?), |p| {
+                Ok(p.bytes().to_vec())
+            }),
             Kind::Family => export_from(&self.revoked_families, &name_of(id)?, unit),
             Kind::Jti => export_from(&self.denied_jtis, &name_of(id)?, unit),
             Kind::Remembered => export_from(&self.remembered, &name_of(id)?, unit),
@@ -562,7 +573,7 @@ impl MemoryStore {
             Kind::Refresh => {
                 let grant = PackedRefresh::from_bytes(p);
                 grant.unpack()?;
-                import_into(&self.refresh, key_of(id)?, record, grant);
+                import_into(&self.refresh, refresh_key(&key_of(id)?), record, grant);
             }
             Kind::Family => import_into(&self.revoked_families, name_of(id)?, record, ()),
             Kind::Jti => import_into(&self.denied_jtis, name_of(id)?, record, ()),
@@ -612,5 +623,28 @@ mod tests {
         assert!(store.codes.is_empty() && !store.refresh.is_empty());
         store.sweep();
         assert!(store.codes.is_empty() && store.refresh.is_empty() && store.sessions.is_empty());
+    }
+
+    #[test]
+    fn a_refresh_tokens_slot_is_five_words() {
+        // Its key's 16 bytes, the packed grant's pointer and length, the stamp: what
+        // the table pays per slot, twice over just after it doubles (issue 28).
+        assert_eq!(size_of::<(RefreshKey, Entry<PackedRefresh>)>(), 40);
+    }
+
+    #[test]
+    fn an_entry_keeps_its_expiry_and_used_flag_apart() {
+        let mut e = Entry::at((), 1_795_000_000_000, false);
+        assert!(!e.used() && e.live(1_794_999_999_999) && !e.live(1_795_000_000_000));
+        e.mark_used();
+        assert!(e.used() && e.expires() == 1_795_000_000_000);
+        e.extend_to(5);
+        assert_eq!(e.expires(), 1_795_000_000_000, "an expiry only moves later");
+        e.extend_to(1_795_000_000_001);
+        assert!(e.used() && e.expires() == 1_795_000_000_001);
+        // What would reach the flag's bit is held just below it, and stays unused.
+        let far = Entry::at((), u64::MAX, false);
+        assert!(!far.used() && far.live((u64::MAX >> 1) - 1) && !far.live(u64::MAX >> 1));
+        assert!(Entry::new((), u64::MAX - 5, Duration::from_secs(9)).live(1 << 62));
     }
 }

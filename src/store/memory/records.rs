@@ -117,8 +117,8 @@ where
     map.get(key)
         .map(|e| {
             Ok(Record {
-                expires: e.expires,
-                used: e.used,
+                expires: e.expires(),
+                used: e.used(),
                 payload: encode(&e.value)?,
             })
         })
@@ -131,12 +131,5 @@ pub(super) fn import_into<K: Eq + std::hash::Hash, T>(
     record: &Record,
     value: T,
 ) {
-    map.insert(
-        key,
-        Entry {
-            value,
-            used: record.used,
-            expires: record.expires,
-        },
-    );
+    map.insert(key, Entry::at(value, record.expires, record.used));
 }
