@@ -9,6 +9,7 @@ pub mod file;
 pub mod include;
 pub mod locate;
 mod markdown;
+mod pieces;
 pub mod report;
 pub(crate) mod shape;
 mod suggest;
@@ -114,7 +115,12 @@ pub(crate) fn read_included(
     sources.note(path.as_os_str().as_encoded_bytes(), text.as_bytes());
     let locations = locations(format, &text);
     // A file just created, or a YAML document with nothing in it, adds nothing.
-    match parse::<Option<IncludedFile>>(format, &text, &locations) {
+    // A TOML file that parses in pieces is not empty; anything else is parsed whole.
+    let parsed = match format {
+        Format::Toml => pieces::parse::<IncludedFile>(&text).map(|f| Ok(Some(f))),
+        Format::Yaml => None,
+    };
+    match parsed.unwrap_or_else(|| parse::<Option<IncludedFile>>(format, &text, &locations)) {
         Ok(lists) => Ok((locations, lists.unwrap_or_default())),
         Err((mut issue, position)) => {
             if let Some(message) = include::misplaced_key(&issue.path, &issue.message) {
@@ -162,6 +168,21 @@ pub(crate) fn place(tree: &Tree, issues: Vec<Issue>) -> Vec<Diagnostic> {
         .collect();
     placed.sort_by_key(|(file, d)| (*file, d.position));
     placed.into_iter().map(|(_, d)| d).collect()
+}
+
+/// Deserializes a file that may hold `[[clients]]` (the main file, an included file):
+/// a TOML file's clients in pieces when it can be cut (`pieces`), else as [`parse`].
+pub(crate) fn parse_with_clients<T: pieces::WithClients>(
+    format: Format,
+    text: &str,
+    locations: &Locations,
+) -> Result<T, (Issue, Option<Position>)> {
+    if format == Format::Toml
+        && let Some(file) = pieces::parse(text)
+    {
+        return Ok(file);
+    }
+    parse(format, text, locations)
 }
 
 /// Deserializes the text; on failure, the issue with the best position the parser gives.

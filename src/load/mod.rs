@@ -31,7 +31,9 @@ use crate::config::file::ConfigFile;
 use crate::config::include::{self, IncludeSource, Tree};
 use crate::config::locate::Position;
 use crate::config::report::{Diagnostic, Issue, Sources};
-use crate::config::{Format, IncludeGlob, Unread, locations, parse, place, read_included, shape};
+use crate::config::{
+    Format, IncludeGlob, Unread, locations, parse_with_clients, place, read_included, shape,
+};
 use std::fmt;
 use std::path::{Path, PathBuf};
 pub(crate) use validate::{ServerSettings, UiSettings};
@@ -190,7 +192,7 @@ fn check_as(
     includes: &dyn IncludeSource,
 ) -> Result<Loaded, Rejected> {
     let locations = locations(format, text);
-    let mut file: ConfigFile = match parse(format, text, &locations) {
+    let mut file: ConfigFile = match parse_with_clients(format, text, &locations) {
         Ok(f) => f,
         Err((issue, position)) => {
             let further = shape::further_problems(format, text, &locations, &issue.path);
