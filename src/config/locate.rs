@@ -28,21 +28,26 @@ pub(crate) struct Locations {
 
 impl Locations {
     /// Indexes a TOML document; an unparsable one gives an empty index.
-    pub(crate) fn toml(text: &str) -> Self {
+    pub(crate) fn toml(text: String) -> Self {
         Self::of(text, false)
     }
 
     /// Indexes a YAML document; indexing stops at the first syntax error.
-    pub(crate) fn yaml(text: &str) -> Self {
+    pub(crate) fn yaml(text: String) -> Self {
         Self::of(text, true)
     }
 
-    fn of(text: &str, yaml: bool) -> Self {
+    fn of(text: String, yaml: bool) -> Self {
         Self {
-            text: text.to_owned(),
+            text,
             yaml,
             map: OnceLock::new(),
         }
+    }
+
+    /// The document: the one copy of it a load holds (a big file's is megabytes).
+    pub(crate) fn text(&self) -> &str {
+        &self.text
     }
 
     /// The index, built from the text the first time it is asked for.

@@ -74,8 +74,8 @@ fn rendered(mut schema: schemars::Schema, title: &str) -> Result<String, serde_j
     Ok(text)
 }
 
-/// Where each field of `text` is written, in `format`.
-pub(crate) fn locations(format: Format, text: &str) -> Locations {
+/// Where each field of `text` is written, in `format`; it keeps the text.
+pub(crate) fn locations(format: Format, text: String) -> Locations {
     match format {
         Format::Toml => Locations::toml(text),
         Format::Yaml => Locations::yaml(text),
@@ -113,14 +113,15 @@ pub(crate) fn read_included(
         ))
     })?;
     sources.note(path.as_os_str().as_encoded_bytes(), text.as_bytes());
-    let locations = locations(format, &text);
+    let locations = locations(format, text);
+    let text = locations.text();
     // A file just created, or a YAML document with nothing in it, adds nothing.
     // A TOML file that parses in pieces is not empty; anything else is parsed whole.
     let parsed = match format {
-        Format::Toml => pieces::parse::<IncludedFile>(&text).map(|f| Ok(Some(f))),
+        Format::Toml => pieces::parse::<IncludedFile>(text).map(|f| Ok(Some(f))),
         Format::Yaml => None,
     };
-    match parsed.unwrap_or_else(|| parse::<Option<IncludedFile>>(format, &text, &locations)) {
+    match parsed.unwrap_or_else(|| parse::<Option<IncludedFile>>(format, text, &locations)) {
         Ok(lists) => Ok((locations, lists.unwrap_or_default())),
         Err((mut issue, position)) => {
             if let Some(message) = include::misplaced_key(&issue.path, &issue.message) {

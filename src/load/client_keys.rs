@@ -193,7 +193,7 @@ pub(super) fn read_jwks_file(
         Ok(keys) => Some(keys),
         Err(e) => {
             let pos = member_position(&text, e.path())
-                .or_else(|| Locations::yaml(&text).find(e.path()))
+                .or_else(|| Locations::yaml(text.clone()).find(e.path()))
                 .map_or_else(String::new, |p| format!(":{}:{}", p.line, p.column));
             r.error(field, format!("{}{pos}: {e}", full.display()));
             None

@@ -23,8 +23,10 @@ pub(super) fn check_clients(
     sources: &mut Sources,
     r: &mut Report,
 ) -> Vec<Client> {
-    let mut seen: HashMap<&str, String> = HashMap::new();
-    let mut clients = Vec::new();
+    let mut seen: HashMap<&str, String> = HashMap::with_capacity(file.clients.len());
+    // Of their exact count: the registry keeps them as they are (`into_boxed_slice`,
+    // which leaves a grown vector's slack allocated).
+    let mut clients = Vec::with_capacity(file.clients.len());
     for (i, c) in file.clients.iter().enumerate() {
         let path = format!("clients[{i}]");
         check_id(c, &path, &mut seen, r);

@@ -110,7 +110,7 @@ impl Referenced {
 pub fn load_as(path: &Path, referenced: Referenced) -> Result<Loaded, Rejected> {
     let mut sources = referenced.sources();
     match sources.read(path) {
-        Ok(text) => check(path, &text, sources),
+        Ok(text) => check(path, text, sources),
         Err(e) => Err(rejected(
             path,
             Issue::error("", format!("cannot read the file: {e}")),
@@ -126,7 +126,7 @@ pub fn check_text(path: &Path, text: &str) -> Result<Loaded, Rejected> {
     let mut sources = Sources::new();
     sources.files.push(path.to_owned());
     sources.note(path.as_os_str().as_encoded_bytes(), text.as_bytes());
-    check(path, text, sources)
+    check(path, text.to_owned(), sources)
 }
 
 /// Parses and validates `text`, read from somewhere other than a file of its own (stdin,
@@ -143,7 +143,7 @@ pub fn check_source(
 ) -> Result<Loaded, Rejected> {
     let mut sources = referenced.sources();
     sources.note(name.as_os_str().as_encoded_bytes(), text.as_bytes());
-    check_as(name, base_dir, format, text, sources, includes)
+    check_as(name, base_dir, format, text.to_owned(), sources, includes)
 }
 
 fn rejected(
@@ -164,7 +164,7 @@ fn rejected(
     }
 }
 
-fn check(path: &Path, text: &str, sources: Sources) -> Result<Loaded, Rejected> {
+fn check(path: &Path, text: String, sources: Sources) -> Result<Loaded, Rejected> {
     let Some(format) = Format::of_path(path) else {
         let issue = Issue::error(
             "",
@@ -187,11 +187,12 @@ fn check_as(
     path: &Path,
     base_dir: &Path,
     format: Format,
-    text: &str,
+    text: String,
     mut sources: Sources,
     includes: &dyn IncludeSource,
 ) -> Result<Loaded, Rejected> {
     let locations = locations(format, text);
+    let text = locations.text();
     let mut file: ConfigFile = match parse_with_clients(format, text, &locations) {
         Ok(f) => f,
         Err((issue, position)) => {
