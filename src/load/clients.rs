@@ -23,13 +23,13 @@ pub(super) fn check_clients(
     sources: &mut Sources,
     r: &mut Report,
 ) -> Vec<Client> {
-    let mut seen: HashMap<&str, String> = HashMap::with_capacity(file.clients.len());
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(file.clients.len());
     // Of their exact count: the registry keeps them as they are (`into_boxed_slice`,
     // which leaves a grown vector's slack allocated).
     let mut clients = Vec::with_capacity(file.clients.len());
     for (i, c) in file.clients.iter().enumerate() {
         let path = format!("clients[{i}]");
-        check_id(c, &path, &mut seen, r);
+        check_id(c, (i, &path), &mut seen, r);
         let user_grant = check_grants(c, &path, r);
         check_uris(c, &path, r);
         let allowed_origins = check_origins(c, &path, r);
@@ -40,11 +40,12 @@ pub(super) fn check_clients(
     clients
 }
 
-/// A client's `id`: not empty, no whitespace or control characters, listed once.
+/// A client's `id`: not empty, no whitespace or control characters, listed once
+/// (`seen`: each earlier id's index; its place is written out only if named twice).
 fn check_id<'a>(
     c: &'a ClientEntry,
-    path: &str,
-    seen: &mut HashMap<&'a str, String>,
+    (i, path): (usize, &str),
+    seen: &mut HashMap<&'a str, usize>,
     r: &mut Report,
 ) {
     if c.id.is_empty() {
@@ -58,10 +59,10 @@ fn check_id<'a>(
         r.duplicate(
             format!("{path}.id"),
             format!("duplicate client id {:?}", c.id),
-            at.clone(),
+            format!("clients[{at}].id"),
         );
     } else {
-        seen.insert(&c.id, format!("{path}.id"));
+        seen.insert(&c.id, i);
     }
 }
 

@@ -103,6 +103,10 @@ mod tests {
         // SAFETY: the pointer is to a live block of the global allocator (mimalloc, as
         // the library sets it), which is all `mi_usable_size` reads.
         let usable = unsafe { libmimalloc_sys::mi_usable_size(sized.bytes().as_ptr().cast()) };
-        assert!(usable <= 160, "{usable} bytes held for {}", sized.bytes().len());
+        assert!(
+            usable <= 160,
+            "{usable} bytes held for {}",
+            sized.bytes().len()
+        );
     }
 }
