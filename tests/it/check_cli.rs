@@ -554,3 +554,71 @@ username = "c"
     assert!(!stdout.contains("users[0].password_hash"), "{stdout}");
     assert!(!stdout.contains("users[1].password_hash"), "{stdout}");
 }
+
+/// A file of 600 clients (parsed 256 at a time) with a table between them: what a
+/// whole parse reports, at the same places, and the clients counted once each.
+#[test]
+fn a_big_file_is_checked_as_a_whole_file_would_be() {
+    let client = |id: &str, scope: &str| {
+        format!(
+            "[[clients]]\nid = \"{id}\"\nsecret_hash = \"{HASH}\"\ngrant_types = [\"client_credentials\"]\nscopes = [\"{scope}\"]\n"
+        )
+    };
+    let file = |last_id: &str, scope_450: &str, tail: &str| {
+        let mut text = String::from("issuer = \"https://id.example.com\"\n");
+        for i in 0..600 {
+            if i == 300 {
+                text.push_str("[[scopes]]\nname = \"read\"\n");
+            }
+            let id = if i == 599 {
+                last_id.to_owned()
+            } else {
+                format!("svc-{i}")
+            };
+            let scope = if i == 450 { scope_450 } else { "read" };
+            text.push_str(&client(&id, scope));
+        }
+        text.push_str(tail);
+        text
+    };
+    let line_of = |text: &str, needle: &str| {
+        let at = text.find(needle).expect("in the file");
+        text[..at].matches('\n').count() + 1
+    };
+
+    let good = file("svc-599", "read", "");
+    let (code, _, stdout) = check("big.toml", &good);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("ok: 600 clients"), "{stdout}");
+
+    let bad = file("svc-3", "nope", "");
+    let (code, lines, stdout) = check("big.toml", &bad);
+    assert_eq!(code, 1, "{stdout}");
+    let first = line_of(&bad, "id = \"svc-3\"");
+    let last = bad.rfind("id = \"svc-3\"").expect("the duplicate");
+    let again = bad[..last].matches('\n').count() + 1;
+    let nope = line_of(&bad, "scopes = [\"nope\"]");
+    for want in [
+        format!("{again}:1: clients[599].id: duplicate client id \"svc-3\" (also at "),
+        format!("{nope}:11: clients[450].scopes[0]: unknown scope \"nope\""),
+    ] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(&want)),
+            "missing {want:?} in:\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains(&format!("big.toml:{first}:1: clients[3].id)")),
+        "{stdout}"
+    );
+
+    // A syntax error in a later piece: the whole parse's message, at its place.
+    let broken = file("svc-599", "read", "[[clients]]\nid = \"unterminated\n");
+    let (code, lines, stdout) = check("big.toml", &broken);
+    assert_eq!(code, 1, "{stdout}");
+    let at = line_of(&broken, "id = \"unterminated");
+    assert!(
+        lines.iter().any(|l| l.starts_with(&format!("{at}:"))),
+        "no error at line {at} in:\n{stdout}"
+    );
+}
