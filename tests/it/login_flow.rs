@@ -924,15 +924,7 @@ async fn a_replayed_code_revokes_what_it_issued() {
 
 /// The live refresh tokens the server's store holds, from `/metrics`.
 async fn refresh_tokens_stored(server: &TestServer) -> String {
-    let text = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = server.metrics().await;
     let gauge = r#"gatehouse_store_entries{kind="refresh_tokens"} "#;
     let line = text.lines().find(|l| l.starts_with(gauge));
     line.expect("the refresh token gauge")[gauge.len()..].to_owned()
