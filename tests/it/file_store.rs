@@ -29,9 +29,10 @@ fn config(with_gone: bool) -> String {
 /// Rewrites `name`'s config in `dir` in place for the running `replica` (its port
 /// kept), for the hot reload to pick up.
 fn rewrite(dir: &std::path::Path, name: &str, replica: &Replica, config: &str) {
-    let addr = replica.base.trim_start_matches("http://");
-    let text = config.replace("bind = \"127.0.0.1:0\"", &format!("bind = \"{addr}\""));
-    replace_file(&dir.join(format!("{name}.toml")), &text);
+    replace_file(
+        &dir.join(format!("{name}.toml")),
+        &replica.config_for(config),
+    );
 }
 
 /// Refresh tokens answered one after the other on one family: every one but the last

@@ -35,20 +35,15 @@ struct Cluster {
     dir: tempfile::TempDir,
 }
 
-fn config(redis: &RedisServer, admin_port: u16, web: &LogoutRp, app: &LogoutRp) -> String {
-    config_for_alice(redis, admin_port, web, app, "")
+fn config(redis: &RedisServer, web: &LogoutRp, app: &LogoutRp) -> String {
+    config_for_alice(redis, web, app, "")
 }
 
-/// [`config`], with `alice` in alice's `[[users]]` entry.
-fn config_for_alice(
-    redis: &RedisServer,
-    admin_port: u16,
-    web: &LogoutRp,
-    app: &LogoutRp,
-    alice: &str,
-) -> String {
+/// [`config`], with `alice` in alice's `[[users]]` entry. Both listeners on port 0:
+/// [`Replica`] gives each replica its own.
+fn config_for_alice(redis: &RedisServer, web: &LogoutRp, app: &LogoutRp, alice: &str) -> String {
     config_with(&format!(
-        r#"admin_bind = "127.0.0.1:{admin_port}"
+        r#"admin_bind = "127.0.0.1:0"
 admin_token_file = "admin.token"
 
 [limits]
@@ -97,13 +92,13 @@ impl Cluster {
         write_signing_key(dir.path());
         std::fs::write(dir.path().join("admin.token"), ADMIN_TOKEN).expect("write");
         let (web, app) = (LogoutRp::start().await, LogoutRp::start().await);
-        let ports = [free_port(), free_port()];
-        let a = Replica::spawn(dir.path(), "a", &config(&redis, ports[0], &web, &app));
-        let b = Replica::spawn(dir.path(), "b", &config(&redis, ports[1], &web, &app));
+        let a = Replica::spawn(dir.path(), "a", &config(&redis, &web, &app));
+        let b = Replica::spawn(dir.path(), "b", &config(&redis, &web, &app));
+        let admin = |r: &Replica| r.admin.clone().expect("an admin listener");
         Some(Self {
+            admins: [admin(&a), admin(&b)],
             a,
             b,
-            admins: ports.map(|p| format!("http://127.0.0.1:{p}")),
             web,
             app,
             redis,
@@ -114,18 +109,9 @@ impl Cluster {
     /// Rewrites both replicas' config files (each keeping its own listener) with
     /// `alice` in alice's entry, then waits until both serve generation 2.
     async fn reload_both(&self, alice: &str) {
-        for (replica, name, admin) in [
-            (&self.a, "a", &self.admins[0]),
-            (&self.b, "b", &self.admins[1]),
-        ] {
-            let port: u16 = admin
-                .rsplit(':')
-                .next()
-                .and_then(|p| p.parse().ok())
-                .expect("port");
-            let bind = replica.base.trim_start_matches("http://");
-            let text = config_for_alice(&self.redis, port, &self.web, &self.app, alice)
-                .replace("bind = \"127.0.0.1:0\"", &format!("bind = \"{bind}\""));
+        for (replica, name) in [(&self.a, "a"), (&self.b, "b")] {
+            let text =
+                replica.config_for(&config_for_alice(&self.redis, &self.web, &self.app, alice));
             std::fs::write(self.dir.path().join(format!("{name}.toml")), text).expect("write");
         }
         let reloaded = eventually(Duration::from_secs(20), || async {
