@@ -1,5 +1,12 @@
 //! `[[clients]]`: ids, grant types, redirect URIs, origins, scopes and how each client
-//! authenticates, resolved into the model's `Client`.
+//! authenticates, checked; then, once the whole config is valid, built into the
+//! model's `Client`s from their entries, moved.
+//!
+//! Two steps so that a big config's clients exist once, not twice: the checks read the
+//! file model and keep only what they resolve beyond it ([`Resolved`]: how the client
+//! authenticates, its parsed `tokens_not_before`, its protections); [`build`] then takes
+//! each entry's strings into its `Client` (`load::check_as` calls it after the
+//! diagnostics are placed and the config's text is gone).
 
 use super::client_keys;
 use super::limits::check_not_before;
@@ -7,14 +14,33 @@ use super::report::Report;
 use super::secrets::resolve_secret;
 use crate::config::file::{ClientEntry, ConfigFile, GrantType};
 use crate::config::report::Sources;
-use crate::model::{BUILTIN_SCOPES, Client, ClientAuth};
+use crate::model::{BUILTIN_SCOPES, Client, ClientAuth, ClientSecret, Protections};
 use crate::protocol::origin;
 use crate::protocol::redirect_uri::check_registered;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
+/// What checking a client resolved that its entry does not hold as it is, kept until
+/// [`build`] makes the client.
+pub(super) struct Resolved {
+    /// authorization_code or device_code is among its grants (it may ask for openid).
+    user_grant: bool,
+    auth: Auth,
+    /// `tokens_not_before`, parsed.
+    tokens_not_before: Option<u64>,
+    protections: Protections,
+}
+
+/// How a checked client authenticates.
+enum Auth {
+    /// By the argon2 hashes its `secret_hash` lists, each checked: moved from the entry.
+    Hashes,
+    /// As resolved: public, its keys, or secrets read from files or the environment.
+    Resolved(ClientAuth),
+}
+
 /// `[[clients]]`, each checked in named steps (id, grant types, URIs, origins, scopes,
-/// authentication) and resolved into the model's `Client`.
+/// authentication): what each resolved, in the entries' order.
 pub(super) fn check_clients(
     file: &ConfigFile,
     scopes: &BTreeMap<String, String>,
@@ -22,20 +48,42 @@ pub(super) fn check_clients(
     base_dir: &Path,
     sources: &mut Sources,
     r: &mut Report,
-) -> Vec<Client> {
+) -> Vec<Resolved> {
     let mut seen: HashMap<&str, usize> = HashMap::with_capacity(file.clients.len());
-    // Of their exact count: the registry keeps them as they are (`into_boxed_slice`,
-    // which leaves a grown vector's slack allocated).
-    let mut clients = Vec::with_capacity(file.clients.len());
+    let mut resolved = Vec::with_capacity(file.clients.len());
     for (i, c) in file.clients.iter().enumerate() {
         let path = format!("clients[{i}]");
         check_id(c, (i, &path), &mut seen, r);
         let user_grant = check_grants(c, &path, r);
         check_uris(c, &path, r);
-        let allowed_origins = check_origins(c, &path, r);
+        check_origins(c, &path, r);
         check_scopes_and_audience(c, &path, scopes, r);
-        let auth = authentication(c, &path, issuers, base_dir, sources, r);
-        clients.push(resolved(c, &path, user_grant, allowed_origins, auth, r));
+        let auth = match authentication(c, &path, issuers, base_dir, sources, r) {
+            ClientAuth::SharedSecret(_) if c.secret_hash.is_some() => Auth::Hashes,
+            auth => Auth::Resolved(auth),
+        };
+        let not_before = format!("{path}.tokens_not_before");
+        let tokens_not_before = check_not_before(c.tokens_not_before.as_deref(), &not_before, r);
+        check_backchannel(c, &path, r);
+        resolved.push(Resolved {
+            user_grant,
+            auth,
+            tokens_not_before,
+            protections: crate::load::fapi::protections(c, &path, r),
+        });
+    }
+    resolved
+}
+
+/// The model's clients, from the entries [`check_clients`] checked (with no error:
+/// every rule it applies holds) and what it resolved, in the same order. Each entry's
+/// strings move into its client.
+pub(super) fn build(entries: Vec<ClientEntry>, resolved: Vec<Resolved>) -> Vec<Client> {
+    // Of their exact count: the registry keeps them as they are (`into_boxed_slice`,
+    // which leaves a grown vector's slack allocated).
+    let mut clients = Vec::with_capacity(entries.len());
+    for (c, parts) in entries.into_iter().zip(resolved) {
+        clients.push(client(c, parts));
     }
     clients
 }
@@ -167,92 +215,159 @@ fn authentication(
 
 /// The model's `Client` from its checked entry; a user grant's client may always ask
 /// for `openid`.
-fn resolved(
-    c: &ClientEntry,
-    path: &str,
-    user_grant: bool,
-    allowed_origins: Vec<String>,
-    auth: ClientAuth,
-    r: &mut Report,
-) -> Client {
+fn client(c: ClientEntry, parts: Resolved) -> Client {
+    let allowed_origins = match c.allowed_origins {
+        Some(listed) => listed,
+        None if c.public => origin::of_redirect_uris(&c.redirect_uris),
+        None => Vec::new(),
+    };
+    let auth = match parts.auth {
+        Auth::Resolved(auth) => auth,
+        Auth::Hashes => {
+            let hashes = c.secret_hash.map(|h| h.items).unwrap_or_default();
+            ClientAuth::SharedSecret(hashes.into_iter().map(ClientSecret::Hash).collect())
+        }
+    };
     let mut allowed_scopes = c.scopes.clone();
-    if user_grant && !allowed_scopes.iter().any(|s| s == "openid") {
+    if parts.user_grant && !allowed_scopes.iter().any(|s| s == "openid") {
         allowed_scopes.push("openid".to_owned());
     }
     Client {
-        id: c.id.clone(),
-        name: c.name.clone().unwrap_or_else(|| c.id.clone()),
+        name: c.name.unwrap_or_else(|| c.id.clone()),
+        id: c.id,
         auth,
-        grant_types: c.grant_types.clone(),
-        default_scopes: c.scopes.clone(),
+        grant_types: c.grant_types,
+        default_scopes: c.scopes,
         allowed_scopes,
-        audience: c.audience.clone(),
+        audience: c.audience,
         first_party: c.first_party,
-        redirect_uris: c.redirect_uris.clone(),
-        post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+        redirect_uris: c.redirect_uris,
+        post_logout_redirect_uris: c.post_logout_redirect_uris,
         allowed_origins,
         introspect: c.introspect,
-        providers: c.providers.clone(),
-        resources: c.resources.clone(),
+        providers: c.providers,
+        resources: c.resources,
         access_token_ttl: c.access_token_ttl,
         refresh_token_ttl: c.refresh_token_ttl,
         document_host: None,
-        tokens_not_before: check_not_before(
-            c.tokens_not_before.as_deref(),
-            &format!("{path}.tokens_not_before"),
-            r,
-        ),
-        backchannel_logout_uri: check_backchannel(c, path, r),
+        tokens_not_before: parts.tokens_not_before,
+        backchannel_logout_uri: c.backchannel_logout_uri,
         backchannel_logout_session_required: c.backchannel_logout_session_required,
-        protections: crate::load::fapi::protections(c, path, r),
+        protections: parts.protections,
     }
 }
 
-/// A client's `allowed_origins`, checked; absent, a public client's default (the
-/// origins of its `http(s)` redirect URIs) and a confidential client's (none).
-fn check_origins(c: &ClientEntry, path: &str, r: &mut Report) -> Vec<String> {
+/// A client's `allowed_origins`, checked (absent: [`client`] gives a public client the
+/// origins of its `http(s)` redirect URIs, a confidential one none).
+fn check_origins(c: &ClientEntry, path: &str, r: &mut Report) {
     let Some(listed) = &c.allowed_origins else {
-        return if c.public {
-            origin::of_redirect_uris(&c.redirect_uris)
-        } else {
-            Vec::new()
-        };
+        return;
     };
-    let mut origins: Vec<String> = Vec::new();
+    let mut valid = 0;
     for (j, o) in listed.iter().enumerate() {
         let field = format!("{path}.allowed_origins[{j}]");
         if let Err(e) = origin::check_allowed(o) {
             r.error(field, e);
-        } else if origins.contains(o) {
+        } else if listed[..j].contains(o) {
             r.error(field, format!("{o:?} is listed twice"));
         } else {
-            origins.push(o.clone());
+            valid += 1;
         }
     }
-    if !c.public && !origins.is_empty() {
+    if !c.public && valid > 0 {
         r.warn(
             format!("{path}.allowed_origins"),
             "a confidential client's secret cannot be kept in a browser page; allowed_origins is for public clients",
         );
     }
-    origins
 }
 
 /// A client's `backchannel_logout_uri`, checked (https, or http on a loopback host; no
 /// fragment, no credentials), and `backchannel_logout_session_required` only with it.
-fn check_backchannel(c: &ClientEntry, path: &str, r: &mut Report) -> Option<String> {
+fn check_backchannel(c: &ClientEntry, path: &str, r: &mut Report) {
     if c.backchannel_logout_session_required && c.backchannel_logout_uri.is_none() {
         r.error(
             format!("{path}.backchannel_logout_session_required"),
             "needs backchannel_logout_uri",
         );
     }
-    let uri = c.backchannel_logout_uri.as_ref()?;
-    match crate::protocol::jwk::check_fetch_url(uri) {
-        Ok(()) => Some(uri.clone()),
-        Err(e) => {
-            r.error(format!("{path}.backchannel_logout_uri"), e);
-            None
-        }
+    if let Some(uri) = &c.backchannel_logout_uri
+        && let Err(e) = crate::protocol::jwk::check_fetch_url(uri)
+    {
+        r.error(format!("{path}.backchannel_logout_uri"), e);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::load::clients::{build, check_clients};
+    use crate::config::file::ConfigFile;
+    use crate::config::report::Sources;
+    use crate::load::report::Report;
+    use crate::model::{ClientAuth, ClientSecret};
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$0hBjGbGFQ1ZnTgiTvtFVmAyG5mPMVYVC0QPcXkmOqQc";
+
+    /// A built client's strings are its entry's, moved (the same heap blocks), and
+    /// what the model derives is derived as the checks defined it.
+    #[test]
+    fn a_built_client_takes_its_entrys_strings() {
+        let text = format!(
+            r#"issuer = "https://id.example.com"
+[[clients]]
+id = "svc"
+secret_hash = ["{HASH}"]
+grant_types = ["client_credentials"]
+audience = ["https://api.example.com"]
+[[clients]]
+id = "spa"
+name = "The SPA"
+public = true
+redirect_uris = ["https://spa.example.com/cb", "http://127.0.0.1/cb"]
+scopes = ["profile"]
+"#
+        );
+        let file: ConfigFile = toml::from_str(&text).expect("a config");
+        let hash = file.clients[0].secret_hash.as_ref().expect("hashes").items[0].as_ptr();
+        let blocks = [
+            file.clients[0].id.as_ptr(),
+            file.clients[0].audience[0].as_ptr(),
+            file.clients[1].redirect_uris[1].as_ptr(),
+            file.clients[1].name.as_ref().expect("a name").as_ptr(),
+        ];
+        let mut report = Report::default();
+        let mut sources = Sources::new();
+        let dir = Path::new("/nonexistent");
+        let resolved = check_clients(&file, &BTreeMap::new(), &[], dir, &mut sources, &mut report);
+        assert!(report.0.is_empty(), "{:?}", report.0);
+
+        let clients = build(file.clients, resolved);
+        let [svc, spa] = clients.as_slice() else {
+            panic!("two clients");
+        };
+        let built = [
+            svc.id.as_ptr(),
+            svc.audience[0].as_ptr(),
+            spa.redirect_uris[1].as_ptr(),
+            spa.name.as_ptr(),
+        ];
+        assert_eq!(built, blocks);
+        let ClientAuth::SharedSecret(secrets) = &svc.auth else {
+            panic!("svc has a secret");
+        };
+        assert!(matches!(&secrets[..], [ClientSecret::Hash(h)] if h.as_ptr() == hash));
+        assert_eq!(secrets.capacity(), 1);
+        assert_eq!((svc.name.as_str(), spa.name.as_str()), ("svc", "The SPA"));
+        assert!(matches!(spa.auth, ClientAuth::None));
+        assert_eq!(
+            spa.allowed_origins,
+            ["https://spa.example.com", "http://127.0.0.1"]
+        );
+        assert_eq!(spa.default_scopes, ["profile"]);
+        assert_eq!(spa.allowed_scopes, ["profile", "openid"]);
+        assert!(svc.allowed_origins.is_empty());
+        assert_eq!(svc.allowed_scopes, Vec::<String>::new());
     }
 }

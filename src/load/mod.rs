@@ -241,7 +241,8 @@ fn check_as(
             globs,
         });
     }
-    let (mut validated, found) = validate::validate(&file, base_dir, &mut sources);
+    let (mut validated, resolved_clients, found) =
+        validate::validate(&file, base_dir, &mut sources);
     issues.extend(found);
     check_documents_and_providers(&file, base_dir, &mut sources, &mut validated, &mut issues);
     let mut store_issues = report::Report::default();
@@ -260,8 +261,12 @@ fn check_as(
     }
     issues.extend(store_issues);
     let diagnostics = place(&tree, issues);
+    // The text and its index are not needed any more: gone before the clients are
+    // built, so a big config's text, entries and clients do not all exist at once.
+    drop(tree);
     match validated {
-        Some(config) if !diagnostics.iter().any(|d| d.issue.is_error()) => {
+        Some(mut config) if !diagnostics.iter().any(|d| d.issue.is_error()) => {
+            config.clients = clients::build(std::mem::take(&mut file.clients), resolved_clients);
             let mut fingerprint = [0; 32];
             fingerprint.copy_from_slice(sources.digest.finish().as_ref());
             Ok(Loaded {

@@ -93,7 +93,9 @@ pub(super) fn resolve_secret(
             ),
         );
     }
-    let mut resolved: Vec<ClientSecret> = Vec::new();
+    // Of the listed count: the registry keeps this vector, one per client (pushing
+    // into an empty one reserves four).
+    let mut resolved: Vec<ClientSecret> = Vec::with_capacity(secrets.len());
     let mut complete = true;
     for (j, secret) in secrets.into_iter().enumerate() {
         match secret {

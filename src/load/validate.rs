@@ -3,7 +3,7 @@
 //! `signing_keys`, `scopes`, `clients`, `secrets`, `users`, and `[store]` here) and
 //! produces the resolved pieces a `Registry` is built from.
 
-use super::clients::check_clients;
+use super::clients::{Resolved, check_clients};
 use super::limits::{check_session_and_limits, check_ttls};
 use super::report::Report;
 use super::scopes::{check_client_resources, check_resources, check_scopes};
@@ -176,12 +176,14 @@ pub struct Validated {
 }
 
 /// Checks `file` and resolves what it references (relative to `base_dir`). Returns the
-/// resolved config when there is no error, and every issue found either way.
-pub(crate) fn validate(
+/// resolved config when there is no error (its `clients` empty: `clients::build` makes
+/// them from the file's entries and what their checks resolved, returned beside it,
+/// once the rest of the config is checked too), and every issue found either way.
+pub(super) fn validate(
     file: &ConfigFile,
     base_dir: &Path,
     sources: &mut Sources,
-) -> (Option<Validated>, Vec<Issue>) {
+) -> (Option<Validated>, Vec<Resolved>, Vec<Issue>) {
     let mut r = Report::default();
 
     if let Err(e) = check_issuer(&file.issuer) {
@@ -252,7 +254,8 @@ pub(crate) fn validate(
             keys,
             scopes,
             resources,
-            clients,
+            // Built by `clients::build` once the whole config is valid.
+            clients: Vec::new(),
             // Filled in by `load::documents`, checked after this.
             client_documents: Vec::new(),
             users,
@@ -263,7 +266,7 @@ pub(crate) fn validate(
         }),
         _ => None,
     };
-    (validated, r.0)
+    (validated, clients, r.0)
 }
 
 /// `[store]`: the URL (its `${env:NAME}` resolved) and the key prefix. A shared store
