@@ -76,6 +76,50 @@ pub fn load_config(config_path: &Path) -> Result<Loaded, load::Rejected> {
     Ok(loaded)
 }
 
+/// The server's first generation: its registry, the ephemeral key kept for the reloads
+/// when the config lists none, and what the reloader watches and compares.
+pub(crate) struct FirstGeneration {
+    pub(crate) registry: Registry,
+    pub(crate) fallback: FallbackKey,
+    pub(crate) watched: Watched,
+    pub(crate) fingerprint: [u8; 32],
+}
+
+/// Loads `config_path` and builds the first registry (generation 1, loaded at `now`)
+/// on a blocking thread, not the caller's. The allocator keeps a block freed by another
+/// thread until its owner allocates or collects again, and the thread that starts the
+/// server then waits for it to stop: a registry it built stayed resident after the
+/// first reload freed it (192 MiB after, 111 MiB before, at 100,000 clients; 119 MiB
+/// built on a pool thread, which ends when idle and leaves its memory to
+/// `return_freed_memory`).
+pub(crate) async fn first_generation(
+    config_path: PathBuf,
+    now: std::time::SystemTime,
+) -> anyhow::Result<FirstGeneration> {
+    let build = move || -> anyhow::Result<FirstGeneration> {
+        let loaded = load_config(&config_path)?;
+        let mut fallback = FallbackKey::default();
+        let fallback_key = fallback.for_config(&loaded)?;
+        let Loaded {
+            config,
+            files,
+            globs,
+            fingerprint,
+            ..
+        } = loaded;
+        let registry = Registry::new(config, 1, now, fallback_key).with_fingerprint(&fingerprint);
+        Ok(FirstGeneration {
+            registry,
+            fallback,
+            watched: Watched { files, globs },
+            fingerprint,
+        })
+    };
+    tokio::task::spawn_blocking(build)
+        .await
+        .context("loading the config")?
+}
+
 /// Returns this thread's freed heap, and any a finished thread left, to the system.
 fn collect_freed_memory() {
     // SAFETY: mi_collect takes no pointer; it frees mimalloc's own unused pages and

@@ -6,14 +6,12 @@ use crate::http::client_ip::ClientIp;
 use crate::oauth::{
     cors, device, discovery, introspect, jwks, par, revoke, token_endpoint, userinfo,
 };
-use crate::registry::Registry;
-use crate::reload::{FallbackKey, load_config};
 use crate::secret::SecretVerifier;
 use crate::state::AppState;
 use crate::web::{
     authorize, consent, device as device_page, flood, login, logout, second_factor, upstream,
 };
-use crate::{health, load, reload, store, telemetry, templates};
+use crate::{health, reload, store, telemetry, templates};
 use actix_web::body::{BodySize, BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::http::ConnectionType;
@@ -322,19 +320,13 @@ pub async fn start(config_path: PathBuf) -> anyhow::Result<Running> {
 /// config.
 pub async fn start_on(config_path: PathBuf, bind: Option<SocketAddr>) -> anyhow::Result<Running> {
     telemetry::handle();
-    let loaded = load_config(&config_path)?;
-    let mut fallback = FallbackKey::default();
-    let fallback_key = fallback.for_config(&loaded)?;
-    let load::Loaded {
-        config,
-        files,
-        globs,
-        fingerprint,
-        ..
-    } = loaded;
     let clock = Clock::system();
-    let registry =
-        Registry::new(config, 1, clock.system_time(), fallback_key).with_fingerprint(&fingerprint);
+    let reload::FirstGeneration {
+        registry,
+        fallback,
+        watched,
+        fingerprint,
+    } = reload::first_generation(config_path.clone(), clock.system_time()).await?;
     tracing::info!(
         issuer = %registry.issuer,
         config_sha256 = registry.config_sha256.as_deref().unwrap_or_default(),
@@ -394,7 +386,7 @@ pub async fn start_on(config_path: PathBuf, bind: Option<SocketAddr>) -> anyhow:
     reload::spawn(
         state.clone().into_inner(),
         config_path,
-        reload::Watched { files, globs },
+        watched,
         fingerprint,
         fallback,
     );
