@@ -300,9 +300,9 @@ fn check_backchannel(c: &ClientEntry, path: &str, r: &mut Report) {
 
 #[cfg(test)]
 mod tests {
-    use crate::load::clients::{build, check_clients};
     use crate::config::file::ConfigFile;
     use crate::config::report::Sources;
+    use crate::load::clients::{build, check_clients};
     use crate::load::report::Report;
     use crate::model::{ClientAuth, ClientSecret};
     use std::collections::BTreeMap;
