@@ -3,10 +3,24 @@
 //! CI (`CI=true`) a missing redis-server fails the test; elsewhere the test says it is
 //! skipped and returns.
 
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+/// How often a first start that lost its port to another process is tried again.
+const STARTS: usize = 5;
+
+/// Whether the server at the other end of `stream` answers PING as Redis does: PONG,
+/// or NOAUTH when it requires a password.
+fn answers_ping(mut stream: TcpStream) -> bool {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut answer = [0u8; 7];
+    stream.write_all(b"PING\r\n").is_ok()
+        && stream.read_exact(&mut answer).is_ok()
+        && (&answer == b"+PONG\r\n" || &answer == b"-NOAUTH")
+}
 
 /// A redis-server child process, killed when dropped.
 pub struct RedisServer {
@@ -55,17 +69,21 @@ impl RedisServer {
             super::skip::missing(test, "redis-server (apt-get install redis-server)");
             return None;
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
         let mut server = Self {
-            port,
+            port: super::free_port(),
             binary,
             child: None,
             tls,
             extra,
         };
+        // A port found free can be taken by another test's process before
+        // redis-server binds it: then it exits, and is started again on another.
+        for _ in 1..STARTS {
+            match server.try_run() {
+                Ok(()) => return Some(server),
+                Err(_) => server.port = super::free_port(),
+            }
+        }
         server.run();
         Some(server)
     }
@@ -75,7 +93,16 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Starts redis-server on its port; panics if it does not serve there.
     fn run(&mut self) {
+        if let Err(e) = self.try_run() {
+            panic!("{e}");
+        }
+    }
+
+    /// Starts redis-server on its port and waits until it serves there: it listens,
+    /// still runs, and (without TLS) answers PING.
+    fn try_run(&mut self) -> Result<(), String> {
         let port = self.port.to_string();
         let mut listen: Vec<std::ffi::OsString> = vec!["--port".into(), port.clone().into()];
         if let Some([cert, key, ca]) = &self.tls {
@@ -120,14 +147,24 @@ impl RedisServer {
             .expect("redis-server starts");
         self.child = Some(child);
         let addr = format!("127.0.0.1:{}", self.port);
-        let up = (0..200).any(|_| {
-            if TcpStream::connect(&addr).is_ok() {
-                return true;
+        for _ in 0..200 {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                self.child = None;
+                return Err(format!("redis-server on {addr} exited: {status}"));
+            }
+            if let Ok(stream) = TcpStream::connect(&addr)
+                && (self.tls.is_some() || answers_ping(stream))
+            {
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(25));
-            false
-        });
-        assert!(up, "redis-server listens on {addr}");
+        }
+        self.stop();
+        Err(format!("redis-server does not serve on {addr} after 5 s"))
     }
 
     /// The process id, while it runs (to stop it with SIGSTOP and go on with SIGCONT).
