@@ -147,7 +147,8 @@ impl RedisServer {
             .expect("redis-server starts");
         self.child = Some(child);
         let addr = format!("127.0.0.1:{}", self.port);
-        for _ in 0..200 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
             if let Some(status) = self
                 .child
                 .as_mut()

@@ -94,7 +94,8 @@ impl Replica {
         };
         // It serves once a request gets an HTTP answer (a socket can listen while the
         // process is still opening its store, and exit after), and it is still running.
-        for _ in 0..400 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
             if answers_http(&addr) && replica.running() {
                 return Ok(replica);
             }
