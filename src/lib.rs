@@ -15,6 +15,7 @@ pub mod clock;
 pub mod crypto;
 pub mod error;
 pub mod http;
+pub(crate) mod memory;
 pub mod protocol;
 pub mod templates;
 

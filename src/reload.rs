@@ -68,7 +68,7 @@ impl FallbackKey {
 /// that freed them can return them at once.
 pub fn load_config(config_path: &Path) -> Result<Loaded, load::Rejected> {
     let loaded = load::load(config_path);
-    collect_freed_memory();
+    crate::memory::collect();
     let loaded = loaded?;
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
@@ -120,20 +120,13 @@ pub(crate) async fn first_generation(
         .context("loading the config")?
 }
 
-/// Returns this thread's freed heap, and any a finished thread left, to the system.
-fn collect_freed_memory() {
-    // SAFETY: mi_collect takes no pointer; it frees mimalloc's own unused pages and
-    // may be called from any thread at any time.
-    unsafe { libmimalloc_sys::mi_collect(true) };
-}
-
 /// Gives back to the system the heap a reload freed: the old registry, dropped with
 /// the last request holding it. An allocator keeps freed memory for reuse; about half
 /// of a 100,000-client server's resident memory after a reload was heap nobody used
 /// (bench/README.md, "Clients"). Runs off the async threads: a collection walks the
 /// heap.
 pub(crate) fn return_freed_memory() {
-    tokio::task::spawn_blocking(collect_freed_memory);
+    tokio::task::spawn_blocking(crate::memory::collect);
 }
 
 /// Starts the reloader task for `state`.
