@@ -22,7 +22,7 @@ use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -86,12 +86,7 @@ pub(crate) struct FirstGeneration {
 }
 
 /// Loads `config_path` and builds the first registry (generation 1, loaded at `now`)
-/// on a blocking thread, not the caller's. The allocator keeps a block freed by another
-/// thread until its owner allocates or collects again, and the thread that starts the
-/// server then waits for it to stop: a registry it built stayed resident after the
-/// first reload freed it (192 MiB after, 111 MiB before, at 100,000 clients; 119 MiB
-/// built on a pool thread, which ends when idle and leaves its memory to
-/// `return_freed_memory`).
+/// on the loader thread ([`on_loader_thread`]), as every reload does.
 pub(crate) async fn first_generation(
     config_path: PathBuf,
     now: std::time::SystemTime,
@@ -115,18 +110,75 @@ pub(crate) async fn first_generation(
             fingerprint,
         })
     };
-    tokio::task::spawn_blocking(build)
-        .await
-        .context("loading the config")?
+    on_loader_thread(build).await?
 }
 
-/// Gives back to the system the heap a reload freed: the old registry, dropped with
-/// the last request holding it. An allocator keeps freed memory for reuse; about half
-/// of a 100,000-client server's resident memory after a reload was heap nobody used
-/// (bench/README.md, "Clients"). Runs off the async threads: a collection walks the
-/// heap.
-pub(crate) fn return_freed_memory() {
-    tokio::task::spawn_blocking(crate::memory::collect);
+/// A job for the loader thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Runs `work` (a config load) on the loader thread, the one thread of the process
+/// that loads configs and builds their clients, off the async threads. The allocator
+/// keeps a block another thread frees until the thread that allocated it collects, so
+/// the thread that builds each generation is the one that collects once it is released
+/// ([`return_when_released`]): a generation built on the thread that started the
+/// server stayed resident after a reload freed it (100,000 clients: 192 MiB after, 111
+/// before), and one built on a pool thread came back only when the collection happened
+/// to run on that thread.
+async fn on_loader_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> anyhow::Result<T> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    submit(Box::new(move || {
+        let _ = done.send(work());
+    }))?;
+    result
+        .await
+        .map_err(|_| anyhow::anyhow!("the config load panicked"))
+}
+
+/// Queues `job` on the loader thread, started on first use; a job that panics does
+/// not end it.
+fn submit(job: Job) -> anyhow::Result<()> {
+    static LOADER: OnceLock<Option<std::sync::mpsc::Sender<Job>>> = OnceLock::new();
+    let loader = LOADER.get_or_init(|| {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("gatehouse-loader".to_owned())
+            .spawn(move || {
+                for job in queue {
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                }
+            });
+        thread.ok().map(|_| jobs)
+    });
+    loader
+        .as_ref()
+        .context("cannot start the config loader thread")?
+        .send(job)
+        .map_err(|_| anyhow::anyhow!("the config loader thread has ended"))
+}
+
+/// How often, and how long at most, the reloader looks whether the last request
+/// holding an old generation has let it go (a request ends within its deadlines).
+const RELEASE_POLL: Duration = Duration::from_millis(100);
+const RELEASE_WAIT: Duration = Duration::from_secs(60);
+
+/// Gives back to the system the heap of `old`'s generation once the last request
+/// holding it has dropped it: the loader thread, which built it, collects. An
+/// allocator keeps freed memory for reuse; about half of a 100,000-client server's
+/// resident memory after a reload was heap nobody used (bench/README.md, "Clients").
+fn return_when_released(old: Arc<Registry>) {
+    let released = Arc::downgrade(&old);
+    drop(old);
+    tokio::spawn(async move {
+        let started = tokio::time::Instant::now();
+        while released.strong_count() > 0 && started.elapsed() < RELEASE_WAIT {
+            tokio::time::sleep(RELEASE_POLL).await;
+        }
+        if let Err(e) = submit(Box::new(crate::memory::collect)) {
+            tracing::warn!(error = %e, "cannot return the old configuration's memory");
+        }
+    });
 }
 
 /// Starts the reloader task for `state`.
@@ -317,17 +369,16 @@ impl Reloader {
         // The sessions its users' and clients' `tokens_not_before`, or a user's
         // removal, end: their clients are told (once across replicas).
         backchannel::fanout::tell_in_background(&self.state, &new, endings);
-        // The old registry goes with the last request still holding it; what the load
-        // and it freed goes back to the system.
-        drop(old);
-        return_freed_memory();
+        // The old registry goes with the last request still holding it; what it
+        // freed then goes back to the system.
+        return_when_released(old);
     }
 
     /// Reads and validates the config tree off the async threads; a rejected one is
     /// logged, counted, kept for `/readyz`, and its files still watched.
     async fn parse_and_validate(&mut self) -> Option<Loaded> {
         let path = self.config_path.clone();
-        let loaded = match tokio::task::spawn_blocking(move || load_config(&path)).await {
+        let loaded = match on_loader_thread(move || load_config(&path)).await {
             Ok(result) => result,
             Err(e) => {
                 tracing::error!(error = %e, "config reload task failed");
@@ -462,4 +513,21 @@ fn announce(old: &Registry, new: &Registry, changes: &[load::diff::Change]) {
         "configuration reloaded: {}",
         load::diff::one_line(changes)
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::reload::on_loader_thread;
+
+    /// Loads run on one thread, not the caller's, which outlives a load that panics.
+    #[tokio::test]
+    async fn loads_run_on_the_loader_thread_which_survives_a_panic() {
+        let name = || std::thread::current().name().map(str::to_owned);
+        let first = on_loader_thread(name).await.expect("a load");
+        assert_eq!(first.as_deref(), Some("gatehouse-loader"));
+        let panicked = on_loader_thread(|| -> u8 { panic!("a load that panics") }).await;
+        assert!(panicked.is_err());
+        let again = on_loader_thread(move || (name(), 7)).await.expect("a load");
+        assert_eq!(again, (first, 7));
+    }
 }
