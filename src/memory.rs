@@ -4,8 +4,10 @@
 //! (the file's text, the parse's temporaries) that would otherwise stay resident while
 //! the next ones are made, and a reload frees a whole registry.
 
-/// Returns this thread's freed heap, and any a finished thread left, to the system.
-/// Walks the thread's heap: call it off the async threads, after a large free.
+/// Returns this thread's freed heap to the system, with the blocks other threads freed
+/// that this thread had allocated (mimalloc gives those back only through the thread
+/// that allocated them). Walks the thread's heap: call it off the async threads,
+/// after a large free.
 pub(crate) fn collect() {
     // SAFETY: mi_collect takes no pointer; it frees mimalloc's own unused pages and
     // may be called from any thread at any time.

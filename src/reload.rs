@@ -158,9 +158,11 @@ fn submit(job: Job) -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("the config loader thread has ended"))
 }
 
-/// How often, and how long at most, the reloader looks whether the last request
-/// holding an old generation has let it go (a request ends within its deadlines).
+/// How often the reloader looks whether the last request holding an old generation
+/// has let it go.
 const RELEASE_POLL: Duration = Duration::from_millis(100);
+/// How long it looks at most (a request ends within its deadlines); it collects then
+/// anyway.
 const RELEASE_WAIT: Duration = Duration::from_secs(60);
 
 /// Gives back to the system the heap of `old`'s generation once the last request
