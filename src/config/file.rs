@@ -42,7 +42,8 @@ pub(crate) struct ConfigFile {
     #[serde(default)]
     pub(crate) resources: Vec<ResourceEntry>,
     #[serde(default)]
-    pub(crate) clients: Vec<ClientEntry>,
+    #[schemars(with = "Vec<ClientEntry>")]
+    pub(crate) clients: ClientEntries,
     #[serde(default)]
     pub(crate) users: Vec<UserEntry>,
     /// Upstream identity providers users may sign in through (OpenID Connect, GitHub).
@@ -58,6 +59,90 @@ pub(crate) struct ConfigFile {
     /// of these prefixes, registered by the document published at that URL.
     #[serde(default)]
     pub(crate) client_metadata_documents: Vec<ClientMetadataDocumentEntry>,
+}
+
+/// `[[clients]]` as read, in file order, kept in the pieces they were parsed in
+/// (`config::pieces`: a few hundred each; a file parsed whole is one piece), so that
+/// building the model can free each piece once its clients are made instead of all the
+/// entries at the end. Reads, compares and prints as the one list it is.
+#[derive(Clone, Default)]
+pub(crate) struct ClientEntries(Vec<Vec<ClientEntry>>);
+
+impl ClientEntries {
+    /// The most bytes of entries a piece holds: a block the allocator keeps among its
+    /// medium sizes (a larger one gets pages of its own, rounded up to 64 KiB: 139 KB of
+    /// 256 entries took 192 KiB).
+    pub(crate) const PIECE: usize = 64 << 10;
+
+    /// How many entries there are.
+    pub(crate) fn len(&self) -> usize {
+        self.0.iter().map(Vec::len).sum()
+    }
+
+    /// True when there is none.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.iter().all(Vec::is_empty)
+    }
+
+    /// The entries, in file order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &ClientEntry> {
+        self.0.iter().flatten()
+    }
+
+    /// Appends entries that come next in file order, in pieces of at most
+    /// [`ClientEntries::PIECE`] bytes, each in a block of its size.
+    pub(crate) fn push_piece(&mut self, entries: Vec<ClientEntry>) {
+        let per_piece = (Self::PIECE / size_of::<ClientEntry>()).max(1);
+        if entries.len() <= per_piece && entries.capacity() == entries.len() {
+            if !entries.is_empty() {
+                self.0.push(entries);
+            }
+            return;
+        }
+        let mut entries = entries.into_iter();
+        loop {
+            let piece: Vec<ClientEntry> = entries.by_ref().take(per_piece).collect();
+            if piece.is_empty() {
+                break;
+            }
+            self.0.push(piece);
+        }
+    }
+
+    /// The pieces, in file order.
+    pub(crate) fn into_pieces(self) -> Vec<Vec<ClientEntry>> {
+        self.0
+    }
+}
+
+impl std::ops::Index<usize> for ClientEntries {
+    type Output = ClientEntry;
+
+    /// The `index`th entry in file order; panics past the end, as a slice does.
+    fn index(&self, index: usize) -> &ClientEntry {
+        let mut rest = index;
+        for piece in &self.0 {
+            match piece.get(rest) {
+                Some(entry) => return entry,
+                None => rest -= piece.len(),
+            }
+        }
+        panic!("client entry {index} of {}", self.len())
+    }
+}
+
+impl std::fmt::Debug for ClientEntries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<'de> Deserialize<'de> for ClientEntries {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut entries = Self::default();
+        entries.push_piece(Vec::deserialize(deserializer)?);
+        Ok(entries)
+    }
 }
 
 /// `[[trusted_issuers]]`: a platform that signs its workloads' identity tokens.
@@ -95,7 +180,8 @@ pub(crate) struct IncludedFile {
     #[serde(default)]
     pub(crate) scopes: Vec<ScopeEntry>,
     #[serde(default)]
-    pub(crate) clients: Vec<ClientEntry>,
+    #[schemars(with = "Vec<ClientEntry>")]
+    pub(crate) clients: ClientEntries,
     #[serde(default)]
     pub(crate) users: Vec<UserEntry>,
 }

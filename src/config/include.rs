@@ -259,12 +259,12 @@ impl Tree {
         self.users.extend(origins(included.users.len()));
         self.scopes.extend(origins(included.scopes.len()));
         let dir = path.parent().map(Path::to_owned);
-        merged
-            .clients
-            .extend(included.clients.into_iter().map(|mut c| {
+        for mut piece in included.clients.into_pieces() {
+            for c in &mut piece {
                 c.base_dir = dir.clone();
-                c
-            }));
+            }
+            merged.clients.push_piece(piece);
+        }
         merged.users.extend(included.users);
         merged.scopes.extend(included.scopes);
         self.files.push((name, locations));

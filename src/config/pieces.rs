@@ -10,7 +10,7 @@
 //! parse: its diagnostics are the whole parse's, exactly as before. What parses in
 //! pieces is the model a whole parse gives.
 
-use super::file::{ClientEntry, ConfigFile, IncludedFile};
+use super::file::{ClientEntries, ClientEntry, ConfigFile, IncludedFile};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::ops::Range;
@@ -26,17 +26,17 @@ const CLIENTS: &str = "clients";
 
 /// A file model that holds `[[clients]]`: the main file and an included file.
 pub(crate) trait WithClients: DeserializeOwned {
-    fn clients_mut(&mut self) -> &mut Vec<ClientEntry>;
+    fn clients_mut(&mut self) -> &mut ClientEntries;
 }
 
 impl WithClients for ConfigFile {
-    fn clients_mut(&mut self) -> &mut Vec<ClientEntry> {
+    fn clients_mut(&mut self) -> &mut ClientEntries {
         &mut self.clients
     }
 }
 
 impl WithClients for IncludedFile {
-    fn clients_mut(&mut self) -> &mut Vec<ClientEntry> {
+    fn clients_mut(&mut self) -> &mut ClientEntries {
         &mut self.clients
     }
 }
@@ -67,10 +67,10 @@ pub(crate) fn parse<T: WithClients>(text: &str) -> Option<T> {
     if !file.clients_mut().is_empty() {
         return None;
     }
-    let mut clients = Vec::with_capacity(cuts.starts.len());
+    let mut clients = ClientEntries::default();
     for piece in cuts.pieces() {
         let piece: Piece = toml::from_str(&text[piece]).ok()?;
-        clients.extend(piece.clients);
+        clients.push_piece(piece.clients);
     }
     *file.clients_mut() = clients;
     Some(file)
@@ -225,7 +225,7 @@ fn key(source: &Source<'_>, kind: TokenKind, span: toml_parser::Span) -> Option<
 
 #[cfg(test)]
 mod tests {
-    use crate::config::file::{ConfigFile, IncludedFile};
+    use crate::config::file::{ClientEntries, ClientEntry, ConfigFile, IncludedFile};
     use crate::config::pieces::{PER_PIECE, cuts, parse};
 
     const HEAD: &str = "issuer = \"https://id.example.com\"\n";
@@ -326,5 +326,19 @@ mod tests {
         let included: IncludedFile = parse(&text.replace(HEAD, "").replace("[server]\n", ""))
             .expect("an included file in pieces");
         assert_eq!(included.clients.len(), PER_PIECE + 2);
+
+        // Kept as the pieces they were parsed in, read as one list in file order.
+        let file: ConfigFile = parse(&text).expect("a file in pieces");
+        assert_eq!(file.clients[PER_PIECE].id, format!("c{PER_PIECE}"));
+        assert_eq!(file.clients[PER_PIECE + 1].id, "c9");
+        let ids: Vec<&str> = file.clients.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids.len(), PER_PIECE + 2);
+        assert_eq!((ids[0], ids[PER_PIECE - 1]), ("c0", "c255"));
+        let pieces = file.clients.into_pieces();
+        assert_eq!(pieces.iter().map(Vec::len).sum::<usize>(), PER_PIECE + 2);
+        let bytes = |p: &Vec<ClientEntry>| p.capacity() * size_of::<ClientEntry>();
+        assert!(pieces.iter().all(|p| bytes(p) <= ClientEntries::PIECE));
+        assert!(pieces.iter().all(|p| p.capacity() == p.len()));
+        assert!(pieces.len() >= 3, "{} pieces", pieces.len());
     }
 }

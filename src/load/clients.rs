@@ -12,7 +12,7 @@ use super::client_keys;
 use super::limits::check_not_before;
 use super::report::Report;
 use super::secrets::resolve_secret;
-use crate::config::file::{ClientEntry, ConfigFile, GrantType};
+use crate::config::file::{ClientEntries, ClientEntry, ConfigFile, GrantType};
 use crate::config::report::Sources;
 use crate::model::{BUILTIN_SCOPES, Client, ClientAuth, ClientSecret, Protections};
 use crate::protocol::origin;
@@ -78,12 +78,17 @@ pub(super) fn check_clients(
 /// The model's clients, from the entries [`check_clients`] checked (with no error:
 /// every rule it applies holds) and what it resolved, in the same order. Each entry's
 /// strings move into its client.
-pub(super) fn build(entries: Vec<ClientEntry>, resolved: Vec<Resolved>) -> Vec<Client> {
+pub(super) fn build(entries: ClientEntries, resolved: Vec<Resolved>) -> Vec<Client> {
     // Of their exact count: the registry keeps them as they are (`into_boxed_slice`,
     // which leaves a grown vector's slack allocated).
     let mut clients = Vec::with_capacity(entries.len());
-    for (c, parts) in entries.into_iter().zip(resolved) {
-        clients.push(client(c, parts));
+    let mut resolved = resolved.into_iter();
+    // A piece at a time, each freed once its clients are made: the entries and the
+    // clients built from them do not all exist at once.
+    for piece in entries.into_pieces() {
+        for (c, parts) in piece.into_iter().zip(resolved.by_ref()) {
+            clients.push(client(c, parts));
+        }
     }
     clients
 }
