@@ -64,7 +64,7 @@ pub(crate) struct ConfigFile {
 /// `[[clients]]` as read, in file order, kept in the pieces they were parsed in
 /// (`config::pieces`: a few hundred each; a file parsed whole is one piece), so that
 /// building the model can free each piece once its clients are made instead of all the
-/// entries at the end. Reads, compares and prints as the one list it is.
+/// entries at the end. Reads and prints as the one list it is.
 #[derive(Clone, Default)]
 pub(crate) struct ClientEntries(Vec<Vec<ClientEntry>>);
 
@@ -112,22 +112,6 @@ impl ClientEntries {
     /// The pieces, in file order.
     pub(crate) fn into_pieces(self) -> Vec<Vec<ClientEntry>> {
         self.0
-    }
-}
-
-impl std::ops::Index<usize> for ClientEntries {
-    type Output = ClientEntry;
-
-    /// The `index`th entry in file order; panics past the end, as a slice does.
-    fn index(&self, index: usize) -> &ClientEntry {
-        let mut rest = index;
-        for piece in &self.0 {
-            match piece.get(rest) {
-                Some(entry) => return entry,
-                None => rest -= piece.len(),
-            }
-        }
-        panic!("client entry {index} of {}", self.len())
     }
 }
 

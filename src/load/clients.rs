@@ -335,12 +335,13 @@ scopes = ["profile"]
 "#
         );
         let file: ConfigFile = toml::from_str(&text).expect("a config");
-        let hash = file.clients[0].secret_hash.as_ref().expect("hashes").items[0].as_ptr();
+        let entries: Vec<_> = file.clients.iter().collect();
+        let hash = entries[0].secret_hash.as_ref().expect("hashes").items[0].as_ptr();
         let blocks = [
-            file.clients[0].id.as_ptr(),
-            file.clients[0].audience[0].as_ptr(),
-            file.clients[1].redirect_uris[1].as_ptr(),
-            file.clients[1].name.as_ref().expect("a name").as_ptr(),
+            entries[0].id.as_ptr(),
+            entries[0].audience[0].as_ptr(),
+            entries[1].redirect_uris[1].as_ptr(),
+            entries[1].name.as_ref().expect("a name").as_ptr(),
         ];
         let mut report = Report::default();
         let mut sources = Sources::new();
