@@ -4,8 +4,14 @@
 //! Validation works on plain serde types and names the field path of each problem;
 //! this index turns that path back into `FILE:LINE:COLUMN` for the operator.
 
+use aws_lc_rs::digest;
 use std::collections::HashMap;
 use std::sync::OnceLock;
+
+/// Texts at least this long are released once parsed ([`Locations::release`]): a
+/// file of 100,000 clients is 25 MB, held for nothing while a valid config is checked
+/// and built; below this, keeping the text costs less than reading it again.
+pub(crate) const RELEASE_AT: usize = 1 << 20;
 
 /// A 1-based line and column (columns count characters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -18,10 +24,13 @@ pub struct Position {
 ///
 /// Built on first use: a config that loads without a diagnostic never asks, and the
 /// index (a second parse of the text, a path string per value) is the larger part of
-/// a big config's load-time memory; so a `Locations` keeps the text until asked.
+/// a big config's load-time memory; so a `Locations` keeps the text until asked, or,
+/// for a big file that can be read again, only its digest ([`Locations::release`]).
 #[derive(Debug)]
 pub(crate) struct Locations {
     text: String,
+    /// The SHA-256 of the text while it is released (the text is then empty).
+    released: Option<[u8; 32]>,
     yaml: bool,
     map: OnceLock<HashMap<String, Position>>,
 }
@@ -40,18 +49,56 @@ impl Locations {
     fn of(text: String, yaml: bool) -> Self {
         Self {
             text,
+            released: None,
             yaml,
             map: OnceLock::new(),
         }
     }
 
-    /// The document: the one copy of it a load holds (a big file's is megabytes).
+    /// The document: the one copy of it a load holds (a big file's is megabytes);
+    /// empty while released.
     pub(crate) fn text(&self) -> &str {
         &self.text
     }
 
-    /// The index, built from the text the first time it is asked for.
+    /// Gives the text back to the allocator, keeping its digest, if it is at least
+    /// `at_least` bytes long and the index has not been built (a load passes
+    /// [`RELEASE_AT`]). Until [`Locations::restore`] nothing in it can be found.
+    pub(crate) fn release(&mut self, at_least: usize) {
+        if self.released.is_some() || self.text.len() < at_least || self.map.get().is_some() {
+            return;
+        }
+        self.released = Some(sha256(&self.text));
+        self.text = String::new();
+    }
+
+    /// True while the text is released.
+    pub(crate) fn is_released(&self) -> bool {
+        self.released.is_some()
+    }
+
+    /// Takes `text`, the file read again, as the released text: true if it is the
+    /// same text; false if the file changed since (it stays released: no position in
+    /// it can be given, as the new text is not the one checked).
+    pub(crate) fn restore(&mut self, text: String) -> bool {
+        match self.released {
+            Some(digest) if digest == sha256(&text) => {
+                self.text = text;
+                self.released = None;
+                true
+            }
+            Some(_) => false,
+            None => true,
+        }
+    }
+
+    /// The index, built from the text the first time it is asked for (and empty,
+    /// not built, while the text is released).
     fn map(&self) -> &HashMap<String, Position> {
+        static NONE: OnceLock<HashMap<String, Position>> = OnceLock::new();
+        if self.released.is_some() {
+            return NONE.get_or_init(HashMap::new);
+        }
         self.map.get_or_init(|| {
             let mut map = HashMap::new();
             if self.yaml {
@@ -84,6 +131,12 @@ impl Locations {
             .max_by_key(|(path, p)| (**p, path.len()))
             .map(|(path, _)| path.as_str())
     }
+}
+
+fn sha256(text: &str) -> [u8; 32] {
+    let mut out = [0; 32];
+    out.copy_from_slice(digest::digest(&digest::SHA256, text.as_bytes()).as_ref());
+    out
 }
 
 /// Byte offsets of line starts, to turn a byte offset into a [`Position`].
@@ -219,5 +272,40 @@ fn walk_yaml(text: &str, map: &mut HashMap<String, Position>) {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::locate::{Locations, Position};
+
+    const TEXT: &str = "issuer = \"http://127.0.0.1:9\"\n[[clients]]\nid = \"a\"\n";
+
+    #[test]
+    fn a_released_text_finds_nothing_until_the_same_text_is_restored() {
+        let mut small = Locations::toml(TEXT.to_owned());
+        small.release(TEXT.len() + 1);
+        assert!(!small.is_released(), "shorter than the bound: kept");
+
+        let mut locations = Locations::toml(TEXT.to_owned());
+        locations.release(TEXT.len());
+        assert!(locations.is_released());
+        assert_eq!(locations.text(), "");
+        assert_eq!(locations.find("clients[0].id"), None);
+        assert!(!locations.restore(TEXT.replace("\"a\"", "\"b\"")));
+        assert!(locations.is_released(), "another text is not taken");
+        assert_eq!(locations.find("clients[0].id"), None);
+        assert!(locations.restore(TEXT.to_owned()));
+        assert_eq!(locations.text(), TEXT);
+        let at = Position { line: 3, column: 1 };
+        assert_eq!(locations.find("clients[0].id"), Some(at));
+    }
+
+    #[test]
+    fn an_indexed_text_is_not_released() {
+        let mut locations = Locations::yaml("issuer: x\n".to_owned());
+        assert!(locations.find("issuer").is_some());
+        locations.release(0);
+        assert!(!locations.is_released());
     }
 }

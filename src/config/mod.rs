@@ -122,7 +122,11 @@ pub(crate) fn read_included(
         Format::Yaml => None,
     };
     match parsed.unwrap_or_else(|| parse::<Option<IncludedFile>>(format, text, &locations)) {
-        Ok(lists) => Ok((locations, lists.unwrap_or_default())),
+        Ok(lists) => {
+            let mut locations = locations;
+            locations.release(locate::RELEASE_AT);
+            Ok((locations, lists.unwrap_or_default()))
+        }
         Err((mut issue, position)) => {
             if let Some(message) = include::misplaced_key(&issue.path, &issue.message) {
                 issue.message = message;
@@ -138,37 +142,80 @@ pub(crate) fn read_included(
 }
 
 /// Places each issue of the merged config in the file and at the line it is written,
-/// in file order, then line order.
-pub(crate) fn place(tree: &Tree, issues: Vec<Issue>) -> Vec<Diagnostic> {
+/// in file order, then line order. A file whose text was released is read again first
+/// (`read` gives the text of the file at an index of [`Tree::files`]) if an issue is
+/// in it; one that changed since it was parsed cannot place its issues (the new text
+/// is not the one checked): they come without a position, and a warning says why.
+pub(crate) fn place(
+    tree: &mut Tree,
+    issues: Vec<Issue>,
+    read: &dyn Fn(usize) -> std::io::Result<String>,
+) -> Vec<Diagnostic> {
+    let changed = read_again(tree, &issues, read);
+    let tree = &*tree;
     let locate = |path: &str| {
         let (file, local) = tree.place(path);
         let (name, locations) = &tree.files[file];
         (file, name.clone(), locations.find(&local), local)
     };
-    let mut placed: Vec<(usize, Diagnostic)> = issues
-        .into_iter()
-        .map(|mut issue| {
-            let (index, file, position, local) = locate(&issue.path);
-            issue.path = local;
-            let also = issue.also.as_deref().map(|other| {
-                let (_, file, position, path) = locate(other);
-                Place {
-                    file,
-                    position,
-                    path,
-                }
-            });
-            let diagnostic = Diagnostic {
+    let placed = issues.into_iter().map(|mut issue| {
+        let (index, file, position, local) = locate(&issue.path);
+        issue.path = local;
+        let also = issue.also.as_deref().map(|other| {
+            let (_, file, position, path) = locate(other);
+            Place {
                 file,
                 position,
-                issue,
-                also,
-            };
-            (index, diagnostic)
-        })
-        .collect();
+                path,
+            }
+        });
+        let diagnostic = Diagnostic {
+            file,
+            position,
+            issue,
+            also,
+        };
+        (index, diagnostic)
+    });
+    let mut placed: Vec<(usize, Diagnostic)> = changed.into_iter().chain(placed).collect();
     placed.sort_by_key(|(file, d)| (*file, d.position));
     placed.into_iter().map(|(_, d)| d).collect()
+}
+
+/// Restores the released text of each file of `tree` that one of `issues` is in;
+/// a warning (first in its file) for each that changed since.
+fn read_again(
+    tree: &mut Tree,
+    issues: &[Issue],
+    read: &dyn Fn(usize) -> std::io::Result<String>,
+) -> Vec<(usize, Diagnostic)> {
+    let mut wanted = vec![false; tree.files.len()];
+    for issue in issues {
+        for path in std::iter::once(issue.path.as_str()).chain(issue.also.as_deref()) {
+            wanted[tree.place(path).0] = true;
+        }
+    }
+    let mut changed = Vec::new();
+    for (index, (name, locations)) in tree.files.iter_mut().enumerate() {
+        if wanted[index]
+            && locations.is_released()
+            && !read(index).is_ok_and(|text| locations.restore(text))
+        {
+            let issue = Issue::warning(
+                "",
+                "the file changed while it was being checked: \
+                 the positions of the problems in it are left out",
+            );
+            let diagnostic = Diagnostic {
+                file: name.clone(),
+                position: None,
+                issue,
+                also: None,
+            };
+            changed.push((index, diagnostic));
+        }
+    }
+    changed
 }
 
 /// Deserializes a file that may hold `[[clients]]` (the main file, an included file):

@@ -29,10 +29,11 @@ pub mod validate;
 
 use crate::config::file::ConfigFile;
 use crate::config::include::{self, IncludeSource, Tree};
-use crate::config::locate::Position;
+use crate::config::locate::{Position, RELEASE_AT};
 use crate::config::report::{Diagnostic, Issue, Sources};
 use crate::config::{
-    Format, IncludeGlob, Unread, locations, parse_with_clients, place, read_included, shape,
+    FileSystem, Format, IncludeGlob, Unread, locations, parse_with_clients, place, read_included,
+    shape,
 };
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -110,7 +111,7 @@ impl Referenced {
 pub fn load_as(path: &Path, referenced: Referenced) -> Result<Loaded, Rejected> {
     let mut sources = referenced.sources();
     match sources.read(path) {
-        Ok(text) => check(path, text, sources),
+        Ok(text) => check(path, text, sources, OnDisk::Yes),
         Err(e) => Err(rejected(
             path,
             Issue::error("", format!("cannot read the file: {e}")),
@@ -126,7 +127,7 @@ pub fn check_text(path: &Path, text: &str) -> Result<Loaded, Rejected> {
     let mut sources = Sources::new();
     sources.files.push(path.to_owned());
     sources.note(path.as_os_str().as_encoded_bytes(), text.as_bytes());
-    check(path, text.to_owned(), sources)
+    check(path, text.to_owned(), sources, OnDisk::No)
 }
 
 /// Parses and validates `text`, read from somewhere other than a file of its own (stdin,
@@ -143,7 +144,26 @@ pub fn check_source(
 ) -> Result<Loaded, Rejected> {
     let mut sources = referenced.sources();
     sources.note(name.as_os_str().as_encoded_bytes(), text.as_bytes());
-    check_as(name, base_dir, format, text.to_owned(), sources, includes)
+    let main = Main {
+        path: name,
+        on_disk: OnDisk::No,
+    };
+    check_as(main, base_dir, format, text.to_owned(), sources, includes)
+}
+
+/// Whether the main file can be read again from its path, to place the problems
+/// found in it once its text is released ([`crate::config::locate::RELEASE_AT`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OnDisk {
+    Yes,
+    No,
+}
+
+/// The main file: what diagnostics call it, and whether it is there to read again.
+#[derive(Clone, Copy)]
+struct Main<'a> {
+    path: &'a Path,
+    on_disk: OnDisk,
 }
 
 fn rejected(
@@ -164,7 +184,7 @@ fn rejected(
     }
 }
 
-fn check(path: &Path, text: String, sources: Sources) -> Result<Loaded, Rejected> {
+fn check(path: &Path, text: String, sources: Sources, on_disk: OnDisk) -> Result<Loaded, Rejected> {
     let Some(format) = Format::of_path(path) else {
         let issue = Issue::error(
             "",
@@ -173,25 +193,20 @@ fn check(path: &Path, text: String, sources: Sources) -> Result<Loaded, Rejected
         return Err(rejected(path, issue, None, sources.files));
     };
     let base_dir = path.parent().unwrap_or(Path::new("."));
-    check_as(
-        path,
-        base_dir,
-        format,
-        text,
-        sources,
-        &crate::config::FileSystem,
-    )
+    let main = Main { path, on_disk };
+    check_as(main, base_dir, format, text, sources, &FileSystem)
 }
 
 fn check_as(
-    path: &Path,
+    main: Main<'_>,
     base_dir: &Path,
     format: Format,
     text: String,
     mut sources: Sources,
     includes: &dyn IncludeSource,
 ) -> Result<Loaded, Rejected> {
-    let locations = locations(format, text);
+    let path = main.path;
+    let mut locations = locations(format, text);
     let text = locations.text();
     let mut file: ConfigFile = match parse_with_clients(format, text, &locations) {
         Ok(f) => f,
@@ -210,6 +225,9 @@ fn check_as(
             return Err(rejected);
         }
     };
+    if main.on_disk == OnDisk::Yes {
+        locations.release(RELEASE_AT);
+    }
     let mut issues = Vec::new();
     let resolved = include::resolve(includes, path, base_dir, &file.include, &mut issues);
     let mut tree = Tree::new(path.to_owned(), locations, &file);
@@ -230,10 +248,18 @@ fn check_as(
         }
     }
     let globs = resolved.globs;
+    // The texts released once parsed are given back now, before the checks.
+    if tree.files.iter().any(|(_, l)| l.is_released()) {
+        crate::memory::collect();
+    }
+    let read = |file: usize| match file {
+        0 => FileSystem.read(path),
+        n => includes.read(&merged[n - 1]),
+    };
     if !failed.is_empty() {
         // A file that does not parse leaves the tree incomplete: checking the rest
         // would report what it declares as missing.
-        let mut diagnostics = place(&tree, issues);
+        let mut diagnostics = place(&mut tree, issues, &read);
         diagnostics.extend(failed);
         return Err(Rejected {
             diagnostics,
@@ -260,7 +286,7 @@ fn check_as(
         validated = None;
     }
     issues.extend(store_issues);
-    let diagnostics = place(&tree, issues);
+    let diagnostics = place(&mut tree, issues, &read);
     // The text and its index are not needed any more: gone before the clients are
     // built, so a big config's text, entries and clients do not all exist at once,
     // and given back at once rather than after the allocator's delay (100,000
@@ -323,7 +349,125 @@ fn check_documents_and_providers(
 
 #[cfg(test)]
 mod tests {
-    use super::check_text;
+    use crate::config::Format;
+    use crate::config::include::IncludeSource;
+    use crate::config::locate::{Position, RELEASE_AT};
+    use crate::load::{Referenced, check_source, check_text};
+    use std::cell::Cell;
+    use std::path::Path;
+
+    /// An included file read first as `first`, then as `then`, counting the reads.
+    struct Included {
+        first: String,
+        then: String,
+        reads: Cell<usize>,
+    }
+
+    impl IncludeSource for Included {
+        fn file_names(&self, _: &Path) -> std::io::Result<Vec<String>> {
+            Ok(vec!["big.toml".to_owned()])
+        }
+
+        fn read(&self, _: &Path) -> std::io::Result<String> {
+            let n = self.reads.replace(self.reads.get() + 1);
+            Ok(if n == 0 { &self.first } else { &self.then }.clone())
+        }
+    }
+
+    /// `count` public clients, the one at `bad` with a space in its id (line
+    /// `4 * bad + 2` of the text).
+    fn clients(count: usize, bad: usize) -> String {
+        (0..count)
+            .map(|n| {
+                let id = if n == bad {
+                    "bad id".to_owned()
+                } else {
+                    format!("app-{n}")
+                };
+                format!(
+                    "[[clients]]\nid = \"{id}\"\npublic = true\n\
+                     redirect_uris = [\"https://app.example/cb/{n:032}\"]\n"
+                )
+            })
+            .collect()
+    }
+
+    /// Checks a main file that includes `big.toml`, read from `included`.
+    fn check_with(included: &Included) -> Vec<String> {
+        let main = "issuer = \"http://127.0.0.1:9\"\ninclude = [\"big.toml\"]\n";
+        let dir = Path::new("/nonexistent");
+        let name = dir.join("g.toml");
+        let result = check_source(&name, dir, Format::Toml, main, included, Referenced::Read);
+        let rejected = result.err().expect("a client id with a space is refused");
+        rejected
+            .diagnostics
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_big_file_is_read_again_to_place_its_problems() {
+        let text = clients(12_000, 9_000);
+        assert!(text.len() >= RELEASE_AT);
+        let included = Included {
+            first: text.clone(),
+            then: text,
+            reads: Cell::new(0),
+        };
+        let diagnostics = check_with(&included);
+        assert_eq!(included.reads.get(), 2, "released once parsed, read again");
+        let at = Position {
+            line: 4 * 9_000 + 2,
+            column: 1,
+        };
+        let expected = format!(
+            "/nonexistent/big.toml:{}:{}: clients[9000].id: \"bad id\" contains whitespace \
+             or control characters",
+            at.line, at.column
+        );
+        assert_eq!(diagnostics, [expected]);
+    }
+
+    #[test]
+    fn a_big_file_changed_before_it_is_read_again_gives_no_positions() {
+        let text = clients(12_000, 9_000);
+        let included = Included {
+            then: format!("# changed\n{text}"),
+            first: text,
+            reads: Cell::new(0),
+        };
+        let diagnostics = check_with(&included);
+        assert_eq!(included.reads.get(), 2);
+        assert_eq!(
+            diagnostics,
+            [
+                "/nonexistent/big.toml:1:1: warning: the file changed while it was being \
+                 checked: the positions of the problems in it are left out",
+                "/nonexistent/big.toml:1:1: clients[9000].id: \"bad id\" contains whitespace \
+                 or control characters",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_small_file_is_read_once() {
+        let text = clients(3, 1);
+        let included = Included {
+            first: text.clone(),
+            then: String::new(),
+            reads: Cell::new(0),
+        };
+        let diagnostics = check_with(&included);
+        assert_eq!(included.reads.get(), 1);
+        assert_eq!(
+            diagnostics,
+            [
+                "/nonexistent/big.toml:6:1: clients[1].id: \"bad id\" contains whitespace \
+              or control characters"
+            ]
+        );
+    }
 
     #[test]
     fn pending_ttl_is_bounded() {

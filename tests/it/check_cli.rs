@@ -555,8 +555,9 @@ username = "c"
     assert!(!stdout.contains("users[1].password_hash"), "{stdout}");
 }
 
-/// A file of 600 clients (parsed 256 at a time) with a table between them: what a
-/// whole parse reports, at the same places, and the clients counted once each.
+/// A file of 6,000 clients (parsed 256 at a time) with a table between them: what a
+/// whole parse reports, at the same places, and the clients counted once each. At
+/// 1.3 MB its text is released once parsed and read again to place the errors.
 #[test]
 fn a_big_file_is_checked_as_a_whole_file_would_be() {
     let client = |id: &str, scope: &str| {
@@ -566,16 +567,16 @@ fn a_big_file_is_checked_as_a_whole_file_would_be() {
     };
     let file = |last_id: &str, scope_450: &str, tail: &str| {
         let mut text = String::from("issuer = \"https://id.example.com\"\n");
-        for i in 0..600 {
-            if i == 300 {
+        for i in 0..6000 {
+            if i == 3000 {
                 text.push_str("[[scopes]]\nname = \"read\"\n");
             }
-            let id = if i == 599 {
+            let id = if i == 5999 {
                 last_id.to_owned()
             } else {
                 format!("svc-{i}")
             };
-            let scope = if i == 450 { scope_450 } else { "read" };
+            let scope = if i == 4500 { scope_450 } else { "read" };
             text.push_str(&client(&id, scope));
         }
         text.push_str(tail);
@@ -586,10 +587,15 @@ fn a_big_file_is_checked_as_a_whole_file_would_be() {
         text[..at].matches('\n').count() + 1
     };
 
-    let good = file("svc-599", "read", "");
+    let good = file("svc-5999", "read", "");
+    assert!(
+        good.len() > 1 << 20,
+        "{} bytes: kept, not released",
+        good.len()
+    );
     let (code, _, stdout) = check("big.toml", &good);
     assert_eq!(code, 0, "{stdout}");
-    assert!(stdout.contains("ok: 600 clients"), "{stdout}");
+    assert!(stdout.contains("ok: 6000 clients"), "{stdout}");
 
     let bad = file("svc-3", "nope", "");
     let (code, lines, stdout) = check("big.toml", &bad);
@@ -599,8 +605,8 @@ fn a_big_file_is_checked_as_a_whole_file_would_be() {
     let again = bad[..last].matches('\n').count() + 1;
     let nope = line_of(&bad, "scopes = [\"nope\"]");
     for want in [
-        format!("{again}:1: clients[599].id: duplicate client id \"svc-3\" (also at "),
-        format!("{nope}:11: clients[450].scopes[0]: unknown scope \"nope\""),
+        format!("{again}:1: clients[5999].id: duplicate client id \"svc-3\" (also at "),
+        format!("{nope}:11: clients[4500].scopes[0]: unknown scope \"nope\""),
     ] {
         assert!(
             lines.iter().any(|l| l.starts_with(&want)),
@@ -613,7 +619,7 @@ fn a_big_file_is_checked_as_a_whole_file_would_be() {
     );
 
     // A syntax error in a later piece: the whole parse's message, at its place.
-    let broken = file("svc-599", "read", "[[clients]]\nid = \"unterminated\n");
+    let broken = file("svc-5999", "read", "[[clients]]\nid = \"unterminated\n");
     let (code, lines, stdout) = check("big.toml", &broken);
     assert_eq!(code, 1, "{stdout}");
     let at = line_of(&broken, "id = \"unterminated");
