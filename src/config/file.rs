@@ -711,53 +711,58 @@ impl GrantType {
     }
 }
 
-fn default_grant_types() -> Vec<GrantType> {
-    vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+fn default_grant_types() -> Box<[GrantType]> {
+    Box::new([GrantType::AuthorizationCode, GrantType::RefreshToken])
 }
 
 /// `[[clients]]`: one OAuth client.
+///
+/// Its strings and lists are boxed (`Box<str>`, `Box<[T]>`: no capacity word), as a
+/// big file's entries all exist at once while they are checked (376 bytes a client,
+/// 544 as `String`s and `Vec`s); each becomes the `Client`'s `String` or `Vec` in the
+/// same heap block.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ClientEntry {
-    pub(crate) id: String,
+    pub(crate) id: Box<str>,
     /// Display name, shown on consent pages; the id when absent.
-    pub(crate) name: Option<String>,
+    pub(crate) name: Option<Box<str>>,
     #[serde(default)]
     pub(crate) public: bool,
     /// argon2 PHC string of the secret, or a list of them, newest first: during a
     /// rotation the new hash and the old one, either of which authenticates.
     pub(crate) secret_hash: Option<OneOrMany>,
     /// The secret itself: `${env:NAME}` or a literal (warned about).
-    pub(crate) secret: Option<String>,
+    pub(crate) secret: Option<Box<str>>,
     /// A file whose content is the secret (trailing newline trimmed), or a list of
     /// them, newest first (a rotation).
     pub(crate) secret_file: Option<OneOrMany>,
     #[serde(default = "default_grant_types")]
-    pub(crate) grant_types: Vec<GrantType>,
+    pub(crate) grant_types: Box<[GrantType]>,
     #[serde(default)]
-    pub(crate) scopes: Vec<String>,
+    pub(crate) scopes: Box<[String]>,
     #[serde(default)]
-    pub(crate) audience: Vec<String>,
+    pub(crate) audience: Box<[String]>,
     #[serde(default)]
     pub(crate) first_party: bool,
     #[serde(default)]
-    pub(crate) redirect_uris: Vec<String>,
+    pub(crate) redirect_uris: Box<[String]>,
     /// May introspect every token, not only those issued to it or naming it in `aud`.
     #[serde(default)]
     pub(crate) introspect: bool,
     /// Where RP-initiated logout may send the browser back to.
     #[serde(default)]
-    pub(crate) post_logout_redirect_uris: Vec<String>,
+    pub(crate) post_logout_redirect_uris: Box<[String]>,
     /// Web origins (`scheme://host[:port]`) whose pages may call the token, userinfo
     /// and revocation endpoints for this client (CORS). Absent: a public client gets the
     /// origins of its `http(s)` redirect URIs, a confidential client none; `[]` is none.
-    pub(crate) allowed_origins: Option<Vec<String>>,
+    pub(crate) allowed_origins: Option<Box<[String]>>,
     /// The `[[providers]]` (by id) its users may sign in through. Absent: every
     /// provider; `[]`: none (passwords only).
-    pub(crate) providers: Option<Vec<String>>,
+    pub(crate) providers: Option<Box<[String]>>,
     /// The `[[resources]]` (by id) this client may ask tokens for (`resource`).
     #[serde(default)]
-    pub(crate) resources: Vec<String>,
+    pub(crate) resources: Box<[String]>,
     /// The lifetime of its access tokens, instead of `[tokens] access_token_ttl`.
     #[serde(default, deserialize_with = "humantime_serde::optional")]
     #[schemars(with = "Option<String>")]
@@ -769,12 +774,12 @@ pub(crate) struct ClientEntry {
     /// Its public keys, written in the config: a JWK Set (`{ keys = [ ... ] }`) of EC
     /// (P-256, P-384), OKP (Ed25519) or RSA public keys. The client authenticates with
     /// `private_key_jwt`. Never a private key: a private member (`d`, ...) is an error.
-    pub(crate) jwks: Option<JwkSet>,
+    pub(crate) jwks: Option<Box<JwkSet>>,
     /// A JSON file holding its JWK Set of public keys, relative to the file naming it.
-    pub(crate) jwks_file: Option<String>,
+    pub(crate) jwks_file: Option<Box<str>>,
     /// Where its JWK Set is published (https, or http on a loopback host): fetched
     /// when needed, cached, fetched again for a key it does not know (once a minute).
-    pub(crate) jwks_uri: Option<String>,
+    pub(crate) jwks_uri: Option<Box<str>>,
     /// How it authenticates at the token endpoint. Implied by the other fields
     /// (`private_key_jwt` by `jwks*` or `federated_credentials`, `none` by `public`,
     /// a secret otherwise); when written, it must agree with them.
@@ -783,15 +788,15 @@ pub(crate) struct ClientEntry {
     /// federation): tokens of a `[[trusted_issuers]]` entry for a workload `subject`,
     /// with the listed `claims` equal.
     #[serde(default)]
-    pub(crate) federated_credentials: Vec<FederatedCredentialEntry>,
+    pub(crate) federated_credentials: Box<[FederatedCredentialEntry]>,
     /// An RFC 3339 time in UTC (`2026-12-04T10:00:00Z`): every code, refresh token and
     /// access token issued to this client at or before it stops working, on every
     /// replica and after any restart. Removing it (or moving it earlier) revives them.
-    pub(crate) tokens_not_before: Option<String>,
+    pub(crate) tokens_not_before: Option<Box<str>>,
     /// Where gatehouse POSTs a logout token (OIDC Back-Channel Logout 1.0) when a
     /// session this client got tokens in ends: https, or http on a loopback host; no
     /// fragment.
-    pub(crate) backchannel_logout_uri: Option<String>,
+    pub(crate) backchannel_logout_uri: Option<Box<str>>,
     /// The client needs `sid` in its logout tokens (gatehouse always sends it for a
     /// session's end). Needs `backchannel_logout_uri`.
     #[serde(default)]
@@ -816,7 +821,7 @@ pub(crate) struct ClientEntry {
     /// main file's: that of the included file it is written in. Set by the loader.
     #[serde(skip)]
     #[schemars(skip)]
-    pub(crate) base_dir: Option<std::path::PathBuf>,
+    pub(crate) base_dir: Option<std::sync::Arc<std::path::Path>>,
 }
 
 /// A JWK Set (RFC 7517 5) of public keys.
@@ -864,7 +869,7 @@ pub(crate) struct FederatedCredentialEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct OneOrMany {
     /// The values, in the order written.
-    pub(crate) items: Vec<String>,
+    pub(crate) items: Box<[String]>,
     /// True when written as a list (diagnostics then name `field[i]`).
     pub(crate) listed: bool,
 }
@@ -890,7 +895,7 @@ impl<'de> Deserialize<'de> for OneOrMany {
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<OneOrMany, E> {
                 Ok(OneOrMany {
-                    items: vec![v.to_owned()],
+                    items: Box::new([v.to_owned()]),
                     listed: false,
                 })
             }
@@ -903,7 +908,7 @@ impl<'de> Deserialize<'de> for OneOrMany {
                     items.push(item);
                 }
                 Ok(OneOrMany {
-                    items,
+                    items: items.into_boxed_slice(),
                     listed: true,
                 })
             }

@@ -258,7 +258,8 @@ impl Tree {
         self.clients.extend(origins(included.clients.len()));
         self.users.extend(origins(included.users.len()));
         self.scopes.extend(origins(included.scopes.len()));
-        let dir = path.parent().map(Path::to_owned);
+        // One directory for all its clients, not a copy each.
+        let dir: Option<std::sync::Arc<Path>> = path.parent().map(Into::into);
         for mut piece in included.clients.into_pieces() {
             for c in &mut piece {
                 c.base_dir = dir.clone();

@@ -329,7 +329,7 @@ mod tests {
 
         // Kept as the pieces they were parsed in, read as one list in file order.
         let file: ConfigFile = parse(&text).expect("a file in pieces");
-        let ids: Vec<&str> = file.clients.iter().map(|c| c.id.as_str()).collect();
+        let ids: Vec<&str> = file.clients.iter().map(|c| &*c.id).collect();
         assert_eq!(ids.len(), PER_PIECE + 2);
         assert_eq!((ids[0], ids[PER_PIECE - 1]), ("c0", "c255"));
         assert_eq!(ids[PER_PIECE], format!("c{PER_PIECE}"));

@@ -116,7 +116,7 @@ fn check_id<'a>(
             format!("{path}.id"),
             format!("{:?} contains whitespace or control characters", c.id),
         );
-    } else if let Some(at) = seen.get(c.id.as_str()) {
+    } else if let Some(at) = seen.get(&*c.id) {
         r.duplicate(
             format!("{path}.id"),
             format!("duplicate client id {:?}", c.id),
@@ -229,8 +229,9 @@ fn authentication(
 /// The model's `Client` from its checked entry; a user grant's client may always ask
 /// for `openid`.
 fn client(c: ClientEntry, parts: Resolved) -> Client {
+    // A boxed slice or str becomes a `Vec` or `String` in the same block.
     let allowed_origins = match c.allowed_origins {
-        Some(listed) => listed,
+        Some(listed) => listed.into_vec(),
         None if c.public => origin::of_redirect_uris(&c.redirect_uris),
         None => Vec::new(),
     };
@@ -241,30 +242,31 @@ fn client(c: ClientEntry, parts: Resolved) -> Client {
             ClientAuth::SharedSecret(hashes.into_iter().map(ClientSecret::Hash).collect())
         }
     };
-    let mut allowed_scopes = c.scopes.clone();
+    let mut allowed_scopes = c.scopes.to_vec();
     if parts.user_grant && !allowed_scopes.iter().any(|s| s == "openid") {
         allowed_scopes.push("openid".to_owned());
     }
+    let id = String::from(c.id);
     Client {
-        name: c.name.unwrap_or_else(|| c.id.clone()),
-        id: c.id,
+        name: c.name.map_or_else(|| id.clone(), String::from),
+        id,
         auth,
-        grant_types: c.grant_types,
-        default_scopes: c.scopes,
+        grant_types: c.grant_types.into_vec(),
+        default_scopes: c.scopes.into_vec(),
         allowed_scopes,
-        audience: c.audience,
+        audience: c.audience.into_vec(),
         first_party: c.first_party,
-        redirect_uris: c.redirect_uris,
-        post_logout_redirect_uris: c.post_logout_redirect_uris,
+        redirect_uris: c.redirect_uris.into_vec(),
+        post_logout_redirect_uris: c.post_logout_redirect_uris.into_vec(),
         allowed_origins,
         introspect: c.introspect,
-        providers: c.providers,
-        resources: c.resources,
+        providers: c.providers.map(<[String]>::into_vec),
+        resources: c.resources.into_vec(),
         access_token_ttl: c.access_token_ttl,
         refresh_token_ttl: c.refresh_token_ttl,
         document_host: None,
         tokens_not_before: parts.tokens_not_before,
-        backchannel_logout_uri: c.backchannel_logout_uri,
+        backchannel_logout_uri: c.backchannel_logout_uri.map(String::from),
         backchannel_logout_session_required: c.backchannel_logout_session_required,
         protections: parts.protections,
     }
