@@ -716,11 +716,10 @@ fn default_grant_types() -> Box<[GrantType]> {
 }
 
 /// `[[clients]]`: one OAuth client.
-///
-/// Its strings and lists are boxed (`Box<str>`, `Box<[T]>`: no capacity word), as a
-/// big file's entries all exist at once while they are checked (376 bytes a client,
-/// 544 as `String`s and `Vec`s); each becomes the `Client`'s `String` or `Vec` in the
-/// same heap block.
+// (Not in the schema's description:) its strings and lists are boxed (`Box<str>`,
+// `Box<[T]>`: no capacity word), as a big file's entries all exist at once while they
+// are checked (376 bytes a client, 544 as `String`s and `Vec`s); each becomes the
+// `Client`'s `String` or `Vec` in the same heap block.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ClientEntry {
