@@ -201,12 +201,28 @@ pub(crate) fn one_line(changes: &[Change]) -> String {
     line
 }
 
+/// `clients` sorted by id (a registry's already are; a config's are in file order):
+/// a reload compares 100,000 clients with 0.8 MB of references on each side, where
+/// maps took about 4 MB.
+fn by_id<'a>(clients: &[&'a Client]) -> Vec<&'a Client> {
+    let mut sorted = clients.to_vec();
+    sorted.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    sorted
+}
+
+/// The client `id` in clients sorted [`by_id`] (ids are unique).
+fn find<'a>(sorted: &[&'a Client], id: &str) -> Option<&'a Client> {
+    let at = sorted.binary_search_by(|c| c.id.as_str().cmp(id)).ok()?;
+    Some(sorted[at])
+}
+
 fn clients(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
-    let before: BTreeMap<&str, &Client> = old.clients.iter().map(|c| (c.id.as_str(), *c)).collect();
-    let after: BTreeMap<&str, &Client> = new.clients.iter().map(|c| (c.id.as_str(), *c)).collect();
+    let before = by_id(&old.clients);
+    let after = by_id(&new.clients);
     let s = Subject::Client;
-    for (id, c) in &after {
-        let Some(b) = before.get(id) else {
+    for c in &after {
+        let id = c.id.as_str();
+        let Some(b) = find(&before, id) else {
             let kind = if c.is_public() {
                 "public"
             } else {
@@ -238,8 +254,8 @@ fn clients(out: &mut Changes, old: &Side<'_>, new: &Side<'_>) {
         not_before(out, s, id, b.tokens_not_before, c.tokens_not_before);
         backchannel(out, id, b, c);
     }
-    for id in before.keys().filter(|id| !after.contains_key(*id)) {
-        out.push(s, id, Mark::Narrows, "removed");
+    for b in before.iter().filter(|b| find(&after, &b.id).is_none()) {
+        out.push(s, &b.id, Mark::Narrows, "removed");
     }
 }
 
