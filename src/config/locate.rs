@@ -65,11 +65,20 @@ impl Locations {
     /// `at_least` bytes long and the index has not been built (a load passes
     /// [`RELEASE_AT`]). Until [`Locations::restore`] nothing in it can be found.
     pub(crate) fn release(&mut self, at_least: usize) {
-        if self.released.is_some() || self.text.len() < at_least || self.map.get().is_some() {
-            return;
+        if self.text.len() >= at_least {
+            drop(self.take());
+        }
+    }
+
+    /// Takes the text out, keeping its digest, as [`Locations::release`] does
+    /// (whatever its length); empty if it is released already or the index is built
+    /// (then the text stays).
+    pub(crate) fn take(&mut self) -> String {
+        if self.released.is_some() || self.map.get().is_some() {
+            return String::new();
         }
         self.released = Some(sha256(&self.text));
-        self.text = String::new();
+        std::mem::take(&mut self.text)
     }
 
     /// True while the text is released.

@@ -113,17 +113,16 @@ pub(crate) fn read_included(
         ))
     })?;
     sources.note(path.as_os_str().as_encoded_bytes(), text.as_bytes());
-    let locations = locations(format, text);
-    let text = locations.text();
+    let mut locations = locations(format, text);
     // A file just created, or a YAML document with nothing in it, adds nothing.
     // A TOML file that parses in pieces is not empty; anything else is parsed whole.
-    let parsed = match format {
-        Format::Toml => pieces::parse::<IncludedFile>(text).map(|f| Ok(Some(f))),
-        Format::Yaml => None,
-    };
-    match parsed.unwrap_or_else(|| parse::<Option<IncludedFile>>(format, text, &locations)) {
+    let reread = || source.read(path);
+    let parsed = in_pieces::<IncludedFile>(format, &mut locations, Some(&reread));
+    let parsed = parsed
+        .map(|r| r.map(Some))
+        .unwrap_or_else(|| parse::<Option<IncludedFile>>(format, locations.text(), &locations));
+    match parsed {
         Ok(lists) => {
-            let mut locations = locations;
             locations.release(locate::RELEASE_AT);
             Ok((locations, lists.unwrap_or_default()))
         }
@@ -218,19 +217,41 @@ fn read_again(
     changed
 }
 
-/// Deserializes a file that may hold `[[clients]]` (the main file, an included file):
-/// a TOML file's clients in pieces when it can be cut (`pieces`), else as [`parse`].
-pub(crate) fn parse_with_clients<T: pieces::WithClients>(
+/// What reads a file's text again (see [`in_pieces`]).
+pub(crate) type Reread<'a> = &'a dyn Fn() -> std::io::Result<String>;
+
+/// A file that may hold `[[clients]]` (the main file, an included file), its TOML
+/// clients parsed in pieces (`pieces`); `None` when it is to be parsed whole (YAML, a
+/// file that cannot be cut, a piece that does not parse), with [`parse`] on
+/// `locations`' text. A big text (at least [`locate::RELEASE_AT`]) that can be read
+/// again (`reread`) is released as it is cut, and read again if the whole parse needs
+/// it: an error if it changed in between.
+pub(crate) fn in_pieces<T: pieces::WithClients>(
     format: Format,
-    text: &str,
-    locations: &Locations,
-) -> Result<T, (Issue, Option<Position>)> {
-    if format == Format::Toml
-        && let Some(file) = pieces::parse(text)
-    {
-        return Ok(file);
+    locations: &mut Locations,
+    reread: Option<Reread<'_>>,
+) -> Option<Result<T, (Issue, Option<Position>)>> {
+    if format != Format::Toml {
+        return None;
     }
-    parse(format, text, locations)
+    let Some(reread) = reread.filter(|_| locations.text().len() >= locate::RELEASE_AT) else {
+        return pieces::parse(locations.text()).map(Ok);
+    };
+    match pieces::parse_owned(locations.take()) {
+        pieces::Owned::Parsed(file) => Some(Ok(file)),
+        pieces::Owned::Uncut(text) => {
+            locations.restore(text);
+            None
+        }
+        pieces::Owned::Failed if reread().is_ok_and(|text| locations.restore(text)) => None,
+        pieces::Owned::Failed => Some(Err((
+            Issue::error(
+                "",
+                "the file changed while it was being read: check it again",
+            ),
+            None,
+        ))),
+    }
 }
 
 /// Deserializes the text; on failure, the issue with the best position the parser gives.
@@ -322,4 +343,60 @@ pub fn client_key_lines(client: &str, jwk: &serde_json::Value) -> String {
 /// `s` as a TOML basic string.
 fn toml_string(s: &str) -> String {
     serde_json::Value::String(s.to_owned()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::file::ConfigFile;
+    use crate::config::locate::RELEASE_AT;
+    use crate::config::{Format, in_pieces, locations};
+
+    /// A file of public clients just over [`RELEASE_AT`], then `tail`; and its count.
+    fn big(tail: &str) -> (String, usize) {
+        let mut text = String::from("issuer = \"https://id.example.com\"\n");
+        let mut count = 0;
+        while text.len() < RELEASE_AT {
+            text.push_str(&format!("[[clients]]\nid = \"c{count}\"\npublic = true\n"));
+            count += 1;
+        }
+        text.push_str(tail);
+        (text, count)
+    }
+
+    #[test]
+    fn a_big_text_is_released_as_it_is_cut_and_read_again_for_a_whole_parse() {
+        let never = || -> std::io::Result<String> { panic!("read again") };
+        let (good, count) = big("");
+        let mut at = locations(Format::Toml, good.clone());
+        let parsed = in_pieces::<ConfigFile>(Format::Toml, &mut at, Some(&never));
+        let file = parsed.expect("cut").expect("parses");
+        assert!(at.is_released());
+        assert_eq!(file.clients.len(), count);
+
+        // Not to be read again: parsed in pieces, the text kept.
+        let mut at = locations(Format::Toml, good.clone());
+        assert!(in_pieces::<ConfigFile>(Format::Toml, &mut at, None).is_some());
+        assert_eq!(at.text(), good);
+
+        // A piece that does not parse: read again, to be parsed whole.
+        let (broken, _) = big("[[clients]]\nid = \"unterminated\n");
+        let same = || Ok(broken.clone());
+        let mut at = locations(Format::Toml, broken.clone());
+        assert!(in_pieces::<ConfigFile>(Format::Toml, &mut at, Some(&same)).is_none());
+        assert_eq!(at.text(), broken);
+
+        // Changed before it was read again: an error, not another file's diagnostics.
+        let changed = || Ok(format!("# changed\n{broken}"));
+        let mut at = locations(Format::Toml, broken.clone());
+        let parsed = in_pieces::<ConfigFile>(Format::Toml, &mut at, Some(&changed));
+        let (issue, position) = parsed.expect("an answer").expect_err("an error");
+        assert_eq!(
+            (issue.message.as_str(), position),
+            (
+                "the file changed while it was being read: check it again",
+                None
+            )
+        );
+        assert!(at.is_released());
+    }
 }

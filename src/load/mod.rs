@@ -32,8 +32,8 @@ use crate::config::include::{self, IncludeSource, Tree};
 use crate::config::locate::{Position, RELEASE_AT};
 use crate::config::report::{Diagnostic, Issue, Sources};
 use crate::config::{
-    FileSystem, Format, IncludeGlob, Unread, locations, parse_with_clients, place, read_included,
-    shape,
+    FileSystem, Format, IncludeGlob, Reread, Unread, in_pieces, locations, parse, place,
+    read_included, shape,
 };
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -207,11 +207,19 @@ fn check_as(
 ) -> Result<Loaded, Rejected> {
     let path = main.path;
     let mut locations = locations(format, text);
-    let text = locations.text();
-    let mut file: ConfigFile = match parse_with_clients(format, text, &locations) {
+    let reread = || FileSystem.read(path);
+    let on_disk = (main.on_disk == OnDisk::Yes).then_some(&reread as Reread<'_>);
+    let parsed = in_pieces(format, &mut locations, on_disk)
+        .unwrap_or_else(|| parse(format, locations.text(), &locations));
+    let mut file: ConfigFile = match parsed {
         Ok(f) => f,
         Err((issue, position)) => {
-            let further = shape::further_problems(format, text, &locations, &issue.path);
+            // Not when the file changed before it could be read again.
+            let further = if locations.is_released() {
+                Vec::new()
+            } else {
+                shape::further_problems(format, locations.text(), &locations, &issue.path)
+            };
             let mut rejected = rejected(path, issue, position, sources.files);
             rejected
                 .diagnostics
@@ -253,7 +261,7 @@ fn check_as(
         crate::memory::collect();
     }
     let read = |file: usize| match file {
-        0 => FileSystem.read(path),
+        0 => reread(),
         n => includes.read(&merged[n - 1]),
     };
     if !failed.is_empty() {
