@@ -3,7 +3,7 @@
 //! `signing_keys`, `scopes`, `clients`, `secrets`, `users`, and `[store]` here) and
 //! produces the resolved pieces a `Registry` is built from.
 
-use super::clients::{Resolved, check_clients};
+use super::clients::{Resolutions, check_clients};
 use super::limits::{check_session_and_limits, check_ttls};
 use super::report::Report;
 use super::scopes::{check_client_resources, check_resources, check_scopes};
@@ -183,7 +183,7 @@ pub(super) fn validate(
     file: &ConfigFile,
     base_dir: &Path,
     sources: &mut Sources,
-) -> (Option<Validated>, Vec<Resolved>, Vec<Issue>) {
+) -> (Option<Validated>, Resolutions, Vec<Issue>) {
     let mut r = Report::default();
 
     if let Err(e) = check_issuer(&file.issuer) {
