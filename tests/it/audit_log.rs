@@ -162,7 +162,7 @@ async fn events_carry_the_caller_and_failures_are_warnings() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (child, addr, logs) = spawn(&dir, &config(), None);
     let base = format!("http://{addr}");
-    let http = reqwest::Client::new();
+    let http = crate::support::http_client();
     let token: serde_json::Value = http
         .post(format!("{base}/token"))
         .basic_auth("svc", Some(SERVICE_SECRET))
@@ -227,7 +227,7 @@ async fn events_carry_the_caller_and_failures_are_warnings() {
 async fn a_caller_cannot_forge_a_log_line_or_reach_the_terminal() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (child, addr, logs) = spawn(&dir, &config(), None);
-    let response = reqwest::Client::new()
+    let response = crate::support::http_client()
         .post(format!("http://{addr}/token"))
         .form(&[
             ("grant_type", "client_credentials"),
@@ -263,7 +263,7 @@ async fn a_caller_cannot_forge_a_log_line_or_reach_the_terminal() {
 async fn at_warn_the_attacks_still_show() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (child, addr, logs) = spawn(&dir, &config(), Some("warn"));
-    let http = reqwest::Client::new();
+    let http = crate::support::http_client();
     for secret in [SERVICE_SECRET, "wrong-secret"] {
         http.post(format!("http://{addr}/token"))
             .basic_auth("svc", Some(secret))
@@ -340,7 +340,7 @@ async fn issue_until_stopped(
     after: usize,
 ) -> usize {
     use std::sync::atomic::Ordering;
-    let http = reqwest::Client::new();
+    let http = crate::support::http_client();
     let mut mine = 0;
     loop {
         let sent = http

@@ -126,7 +126,7 @@ impl Chromium {
                 .expect("chromedriver starts")
         };
         let webdriver = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
+        let http = crate::support::http_client();
         let ready = eventually(PAGE_WAIT, || async {
             http.get(format!("{webdriver}/status")).send().await.is_ok()
         })

@@ -373,7 +373,7 @@ grant_types = ["client_credentials"]
         &config,
         &[("GATEHOUSE_TEST_ENV_SECRET", "from-the-env")],
     );
-    let http = reqwest::Client::new();
+    let http = crate::support::http_client();
     let token = |id: &'static str, secret: &'static str| {
         http.post(server.url("/token"))
             .basic_auth(id, Some(secret))

@@ -382,7 +382,7 @@ async fn a_proof_used_at_one_replica_is_refused_at_the_other_and_a_nonce_works_o
     ));
     let a = Replica::spawn(dir.path(), "a", &config);
     let b = Replica::spawn(dir.path(), "b", &config);
-    let http = reqwest::Client::new();
+    let http = crate::support::http_client();
     let send = async |url: String, proof: &str| {
         let response = http
             .post(url)

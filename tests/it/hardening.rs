@@ -207,7 +207,7 @@ async fn admin_bind_moves_metrics_and_probes_off_the_main_listener() {
     std::fs::write(&path, config).expect("write");
     let running = gatehouse::server::start(path).await.expect("starts");
     let admin = running.admin_addr.expect("admin listener");
-    let http = reqwest::Client::new();
+    let http = crate::support::http_client();
     for path in ["/metrics", "/healthz", "/readyz"] {
         let on_admin = http
             .get(format!("http://{admin}{path}"))

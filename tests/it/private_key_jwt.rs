@@ -108,7 +108,7 @@ async fn with_assertion(url: &str, assertion: &str, extra: &[(&str, &str)]) -> (
         ("client_assertion", assertion),
     ];
     form.extend_from_slice(extra);
-    let response = reqwest::Client::new()
+    let response = crate::support::http_client()
         .post(url)
         .form(&form)
         .send()

@@ -213,7 +213,7 @@ async fn sighup_reloads_the_running_binary() {
     let admin = admin_rx
         .recv_timeout(Duration::from_secs(30))
         .expect("server logs its admin address");
-    let http = reqwest::Client::new();
+    let http = crate::support::http_client();
     let ready = || async {
         http.get(format!("http://{admin}/readyz"))
             .send()

@@ -178,7 +178,7 @@ pub(crate) async fn post(
     client: &str,
     form: &[(&str, &str)],
 ) -> (u16, Value) {
-    let response = reqwest::Client::new()
+    let response = crate::support::http_client()
         .post(at.url(path))
         .basic_auth(client, Some(SERVICE_SECRET))
         .form(form)
@@ -250,7 +250,7 @@ async fn race(a: &Replica, b: &Replica, form: &[(&str, &str)]) -> Vec<u16> {
             };
             let form = form.clone();
             tokio::spawn(async move {
-                reqwest::Client::new()
+                crate::support::http_client()
                     .post(url)
                     .basic_auth("web", Some(SERVICE_SECRET))
                     .form(&form)
@@ -584,7 +584,7 @@ async fn a_user_moves_between_two_replicas_at_every_step() {
 
 /// `POST /token` polling with `device_code` as the public client `tv`.
 async fn poll_device(at: &Replica, device_code: &str) -> (u16, Value) {
-    let response = reqwest::Client::new()
+    let response = crate::support::http_client()
         .post(at.url("/token"))
         .form(&[
             ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
@@ -611,7 +611,7 @@ async fn a_device_code_issued_on_one_replica_is_approved_on_another_and_polled_o
     let c = Replica::spawn(dir.path(), "c", &config);
 
     step("device code issued on A");
-    let response = reqwest::Client::new()
+    let response = crate::support::http_client()
         .post(a.url("/device_authorization"))
         .form(&[("client_id", "tv"), ("scope", "openid offline_access")])
         .send()
@@ -665,7 +665,7 @@ async fn a_device_code_issued_on_one_replica_is_approved_on_another_and_polled_o
         (400, Some("invalid_grant")),
         "the tokens are handed out once across replicas: {again}"
     );
-    let response = reqwest::Client::new()
+    let response = crate::support::http_client()
         .post(a.url("/token"))
         .form(&[
             ("grant_type", "refresh_token"),

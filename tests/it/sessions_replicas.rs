@@ -269,7 +269,7 @@ async fn redeem(at: &Replica, code: &str, pkce: &Pkce) -> Value {
         ("redirect_uri", "https://web.example.com/cb"),
         ("code_verifier", &pkce.verifier),
     ];
-    let request = reqwest::Client::new()
+    let request = crate::support::http_client()
         .post(at.url("/token"))
         .basic_auth("web", Some(SERVICE_SECRET))
         .form(&form);
@@ -346,7 +346,7 @@ async fn revoking_a_session_on_both_replicas_at_once_tells_each_application_once
     let mut calls = Vec::new();
     for sid in &sids {
         for admin in &cluster.admins {
-            let request = reqwest::Client::new()
+            let request = crate::support::http_client()
                 .post(format!("{admin}/revoke"))
                 .bearer_auth(ADMIN_TOKEN)
                 .form(&[("session", sid)]);

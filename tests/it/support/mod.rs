@@ -34,6 +34,15 @@ pub fn service_hash() -> &'static str {
     HASH.get_or_init(|| gatehouse::crypto::hash_secret(SERVICE_SECRET).expect("hash"))
 }
 
+/// An HTTP client for the tests: a request that gets no answer within a minute fails
+/// with the URL it was sent to, instead of holding the test run until CI's limit.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("an HTTP client")
+}
+
 /// A port that was free a moment ago, so an issuer can name the server's real address
 /// (for clients that find the endpoints by discovery and check the issuer).
 pub fn free_port() -> u16 {
@@ -132,7 +141,7 @@ impl TestServer {
             base: format!("http://{}", running.addr),
             dir,
             config,
-            http: reqwest::Client::new(),
+            http: http_client(),
             running: Some(running),
         }
     }
