@@ -262,7 +262,10 @@ fn check_as(
     }
     let read = |file: usize| match file {
         0 => reread(),
-        n => includes.read(&merged[n - 1]),
+        n => match merged.get(n - 1) {
+            Some(included) => includes.read(included),
+            None => Err(std::io::Error::other("not a file of this config")),
+        },
     };
     if !failed.is_empty() {
         // A file that does not parse leaves the tree incomplete: checking the rest
