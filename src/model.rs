@@ -14,9 +14,17 @@ use std::time::Duration;
 pub(crate) const BUILTIN_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
 /// One secret a confidential client may present. Holds no plaintext: a PHC hash, or
-/// the SHA-256 of a secret read from env or a file.
+/// the SHA-256 of a secret read from env or a file, with its fingerprint worked out
+/// once at load (every token request and every standing check compares fingerprints).
 #[derive(Clone, PartialEq, Eq)]
-pub enum ClientSecret {
+pub struct ClientSecret {
+    kind: SecretKind,
+    fingerprint: CredentialId,
+}
+
+/// What a [`ClientSecret`] keeps.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SecretKind {
     /// An argon2 PHC string, verified (slowly) then cached.
     Hash(String),
     /// SHA-256 of the secret, compared in constant time.
@@ -24,9 +32,27 @@ pub enum ClientSecret {
 }
 
 impl ClientSecret {
+    /// A listed argon2 PHC string.
+    pub(crate) fn hash(phc: String) -> Self {
+        let fingerprint = short(&sha256(phc.as_bytes()));
+        Self {
+            kind: SecretKind::Hash(phc),
+            fingerprint,
+        }
+    }
+
     /// Keeps only the digest of a plaintext secret.
     pub(crate) fn plain(secret: &str) -> Self {
-        Self::Digest(sha256(secret.as_bytes()))
+        let digest = sha256(secret.as_bytes());
+        Self {
+            fingerprint: short(&sha256(&digest)),
+            kind: SecretKind::Digest(digest),
+        }
+    }
+
+    /// The PHC hash or the digest.
+    pub(crate) fn kind(&self) -> &SecretKind {
+        &self.kind
     }
 
     /// The fingerprint of this secret (never the secret): what a token issued under it
@@ -35,21 +61,15 @@ impl ClientSecret {
     /// the config knows; for a digest, from the digest (so a secret kept in env or a
     /// file must be a random one, as `gatehouse hash-secret` makes).
     pub(crate) fn fingerprint(&self) -> CredentialId {
-        let digest = match self {
-            Self::Hash(phc) => sha256(phc.as_bytes()),
-            Self::Digest(d) => sha256(d),
-        };
-        let mut id = [0; 16];
-        id.copy_from_slice(&digest[..16]);
-        id
+        self.fingerprint
     }
 }
 
 impl std::fmt::Debug for ClientSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Hash(_) => "ClientSecret::Hash(<redacted>)",
-            Self::Digest(_) => "ClientSecret::Digest(<redacted>)",
+        f.write_str(match self.kind {
+            SecretKind::Hash(_) => "ClientSecret::Hash(<redacted>)",
+            SecretKind::Digest(_) => "ClientSecret::Digest(<redacted>)",
         })
     }
 }

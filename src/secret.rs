@@ -4,7 +4,7 @@
 //! registry, not in it.
 
 use crate::crypto::{DECOY_HASH, sha256, verify_phc_in};
-use crate::model::{Client, ClientSecret, CredentialId};
+use crate::model::{Client, ClientSecret, CredentialId, SecretKind};
 use crate::registry::Registry;
 use argon2::Block;
 use std::collections::HashMap;
@@ -13,13 +13,21 @@ use std::sync::{Arc, Mutex, RwLock};
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
-/// Per client id and listed secret (its fingerprint): the SHA-256 of a presented
-/// secret verified against it. An entry counts only while the client still lists that
-/// secret, so a rotation needs no cache flush, and a client presenting its old and its
-/// new secret during a rotation keeps both verified. At most one entry per listed
-/// secret, and only a secret's holder can add one.
+/// Per listed secret (its fingerprint): the SHA-256 of a presented secret verified
+/// against it, and the client that listed it then. Whether a secret verifies against a
+/// PHC hash does not depend on the client that lists it, so the fingerprint alone is
+/// the key (no client id to copy per lookup). An entry counts only while that client
+/// still lists that secret, so a rotation needs no cache flush, and a client
+/// presenting its old and its new secret during a rotation keeps both verified. At
+/// most one entry per listed secret, and only a secret's holder can add one.
 #[derive(Default)]
-struct VerifiedSecrets(RwLock<HashMap<(String, CredentialId), [u8; 32]>>);
+struct VerifiedSecrets(RwLock<HashMap<CredentialId, Verified>>);
+
+/// A presented secret's digest, verified against a listed secret of `client`.
+struct Verified {
+    client: String,
+    digest: [u8; 32],
+}
 
 impl VerifiedSecrets {
     /// The fingerprint of the listed secret `digest` was verified against, if any.
@@ -29,8 +37,8 @@ impl VerifiedSecrets {
         for secret in client.secrets() {
             let id = secret.fingerprint();
             let hit = map
-                .get(&(client.id.clone(), id))
-                .is_some_and(|d| bool::from(d.ct_eq(digest)));
+                .get(&id)
+                .is_some_and(|v| bool::from(v.digest.ct_eq(digest)));
             if hit && found.is_none() {
                 found = Some(id);
             }
@@ -40,15 +48,16 @@ impl VerifiedSecrets {
 
     fn insert(&self, client: &Client, credential: CredentialId, digest: [u8; 32]) {
         let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
-        map.insert((client.id.clone(), credential), digest);
+        let client = client.id.clone();
+        map.insert(credential, Verified { client, digest });
     }
 
     /// Forgets clients that `registry` no longer has, and secrets they no longer list.
     fn retain_current(&self, registry: &Registry) {
         let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
-        map.retain(|(id, credential), _| {
+        map.retain(|credential, v| {
             registry
-                .client(id)
+                .client(&v.client)
                 .is_some_and(|c| c.accepts_credential(Some(credential)))
         });
     }
@@ -85,7 +94,7 @@ impl SecretVerifier {
         let hashed = client
             .secrets()
             .iter()
-            .any(|s| matches!(s, ClientSecret::Hash(_)));
+            .any(|s| matches!(s.kind(), SecretKind::Hash(_)));
         if !hashed {
             return None;
         }
@@ -102,7 +111,7 @@ impl SecretVerifier {
         let secrets = client.secrets();
         let mut matched = None;
         for secret in secrets {
-            if let ClientSecret::Digest(expected) = secret
+            if let SecretKind::Digest(expected) = secret.kind()
                 && bool::from(expected.ct_eq(&digest))
                 && matched.is_none()
             {
@@ -114,7 +123,7 @@ impl SecretVerifier {
         }
         let hashes: Vec<&ClientSecret> = secrets
             .iter()
-            .filter(|s| matches!(s, ClientSecret::Hash(_)))
+            .filter(|s| matches!(s.kind(), SecretKind::Hash(_)))
             .collect();
         if hashes.is_empty() {
             self.decoy(presented).await;
@@ -132,7 +141,7 @@ impl SecretVerifier {
             return Some(id);
         }
         for secret in hashes {
-            if let ClientSecret::Hash(phc) = secret
+            if let SecretKind::Hash(phc) = secret.kind()
                 && self.argon2_off_thread(phc, presented).await
             {
                 let id = secret.fingerprint();

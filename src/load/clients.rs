@@ -254,7 +254,7 @@ fn client(c: ClientEntry, parts: Resolved) -> Client {
         Auth::Resolved(auth) => auth,
         Auth::Hashes => {
             let hashes = c.secret_hash.map(|h| h.items).unwrap_or_default();
-            ClientAuth::SharedSecret(hashes.into_iter().map(ClientSecret::Hash).collect())
+            ClientAuth::SharedSecret(hashes.into_iter().map(ClientSecret::hash).collect())
         }
     };
     let mut allowed_scopes = c.scopes.to_vec();
@@ -334,7 +334,7 @@ mod tests {
     use crate::config::report::Sources;
     use crate::load::clients::{RESOLVED_PIECE, build, check_clients};
     use crate::load::report::Report;
-    use crate::model::{ClientAuth, ClientSecret};
+    use crate::model::{ClientAuth, SecretKind};
     use std::collections::BTreeMap;
     use std::path::Path;
 
@@ -388,7 +388,9 @@ scopes = ["profile"]
         let ClientAuth::SharedSecret(secrets) = &svc.auth else {
             panic!("svc has a secret");
         };
-        assert!(matches!(&secrets[..], [ClientSecret::Hash(h)] if h.as_ptr() == hash));
+        assert!(
+            matches!(&secrets[..], [s] if matches!(s.kind(), SecretKind::Hash(h) if h.as_ptr() == hash))
+        );
         assert_eq!(secrets.capacity(), 1);
         assert_eq!((svc.name.as_str(), spa.name.as_str()), ("svc", "The SPA"));
         assert!(matches!(spa.auth, ClientAuth::None));

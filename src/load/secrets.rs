@@ -62,7 +62,7 @@ pub(super) fn resolve_secret(
         let field = format!("{path}.secret_hash");
         let secrets = hashes.items.iter().enumerate().map(|(j, hash)| {
             check_phc(hash)
-                .map(|()| ClientSecret::Hash(hash.clone()))
+                .map(|()| ClientSecret::hash(hash.clone()))
                 .map_err(|e| r.error(hashes.item_path(&field, j), e))
                 .ok()
         });
