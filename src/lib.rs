@@ -12,6 +12,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 // Leaves: no knowledge of OAuth flows, the registry or the store.
 pub mod clock;
+pub(crate) mod counters;
 pub mod crypto;
 pub mod error;
 pub mod http;

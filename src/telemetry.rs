@@ -2,6 +2,7 @@
 //! `GET /metrics`. Counters are named `gatehouse_*`; label values are endpoint patterns,
 //! status codes, grant types and configured client ids, never anything a client makes up.
 
+use crate::counters::{self, Counters};
 use crate::registry::Registry;
 use crate::state::AppState;
 use actix_web::body::MessageBody;
@@ -58,19 +59,35 @@ pub fn report_dropped_log_lines(dropped: LogBatch) {
     });
 }
 
+thread_local! {
+    /// `gatehouse_http_requests_total` by route (without parameters) and status.
+    static REQUESTS: Counters<u16> = Counters::default();
+}
+
 /// Middleware: counts every request by route pattern and status.
 pub(crate) async fn count_requests(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let response = next.call(req).await?;
+    let status = response.status().as_u16();
+    let path = response.request().path();
+    if counters::counted(&REQUESTS, path, status) {
+        return Ok(response);
+    }
     let endpoint = response
         .request()
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("gatehouse_http_requests_total", "endpoint" => endpoint, "status" => status)
-        .increment(1);
+    // A route without parameters: its pattern is the path, and every later request
+    // on that path counts under it. Only these are kept (a path a client makes up,
+    // or a route's parameters, never reach the map).
+    let keep = endpoint == path;
+    let counter = metrics::counter!("gatehouse_http_requests_total", "endpoint" => endpoint, "status" => status.to_string());
+    counter.increment(1);
+    if keep {
+        counters::remember(&REQUESTS, path, status, counter);
+    }
     Ok(response)
 }
 

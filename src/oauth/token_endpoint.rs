@@ -6,6 +6,7 @@
 use super::grants::{self, TokenRequest};
 use super::{client_auth, client_document, cors, dpop};
 use crate::config::file::GrantType;
+use crate::counters::{self, Counters};
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::client_ip::ClientIp;
 use crate::http::form::Form;
@@ -15,6 +16,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 /// Largest request body the token endpoint (and every form endpoint) reads.
 pub(crate) const MAX_BODY: usize = 64 * 1024;
+
+thread_local! {
+    /// `gatehouse_tokens_issued_total` by client label and grant.
+    static ISSUED: Counters<&'static str> = Counters::default();
+}
 
 /// `POST /token`.
 pub(crate) async fn token(
@@ -77,10 +83,14 @@ pub(crate) async fn token(
     // Clients registered by documents are counted under one label: their ids are
     // URLs without number.
     let label = match client.document_host {
-        Some(_) => "client_metadata_document".to_owned(),
-        None => client.id.clone(),
+        Some(_) => "client_metadata_document",
+        None => &client.id,
     };
-    metrics::counter!("gatehouse_tokens_issued_total", "grant" => grant.as_str(), "client_id" => label).increment(1);
+    if !counters::counted(&ISSUED, label, grant.as_str()) {
+        let counter = metrics::counter!("gatehouse_tokens_issued_total", "grant" => grant.as_str(), "client_id" => label.to_owned());
+        counter.increment(1);
+        counters::remember(&ISSUED, label, grant.as_str(), counter);
+    }
     let mut answer = HttpResponse::Ok();
     dpop::fresh_nonce(no_store(&mut answer), &req, &state, &registry);
     Ok(answer.json(granted.response))
