@@ -111,6 +111,11 @@ pub(crate) fn require_form_content_type(req: &HttpRequest) -> Result<(), FormErr
 
 /// Decodes one urlencoded component (`+` is a space), or `None` if it is not UTF-8.
 pub(crate) fn decode_component(raw: &[u8]) -> Option<String> {
+    // Most components (grant types, client ids, secrets) have nothing to decode: one
+    // UTF-8 check and one copy, instead of two copies and a decode.
+    if !raw.iter().any(|&b| b == b'+' || b == b'%') {
+        return std::str::from_utf8(raw).ok().map(str::to_owned);
+    }
     let plus_as_space: Vec<u8> = raw
         .iter()
         .map(|&b| if b == b'+' { b' ' } else { b })
@@ -124,6 +129,14 @@ pub(crate) fn decode_component(raw: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_component_without_escapes_is_itself_and_must_be_utf8() {
+        assert_eq!(decode_component(b"svc-0").as_deref(), Some("svc-0"));
+        assert_eq!(decode_component(b"a+b%2Bc").as_deref(), Some("a b+c"));
+        assert_eq!(decode_component(b"\xff"), None);
+        assert_eq!(decode_component(b"%ff"), None);
+    }
 
     #[test]
     fn decodes_and_treats_empty_as_absent() {
