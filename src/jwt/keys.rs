@@ -13,7 +13,9 @@ use aws_lc_rs::signature::{
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use serde::Serialize;
 use serde_json::{Value, json};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -30,6 +32,8 @@ pub enum KeyError {
     RsaTooSmall(usize),
     #[error("key generation failed")]
     Generate,
+    #[error("the JWS header does not serialize: {0}")]
+    Header(#[from] serde_json::Error),
 }
 
 enum Pair {
@@ -38,12 +42,36 @@ enum Pair {
     Rs256(RsaKeyPair),
 }
 
+/// The `typ` of an RFC 9068 access token.
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
 /// A parsed private key with its `kid`, ready to sign, plus its public JWK.
 pub struct SigningKey {
     kid: String,
     algorithm: Algorithm,
     pair: Pair,
     jwk: Value,
+    /// The encoded header of the access tokens it signs, made once: every access
+    /// token repeats it.
+    access_header: String,
+}
+
+/// A JWS header as this server writes it.
+#[derive(Serialize)]
+struct Header<'a> {
+    alg: &'static str,
+    typ: &'a str,
+    kid: &'a str,
+}
+
+/// The base64url JWS header naming `algorithm`, `typ` and `kid`.
+fn encoded_header(algorithm: Algorithm, typ: &str, kid: &str) -> Result<String, serde_json::Error> {
+    let header = serde_json::to_vec(&Header {
+        alg: algorithm.as_str(),
+        typ,
+        kid,
+    })?;
+    Ok(B64.encode(header))
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -109,6 +137,7 @@ impl SigningKey {
         jwk["alg"] = json!(algorithm.as_str());
         jwk["use"] = json!("sig");
         Ok(Self {
+            access_header: encoded_header(algorithm, ACCESS_TOKEN_TYP, &kid)?,
             kid,
             algorithm,
             pair,
@@ -143,6 +172,14 @@ impl SigningKey {
     /// The JWK `kid`.
     pub fn kid(&self) -> &str {
         &self.kid
+    }
+
+    /// The base64url JWS header of a token of type `typ` this key signs.
+    pub(crate) fn header(&self, typ: &str) -> Result<Cow<'_, str>, serde_json::Error> {
+        if typ == ACCESS_TOKEN_TYP {
+            return Ok(Cow::Borrowed(&self.access_header));
+        }
+        encoded_header(self.algorithm, typ, &self.kid).map(Cow::Owned)
     }
 
     /// The JOSE algorithm this key signs with.
