@@ -12,6 +12,7 @@ use crate::http::client_ip::ClientIp;
 use crate::http::form::Form;
 use crate::http::no_store;
 use crate::state::AppState;
+use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 /// Largest request body the token endpoint (and every form endpoint) reads.
@@ -93,5 +94,6 @@ pub(crate) async fn token(
     }
     let mut answer = HttpResponse::Ok();
     dpop::fresh_nonce(no_store(&mut answer), &req, &state, &registry);
-    Ok(answer.json(granted.response))
+    let body = granted.response.to_json().map_err(OAuthError::server)?;
+    Ok(answer.content_type(ContentType::json()).body(body))
 }
