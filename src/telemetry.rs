@@ -19,7 +19,7 @@ pub use batch::{FlushOnDrop, LogBatch};
 pub use line::PlainLine;
 
 /// The recorder's handle. The recorder is global to the process, so it is installed
-/// once however many servers the process starts (tests start many).
+/// once however many servers the process starts (tests start many), with its upkeep.
 pub(crate) fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
@@ -28,8 +28,36 @@ pub(crate) fn handle() -> &'static PrometheusHandle {
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
         }
+        spawn_upkeep(handle.clone());
         handle
     })
+}
+
+/// How often the recorder's pending histogram samples are folded into their
+/// summaries.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The name of the thread that runs the recorder's upkeep (at most 15 bytes: what
+/// Linux keeps of a thread's name).
+const UPKEEP_THREAD: &str = "metrics-upkeep";
+
+/// Runs the recorder's upkeep every [`UPKEEP_EVERY`] on a thread of its own for the
+/// life of the process. A recorder made by `build_recorder` leaves that to its owner:
+/// without it every `gatehouse_store_operation_seconds` sample stayed in memory until
+/// /metrics was read, about 10 bytes a store operation for ever on a server nobody
+/// scrapes (issue 28: RSS grew 225 KB/s under introspection at 22,000 requests/s).
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name(UPKEEP_THREAD.to_owned())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                handle.run_upkeep();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the metrics upkeep thread: histogram samples will be kept until /metrics is read");
+    }
 }
 
 /// How often dropped log lines are looked for.
@@ -195,7 +223,24 @@ pub(crate) fn one_line(event: &[u8], keep_escapes: bool) -> std::borrow::Cow<'_,
 
 #[cfg(test)]
 mod tests {
-    use crate::telemetry::one_line;
+    use crate::telemetry::{UPKEEP_THREAD, handle, one_line};
+
+    /// The names of this process's threads.
+    fn threads() -> Vec<String> {
+        let tasks = std::fs::read_dir("/proc/self/task").expect("/proc/self/task");
+        tasks
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .map(|name| name.trim_end().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_recorder_comes_with_its_upkeep() {
+        handle();
+        handle();
+        let upkeep = threads().iter().filter(|t| *t == UPKEEP_THREAD).count();
+        assert_eq!(upkeep, 1, "{:?}", threads());
+    }
 
     #[test]
     fn an_event_stays_on_its_line() {
