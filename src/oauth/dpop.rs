@@ -13,6 +13,7 @@ use crate::protocol::dpop::{self, Expected, FAPI2_ALGS, ProofError};
 use crate::protocol::jwk::Alg;
 use crate::registry::{Registry, endpoint};
 use crate::state::AppState;
+use actix_web::http::header::HeaderName;
 use actix_web::{HttpRequest, HttpResponseBuilder};
 
 /// The algorithms a proof may use; a FAPI 2.0 client's are `protocol::dpop::FAPI2_ALGS`.
@@ -20,6 +21,10 @@ pub(crate) const ALGS: [&str; 6] = Alg::NAMES;
 
 /// How long one nonce slot lasts, in seconds; the slot before is accepted too.
 pub(crate) const NONCE_PERIOD: u64 = 300;
+
+/// The `DPoP` request header, named once: a name given as text is parsed on every
+/// lookup, and every token request looks.
+const DPOP: HeaderName = HeaderName::from_static("dpop");
 
 /// A proof that passed: the key tokens are bound to.
 #[derive(Debug, Clone)]
@@ -63,7 +68,7 @@ pub(crate) fn fresh_nonce<'b>(
     state: &AppState,
     registry: &Registry,
 ) -> &'b mut HttpResponseBuilder {
-    if req.headers().contains_key("dpop")
+    if req.headers().contains_key(DPOP)
         && let Some(nonce) = current_nonce(state, registry)
     {
         builder.insert_header(("DPoP-Nonce", nonce));
@@ -86,7 +91,7 @@ fn nonce_ok(state: &AppState, now: u64, given: &str) -> bool {
 
 /// The request's `DPoP` header: `Ok(None)` without one; two are `invalid_dpop_proof`.
 fn header(req: &HttpRequest) -> Result<Option<&str>, OAuthError> {
-    let mut values = req.headers().get_all("dpop");
+    let mut values = req.headers().get_all(DPOP);
     let first = values.next();
     if values.next().is_some() {
         return Err(refused("more than one DPoP header"));
