@@ -240,7 +240,15 @@ mod tests {
     fn the_recorder_comes_with_its_upkeep() {
         handle();
         handle();
-        let upkeep = threads().iter().filter(|t| *t == UPKEEP_THREAD).count();
+        // A new thread names itself once it runs: wait for that, not for a time.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let upkeep = loop {
+            let upkeep = threads().iter().filter(|t| *t == UPKEEP_THREAD).count();
+            if upkeep > 0 || std::time::Instant::now() > deadline {
+                break upkeep;
+            }
+            std::thread::yield_now();
+        };
         assert_eq!(upkeep, 1, "{:?}", threads());
     }
 
