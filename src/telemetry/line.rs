@@ -49,7 +49,7 @@ impl FormatTime for Rfc3339Micros {
     fn format_time(&self, w: &mut Writer<'_>) -> fmt::Result {
         let now = std::time::SystemTime::now();
         match now.duration_since(std::time::UNIX_EPOCH) {
-            Ok(since) if since.as_secs() < LAST_SECOND_OF_9999 => {
+            Ok(since) if since.as_secs() < YEAR_10000 => {
                 write!(w, "{}", humantime::format_rfc3339_micros(now))
             }
             _ => SystemTime.format_time(w),
@@ -58,7 +58,7 @@ impl FormatTime for Rfc3339Micros {
 }
 
 /// 10000-01-01T00:00:00Z, where `humantime` stops.
-const LAST_SECOND_OF_9999: u64 = 253_402_300_800;
+const YEAR_10000: u64 = 253_402_300_800;
 
 /// The level as `tracing-subscriber` pads it, with the spaces around it.
 fn level(level: &Level) -> &'static str {
