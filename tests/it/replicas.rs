@@ -537,9 +537,15 @@ async fn a_user_moves_between_two_replicas_at_every_step() {
         unknown_client.0, 401,
         "failed client authentications are still counted (locally) and answered"
     );
+    // The log is written in batches (within 100 ms): wait for the line, not a time.
+    let warned = eventually(Duration::from_secs(5), || async {
+        std::fs::read_to_string(dir.path().join("a.log"))
+            .is_ok_and(|log| log.contains("failure_counting_local"))
+    })
+    .await;
     let log = std::fs::read_to_string(dir.path().join("a.log")).expect("a's log");
     assert!(
-        log.contains("failure_counting_local"),
+        warned,
         "the fallback to local counting is a warning in the log: {log}"
     );
 
