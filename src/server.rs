@@ -14,7 +14,7 @@ use crate::web::{
 use crate::{health, reload, store, telemetry, templates};
 use actix_web::body::{BodySize, BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
-use actix_web::http::ConnectionType;
+use actix_web::http::{ConnectionType, header};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
@@ -235,6 +235,12 @@ async fn read_body_in_time<B: MessageBody>(
     mut req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    if announces_body(&req) {
+        // actix feeds a body that came with the head to the payload only after this
+        // first poll: one yield lets it, and the deadline's timer is then set only for
+        // a body still on its way (a timer costs about 1,300 instructions a request).
+        tokio::task::yield_now().await;
+    }
     let payload = req.extract::<web::Payload>().await?;
     let answer = |req: ServiceRequest, response: HttpResponse| {
         Ok(req.into_response(response).map_into_right_body())
@@ -273,6 +279,16 @@ async fn read_body_in_time<B: MessageBody>(
             )
         }
     }
+}
+
+/// True when `req`'s head announces a body (a `Content-Length` other than 0, or a
+/// `Transfer-Encoding`).
+fn announces_body(req: &ServiceRequest) -> bool {
+    let headers = req.headers();
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|length| length.as_bytes() != b"0")
 }
 
 /// Starts an HTTP server on `listener` with the routes `configure` adds.
