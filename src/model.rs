@@ -24,7 +24,7 @@ pub struct ClientSecret {
 
 /// What a [`ClientSecret`] keeps.
 #[derive(Clone, PartialEq, Eq)]
-pub enum SecretKind {
+pub(crate) enum SecretKind {
     /// An argon2 PHC string, verified (slowly) then cached.
     Hash(String),
     /// SHA-256 of the secret, compared in constant time.
