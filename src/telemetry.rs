@@ -100,22 +100,18 @@ pub(crate) async fn count_requests(
     let response = next.call(req).await?;
     let status = response.status().as_u16();
     let path = response.request().path();
-    if counters::counted(&REQUESTS, path, status) {
-        return Ok(response);
-    }
-    let endpoint = response
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
-    // A route without parameters: its pattern is the path, and every later request
-    // on that path counts under it. Only these are kept (a path a client makes up,
-    // or a route's parameters, never reach the map).
-    let keep = endpoint == path;
-    let counter = metrics::counter!("gatehouse_http_requests_total", "endpoint" => endpoint, "status" => status.to_string());
-    counter.increment(1);
-    if keep {
-        counters::remember(&REQUESTS, path, status, counter);
-    }
+    counters::count(&REQUESTS, path, status, || {
+        let endpoint = response
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        // A route without parameters: its pattern is the path, and every later
+        // request on that path counts under it. Only these are kept (a path a client
+        // makes up, or a route's parameters, never reach the map).
+        let keep = endpoint == path;
+        let counter = metrics::counter!("gatehouse_http_requests_total", "endpoint" => endpoint, "status" => status.to_string());
+        (counter, keep)
+    });
     Ok(response)
 }
 

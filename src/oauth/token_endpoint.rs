@@ -87,11 +87,10 @@ pub(crate) async fn token(
         Some(_) => "client_metadata_document",
         None => &client.id,
     };
-    if !counters::counted(&ISSUED, label, grant.as_str()) {
+    counters::count(&ISSUED, label, grant.as_str(), || {
         let counter = metrics::counter!("gatehouse_tokens_issued_total", "grant" => grant.as_str(), "client_id" => label.to_owned());
-        counter.increment(1);
-        counters::remember(&ISSUED, label, grant.as_str(), counter);
-    }
+        (counter, true)
+    });
     let mut answer = HttpResponse::Ok();
     dpop::fresh_nonce(no_store(&mut answer), &req, &state, &registry);
     let body = granted.response.to_json().map_err(OAuthError::server)?;
