@@ -228,6 +228,18 @@ impl Chromium {
         }
     }
 
+    /// The text of the element `css` names once it shows `text` (the page may show
+    /// the same text elsewhere first).
+    async fn text_of_once_it_shows(&self, css: &str, text: &str) -> String {
+        let shown = eventually(PAGE_WAIT, || async {
+            self.text_of(css).await.contains(text)
+        })
+        .await;
+        let now = self.text_of(css).await;
+        assert!(shown, "{css} never showed {text:?}; it shows {now:?}");
+        now
+    }
+
     /// The text of the element `css` names.
     async fn text_of(&self, css: &str) -> String {
         self.wait_for(css).await.text().await.expect("text")
@@ -607,11 +619,12 @@ async fn the_example_spa_logs_in_refreshes_calls_userinfo_and_logs_out_from_anot
 
     // Userinfo with the new access token: a preflighted GET with Authorization.
     chromium.click("#userinfo:enabled").await;
-    chromium
-        .wait_for_text("\"preferred_username\": \"demo\"")
+    // The ID token's claims show the same name elsewhere on the page: wait for it in
+    // the userinfo answer itself.
+    let shown = chromium
+        .text_of_once_it_shows("#userinfo-result", "\"preferred_username\": \"demo\"")
         .await;
-    let userinfo: Value = serde_json::from_str(&chromium.text_of("#userinfo-result").await)
-        .expect("userinfo is JSON");
+    let userinfo: Value = serde_json::from_str(&shown).expect("userinfo is JSON");
     assert_eq!(userinfo["sub"], "u-1001");
     assert_eq!(userinfo["name"], "Demo User");
 
@@ -927,11 +940,12 @@ async fn the_example_spa_with_dpop_logs_in_and_refreshes_with_its_browser_key() 
 
     // Userinfo as DPoP with the browser's proof (after the nonce challenge).
     chromium.click("#userinfo:enabled").await;
-    chromium
-        .wait_for_text("\"preferred_username\": \"demo\"")
+    // The ID token's claims show the same name elsewhere on the page: wait for it in
+    // the userinfo answer itself.
+    let shown = chromium
+        .text_of_once_it_shows("#userinfo-result", "\"preferred_username\": \"demo\"")
         .await;
-    let userinfo: Value = serde_json::from_str(&chromium.text_of("#userinfo-result").await)
-        .expect("userinfo is JSON");
+    let userinfo: Value = serde_json::from_str(&shown).expect("userinfo is JSON");
     assert_eq!(userinfo["sub"], "u-1001");
 
     // Logout revokes the tokens and comes back to the DPoP page.
