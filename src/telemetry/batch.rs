@@ -3,7 +3,7 @@
 //! one writer thread writes the buffer out with one `write` when it holds
 //! [`FLUSH_AT`] bytes or [`FLUSH_EVERY`] after the previous write, whichever comes
 //! first. An idle server's line goes out at once; under load one system call carries
-//! hundreds of lines and the writer thread wakes a few times per batch, not once per
+//! hundreds of lines and the writer thread wakes once a batch, not once per
 //! line (which is what made the audit log cost a tenth of the token rate on one core:
 //! bench/README.md, "The audit log in batches"). While the output is blocked the
 //! buffer grows to [`CAP`] bytes, then new lines are dropped and counted
@@ -24,11 +24,22 @@ const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// token endpoint at full speed); lines beyond it are dropped and counted.
 const CAP: usize = 32 * 1024 * 1024;
 
-/// The lines waiting, and whether the writer should finish.
+/// The lines waiting, whether the writer waits for the first of them, and whether it
+/// should finish.
 #[derive(Default)]
 struct Pending {
     lines: Vec<u8>,
+    idle: bool,
     closing: bool,
+}
+
+/// Whether appending a line, which took the buffer from `before` to `after` bytes,
+/// wakes the writer: when it waits for a first line (`idle`), or the buffer just
+/// filled. A writer busy writing, or waiting out [`FLUSH_EVERY`], takes the line in
+/// its next batch unwoken: waking it for the first line after every batch made it
+/// switch in twice a batch, on the core the requests run on.
+fn wakes_writer(idle: bool, before: usize, after: usize) -> bool {
+    (idle && before == 0) || (before < FLUSH_AT && after >= FLUSH_AT)
 }
 
 #[derive(Default)]
@@ -43,8 +54,7 @@ impl Shared {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Appends one formatted event; wakes the writer when it was idle or the buffer
-    /// just filled.
+    /// Appends one formatted event; wakes the writer as [`wakes_writer`] says.
     fn append(&self, line: &[u8]) {
         let mut pending = self.lock();
         let before = pending.lines.len();
@@ -53,7 +63,8 @@ impl Shared {
             return;
         }
         pending.lines.extend_from_slice(line);
-        if before == 0 || (before < FLUSH_AT && pending.lines.len() >= FLUSH_AT) {
+        if wakes_writer(pending.idle, before, pending.lines.len()) {
+            pending.idle = false;
             self.wake.notify_one();
         }
     }
@@ -65,7 +76,9 @@ impl Shared {
         let mut pending = self.lock();
         while !pending.closing && pending.lines.len() < FLUSH_AT {
             if pending.lines.is_empty() {
+                pending.idle = true;
                 pending = self.wake.wait(pending).unwrap_or_else(|e| e.into_inner());
+                pending.idle = false;
                 continue;
             }
             let Some(left) = (last_write + FLUSH_EVERY).checked_duration_since(Instant::now())
@@ -216,6 +229,75 @@ mod tests {
             lines.len()
         );
         assert_eq!(batch.dropped_lines(), 0);
+    }
+
+    #[test]
+    fn the_writer_is_woken_for_a_first_line_only_while_idle_and_when_the_buffer_fills() {
+        assert!(wakes_writer(true, 0, 80), "idle, first line");
+        assert!(
+            !wakes_writer(false, 0, 80),
+            "busy writing: the next batch takes it"
+        );
+        assert!(!wakes_writer(true, 80, 160), "already woken by the first");
+        assert!(
+            wakes_writer(false, FLUSH_AT - 10, FLUSH_AT + 70),
+            "just filled"
+        );
+        assert!(
+            !wakes_writer(false, FLUSH_AT + 70, FLUSH_AT + 150),
+            "woken already"
+        );
+    }
+
+    #[test]
+    fn a_line_appended_while_the_writer_writes_goes_out_in_the_next_batch() {
+        // The first write blocks until the test has appended a second line, which
+        // then finds the buffer empty and the writer not idle: it must still go out.
+        let (entered_tx, entered_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel();
+        let (written_tx, written_rx) = std::sync::mpsc::channel();
+        let recorder = Recorder::default();
+        let gate = Gated {
+            inner: recorder.clone(),
+            entered: Some(entered_tx),
+            release: release_rx,
+            written: written_tx,
+        };
+        let (batch, guard) = LogBatch::spawn(gate).expect("spawn");
+        batch.shared.append(b"first\n");
+        entered_rx.recv().expect("the first write began");
+        batch.shared.append(b"second\n");
+        release_tx.send(()).expect("release");
+        while recorder.0.lock().expect("recorder").concat() != b"first\nsecond\n" {
+            written_rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("the second line was not written");
+        }
+        drop(guard);
+    }
+
+    /// A `Write` whose first call waits for the test's go-ahead, and which tells the
+    /// test of every write.
+    struct Gated {
+        inner: Recorder,
+        entered: Option<std::sync::mpsc::Sender<()>>,
+        release: std::sync::mpsc::Receiver<()>,
+        written: std::sync::mpsc::Sender<()>,
+    }
+
+    impl Write for Gated {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if let Some(entered) = self.entered.take() {
+                let _ = entered.send(());
+                let _ = self.release.recv();
+            }
+            let n = self.inner.write(buf)?;
+            let _ = self.written.send(());
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
 
     #[test]
