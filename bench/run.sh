@@ -66,6 +66,8 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+# A step that fails ends the run (set -e): say which, rather than stopping silently.
+trap 'echo "bench: stopped at line $LINENO: $BASH_COMMAND (exit $?)" >&2' ERR
 
 "$BIN" keygen --algorithm ES256 --out "$WORK/es256.pem" 2>/dev/null
 "$BIN" keygen --algorithm EdDSA --out "$WORK/eddsa.pem" 2>/dev/null
