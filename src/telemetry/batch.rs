@@ -3,8 +3,8 @@
 //! one writer thread writes the buffer out with one `write` when it holds
 //! [`FLUSH_AT`] bytes or [`FLUSH_EVERY`] after the previous write, whichever comes
 //! first. An idle server's line goes out at once; under load one system call carries
-//! hundreds of lines and the writer thread wakes once a batch, not once per
-//! line (which is what made the audit log cost a tenth of the token rate on one core:
+//! hundreds of lines and the writer thread wakes once or twice a batch, not once
+//! per line (which is what made the audit log cost a tenth of the token rate on one core:
 //! bench/README.md, "The audit log in batches"). While the output is blocked the
 //! buffer grows to [`CAP`] bytes, then new lines are dropped and counted
 //! ([`LogBatch::dropped_lines`]). Dropping the [`FlushOnDrop`] guard writes what is
@@ -35,9 +35,8 @@ struct Pending {
 
 /// Whether appending a line, which took the buffer from `before` to `after` bytes,
 /// wakes the writer: when it waits for a first line (`idle`), or the buffer just
-/// filled. A writer busy writing, or waiting out [`FLUSH_EVERY`], takes the line in
-/// its next batch unwoken: waking it for the first line after every batch made it
-/// switch in twice a batch, on the core the requests run on.
+/// filled. A writer busy writing, or waiting out [`FLUSH_EVERY`], takes the line with
+/// its next batch: notifying it then was a system call a batch for nothing.
 fn wakes_writer(idle: bool, before: usize, after: usize) -> bool {
     (idle && before == 0) || (before < FLUSH_AT && after >= FLUSH_AT)
 }
