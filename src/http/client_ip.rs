@@ -48,8 +48,36 @@ impl ClientIp {
 }
 
 impl std::fmt::Display for ClientIp {
+    /// The same text as the address's own `Display`. Every audit line names the
+    /// caller, so an IPv4 address's digits are put in place here in one piece rather
+    /// than octet by octet through `core::fmt` (a tenth of the audit line's
+    /// instructions, issue 28); an IPv6 address is written by `Ipv6Addr`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
+        match self.0 {
+            IpAddr::V4(v4) => {
+                let mut text = [0u8; 15];
+                let mut len = 0;
+                for (i, octet) in v4.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        text[len] = b'.';
+                        len += 1;
+                    }
+                    if octet >= 100 {
+                        text[len] = b'0' + octet / 100;
+                        len += 1;
+                    }
+                    if octet >= 10 {
+                        text[len] = b'0' + octet / 10 % 10;
+                        len += 1;
+                    }
+                    text[len] = b'0' + octet % 10;
+                    len += 1;
+                }
+                // Digits and dots: always UTF-8.
+                f.pad(std::str::from_utf8(&text[..len]).map_err(|_| std::fmt::Error)?)
+            }
+            IpAddr::V6(_) => self.0.fmt(f),
+        }
     }
 }
 
@@ -229,6 +257,29 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().expect("ip")
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn an_address_is_written_as_its_own_display_writes_it(v4: u32, v6: u128) {
+            for addr in [IpAddr::from(std::net::Ipv4Addr::from(v4)), IpAddr::from(std::net::Ipv6Addr::from(v6))] {
+                proptest::prop_assert_eq!(ClientIp(addr).to_string(), addr.to_string());
+                proptest::prop_assert_eq!(format!("{:>40}|{:<20.5}", ClientIp(addr), ClientIp(addr)), format!("{addr:>40}|{addr:<20.5}"));
+            }
+        }
+    }
+
+    #[test]
+    fn an_ipv4_address_is_written_digit_for_digit() {
+        for text in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.0.100.9",
+            "127.0.0.1",
+            "1.20.199.200",
+        ] {
+            assert_eq!(ClientIp(ip(text)).to_string(), text);
+        }
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! written by hand"). The test below formats the same events with both and compares
 //! the bytes, so a `tracing-subscriber` upgrade that changes its format fails it.
 
+use std::cell::Cell;
 use std::fmt::{self, Write as _};
+use std::time::{Duration, UNIX_EPOCH};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_log::NormalizeEvent;
@@ -40,21 +42,56 @@ impl<T> PlainLine<T> {
 /// The time as `tracing-subscriber`'s `SystemTime` writes it (RFC 3339, UTC,
 /// microseconds: `2026-12-07T03:17:11.913334Z`), its digits put in place by
 /// `humantime` rather than through `core::fmt` field by field: the generic formatting
-/// was a third of the audit line's instructions (issue 28). A time `humantime` does
-/// not write (before 1970, after 9999) is `tracing-subscriber`'s.
+/// was a third of the audit line's instructions (issue 28); the date and time to the
+/// second are kept per thread and written again only when the second changes
+/// ([`stamp`]). A time `humantime` does not write (before 1970, after 9999) is
+/// `tracing-subscriber`'s.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Rfc3339Micros;
 
+thread_local! {
+    /// The second this thread last stamped a line in, and its text up to the dot.
+    static LAST_SECOND: Cell<Option<(u64, [u8; 20])>> = const { Cell::new(None) };
+}
+
 impl FormatTime for Rfc3339Micros {
     fn format_time(&self, w: &mut Writer<'_>) -> fmt::Result {
-        let now = std::time::SystemTime::now();
-        match now.duration_since(std::time::UNIX_EPOCH) {
+        match std::time::SystemTime::now().duration_since(UNIX_EPOCH) {
             Ok(since) if since.as_secs() < YEAR_10000 => {
-                write!(w, "{}", humantime::format_rfc3339_micros(now))
+                let text = LAST_SECOND.with(|last| stamp(since, last));
+                // Digits, dashes, colons, a dot and letters: always UTF-8.
+                w.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
             }
             _ => SystemTime.format_time(w),
         }
     }
+}
+
+/// The text `humantime::format_rfc3339_micros` writes for `since` the epoch (before
+/// [`YEAR_10000`]): the part up to the second's dot from `last` when it holds that
+/// second (else written by `humantime` and kept there), then the microseconds.
+fn stamp(since: Duration, last: &Cell<Option<(u64, [u8; 20])>>) -> [u8; 27] {
+    let secs = since.as_secs();
+    let head = match last.get() {
+        Some((second, head)) if second == secs => head,
+        _ => {
+            let whole = humantime::format_rfc3339_micros(UNIX_EPOCH + Duration::from_secs(secs))
+                .to_string();
+            let mut head = [0u8; 20];
+            head.copy_from_slice(&whole.as_bytes()[..20]);
+            last.set(Some((secs, head)));
+            head
+        }
+    };
+    let mut text = [0u8; 27];
+    text[..20].copy_from_slice(&head);
+    let mut micros = since.subsec_micros();
+    for digit in text[20..26].iter_mut().rev() {
+        *digit = b'0' + (micros % 10) as u8;
+        micros /= 10;
+    }
+    text[26] = b'Z';
+    text
 }
 
 /// 10000-01-01T00:00:00Z, where `humantime` stops.
@@ -393,6 +430,27 @@ mod tests {
             }
         }
         panic!("never the same second in 100 tries");
+    }
+
+    proptest::proptest! {
+        /// The time kept per second is `humantime`'s text for every instant, from a
+        /// cold cache, from the same second's and from another second's.
+        #[test]
+        fn a_stamp_is_humantimes_text(secs in 0..crate::telemetry::line::YEAR_10000, nanos in 0u32..1_000_000_000, other in 0..crate::telemetry::line::YEAR_10000) {
+            use crate::telemetry::line::stamp;
+            use std::cell::Cell;
+            use std::time::{Duration, UNIX_EPOCH};
+            let since = Duration::new(secs, nanos);
+            let expected = humantime::format_rfc3339_micros(UNIX_EPOCH + since).to_string();
+            let last = Cell::new(None);
+            for warm in [None, Some(Duration::new(secs, nanos / 3)), Some(Duration::from_secs(other))] {
+                if let Some(before) = warm {
+                    stamp(before, &last);
+                }
+                let text = stamp(since, &last);
+                proptest::prop_assert_eq!(std::str::from_utf8(&text).ok(), Some(expected.as_str()));
+            }
+        }
     }
 
     #[test]
