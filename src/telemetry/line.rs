@@ -56,29 +56,31 @@ thread_local! {
 
 impl FormatTime for Rfc3339Micros {
     fn format_time(&self, w: &mut Writer<'_>) -> fmt::Result {
-        match std::time::SystemTime::now().duration_since(UNIX_EPOCH) {
-            Ok(since) if since.as_secs() < YEAR_10000 => {
-                let text = LAST_SECOND.with(|last| stamp(since, last));
-                // Digits, dashes, colons, a dot and letters: always UTF-8.
-                w.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
-            }
-            _ => SystemTime.format_time(w),
+        let stamped = std::time::SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .ok()
+            .filter(|since| since.as_secs() < YEAR_10000)
+            .and_then(|since| LAST_SECOND.with(|last| stamp(since, last)));
+        match stamped {
+            // Digits, dashes, colons, a dot and letters: always UTF-8.
+            Some(text) => w.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?),
+            None => SystemTime.format_time(w),
         }
     }
 }
 
 /// The text `humantime::format_rfc3339_micros` writes for `since` the epoch (before
 /// [`YEAR_10000`]): the part up to the second's dot from `last` when it holds that
-/// second (else written by `humantime` and kept there), then the microseconds.
-fn stamp(since: Duration, last: &Cell<Option<(u64, [u8; 20])>>) -> [u8; 27] {
+/// second (else written by `humantime` and kept there), then the microseconds; `None`
+/// if `humantime`'s text is not of that shape.
+fn stamp(since: Duration, last: &Cell<Option<(u64, [u8; 20])>>) -> Option<[u8; 27]> {
     let secs = since.as_secs();
     let head = match last.get() {
         Some((second, head)) if second == secs => head,
         _ => {
             let whole = humantime::format_rfc3339_micros(UNIX_EPOCH + Duration::from_secs(secs))
                 .to_string();
-            let mut head = [0u8; 20];
-            head.copy_from_slice(&whole.as_bytes()[..20]);
+            let head: [u8; 20] = whole.as_bytes().get(..20)?.try_into().ok()?;
             last.set(Some((secs, head)));
             head
         }
@@ -91,7 +93,7 @@ fn stamp(since: Duration, last: &Cell<Option<(u64, [u8; 20])>>) -> [u8; 27] {
         micros /= 10;
     }
     text[26] = b'Z';
-    text
+    Some(text)
 }
 
 /// 10000-01-01T00:00:00Z, where `humantime` stops.
@@ -447,7 +449,7 @@ mod tests {
                 if let Some(before) = warm {
                     stamp(before, &last);
                 }
-                let text = stamp(since, &last);
+                let text = stamp(since, &last).expect("a stamp");
                 proptest::prop_assert_eq!(std::str::from_utf8(&text).ok(), Some(expected.as_str()));
             }
         }
