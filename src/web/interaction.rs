@@ -73,38 +73,100 @@ impl<'a> Step<'a> {
             }
             Err(e) => return Ok(page::invalid_client(registry, &e.description)),
         };
-        let current = match fresh {
-            Some(c) => Some(c),
-            None => self.session().await?,
-        };
-        let current = current.filter(|c| facts::may_use(&client, &c.session, self.ip));
-        let session = current.as_ref().map(|c| &c.session);
-        let pending = kept.as_ref().map(|k| &k.pending);
-        let now = self.state.clock.now();
-        let facts = facts::gather(registry, &request, &client, session, pending, now);
-        match (policy::next(&facts), session) {
-            (Next::Login, _) => self.login_page(&request, kept, None).await,
-            (Next::Upstream(id), _) => match registry.provider(&id) {
-                Some(provider) => self.go_upstream(&request, kept, provider).await,
-                None => self.login_page(&request, kept, None).await,
-            },
-            (Next::Refuse(code, why), _) => Ok(refuse(registry, &request, code, why)),
-            (Next::SecondFactor, Some(session)) => {
-                self.second_factor_page(&request, session, kept, None).await
+        let (current, next) = match fresh {
+            Some(fresh) => self.decide(&request, &client, Some(fresh), kept.as_ref()),
+            None => {
+                let stored = self.stored_session().await?;
+                match self.decide(&request, &client, stored, kept.as_ref()) {
+                    (Some(stored), Next::Issue) if kept.is_none() && request.pushed.is_none() => {
+                        return self.issue_if_standing(&request, &client, stored).await;
+                    }
+                    (Some(stored), _) if !self.stands(&stored).await? => {
+                        self.decide(&request, &client, None, kept.as_ref())
+                    }
+                    decided => decided,
+                }
             }
-            (Next::NoSecondFactor, Some(session)) => {
-                tracing::warn!(event = "login_refused", reason = "no_second_factor", client_id = %request.client_id, user_id = %session.identity.subject, remote = %self.ip);
+        };
+        self.take(&request, kept, current, next).await
+    }
+
+    /// What the login policy says comes next for `request` of `client`, with the
+    /// browser's session `current` (dropped when the client may not use it) and the
+    /// `kept` request it continues; the session it weighed.
+    fn decide(
+        &self,
+        request: &AuthRequest,
+        client: &Client,
+        current: Option<Current>,
+        kept: Option<&Kept>,
+    ) -> (Option<Current>, Next) {
+        let current = current.filter(|c| facts::may_use(client, &c.session, self.ip));
+        let session = current.as_ref().map(|c| &c.session);
+        let pending = kept.map(|k| &k.pending);
+        let now = self.state.clock.now();
+        let facts = facts::gather(self.registry, request, client, session, pending, now);
+        let next = policy::next(&facts);
+        (current, next)
+    }
+
+    /// Renders the step `next` the policy chose for `request`, with the session
+    /// `current` it weighed (one that stands).
+    async fn take(
+        &self,
+        request: &AuthRequest,
+        kept: Option<Kept>,
+        current: Option<Current>,
+        next: Next,
+    ) -> Result<HttpResponse, HttpResponse> {
+        let registry = self.registry;
+        match (next, current) {
+            (Next::Login, _) => self.login_page(request, kept, None).await,
+            (Next::Upstream(id), _) => match registry.provider(&id) {
+                Some(provider) => self.go_upstream(request, kept, provider).await,
+                None => self.login_page(request, kept, None).await,
+            },
+            (Next::Refuse(code, why), _) => Ok(refuse(registry, request, code, why)),
+            (Next::SecondFactor, Some(current)) => {
+                self.second_factor_page(request, &current.session, kept, None)
+                    .await
+            }
+            (Next::NoSecondFactor, Some(current)) => {
+                tracing::warn!(event = "login_refused", reason = "no_second_factor", client_id = %request.client_id, user_id = %current.session.identity.subject, remote = %self.ip);
                 Ok(page::no_second_factor(registry))
             }
-            (Next::Consent, Some(session)) => self.consent_page(&request, session, kept).await,
-            (Next::Issue, Some(_)) => match current.as_ref() {
-                Some(current) => self.issue_code(&request, current, kept.as_ref()).await,
-                None => self.login_page(&request, kept, None).await,
-            },
+            (Next::Consent, Some(current)) => {
+                self.consent_page(request, &current.session, kept).await
+            }
+            (Next::Issue, Some(current)) => self.issue_code(request, &current, kept.as_ref()).await,
             (Next::SecondFactor | Next::NoSecondFactor | Next::Consent | Next::Issue, None) => {
-                self.login_page(&request, kept, None).await
+                self.login_page(request, kept, None).await
             }
         }
+    }
+
+    /// Issues the code for a new `request` (neither kept nor pushed: issuing it uses
+    /// nothing up) to the `stored` session, whose standing is read at once with the
+    /// code's write: one round trip to a shared store, not two. The code goes out only
+    /// if the session stands; otherwise the policy decides again without it. A code
+    /// written for a session that does not stand is never sent (nobody has its secret)
+    /// and expires with its lifetime: a caller stores no more codes this way than a
+    /// live session lets it, both bounded by the pages' rate cap.
+    async fn issue_if_standing(
+        &self,
+        request: &AuthRequest,
+        client: &Client,
+        stored: Current,
+    ) -> Result<HttpResponse, HttpResponse> {
+        let (stands, location) = tokio::join!(
+            self.stands(&stored),
+            self.code(request, &stored.session, None)
+        );
+        if !stands? {
+            let (current, next) = self.decide(request, client, None, None);
+            return self.take(request, None, current, next).await;
+        }
+        self.issued(request, &stored, &location?).await
     }
 
     /// The client `id` names, configured or registered by its metadata document (read
@@ -144,6 +206,21 @@ impl<'a> Step<'a> {
     /// The browser's live session.
     pub(crate) async fn session(&self) -> Result<Option<Current>, HttpResponse> {
         session::current(self.req, self.state, self.registry)
+            .await
+            .map_err(|e| self.unavailable(e))
+    }
+
+    /// The session the browser names, before its standing is read
+    /// (`session::stored`).
+    async fn stored_session(&self) -> Result<Option<Current>, HttpResponse> {
+        session::stored(self.req, self.state, self.registry)
+            .await
+            .map_err(|e| self.unavailable(e))
+    }
+
+    /// Whether the `stored` session stands (`session::stands`).
+    async fn stands(&self, stored: &Current) -> Result<bool, HttpResponse> {
+        session::stands(self.state, self.registry, stored)
             .await
             .map_err(|e| self.unavailable(e))
     }
@@ -261,9 +338,20 @@ impl<'a> Step<'a> {
         if let Some(kept) = kept {
             self.forget(kept).await?;
         }
-        let session = &current.session;
         let upstream_token = kept.and_then(|k| k.pending.upstream_token.as_ref());
-        let location = issue::code(self.state, self.registry, request, session, upstream_token)
+        let location = self.code(request, &current.session, upstream_token).await?;
+        self.issued(request, current, &location).await
+    }
+
+    /// The code for `request`, issued to the user of `session` (`issue::code`): the
+    /// client's redirect URI carrying it.
+    async fn code(
+        &self,
+        request: &AuthRequest,
+        session: &crate::store::Session,
+        upstream_token: Option<&String>,
+    ) -> Result<String, HttpResponse> {
+        issue::code(self.state, self.registry, request, session, upstream_token)
             .await
             .map_err(|e| match e {
                 NotIssued::PushedUsed => refuse(
@@ -273,7 +361,19 @@ impl<'a> Step<'a> {
                     "the pushed authorization request was used already",
                 ),
                 NotIssued::Unavailable(e) => self.unavailable(e),
-            })?;
+            })
+    }
+
+    /// Sends the browser back to the client at `location`, the code issued for
+    /// `request` in the session `current` (which stands): logged, and noted in the
+    /// session.
+    async fn issued(
+        &self,
+        request: &AuthRequest,
+        current: &Current,
+        location: &str,
+    ) -> Result<HttpResponse, HttpResponse> {
+        let session = &current.session;
         tracing::info!(event = "code_issued", remote = %self.ip, client_id = %request.client_id, user_id = %session.identity.subject);
         issue::note_client(
             self.state,
@@ -284,6 +384,6 @@ impl<'a> Step<'a> {
         )
         .await
         .map_err(|e| self.unavailable(e))?;
-        Ok(see_other(&location))
+        Ok(see_other(location))
     }
 }

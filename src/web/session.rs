@@ -25,6 +25,21 @@ pub(crate) async fn current(
     state: &AppState,
     registry: &Registry,
 ) -> Result<Option<Current>, StoreError> {
+    let Some(stored) = stored(req, state, registry).await? else {
+        return Ok(None);
+    };
+    Ok(stands(state, registry, &stored).await?.then_some(stored))
+}
+
+/// The session the browser making `req` names, if the store has it and its user still
+/// exists in the config: [`current`] before its standing is read, for a step that
+/// reads the standing beside its own store write (`stands`). Nothing may be shown or
+/// given for it until [`stands`] says yes.
+pub(crate) async fn stored(
+    req: &HttpRequest,
+    state: &AppState,
+    registry: &Registry,
+) -> Result<Option<Current>, StoreError> {
     let Some(id) = cookies::read(req, registry, Kind::Session) else {
         return Ok(None);
     };
@@ -35,6 +50,18 @@ pub(crate) async fn current(
     if identity::current(registry, &session.identity).is_none() {
         return Ok(None);
     }
+    Ok(Some(Current { key, session }))
+}
+
+/// Whether the [`stored`] session still stands: not ended, not begun before a
+/// not-before of its user, and admitted under its provider's rules of now
+/// (`standing::session`, one read of the store).
+pub(crate) async fn stands(
+    state: &AppState,
+    registry: &Registry,
+    stored: &Current,
+) -> Result<bool, StoreError> {
+    let session = &stored.session;
     let lineage = Lineage {
         user: Some(&session.identity.subject),
         client: None,
@@ -44,18 +71,13 @@ pub(crate) async fn current(
     };
     let vouched_at =
         (session.identity.upstream.as_ref()).map_or(session.auth_time, |f| f.checked_at);
-    let began = session.created_at;
-    if !standing::session(
+    standing::session(
         state,
         registry,
         &lineage,
-        began,
+        session.created_at,
         &session.identity,
         vouched_at,
     )
-    .await?
-    {
-        return Ok(None);
-    }
-    Ok(Some(Current { key, session }))
+    .await
 }

@@ -200,6 +200,21 @@ fn not_before(at: u64) -> String {
     format!("tokens_not_before = \"{}\"", rfc3339(at))
 }
 
+/// A directory with a signing key and `gatehouse.toml`: [`config`] with nothing
+/// added, then the key's `[[keys]]` and `store` (a `[store]` section, or nothing). The
+/// directory, the file's path, and that tail, which a rewrite of the file keeps.
+fn keyed_config(store: &str) -> (tempfile::TempDir, std::path::PathBuf, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = write_signing_key(dir.path());
+    let keys = format!(
+        "\n[[keys]]\nid = \"k1\"\nalgorithm = \"ES256\"\nprivate_key_file = \"{}\"\n{store}",
+        key.display(),
+    );
+    let path = dir.path().join("gatehouse.toml");
+    std::fs::write(&path, format!("{}{keys}", config("", "", ""))).expect("write");
+    (dir, path, keys)
+}
+
 async fn reload_to(server: &TestServer, config: &str, n: u64) {
     server.rewrite_config(config);
     server.wait_for_generation(n).await;
@@ -362,6 +377,62 @@ async fn tokens_not_before_on_a_user_ends_her_sessions_and_tokens_and_nothing_el
 }
 
 #[tokio::test]
+async fn a_session_that_no_longer_stands_gets_no_code_from_a_memory_store_server() {
+    no_code_for_an_ended_session("").await;
+}
+
+#[tokio::test]
+async fn a_session_that_no_longer_stands_gets_no_code_from_a_redis_store_server() {
+    let Some(redis) = RedisServer::start("a_session_that_no_longer_stands_gets_no_code") else {
+        return;
+    };
+    no_code_for_an_ended_session(&format!("\n[store]\nurl = \"{}\"\n", redis.url())).await;
+}
+
+/// `/authorize` in a browser with a session gives a code at once (written while the
+/// session's standing is read); once a `tokens_not_before` of its user passes the
+/// session's start, the session is still in the `store` but no longer stands: the
+/// same browser gets the login page, and with `prompt=none` `login_required`, never a
+/// code.
+async fn no_code_for_an_ended_session(store: &str) {
+    let (dir, path, keys) = keyed_config(store);
+    let server = TestServer::start_at(dir, path).await;
+    let mut browser = Browser::new(&server);
+    let _ = code(&mut browser, "web", "openid", "alice").await;
+    let pkce = Pkce::new("again-and-again-and-again-and-again-and-again");
+    let redirect = redirect_of("web");
+    let mut asked = vec![
+        ("response_type", "code"),
+        ("client_id", "web"),
+        ("redirect_uri", redirect.as_str()),
+        ("scope", "openid"),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let again = browser.authorize(&asked).await;
+    assert_eq!(again.status, 303, "{}", again.body);
+    let (status, body) = redeem(&server, "web", &again.redirect_params()["code"], &pkce).await;
+    assert_eq!(status, 200, "the session stands: {body}");
+
+    server.clock().advance(Duration::from_secs(60));
+    let cut_off = server.clock().now();
+    let ended = format!("{}{keys}", config(&not_before(cut_off), "", ""));
+    reload_to(&server, &ended, 2).await;
+    let page = browser.authorize(&asked).await;
+    assert_eq!(page.status, 200, "{:?}", page.location);
+    assert!(page.body.contains("name=\"password\""), "{}", page.body);
+    asked.push(("prompt", "none"));
+    let silent = browser.authorize(&asked).await;
+    assert_eq!(silent.status, 303, "{}", silent.body);
+    let params = silent.redirect_params();
+    assert_eq!(
+        params.get("error").map(String::as_str),
+        Some("login_required")
+    );
+    assert!(!params.contains_key("code"), "{params:?}");
+}
+
+#[tokio::test]
 async fn tokens_not_before_on_a_client_ends_its_tokens_and_nothing_else() {
     let server = TestServer::start(&config("", "", "")).await;
     let mut browser = Browser::new(&server);
@@ -422,14 +493,7 @@ async fn tokens_not_before_ends_what_a_restarted_redis_store_server_kept() {
 /// Two clients' tokens, then a restart with `tokens_not_before` on `svc`: `svc`'s token
 /// ends, `svc2`'s stands, and `svc` gets a working token again after the instant.
 async fn tokens_not_before_after_a_restart(store: &str) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let key = write_signing_key(dir.path());
-    let keys = format!(
-        "\n[[keys]]\nid = \"k1\"\nalgorithm = \"ES256\"\nprivate_key_file = \"{}\"\n{store}",
-        key.display(),
-    );
-    let path = dir.path().join("gatehouse.toml");
-    std::fs::write(&path, format!("{}{keys}", config("", "", ""))).expect("write");
+    let (dir, path, keys) = keyed_config(store);
     let server = TestServer::start_at(dir, path.clone()).await;
     let (_, svc) = server.client_credentials("svc", SERVICE_SECRET, &[]).await;
     let svc = svc["access_token"].as_str().expect("token").to_owned();
