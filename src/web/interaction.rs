@@ -8,7 +8,7 @@
 //! `oauth::interaction`.
 
 use super::page;
-use super::session::{self, Current};
+use super::session::{self, Current, Stored};
 use crate::crypto::random_secret;
 use crate::error::ErrorCode;
 use crate::http::{client_ip::ClientIp, see_other};
@@ -22,6 +22,7 @@ use crate::oauth::interaction::policy::{self, Next};
 use crate::oauth::interaction::trip::{self, NoTrip, Trip};
 use crate::registry::Registry;
 use crate::state::AppState;
+use crate::store::Session;
 use crate::throttle;
 use crate::upstream::provider::Provider;
 use actix_web::{HttpRequest, HttpResponse};
@@ -73,41 +74,70 @@ impl<'a> Step<'a> {
             }
             Err(e) => return Ok(page::invalid_client(registry, &e.description)),
         };
-        let (current, next) = match fresh {
-            Some(fresh) => self.decide(&request, &client, Some(fresh), kept.as_ref()),
-            None => {
-                let stored = self.stored_session().await?;
-                match self.decide(&request, &client, stored, kept.as_ref()) {
-                    (Some(stored), Next::Issue) if kept.is_none() && request.pushed.is_none() => {
-                        return self.issue_if_standing(&request, &client, stored).await;
-                    }
-                    (Some(stored), _) if !self.stands(&stored).await? => {
-                        self.decide(&request, &client, None, kept.as_ref())
-                    }
-                    decided => decided,
-                }
+        match fresh {
+            Some(fresh) => {
+                let current = Some(fresh).filter(|c| self.may_use(&client, &c.session));
+                let session = current.as_ref().map(|c| &c.session);
+                let next = self.decide(&request, &client, session, kept.as_ref());
+                self.take(&request, kept, current, next).await
             }
+            None => self.with_stored_session(&request, &client, kept).await,
+        }
+    }
+
+    /// [`Step::step`] with the session the browser names read from the store: the
+    /// policy decides on it, then its standing is read, and a session that does not
+    /// stand is dropped and the policy decides again without it. When the step is the
+    /// code for a new request, the standing is read beside the code's write
+    /// ([`Step::issue_if_standing`]).
+    async fn with_stored_session(
+        &self,
+        request: &AuthRequest,
+        client: &Client,
+        kept: Option<Kept>,
+    ) -> Result<HttpResponse, HttpResponse> {
+        let stored = (self.stored_session().await?).filter(|s| self.may_use(client, s.session()));
+        let next = self.decide(
+            request,
+            client,
+            stored.as_ref().map(Stored::session),
+            kept.as_ref(),
+        );
+        let Some(stored) = stored else {
+            return self.take(request, kept, None, next).await;
         };
-        self.take(&request, kept, current, next).await
+        if next == Next::Issue && kept.is_none() && request.pushed.is_none() {
+            return self.issue_if_standing(request, client, stored).await;
+        }
+        match self.standing(stored).await? {
+            Some(current) => self.take(request, kept, Some(current), next).await,
+            None => {
+                let next = self.decide(request, client, None, kept.as_ref());
+                self.take(request, kept, None, next).await
+            }
+        }
+    }
+
+    /// True when `client` may use `session` (a provider's login it does not allow
+    /// counts as no session).
+    fn may_use(&self, client: &Client, session: &Session) -> bool {
+        facts::may_use(client, session, self.ip)
     }
 
     /// What the login policy says comes next for `request` of `client`, with the
-    /// browser's session `current` (dropped when the client may not use it) and the
-    /// `kept` request it continues; the session it weighed.
+    /// browser's `session` (one the client may use) and the `kept` request it
+    /// continues.
     fn decide(
         &self,
         request: &AuthRequest,
         client: &Client,
-        current: Option<Current>,
+        session: Option<&Session>,
         kept: Option<&Kept>,
-    ) -> (Option<Current>, Next) {
-        let current = current.filter(|c| facts::may_use(client, &c.session, self.ip));
-        let session = current.as_ref().map(|c| &c.session);
+    ) -> Next {
         let pending = kept.map(|k| &k.pending);
         let now = self.state.clock.now();
         let facts = facts::gather(self.registry, request, client, session, pending, now);
-        let next = policy::next(&facts);
-        (current, next)
+        policy::next(&facts)
     }
 
     /// Renders the step `next` the policy chose for `request`, with the session
@@ -156,17 +186,20 @@ impl<'a> Step<'a> {
         &self,
         request: &AuthRequest,
         client: &Client,
-        stored: Current,
+        stored: Stored,
     ) -> Result<HttpResponse, HttpResponse> {
         let (stands, location) = tokio::join!(
-            self.stands(&stored),
-            self.code(request, &stored.session, None)
+            session::stands(self.state, self.registry, &stored),
+            self.code(request, stored.session(), None)
         );
-        if !stands? {
-            let (current, next) = self.decide(request, client, None, None);
-            return self.take(request, None, current, next).await;
+        let stands = stands.map_err(|e| self.unavailable(e))?;
+        match stored.stood(stands) {
+            Some(current) => self.issued(request, &current, &location?).await,
+            None => {
+                let next = self.decide(request, client, None, None);
+                self.take(request, None, None, next).await
+            }
         }
-        self.issued(request, &stored, &location?).await
     }
 
     /// The client `id` names, configured or registered by its metadata document (read
@@ -212,15 +245,15 @@ impl<'a> Step<'a> {
 
     /// The session the browser names, before its standing is read
     /// (`session::stored`).
-    async fn stored_session(&self) -> Result<Option<Current>, HttpResponse> {
+    async fn stored_session(&self) -> Result<Option<Stored>, HttpResponse> {
         session::stored(self.req, self.state, self.registry)
             .await
             .map_err(|e| self.unavailable(e))
     }
 
-    /// Whether the `stored` session stands (`session::stands`).
-    async fn stands(&self, stored: &Current) -> Result<bool, HttpResponse> {
-        session::stands(self.state, self.registry, stored)
+    /// The `stored` session as current, if it stands (`session::standing`).
+    async fn standing(&self, stored: Stored) -> Result<Option<Current>, HttpResponse> {
+        session::standing(self.state, self.registry, stored)
             .await
             .map_err(|e| self.unavailable(e))
     }
@@ -348,7 +381,7 @@ impl<'a> Step<'a> {
     async fn code(
         &self,
         request: &AuthRequest,
-        session: &crate::store::Session,
+        session: &Session,
         upstream_token: Option<&String>,
     ) -> Result<String, HttpResponse> {
         issue::code(self.state, self.registry, request, session, upstream_token)

@@ -25,21 +25,38 @@ pub(crate) async fn current(
     state: &AppState,
     registry: &Registry,
 ) -> Result<Option<Current>, StoreError> {
-    let Some(stored) = stored(req, state, registry).await? else {
-        return Ok(None);
-    };
-    Ok(stands(state, registry, &stored).await?.then_some(stored))
+    match stored(req, state, registry).await? {
+        Some(stored) => standing(state, registry, stored).await,
+        None => Ok(None),
+    }
+}
+
+/// A session the browser named and the store had, its user still in the config,
+/// whose standing is not read yet: nothing may be shown or given for it before
+/// [`stands`] says yes. [`standing`] or [`Stored::stood`] makes it a [`Current`].
+pub(crate) struct Stored(Current);
+
+impl Stored {
+    /// The stored session.
+    pub(crate) fn session(&self) -> &Session {
+        &self.0.session
+    }
+
+    /// The session as current, given what [`stands`] said of it: none when it does not
+    /// stand.
+    pub(crate) fn stood(self, stands: bool) -> Option<Current> {
+        stands.then_some(self.0)
+    }
 }
 
 /// The session the browser making `req` names, if the store has it and its user still
 /// exists in the config: [`current`] before its standing is read, for a step that
-/// reads the standing beside its own store write (`stands`). Nothing may be shown or
-/// given for it until [`stands`] says yes.
+/// reads the standing beside a store write of its own.
 pub(crate) async fn stored(
     req: &HttpRequest,
     state: &AppState,
     registry: &Registry,
-) -> Result<Option<Current>, StoreError> {
+) -> Result<Option<Stored>, StoreError> {
     let Some(id) = cookies::read(req, registry, Kind::Session) else {
         return Ok(None);
     };
@@ -50,7 +67,17 @@ pub(crate) async fn stored(
     if identity::current(registry, &session.identity).is_none() {
         return Ok(None);
     }
-    Ok(Some(Current { key, session }))
+    Ok(Some(Stored(Current { key, session })))
+}
+
+/// The [`stored`] session as current, if it stands ([`stands`]).
+pub(crate) async fn standing(
+    state: &AppState,
+    registry: &Registry,
+    stored: Stored,
+) -> Result<Option<Current>, StoreError> {
+    let stands = stands(state, registry, &stored).await?;
+    Ok(stored.stood(stands))
 }
 
 /// Whether the [`stored`] session still stands: not ended, not begun before a
@@ -59,9 +86,9 @@ pub(crate) async fn stored(
 pub(crate) async fn stands(
     state: &AppState,
     registry: &Registry,
-    stored: &Current,
+    stored: &Stored,
 ) -> Result<bool, StoreError> {
-    let session = &stored.session;
+    let session = stored.session();
     let lineage = Lineage {
         user: Some(&session.identity.subject),
         client: None,
