@@ -3,8 +3,8 @@
 # Redis: four servers at once (A and B, each with memory and with Redis; the two Redis
 # servers share one redis-server under different key prefixes), all pinned to CPU 1,
 # each with a logged-in session, then ROUNDS rounds in which wrk (CPU 0) drives each in
-# turn for SECONDS. Only one server is loaded at a time, so a round compares the four
-# under the same machine. Prints per server and round the flows/s and gatehouse's CPU
+# turn for SECONDS (A first in odd rounds, B first in even ones). Only one server is
+# loaded at a time, so a round compares the four under the same machine. Prints per server and round the flows/s and gatehouse's CPU
 # time (user + system, from /proc) per flow, then per round Redis's share of the
 # memory store's rate for each build.
 # Usage: bench/flows_ab.sh BIN_A BIN_B [SECONDS] [CONNECTIONS]; ROUNDS=6 by default.
@@ -73,7 +73,11 @@ TICK=$(getconf CLK_TCK)
 echo "flows_ab: A=$A B=$B, $(date -u +%Y-%m-%dT%H:%MZ), ${SECONDS_PER_RUN}s x $CONNECTIONS connections, $ROUNDS rounds"
 for round in $(seq 1 "$ROUNDS"); do
     declare -A RATE=()
-    for name in a-memory b-memory a-redis b-redis; do
+    # Odd rounds run A first, even rounds B first: what one run leaves behind (a
+    # Redis holding its used codes until they expire) falls on each build alike.
+    order="a-memory b-memory a-redis b-redis"
+    [ $((round % 2)) -eq 1 ] || order="b-memory a-memory b-redis a-redis"
+    for name in $order; do
         before=$(cpu "${PID[$name]}")
         line=$(SESSION_COOKIE="gatehouse_session=${SESSION[$name]}" CHALLENGE="$CHALLENGE" taskset -c 0 \
             wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" -s bench/lua/code_flow.lua "http://127.0.0.1:${PORT[$name]}" | grep '^RESULT')
