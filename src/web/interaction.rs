@@ -111,11 +111,20 @@ impl<'a> Step<'a> {
         }
         match self.standing(stored).await? {
             Some(current) => self.take(request, kept, Some(current), next).await,
-            None => {
-                let next = self.decide(request, client, None, kept.as_ref());
-                self.take(request, kept, None, next).await
-            }
+            None => self.without_session(request, client, kept).await,
         }
+    }
+
+    /// The step for `request` when the browser's session did not stand: the policy
+    /// decides again without it.
+    async fn without_session(
+        &self,
+        request: &AuthRequest,
+        client: &Client,
+        kept: Option<Kept>,
+    ) -> Result<HttpResponse, HttpResponse> {
+        let next = self.decide(request, client, None, kept.as_ref());
+        self.take(request, kept, None, next).await
     }
 
     /// True when `client` may use `session` (a provider's login it does not allow
@@ -195,10 +204,7 @@ impl<'a> Step<'a> {
         let stands = stands.map_err(|e| self.unavailable(e))?;
         match stored.stood(stands) {
             Some(current) => self.issued(request, &current, &location?).await,
-            None => {
-                let next = self.decide(request, client, None, None);
-                self.take(request, None, None, next).await
-            }
+            None => self.without_session(request, client, None).await,
         }
     }
 
