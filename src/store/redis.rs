@@ -4,9 +4,15 @@
 //! Keys are `{key_prefix}{kind}:{id}`: a secret's id is the 32 raw bytes of its
 //! SHA-256 (`store::Key`), a name (a family, a jti, a client, a counter) is itself.
 //!
-//! Every value is framed: 15 decimal digits of its expiry in milliseconds on the
-//! store's clock, one byte `0`/`1` (unused/used), then the payload (positional
-//! MessagePack through serde, or a number). A read past the expiry treats the value as
+//! Every value is framed: one byte, `0x80` unused or `0x81` used, then its expiry in
+//! milliseconds on the store's clock as six bytes big-endian, then the payload
+//! (positional MessagePack through serde, or a number in decimal). Seven bytes, where
+//! the frame of earlier releases took sixteen (15 decimal digits of the expiry,
+//! then `0`/`1`): on a refresh token that is Redis's 160-byte allocation for its value
+//! becoming a 128-byte one. Values in that older frame (it starts with a digit, never
+//! with `0x80`) are still read, used and counted, here and in the scripts, so an
+//! upgrade keeps every code, session and token stored before it; they go as they
+//! expire, and what the scripts write again is written in the new frame. A read past the expiry treats the value as
 //! absent, so expiry follows the injected [`Clock`] (tests advance it); every key also
 //! gets a Redis TTL of the same length (`PX`), so nothing outlives its lifetime and
 //! Redis needs no sweeper. With the system clock both agree.
@@ -44,14 +50,23 @@ use std::time::Duration;
 /// How often a compare-and-set is tried again after losing a race.
 const CAS_TRIES: usize = 64;
 
-/// Width of the expiry at the front of every value.
-const EXP_DIGITS: usize = 15;
+/// A frame's first byte: the value is unused, or used. Never an ASCII digit, which is
+/// how a value in the older frame starts.
+const UNUSED: u8 = 0x80;
+const USED: u8 = 0x81;
 
-/// The latest expiry a frame can hold (its 15 digits).
-const MAX_EXPIRY: u64 = 999_999_999_999_999;
+/// Width of the expiry after the first byte (big-endian milliseconds).
+const EXP_BYTES: usize = 6;
 
-/// Where the payload starts: the expiry and the used byte.
-const HEADER: usize = EXP_DIGITS + 1;
+/// The latest expiry a frame can hold (its six bytes: the year 10889).
+const MAX_EXPIRY: u64 = (1 << (8 * EXP_BYTES)) - 1;
+
+/// Where the payload starts: the used byte and the expiry.
+const HEADER: usize = 1 + EXP_BYTES;
+
+/// The frame written before: 15 decimal digits of the expiry, then `0`/`1`.
+const OLD_DIGITS: usize = 15;
+const OLD_HEADER: usize = OLD_DIGITS + 1;
 
 /// The Redis store: one multiplexed connection to the master (`connect::Link`), found
 /// again when it fails.
@@ -70,24 +85,33 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
-/// A value framed with its expiry and used byte.
+/// A value framed with its used byte and expiry (at most [`MAX_EXPIRY`]).
 fn frame(expires: u64, used: bool, payload: &[u8]) -> Vec<u8> {
-    let mut out = format!("{expires:015}{}", if used { '1' } else { '0' }).into_bytes();
+    let mut out = Vec::with_capacity(HEADER + payload.len());
+    out.push(if used { USED } else { UNUSED });
+    out.extend_from_slice(&expires.min(MAX_EXPIRY).to_be_bytes()[8 - EXP_BYTES..]);
     out.extend_from_slice(payload);
     out
 }
 
-/// A framed value's expiry, used byte and payload.
+/// A framed value's expiry, used byte and payload, in either frame.
 fn unframe(raw: &[u8]) -> Result<(u64, bool, &[u8]), StoreError> {
     let bad = || StoreError("redis: a stored value has no valid frame".into());
-    if raw.len() < HEADER {
-        return Err(bad());
+    match raw.first() {
+        Some(&first @ (UNUSED | USED)) if raw.len() >= HEADER => {
+            let mut exp = [0; 8];
+            exp[8 - EXP_BYTES..].copy_from_slice(&raw[1..HEADER]);
+            Ok((u64::from_be_bytes(exp), first == USED, &raw[HEADER..]))
+        }
+        Some(b'0'..=b'9') if raw.len() >= OLD_HEADER => {
+            let exp = std::str::from_utf8(&raw[..OLD_DIGITS])
+                .ok()
+                .and_then(|d| d.parse().ok())
+                .ok_or_else(bad)?;
+            Ok((exp, raw[OLD_DIGITS] == b'1', &raw[OLD_HEADER..]))
+        }
+        _ => Err(bad()),
     }
-    let exp = std::str::from_utf8(&raw[..EXP_DIGITS])
-        .ok()
-        .and_then(|d| d.parse().ok())
-        .ok_or_else(bad)?;
-    Ok((exp, raw[EXP_DIGITS] == b'1', &raw[HEADER..]))
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
@@ -827,7 +851,7 @@ impl Store for RedisStore {
 #[cfg(test)]
 mod tests {
     use crate::model::{Federation, Identity, IdentitySource};
-    use crate::store::redis::{decode, encode, frame, unframe};
+    use crate::store::redis::{MAX_EXPIRY, decode, encode, frame, unframe};
     use crate::store::{CodeGrant, DeviceDecision, DeviceGrant, RefreshGrant, Session};
 
     /// The encoding is positional: a field left out when empty
@@ -927,13 +951,32 @@ mod tests {
 
     #[test]
     fn a_frame_gives_back_its_expiry_flag_and_payload() {
-        let raw = frame(1_764_000_000_123, true, b"\x00payload");
-        assert_eq!(raw.len(), 16 + 8);
-        let (exp, used, payload) = unframe(&raw).expect("frame");
+        for used in [false, true] {
+            let raw = frame(1_764_000_000_123, used, b"\x00payload");
+            assert_eq!(raw.len(), 7 + 8);
+            let (exp, flag, payload) = unframe(&raw).expect("frame");
+            assert_eq!(
+                (exp, flag, payload),
+                (1_764_000_000_123, used, &b"\x00payload"[..])
+            );
+        }
+        assert_eq!(
+            unframe(&frame(u64::MAX, false, b"")).expect("frame").0,
+            MAX_EXPIRY
+        );
+        assert!(unframe(b"").is_err());
+        assert!(unframe(b"\x80\x00\x00").is_err());
+        assert!(unframe(b"\x82\x00\x00\x00\x00\x00\x00").is_err());
+    }
+
+    #[test]
+    fn a_value_in_the_older_frame_still_reads() {
+        let (exp, used, payload) = unframe(b"0017640000001231\x00payload").expect("frame");
         assert_eq!(
             (exp, used, payload),
             (1_764_000_000_123, true, &b"\x00payload"[..])
         );
+        assert!(!unframe(b"0017640000001230").expect("frame").1);
         assert!(unframe(b"123").is_err());
         assert!(unframe(b"12345678901234x0").is_err());
     }

@@ -163,6 +163,237 @@ async fn a_refresh_token_and_a_session_are_a_few_hundred_bytes_in_redis() {
     assert!(session < 400, "a session takes {session} bytes");
 }
 
+/// Rewrites the value under `key` into the frame of earlier releases (15 decimal
+/// digits of the expiry, then `0` unused), keeping its TTL: as a store written before
+/// the seven-byte frame left it.
+async fn into_the_older_frame(conn: &mut redis::aio::MultiplexedConnection, key: Vec<u8>) {
+    let raw: Vec<u8> = redis::cmd("GET")
+        .arg(&key)
+        .query_async(conn)
+        .await
+        .expect("GET");
+    assert_eq!(
+        raw.first(),
+        Some(&0x80),
+        "written unused in the seven-byte frame"
+    );
+    let mut exp = [0; 8];
+    exp[2..].copy_from_slice(&raw[1..7]);
+    let mut older = format!("{:015}0", u64::from_be_bytes(exp)).into_bytes();
+    older.extend_from_slice(&raw[7..]);
+    redis::cmd("SET")
+        .arg(&key)
+        .arg(older)
+        .arg("KEEPTTL")
+        .query_async::<()>(conn)
+        .await
+        .expect("SET");
+}
+
+/// What an upgrade finds in Redis: codes, refresh tokens, sessions and counters in the
+/// frame of earlier releases are still read, used once (a second use is a replay),
+/// rotated and counted; nothing stored before the seven-byte frame is lost.
+#[tokio::test]
+async fn values_in_the_older_frame_are_still_read_and_used_once() {
+    use gatehouse::model::{Identity, IdentitySource};
+    use gatehouse::store::{CodeGrant, IssuedIds, Origin, Redeemed, RefreshGrant, Session};
+    use std::time::Duration;
+    let Some(redis) = RedisServer::start("values_in_the_older_frame") else {
+        return;
+    };
+    let clock = Clock::system();
+    let store = RedisStore::connect(&redis.url(), "up:", clock.clone())
+        .await
+        .expect("connects");
+    let client = redis::Client::open(redis.url()).expect("client");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connection");
+    let redis_key = |kind: &str, id: &[u8]| {
+        let mut k = format!("up:{kind}:").into_bytes();
+        k.extend_from_slice(id);
+        k
+    };
+    let hour = Duration::from_secs(3600);
+    let now = clock.now();
+    let identity = Identity {
+        source: IdentitySource::Local,
+        subject: "u-alice".into(),
+        username: "alice".into(),
+        name: None,
+        email: None,
+        email_verified: false,
+        groups: vec![],
+        upstream: None,
+        picture: None,
+    };
+    let origin = Origin {
+        sid: Some("sid".into()),
+        since: now,
+        amr: vec!["pwd".into()],
+    };
+
+    let code = gatehouse::crypto::sha256(b"a code");
+    let grant = CodeGrant {
+        client_id: "web-app".into(),
+        redirect_uri: Some("http://127.0.0.1/cb".into()),
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        scopes: vec!["openid".into()],
+        nonce: None,
+        identity: identity.clone(),
+        auth_time: now,
+        issued: None,
+        resources: vec![],
+        origin: origin.clone(),
+        dpop_jkt: None,
+    };
+    store.put_code(code, grant, hour).await.expect("put_code");
+    into_the_older_frame(&mut conn, redis_key("c", &code)).await;
+    let issued = || IssuedIds {
+        access_jti: "jti".into(),
+        access_exp: now + 60,
+        refresh_family: None,
+    };
+    match store.peek_code(code).await.expect("peek_code") {
+        Redeemed::Fresh(g) => assert_eq!(g.client_id, "web-app"),
+        other => panic!("an older-frame code peeks fresh, not {other:?}"),
+    }
+    match store
+        .redeem_code(code, issued())
+        .await
+        .expect("redeem_code")
+    {
+        Redeemed::Fresh(g) => assert_eq!(g.identity.subject, "u-alice"),
+        other => panic!("an older-frame code redeems once, not {other:?}"),
+    }
+    match store
+        .redeem_code(code, issued())
+        .await
+        .expect("redeem_code")
+    {
+        Redeemed::Replayed(g) => assert_eq!(g.issued.map(|i| i.access_jti).as_deref(), Some("jti")),
+        other => panic!("its second use is a replay, not {other:?}"),
+    }
+
+    let refresh = gatehouse::crypto::sha256(b"a refresh token");
+    let next = gatehouse::crypto::sha256(b"its successor");
+    let family = RefreshGrant {
+        family: "fam".into(),
+        client_id: "web-app".into(),
+        source: IdentitySource::Local,
+        subject: "u-alice".into(),
+        scopes: vec!["openid".into(), "offline_access".into()],
+        auth_time: now,
+        issued_at: now,
+        expires_at: now + 3600,
+        credential: Some([7; 16]),
+        federated: None,
+        resources: vec![],
+        origin: origin.clone(),
+        dpop_jkt: None,
+    };
+    store
+        .put_refresh(refresh, family.clone(), hour)
+        .await
+        .expect("put_refresh");
+    into_the_older_frame(&mut conn, redis_key("r", &refresh)).await;
+    assert!(matches!(
+        store.peek_refresh(refresh).await.expect("peek_refresh"),
+        Redeemed::Fresh(_)
+    ));
+    match store
+        .rotate_refresh(refresh, next, family.clone(), hour)
+        .await
+        .expect("rotate")
+    {
+        Redeemed::Fresh(g) => assert_eq!(g.family, "fam"),
+        other => panic!("an older-frame token rotates once, not {other:?}"),
+    }
+    assert!(
+        matches!(
+            store
+                .rotate_refresh(refresh, next, family, hour)
+                .await
+                .expect("rotate"),
+            Redeemed::Replayed(_)
+        ),
+        "its second use is a reuse"
+    );
+    assert!(
+        matches!(
+            store.peek_refresh(next).await.expect("peek_refresh"),
+            Redeemed::Fresh(_)
+        ),
+        "its successor is stored"
+    );
+
+    let session = gatehouse::crypto::sha256(b"a session");
+    store
+        .put_session(
+            session,
+            Session {
+                identity,
+                auth_time: now,
+                consents: Default::default(),
+                sid: "sid".into(),
+                created_at: now,
+                amr: vec!["pwd".into()],
+                clients: Default::default(),
+            },
+            hour,
+        )
+        .await
+        .expect("put_session");
+    into_the_older_frame(&mut conn, redis_key("s", &session)).await;
+    let back = store.get_session(session).await.expect("get_session");
+    assert_eq!(back.map(|s| s.identity.username).as_deref(), Some("alice"));
+
+    store
+        .set_not_before("web-app", now - 10, hour)
+        .await
+        .expect("set_not_before");
+    into_the_older_frame(&mut conn, redis_key("nb", b"web-app")).await;
+    assert_eq!(
+        store.not_before("web-app").await.expect("nb"),
+        Some(now - 10)
+    );
+    store
+        .set_not_before("web-app", now - 5, hour)
+        .await
+        .expect("set_not_before");
+    assert_eq!(
+        store.not_before("web-app").await.expect("nb"),
+        Some(now - 5)
+    );
+
+    store
+        .add_failure("f:alice", hour)
+        .await
+        .expect("add_failure");
+    store
+        .add_failure("f:alice", hour)
+        .await
+        .expect("add_failure");
+    let failures = redis_key("n", b"f:alice");
+    into_the_older_frame(&mut conn, failures).await;
+    assert_eq!(store.failures("f:alice").await.expect("failures").0, 2);
+    let (count, left) = store
+        .add_failure("f:alice", hour)
+        .await
+        .expect("add_failure");
+    assert_eq!(count, 3, "an older-frame counter counts on");
+    assert!(
+        left > Duration::from_secs(3500),
+        "in its own window: {left:?}"
+    );
+    store
+        .take_back_failure("f:alice")
+        .await
+        .expect("take_back_failure");
+    assert_eq!(store.failures("f:alice").await.expect("failures").0, 2);
+}
+
 /// The admin `/readyz` details name the store (without its password) and, while it is
 /// unreachable, its error; the public `/readyz` only the reason.
 #[tokio::test]

@@ -4,12 +4,34 @@
 
 use ::redis::Script;
 
-/// Lua helpers every script starts with: the expiry and the used byte of a framed
-/// value, and a number formatted as the frame writes it.
+/// Lua helpers every script starts with, for a framed value in either frame (`old`:
+/// the 16-byte one of earlier releases, whose first byte is a digit): its expiry,
+/// whether it is live, whether it is used, marking it used in place (`SETRANGE`, which
+/// keeps the TTL), its payload; and `head`, the frame of an unused value expiring at
+/// `exp` (clamped to six bytes), for the values the scripts write.
 const PRELUDE: &str = r"
-local function exp_of(v) return tonumber(string.sub(v, 1, 15)) end
+local function old(v) return string.byte(v, 1) < 128 end
+local function exp_of(v)
+  if old(v) then return tonumber(string.sub(v, 1, 15)) end
+  local e = 0
+  for i = 2, 7 do e = e * 256 + string.byte(v, i) end
+  return e
+end
 local function live(v, now) return v and exp_of(v) > now end
-local function num(n) return string.format('%015.0f', n) end
+local function used(v)
+  if old(v) then return string.sub(v, 16, 16) == '1' end
+  return string.byte(v, 1) == 129
+end
+local function use(k, v)
+  if old(v) then redis.call('SETRANGE', k, 15, '1') else redis.call('SETRANGE', k, 0, '\129') end
+end
+local function body(v) return string.sub(v, old(v) and 17 or 8) end
+local function head(exp)
+  exp = math.min(math.max(exp, 0), 281474976710655)
+  local b = {}
+  for i = 6, 1, -1 do b[i] = exp % 256; exp = math.floor(exp / 256) end
+  return string.char(128, b[1], b[2], b[3], b[4], b[5], b[6])
+end
 ";
 
 /// `KEYS[1]` a code, `KEYS[2]` where its first redemption's ids go, `KEYS[3]` (when
@@ -20,10 +42,10 @@ const REDEEM_CODE: &str = r"
 local now = tonumber(ARGV[1])
 local v = redis.call('GET', KEYS[1])
 if not live(v, now) then return false end
-if string.sub(v, 16, 16) == '1' then
+if used(v) then
   return {1, v, redis.call('GET', KEYS[2]) or ''}
 end
-redis.call('SETRANGE', KEYS[1], 15, '1')
+use(KEYS[1], v)
 redis.call('SET', KEYS[2], ARGV[2], 'PX', math.max(1, exp_of(v) - now))
 if KEYS[3] then redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4]) end
 return {0, v, ARGV[2]}
@@ -35,9 +57,9 @@ const USE_ONCE: &str = r"
 local now = tonumber(ARGV[1])
 local v = redis.call('GET', KEYS[1])
 if not live(v, now) then return false end
-local used = string.sub(v, 16, 16) == '1'
-if not used then redis.call('SETRANGE', KEYS[1], 15, '1') end
-return {used and 1 or 0, v}
+local was = used(v)
+if not was then use(KEYS[1], v) end
+return {was and 1 or 0, v}
 ";
 
 /// `KEYS[1]` a refresh token, `KEYS[2]` its successor's key; `ARGV[1]` now, `ARGV[2]`
@@ -47,12 +69,12 @@ const ROTATE: &str = r"
 local now = tonumber(ARGV[1])
 local v = redis.call('GET', KEYS[1])
 if not live(v, now) then return false end
-local used = string.sub(v, 16, 16) == '1'
-if not used then
-  redis.call('SETRANGE', KEYS[1], 15, '1')
+local was = used(v)
+if not was then
+  use(KEYS[1], v)
   redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 end
-return {used and 1 or 0, v}
+return {was and 1 or 0, v}
 ";
 
 /// `KEYS[1]` a client's not-before; `ARGV` now, the time, the ttl (ms). The later time
@@ -64,9 +86,9 @@ local exp = now + tonumber(ARGV[3])
 local v = redis.call('GET', KEYS[1])
 if live(v, now) then
   exp = math.max(exp, exp_of(v))
-  at = math.max(at, tonumber(string.sub(v, 17)))
+  at = math.max(at, tonumber(body(v)))
 end
-redis.call('SET', KEYS[1], num(exp) .. '0' .. string.format('%.0f', at), 'PX', math.max(1, exp - now))
+redis.call('SET', KEYS[1], head(exp) .. string.format('%.0f', at), 'PX', math.max(1, exp - now))
 ";
 
 /// `KEYS[1]` a counter; `ARGV` now, the window (ms). Returns `{count, ms left}`.
@@ -77,9 +99,9 @@ local count = 1
 local v = redis.call('GET', KEYS[1])
 if live(v, now) then
   exp = exp_of(v)
-  count = tonumber(string.sub(v, 17)) + 1
+  count = tonumber(body(v)) + 1
 end
-redis.call('SET', KEYS[1], num(exp) .. '0' .. string.format('%.0f', count), 'PX', math.max(1, exp - now))
+redis.call('SET', KEYS[1], head(exp) .. string.format('%.0f', count), 'PX', math.max(1, exp - now))
 return {count, exp - now}
 ";
 
@@ -88,9 +110,9 @@ const TAKE_BACK: &str = r"
 local now = tonumber(ARGV[1])
 local v = redis.call('GET', KEYS[1])
 if not live(v, now) then return 0 end
-local count = tonumber(string.sub(v, 17))
+local count = tonumber(body(v))
 if count > 0 then
-  redis.call('SET', KEYS[1], string.sub(v, 1, 16) .. string.format('%.0f', count - 1), 'KEEPTTL')
+  redis.call('SET', KEYS[1], head(exp_of(v)) .. string.format('%.0f', count - 1), 'KEEPTTL')
 end
 return 0
 ";
@@ -111,7 +133,7 @@ const DEVICE_BY_USER: &str = r"
 local now = tonumber(ARGV[1])
 local u = redis.call('GET', KEYS[1])
 if not live(u, now) then return false end
-local id = string.sub(u, 17)
+local id = body(u)
 local d = redis.call('GET', ARGV[2] .. id)
 if not live(d, now) then return false end
 return {id, d}
@@ -132,7 +154,7 @@ local now = tonumber(ARGV[1])
 local untl = tonumber(ARGV[2])
 if live(redis.call('GET', KEYS[1]), now) then return 0 end
 if untl <= now then return 1 end
-redis.call('SET', KEYS[1], num(untl) .. '0', 'PX', untl - now)
+redis.call('SET', KEYS[1], head(untl), 'PX', untl - now)
 return 1
 ";
 
