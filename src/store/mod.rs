@@ -11,6 +11,7 @@
 
 pub mod conformance;
 pub mod file;
+mod id_bytes;
 pub mod memory;
 pub mod metered;
 pub mod redis;
@@ -152,6 +153,7 @@ impl CodeGrant {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin {
     /// The session's `sid`; `None` outside a browser session (the device grant).
+    #[serde(with = "id_bytes::option")]
     pub sid: Option<String>,
     /// When the session (or the grant, without one) began, Unix seconds: what a
     /// `tokens_not_before` is compared to.
@@ -163,9 +165,11 @@ pub struct Origin {
 /// Identifiers of the tokens issued for one code redemption.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IssuedIds {
+    #[serde(with = "id_bytes")]
     pub access_jti: String,
     /// When that access token expires (Unix seconds): how long to deny it.
     pub access_exp: u64,
+    #[serde(with = "id_bytes::option")]
     pub refresh_family: Option<String>,
 }
 
@@ -174,6 +178,7 @@ pub struct IssuedIds {
 /// carrying a claims snapshot: `identity::by_subject` resolves it at each refresh.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RefreshGrant {
+    #[serde(with = "id_bytes")]
     pub family: String,
     pub client_id: String,
     pub source: IdentitySource,
@@ -296,7 +301,7 @@ pub struct Session {
     pub consents: BTreeMap<String, BTreeSet<String>>,
     /// The session's public id (`sid` in ID tokens and logout tokens): not a secret,
     /// unlike the cookie's id, whose hash is the store key.
-    #[serde(default)]
+    #[serde(default, with = "id_bytes")]
     pub sid: String,
     /// When the session began (Unix seconds).
     #[serde(default)]
