@@ -7,12 +7,14 @@
 //! Every value is framed: one byte, `0x80` unused or `0x81` used, then its expiry in
 //! milliseconds on the store's clock as six bytes big-endian, then the payload
 //! (positional MessagePack through serde, or a number in decimal). Seven bytes, where
-//! the frame of earlier releases took sixteen (15 decimal digits of the expiry,
-//! then `0`/`1`): on a refresh token that is Redis's 160-byte allocation for its value
+//! the frame of earlier builds took sixteen (15 decimal digits of the expiry, then
+//! `0`/`1`): on a code flow's refresh token, Redis's 160-byte block for its value
 //! becoming a 128-byte one. Values in that older frame (it starts with a digit, never
 //! with `0x80`) are still read, used and counted, here and in the scripts, so an
 //! upgrade keeps every code, session and token stored before it; they go as they
-//! expire, and what the scripts write again is written in the new frame. A read past the expiry treats the value as
+//! expire, and what the scripts write again is written in the new frame.
+//!
+//! A read past the expiry treats the value as
 //! absent, so expiry follows the injected [`Clock`] (tests advance it); every key also
 //! gets a Redis TTL of the same length (`PX`), so nothing outlives its lifetime and
 //! Redis needs no sweeper. With the system clock both agree.

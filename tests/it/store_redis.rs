@@ -159,7 +159,9 @@ async fn a_refresh_token_and_a_session_are_a_few_hundred_bytes_in_redis() {
     };
     let (refresh, session) = (usage("r", key).await, usage("s", session_key).await);
     println!("MEMORY USAGE: refresh token {refresh} bytes, session {session} bytes");
-    assert!(refresh < 300, "a refresh token takes {refresh} bytes");
+    // 216 with Redis 7.0: its value in a 128-byte block (a 160-byte one, 248 in all,
+    // before the seven-byte frame and the ids as bytes).
+    assert!(refresh < 240, "a refresh token takes {refresh} bytes");
     assert!(session < 400, "a session takes {session} bytes");
 }
 
