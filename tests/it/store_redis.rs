@@ -192,13 +192,32 @@ async fn into_the_older_frame(conn: &mut redis::aio::MultiplexedConnection, key:
         .expect("SET");
 }
 
+/// A refresh grant of the family `fam`, begun in `origin`.
+fn family_of(origin: &gatehouse::store::Origin, now: u64) -> gatehouse::store::RefreshGrant {
+    gatehouse::store::RefreshGrant {
+        family: "fam".into(),
+        client_id: "web-app".into(),
+        source: gatehouse::model::IdentitySource::Local,
+        subject: "u-alice".into(),
+        scopes: vec!["openid".into(), "offline_access".into()],
+        auth_time: now,
+        issued_at: now,
+        expires_at: now + 3600,
+        credential: Some([7; 16]),
+        federated: None,
+        resources: vec![],
+        origin: origin.clone(),
+        dpop_jkt: None,
+    }
+}
+
 /// What an upgrade finds in Redis: codes, refresh tokens, sessions and counters in the
 /// frame of earlier releases are still read, used once (a second use is a replay),
 /// rotated and counted; nothing stored before the seven-byte frame is lost.
 #[tokio::test]
 async fn values_in_the_older_frame_are_still_read_and_used_once() {
     use gatehouse::model::{Identity, IdentitySource};
-    use gatehouse::store::{CodeGrant, IssuedIds, Origin, Redeemed, RefreshGrant, Session};
+    use gatehouse::store::{CodeGrant, IssuedIds, Origin, Redeemed, Session, StandingQuery};
     use std::time::Duration;
     let Some(redis) = RedisServer::start("values_in_the_older_frame") else {
         return;
@@ -280,21 +299,7 @@ async fn values_in_the_older_frame_are_still_read_and_used_once() {
 
     let refresh = gatehouse::crypto::sha256(b"a refresh token");
     let next = gatehouse::crypto::sha256(b"its successor");
-    let family = RefreshGrant {
-        family: "fam".into(),
-        client_id: "web-app".into(),
-        source: IdentitySource::Local,
-        subject: "u-alice".into(),
-        scopes: vec!["openid".into(), "offline_access".into()],
-        auth_time: now,
-        issued_at: now,
-        expires_at: now + 3600,
-        credential: Some([7; 16]),
-        federated: None,
-        resources: vec![],
-        origin: origin.clone(),
-        dpop_jkt: None,
-    };
+    let family = family_of(&origin, now);
     store
         .put_refresh(refresh, family.clone(), hour)
         .await
@@ -367,6 +372,61 @@ async fn values_in_the_older_frame_are_still_read_and_used_once() {
     assert_eq!(
         store.not_before("web-app").await.expect("nb"),
         Some(now - 5)
+    );
+
+    let other = gatehouse::crypto::sha256(b"another refresh token");
+    store
+        .put_refresh(other, family_of(&origin, now), hour)
+        .await
+        .expect("put_refresh");
+    into_the_older_frame(&mut conn, redis_key("r", &other)).await;
+    assert!(matches!(
+        store.use_refresh(other).await.expect("use_refresh"),
+        Redeemed::Fresh(_)
+    ));
+    assert!(matches!(
+        store.use_refresh(other).await.expect("use_refresh"),
+        Redeemed::Replayed(_)
+    ));
+
+    store.deny_jti("jti-1", hour).await.expect("deny_jti");
+    into_the_older_frame(&mut conn, redis_key("j", b"jti-1")).await;
+    store
+        .revoke_family("fam-1", hour)
+        .await
+        .expect("revoke_family");
+    into_the_older_frame(&mut conn, redis_key("f", b"fam-1")).await;
+    let standing = store
+        .standing(&StandingQuery {
+            not_before: vec!["web-app".into(), "nobody".into()],
+            jti: Some("jti-1".into()),
+            family: Some("fam-1".into()),
+        })
+        .await
+        .expect("standing");
+    assert_eq!(
+        (
+            standing.not_before,
+            standing.jti_denied,
+            standing.family_revoked
+        ),
+        (vec![Some(now - 5), None], true, true),
+        "the standing read (one MGET) takes the older frame"
+    );
+
+    assert!(
+        store
+            .remember_once("assertion", now + 60)
+            .await
+            .expect("remember")
+    );
+    into_the_older_frame(&mut conn, redis_key("o", b"assertion")).await;
+    assert!(
+        !store
+            .remember_once("assertion", now + 60)
+            .await
+            .expect("remember"),
+        "an assertion remembered in the older frame is still held"
     );
 
     store
