@@ -4,9 +4,10 @@
 # servers share one redis-server under different key prefixes), all pinned to CPU 1,
 # each with a logged-in session, then ROUNDS rounds in which wrk (CPU 0) drives each in
 # turn for SECONDS (A first in odd rounds, B first in even ones). Only one server is
-# loaded at a time, so a round compares the four under the same machine. Prints per server and round the flows/s and gatehouse's CPU
-# time (user + system, from /proc) per flow, then per round Redis's share of the
-# memory store's rate for each build.
+# loaded at a time, so a round compares the four under the same machine. Prints per
+# server and round the flows/s and gatehouse's CPU time (user + system, from /proc)
+# per flow (for the Redis servers also redis-server's), then per round Redis's share
+# of the memory store's rate for each build.
 # Usage: bench/flows_ab.sh BIN_A BIN_B [SECONDS] [CONNECTIONS]; ROUNDS=6 by default.
 # Needs wrk, curl, openssl, taskset, redis-server, redis-cli.
 set -euo pipefail
@@ -32,6 +33,7 @@ HASH=$(printf %s bench-secret | "$B" hash-secret)
 VERIFIER="bench-verifier-0123456789-0123456789-0123456789"
 CHALLENGE=$(printf %s "$VERIFIER" | openssl dgst -sha256 -binary | base64 | tr '+/' '-_' | tr -d '=')
 taskset -c 0 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
+REDIS_PID=$!
 PIDS+=($!)
 for _ in $(seq 1 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
 
@@ -79,13 +81,19 @@ for round in $(seq 1 "$ROUNDS"); do
     [ $((round % 2)) -eq 1 ] || order="b-memory a-memory b-redis a-redis"
     for name in $order; do
         before=$(cpu "${PID[$name]}")
+        redis_before=$(cpu "$REDIS_PID")
         line=$(SESSION_COOKIE="gatehouse_session=${SESSION[$name]}" CHALLENGE="$CHALLENGE" taskset -c 0 \
             wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" -s bench/lua/code_flow.lua "http://127.0.0.1:${PORT[$name]}" | grep '^RESULT')
         after=$(cpu "${PID[$name]}")
+        redis_after=$(cpu "$REDIS_PID")
         read -r _ rate _ _ non2xx errors <<<"$line"
         RATE[$name]=$rate
-        awk -v r="$round" -v n="$name" -v f="$rate" -v c=$((after - before)) -v t="$TICK" -v s="$SECONDS_PER_RUN" -v x="$non2xx" -v e="$errors" \
-            'BEGIN { printf "round %d  %-9s %6d flows/s  gatehouse CPU %6.1f us/flow  non-2xx %s  errors %s\n", r, n, f, c * 1e6 / (t * f * s), x, e }'
+        redis_cpu=""
+        case "$name" in *-redis) redis_cpu=$((redis_after - redis_before)) ;; esac
+        awk -v r="$round" -v n="$name" -v f="$rate" -v c=$((after - before)) -v rc="$redis_cpu" -v t="$TICK" -v s="$SECONDS_PER_RUN" -v x="$non2xx" -v e="$errors" \
+            'BEGIN { printf "round %d  %-9s %6d flows/s  gatehouse CPU %6.1f us/flow", r, n, f, c * 1e6 / (t * f * s)
+                     if (rc != "") printf "  Redis CPU %5.1f us/flow", rc * 1e6 / (t * f * s)
+                     printf "  non-2xx %s  errors %s\n", x, e }'
     done
     awk -v r="$round" -v am="${RATE[a-memory]}" -v ar="${RATE[a-redis]}" -v bm="${RATE[b-memory]}" -v br="${RATE[b-redis]}" \
         'BEGIN { printf "round %d  Redis of memory: A %.1f%%  B %.1f%%\n", r, 100 * ar / am, 100 * br / bm }'
