@@ -165,96 +165,107 @@ async fn a_refresh_token_and_a_session_are_a_few_hundred_bytes_in_redis() {
     assert!(session < 400, "a session takes {session} bytes");
 }
 
-/// Rewrites the value under `key` into the frame of earlier releases (15 decimal
-/// digits of the expiry, then `0` unused), keeping its TTL: as a store written before
-/// the seven-byte frame left it.
-async fn into_the_older_frame(conn: &mut redis::aio::MultiplexedConnection, key: Vec<u8>) {
-    let raw: Vec<u8> = redis::cmd("GET")
-        .arg(&key)
-        .query_async(conn)
-        .await
-        .expect("GET");
-    assert_eq!(
-        raw.first(),
-        Some(&0x80),
-        "written unused in the seven-byte frame"
-    );
-    let mut exp = [0; 8];
-    exp[2..].copy_from_slice(&raw[1..7]);
-    let mut older = format!("{:015}0", u64::from_be_bytes(exp)).into_bytes();
-    older.extend_from_slice(&raw[7..]);
-    redis::cmd("SET")
-        .arg(&key)
-        .arg(older)
-        .arg("KEEPTTL")
-        .query_async::<()>(conn)
-        .await
-        .expect("SET");
+/// What the older-frame checks share: a Redis store under the prefix `up:`, a plain
+/// connection to its Redis, and the time.
+struct Upgrade {
+    store: RedisStore,
+    conn: redis::aio::MultiplexedConnection,
+    now: u64,
 }
 
-/// A refresh grant of the family `fam`, begun in `origin`.
-fn family_of(origin: &gatehouse::store::Origin, now: u64) -> gatehouse::store::RefreshGrant {
-    gatehouse::store::RefreshGrant {
-        family: "fam".into(),
-        client_id: "web-app".into(),
-        source: gatehouse::model::IdentitySource::Local,
-        subject: "u-alice".into(),
-        scopes: vec!["openid".into(), "offline_access".into()],
-        auth_time: now,
-        issued_at: now,
-        expires_at: now + 3600,
-        credential: Some([7; 16]),
-        federated: None,
-        resources: vec![],
-        origin: origin.clone(),
-        dpop_jkt: None,
+const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
+
+impl Upgrade {
+    async fn connect(redis: &RedisServer) -> Self {
+        let clock = Clock::system();
+        let store = RedisStore::connect(&redis.url(), "up:", clock.clone())
+            .await
+            .expect("connects");
+        let conn = redis::Client::open(redis.url())
+            .expect("client")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connection");
+        Self {
+            store,
+            conn,
+            now: clock.now(),
+        }
+    }
+
+    /// Rewrites the value of `kind` `id` into the frame of earlier builds (15 decimal
+    /// digits of the expiry, then `0` unused), keeping its TTL: as a store written
+    /// before the seven-byte frame left it.
+    async fn into_the_older_frame(&mut self, kind: &str, id: &[u8]) {
+        let key = [format!("up:{kind}:").as_bytes(), id].concat();
+        let raw: Vec<u8> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut self.conn)
+            .await
+            .expect("GET");
+        assert_eq!(
+            raw.first(),
+            Some(&0x80),
+            "written unused in the seven-byte frame"
+        );
+        let mut exp = [0; 8];
+        exp[2..].copy_from_slice(&raw[1..7]);
+        let mut older = format!("{:015}0", u64::from_be_bytes(exp)).into_bytes();
+        older.extend_from_slice(&raw[7..]);
+        redis::cmd("SET")
+            .arg(&key)
+            .arg(older)
+            .arg("KEEPTTL")
+            .query_async::<()>(&mut self.conn)
+            .await
+            .expect("SET");
+    }
+
+    fn origin(&self) -> gatehouse::store::Origin {
+        gatehouse::store::Origin {
+            sid: Some("sid".into()),
+            since: self.now,
+            amr: vec!["pwd".into()],
+        }
+    }
+
+    fn identity(&self) -> gatehouse::model::Identity {
+        gatehouse::model::Identity {
+            source: gatehouse::model::IdentitySource::Local,
+            subject: "u-alice".into(),
+            username: "alice".into(),
+            name: None,
+            email: None,
+            email_verified: false,
+            groups: vec![],
+            upstream: None,
+            picture: None,
+        }
+    }
+
+    /// A refresh grant of the family `fam`.
+    fn family(&self) -> gatehouse::store::RefreshGrant {
+        gatehouse::store::RefreshGrant {
+            family: "fam".into(),
+            client_id: "web-app".into(),
+            source: gatehouse::model::IdentitySource::Local,
+            subject: "u-alice".into(),
+            scopes: vec!["openid".into(), "offline_access".into()],
+            auth_time: self.now,
+            issued_at: self.now,
+            expires_at: self.now + 3600,
+            credential: Some([7; 16]),
+            federated: None,
+            resources: vec![],
+            origin: self.origin(),
+            dpop_jkt: None,
+        }
     }
 }
 
-/// What an upgrade finds in Redis: codes, refresh tokens, sessions and counters in the
-/// frame of earlier releases are still read, used once (a second use is a replay),
-/// rotated and counted; nothing stored before the seven-byte frame is lost.
-#[tokio::test]
-async fn values_in_the_older_frame_are_still_read_and_used_once() {
-    use gatehouse::model::{Identity, IdentitySource};
-    use gatehouse::store::{CodeGrant, IssuedIds, Origin, Redeemed, Session, StandingQuery};
-    use std::time::Duration;
-    let Some(redis) = RedisServer::start("values_in_the_older_frame") else {
-        return;
-    };
-    let clock = Clock::system();
-    let store = RedisStore::connect(&redis.url(), "up:", clock.clone())
-        .await
-        .expect("connects");
-    let client = redis::Client::open(redis.url()).expect("client");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connection");
-    let redis_key = |kind: &str, id: &[u8]| {
-        let mut k = format!("up:{kind}:").into_bytes();
-        k.extend_from_slice(id);
-        k
-    };
-    let hour = Duration::from_secs(3600);
-    let now = clock.now();
-    let identity = Identity {
-        source: IdentitySource::Local,
-        subject: "u-alice".into(),
-        username: "alice".into(),
-        name: None,
-        email: None,
-        email_verified: false,
-        groups: vec![],
-        upstream: None,
-        picture: None,
-    };
-    let origin = Origin {
-        sid: Some("sid".into()),
-        since: now,
-        amr: vec!["pwd".into()],
-    };
-
+/// An older-frame code peeks fresh, redeems once, and its second use is a replay.
+async fn older_codes_redeem_once(u: &mut Upgrade) {
+    use gatehouse::store::{CodeGrant, IssuedIds, Redeemed};
     let code = gatehouse::crypto::sha256(b"a code");
     let grant = CodeGrant {
         client_id: "web-app".into(),
@@ -262,141 +273,115 @@ async fn values_in_the_older_frame_are_still_read_and_used_once() {
         code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
         scopes: vec!["openid".into()],
         nonce: None,
-        identity: identity.clone(),
-        auth_time: now,
+        identity: u.identity(),
+        auth_time: u.now,
         issued: None,
         resources: vec![],
-        origin: origin.clone(),
+        origin: u.origin(),
         dpop_jkt: None,
     };
-    store.put_code(code, grant, hour).await.expect("put_code");
-    into_the_older_frame(&mut conn, redis_key("c", &code)).await;
+    u.store.put_code(code, grant, HOUR).await.expect("put_code");
+    u.into_the_older_frame("c", &code).await;
     let issued = || IssuedIds {
         access_jti: "jti".into(),
-        access_exp: now + 60,
+        access_exp: u.now + 60,
         refresh_family: None,
     };
-    match store.peek_code(code).await.expect("peek_code") {
+    match u.store.peek_code(code).await.expect("peek_code") {
         Redeemed::Fresh(g) => assert_eq!(g.client_id, "web-app"),
         other => panic!("an older-frame code peeks fresh, not {other:?}"),
     }
-    match store
-        .redeem_code(code, issued())
-        .await
-        .expect("redeem_code")
-    {
+    match u.store.redeem_code(code, issued()).await.expect("redeem") {
         Redeemed::Fresh(g) => assert_eq!(g.identity.subject, "u-alice"),
         other => panic!("an older-frame code redeems once, not {other:?}"),
     }
-    match store
-        .redeem_code(code, issued())
-        .await
-        .expect("redeem_code")
-    {
+    match u.store.redeem_code(code, issued()).await.expect("redeem") {
         Redeemed::Replayed(g) => assert_eq!(g.issued.map(|i| i.access_jti).as_deref(), Some("jti")),
         other => panic!("its second use is a replay, not {other:?}"),
     }
+}
 
-    let refresh = gatehouse::crypto::sha256(b"a refresh token");
-    let next = gatehouse::crypto::sha256(b"its successor");
-    let family = family_of(&origin, now);
-    store
-        .put_refresh(refresh, family.clone(), hour)
-        .await
-        .expect("put_refresh");
-    into_the_older_frame(&mut conn, redis_key("r", &refresh)).await;
-    assert!(matches!(
-        store.peek_refresh(refresh).await.expect("peek_refresh"),
-        Redeemed::Fresh(_)
-    ));
-    match store
-        .rotate_refresh(refresh, next, family.clone(), hour)
-        .await
-        .expect("rotate")
-    {
+/// An older-frame refresh token rotates once (its successor stored), and another is
+/// used once.
+async fn older_refresh_tokens_rotate_once(u: &mut Upgrade) {
+    use gatehouse::store::Redeemed;
+    let (refresh, next, other) = (
+        gatehouse::crypto::sha256(b"a refresh token"),
+        gatehouse::crypto::sha256(b"its successor"),
+        gatehouse::crypto::sha256(b"another refresh token"),
+    );
+    for key in [refresh, other] {
+        u.store
+            .put_refresh(key, u.family(), HOUR)
+            .await
+            .expect("put_refresh");
+        u.into_the_older_frame("r", &key).await;
+    }
+    let peeked = u.store.peek_refresh(refresh).await.expect("peek");
+    assert!(matches!(peeked, Redeemed::Fresh(_)), "{peeked:?}");
+    let rotate = || u.store.rotate_refresh(refresh, next, u.family(), HOUR);
+    match rotate().await.expect("rotate") {
         Redeemed::Fresh(g) => assert_eq!(g.family, "fam"),
         other => panic!("an older-frame token rotates once, not {other:?}"),
     }
-    assert!(
-        matches!(
-            store
-                .rotate_refresh(refresh, next, family, hour)
-                .await
-                .expect("rotate"),
-            Redeemed::Replayed(_)
-        ),
-        "its second use is a reuse"
-    );
-    assert!(
-        matches!(
-            store.peek_refresh(next).await.expect("peek_refresh"),
-            Redeemed::Fresh(_)
-        ),
-        "its successor is stored"
-    );
+    let again = rotate().await.expect("rotate");
+    assert!(matches!(again, Redeemed::Replayed(_)), "a reuse: {again:?}");
+    let successor = u.store.peek_refresh(next).await.expect("peek");
+    assert!(matches!(successor, Redeemed::Fresh(_)), "{successor:?}");
+    let used = u.store.use_refresh(other).await.expect("use_refresh");
+    assert!(matches!(used, Redeemed::Fresh(_)), "{used:?}");
+    let used = u.store.use_refresh(other).await.expect("use_refresh");
+    assert!(matches!(used, Redeemed::Replayed(_)), "{used:?}");
+}
 
+/// An older-frame session reads; a not-before, a denied `jti` and a revoked family
+/// read one by one and in the standing read's one `MGET`, and a later not-before
+/// replaces an older-frame one.
+async fn older_sessions_and_standing_read(u: &mut Upgrade) {
+    use gatehouse::store::{Session, StandingQuery};
     let session = gatehouse::crypto::sha256(b"a session");
-    store
-        .put_session(
-            session,
-            Session {
-                identity,
-                auth_time: now,
-                consents: Default::default(),
-                sid: "sid".into(),
-                created_at: now,
-                amr: vec!["pwd".into()],
-                clients: Default::default(),
-            },
-            hour,
-        )
+    let record = Session {
+        identity: u.identity(),
+        auth_time: u.now,
+        consents: Default::default(),
+        sid: "sid".into(),
+        created_at: u.now,
+        amr: vec!["pwd".into()],
+        clients: Default::default(),
+    };
+    u.store
+        .put_session(session, record, HOUR)
         .await
         .expect("put_session");
-    into_the_older_frame(&mut conn, redis_key("s", &session)).await;
-    let back = store.get_session(session).await.expect("get_session");
+    u.into_the_older_frame("s", &session).await;
+    let back = u.store.get_session(session).await.expect("get_session");
     assert_eq!(back.map(|s| s.identity.username).as_deref(), Some("alice"));
 
-    store
-        .set_not_before("web-app", now - 10, hour)
+    let now = u.now;
+    u.store
+        .set_not_before("web-app", now - 10, HOUR)
         .await
-        .expect("set_not_before");
-    into_the_older_frame(&mut conn, redis_key("nb", b"web-app")).await;
+        .expect("nb");
+    u.into_the_older_frame("nb", b"web-app").await;
     assert_eq!(
-        store.not_before("web-app").await.expect("nb"),
+        u.store.not_before("web-app").await.expect("nb"),
         Some(now - 10)
     );
-    store
-        .set_not_before("web-app", now - 5, hour)
+    u.store
+        .set_not_before("web-app", now - 5, HOUR)
         .await
-        .expect("set_not_before");
+        .expect("nb");
     assert_eq!(
-        store.not_before("web-app").await.expect("nb"),
+        u.store.not_before("web-app").await.expect("nb"),
         Some(now - 5)
     );
 
-    let other = gatehouse::crypto::sha256(b"another refresh token");
-    store
-        .put_refresh(other, family_of(&origin, now), hour)
-        .await
-        .expect("put_refresh");
-    into_the_older_frame(&mut conn, redis_key("r", &other)).await;
-    assert!(matches!(
-        store.use_refresh(other).await.expect("use_refresh"),
-        Redeemed::Fresh(_)
-    ));
-    assert!(matches!(
-        store.use_refresh(other).await.expect("use_refresh"),
-        Redeemed::Replayed(_)
-    ));
-
-    store.deny_jti("jti-1", hour).await.expect("deny_jti");
-    into_the_older_frame(&mut conn, redis_key("j", b"jti-1")).await;
-    store
-        .revoke_family("fam-1", hour)
-        .await
-        .expect("revoke_family");
-    into_the_older_frame(&mut conn, redis_key("f", b"fam-1")).await;
-    let standing = store
+    u.store.deny_jti("jti-1", HOUR).await.expect("deny_jti");
+    u.into_the_older_frame("j", b"jti-1").await;
+    u.store.revoke_family("fam-1", HOUR).await.expect("revoke");
+    u.into_the_older_frame("f", b"fam-1").await;
+    let standing = u
+        .store
         .standing(&StandingQuery {
             not_before: vec!["web-app".into(), "nobody".into()],
             jti: Some("jti-1".into()),
@@ -413,47 +398,62 @@ async fn values_in_the_older_frame_are_still_read_and_used_once() {
         (vec![Some(now - 5), None], true, true),
         "the standing read (one MGET) takes the older frame"
     );
+}
 
+/// An older-frame remembered assertion still holds; an older-frame failure counter
+/// counts on in its own window and takes an attempt back.
+async fn older_assertions_and_counters_hold(u: &mut Upgrade) {
+    let until = u.now + 60;
     assert!(
-        store
-            .remember_once("assertion", now + 60)
+        u.store
+            .remember_once("assertion", until)
             .await
             .expect("remember")
     );
-    into_the_older_frame(&mut conn, redis_key("o", b"assertion")).await;
+    u.into_the_older_frame("o", b"assertion").await;
     assert!(
-        !store
-            .remember_once("assertion", now + 60)
+        !u.store
+            .remember_once("assertion", until)
             .await
             .expect("remember"),
         "an assertion remembered in the older frame is still held"
     );
 
-    store
-        .add_failure("f:alice", hour)
-        .await
-        .expect("add_failure");
-    store
-        .add_failure("f:alice", hour)
-        .await
-        .expect("add_failure");
-    let failures = redis_key("n", b"f:alice");
-    into_the_older_frame(&mut conn, failures).await;
-    assert_eq!(store.failures("f:alice").await.expect("failures").0, 2);
-    let (count, left) = store
-        .add_failure("f:alice", hour)
-        .await
-        .expect("add_failure");
+    for _ in 0..2 {
+        u.store
+            .add_failure("f:alice", HOUR)
+            .await
+            .expect("add_failure");
+    }
+    u.into_the_older_frame("n", b"f:alice").await;
+    assert_eq!(u.store.failures("f:alice").await.expect("failures").0, 2);
+    let (count, left) = u.store.add_failure("f:alice", HOUR).await.expect("add");
     assert_eq!(count, 3, "an older-frame counter counts on");
     assert!(
-        left > Duration::from_secs(3500),
-        "in its own window: {left:?}"
+        left > HOUR - std::time::Duration::from_secs(100),
+        "its own window: {left:?}"
     );
-    store
+    u.store
         .take_back_failure("f:alice")
         .await
-        .expect("take_back_failure");
-    assert_eq!(store.failures("f:alice").await.expect("failures").0, 2);
+        .expect("take_back");
+    assert_eq!(u.store.failures("f:alice").await.expect("failures").0, 2);
+}
+
+/// What an upgrade finds in Redis: codes, refresh tokens, sessions, not-befores,
+/// denials, remembered assertions and counters in the frame of earlier builds are
+/// still read, used once (a second use is a replay), rotated and counted; nothing
+/// stored before the seven-byte frame is lost.
+#[tokio::test]
+async fn values_in_the_older_frame_are_still_read_and_used_once() {
+    let Some(redis) = RedisServer::start("values_in_the_older_frame") else {
+        return;
+    };
+    let mut upgrade = Upgrade::connect(&redis).await;
+    older_codes_redeem_once(&mut upgrade).await;
+    older_refresh_tokens_rotate_once(&mut upgrade).await;
+    older_sessions_and_standing_read(&mut upgrade).await;
+    older_assertions_and_counters_hold(&mut upgrade).await;
 }
 
 /// The admin `/readyz` details name the store (without its password) and, while it is
