@@ -196,7 +196,7 @@ impl Upgrade {
     /// Rewrites the value of `kind` `id` into the frame of earlier builds (15 decimal
     /// digits of the expiry, then `0` unused), keeping its TTL: as a store written
     /// before the seven-byte frame left it.
-    async fn into_the_older_frame(&mut self, kind: &str, id: &[u8]) {
+    async fn rewrite_in_the_older_frame(&mut self, kind: &str, id: &[u8]) {
         let key = [format!("up:{kind}:").as_bytes(), id].concat();
         let raw: Vec<u8> = redis::cmd("GET")
             .arg(&key)
@@ -281,7 +281,7 @@ async fn older_codes_redeem_once(u: &mut Upgrade) {
         dpop_jkt: None,
     };
     u.store.put_code(code, grant, HOUR).await.expect("put_code");
-    u.into_the_older_frame("c", &code).await;
+    u.rewrite_in_the_older_frame("c", &code).await;
     let issued = || IssuedIds {
         access_jti: "jti".into(),
         access_exp: u.now + 60,
@@ -315,7 +315,7 @@ async fn older_refresh_tokens_rotate_once(u: &mut Upgrade) {
             .put_refresh(key, u.family(), HOUR)
             .await
             .expect("put_refresh");
-        u.into_the_older_frame("r", &key).await;
+        u.rewrite_in_the_older_frame("r", &key).await;
     }
     let peeked = u.store.peek_refresh(refresh).await.expect("peek");
     assert!(matches!(peeked, Redeemed::Fresh(_)), "{peeked:?}");
@@ -353,7 +353,7 @@ async fn older_sessions_and_standing_read(u: &mut Upgrade) {
         .put_session(session, record, HOUR)
         .await
         .expect("put_session");
-    u.into_the_older_frame("s", &session).await;
+    u.rewrite_in_the_older_frame("s", &session).await;
     let back = u.store.get_session(session).await.expect("get_session");
     assert_eq!(back.map(|s| s.identity.username).as_deref(), Some("alice"));
 
@@ -362,7 +362,7 @@ async fn older_sessions_and_standing_read(u: &mut Upgrade) {
         .set_not_before("web-app", now - 10, HOUR)
         .await
         .expect("nb");
-    u.into_the_older_frame("nb", b"web-app").await;
+    u.rewrite_in_the_older_frame("nb", b"web-app").await;
     assert_eq!(
         u.store.not_before("web-app").await.expect("nb"),
         Some(now - 10)
@@ -377,9 +377,9 @@ async fn older_sessions_and_standing_read(u: &mut Upgrade) {
     );
 
     u.store.deny_jti("jti-1", HOUR).await.expect("deny_jti");
-    u.into_the_older_frame("j", b"jti-1").await;
+    u.rewrite_in_the_older_frame("j", b"jti-1").await;
     u.store.revoke_family("fam-1", HOUR).await.expect("revoke");
-    u.into_the_older_frame("f", b"fam-1").await;
+    u.rewrite_in_the_older_frame("f", b"fam-1").await;
     let standing = u
         .store
         .standing(&StandingQuery {
@@ -410,7 +410,7 @@ async fn older_assertions_and_counters_hold(u: &mut Upgrade) {
             .await
             .expect("remember")
     );
-    u.into_the_older_frame("o", b"assertion").await;
+    u.rewrite_in_the_older_frame("o", b"assertion").await;
     assert!(
         !u.store
             .remember_once("assertion", until)
@@ -425,7 +425,7 @@ async fn older_assertions_and_counters_hold(u: &mut Upgrade) {
             .await
             .expect("add_failure");
     }
-    u.into_the_older_frame("n", b"f:alice").await;
+    u.rewrite_in_the_older_frame("n", b"f:alice").await;
     assert_eq!(u.store.failures("f:alice").await.expect("failures").0, 2);
     let (count, left) = u.store.add_failure("f:alice", HOUR).await.expect("add");
     assert_eq!(count, 3, "an older-frame counter counts on");
