@@ -39,6 +39,7 @@ pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::
     d.deserialize_str(IdVisitor)
 }
 
+/// Takes a string as it is, and 16 bytes as the base64url id they are.
 struct IdVisitor;
 
 impl Visitor<'_> for IdVisitor {
@@ -94,8 +95,10 @@ pub(crate) mod option {
     }
 }
 
+/// An id to write as [`serialize`] does (inside an `Option`).
 struct Packed<'a>(&'a str);
 
+/// An id read as [`deserialize`] does (inside an `Option`).
 struct Unpacked(String);
 
 #[cfg(test)]
