@@ -102,7 +102,8 @@ fn origin() -> Origin {
     }
 }
 
-fn refresh_grant(family: &str) -> RefreshGrant {
+/// A refresh grant of `family` with every field set (`f1`: federated and DPoP-bound).
+pub(crate) fn refresh_grant(family: &str) -> RefreshGrant {
     RefreshGrant {
         family: family.into(),
         client_id: "client ç".into(),
