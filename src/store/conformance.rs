@@ -206,6 +206,10 @@ async fn codes(store: &dyn Store, clock: &Clock) {
         .expect("put_code");
     clock.advance(Duration::from_secs(11));
     assert!(
+        matches!(store.peek_code(key(3)).await, Ok(Redeemed::Unknown)),
+        "an expired code peeks as unknown"
+    );
+    assert!(
         matches!(
             store.redeem_code(key(3), issued("x")).await,
             Ok(Redeemed::Unknown)

@@ -378,7 +378,9 @@ pub trait Store: Send + Sync {
         })
     }
     /// Reads a code without using it, so a request refused on what it stands for (a
-    /// resource it did not authorize) leaves it usable. Redis: `GET`.
+    /// resource it did not authorize) leaves it usable. Redis: `GET`, or the copy the
+    /// replica that wrote the code keeps, which may say fresh for a code used on
+    /// another replica since (its redemption then says replayed).
     fn peek_code(&self, key: Key) -> StoreFuture<'_, Redeemed<CodeGrant>>;
 
     /// Remembers a refresh token for `ttl`.

@@ -30,11 +30,17 @@
 //! type goes last with `#[serde(default)]` (a value written before it then decodes),
 //! and stored types never use `skip_serializing_if`.
 //!
+//! A code this replica wrote is also kept in its memory until redeemed or expired
+//! ([`written`], bounded in bytes), so a token request reaching the replica that
+//! issued the code reads it without a round trip; its use is still decided here, by the
+//! redemption script.
+//!
 //! How the store reaches Redis (one server, or the master Sentinels name) and waits for
 //! a replica after security-relevant writes: [`connect`].
 
 mod connect;
 mod scripts;
+mod written;
 
 use super::{
     CodeGrant, DeviceDecision, DeviceGrant, IssuedIds, Key, Polled, Redeemed, RefreshGrant,
@@ -48,6 +54,7 @@ use scripts::Scripts;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
+use written::Written;
 
 /// How often a compare-and-set is tried again after losing a race.
 const CAS_TRIES: usize = 64;
@@ -71,12 +78,13 @@ const OLD_DIGITS: usize = 15;
 const OLD_HEADER: usize = OLD_DIGITS + 1;
 
 /// The Redis store: one multiplexed connection to the master (`connect::Link`), found
-/// again when it fails.
+/// again when it fails, and the codes this replica wrote ([`written`]).
 pub struct RedisStore {
     conn: Link,
     clock: Clock,
     prefix: String,
     scripts: Scripts,
+    written: Written,
 }
 
 fn redis_error(e: ::redis::RedisError) -> StoreError {
@@ -195,6 +203,7 @@ impl RedisStore {
             clock,
             prefix: prefix.to_owned(),
             scripts: Scripts::new(),
+            written: Written::default(),
         })
     }
 
@@ -226,7 +235,19 @@ impl RedisStore {
 
     /// `SET key frame PX ttl`, expiring on the clock `ttl` from now.
     async fn put(&self, key: Vec<u8>, payload: &[u8], ttl: Duration) -> Result<(), StoreError> {
-        let value = frame(self.now().saturating_add(ms(ttl)), false, payload);
+        let expires = self.now().saturating_add(ms(ttl));
+        self.put_until(key, payload, expires, ttl).await
+    }
+
+    /// `SET key frame PX ttl`, expiring on the clock at `expires`.
+    async fn put_until(
+        &self,
+        key: Vec<u8>,
+        payload: &[u8],
+        expires: u64,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let value = frame(expires, false, payload);
         let mut conn = self.conn.clone();
         ::redis::cmd("SET")
             .arg(key)
@@ -260,6 +281,7 @@ impl RedisStore {
         issued: IssuedIds,
         first: Option<(Key, Vec<u8>, Duration)>,
     ) -> Result<Redeemed<CodeGrant>, StoreError> {
+        self.written.forget(&code);
         let mut invocation = self.scripts.redeem_code.prepare_invoke();
         invocation
             .key(self.key("c", &code))
@@ -417,7 +439,14 @@ impl RedisStore {
 
 impl Store for RedisStore {
     fn put_code(&self, key: Key, grant: CodeGrant, ttl: Duration) -> StoreFuture<'_, ()> {
-        Box::pin(async move { self.put(self.key("c", &key), &encode(&grant)?, ttl).await })
+        Box::pin(async move {
+            let payload = encode(&grant)?;
+            let expires = self.now().saturating_add(ms(ttl));
+            let id = self.key("c", &key);
+            self.put_until(id, &payload, expires, ttl).await?;
+            self.written.keep(key, payload, expires, self.now());
+            Ok(())
+        })
     }
 
     fn redeem_code(&self, key: Key, issued: IssuedIds) -> StoreFuture<'_, Redeemed<CodeGrant>> {
@@ -446,6 +475,9 @@ impl Store for RedisStore {
 
     fn peek_code(&self, key: Key) -> StoreFuture<'_, Redeemed<CodeGrant>> {
         Box::pin(async move {
+            if let Some(kept) = self.written.read(&key, self.now(), decode) {
+                return Ok(Redeemed::Fresh(kept?));
+            }
             Ok(match self.get(self.key("c", &key)).await? {
                 None => Redeemed::Unknown,
                 Some((true, payload)) => Redeemed::Replayed(decode(&payload)?),

@@ -310,6 +310,27 @@ pub(crate) async fn sign_in(
     )
 }
 
+/// A code issued on `a` and redeemed on `b`: its replay on `a`, which keeps the codes
+/// it wrote for their token requests, is refused as a replay (Redis decides the use)
+/// and ends the refresh token `b` issued.
+async fn replayed_where_it_was_issued(visitor: &mut Visitor, a: &Replica, b: &Replica) {
+    let pkce = Pkce::new("replicas-kept");
+    let code = code_of(&visitor.authorize(a, &pkce).await);
+    let (status, tokens) = redeem(b, &code, &pkce).await;
+    assert_eq!(status, 200, "{tokens}");
+    let (status, replay) = redeem(a, &code, &pkce).await;
+    assert_eq!(
+        (status, replay["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "the replay on the replica that wrote the code: {replay}"
+    );
+    let (status, _) = refresh(b, &field(&tokens, "refresh_token")).await;
+    assert_eq!(
+        status, 400,
+        "the replay revoked the first redemption's refresh token"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_user_moves_between_two_replicas_at_every_step() {
     let Some(mut redis) = RedisServer::start("a_user_moves_between_two_replicas") else {
@@ -348,6 +369,9 @@ async fn a_user_moves_between_two_replicas_at_every_step() {
     let code = code_of(&alice.authorize(&b, &pkce).await);
     let (status, tokens) = redeem(&b, &code, &pkce).await;
     assert_eq!(status, 200, "{tokens}");
+
+    step("a code A issued, redeemed on B, replayed on A: refused, its tokens revoked");
+    replayed_where_it_was_issued(&mut alice, &a, &b).await;
 
     step("refresh on A; reuse of the old refresh token on B detected; the family dead on A");
     // Refresh on A; reusing the old refresh token on B is detected and ends the family
