@@ -16,10 +16,14 @@ use crate::store::Key;
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-/// At most this many bytes of codes are kept (payloads; a code flow's code with a
-/// small identity is about 200): a few thousand codes between their `/authorize` and
-/// their token request.
+/// At most this many bytes of codes are kept, each counted as its payload and
+/// [`ENTRY`] (a code flow's code with a small identity is about 200 bytes of payload):
+/// a few thousand codes between their `/authorize` and their token request.
 const BUDGET: usize = 1 << 20;
+
+/// What keeping a code costs beside its payload: its key, expiry and the payload's
+/// pointer and length in the map's table, and the payload's allocation.
+const ENTRY: usize = 96;
 
 /// At most one sweep of expired codes in this many milliseconds.
 const SWEEP_EVERY_MS: u64 = 1_000;
@@ -28,6 +32,11 @@ const SWEEP_EVERY_MS: u64 = 1_000;
 struct Kept {
     expires: u64,
     payload: Box<[u8]>,
+}
+
+/// What keeping `payload` counts against the budget.
+fn cost(payload: &[u8]) -> usize {
+    payload.len().saturating_add(ENTRY)
 }
 
 /// The codes this replica wrote and has not redeemed: see the module.
@@ -42,8 +51,7 @@ impl Written {
     /// Keeps the code `key`'s `payload`, written to Redis and expiring at `expires`,
     /// when it fits in the budget (after sweeping expired codes, if due, at `now`).
     pub(super) fn keep(&self, key: Key, payload: Vec<u8>, expires: u64, now: u64) {
-        let len = payload.len();
-        if !self.reserve(len, now) {
+        if !self.reserve(cost(&payload), now) {
             return;
         }
         let kept = Kept {
@@ -52,7 +60,7 @@ impl Written {
         };
         if let Some(before) = self.codes.insert(key, kept) {
             self.bytes
-                .fetch_sub(before.payload.len(), Ordering::Relaxed);
+                .fetch_sub(cost(&before.payload), Ordering::Relaxed);
         }
     }
 
@@ -66,7 +74,7 @@ impl Written {
     /// Forgets the code `key` (it is being redeemed).
     pub(super) fn forget(&self, key: &Key) {
         if let Some((_, kept)) = self.codes.remove(key) {
-            self.bytes.fetch_sub(kept.payload.len(), Ordering::Relaxed);
+            self.bytes.fetch_sub(cost(&kept.payload), Ordering::Relaxed);
         }
     }
 
@@ -104,7 +112,7 @@ impl Written {
         self.codes.retain(|_, kept| {
             let live = kept.expires > now;
             if !live {
-                self.bytes.fetch_sub(kept.payload.len(), Ordering::Relaxed);
+                self.bytes.fetch_sub(cost(&kept.payload), Ordering::Relaxed);
             }
             live
         });
@@ -120,7 +128,7 @@ impl Written {
 #[cfg(test)]
 mod tests {
     use crate::store::Key;
-    use crate::store::redis::written::{BUDGET, Written};
+    use crate::store::redis::written::{BUDGET, ENTRY, Written};
 
     fn key(n: u32) -> Key {
         let mut k = [0; 32];
@@ -141,15 +149,23 @@ mod tests {
         assert_eq!(w.read(&key(3), 1_000, <[u8]>::to_vec), None, "never kept");
         w.forget(&key(2));
         assert_eq!(w.read(&key(2), 1_000, <[u8]>::to_vec), None, "forgotten");
-        assert_eq!(w.kept_bytes(), 3, "a forgotten code's bytes are given back");
+        assert_eq!(
+            w.kept_bytes(),
+            3 + ENTRY,
+            "a forgotten code's bytes are given back"
+        );
         w.forget(&key(2));
-        assert_eq!(w.kept_bytes(), 3, "forgetting twice gives back once");
+        assert_eq!(
+            w.kept_bytes(),
+            3 + ENTRY,
+            "forgetting twice gives back once"
+        );
     }
 
     #[test]
     fn a_full_budget_keeps_no_more_until_expired_codes_are_swept() {
         let w = Written::default();
-        let size = BUDGET / 4;
+        let size = BUDGET / 4 - ENTRY;
         for n in 0..4 {
             w.keep(key(n), vec![0; size], 5_000, 1_000);
         }
@@ -166,7 +182,7 @@ mod tests {
         assert_eq!(w.read(&key(10), 5_000, <[u8]>::len), Some(10));
         assert_eq!(
             w.kept_bytes(),
-            10,
+            10 + ENTRY,
             "the expired codes' bytes are given back"
         );
     }
@@ -174,7 +190,7 @@ mod tests {
     #[test]
     fn sweeps_are_at_most_a_second_apart() {
         let w = Written::default();
-        w.keep(key(0), vec![0; BUDGET], 1_500, 1_000);
+        w.keep(key(0), vec![0; BUDGET - ENTRY], 1_500, 1_000);
         // The budget is taken: a first sweep at 1,200 finds nothing expired.
         w.keep(key(1), vec![1; 8], 9_000, 1_200);
         assert_eq!(w.read(&key(1), 1_200, <[u8]>::len), None);
@@ -196,7 +212,7 @@ mod tests {
     #[test]
     fn a_code_larger_than_the_budget_is_never_kept() {
         let w = Written::default();
-        w.keep(key(0), vec![0; BUDGET + 1], 9_000, 1_000);
+        w.keep(key(0), vec![0; BUDGET - ENTRY + 1], 9_000, 1_000);
         assert_eq!(w.read(&key(0), 1_000, <[u8]>::len), None);
         assert_eq!(w.kept_bytes(), 0);
     }
