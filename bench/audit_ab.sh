@@ -18,15 +18,7 @@ BIN="${1:?usage: bench/audit_ab.sh BIN [SECONDS] [CONNECTIONS]}"
 SECONDS_PER_RUN="${2:-6}"
 CONNECTIONS="${3:-64}"
 ROUNDS="${ROUNDS:-6}"
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'echo "audit_ab: stopped at line $LINENO: $BASH_COMMAND (exit $?)" >&2' ERR
+. bench/processes.sh
 
 HASH=$(printf %s bench-secret | "$BIN" hash-secret)
 "$BIN" keygen --algorithm ES256 --out "$WORK/es256.pem" 2>/dev/null

@@ -18,15 +18,7 @@ SECONDS_PER_RUN="${3:-6}"
 CONNECTIONS="${4:-64}"
 ROUNDS="${ROUNDS:-6}"
 REDIS_PORT=18282
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'echo "flows_ab: stopped at line $LINENO: $BASH_COMMAND (exit $?)" >&2' ERR
+. bench/processes.sh
 
 "$B" keygen --algorithm ES256 --out "$WORK/es256.pem" 2>/dev/null
 HASH=$(printf %s bench-secret | "$B" hash-secret)
